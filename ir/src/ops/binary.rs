@@ -1,0 +1,409 @@
+//! Elementwise binary ops with Paddle's `axis` broadcast, comparisons, logical ops, where.
+
+use super::{arity, arity_t, InferInput};
+use crate::error::shape_err;
+use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
+use ndarray::{ArrayD, IxDyn, Zip};
+
+/// Elementwise arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `x + y`
+    Add,
+    /// `x - y`
+    Sub,
+    /// `x * y`
+    Mul,
+    /// `x / y` (integers: truncated toward zero)
+    Div,
+    /// `x ^ y`
+    Pow,
+    /// `max(x, y)`
+    Max,
+    /// `min(x, y)`
+    Min,
+    /// Remainder with the sign of `y` (Python's `%`).
+    Mod,
+    /// `floor(x / y)`
+    FloorDiv,
+}
+
+impl BinaryOp {
+    /// IR name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul_elementwise",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Max => "max",
+            BinaryOp::Min => "min",
+            BinaryOp::Mod => "mod",
+            BinaryOp::FloorDiv => "floor_div",
+        }
+    }
+
+    /// The reference function on floats.
+    pub fn apply_f64(self, a: f64, b: f64) -> f64 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Min => a.min(b),
+            BinaryOp::Mod => {
+                let r = a % b;
+                if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
+                    r + b
+                } else {
+                    r
+                }
+            }
+            BinaryOp::FloorDiv => (a / b).floor(),
+        }
+    }
+
+    /// The reference function on integers; `None` on division by zero.
+    pub fn apply_i64(self, a: i64, b: i64) -> Option<i64> {
+        Some(match self {
+            BinaryOp::Add => a.wrapping_add(b),
+            BinaryOp::Sub => a.wrapping_sub(b),
+            BinaryOp::Mul => a.wrapping_mul(b),
+            BinaryOp::Div => a.checked_div(b)?,
+            BinaryOp::Pow => {
+                if b < 0 {
+                    (a as f64).powf(b as f64) as i64
+                } else {
+                    a.wrapping_pow(b.min(u32::MAX as i64) as u32)
+                }
+            }
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Min => a.min(b),
+            BinaryOp::Mod => {
+                let r = a.checked_rem(b)?;
+                if r != 0 && ((r < 0) != (b < 0)) {
+                    r + b
+                } else {
+                    r
+                }
+            }
+            BinaryOp::FloorDiv => {
+                let q = a.checked_div(b)?;
+                if (a % b != 0) && ((a < 0) != (b < 0)) {
+                    q - 1
+                } else {
+                    q
+                }
+            }
+        })
+    }
+}
+
+/// Comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// IR name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "equal",
+            CmpOp::Ne => "not_equal",
+            CmpOp::Lt => "less_than",
+            CmpOp::Le => "less_equal",
+            CmpOp::Gt => "greater_than",
+            CmpOp::Ge => "greater_equal",
+        }
+    }
+
+    fn apply(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+        }
+    }
+}
+
+/// Logical ops on bools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogicalOp {
+    /// and
+    And,
+    /// or
+    Or,
+    /// xor
+    Xor,
+}
+
+impl LogicalOp {
+    /// IR name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogicalOp::And => "logical_and",
+            LogicalOp::Or => "logical_or",
+            LogicalOp::Xor => "logical_xor",
+        }
+    }
+}
+
+/// Paddle's elementwise broadcast: the lower-rank operand is aligned with the other's axes
+/// starting at `axis` (`-1`: aligned to the trailing axes, as numpy does); then both are
+/// broadcast numpy-style. Returns the two operand shapes padded to the output rank, and
+/// the output shape.
+pub fn paddle_broadcast(
+    op: &'static str,
+    x: &Shape,
+    y: &Shape,
+    axis: i64,
+) -> Result<(Shape, Shape, Shape)> {
+    let (rx, ry) = (x.rank(), y.rank());
+    let rank = rx.max(ry);
+    let pad = |s: &Shape, other_rank: usize| -> Result<Shape> {
+        let r = s.rank();
+        if r == rank {
+            return Ok(s.clone());
+        }
+        let lead = if axis < 0 { rank - r } else { axis as usize };
+        // Paddle drops trailing size-1 dims of the smaller operand before aligning.
+        let mut dims = s.0.clone();
+        if axis >= 0 {
+            while dims.len() > 1 && dims.last() == Some(&Dim::Known(1)) && lead + dims.len() > other_rank {
+                dims.pop();
+            }
+        }
+        if lead + dims.len() > rank {
+            return Err(shape_err(
+                op,
+                format!("cannot align {s} at axis {axis} with a rank-{rank} operand"),
+            ));
+        }
+        let mut out = vec![Dim::Known(1); lead];
+        out.extend(dims);
+        out.resize(rank, Dim::Known(1));
+        Ok(Shape(out))
+    };
+    let xs = if rx < ry { pad(x, ry)? } else { x.clone() };
+    let ys = if ry < rx { pad(y, rx)? } else { y.clone() };
+    let mut out = Vec::with_capacity(rank);
+    for (a, b) in xs.0.iter().zip(&ys.0) {
+        let d = match (a, b) {
+            (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
+            (Dim::Known(p), Dim::Known(q)) if p != q => {
+                return Err(shape_err(op, format!("cannot broadcast {x} with {y} (axis {axis})")))
+            }
+            (a, b) => a.unify(b).unwrap_or(Dim::Unknown),
+        };
+        out.push(d);
+    }
+    Ok((xs, ys, Shape(out)))
+}
+
+pub(super) fn infer_binary(
+    op: &'static str,
+    axis: i64,
+    inputs: &[InferInput<'_>],
+    out_dtype: Option<DType>,
+) -> Result<Vec<TypeInfo>> {
+    arity(op, inputs, 2)?;
+    let (x, y) = (inputs[0].ty, inputs[1].ty);
+    if x.dtype != y.dtype {
+        return Err(Error::DTypeMismatch { op, lhs: x.dtype, rhs: y.dtype });
+    }
+    let (_, _, out) = paddle_broadcast(op, &x.shape, &y.shape, axis)?;
+    Ok(vec![TypeInfo { dtype: out_dtype.unwrap_or(x.dtype), shape: out }])
+}
+
+/// Broadcasts two arrays following [`paddle_broadcast`] and combines them elementwise.
+fn zip_broadcast<A: Clone, B: Clone, C>(
+    op: &'static str,
+    a: &ArrayD<A>,
+    b: &ArrayD<B>,
+    axis: i64,
+    f: impl Fn(A, B) -> C,
+) -> Result<ArrayD<C>> {
+    let (xs, ys, out) =
+        paddle_broadcast(op, &Shape::known(a.shape()), &Shape::known(b.shape()), axis)?;
+    let (xs, ys, out) = (
+        xs.to_known().expect("known"),
+        ys.to_known().expect("known"),
+        out.to_known().expect("known"),
+    );
+    let av = a.view().into_shape_with_order(IxDyn(&xs)).map_err(|e| shape_err(op, e.to_string()))?;
+    let bv = b.view().into_shape_with_order(IxDyn(&ys)).map_err(|e| shape_err(op, e.to_string()))?;
+    let av = av.broadcast(IxDyn(&out)).ok_or_else(|| shape_err(op, "broadcast failed"))?;
+    let bv = bv.broadcast(IxDyn(&out)).ok_or_else(|| shape_err(op, "broadcast failed"))?;
+    Ok(Zip::from(&av).and(&bv).map_collect(|p, q| f(p.clone(), q.clone())))
+}
+
+fn same_dtype<'a>(op: &'static str, inputs: &[&'a Tensor]) -> Result<(&'a Tensor, &'a Tensor)> {
+    arity_t(op, inputs, 2)?;
+    let (x, y) = (inputs[0], inputs[1]);
+    if x.dtype() != y.dtype() {
+        return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: y.dtype() });
+    }
+    Ok((x, y))
+}
+
+pub(super) fn eval_binary(op: BinaryOp, axis: i64, inputs: &[&Tensor]) -> Result<Tensor> {
+    let n = op.name();
+    let (x, y) = same_dtype(n, inputs)?;
+    let div0 = || Error::OutOfRange { op: n, reason: "integer division by zero".into() };
+    Ok(match (x, y) {
+        (Tensor::F32(a), Tensor::F32(b)) => {
+            Tensor::F32(zip_broadcast(n, a, b, axis, |p, q| op.apply_f64(p as f64, q as f64) as f32)?)
+        }
+        (Tensor::F64(a), Tensor::F64(b)) => {
+            Tensor::F64(zip_broadcast(n, a, b, axis, |p, q| op.apply_f64(p, q))?)
+        }
+        (Tensor::F16(a), Tensor::F16(b)) => Tensor::F16(zip_broadcast(n, a, b, axis, |p, q| {
+            half::f16::from_f64(op.apply_f64(p.to_f64(), q.to_f64()))
+        })?),
+        (Tensor::BF16(a), Tensor::BF16(b)) => Tensor::BF16(zip_broadcast(n, a, b, axis, |p, q| {
+            half::bf16::from_f64(op.apply_f64(p.to_f64(), q.to_f64()))
+        })?),
+        (Tensor::I32(a), Tensor::I32(b)) => {
+            let r = zip_broadcast(n, a, b, axis, |p, q| op.apply_i64(p as i64, q as i64))?;
+            if r.iter().any(Option::is_none) {
+                return Err(div0());
+            }
+            Tensor::I32(r.mapv(|v| v.unwrap_or(0) as i32))
+        }
+        (Tensor::I64(a), Tensor::I64(b)) => {
+            let r = zip_broadcast(n, a, b, axis, |p, q| op.apply_i64(p, q))?;
+            if r.iter().any(Option::is_none) {
+                return Err(div0());
+            }
+            Tensor::I64(r.mapv(|v| v.unwrap_or(0)))
+        }
+        (Tensor::I8(a), Tensor::I8(b)) => {
+            let r = zip_broadcast(n, a, b, axis, |p, q| op.apply_i64(p as i64, q as i64))?;
+            if r.iter().any(Option::is_none) {
+                return Err(div0());
+            }
+            Tensor::I8(r.mapv(|v| v.unwrap_or(0) as i8))
+        }
+        (Tensor::U8(a), Tensor::U8(b)) => {
+            let r = zip_broadcast(n, a, b, axis, |p, q| op.apply_i64(p as i64, q as i64))?;
+            if r.iter().any(Option::is_none) {
+                return Err(div0());
+            }
+            Tensor::U8(r.mapv(|v| v.unwrap_or(0) as u8))
+        }
+        (t, _) => return Err(Error::DType { op: n, input: 0, dtype: t.dtype() }),
+    })
+}
+
+pub(super) fn eval_compare(op: CmpOp, axis: i64, inputs: &[&Tensor]) -> Result<Tensor> {
+    let n = op.name();
+    let (x, y) = same_dtype(n, inputs)?;
+    use crate::tensor::Elem;
+    fn go<T: Elem>(n: &'static str, op: CmpOp, a: &ArrayD<T>, y: &Tensor, axis: i64) -> Result<Tensor> {
+        let b = T::unwrap_ref(y).expect("same dtype checked");
+        Ok(Tensor::Bool(zip_broadcast(n, a, b, axis, |p, q| op.apply(p.to_f64(), q.to_f64()))?))
+    }
+    crate::with_tensor!(x, a => go(n, op, a, y, axis))
+}
+
+pub(crate) fn as_bool<'a>(op: &'static str, t: &'a Tensor, input: usize) -> Result<&'a ArrayD<bool>> {
+    match t {
+        Tensor::Bool(a) => Ok(a),
+        t => Err(Error::DType { op, input, dtype: t.dtype() }),
+    }
+}
+
+pub(super) fn eval_logical(op: LogicalOp, inputs: &[&Tensor]) -> Result<Tensor> {
+    let n = op.name();
+    arity_t(n, inputs, 2)?;
+    let a = as_bool(n, inputs[0], 0)?;
+    let b = as_bool(n, inputs[1], 1)?;
+    Ok(Tensor::Bool(zip_broadcast(n, a, b, -1, |p, q| match op {
+        LogicalOp::And => p && q,
+        LogicalOp::Or => p || q,
+        LogicalOp::Xor => p ^ q,
+    })?))
+}
+
+pub(super) fn infer_where(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity("where", inputs, 3)?;
+    let (c, x, y) = (inputs[0].ty, inputs[1].ty, inputs[2].ty);
+    if c.dtype != DType::Bool {
+        return Err(Error::DType { op: "where", input: 0, dtype: c.dtype });
+    }
+    if x.dtype != y.dtype {
+        return Err(Error::DTypeMismatch { op: "where", lhs: x.dtype, rhs: y.dtype });
+    }
+    let (_, _, xy) = paddle_broadcast("where", &x.shape, &y.shape, -1)?;
+    let (_, _, out) = paddle_broadcast("where", &c.shape, &xy, -1)?;
+    Ok(vec![TypeInfo { dtype: x.dtype, shape: out }])
+}
+
+pub(super) fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
+    arity_t("where", inputs, 3)?;
+    let c = as_bool("where", inputs[0], 0)?;
+    let out = infer_where(&super::concrete_inputs(
+        &inputs.iter().map(|t| t.type_info()).collect::<Vec<_>>(),
+        inputs,
+    ))?;
+    let dims = out[0].shape.to_known().expect("concrete");
+    let cb = c.broadcast(IxDyn(&dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
+    let (x, y) = (inputs[1], inputs[2]);
+    if x.dtype() != y.dtype() {
+        return Err(Error::DTypeMismatch { op: "where", lhs: x.dtype(), rhs: y.dtype() });
+    }
+    use crate::tensor::Elem;
+    fn go<T: Elem>(cb: &ndarray::ArrayViewD<'_, bool>, a: &ArrayD<T>, y: &Tensor, dims: &[usize]) -> Result<Tensor> {
+        let b = T::unwrap_ref(y).expect("same dtype");
+        let av = a.broadcast(IxDyn(dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
+        let bv = b.broadcast(IxDyn(dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
+        Ok(T::wrap(Zip::from(cb).and(&av).and(&bv).map_collect(|&c, &p, &q| if c { p } else { q })))
+    }
+    crate::with_tensor!(x, a => go(&cb, a, y, &dims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_broadcast_aligns_the_smaller_operand() {
+        let x = Shape::known(&[2, 3, 4, 5]);
+        let (_, ys, out) = paddle_broadcast("t", &x, &Shape::known(&[3]), 1).unwrap();
+        assert_eq!(ys, Shape::known(&[1, 3, 1, 1]));
+        assert_eq!(out, x);
+        let (_, ys, _) = paddle_broadcast("t", &x, &Shape::known(&[3, 1]), 1).unwrap();
+        assert_eq!(ys, Shape::known(&[1, 3, 1, 1]));
+        let (_, ys, _) = paddle_broadcast("t", &x, &Shape::known(&[4, 5]), -1).unwrap();
+        assert_eq!(ys, Shape::known(&[1, 1, 4, 5]));
+        assert!(paddle_broadcast("t", &x, &Shape::known(&[4]), 1).is_err());
+    }
+
+    #[test]
+    fn python_style_mod_and_floordiv() {
+        assert_eq!(BinaryOp::Mod.apply_i64(-7, 3), Some(2));
+        assert_eq!(BinaryOp::Mod.apply_i64(7, -3), Some(-2));
+        assert_eq!(BinaryOp::FloorDiv.apply_i64(-7, 2), Some(-4));
+        assert_eq!(BinaryOp::Div.apply_i64(-7, 2), Some(-3));
+        assert_eq!(BinaryOp::Div.apply_i64(1, 0), None);
+        assert_eq!(BinaryOp::Mod.apply_f64(-7.5, 2.0), 0.5);
+    }
+}

@@ -1,0 +1,239 @@
+//! Nearest and bilinear resize (nearest_interp_v2, bilinear_interp_v2), with Paddle's
+//! `align_corners` / `align_mode` index arithmetic.
+
+use super::{check_float, float_in, float_out, list_from_inputs, InferInput, Layout, ListInput, ListVal};
+use crate::error::{attr_err, shape_err};
+use crate::{Dim, Error, Result, Shape, Tensor, TypeInfo};
+use ndarray::{Array4, Ix4};
+
+/// Resize method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterpMode {
+    /// Nearest neighbour.
+    Nearest,
+    /// Bilinear.
+    Bilinear,
+}
+
+impl InterpMode {
+    /// IR name.
+    pub fn name(self) -> &'static str {
+        match self {
+            InterpMode::Nearest => "nearest_interp",
+            InterpMode::Bilinear => "bilinear_interp",
+        }
+    }
+}
+
+/// Resize attributes. The output size is, by priority: `out_size_input`, then
+/// `in * scale` (from `scale_input` or the `scale` attribute) when positive, then
+/// `out_h`/`out_w`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interp {
+    /// Method.
+    pub mode: InterpMode,
+    /// Output height from the attribute (-1: unset).
+    pub out_h: i64,
+    /// Output width from the attribute (-1: unset).
+    pub out_w: i64,
+    /// Scale factors (h, w) from the attribute (empty: unset).
+    pub scale: Vec<f32>,
+    /// Corner pixels of input and output are aligned.
+    pub align_corners: bool,
+    /// Bilinear source index rule when not aligning corners: 0 half-pixel, 1 asymmetric.
+    pub align_mode: i32,
+    /// Data layout.
+    pub layout: Layout,
+    /// Output size from inputs (OutSize: one tensor; SizeTensor: two scalars).
+    pub out_size_input: ListInput,
+    /// A scale tensor input follows the size inputs.
+    pub scale_input: bool,
+}
+
+impl Interp {
+    /// Output size and the scale factors in effect (-1 when none) for input size `(h, w)`.
+    fn resolve(&self, inputs: &[InferInput<'_>], hw: Option<[usize; 2]>) -> Result<(Option<[usize; 2]>, [f32; 2])> {
+        let op = self.mode.name();
+        let mut scale = [-1f32; 2];
+        let size_list = list_from_inputs(op, self.out_size_input, 1, inputs)?;
+        if let ListVal::Known(v) = &size_list {
+            if v.len() != 2 || v.iter().any(|&d| d <= 0) {
+                return Err(shape_err(op, format!("output size {v:?} must be two positive numbers")));
+            }
+            return Ok((Some([v[0] as usize, v[1] as usize]), scale));
+        }
+        if self.scale_input {
+            let i = 1 + self.out_size_input.count();
+            let s = inputs.get(i).ok_or(Error::Arity { op, expected: format!("{}", i + 1), got: inputs.len() })?;
+            match s.value {
+                Some(v) => {
+                    let f = v.to_f64_vec();
+                    scale = match f.len() {
+                        1 => [f[0] as f32; 2],
+                        2 => [f[0] as f32, f[1] as f32],
+                        n => return Err(shape_err(op, format!("scale tensor has {n} values"))),
+                    };
+                }
+                None => return Ok((None, scale)),
+            }
+        } else if !self.scale.is_empty() {
+            scale = if self.scale.len() == 1 { [self.scale[0]; 2] } else { [self.scale[0], self.scale[1]] };
+        }
+        let mut out = if self.out_h > 0 && self.out_w > 0 { Some([self.out_h as usize, self.out_w as usize]) } else { None };
+        if scale[0] > 0.0 && scale[1] > 0.0 {
+            out = hw.map(|[h, w]| [(h as f32 * scale[0]) as usize, (w as f32 * scale[1]) as usize]);
+        }
+        if let ListVal::Unknown(_) = size_list {
+            return Ok((None, scale));
+        }
+        if out.is_none() && hw.is_some() {
+            return Err(attr_err(op, "out_h/out_w/scale", "no output size given"));
+        }
+        Ok((out, scale))
+    }
+}
+
+fn hw_axes(layout: Layout) -> (usize, usize, usize) {
+    match layout {
+        Layout::Nchw => (1, 2, 3),
+        Layout::Nhwc => (3, 1, 2),
+    }
+}
+
+pub(super) fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    let op = i.mode.name();
+    super::arity(op, inputs, 1 + i.out_size_input.count() + i.scale_input as usize)?;
+    check_float(op, inputs[0].ty, 0)?;
+    let x = &inputs[0].ty.shape;
+    if x.rank() != 4 {
+        return Err(shape_err(op, format!("input {x} must be 4-D")));
+    }
+    let (_, hi, wi) = hw_axes(i.layout);
+    let hw = match (x.dims()[hi].known(), x.dims()[wi].known()) {
+        (Some(h), Some(w)) => Some([h, w]),
+        _ => None,
+    };
+    let (out, _) = i.resolve(inputs, hw)?;
+    let mut d = x.0.clone();
+    match out {
+        Some([h, w]) => {
+            d[hi] = Dim::Known(h);
+            d[wi] = Dim::Known(w);
+        }
+        None => {
+            d[hi] = Dim::Unknown;
+            d[wi] = Dim::Unknown;
+        }
+    }
+    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: Shape(d) }])
+}
+
+fn ratio(in_size: usize, out_size: usize, scale: f32, align_corners: bool) -> f32 {
+    if out_size <= 1 {
+        return 0.0;
+    }
+    if align_corners {
+        (in_size as f32 - 1.0) / (out_size as f32 - 1.0)
+    } else if scale > 0.0 {
+        (1.0f64 / scale as f64) as f32
+    } else {
+        in_size as f32 / out_size as f32
+    }
+}
+
+pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
+    let op = i.mode.name();
+    let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
+    let ins = super::concrete_inputs(&tys, inputs);
+    infer(i, &ins)?;
+    let x = float_in(op, inputs[0], 0)?;
+    let x4 = x.view().into_dimensionality::<Ix4>().map_err(|e| shape_err(op, e.to_string()))?;
+    let x4 = match i.layout {
+        Layout::Nchw => x4,
+        Layout::Nhwc => x4.permuted_axes([0, 3, 1, 2]),
+    };
+    let (n, c, ih, iw) = x4.dim();
+    let (out, scale) = i.resolve(&ins, Some([ih, iw]))?;
+    let [oh, ow] = out.expect("concrete inputs give a size");
+    let rh = ratio(ih, oh, scale[0], i.align_corners);
+    let rw = ratio(iw, ow, scale[1], i.align_corners);
+    let mut y = Array4::<f32>::zeros((n, c, oh, ow));
+    match i.mode {
+        InterpMode::Nearest => {
+            let src = |k: usize, r: f32, len: usize| -> usize {
+                let v = if i.align_corners { (r * k as f32 + 0.5) as usize } else { (r * k as f32) as usize };
+                v.min(len - 1)
+            };
+            for oy in 0..oh {
+                let sy = src(oy, rh, ih);
+                for ox in 0..ow {
+                    let sx = src(ox, rw, iw);
+                    for b in 0..n {
+                        for ch in 0..c {
+                            y[[b, ch, oy, ox]] = x4[[b, ch, sy, sx]];
+                        }
+                    }
+                }
+            }
+        }
+        InterpMode::Bilinear => {
+            let half_pixel = i.align_mode == 0 && !i.align_corners;
+            // (low index, high index, weight of low, weight of high)
+            let taps = |k: usize, r: f32, len: usize| -> (usize, usize, f32, f32) {
+                let lo = if half_pixel { (r * (k as f32 + 0.5) - 0.5) as i64 } else { (r * k as f32) as i64 };
+                let lo = lo.max(0) as usize;
+                let hi = (lo + 1).min(len - 1);
+                let src = if half_pixel { (r * (k as f32 + 0.5) - 0.5).max(0.0) } else { r * k as f32 };
+                let d_lo = src - lo as f32;
+                (lo, hi, 1.0 - d_lo, d_lo)
+            };
+            for oy in 0..oh {
+                let (y0, y1, wy0, wy1) = taps(oy, rh, ih);
+                for ox in 0..ow {
+                    let (x0, x1, wx0, wx1) = taps(ox, rw, iw);
+                    for b in 0..n {
+                        for ch in 0..c {
+                            let v = wy0 * (wx0 * x4[[b, ch, y0, x0]] + wx1 * x4[[b, ch, y0, x1]])
+                                + wy1 * (wx0 * x4[[b, ch, y1, x0]] + wx1 * x4[[b, ch, y1, x1]]);
+                            y[[b, ch, oy, ox]] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let y = match i.layout {
+        Layout::Nchw => y.into_dyn(),
+        Layout::Nhwc => y.permuted_axes([0, 2, 3, 1]).as_standard_layout().to_owned().into_dyn(),
+    };
+    Ok(float_out(y, inputs[0].dtype()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interp(mode: InterpMode, align_corners: bool, align_mode: i32) -> Interp {
+        Interp { mode, out_h: -1, out_w: -1, scale: vec![2.0, 2.0], align_corners, align_mode, layout: Layout::Nchw, out_size_input: ListInput::Attr, scale_input: false }
+    }
+
+    #[test]
+    fn nearest_doubles_pixels() {
+        let x = Tensor::from_f32s(&[1, 1, 1, 2], vec![1., 2.]).unwrap();
+        let y = eval(&interp(InterpMode::Nearest, false, 1), &[&x]).unwrap();
+        assert_eq!(y.shape(), &[1, 1, 2, 4]);
+        assert_eq!(y.to_f64_vec(), vec![1., 1., 2., 2., 1., 1., 2., 2.]);
+    }
+
+    #[test]
+    fn bilinear_half_pixel_and_align_corners() {
+        let x = Tensor::from_f32s(&[1, 1, 1, 2], vec![0., 1.]).unwrap();
+        let hp = eval(&interp(InterpMode::Bilinear, false, 0), &[&x]).unwrap().to_f64_vec();
+        assert_eq!(&hp[..4], &[0., 0.25, 0.75, 1.]);
+        let ac = eval(&interp(InterpMode::Bilinear, true, 0), &[&x]).unwrap().to_f64_vec();
+        let third = 1.0f32 / 3.0;
+        assert!((ac[1] - third as f64).abs() < 1e-6 && (ac[2] - 2.0 * third as f64).abs() < 1e-6, "{ac:?}");
+        let asym = eval(&interp(InterpMode::Bilinear, false, 1), &[&x]).unwrap().to_f64_vec();
+        assert_eq!(&asym[..4], &[0., 0.5, 1., 1.]);
+    }
+}

@@ -1,0 +1,255 @@
+//! Softmax, reductions and arg_max.
+
+use super::{arity, arity_t, check_float, float_in, float_out, InferInput};
+use crate::error::attr_err;
+use crate::shape::norm_axis;
+use crate::tensor::Elem;
+use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
+use ndarray::{ArrayD, Axis, IxDyn};
+
+/// Softmax along one axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Softmax {
+    /// Axis (negative counts from the end).
+    pub axis: i64,
+}
+
+/// Which reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReduceKind {
+    /// Sum.
+    Sum,
+    /// Mean.
+    Mean,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+    /// Product.
+    Prod,
+}
+
+impl ReduceKind {
+    /// IR name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceKind::Sum => "reduce_sum",
+            ReduceKind::Mean => "reduce_mean",
+            ReduceKind::Max => "reduce_max",
+            ReduceKind::Min => "reduce_min",
+            ReduceKind::Prod => "reduce_prod",
+        }
+    }
+}
+
+/// A reduction over some axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reduce {
+    /// Which reduction.
+    pub kind: ReduceKind,
+    /// Reduced axes; empty (or `reduce_all`): every axis.
+    pub axes: Vec<i64>,
+    /// Keep reduced axes with size 1.
+    pub keep_dim: bool,
+    /// Reduce over every axis.
+    pub reduce_all: bool,
+}
+
+/// Index of the maximum along an axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgMax {
+    /// Axis.
+    pub axis: i64,
+    /// Keep the reduced axis with size 1.
+    pub keepdims: bool,
+    /// Flatten the input first (axis ignored).
+    pub flatten: bool,
+    /// Output dtype (i32 or i64).
+    pub dtype: DType,
+}
+
+pub(super) fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity("softmax", inputs, 1)?;
+    check_float("softmax", inputs[0].ty, 0)?;
+    let r = inputs[0].ty.shape.rank();
+    norm_axis(s.axis, r).ok_or_else(|| attr_err("softmax", "axis", format!("{} out of range for rank {r}", s.axis)))?;
+    Ok(vec![inputs[0].ty.clone()])
+}
+
+pub(super) fn eval_softmax(s: &Softmax, inputs: &[&Tensor]) -> Result<Tensor> {
+    arity_t("softmax", inputs, 1)?;
+    let x = float_in("softmax", inputs[0], 0)?;
+    let r = x.ndim();
+    let ax = norm_axis(s.axis, r).ok_or_else(|| attr_err("softmax", "axis", format!("{} out of range for rank {r}", s.axis)))?;
+    let mut y = x.into_owned();
+    if r == 0 {
+        y.fill(1.0);
+    } else {
+        for mut lane in y.lanes_mut(Axis(ax)) {
+            let m = lane.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let sum: f64 = lane.iter().map(|&v| ((v - m) as f64).exp()).sum();
+            lane.mapv_inplace(|v| (((v - m) as f64).exp() / sum) as f32);
+        }
+    }
+    Ok(float_out(y, inputs[0].dtype()))
+}
+
+fn reduced_axes(r: &Reduce, rank: usize) -> Result<Vec<bool>> {
+    let mut red = vec![false; rank];
+    if r.reduce_all || r.axes.is_empty() {
+        red.iter_mut().for_each(|v| *v = true);
+    } else {
+        for &a in &r.axes {
+            let i = norm_axis(a, rank).ok_or_else(|| attr_err(r.kind.name(), "dim", format!("{a} out of range for rank {rank}")))?;
+            red[i] = true;
+        }
+    }
+    Ok(red)
+}
+
+pub(super) fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity(r.kind.name(), inputs, 1)?;
+    let x = inputs[0].ty;
+    if x.dtype == DType::Bool {
+        return Err(Error::DType { op: r.kind.name(), input: 0, dtype: x.dtype });
+    }
+    let red = reduced_axes(r, x.shape.rank())?;
+    let mut dims = Vec::new();
+    for (d, &rd) in x.shape.dims().iter().zip(&red) {
+        if !rd {
+            dims.push(d.clone());
+        } else if r.keep_dim {
+            dims.push(Dim::Known(1));
+        }
+    }
+    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+}
+
+pub(super) fn eval_reduce(r: &Reduce, inputs: &[&Tensor]) -> Result<Tensor> {
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: r.kind.name(), expected: "1".into(), got: 0 })?];
+    let out = infer_reduce(r, &super::concrete_inputs(&tys, inputs))?;
+    let dims = out[0].shape.to_known().expect("concrete");
+    let x = inputs[0];
+    let red = reduced_axes(r, x.shape().len())?;
+    fn go<T: Elem>(a: &ArrayD<T>, red: &[bool], kind: ReduceKind, dims: &[usize]) -> Tensor {
+        // Accumulate in f64 over every reduced position, one output element at a time.
+        let shape = a.shape();
+        let keep: Vec<usize> = (0..shape.len()).filter(|&i| !red[i]).collect();
+        let kept_shape: Vec<usize> = keep.iter().map(|&i| shape[i]).collect();
+        let n_out: usize = kept_shape.iter().product();
+        let mut acc = vec![
+            match kind {
+                ReduceKind::Sum | ReduceKind::Mean => 0.0,
+                ReduceKind::Prod => 1.0,
+                ReduceKind::Max => f64::NEG_INFINITY,
+                ReduceKind::Min => f64::INFINITY,
+            };
+            n_out
+        ];
+        let mut count = 0usize;
+        for (idx, v) in a.indexed_iter() {
+            let mut o = 0;
+            for &k in &keep {
+                o = o * shape[k] + idx[k];
+            }
+            if o == 0 {
+                count += 1;
+            }
+            let v = v.to_f64();
+            let s = &mut acc[o];
+            *s = match kind {
+                ReduceKind::Sum | ReduceKind::Mean => *s + v,
+                ReduceKind::Prod => *s * v,
+                ReduceKind::Max => s.max(v),
+                ReduceKind::Min => s.min(v),
+            };
+        }
+        if kind == ReduceKind::Mean {
+            acc.iter_mut().for_each(|v| *v /= count.max(1) as f64);
+        }
+        let vals: Vec<T> = acc.into_iter().map(T::from_f64).collect();
+        T::wrap(ArrayD::from_shape_vec(IxDyn(dims), vals).expect("sized by inference"))
+    }
+    Ok(crate::with_tensor!(x, a => go(a, &red, r.kind, &dims)))
+}
+
+pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity("arg_max", inputs, 1)?;
+    let x = inputs[0].ty;
+    if !matches!(a.dtype, DType::I32 | DType::I64) {
+        return Err(attr_err("arg_max", "dtype", format!("{} is not int32/int64", a.dtype)));
+    }
+    let shape = if a.flatten {
+        if a.keepdims {
+            Shape(vec![Dim::Known(1); x.shape.rank()])
+        } else {
+            Shape(vec![])
+        }
+    } else {
+        let r = x.shape.rank();
+        let ax = norm_axis(a.axis, r).ok_or_else(|| attr_err("arg_max", "axis", format!("{} out of range for rank {r}", a.axis)))?;
+        let mut d = x.shape.0.clone();
+        if a.keepdims {
+            d[ax] = Dim::Known(1);
+        } else {
+            d.remove(ax);
+        }
+        Shape(d)
+    };
+    Ok(vec![TypeInfo { dtype: a.dtype, shape }])
+}
+
+pub(super) fn eval_arg_max(a: &ArgMax, inputs: &[&Tensor]) -> Result<Tensor> {
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: "arg_max", expected: "1".into(), got: 0 })?];
+    let out = infer_arg_max(a, &super::concrete_inputs(&tys, inputs))?;
+    let dims = out[0].shape.to_known().expect("concrete");
+    let x = inputs[0];
+    let vals = x.to_f64_vec();
+    let xv = ArrayD::from_shape_vec(IxDyn(x.shape()), vals).expect("same size");
+    let (xv, ax) = if a.flatten {
+        let n = xv.len();
+        (xv.into_shape_with_order(IxDyn(&[n])).expect("1-D"), 0)
+    } else {
+        let r = xv.ndim();
+        (xv, norm_axis(a.axis, r).expect("checked"))
+    };
+    let idx: Vec<i64> = xv
+        .lanes(Axis(ax))
+        .into_iter()
+        .map(|lane| {
+            let mut best = 0usize;
+            for (i, &v) in lane.iter().enumerate() {
+                if v > lane[best] {
+                    best = i;
+                }
+            }
+            best as i64
+        })
+        .collect();
+    let t = Tensor::I64(ArrayD::from_shape_vec(IxDyn(&dims), idx).map_err(|e| attr_err("arg_max", "axis", e.to_string()))?);
+    Ok(t.cast(a.dtype))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduce_and_argmax() {
+        let x = Tensor::from_f32s(&[2, 3], vec![1., 5., 3., 4., 2., 6.]).unwrap();
+        let r = |kind, axes: Vec<i64>, keep| eval_reduce(&Reduce { kind, axes, keep_dim: keep, reduce_all: false }, &[&x]).unwrap();
+        assert_eq!(r(ReduceKind::Sum, vec![1], false).to_f64_vec(), vec![9., 12.]);
+        assert_eq!(r(ReduceKind::Mean, vec![0], true).shape(), &[1, 3]);
+        assert_eq!(r(ReduceKind::Mean, vec![0], true).to_f64_vec(), vec![2.5, 3.5, 4.5]);
+        assert_eq!(r(ReduceKind::Max, vec![], false).to_f64_vec(), vec![6.]);
+        let am = eval_arg_max(&ArgMax { axis: -1, keepdims: false, flatten: false, dtype: DType::I64 }, &[&x]).unwrap();
+        assert_eq!(am.to_i64_vec(), vec![1, 2]);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        let x = Tensor::from_f32s(&[2, 2], vec![0., 0., 1000., 0.]).unwrap();
+        let y = eval_softmax(&Softmax { axis: 1 }, &[&x]).unwrap().to_f64_vec();
+        assert_eq!(y, vec![0.5, 0.5, 1.0, 0.0]);
+    }
+}

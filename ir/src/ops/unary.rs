@@ -1,0 +1,280 @@
+//! Unary elementwise math and activations, and prelu.
+
+use super::{arity, arity_t, InferInput, Layout};
+use crate::error::shape_err;
+use crate::tensor::Elem;
+use crate::{Error, Result, Tensor, TypeInfo};
+use ndarray::{ArrayD, IxDyn, Zip};
+
+/// A unary elementwise function with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnaryOp {
+    /// `max(x, 0)`
+    Relu,
+    /// `min(max(x, 0), threshold)`
+    Relu6 {
+        /// Upper bound (6 for relu6).
+        threshold: f32,
+    },
+    /// `x if x > 0 else alpha * x`
+    LeakyRelu {
+        /// Negative slope.
+        alpha: f32,
+    },
+    /// `x * min(max(x + offset, 0), threshold) / scale`
+    HardSwish {
+        /// Clamp upper bound.
+        threshold: f32,
+        /// Divisor.
+        scale: f32,
+        /// Shift.
+        offset: f32,
+    },
+    /// `min(max(slope * x + offset, 0), 1)`
+    HardSigmoid {
+        /// Slope.
+        slope: f32,
+        /// Offset.
+        offset: f32,
+    },
+    /// `1 / (1 + exp(-x))`
+    Sigmoid,
+    /// `x * sigmoid(beta * x)` (swish; silu when beta = 1)
+    Swish {
+        /// Beta.
+        beta: f32,
+    },
+    /// Gaussian error linear unit: erf form, or the tanh approximation.
+    Gelu {
+        /// Use the tanh approximation.
+        approximate: bool,
+    },
+    /// tanh
+    Tanh,
+    /// exp
+    Exp,
+    /// Natural log.
+    Log,
+    /// Square root.
+    Sqrt,
+    /// `1 / sqrt(x)`
+    Rsqrt,
+    /// Absolute value.
+    Abs,
+    /// `x * x`
+    Square,
+    /// `1 / x`
+    Reciprocal,
+    /// floor
+    Floor,
+    /// ceil
+    Ceil,
+    /// `min(max(x, min), max)`
+    Clip {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+    /// `scale * x + bias` (bias after scale) or `scale * (x + bias)`.
+    Scale {
+        /// Multiplier.
+        scale: f32,
+        /// Addend.
+        bias: f32,
+        /// Add the bias after scaling.
+        bias_after_scale: bool,
+    },
+}
+
+impl UnaryOp {
+    /// IR name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Relu => "relu",
+            UnaryOp::Relu6 { .. } => "relu6",
+            UnaryOp::LeakyRelu { .. } => "leaky_relu",
+            UnaryOp::HardSwish { .. } => "hard_swish",
+            UnaryOp::HardSigmoid { .. } => "hard_sigmoid",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Swish { .. } => "swish",
+            UnaryOp::Gelu { .. } => "gelu",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Square => "square",
+            UnaryOp::Reciprocal => "reciprocal",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Clip { .. } => "clip",
+            UnaryOp::Scale { .. } => "scale",
+        }
+    }
+
+    /// The reference function, computed in f64.
+    pub fn apply(&self, x: f64) -> f64 {
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        match *self {
+            UnaryOp::Relu => x.max(0.0),
+            UnaryOp::Relu6 { threshold } => x.max(0.0).min(threshold as f64),
+            UnaryOp::LeakyRelu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha as f64 * x
+                }
+            }
+            UnaryOp::HardSwish { threshold, scale, offset } => {
+                x * (x + offset as f64).max(0.0).min(threshold as f64) / scale as f64
+            }
+            UnaryOp::HardSigmoid { slope, offset } => {
+                (slope as f64 * x + offset as f64).max(0.0).min(1.0)
+            }
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Swish { beta } => x * sigmoid(beta as f64 * x),
+            UnaryOp::Gelu { approximate: false } => {
+                0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
+            }
+            UnaryOp::Gelu { approximate: true } => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Square => x * x,
+            UnaryOp::Reciprocal => 1.0 / x,
+            UnaryOp::Floor => x.floor(),
+            UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Clip { min, max } => x.max(min as f64).min(max as f64),
+            UnaryOp::Scale { scale, bias, bias_after_scale } => {
+                if bias_after_scale {
+                    scale as f64 * x + bias as f64
+                } else {
+                    scale as f64 * (x + bias as f64)
+                }
+            }
+        }
+    }
+
+    /// True if the op is defined on integer tensors (computed in f64, cast back).
+    fn allows_int(&self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Relu
+                | UnaryOp::Abs
+                | UnaryOp::Square
+                | UnaryOp::Clip { .. }
+                | UnaryOp::Scale { .. }
+                | UnaryOp::Floor
+                | UnaryOp::Ceil
+        )
+    }
+}
+
+pub(super) fn infer(u: &UnaryOp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity(u.name(), inputs, 1)?;
+    let t = inputs[0].ty;
+    let ok = t.dtype.is_float() || (t.dtype.is_int() && u.allows_int());
+    if !ok {
+        return Err(Error::DType { op: u.name(), input: 0, dtype: t.dtype });
+    }
+    Ok(vec![t.clone()])
+}
+
+pub(super) fn eval(u: &UnaryOp, inputs: &[&Tensor]) -> Result<Tensor> {
+    arity_t(u.name(), inputs, 1)?;
+    let x = inputs[0];
+    if !(x.dtype().is_float() || (x.dtype().is_int() && u.allows_int())) {
+        return Err(Error::DType { op: u.name(), input: 0, dtype: x.dtype() });
+    }
+    fn go<T: Elem>(u: &UnaryOp, a: &ArrayD<T>) -> Tensor {
+        T::wrap(a.mapv(|v| T::from_f64(u.apply(v.to_f64()))))
+    }
+    Ok(match x {
+        // f32 is computed in f64 and rounded once: a correctly rounded oracle.
+        Tensor::F32(a) => Tensor::F32(a.mapv(|v| u.apply(v as f64) as f32)),
+        t => crate::with_tensor!(t, a => go(u, a)),
+    })
+}
+
+/// How prelu's alpha applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PreluMode {
+    /// One alpha for the whole tensor.
+    All,
+    /// One alpha per channel.
+    Channel,
+    /// One alpha per element (alpha has the input's shape without the batch axis).
+    Element,
+}
+
+pub(super) fn eval_prelu(mode: PreluMode, layout: Layout, inputs: &[&Tensor]) -> Result<Tensor> {
+    arity_t("prelu", inputs, 2)?;
+    let x = super::float_in("prelu", inputs[0], 0)?;
+    let alpha = super::float_in("prelu", inputs[1], 1)?;
+    let rank = x.ndim();
+    let alpha_b: ArrayD<f32> = match mode {
+        PreluMode::All => {
+            let a = *alpha.iter().next().ok_or_else(|| shape_err("prelu", "empty alpha"))?;
+            ArrayD::from_elem(IxDyn(&[]), a)
+        }
+        PreluMode::Channel => {
+            let c_axis = if layout == Layout::Nchw { 1 } else { rank - 1 };
+            let c = x.shape().get(c_axis).copied().unwrap_or(1);
+            if alpha.len() != c {
+                return Err(shape_err("prelu", format!("{} alphas for {c} channels", alpha.len())));
+            }
+            let mut s = vec![1; rank];
+            s[c_axis] = c;
+            alpha.clone().into_owned().into_shape_with_order(IxDyn(&s)).map_err(|e| shape_err("prelu", e.to_string()))?
+        }
+        PreluMode::Element => {
+            let per: usize = x.shape().iter().skip(1).product();
+            if alpha.len() != per {
+                return Err(shape_err("prelu", format!("{} alphas for {per} elements", alpha.len())));
+            }
+            let mut s = x.shape().to_vec();
+            s[0] = 1;
+            alpha.clone().into_owned().into_shape_with_order(IxDyn(&s)).map_err(|e| shape_err("prelu", e.to_string()))?
+        }
+    };
+    let ab = alpha_b.broadcast(x.raw_dim()).ok_or_else(|| shape_err("prelu", "alpha does not broadcast"))?;
+    let out = Zip::from(&*x).and(&ab).map_collect(|&v, &a| if v > 0.0 { v } else { a * v });
+    Ok(super::float_out(out, inputs[0].dtype()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_at_known_points() {
+        let hs = UnaryOp::HardSwish { threshold: 6.0, scale: 6.0, offset: 3.0 };
+        assert_eq!(hs.apply(-4.0), 0.0);
+        assert_eq!(hs.apply(4.0), 4.0);
+        assert!((hs.apply(1.0) - 4.0 / 6.0).abs() < 1e-12);
+        let hsig = UnaryOp::HardSigmoid { slope: 0.2, offset: 0.5 };
+        assert!((hsig.apply(1.0) - 0.7).abs() < 1e-7);
+        assert_eq!(hsig.apply(10.0), 1.0);
+        assert!((UnaryOp::Gelu { approximate: false }.apply(1.0) - 0.841_344_746).abs() < 1e-8);
+        assert!((UnaryOp::Gelu { approximate: true }.apply(1.0) - 0.841_191_990).abs() < 1e-8);
+        assert_eq!(UnaryOp::Relu6 { threshold: 6.0 }.apply(7.0), 6.0);
+        let s = UnaryOp::Scale { scale: 2.0, bias: 1.0, bias_after_scale: false };
+        assert_eq!(s.apply(3.0), 8.0);
+    }
+
+    #[test]
+    fn int_inputs_only_where_defined() {
+        let t = Tensor::from_i64s(&[-2, 3]);
+        let out = eval(&UnaryOp::Abs, &[&t]).unwrap();
+        assert_eq!(out.to_i64_vec(), vec![2, 3]);
+        assert!(eval(&UnaryOp::Exp, &[&t]).is_err());
+    }
+}
