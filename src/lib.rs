@@ -1,1 +1,33 @@
-//! wip
+//! # Kayak
+//!
+//! Native inference for PaddlePaddle models. Load a model, set inputs, run:
+//!
+//! ```no_run
+//! use kayak::{Config, Predictor};
+//! let mut p = Predictor::new(Config::new().model_dir("assets/ppocr_cls"))?;
+//! let mut x = p.input("x")?;
+//! x.reshape(&[1, 3, 48, 192])?;
+//! x.copy_from_cpu(&vec![0.0f32; 3 * 48 * 192])?;
+//! p.run()?;
+//! let mut probs = [0.0f32; 2];
+//! p.output("softmax_0.tmp_0")?.copy_to_cpu(&mut probs)?;
+//! # Ok::<(), kayak::Error>(())
+//! ```
+//!
+//! The crates behind the facade: `kayak-proto` (formats), `kayak-ir` (graph, op set,
+//! reference semantics), `kayak-rewrite` (optimizer), `kayak-exec` (plans, backends).
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+pub mod npy;
+mod predictor;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use kayak_ir::{DType, Dim, Shape, Tensor};
+pub use kayak_proto::Model;
+pub use predictor::{InputHandle, OutputHandle, Predictor};
+
+/// The IR, for users who inspect graphs.
+pub use kayak_ir as ir;

@@ -1,1 +1,222 @@
-fn main() {}
+//! `kayak`: inspect and run Paddle models from the command line.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use kayak::{Config, DType, Dim, Predictor, Tensor};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kayak", version, about = "Native inference for PaddlePaddle models")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print a model's format, inputs, outputs, op histogram and parameter sizes.
+    Inspect {
+        /// Model directory or .pdmodel file.
+        model: PathBuf,
+    },
+    /// Run a model on .npy inputs (or seeded random data) and write its outputs.
+    Run {
+        /// Model directory or .pdmodel file.
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (repeatable).
+        #[arg(long = "input", value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Shape of a random input as NAME=D0,D1,... (repeatable).
+        #[arg(long = "shape", value_name = "NAME=D0,D1,...")]
+        shapes: Vec<String>,
+        /// Also fetch this model variable (repeatable); written as DIR/<VAR>.npy.
+        #[arg(long = "fetch", value_name = "VAR")]
+        fetch: Vec<String>,
+        /// Write outputs here as output_0.npy, output_1.npy, ... in fetch order.
+        #[arg(long = "output-dir", value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// Threads (upper bound).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Run the graph as imported, without optimization.
+        #[arg(long = "no-optimize")]
+        no_optimize: bool,
+        /// Seed for random inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kayak: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line (the facade's messages already carry context).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Inspect { model } => inspect(model),
+        Cmd::Run { model, inputs, shapes, fetch, output_dir, threads, no_optimize, seed } => run(model, inputs, shapes, fetch, output_dir, threads, no_optimize, seed),
+    }
+}
+
+fn inspect(path: PathBuf) -> Result<()> {
+    let p = Predictor::new(Config::new().model_path(&path))?;
+    let m = p.model();
+    let g = &m.graph;
+    println!("model:   {}", m.model_name);
+    println!("format:  {}", m.format);
+    println!("inputs:");
+    for &v in &g.inputs {
+        println!("  {:<24} {:<8} {}", g.values[v].name, g.values[v].ty.dtype, g.values[v].ty.shape);
+    }
+    println!("outputs:");
+    for (name, &v) in p.output_names().iter().zip(&g.outputs) {
+        println!("  {:<24} {:<8} {}", name, g.values[v].ty.dtype, g.values[v].ty.shape);
+    }
+    let total: usize = m.op_histogram.values().sum();
+    println!("ops:     {total} in {} types", m.op_histogram.len());
+    let mut hist: Vec<_> = m.op_histogram.iter().collect();
+    hist.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (op, n) in hist {
+        println!("  {op:<28} {n}");
+    }
+    println!("params:  {} tensors, {} values, {} bytes", m.param_count, m.param_elements, m.param_bytes);
+    Ok(())
+}
+
+/// xorshift64*: a small deterministic generator for random inputs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Tensor {
+    let n: usize = shape.iter().product();
+    // Floats uniform in [0, 1); integers in {0, 1} (valid ids for any vocabulary); bools fair.
+    let vals: Vec<f64> = (0..n)
+        .map(|_| if dtype.is_float() { rng.unit() } else { (rng.next() >> 63) as f64 })
+        .collect();
+    let t = Tensor::F64(kayak::ir::ndarray_from(shape, vals));
+    t.cast(dtype)
+}
+
+fn parse_kv(s: &str, what: &str) -> Result<(String, String)> {
+    let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("{what} `{s}` must be NAME=VALUE"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(path: PathBuf, inputs: Vec<String>, shapes: Vec<String>, fetch: Vec<String>, output_dir: Option<PathBuf>, threads: usize, no_optimize: bool, seed: u64) -> Result<()> {
+    let mut cfg = Config::new().model_path(&path).threads(threads).ir_optim(!no_optimize);
+    for f in &fetch {
+        cfg = cfg.fetch_var(f);
+    }
+    let mut p = Predictor::new(cfg)?;
+    let mut given = std::collections::HashMap::new();
+    for s in &inputs {
+        let (k, v) = parse_kv(s, "--input")?;
+        if !p.input_names().contains(&k) {
+            bail!("--input {k}: the model has no input named `{k}` (inputs: {:?})", p.input_names());
+        }
+        given.insert(k, kayak::npy::read(&v)?);
+    }
+    let mut shape_of = std::collections::HashMap::new();
+    for s in &shapes {
+        let (k, v) = parse_kv(s, "--shape")?;
+        if !p.input_names().contains(&k) {
+            bail!("--shape {k}: the model has no input named `{k}` (inputs: {:?})", p.input_names());
+        }
+        let dims = v.split(',').map(|d| d.trim().parse::<usize>().with_context(|| format!("--shape {k}: `{d}` is not a size"))).collect::<Result<Vec<_>>>()?;
+        shape_of.insert(k, dims);
+    }
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let names = p.input_names().to_vec();
+    for name in &names {
+        let t = match given.remove(name) {
+            Some(t) => t,
+            None => {
+                let (dtype, decl) = p.input_type(name)?;
+                let dims = match shape_of.get(name) {
+                    Some(d) => d.clone(),
+                    None => decl
+                        .dims()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| match d {
+                            Dim::Known(n) => Ok(*n),
+                            _ if i == 0 => Ok(1),
+                            _ => Err(anyhow!("input `{name}` has dynamic shape {decl}: give --shape {name}=... or --input {name}=FILE.npy")),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                };
+                println!("input  {name}: random {dtype}{dims:?} (seed {seed})");
+                random_tensor(dtype, &dims, &mut rng)
+            }
+        };
+        p.input(name)?.set(t)?;
+    }
+    let t0 = std::time::Instant::now();
+    p.run()?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    if let Some(dir) = &output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let outs: Vec<(String, Option<usize>)> = p.output_names().iter().enumerate().map(|(i, n)| (n.clone(), Some(i))).chain(p.fetch_names().iter().map(|n| (n.clone(), None))).collect();
+    for (name, idx) in outs {
+        let t = p.output(&name)?.tensor()?.clone();
+        let label = match idx {
+            Some(i) => format!("output {i}"),
+            None => "fetch   ".to_string(),
+        };
+        println!("{label} {name}: {}{:?} {}", t.dtype(), t.shape(), stats(&t));
+        if let Some(dir) = &output_dir {
+            let file = match idx {
+                Some(i) => dir.join(format!("output_{i}.npy")),
+                None => dir.join(format!("{name}.npy")),
+            };
+            kayak::npy::write(&file, &t)?;
+        }
+    }
+    println!("run: {ms:.1} ms");
+    Ok(())
+}
+
+fn stats(t: &Tensor) -> String {
+    let v = t.to_f64_vec();
+    if v.is_empty() {
+        return "(empty)".into();
+    }
+    if v.len() <= 8 {
+        return format!("values {:?}", v.iter().map(|x| (x * 1e6).round() / 1e6).collect::<Vec<_>>());
+    }
+    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    format!("min {min:.6} max {max:.6} mean {mean:.6}")
+}

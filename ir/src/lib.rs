@@ -23,4 +23,4 @@ pub use error::{Error, Result};
 pub use graph::{Graph, Node, Specialized, Value, ValueDef, ValueId, FOLD_LIMIT};
 pub use ops::{InferInput, Op};
 pub use shape::{norm_axis, Dim, Shape, TypeInfo};
-pub use tensor::{cast_array, Elem, Tensor};
+pub use tensor::{cast_array, ndarray_from, Elem, Tensor};

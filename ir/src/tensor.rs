@@ -410,3 +410,9 @@ impl From<ArrayD<bool>> for Tensor {
         Tensor::Bool(a)
     }
 }
+
+/// A row-major `ArrayD` from a shape and data of matching length (panics otherwise: for
+/// callers that computed the length from the shape).
+pub fn ndarray_from<T>(shape: &[usize], data: Vec<T>) -> ArrayD<T> {
+    ArrayD::from_shape_vec(IxDyn(shape), data).expect("data length matches the shape")
+}

@@ -1,1 +1,114 @@
-//! wip
+//! Helpers for Kayak's integration tests: finding model files, comparing with references,
+//! and recording tests that could not run.
+//!
+//! Models are looked up in `$KAYAK_MODELS`, then `../shared/models` beside the repository,
+//! then the cache that `scripts/fetch-models.sh` fills (`$KAYAK_MODEL_CACHE`, default
+//! `~/.cache/kayak/models`). A test whose files are missing fails — unless
+//! `KAYAK_SKIP_MISSING=1`, in which case it records itself in `target/kayak-skipped.txt`
+//! (which the test script prints as "did not run", never as passed) and returns.
+#![warn(missing_docs)]
+
+use anyhow::{Context, Result};
+use kayak::Tensor;
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
+}
+
+/// Directories searched for models, in order.
+pub fn model_roots() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("KAYAK_MODELS") {
+        v.push(PathBuf::from(p));
+    }
+    v.push(repo_root().join("../shared/models"));
+    match std::env::var_os("KAYAK_MODEL_CACHE") {
+        Some(p) => v.push(PathBuf::from(p)),
+        None => {
+            if let Some(h) = std::env::var_os("HOME") {
+                v.push(PathBuf::from(h).join(".cache/kayak/models"));
+            }
+        }
+    }
+    v
+}
+
+/// Finds `rel` (a file or directory under a model root).
+pub fn find(rel: &str) -> Option<PathBuf> {
+    model_roots().into_iter().map(|r| r.join(rel)).find(|p| p.exists())
+}
+
+/// Finds `rel`, or handles its absence: panics, or (with `KAYAK_SKIP_MISSING=1`) records
+/// the test as not run and returns `None`.
+pub fn require(test: &str, rel: &str) -> Option<PathBuf> {
+    if let Some(p) = find(rel) {
+        return Some(p);
+    }
+    let roots: Vec<String> = model_roots().iter().map(|p| p.display().to_string()).collect();
+    let why = format!("{test}: needs {rel}, not found under {roots:?}");
+    if std::env::var("KAYAK_SKIP_MISSING").is_ok_and(|v| v == "1") {
+        let log = repo_root().join("target/kayak-skipped.txt");
+        let _ = std::fs::create_dir_all(log.parent().expect("target/"));
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+            let _ = writeln!(f, "{why}");
+        }
+        eprintln!("DID NOT RUN: {why}");
+        None
+    } else {
+        panic!("{why} (set KAYAK_MODELS, or KAYAK_SKIP_MISSING=1 to record it as not run)");
+    }
+}
+
+/// Reads a `.npy` file.
+pub fn npy(p: &Path) -> Result<Tensor> {
+    kayak::npy::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+/// Elementwise tolerance check `|a - b| <= atol + rtol * |b|`; returns the worst ratio of
+/// error to tolerance (≤ 1 passes) and where it is.
+pub fn worst_ratio(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<(f64, usize)> {
+    anyhow::ensure!(got.shape() == want.shape(), "shape {:?} vs reference {:?}", got.shape(), want.shape());
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let mut worst = (0.0f64, 0usize);
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let r = if a.is_nan() || b.is_nan() { if a.is_nan() && b.is_nan() { 0.0 } else { f64::INFINITY } } else { (a - b).abs() / (atol + rtol * b.abs()) };
+        if r > worst.0 {
+            worst = (r, i);
+        }
+    }
+    Ok(worst)
+}
+
+/// The fp32 tolerance of the shared references: `1e-4 + 1e-3 * |ref|`.
+pub const ATOL: f64 = 1e-4;
+/// See [`ATOL`].
+pub const RTOL: f64 = 1e-3;
+
+/// Greedy CTC decoding of a `[1, T, C]` probability tensor: argmax per step, merge repeats,
+/// drop blanks (class 0); class `k` is `charset[k - 1]`, and the last class is a space.
+pub fn ctc_decode(probs: &Tensor, charset: &[String]) -> Result<String> {
+    let s = probs.shape();
+    anyhow::ensure!(s.len() == 3 && s[0] == 1, "expected [1, T, C], got {s:?}");
+    let (t, c) = (s[1], s[2]);
+    let v = probs.to_f64_vec();
+    let mut out = String::new();
+    let mut prev = 0usize;
+    for step in 0..t {
+        let row = &v[step * c..(step + 1) * c];
+        let k = row.iter().enumerate().fold(0, |b, (i, &x)| if x > row[b] { i } else { b });
+        if k != 0 && k != prev {
+            let ch = if k == c - 1 && k > charset.len() { " " } else { charset.get(k - 1).map(String::as_str).unwrap_or(" ") };
+            out.push_str(ch);
+        }
+        prev = k;
+    }
+    Ok(out)
+}
+
+/// Reads a PaddleOCR character list (one per line).
+pub fn charset(p: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?.lines().map(str::to_string).collect())
+}

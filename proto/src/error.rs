@@ -1,0 +1,133 @@
+//! The format layer's error type.
+
+use std::fmt;
+
+/// Where in a program an op sits: file, block, op index and op type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpLoc {
+    /// Model file.
+    pub file: String,
+    /// Block index.
+    pub block: usize,
+    /// Op index within the block.
+    pub index: usize,
+    /// The format's op type (`conv2d`, `reshape2`, ...).
+    pub op_type: String,
+}
+
+impl fmt::Display for OpLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "op `{}` (block {}, op #{}) in {}", self.op_type, self.block, self.index, self.file)
+    }
+}
+
+/// Everything that can go wrong reading a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File path.
+        path: String,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No model could be found where one was asked for.
+    #[error("no model at {path}: {reason}")]
+    ModelNotFound {
+        /// Path given.
+        path: String,
+        /// What was looked for.
+        reason: String,
+    },
+    /// The program file is not a valid ProgramDesc.
+    #[error("{file} is not a valid Paddle program (truncated or corrupt): {source}")]
+    Decode {
+        /// Model file.
+        file: String,
+        /// Protobuf error.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// The params file ended inside a record.
+    #[error("{file} is truncated: it ends at byte {offset} inside the record of `{var}`")]
+    ParamsTruncated {
+        /// Params file.
+        file: String,
+        /// Variable whose record was being read.
+        var: String,
+        /// Where the data ran out.
+        offset: usize,
+    },
+    /// The params file has more data than the program's persistable variables.
+    #[error("{file} has {bytes} bytes left after the last of {count} parameters: params file does not match the program")]
+    ParamsTrailing {
+        /// Params file.
+        file: String,
+        /// Bytes left over.
+        bytes: usize,
+        /// Parameters read.
+        count: usize,
+    },
+    /// A params record is malformed or disagrees with the program's variable.
+    #[error("{file}: parameter `{var}`: {reason}")]
+    ParamsMismatch {
+        /// Params file.
+        file: String,
+        /// Variable name.
+        var: String,
+        /// What disagrees.
+        reason: String,
+    },
+    /// An op type no importer knows.
+    #[error("unknown op type: {0}")]
+    UnknownOp(OpLoc),
+    /// A feature of the format that is not supported yet (control flow, LoD, ...).
+    #[error("not supported yet: {what}, at {at}")]
+    Unsupported {
+        /// What is unsupported.
+        what: String,
+        /// Where.
+        at: OpLoc,
+    },
+    /// An attribute missing, of the wrong type, or with an absurd value.
+    #[error("bad attribute `{attr}` of {at}: {reason}")]
+    BadAttribute {
+        /// Attribute name.
+        attr: String,
+        /// What is wrong.
+        reason: String,
+        /// Where.
+        at: OpLoc,
+    },
+    /// An op reads a variable nothing defines.
+    #[error("{at} reads variable `{var}`, which no op or parameter defines")]
+    UndefinedVar {
+        /// Variable name.
+        var: String,
+        /// Where.
+        at: OpLoc,
+    },
+    /// The program's structure is wrong (no feed/fetch, a missing variable description).
+    #[error("{file}: {reason}")]
+    Program {
+        /// Model file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Shape or dtype inference failed on an op.
+    #[error("{at}: {source}")]
+    Ir {
+        /// Where.
+        at: OpLoc,
+        /// The IR's error.
+        #[source]
+        source: kayak_ir::Error,
+    },
+}
+
+/// Result with the format layer's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,544 @@
+//! The registry of Paddle op types: each converter reads one `OpDesc` into a typed
+//! [`Op`] with its input and output variable names. Op-type strings of the format live
+//! here and nowhere else.
+
+use super::ctx::OpCtx;
+use crate::params::dtype_from_paddle;
+use crate::Result;
+use kayak_ir::ops::*;
+use kayak_ir::{DType, Op};
+use std::collections::HashMap;
+
+/// One converted op.
+pub struct Converted {
+    /// The IR op.
+    pub op: Op,
+    /// Input variable names, positional as the op expects.
+    pub inputs: Vec<String>,
+    /// Output variable names.
+    pub outputs: Vec<String>,
+}
+
+/// Reads one op.
+pub type Converter = fn(&OpCtx<'_>) -> Result<Converted>;
+
+fn done(op: Op, inputs: Vec<String>, out: String) -> Result<Converted> {
+    Ok(Converted { op, inputs, outputs: vec![out] })
+}
+
+/// The converters by Paddle op type.
+pub fn registry() -> HashMap<&'static str, Converter> {
+    let mut r: HashMap<&'static str, Converter> = HashMap::new();
+    r.insert("conv2d", conv2d);
+    r.insert("depthwise_conv2d", conv2d);
+    r.insert("conv2d_transpose", conv2d_transpose);
+    r.insert("depthwise_conv2d_transpose", conv2d_transpose);
+    r.insert("pool2d", pool2d);
+    r.insert("batch_norm", batch_norm);
+    r.insert("layer_norm", layer_norm);
+    r.insert("elementwise_add", |c| binary(c, BinaryOp::Add));
+    r.insert("elementwise_sub", |c| binary(c, BinaryOp::Sub));
+    r.insert("elementwise_mul", |c| binary(c, BinaryOp::Mul));
+    r.insert("elementwise_div", |c| binary(c, BinaryOp::Div));
+    r.insert("elementwise_pow", |c| binary(c, BinaryOp::Pow));
+    r.insert("elementwise_max", |c| binary(c, BinaryOp::Max));
+    r.insert("elementwise_min", |c| binary(c, BinaryOp::Min));
+    r.insert("elementwise_mod", |c| binary(c, BinaryOp::Mod));
+    r.insert("elementwise_floordiv", |c| binary(c, BinaryOp::FloorDiv));
+    r.insert("equal", |c| compare(c, CmpOp::Eq));
+    r.insert("not_equal", |c| compare(c, CmpOp::Ne));
+    r.insert("less_than", |c| compare(c, CmpOp::Lt));
+    r.insert("less_equal", |c| compare(c, CmpOp::Le));
+    r.insert("greater_than", |c| compare(c, CmpOp::Gt));
+    r.insert("greater_equal", |c| compare(c, CmpOp::Ge));
+    r.insert("logical_and", |c| logical(c, LogicalOp::And));
+    r.insert("logical_or", |c| logical(c, LogicalOp::Or));
+    r.insert("logical_xor", |c| logical(c, LogicalOp::Xor));
+    r.insert("logical_not", |c| done(Op::LogicalNot, vec![c.input("X")?], c.output("Out")?));
+    r.insert("where", |c| done(Op::Where, vec![c.input("Condition")?, c.input("X")?, c.input("Y")?], c.output("Out")?));
+    r.insert("relu", |c| unary(c, UnaryOp::Relu));
+    r.insert("relu6", |c| {
+        let threshold = c.f32_or("threshold", 6.0)?;
+        unary(c, UnaryOp::Relu6 { threshold })
+    });
+    r.insert("leaky_relu", |c| {
+        let alpha = c.f32_or("alpha", 0.02)?;
+        unary(c, UnaryOp::LeakyRelu { alpha })
+    });
+    r.insert("hard_swish", |c| {
+        let u = UnaryOp::HardSwish { threshold: c.f32_or("threshold", 6.0)?, scale: c.f32_or("scale", 6.0)?, offset: c.f32_or("offset", 3.0)? };
+        if let UnaryOp::HardSwish { scale, .. } = u {
+            if scale == 0.0 {
+                return Err(c.bad("scale", "must not be 0"));
+            }
+        }
+        unary(c, u)
+    });
+    r.insert("hard_sigmoid", |c| {
+        let u = UnaryOp::HardSigmoid { slope: c.f32_or("slope", 0.2)?, offset: c.f32_or("offset", 0.5)? };
+        unary(c, u)
+    });
+    r.insert("sigmoid", |c| unary(c, UnaryOp::Sigmoid));
+    r.insert("swish", |c| {
+        let beta = c.f32_or("beta", 1.0)?;
+        unary(c, UnaryOp::Swish { beta })
+    });
+    r.insert("silu", |c| unary(c, UnaryOp::Swish { beta: 1.0 }));
+    r.insert("gelu", |c| {
+        let approximate = c.bool_or("approximate", false)?;
+        unary(c, UnaryOp::Gelu { approximate })
+    });
+    r.insert("tanh", |c| unary(c, UnaryOp::Tanh));
+    r.insert("exp", |c| unary(c, UnaryOp::Exp));
+    r.insert("log", |c| unary(c, UnaryOp::Log));
+    r.insert("sqrt", |c| unary(c, UnaryOp::Sqrt));
+    r.insert("rsqrt", |c| unary(c, UnaryOp::Rsqrt));
+    r.insert("abs", |c| unary(c, UnaryOp::Abs));
+    r.insert("square", |c| unary(c, UnaryOp::Square));
+    r.insert("reciprocal", |c| unary(c, UnaryOp::Reciprocal));
+    r.insert("floor", |c| unary(c, UnaryOp::Floor));
+    r.insert("ceil", |c| unary(c, UnaryOp::Ceil));
+    r.insert("clip", |c| {
+        c.reject_inputs(&["Min", "Max"])?;
+        let (min, max) = (c.f32_or("min", f32::MIN)?, c.f32_or("max", f32::MAX)?);
+        if min > max {
+            return Err(c.bad("min", format!("min {min} > max {max}")));
+        }
+        unary(c, UnaryOp::Clip { min, max })
+    });
+    r.insert("scale", |c| {
+        c.reject_inputs(&["ScaleTensor", "BiasTensor"])?;
+        let u = UnaryOp::Scale { scale: c.f32_or("scale", 1.0)?, bias: c.f32_or("bias", 0.0)?, bias_after_scale: c.bool_or("bias_after_scale", true)? };
+        unary(c, u)
+    });
+    r.insert("prelu", prelu);
+    r.insert("dropout", dropout);
+    r.insert("assign", |c| done(Op::Identity, vec![c.input("X")?], c.output("Out")?));
+    r.insert("matmul", |c| {
+        let m = MatMul { trans_x: c.bool_or("transpose_X", false)?, trans_y: c.bool_or("transpose_Y", false)?, alpha: c.f32_or("alpha", 1.0)? };
+        done(Op::MatMul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    });
+    r.insert("matmul_v2", |c| {
+        let m = MatMul { trans_x: c.bool_or("trans_x", false)?, trans_y: c.bool_or("trans_y", false)?, alpha: 1.0 };
+        done(Op::MatMul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    });
+    r.insert("mul", |c| {
+        let m = Mul { x_num_col_dims: pos(c, "x_num_col_dims", 1)?, y_num_col_dims: pos(c, "y_num_col_dims", 1)? };
+        done(Op::Mul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    });
+    r.insert("fc", fc);
+    r.insert("softmax", |c| {
+        let axis = c.i64_or("axis", -1)?;
+        done(Op::Softmax(Softmax { axis }), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("reduce_sum", |c| reduce(c, ReduceKind::Sum));
+    r.insert("reduce_mean", |c| reduce(c, ReduceKind::Mean));
+    r.insert("reduce_max", |c| reduce(c, ReduceKind::Max));
+    r.insert("reduce_min", |c| reduce(c, ReduceKind::Min));
+    r.insert("reduce_prod", |c| reduce(c, ReduceKind::Prod));
+    r.insert("arg_max", arg_max);
+    r.insert("reshape2", reshape);
+    r.insert("reshape", reshape);
+    r.insert("transpose2", transpose);
+    r.insert("transpose", transpose);
+    r.insert("squeeze2", |c| {
+        let s = Squeeze { axes: c.ints("axes")? };
+        done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("squeeze", |c| {
+        let s = Squeeze { axes: c.ints("axes")? };
+        done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("unsqueeze2", unsqueeze);
+    r.insert("unsqueeze", unsqueeze);
+    r.insert("flatten2", |c| {
+        let axis = pos(c, "axis", 1).or_else(|_| c.i64_or("axis", 1).map(|a| a.max(0) as usize))?;
+        done(Op::Flatten(Flatten::To2d { axis }), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("flatten", |c| {
+        let axis = c.i64_or("axis", 1)?;
+        if axis < 0 {
+            return Err(c.bad("axis", format!("{axis} is negative")));
+        }
+        done(Op::Flatten(Flatten::To2d { axis: axis as usize }), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("flatten_contiguous_range", |c| {
+        let f = Flatten::Range { start: c.i64_or("start_axis", 1)?, stop: c.i64_or("stop_axis", -1)? };
+        done(Op::Flatten(f), vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("concat", |c| {
+        c.reject_inputs(&["AxisTensor"])?;
+        let axis = c.i64_or("axis", 0)?;
+        done(Op::Concat(Concat { axis }), c.inputs("X").to_vec(), c.output("Out")?)
+    });
+    r.insert("split", split);
+    r.insert("stack", |c| {
+        let axis = c.i64_or("axis", 0)?;
+        done(Op::Stack(Stack { axis }), c.inputs("X").to_vec(), c.output("Y")?)
+    });
+    r.insert("slice", slice);
+    r.insert("strided_slice", strided_slice);
+    r.insert("gather", |c| {
+        c.reject_inputs(&["Axis"])?;
+        let axis = c.i64_or("axis", 0)?;
+        done(Op::Gather(Gather { axis }), vec![c.input("X")?, c.input("Index")?], c.output("Out")?)
+    });
+    r.insert("lookup_table_v2", |c| {
+        let p = c.i64_or("padding_idx", -1)?;
+        let padding_idx = if p == -1 { None } else { Some(p) };
+        done(Op::Embedding { padding_idx }, vec![c.input("Ids")?, c.input("W")?], c.output("Out")?)
+    });
+    r.insert("pad3d", pad3d);
+    r.insert("nearest_interp_v2", |c| interp(c, InterpMode::Nearest));
+    r.insert("bilinear_interp_v2", |c| interp(c, InterpMode::Bilinear));
+    r.insert("shape", |c| done(Op::Shape, vec![c.input("Input")?], c.output("Out")?));
+    r.insert("fill_constant", fill_constant);
+    r.insert("fill_any_like", |c| {
+        let value = c.f64("value")?.unwrap_or(0.0);
+        let d = c.i64_or("dtype", -1)?;
+        let dtype = if d < 0 { None } else { Some(dtype_attr(c, "dtype", d)?) };
+        done(Op::FillAnyLike { value, dtype }, vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("range", |c| done(Op::Range(Range {}), vec![c.input("Start")?, c.input("End")?, c.input("Step")?], c.output("Out")?));
+    r.insert("cast", |c| {
+        let to = dtype_attr(c, "out_dtype", c.i64_or("out_dtype", -1)?)?;
+        done(Op::Cast(to), vec![c.input("X")?], c.output("Out")?)
+    });
+    r
+}
+
+fn dtype_attr(c: &OpCtx<'_>, name: &str, v: i64) -> Result<DType> {
+    dtype_from_paddle(v as i32).ok_or_else(|| c.bad(name, format!("unsupported data type {v}")))
+}
+
+fn pos(c: &OpCtx<'_>, name: &str, default: i64) -> Result<usize> {
+    let v = c.i64_or(name, default)?;
+    usize::try_from(v).map_err(|_| c.bad(name, format!("{v} is negative")))
+}
+
+fn layout(c: &OpCtx<'_>, name: &str) -> Result<Layout> {
+    match c.str_or(name, "NCHW")?.as_str() {
+        "NCHW" | "AnyLayout" | "NCDHW" => Ok(Layout::Nchw),
+        "NHWC" | "NDHWC" => Ok(Layout::Nhwc),
+        other => Err(c.bad(name, format!("unknown layout `{other}`"))),
+    }
+}
+
+/// Paddle's `paddings` + `padding_algorithm` for 2-D ops: `[h, w]` or `[top, bottom, left, right]`.
+fn padding(c: &OpCtx<'_>) -> Result<Padding> {
+    match c.str_or("padding_algorithm", "EXPLICIT")?.as_str() {
+        "SAME" => return Ok(Padding::Same),
+        "VALID" => return Ok(Padding::Valid),
+        "EXPLICIT" | "" => {}
+        other => return Err(c.bad("padding_algorithm", format!("unknown `{other}`"))),
+    }
+    let p = c.ints("paddings")?;
+    if p.iter().any(|&v| v < 0) {
+        return Err(c.bad("paddings", format!("negative padding in {p:?}")));
+    }
+    let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+    match p.len() {
+        0 => Ok(Padding::Explicit([0; 4])),
+        2 => Ok(Padding::Explicit([p[0], p[0], p[1], p[1]])),
+        4 => Ok(Padding::Explicit([p[0], p[1], p[2], p[3]])),
+        n => Err(c.bad("paddings", format!("expected 2 or 4 values, got {n}"))),
+    }
+}
+
+fn pair(c: &OpCtx<'_>, name: &str, default: usize) -> Result<[usize; 2]> {
+    let v = c.usizes(name, 2, &[default, default])?;
+    Ok([v[0], v[1]])
+}
+
+fn conv2d(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["ResidualData"])?;
+    let bias = c.opt_input("Bias")?;
+    let conv = Conv {
+        strides: pair(c, "strides", 1)?,
+        padding: padding(c)?,
+        dilations: pair(c, "dilations", 1)?,
+        groups: pos(c, "groups", 1)?,
+        layout: layout(c, "data_format")?,
+        has_bias: bias.is_some(),
+    };
+    let mut ins = vec![c.input("Input")?, c.input("Filter")?];
+    ins.extend(bias);
+    done(Op::Conv2d(conv), ins, c.output("Output")?)
+}
+
+fn conv2d_transpose(c: &OpCtx<'_>) -> Result<Converted> {
+    let bias = c.opt_input("Bias")?;
+    let op_pad = c.ints("output_padding")?;
+    let output_padding = match op_pad.len() {
+        0 => [0, 0],
+        2 if op_pad.iter().all(|&v| v >= 0) => [op_pad[0] as usize, op_pad[1] as usize],
+        _ => return Err(c.bad("output_padding", format!("{op_pad:?}"))),
+    };
+    let os = c.ints("output_size")?;
+    let output_size = match os.len() {
+        0 => None,
+        2 if os.iter().all(|&v| v > 0) => Some([os[0] as usize, os[1] as usize]),
+        _ => return Err(c.bad("output_size", format!("{os:?}"))),
+    };
+    c.reject_inputs(&["OutputSize"])?;
+    let ct = ConvTranspose {
+        strides: pair(c, "strides", 1)?,
+        padding: padding(c)?,
+        dilations: pair(c, "dilations", 1)?,
+        groups: pos(c, "groups", 1)?,
+        output_padding,
+        output_size,
+        layout: layout(c, "data_format")?,
+        has_bias: bias.is_some(),
+    };
+    let mut ins = vec![c.input("Input")?, c.input("Filter")?];
+    ins.extend(bias);
+    done(Op::Conv2dTranspose(ct), ins, c.output("Output")?)
+}
+
+fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
+    let kind = match c.str_or("pooling_type", "max")?.as_str() {
+        "max" => PoolKind::Max,
+        "avg" => PoolKind::Avg,
+        other => return Err(c.bad("pooling_type", format!("unknown `{other}`"))),
+    };
+    let p = Pool {
+        kind,
+        ksize: pair(c, "ksize", 1)?,
+        strides: pair(c, "strides", 1)?,
+        padding: padding(c)?,
+        global: c.bool_or("global_pooling", false)?,
+        adaptive: c.bool_or("adaptive", false)?,
+        ceil_mode: c.bool_or("ceil_mode", false)?,
+        exclusive: c.bool_or("exclusive", true)?,
+        layout: layout(c, "data_format")?,
+    };
+    done(Op::Pool2d(p), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn batch_norm(c: &OpCtx<'_>) -> Result<Converted> {
+    let b = BatchNorm { epsilon: c.f32_or("epsilon", 1e-5)?, layout: layout(c, "data_layout")? };
+    if b.epsilon < 0.0 {
+        return Err(c.bad("epsilon", format!("{} is negative", b.epsilon)));
+    }
+    let ins = vec![c.input("X")?, c.input("Scale")?, c.input("Bias")?, c.input("Mean")?, c.input("Variance")?];
+    done(Op::BatchNorm(b), ins, c.output("Y")?)
+}
+
+fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
+    let scale = c.opt_input("Scale")?;
+    let bias = c.opt_input("Bias")?;
+    let l = LayerNorm { begin_norm_axis: pos(c, "begin_norm_axis", 1)?, epsilon: c.f32_or("epsilon", 1e-5)?, has_scale: scale.is_some(), has_bias: bias.is_some() };
+    if l.epsilon < 0.0 {
+        return Err(c.bad("epsilon", format!("{} is negative", l.epsilon)));
+    }
+    let mut ins = vec![c.input("X")?];
+    ins.extend(scale);
+    ins.extend(bias);
+    done(Op::LayerNorm(l), ins, c.output("Y")?)
+}
+
+fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
+    let axis = c.i64_or("axis", -1)?;
+    done(Op::Binary(op, axis), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+}
+
+fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
+    let axis = c.i64_or("axis", -1)?;
+    done(Op::Compare(op, axis), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+}
+
+fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Converted> {
+    done(Op::Logical(op), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+}
+
+fn unary(c: &OpCtx<'_>, u: UnaryOp) -> Result<Converted> {
+    done(Op::Unary(u), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
+    let mode = match c.str_or("mode", "all")?.as_str() {
+        "all" => PreluMode::All,
+        "channel" => PreluMode::Channel,
+        "element" => PreluMode::Element,
+        other => return Err(c.bad("mode", format!("unknown `{other}`"))),
+    };
+    done(Op::Prelu(mode, layout(c, "data_format")?), vec![c.input("X")?, c.input("Alpha")?], c.output("Out")?)
+}
+
+fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
+    let p = c.f32_or("dropout_prob", 0.5)?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(c.bad("dropout_prob", format!("{p} is not in [0, 1]")));
+    }
+    let op = match c.str_or("dropout_implementation", "downgrade_in_infer")?.as_str() {
+        // Inference: identity when training already scaled up; otherwise scale by 1 - p.
+        "upscale_in_train" => Op::Identity,
+        "downgrade_in_infer" => Op::Unary(UnaryOp::Scale { scale: 1.0 - p, bias: 0.0, bias_after_scale: true }),
+        other => return Err(c.bad("dropout_implementation", format!("unknown `{other}`"))),
+    };
+    done(op, vec![c.input("X")?], c.output("Out")?)
+}
+
+fn fc(c: &OpCtx<'_>) -> Result<Converted> {
+    let bias = c.opt_input("Bias")?;
+    let relu = match c.str_or("activation_type", "")?.as_str() {
+        "" => false,
+        "relu" => true,
+        other => return Err(c.unsupported(format!("fc with activation `{other}`"))),
+    };
+    let f = Fc { in_num_col_dims: pos(c, "in_num_col_dims", 1)?, relu, has_bias: bias.is_some() };
+    let mut ins = vec![c.input("Input")?, c.input("W")?];
+    ins.extend(bias);
+    done(Op::Fc(f), ins, c.output("Out")?)
+}
+
+fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Converted> {
+    let r = Reduce { kind, axes: c.ints("dim")?, keep_dim: c.bool_or("keep_dim", false)?, reduce_all: c.bool_or("reduce_all", false)? };
+    done(Op::Reduce(r), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn arg_max(c: &OpCtx<'_>) -> Result<Converted> {
+    let d = c.i64_or("dtype", 3)?;
+    let dtype = if d == -1 { DType::I64 } else { dtype_attr(c, "dtype", d)? };
+    let a = ArgMax { axis: c.i64_or("axis", -1)?, keepdims: c.bool_or("keepdims", false)?, flatten: c.bool_or("flatten", false)?, dtype };
+    done(Op::ArgMax(a), vec![c.input("X")?], c.output("Out")?)
+}
+
+/// A list operand that Paddle lets come from `<list param>` (scalars), `<tensor param>`
+/// (one 1-D tensor) or the attribute, in that priority.
+fn list_source(c: &OpCtx<'_>, list_param: &str, tensor_param: &str) -> Result<(ListInput, Vec<String>)> {
+    let list = c.inputs(list_param);
+    if !list.is_empty() {
+        return Ok((ListInput::Scalars(list.len()), list.to_vec()));
+    }
+    match c.opt_input(tensor_param)? {
+        Some(t) => Ok((ListInput::Tensor, vec![t])),
+        None => Ok((ListInput::Attr, vec![])),
+    }
+}
+
+fn reshape(c: &OpCtx<'_>) -> Result<Converted> {
+    let (src, extra) = list_source(c, "ShapeTensor", "Shape")?;
+    let r = Reshape { shape: c.ints("shape")?, shape_input: src };
+    let mut ins = vec![c.input("X")?];
+    ins.extend(extra);
+    done(Op::Reshape(r), ins, c.output("Out")?)
+}
+
+fn transpose(c: &OpCtx<'_>) -> Result<Converted> {
+    let perm = c.ints("axis")?;
+    let perm: Vec<usize> = perm.iter().map(|&a| usize::try_from(a).map_err(|_| c.bad("axis", format!("{perm:?}")))).collect::<Result<_>>()?;
+    done(Op::Transpose(Transpose { perm }), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["AxesTensor", "AxesTensorList"])?;
+    let u = Unsqueeze { axes: c.ints("axes")? };
+    done(Op::Unsqueeze(u), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn split(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["AxisTensor", "SectionsTensorList"])?;
+    let s = Split { axis: c.i64_or("axis", 0)?, sections: c.ints("sections")?, num: pos(c, "num", 0)? };
+    let outs = c.outputs("Out").to_vec();
+    if outs.len() != s.num_outputs() {
+        return Err(c.bad("num/sections", format!("{} outputs named, {} parts", outs.len(), s.num_outputs())));
+    }
+    Ok(Converted { op: Op::Split(s), inputs: vec![c.input("X")?], outputs: outs })
+}
+
+fn slice(c: &OpCtx<'_>) -> Result<Converted> {
+    let (starts_input, starts_extra) = list_source(c, "StartsTensorList", "StartsTensor")?;
+    let (ends_input, ends_extra) = list_source(c, "EndsTensorList", "EndsTensor")?;
+    let s = Slice { axes: c.ints("axes")?, starts: c.ints("starts")?, ends: c.ints("ends")?, decrease_axis: c.ints("decrease_axis")?, starts_input, ends_input };
+    if starts_input == ListInput::Attr && s.starts.len() != s.axes.len() {
+        return Err(c.bad("starts", format!("{} starts for {} axes", s.starts.len(), s.axes.len())));
+    }
+    if ends_input == ListInput::Attr && s.ends.len() != s.axes.len() {
+        return Err(c.bad("ends", format!("{} ends for {} axes", s.ends.len(), s.axes.len())));
+    }
+    let mut ins = vec![c.input("Input")?];
+    ins.extend(starts_extra);
+    ins.extend(ends_extra);
+    done(Op::Slice(s), ins, c.output("Out")?)
+}
+
+fn strided_slice(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["StartsTensor", "EndsTensor", "StridesTensor", "StartsTensorList", "EndsTensorList", "StridesTensorList"])?;
+    let s = StridedSlice { axes: c.ints("axes")?, starts: c.ints("starts")?, ends: c.ints("ends")?, strides: c.ints("strides")?, decrease_axis: c.ints("decrease_axis")? };
+    done(Op::StridedSlice(s), vec![c.input("Input")?], c.output("Out")?)
+}
+
+fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["Paddings"])?;
+    let p = c.ints("paddings")?;
+    if p.len() != 6 || p.iter().any(|&v| v < 0) {
+        return Err(c.bad("paddings", format!("expected 6 non-negative values, got {p:?}")));
+    }
+    let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+    let mode = match c.str_or("mode", "constant")?.as_str() {
+        "constant" => PadMode::Constant,
+        "reflect" => PadMode::Reflect,
+        "replicate" => PadMode::Replicate,
+        "circular" => PadMode::Circular,
+        other => return Err(c.bad("mode", format!("unknown `{other}`"))),
+    };
+    // paddings: [left, right, top, bottom, front, back] for (W, H, D).
+    let (w, h, d) = ((p[0], p[1]), (p[2], p[3]), (p[4], p[5]));
+    let pads = match layout(c, "data_format")? {
+        Layout::Nchw => vec![(0, 0), (0, 0), d, h, w],
+        Layout::Nhwc => vec![(0, 0), d, h, w, (0, 0)],
+    };
+    let value = c.f64("value")?.unwrap_or(0.0);
+    done(Op::Pad(Pad { pads, mode, value }), vec![c.input("X")?], c.output("Out")?)
+}
+
+fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
+    let (out_size_input, mut extra) = list_source(c, "SizeTensor", "OutSize")?;
+    let scale_t = c.opt_input("Scale")?;
+    let i = Interp {
+        mode,
+        out_h: c.i64_or("out_h", -1)?,
+        out_w: c.i64_or("out_w", -1)?,
+        scale: c.floats("scale")?,
+        align_corners: c.bool_or("align_corners", true)?,
+        align_mode: c.i64_or("align_mode", 1)? as i32,
+        layout: layout(c, "data_layout")?,
+        out_size_input,
+        scale_input: scale_t.is_some(),
+    };
+    let method = c.str_or("interp_method", "")?;
+    let want = match mode {
+        InterpMode::Nearest => "nearest",
+        InterpMode::Bilinear => "bilinear",
+    };
+    if !method.is_empty() && method != want {
+        return Err(c.bad("interp_method", format!("`{method}` in a {want} op")));
+    }
+    let mut ins = vec![c.input("X")?];
+    ins.append(&mut extra);
+    ins.extend(scale_t);
+    done(Op::Interp(i), ins, c.output("Out")?)
+}
+
+fn fill_constant(c: &OpCtx<'_>) -> Result<Converted> {
+    let (shape_input, extra) = list_source(c, "ShapeTensorList", "ShapeTensor")?;
+    let value_t = c.opt_input("ValueTensor")?;
+    let dtype = dtype_attr(c, "dtype", c.i64_or("dtype", 5)?)?;
+    let s = c.str_or("str_value", "")?;
+    let value = if s.is_empty() {
+        c.f64("value")?.unwrap_or(0.0)
+    } else {
+        match s.as_str() {
+            "inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            "nan" => f64::NAN,
+            s => s.parse::<f64>().map_err(|_| c.bad("str_value", format!("`{s}` is not a number")))?,
+        }
+    };
+    let f = FillConstant { shape: c.ints("shape")?, value, dtype, shape_input, value_input: value_t.is_some() };
+    let mut ins = extra;
+    ins.extend(value_t);
+    done(Op::FillConstant(f), ins, c.output("Out")?)
+}

@@ -1,0 +1,196 @@
+//! Importer for Paddle's legacy program format (`.pdmodel` ProgramDesc + `.pdiparams`).
+
+mod convert;
+mod ctx;
+
+pub use convert::{registry, Converted, Converter};
+pub use ctx::OpCtx;
+
+use crate::framework::{ProgramDesc, VarDesc};
+use crate::params::{dtype_from_paddle, read_params, ParamSpec};
+use crate::{Error, ModelBytes, OpLoc, Result};
+use kayak_ir::{Dim, Graph, Shape, TypeInfo, ValueId};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Paddle `VarType.Type` numbers of the feed and fetch holder variables.
+const FEED_MINIBATCH: i32 = 9;
+const FETCH_LIST: i32 = 10;
+
+/// Op types that carry sub-blocks.
+const CONTROL_FLOW: &[&str] = &["while", "conditional_block", "recurrent", "select_input", "select_output", "while_grad", "conditional_block_infer"];
+
+/// A model read into the IR.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The graph: inputs in feed order, outputs in fetch order, weights as constants.
+    pub graph: Graph,
+    /// Each model variable name → the value holding its last definition.
+    pub vars: HashMap<String, ValueId>,
+    /// Op types of the program and their counts (feed and fetch included).
+    pub op_histogram: BTreeMap<String, usize>,
+    /// Number of parameters (persistable tensors) in the params file.
+    pub param_count: usize,
+    /// Total elements of those parameters.
+    pub param_elements: usize,
+    /// Size of the params data in bytes.
+    pub param_bytes: usize,
+    /// Name of the program (path or `<buffer>`), for messages.
+    pub model_name: String,
+    /// Format description.
+    pub format: String,
+}
+
+fn tensor_desc(v: &VarDesc) -> Option<(&crate::framework::var_type::TensorDesc, i32)> {
+    v.r#type.dense_tensor.as_ref().map(|d| (&d.tensor, d.lod_level.unwrap_or(0)))
+}
+
+/// Reads a legacy Paddle program and its params into a [`Model`].
+pub fn import(bytes: &ModelBytes) -> Result<Model> {
+    let file = bytes.model_name.clone();
+    let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode { file: file.clone(), source })?;
+    let block = prog.blocks.first().ok_or_else(|| Error::Program { file: file.clone(), reason: "the program has no blocks".into() })?;
+    let loc = |index: usize, op_type: &str| OpLoc { file: file.clone(), block: 0, index, op_type: op_type.to_string() };
+
+    let mut op_histogram = BTreeMap::new();
+    for (i, op) in block.ops.iter().enumerate() {
+        *op_histogram.entry(op.r#type.clone()).or_insert(0) += 1;
+        let ctx = OpCtx { desc: op, loc: loc(i, &op.r#type) };
+        if CONTROL_FLOW.contains(&op.r#type.as_str()) || ctx.has_block_attr() {
+            return Err(Error::Unsupported { what: format!("control flow (`{}` with a sub-block; the program has {} blocks)", op.r#type, prog.blocks.len()), at: ctx.loc });
+        }
+    }
+    if prog.blocks.len() > 1 {
+        return Err(Error::Program { file, reason: format!("the program has {} blocks but no control-flow op uses them", prog.blocks.len()) });
+    }
+
+    let var_desc: HashMap<&str, &VarDesc> = block.vars.iter().map(|v| (v.name.as_str(), v)).collect();
+
+    // Parameters: persistable tensors other than the feed/fetch holders, sorted by name.
+    let mut specs = Vec::new();
+    for v in &block.vars {
+        let holder = matches!(v.r#type.r#type, FEED_MINIBATCH | FETCH_LIST) || v.name == "feed" || v.name == "fetch";
+        if !v.persistable.unwrap_or(false) || holder {
+            continue;
+        }
+        let (td, _) = tensor_desc(v).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("persistable variable `{}` is not a dense tensor", v.name) })?;
+        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("parameter `{}` has unsupported data type {}", v.name, td.data_type) })?;
+        specs.push(ParamSpec { name: v.name.clone(), dtype, dims: td.dims.clone() });
+    }
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    let tensors = read_params(&bytes.params, &specs, &bytes.params_name)?;
+    let param_elements = tensors.iter().map(|t| t.len()).sum();
+    let param_bytes = tensors.iter().map(|t| t.byte_len()).sum();
+    let param_count = tensors.len();
+    let mut params: HashMap<String, Arc<kayak_ir::Tensor>> = specs.iter().map(|s| s.name.clone()).zip(tensors.into_iter().map(Arc::new)).collect();
+
+    let mut g = Graph::new();
+    let mut defs: HashMap<String, ValueId> = HashMap::new();
+
+    // Feeds, in column order.
+    let mut feeds: Vec<(i64, usize, String)> = Vec::new();
+    let mut fetches: Vec<(i64, usize, String)> = Vec::new();
+    for (i, op) in block.ops.iter().enumerate() {
+        let ctx = OpCtx { desc: op, loc: loc(i, &op.r#type) };
+        match op.r#type.as_str() {
+            "feed" => feeds.push((ctx.i64_or("col", 0)?, i, ctx.output("Out")?)),
+            "fetch" => fetches.push((ctx.i64_or("col", 0)?, i, ctx.input("X")?)),
+            _ => {}
+        }
+    }
+    feeds.sort();
+    fetches.sort();
+    if feeds.is_empty() {
+        return Err(Error::Program { file, reason: "the program has no feed op (not an inference model?)".into() });
+    }
+    if fetches.is_empty() {
+        return Err(Error::Program { file, reason: "the program has no fetch op (not an inference model?)".into() });
+    }
+    for (_, i, name) in &feeds {
+        let v = var_desc.get(name.as_str()).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed variable `{name}` is not declared") })?;
+        let (td, lod) = tensor_desc(v).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed variable `{name}` is not a dense tensor") })?;
+        if lod > 0 {
+            return Err(Error::Unsupported { what: format!("LoD input `{name}` (lod_level {lod})"), at: loc(*i, "feed") });
+        }
+        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed `{name}` has unsupported data type {}", td.data_type) })?;
+        let dims = td.dims.iter().enumerate().map(|(k, &d)| if d < 0 { Dim::Sym(format!("{name}.{k}").into()) } else { Dim::Known(d as usize) }).collect();
+        let id = g.add_input(name, TypeInfo { dtype, shape: Shape(dims) }).map_err(|source| Error::Ir { at: loc(*i, "feed"), source })?;
+        defs.insert(name.clone(), id);
+    }
+
+    let reg = registry();
+    let mut versions: HashMap<String, usize> = HashMap::new();
+    for (i, op) in block.ops.iter().enumerate() {
+        let t = op.r#type.as_str();
+        if t == "feed" || t == "fetch" {
+            continue;
+        }
+        let ctx = OpCtx { desc: op, loc: loc(i, t) };
+        let conv = reg.get(t).ok_or_else(|| Error::UnknownOp(ctx.loc.clone()))?;
+        let c = conv(&ctx)?;
+        let mut ins = Vec::with_capacity(c.inputs.len());
+        for name in &c.inputs {
+            let id = match defs.get(name) {
+                Some(&id) => id,
+                None => match params.remove(name) {
+                    Some(t) => {
+                        let id = g.add_const(name, t).map_err(|source| Error::Ir { at: ctx.loc.clone(), source })?;
+                        defs.insert(name.clone(), id);
+                        id
+                    }
+                    None => return Err(Error::UndefinedVar { var: name.clone(), at: ctx.loc.clone() }),
+                },
+            };
+            ins.push(id);
+        }
+        // A variable written again (in-place ops) gets a fresh value; its name stays the latest.
+        let out_names: Vec<String> = c
+            .outputs
+            .iter()
+            .map(|n| {
+                if defs.contains_key(n) || params.contains_key(n) {
+                    let k = versions.entry(n.clone()).or_insert(0);
+                    *k += 1;
+                    format!("{n}@{k}")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        let refs: Vec<&str> = out_names.iter().map(String::as_str).collect();
+        let outs = g.add_node(c.op, ins, &refs, &ctx.loc.to_string()).map_err(|e| Error::Ir { at: ctx.loc.clone(), source: e.root_owned() })?;
+        for (name, id) in c.outputs.iter().zip(outs) {
+            defs.insert(name.clone(), id);
+        }
+    }
+    for (_, i, name) in &fetches {
+        let id = *defs.get(name).ok_or_else(|| Error::UndefinedVar { var: name.clone(), at: loc(*i, "fetch") })?;
+        g.add_output(id);
+    }
+    g.validate().map_err(|source| Error::Program { file: file.clone(), reason: source.to_string() })?;
+    Ok(Model {
+        graph: g,
+        vars: defs,
+        op_histogram,
+        param_count,
+        param_elements,
+        param_bytes,
+        model_name: file,
+        format: format!("Paddle ProgramDesc (legacy .pdmodel, version {})", prog.version.and_then(|v| v.version).unwrap_or(0)),
+    })
+}
+
+trait RootOwned {
+    fn root_owned(self) -> kayak_ir::Error;
+}
+
+impl RootOwned for kayak_ir::Error {
+    /// Drops the node wrapper: the importer names the op itself.
+    fn root_owned(self) -> kayak_ir::Error {
+        match self {
+            kayak_ir::Error::AtNode { source, .. } => source.root_owned(),
+            e => e,
+        }
+    }
+}

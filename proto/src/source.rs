@@ -1,0 +1,140 @@
+//! Where a model comes from: a directory, a `.pdmodel` path, two paths, or two buffers.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A model's location.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// A directory holding `inference.pdmodel` or `model.pdmodel` (or exactly one
+    /// `.pdmodel`) and its `.pdiparams`.
+    Dir(PathBuf),
+    /// A `.pdmodel` file; the params are the `.pdiparams` with the same stem.
+    ModelFile(PathBuf),
+    /// Explicit program and params paths.
+    Paths {
+        /// Program (`.pdmodel`).
+        model: PathBuf,
+        /// Params (`.pdiparams`).
+        params: PathBuf,
+    },
+    /// Program and params already in memory.
+    Buffers {
+        /// Program bytes.
+        model: Vec<u8>,
+        /// Params bytes (may be empty for a model without parameters).
+        params: Vec<u8>,
+    },
+}
+
+/// A model's bytes with names for messages.
+#[derive(Debug, Clone)]
+pub struct ModelBytes {
+    /// Program bytes.
+    pub model: Vec<u8>,
+    /// Params bytes.
+    pub params: Vec<u8>,
+    /// Name of the program (its path, or `<buffer>`).
+    pub model_name: String,
+    /// Name of the params (its path, or `<buffer>`).
+    pub params_name: String,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+}
+
+impl ModelSource {
+    /// Guesses the kind of a path: a directory or a `.pdmodel` file.
+    pub fn from_path(p: impl AsRef<Path>) -> ModelSource {
+        let p = p.as_ref();
+        if p.is_dir() {
+            ModelSource::Dir(p.to_path_buf())
+        } else {
+            ModelSource::ModelFile(p.to_path_buf())
+        }
+    }
+
+    /// Resolves to the program and params paths (buffers: `None`).
+    pub fn paths(&self) -> Result<Option<(PathBuf, PathBuf)>> {
+        match self {
+            ModelSource::Dir(d) => {
+                if !d.is_dir() {
+                    return Err(Error::ModelNotFound { path: d.display().to_string(), reason: "not a directory".into() });
+                }
+                let named = ["inference.pdmodel", "model.pdmodel"].iter().map(|n| d.join(n)).find(|p| p.is_file());
+                let model = match named {
+                    Some(m) => m,
+                    None => {
+                        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
+                            .map_err(|source| Error::Io { path: d.display().to_string(), source })?
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
+                            .collect();
+                        found.sort();
+                        match found.len() {
+                            1 => found.remove(0),
+                            0 => return Err(Error::ModelNotFound { path: d.display().to_string(), reason: "no inference.pdmodel, model.pdmodel or other .pdmodel file".into() }),
+                            n => return Err(Error::ModelNotFound { path: d.display().to_string(), reason: format!("{n} .pdmodel files; name one") }),
+                        }
+                    }
+                };
+                ModelSource::ModelFile(model).paths()
+            }
+            ModelSource::ModelFile(m) => {
+                if !m.is_file() {
+                    return Err(Error::ModelNotFound { path: m.display().to_string(), reason: "no such file".into() });
+                }
+                // `x.pdmodel` → `x.pdiparams` (never `x.pdiparams.info`).
+                let params = m.with_extension("pdiparams");
+                if !params.is_file() {
+                    return Err(Error::ModelNotFound { path: m.display().to_string(), reason: format!("params file {} not found", params.display()) });
+                }
+                Ok(Some((m.clone(), params)))
+            }
+            ModelSource::Paths { model, params } => Ok(Some((model.clone(), params.clone()))),
+            ModelSource::Buffers { .. } => Ok(None),
+        }
+    }
+
+    /// Reads the bytes.
+    pub fn load(&self) -> Result<ModelBytes> {
+        match self.paths()? {
+            Some((m, p)) => Ok(ModelBytes {
+                model: read(&m)?,
+                params: read(&p)?,
+                model_name: m.display().to_string(),
+                params_name: p.display().to_string(),
+            }),
+            None => match self {
+                ModelSource::Buffers { model, params } => Ok(ModelBytes {
+                    model: model.clone(),
+                    params: params.clone(),
+                    model_name: "<model buffer>".into(),
+                    params_name: "<params buffer>".into(),
+                }),
+                _ => unreachable!("paths() is None only for buffers"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_and_file_resolution_skips_info_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("inference.pdmodel"), b"m").unwrap();
+        std::fs::write(d.path().join("inference.pdiparams.info"), b"i").unwrap();
+        let err = ModelSource::Dir(d.path().into()).paths().unwrap_err();
+        assert!(matches!(err, Error::ModelNotFound { .. }), "{err}");
+        std::fs::write(d.path().join("inference.pdiparams"), b"p").unwrap();
+        let (m, p) = ModelSource::Dir(d.path().into()).paths().unwrap().unwrap();
+        assert!(m.ends_with("inference.pdmodel") && p.ends_with("inference.pdiparams"));
+        let (_, p) = ModelSource::from_path(d.path().join("inference.pdmodel")).paths().unwrap().unwrap();
+        assert!(p.ends_with("inference.pdiparams"));
+        assert!(ModelSource::Dir(d.path().join("nope")).paths().is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Predictor configuration.
+
+use kayak_proto::ModelSource;
+use std::path::PathBuf;
+
+/// How to build a [`crate::Predictor`]: which model, how many threads, which switches.
+///
+/// ```
+/// let cfg = kayak::Config::new()
+///     .model_dir("models/ppocr_cls")
+///     .threads(1)
+///     .fetch_var("softmax_0.tmp_0");
+/// assert_eq!(cfg.thread_count(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) source: Option<ModelSource>,
+    pub(crate) threads: usize,
+    pub(crate) ir_optim: bool,
+    pub(crate) memory_optim: bool,
+    pub(crate) fetch: Vec<String>,
+    pub(crate) plan_cache: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { source: None, threads: 1, ir_optim: true, memory_optim: true, fetch: vec![], plan_cache: 16 }
+    }
+}
+
+impl Config {
+    /// A configuration with no model yet, 1 thread, optimization switches on.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// A directory holding `inference.pdmodel` / `model.pdmodel` and its `.pdiparams`.
+    pub fn model_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.source = Some(ModelSource::Dir(dir.into()));
+        self
+    }
+
+    /// A `.pdmodel` file; its params are the `.pdiparams` with the same stem.
+    pub fn model_file(mut self, file: impl Into<PathBuf>) -> Config {
+        self.source = Some(ModelSource::ModelFile(file.into()));
+        self
+    }
+
+    /// A directory or a `.pdmodel` file, whichever `path` is.
+    pub fn model_path(mut self, path: impl Into<PathBuf>) -> Config {
+        self.source = Some(ModelSource::from_path(path.into()));
+        self
+    }
+
+    /// Explicit program and params files.
+    pub fn model_files(mut self, model: impl Into<PathBuf>, params: impl Into<PathBuf>) -> Config {
+        self.source = Some(ModelSource::Paths { model: model.into(), params: params.into() });
+        self
+    }
+
+    /// A model already in memory.
+    pub fn model_buffers(mut self, model: Vec<u8>, params: Vec<u8>) -> Config {
+        self.source = Some(ModelSource::Buffers { model, params });
+        self
+    }
+
+    /// Upper bound on the threads one run uses (at least 1). The reference CPU backend
+    /// runs on the calling thread, so today a run uses exactly one.
+    pub fn threads(mut self, n: usize) -> Config {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// The thread bound.
+    pub fn thread_count(&self) -> usize {
+        self.threads
+    }
+
+    /// Graph optimization switch (Paddle's `switch_ir_optim`). The e-graph optimizer is
+    /// not built yet: both settings run the graph as imported.
+    pub fn ir_optim(mut self, on: bool) -> Config {
+        self.ir_optim = on;
+        self
+    }
+
+    /// Memory-reuse switch (Paddle's `enable_memory_optim`). Values are always freed after
+    /// their last use; arena planning comes later.
+    pub fn memory_optim(mut self, on: bool) -> Config {
+        self.memory_optim = on;
+        self
+    }
+
+    /// Also fetch this model variable after each run (for debugging precision); it is kept
+    /// whatever the optimizer does.
+    pub fn fetch_var(mut self, name: impl Into<String>) -> Config {
+        self.fetch.push(name.into());
+        self
+    }
+
+    /// How many input-shape signatures keep their plan cached (at least 1).
+    pub fn plan_cache_size(mut self, n: usize) -> Config {
+        self.plan_cache = n.max(1);
+        self
+    }
+}

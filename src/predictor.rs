@@ -1,0 +1,334 @@
+//! The predictor: load → plan (per shape signature, cached) → run.
+
+use crate::{Config, Error, Result};
+use kayak_exec::{Backend, Plan, ReferenceCpu, RunState};
+use kayak_ir::{DType, Dim, Elem, Graph, Shape, Tensor, ValueId};
+use kayak_proto::Model;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// What predictor clones share: the model (weights held once) and the plan cache.
+struct Shared {
+    model: Model,
+    graph: Graph,
+    /// Graph outputs then fetched variables.
+    keep: Vec<ValueId>,
+    output_names: Vec<String>,
+    fetch_names: Vec<String>,
+    input_names: Vec<String>,
+    plans: Mutex<PlanCache>,
+    backend: Box<dyn Backend>,
+    config: Config,
+}
+
+struct PlanCache {
+    cap: usize,
+    entries: VecDeque<(Vec<Vec<usize>>, Arc<Plan>)>,
+}
+
+impl PlanCache {
+    fn get(&mut self, key: &[Vec<usize>]) -> Option<Arc<Plan>> {
+        let i = self.entries.iter().position(|(k, _)| k.as_slice() == key)?;
+        let e = self.entries.remove(i).expect("index from position");
+        let p = e.1.clone();
+        self.entries.push_front(e);
+        Some(p)
+    }
+    fn insert(&mut self, key: Vec<Vec<usize>>, p: Arc<Plan>) {
+        self.entries.push_front((key, p));
+        self.entries.truncate(self.cap);
+    }
+}
+
+/// Runs one model. `Send`: move it to another thread, or [`Predictor::clone`] it — clones
+/// share the weights and cached plans, each has its own inputs, outputs and run state.
+pub struct Predictor {
+    shared: Arc<Shared>,
+    inputs: Vec<Option<Tensor>>,
+    outputs: Vec<Option<Tensor>>,
+    state: RunState,
+}
+
+impl Clone for Predictor {
+    fn clone(&self) -> Predictor {
+        Predictor {
+            shared: self.shared.clone(),
+            inputs: vec![None; self.inputs.len()],
+            outputs: vec![None; self.outputs.len()],
+            state: RunState::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor")
+            .field("model", &self.shared.model.model_name)
+            .field("inputs", &self.shared.input_names)
+            .field("outputs", &self.shared.output_names)
+            .finish()
+    }
+}
+
+impl Predictor {
+    /// Loads the configured model.
+    pub fn new(config: Config) -> Result<Predictor> {
+        let src = config.source.clone().ok_or_else(|| Error::Config("no model given (use model_dir, model_file, model_files or model_buffers)".into()))?;
+        let model = kayak_proto::load(&src)?;
+        Predictor::from_model(model, config)
+    }
+
+    /// Builds a predictor for an already imported model.
+    pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
+        let graph = model.graph.clone();
+        let mut keep = graph.outputs.clone();
+        let name = |v: ValueId| -> String {
+            // The model's own variable name (in-place rewrites carry an `@k` suffix).
+            let n = &graph.values[v].name;
+            n.split('@').next().unwrap_or(n).to_string()
+        };
+        let output_names: Vec<String> = graph.outputs.iter().map(|&v| name(v)).collect();
+        let input_names: Vec<String> = graph.inputs.iter().map(|&v| name(v)).collect();
+        let mut fetch_names = Vec::new();
+        for f in &config.fetch {
+            let v = *model.vars.get(f).ok_or_else(|| Error::UnknownVariable { name: f.clone() })?;
+            keep.push(v);
+            fetch_names.push(f.clone());
+        }
+        let n_in = graph.inputs.len();
+        let n_out = keep.len();
+        let shared = Shared {
+            model,
+            graph,
+            keep,
+            output_names,
+            fetch_names,
+            input_names,
+            plans: Mutex::new(PlanCache { cap: config.plan_cache, entries: VecDeque::new() }),
+            backend: Box::new(ReferenceCpu),
+            config,
+        };
+        Ok(Predictor { shared: Arc::new(shared), inputs: vec![None; n_in], outputs: vec![None; n_out], state: RunState::new() })
+    }
+
+    /// The imported model (graph, op histogram, parameter sizes).
+    pub fn model(&self) -> &Model {
+        &self.shared.model
+    }
+
+    /// The configuration this predictor was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Input names, in feed order.
+    pub fn input_names(&self) -> &[String] {
+        &self.shared.input_names
+    }
+
+    /// Output names, in fetch order.
+    pub fn output_names(&self) -> &[String] {
+        &self.shared.output_names
+    }
+
+    /// Names of the extra variables fetched after each run ([`Config::fetch_var`]).
+    pub fn fetch_names(&self) -> &[String] {
+        &self.shared.fetch_names
+    }
+
+    /// Declared dtype and (possibly symbolic) shape of an input.
+    pub fn input_type(&self, name: &str) -> Result<(DType, Shape)> {
+        let k = self.input_index(name)?;
+        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        Ok((ty.dtype, ty.shape.clone()))
+    }
+
+    fn input_index(&self, name: &str) -> Result<usize> {
+        self.shared.input_names.iter().position(|n| n == name).ok_or_else(|| Error::UnknownInput { name: name.to_string(), known: self.shared.input_names.clone() })
+    }
+
+    fn output_index(&self, name: &str) -> Result<usize> {
+        let s = &self.shared;
+        s.output_names.iter().chain(&s.fetch_names).position(|n| n == name).ok_or_else(|| Error::UnknownVariable { name: name.to_string() })
+    }
+
+    /// A handle to set an input.
+    pub fn input(&mut self, name: &str) -> Result<InputHandle<'_>> {
+        let index = self.input_index(name)?;
+        Ok(InputHandle { pred: self, index })
+    }
+
+    /// A handle to read an output or fetched variable after [`Predictor::run`].
+    pub fn output(&self, name: &str) -> Result<OutputHandle<'_>> {
+        let index = self.output_index(name)?;
+        Ok(OutputHandle { pred: self, index })
+    }
+
+    /// Checks a tensor against an input's declaration.
+    fn check_input(&self, k: usize, t: &Tensor) -> Result<()> {
+        let name = &self.shared.input_names[k];
+        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        if t.dtype() != ty.dtype {
+            return Err(Error::InputDType { name: name.clone(), expected: ty.dtype, got: t.dtype() });
+        }
+        check_shape(name, &ty.shape, t.shape())
+    }
+
+    /// Runs the model on the inputs set through [`Predictor::input`]. Results are read
+    /// through [`Predictor::output`].
+    pub fn run(&mut self) -> Result<()> {
+        for (k, t) in self.inputs.iter().enumerate() {
+            if t.is_none() {
+                return Err(Error::MissingInput { name: self.shared.input_names[k].clone() });
+            }
+        }
+        let shapes: Vec<Vec<usize>> = self.inputs.iter().map(|t| t.as_ref().expect("checked").shape().to_vec()).collect();
+        let plan = self.plan_for(&shapes)?;
+        let args: Vec<&Tensor> = self.inputs.iter().map(|t| t.as_ref().expect("checked")).collect();
+        let shared = &self.shared;
+        let outs = plan.run(&shared.graph, shared.backend.as_ref(), &args, &mut self.state)?;
+        for (slot, t) in self.outputs.iter_mut().zip(outs) {
+            *slot = Some(t);
+        }
+        Ok(())
+    }
+
+    /// The plan for these input shapes: cached, or made and cached (a bounded LRU shared by
+    /// clones). Making a plan never disturbs a concurrent run.
+    pub fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>> {
+        if let Some(p) = self.shared.plans.lock().unwrap_or_else(|e| e.into_inner()).get(shapes) {
+            return Ok(p);
+        }
+        let p = Arc::new(Plan::new(&self.shared.graph, shapes, &self.shared.keep)?);
+        self.shared.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(shapes.to_vec(), p.clone());
+        Ok(p)
+    }
+
+    /// Convenience: sets every input (in [`Predictor::input_names`] order), runs, and
+    /// returns the outputs followed by the fetched variables.
+    pub fn run_with(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::Config(format!("{} inputs given, the model takes {} ({:?})", inputs.len(), self.inputs.len(), self.shared.input_names)));
+        }
+        for (k, t) in inputs.iter().enumerate() {
+            self.check_input(k, t)?;
+            self.inputs[k] = Some(t.clone());
+        }
+        self.run()?;
+        Ok(self.outputs.iter().map(|t| t.clone().expect("run fills every output")).collect())
+    }
+}
+
+fn check_shape(name: &str, decl: &Shape, got: &[usize]) -> Result<()> {
+    let ok = decl.rank() == got.len() && decl.dims().iter().zip(got).all(|(d, &g)| match d {
+        Dim::Known(n) => *n == g,
+        _ => true,
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InputShape { name: name.to_string(), expected: decl.clone(), got: got.to_vec() })
+    }
+}
+
+/// Sets one input: [`InputHandle::reshape`] then [`InputHandle::copy_from_cpu`], or
+/// [`InputHandle::set`] with a whole tensor.
+pub struct InputHandle<'a> {
+    pred: &'a mut Predictor,
+    index: usize,
+}
+
+impl InputHandle<'_> {
+    /// The input's name.
+    pub fn name(&self) -> &str {
+        &self.pred.shared.input_names[self.index]
+    }
+
+    /// Declared dtype.
+    pub fn dtype(&self) -> DType {
+        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]].ty.dtype
+    }
+
+    /// Current shape (the declared one, with symbols, until set).
+    pub fn shape(&self) -> Vec<usize> {
+        self.pred.inputs[self.index].as_ref().map(|t| t.shape().to_vec()).unwrap_or_default()
+    }
+
+    /// Sets the input's shape; the data is zeroed until copied in. The buffer is reused
+    /// when the shape does not change.
+    pub fn reshape(&mut self, shape: &[usize]) -> Result<()> {
+        let (dtype, decl) = (self.dtype(), self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]].ty.shape.clone());
+        check_shape(self.name(), &decl, shape)?;
+        let slot = &mut self.pred.inputs[self.index];
+        if slot.as_ref().map(|t| t.shape()) != Some(shape) {
+            *slot = Some(Tensor::zeros(dtype, shape));
+        }
+        Ok(())
+    }
+
+    /// Copies data in (row-major); the element type must be the input's dtype and the
+    /// length must match the shape set by [`InputHandle::reshape`].
+    pub fn copy_from_cpu<T: Elem>(&mut self, data: &[T]) -> Result<()> {
+        let name = self.name().to_string();
+        if T::DTYPE != self.dtype() {
+            return Err(Error::InputDType { name, expected: self.dtype(), got: T::DTYPE });
+        }
+        let t = self.pred.inputs[self.index].as_mut().ok_or_else(|| Error::Config(format!("input `{name}`: call reshape before copy_from_cpu")))?;
+        if t.len() != data.len() {
+            return Err(Error::BufferSize { name, expected: t.len(), got: data.len() });
+        }
+        let shape = t.shape().to_vec();
+        let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data.to_vec()).expect("length checked");
+        *t = T::wrap(a);
+        Ok(())
+    }
+
+    /// Sets the input to a whole tensor (checked against the declaration).
+    pub fn set(&mut self, t: Tensor) -> Result<()> {
+        self.pred.check_input(self.index, &t)?;
+        self.pred.inputs[self.index] = Some(t);
+        Ok(())
+    }
+}
+
+/// Reads one output (or fetched variable) after a run.
+pub struct OutputHandle<'a> {
+    pred: &'a Predictor,
+    index: usize,
+}
+
+impl OutputHandle<'_> {
+    fn name(&self) -> String {
+        let s = &self.pred.shared;
+        s.output_names.iter().chain(&s.fetch_names).nth(self.index).cloned().unwrap_or_default()
+    }
+
+    /// The tensor from the last run.
+    pub fn tensor(&self) -> Result<&Tensor> {
+        self.pred.outputs[self.index].as_ref().ok_or_else(|| Error::NotRun { name: self.name() })
+    }
+
+    /// Shape from the last run.
+    pub fn shape(&self) -> Result<Vec<usize>> {
+        Ok(self.tensor()?.shape().to_vec())
+    }
+
+    /// Dtype.
+    pub fn dtype(&self) -> Result<DType> {
+        Ok(self.tensor()?.dtype())
+    }
+
+    /// Copies the data (row-major) into the caller's buffer, which must have exactly the
+    /// output's element count and dtype.
+    pub fn copy_to_cpu<T: Elem>(&self, out: &mut [T]) -> Result<()> {
+        let t = self.tensor()?;
+        let a = T::unwrap_ref(t).ok_or_else(|| Error::InputDType { name: self.name(), expected: t.dtype(), got: T::DTYPE })?;
+        if a.len() != out.len() {
+            return Err(Error::BufferSize { name: self.name(), expected: a.len(), got: out.len() });
+        }
+        for (o, v) in out.iter_mut().zip(a.iter()) {
+            *o = *v;
+        }
+        Ok(())
+    }
+}
