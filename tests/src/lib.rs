@@ -8,6 +8,8 @@
 //! (which the test script prints as "did not run", never as passed) and returns.
 #![warn(missing_docs)]
 
+pub mod program;
+
 use anyhow::{Context, Result};
 use kayak::Tensor;
 use std::path::{Path, PathBuf};
