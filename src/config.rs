@@ -24,7 +24,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { source: None, threads: 1, ir_optim: true, memory_optim: true, fetch: vec![], plan_cache: 16 }
+        Config {
+            source: None,
+            threads: 1,
+            ir_optim: true,
+            memory_optim: true,
+            fetch: vec![],
+            plan_cache: 16,
+        }
     }
 }
 
@@ -54,7 +61,10 @@ impl Config {
 
     /// Explicit program and params files.
     pub fn model_files(mut self, model: impl Into<PathBuf>, params: impl Into<PathBuf>) -> Config {
-        self.source = Some(ModelSource::Paths { model: model.into(), params: params.into() });
+        self.source = Some(ModelSource::Paths {
+            model: model.into(),
+            params: params.into(),
+        });
         self
     }
 

@@ -31,3 +31,8 @@ pub use predictor::{InputHandle, OutputHandle, Predictor};
 
 /// The IR, for users who inspect graphs.
 pub use kayak_ir as ir;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

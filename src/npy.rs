@@ -7,7 +7,10 @@ use std::path::Path;
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 fn err(path: &str, reason: impl Into<String>) -> Error {
-    Error::Npy { path: path.to_string(), reason: reason.into() }
+    Error::Npy {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn descr(d: DType) -> &'static str {
@@ -50,11 +53,16 @@ pub fn from_bytes(buf: &[u8], name: &str) -> Result<Tensor> {
             if buf.len() < 12 {
                 return Err(err(name, "truncated header"));
             }
-            (u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize,
+                12,
+            )
         }
         v => return Err(err(name, format!("unsupported .npy version {v}"))),
     };
-    let header = buf.get(start..start + hlen).ok_or_else(|| err(name, "truncated header"))?;
+    let header = buf
+        .get(start..start + hlen)
+        .ok_or_else(|| err(name, "truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| err(name, "header is not text"))?;
     let field = |key: &str| -> Option<&str> {
         let i = header.find(&format!("'{key}'"))?;
@@ -63,19 +71,33 @@ pub fn from_bytes(buf: &[u8], name: &str) -> Result<Tensor> {
         Some(rest)
     };
     let d = field("descr").ok_or_else(|| err(name, "header has no descr"))?;
-    let d = d.strip_prefix('\'').and_then(|r| r.split('\'').next()).ok_or_else(|| err(name, "bad descr"))?;
-    let dtype = parse_descr(d).ok_or_else(|| err(name, format!("unsupported dtype `{d}` (big-endian or exotic)")))?;
+    let d = d
+        .strip_prefix('\'')
+        .and_then(|r| r.split('\'').next())
+        .ok_or_else(|| err(name, "bad descr"))?;
+    let dtype = parse_descr(d).ok_or_else(|| {
+        err(
+            name,
+            format!("unsupported dtype `{d}` (big-endian or exotic)"),
+        )
+    })?;
     let fo = field("fortran_order").ok_or_else(|| err(name, "header has no fortran_order"))?;
     if fo.starts_with("True") {
         return Err(err(name, "Fortran-ordered arrays are not supported"));
     }
     let sh = field("shape").ok_or_else(|| err(name, "header has no shape"))?;
-    let sh = sh.strip_prefix('(').and_then(|r| r.split(')').next()).ok_or_else(|| err(name, "bad shape"))?;
+    let sh = sh
+        .strip_prefix('(')
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| err(name, "bad shape"))?;
     let shape: Vec<usize> = sh
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| err(name, format!("bad shape entry `{s}`"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| err(name, format!("bad shape entry `{s}`")))
+        })
         .collect::<Result<_>>()?;
     let data = &buf[start + hlen..];
     Tensor::from_le_bytes(dtype, &shape, data).map_err(|e| err(name, e.to_string()))
@@ -94,9 +116,18 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     let shape = match t.shape() {
         [] => "()".to_string(),
         [d] => format!("({d},)"),
-        s => format!("({})", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        s => format!(
+            "({})",
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", descr(t.dtype()));
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        descr(t.dtype())
+    );
     let total = MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
@@ -121,7 +152,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_bad_files() {
-        for t in [Tensor::from_f32s(&[2, 3], (0..6).map(|v| v as f32).collect()).unwrap(), Tensor::from_i64s(&[7]), Tensor::full(DType::Bool, &[], 1.0)] {
+        for t in [
+            Tensor::from_f32s(&[2, 3], (0..6).map(|v| v as f32).collect()).unwrap(),
+            Tensor::from_i64s(&[7]),
+            Tensor::full(DType::Bool, &[], 1.0),
+        ] {
             let b = to_bytes(&t);
             assert_eq!((b.len() - t.byte_len()) % 64, 0);
             assert_eq!(from_bytes(&b, "t").unwrap(), t);

@@ -73,7 +73,11 @@ impl std::fmt::Debug for Predictor {
 impl Predictor {
     /// Loads the configured model.
     pub fn new(config: Config) -> Result<Predictor> {
-        let src = config.source.clone().ok_or_else(|| Error::Config("no model given (use model_dir, model_file, model_files or model_buffers)".into()))?;
+        let src = config.source.clone().ok_or_else(|| {
+            Error::Config(
+                "no model given (use model_dir, model_file, model_files or model_buffers)".into(),
+            )
+        })?;
         let model = kayak_proto::load(&src)?;
         Predictor::from_model(model, config)
     }
@@ -91,7 +95,10 @@ impl Predictor {
         let input_names: Vec<String> = graph.inputs.iter().map(|&v| name(v)).collect();
         let mut fetch_names = Vec::new();
         for f in &config.fetch {
-            let v = *model.vars.get(f).ok_or_else(|| Error::UnknownVariable { name: f.clone() })?;
+            let v = *model
+                .vars
+                .get(f)
+                .ok_or_else(|| Error::UnknownVariable { name: f.clone() })?;
             keep.push(v);
             fetch_names.push(f.clone());
         }
@@ -104,11 +111,19 @@ impl Predictor {
             output_names,
             fetch_names,
             input_names,
-            plans: Mutex::new(PlanCache { cap: config.plan_cache, entries: VecDeque::new() }),
+            plans: Mutex::new(PlanCache {
+                cap: config.plan_cache,
+                entries: VecDeque::new(),
+            }),
             backend: Box::new(ReferenceCpu),
             config,
         };
-        Ok(Predictor { shared: Arc::new(shared), inputs: vec![None; n_in], outputs: vec![None; n_out], state: RunState::new() })
+        Ok(Predictor {
+            shared: Arc::new(shared),
+            inputs: vec![None; n_in],
+            outputs: vec![None; n_out],
+            state: RunState::new(),
+        })
     }
 
     /// The imported model (graph, op histogram, parameter sizes).
@@ -144,12 +159,25 @@ impl Predictor {
     }
 
     fn input_index(&self, name: &str) -> Result<usize> {
-        self.shared.input_names.iter().position(|n| n == name).ok_or_else(|| Error::UnknownInput { name: name.to_string(), known: self.shared.input_names.clone() })
+        self.shared
+            .input_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::UnknownInput {
+                name: name.to_string(),
+                known: self.shared.input_names.clone(),
+            })
     }
 
     fn output_index(&self, name: &str) -> Result<usize> {
         let s = &self.shared;
-        s.output_names.iter().chain(&s.fetch_names).position(|n| n == name).ok_or_else(|| Error::UnknownVariable { name: name.to_string() })
+        s.output_names
+            .iter()
+            .chain(&s.fetch_names)
+            .position(|n| n == name)
+            .ok_or_else(|| Error::UnknownVariable {
+                name: name.to_string(),
+            })
     }
 
     /// A handle to set an input.
@@ -169,7 +197,11 @@ impl Predictor {
         let name = &self.shared.input_names[k];
         let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
         if t.dtype() != ty.dtype {
-            return Err(Error::InputDType { name: name.clone(), expected: ty.dtype, got: t.dtype() });
+            return Err(Error::InputDType {
+                name: name.clone(),
+                expected: ty.dtype,
+                got: t.dtype(),
+            });
         }
         check_shape(name, &ty.shape, t.shape())
     }
@@ -179,14 +211,29 @@ impl Predictor {
     pub fn run(&mut self) -> Result<()> {
         for (k, t) in self.inputs.iter().enumerate() {
             if t.is_none() {
-                return Err(Error::MissingInput { name: self.shared.input_names[k].clone() });
+                return Err(Error::MissingInput {
+                    name: self.shared.input_names[k].clone(),
+                });
             }
         }
-        let shapes: Vec<Vec<usize>> = self.inputs.iter().map(|t| t.as_ref().expect("checked").shape().to_vec()).collect();
+        let shapes: Vec<Vec<usize>> = self
+            .inputs
+            .iter()
+            .map(|t| t.as_ref().expect("checked").shape().to_vec())
+            .collect();
         let plan = self.plan_for(&shapes)?;
-        let args: Vec<&Tensor> = self.inputs.iter().map(|t| t.as_ref().expect("checked")).collect();
+        let args: Vec<&Tensor> = self
+            .inputs
+            .iter()
+            .map(|t| t.as_ref().expect("checked"))
+            .collect();
         let shared = &self.shared;
-        let outs = plan.run(&shared.graph, shared.backend.as_ref(), &args, &mut self.state)?;
+        let outs = plan.run(
+            &shared.graph,
+            shared.backend.as_ref(),
+            &args,
+            &mut self.state,
+        )?;
         for (slot, t) in self.outputs.iter_mut().zip(outs) {
             *slot = Some(t);
         }
@@ -196,11 +243,21 @@ impl Predictor {
     /// The plan for these input shapes: cached, or made and cached (a bounded LRU shared by
     /// clones). Making a plan never disturbs a concurrent run.
     pub fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>> {
-        if let Some(p) = self.shared.plans.lock().unwrap_or_else(|e| e.into_inner()).get(shapes) {
+        if let Some(p) = self
+            .shared
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(shapes)
+        {
             return Ok(p);
         }
         let p = Arc::new(Plan::new(&self.shared.graph, shapes, &self.shared.keep)?);
-        self.shared.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(shapes.to_vec(), p.clone());
+        self.shared
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shapes.to_vec(), p.clone());
         Ok(p)
     }
 
@@ -208,26 +265,40 @@ impl Predictor {
     /// returns the outputs followed by the fetched variables.
     pub fn run_with(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
-            return Err(Error::Config(format!("{} inputs given, the model takes {} ({:?})", inputs.len(), self.inputs.len(), self.shared.input_names)));
+            return Err(Error::Config(format!(
+                "{} inputs given, the model takes {} ({:?})",
+                inputs.len(),
+                self.inputs.len(),
+                self.shared.input_names
+            )));
         }
         for (k, t) in inputs.iter().enumerate() {
             self.check_input(k, t)?;
             self.inputs[k] = Some(t.clone());
         }
         self.run()?;
-        Ok(self.outputs.iter().map(|t| t.clone().expect("run fills every output")).collect())
+        Ok(self
+            .outputs
+            .iter()
+            .map(|t| t.clone().expect("run fills every output"))
+            .collect())
     }
 }
 
 fn check_shape(name: &str, decl: &Shape, got: &[usize]) -> Result<()> {
-    let ok = decl.rank() == got.len() && decl.dims().iter().zip(got).all(|(d, &g)| match d {
-        Dim::Known(n) => *n == g,
-        _ => true,
-    });
+    let ok = decl.rank() == got.len()
+        && decl.dims().iter().zip(got).all(|(d, &g)| match d {
+            Dim::Known(n) => *n == g,
+            _ => true,
+        });
     if ok {
         Ok(())
     } else {
-        Err(Error::InputShape { name: name.to_string(), expected: decl.clone(), got: got.to_vec() })
+        Err(Error::InputShape {
+            name: name.to_string(),
+            expected: decl.clone(),
+            got: got.to_vec(),
+        })
     }
 }
 
@@ -246,18 +317,29 @@ impl InputHandle<'_> {
 
     /// Declared dtype.
     pub fn dtype(&self) -> DType {
-        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]].ty.dtype
+        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
+            .ty
+            .dtype
     }
 
     /// Current shape (the declared one, with symbols, until set).
     pub fn shape(&self) -> Vec<usize> {
-        self.pred.inputs[self.index].as_ref().map(|t| t.shape().to_vec()).unwrap_or_default()
+        self.pred.inputs[self.index]
+            .as_ref()
+            .map(|t| t.shape().to_vec())
+            .unwrap_or_default()
     }
 
     /// Sets the input's shape; the data is zeroed until copied in. The buffer is reused
     /// when the shape does not change.
     pub fn reshape(&mut self, shape: &[usize]) -> Result<()> {
-        let (dtype, decl) = (self.dtype(), self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]].ty.shape.clone());
+        let (dtype, decl) = (
+            self.dtype(),
+            self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
+                .ty
+                .shape
+                .clone(),
+        );
         check_shape(self.name(), &decl, shape)?;
         let slot = &mut self.pred.inputs[self.index];
         if slot.as_ref().map(|t| t.shape()) != Some(shape) {
@@ -271,14 +353,25 @@ impl InputHandle<'_> {
     pub fn copy_from_cpu<T: Elem>(&mut self, data: &[T]) -> Result<()> {
         let name = self.name().to_string();
         if T::DTYPE != self.dtype() {
-            return Err(Error::InputDType { name, expected: self.dtype(), got: T::DTYPE });
+            return Err(Error::InputDType {
+                name,
+                expected: self.dtype(),
+                got: T::DTYPE,
+            });
         }
-        let t = self.pred.inputs[self.index].as_mut().ok_or_else(|| Error::Config(format!("input `{name}`: call reshape before copy_from_cpu")))?;
+        let t = self.pred.inputs[self.index].as_mut().ok_or_else(|| {
+            Error::Config(format!("input `{name}`: call reshape before copy_from_cpu"))
+        })?;
         if t.len() != data.len() {
-            return Err(Error::BufferSize { name, expected: t.len(), got: data.len() });
+            return Err(Error::BufferSize {
+                name,
+                expected: t.len(),
+                got: data.len(),
+            });
         }
         let shape = t.shape().to_vec();
-        let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data.to_vec()).expect("length checked");
+        let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data.to_vec())
+            .expect("length checked");
         *t = T::wrap(a);
         Ok(())
     }
@@ -300,12 +393,19 @@ pub struct OutputHandle<'a> {
 impl OutputHandle<'_> {
     fn name(&self) -> String {
         let s = &self.pred.shared;
-        s.output_names.iter().chain(&s.fetch_names).nth(self.index).cloned().unwrap_or_default()
+        s.output_names
+            .iter()
+            .chain(&s.fetch_names)
+            .nth(self.index)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The tensor from the last run.
     pub fn tensor(&self) -> Result<&Tensor> {
-        self.pred.outputs[self.index].as_ref().ok_or_else(|| Error::NotRun { name: self.name() })
+        self.pred.outputs[self.index]
+            .as_ref()
+            .ok_or_else(|| Error::NotRun { name: self.name() })
     }
 
     /// Shape from the last run.
@@ -322,9 +422,17 @@ impl OutputHandle<'_> {
     /// output's element count and dtype.
     pub fn copy_to_cpu<T: Elem>(&self, out: &mut [T]) -> Result<()> {
         let t = self.tensor()?;
-        let a = T::unwrap_ref(t).ok_or_else(|| Error::InputDType { name: self.name(), expected: t.dtype(), got: T::DTYPE })?;
+        let a = T::unwrap_ref(t).ok_or_else(|| Error::InputDType {
+            name: self.name(),
+            expected: t.dtype(),
+            got: T::DTYPE,
+        })?;
         if a.len() != out.len() {
-            return Err(Error::BufferSize { name: self.name(), expected: a.len(), got: out.len() });
+            return Err(Error::BufferSize {
+                name: self.name(),
+                expected: a.len(),
+                got: out.len(),
+            });
         }
         for (o, v) in out.iter_mut().zip(a.iter()) {
             *o = *v;

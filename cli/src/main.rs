@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kayak", version, about = "Native inference for PaddlePaddle models")]
+#[command(
+    name = "kayak",
+    version,
+    about = "Native inference for PaddlePaddle models"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,7 +77,25 @@ fn one_line(e: &anyhow::Error) -> String {
 fn real_main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Inspect { model } => inspect(model),
-        Cmd::Run { model, inputs, shapes, fetch, output_dir, threads, no_optimize, seed } => run(model, inputs, shapes, fetch, output_dir, threads, no_optimize, seed),
+        Cmd::Run {
+            model,
+            inputs,
+            shapes,
+            fetch,
+            output_dir,
+            threads,
+            no_optimize,
+            seed,
+        } => run(
+            model,
+            inputs,
+            shapes,
+            fetch,
+            output_dir,
+            threads,
+            no_optimize,
+            seed,
+        ),
     }
 }
 
@@ -85,11 +107,17 @@ fn inspect(path: PathBuf) -> Result<()> {
     println!("format:  {}", m.format);
     println!("inputs:");
     for &v in &g.inputs {
-        println!("  {:<24} {:<8} {}", g.values[v].name, g.values[v].ty.dtype, g.values[v].ty.shape);
+        println!(
+            "  {:<24} {:<8} {}",
+            g.values[v].name, g.values[v].ty.dtype, g.values[v].ty.shape
+        );
     }
     println!("outputs:");
     for (name, &v) in p.output_names().iter().zip(&g.outputs) {
-        println!("  {:<24} {:<8} {}", name, g.values[v].ty.dtype, g.values[v].ty.shape);
+        println!(
+            "  {:<24} {:<8} {}",
+            name, g.values[v].ty.dtype, g.values[v].ty.shape
+        );
     }
     let total: usize = m.op_histogram.values().sum();
     println!("ops:     {total} in {} types", m.op_histogram.len());
@@ -98,7 +126,10 @@ fn inspect(path: PathBuf) -> Result<()> {
     for (op, n) in hist {
         println!("  {op:<28} {n}");
     }
-    println!("params:  {} tensors, {} values, {} bytes", m.param_count, m.param_elements, m.param_bytes);
+    println!(
+        "params:  {} tensors, {} values, {} bytes",
+        m.param_count, m.param_elements, m.param_bytes
+    );
     Ok(())
 }
 
@@ -120,20 +151,40 @@ fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Tensor {
     let n: usize = shape.iter().product();
     // Floats uniform in [0, 1); integers in {0, 1} (valid ids for any vocabulary); bools fair.
     let vals: Vec<f64> = (0..n)
-        .map(|_| if dtype.is_float() { rng.unit() } else { (rng.next() >> 63) as f64 })
+        .map(|_| {
+            if dtype.is_float() {
+                rng.unit()
+            } else {
+                (rng.next() >> 63) as f64
+            }
+        })
         .collect();
     let t = Tensor::F64(kayak::ir::ndarray_from(shape, vals));
     t.cast(dtype)
 }
 
 fn parse_kv(s: &str, what: &str) -> Result<(String, String)> {
-    let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("{what} `{s}` must be NAME=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{what} `{s}` must be NAME=VALUE"))?;
     Ok((k.to_string(), v.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run(path: PathBuf, inputs: Vec<String>, shapes: Vec<String>, fetch: Vec<String>, output_dir: Option<PathBuf>, threads: usize, no_optimize: bool, seed: u64) -> Result<()> {
-    let mut cfg = Config::new().model_path(&path).threads(threads).ir_optim(!no_optimize);
+fn run(
+    path: PathBuf,
+    inputs: Vec<String>,
+    shapes: Vec<String>,
+    fetch: Vec<String>,
+    output_dir: Option<PathBuf>,
+    threads: usize,
+    no_optimize: bool,
+    seed: u64,
+) -> Result<()> {
+    let mut cfg = Config::new()
+        .model_path(&path)
+        .threads(threads)
+        .ir_optim(!no_optimize);
     for f in &fetch {
         cfg = cfg.fetch_var(f);
     }
@@ -142,7 +193,10 @@ fn run(path: PathBuf, inputs: Vec<String>, shapes: Vec<String>, fetch: Vec<Strin
     for s in &inputs {
         let (k, v) = parse_kv(s, "--input")?;
         if !p.input_names().contains(&k) {
-            bail!("--input {k}: the model has no input named `{k}` (inputs: {:?})", p.input_names());
+            bail!(
+                "--input {k}: the model has no input named `{k}` (inputs: {:?})",
+                p.input_names()
+            );
         }
         given.insert(k, kayak::npy::read(&v)?);
     }
@@ -150,9 +204,19 @@ fn run(path: PathBuf, inputs: Vec<String>, shapes: Vec<String>, fetch: Vec<Strin
     for s in &shapes {
         let (k, v) = parse_kv(s, "--shape")?;
         if !p.input_names().contains(&k) {
-            bail!("--shape {k}: the model has no input named `{k}` (inputs: {:?})", p.input_names());
+            bail!(
+                "--shape {k}: the model has no input named `{k}` (inputs: {:?})",
+                p.input_names()
+            );
         }
-        let dims = v.split(',').map(|d| d.trim().parse::<usize>().with_context(|| format!("--shape {k}: `{d}` is not a size"))).collect::<Result<Vec<_>>>()?;
+        let dims = v
+            .split(',')
+            .map(|d| {
+                d.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--shape {k}: `{d}` is not a size"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         shape_of.insert(k, dims);
     }
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -187,7 +251,13 @@ fn run(path: PathBuf, inputs: Vec<String>, shapes: Vec<String>, fetch: Vec<Strin
     if let Some(dir) = &output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let outs: Vec<(String, Option<usize>)> = p.output_names().iter().enumerate().map(|(i, n)| (n.clone(), Some(i))).chain(p.fetch_names().iter().map(|n| (n.clone(), None))).collect();
+    let outs: Vec<(String, Option<usize>)> = p
+        .output_names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), Some(i)))
+        .chain(p.fetch_names().iter().map(|n| (n.clone(), None)))
+        .collect();
     for (name, idx) in outs {
         let t = p.output(&name)?.tensor()?.clone();
         let label = match idx {
@@ -213,7 +283,12 @@ fn stats(t: &Tensor) -> String {
         return "(empty)".into();
     }
     if v.len() <= 8 {
-        return format!("values {:?}", v.iter().map(|x| (x * 1e6).round() / 1e6).collect::<Vec<_>>());
+        return format!(
+            "values {:?}",
+            v.iter()
+                .map(|x| (x * 1e6).round() / 1e6)
+                .collect::<Vec<_>>()
+        );
     }
     let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
     let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -5,18 +5,31 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn kayak(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kayak")).args(args).current_dir(repo_root()).output().expect("run kayak")
+    Command::new(env!("CARGO_BIN_EXE_kayak"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("run kayak")
 }
 
 fn ok(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "kayak failed: {}\n{}", out, String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "kayak failed: {}\n{}",
+        out,
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
 /// Fails with exactly one line on stderr, starting `kayak: error:`, and returns it.
 fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "stderr should be one line: {err:?}");
@@ -28,8 +41,26 @@ fn fails(o: &Output) -> String {
 fn readme_demo_classifies_the_bundled_text_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    for (input, reference, label) in [("assets/text_line.npy", "tests/data/cls/text_line_output_0.npy", 0), ("assets/text_line_rot180.npy", "tests/data/cls/text_line_rot180_output_0.npy", 1)] {
-        let out = ok(&kayak(&["run", "assets/ppocr_cls", "--input", &format!("x={input}"), "--output-dir", d]));
+    for (input, reference, label) in [
+        (
+            "assets/text_line.npy",
+            "tests/data/cls/text_line_output_0.npy",
+            0,
+        ),
+        (
+            "assets/text_line_rot180.npy",
+            "tests/data/cls/text_line_rot180_output_0.npy",
+            1,
+        ),
+    ] {
+        let out = ok(&kayak(&[
+            "run",
+            "assets/ppocr_cls",
+            "--input",
+            &format!("x={input}"),
+            "--output-dir",
+            d,
+        ]));
         assert!(out.contains("softmax_0.tmp_0: float32[1, 2]"), "{out}");
         let got = npy(&Path::new(d).join("output_0.npy")).unwrap();
         let want = npy(&repo_root().join(reference)).unwrap();
@@ -44,7 +75,18 @@ fn readme_demo_classifies_the_bundled_text_line() {
 fn run_writes_outputs_and_fetched_variables_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = ok(&kayak(&["run", "assets/ppocr_cls", "--input", "x=assets/text_line.npy", "--fetch", "linear_1.tmp_1", "--fetch", "pool2d_10.tmp_0", "--output-dir", d]));
+    let out = ok(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--input",
+        "x=assets/text_line.npy",
+        "--fetch",
+        "linear_1.tmp_1",
+        "--fetch",
+        "pool2d_10.tmp_0",
+        "--output-dir",
+        d,
+    ]));
     assert!(out.contains("fetch    linear_1.tmp_1"), "{out}");
     let logits = npy(&Path::new(d).join("linear_1.tmp_1.npy")).unwrap();
     assert_eq!(logits.shape(), &[1, 2]);
@@ -53,36 +95,83 @@ fn run_writes_outputs_and_fetched_variables_by_name() {
     // softmax(logits) is the output.
     let l = logits.to_f64_vec();
     let p0 = 1.0 / (1.0 + (l[1] - l[0]).exp());
-    let probs = npy(&Path::new(d).join("output_0.npy")).unwrap().to_f64_vec();
+    let probs = npy(&Path::new(d).join("output_0.npy"))
+        .unwrap()
+        .to_f64_vec();
     assert!((probs[0] - p0).abs() < 1e-6);
-    assert!(!Path::new(d).join("output_1.npy").exists(), "fetched variables are not numbered outputs");
+    assert!(
+        !Path::new(d).join("output_1.npy").exists(),
+        "fetched variables are not numbered outputs"
+    );
 }
 
 #[test]
 fn random_inputs_need_shapes_for_dynamic_dims() {
     let line = fails(&kayak(&["run", "assets/ppocr_cls"]));
     assert!(line.contains("--shape x="), "{line}");
-    let out = ok(&kayak(&["run", "assets/ppocr_cls", "--shape", "x=2,3,48,96"]));
-    assert!(out.contains("random float32[2, 3, 48, 96]") && out.contains("float32[2, 2]"), "{out}");
+    let out = ok(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--shape",
+        "x=2,3,48,96",
+    ]));
+    assert!(
+        out.contains("random float32[2, 3, 48, 96]") && out.contains("float32[2, 2]"),
+        "{out}"
+    );
 }
 
 #[test]
 fn bad_invocations_fail_with_one_clear_line() {
     let line = fails(&kayak(&["run", "no/such/model"]));
     assert!(line.contains("no/such/model"), "{line}");
-    let line = fails(&kayak(&["run", "assets/ppocr_cls", "--input", "y=assets/text_line.npy"]));
+    let line = fails(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--input",
+        "y=assets/text_line.npy",
+    ]));
     assert!(line.contains("`y`"), "{line}");
-    let line = fails(&kayak(&["run", "assets/ppocr_cls", "--shape", "x=1,4,48,192"]));
-    assert!(line.contains("input `x`") && line.contains("[1, 4, 48, 192]"), "{line}");
-    let line = fails(&kayak(&["run", "assets/ppocr_cls", "--input", "x=assets/text_line.png"]));
+    let line = fails(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--shape",
+        "x=1,4,48,192",
+    ]));
+    assert!(
+        line.contains("input `x`") && line.contains("[1, 4, 48, 192]"),
+        "{line}"
+    );
+    let line = fails(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--input",
+        "x=assets/text_line.png",
+    ]));
     assert!(line.contains("text_line.png"), "{line}");
-    let line = fails(&kayak(&["run", "assets/ppocr_cls", "--input", "x=assets/text_line.npy", "--fetch", "no_such_var"]));
+    let line = fails(&kayak(&[
+        "run",
+        "assets/ppocr_cls",
+        "--input",
+        "x=assets/text_line.npy",
+        "--fetch",
+        "no_such_var",
+    ]));
     assert!(line.contains("no_such_var"), "{line}");
     let dir = tempfile::tempdir().unwrap();
     let m = std::fs::read(repo_root().join("assets/ppocr_cls/inference.pdmodel")).unwrap();
     std::fs::write(dir.path().join("inference.pdmodel"), &m[..m.len() / 2]).unwrap();
-    std::fs::copy(repo_root().join("assets/ppocr_cls/inference.pdiparams"), dir.path().join("inference.pdiparams")).unwrap();
-    let line = fails(&kayak(&["run", dir.path().to_str().unwrap(), "--shape", "x=1,3,48,192"]));
+    std::fs::copy(
+        repo_root().join("assets/ppocr_cls/inference.pdiparams"),
+        dir.path().join("inference.pdiparams"),
+    )
+    .unwrap();
+    let line = fails(&kayak(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "--shape",
+        "x=1,3,48,192",
+    ]));
     assert!(line.contains("truncated or corrupt"), "{line}");
 }
 
@@ -90,24 +179,48 @@ fn bad_invocations_fail_with_one_clear_line() {
 fn inspect_shows_io_histogram_and_params() {
     let out = ok(&kayak(&["inspect", "assets/ppocr_cls"]));
     assert!(out.contains("Paddle ProgramDesc"), "{out}");
-    assert!(out.contains("x                        float32  [x.0, 3, x.2, x.3]"), "{out}");
+    assert!(
+        out.contains("x                        float32  [x.0, 3, x.2, x.3]"),
+        "{out}"
+    );
     assert!(out.contains("conv2d                       42"), "{out}");
     assert!(out.contains("params:  213 tensors"), "{out}");
 }
 
 #[test]
 fn recognizer_reads_the_lines_through_the_cli() {
-    let Some(model) = require("recognizer_reads_the_lines_through_the_cli", "ppocr_rec/inference.pdmodel") else { return };
+    let Some(model) = require(
+        "recognizer_reads_the_lines_through_the_cli",
+        "ppocr_rec/inference.pdmodel",
+    ) else {
+        return;
+    };
     let data = repo_root().join("tests/data/ocr_text");
-    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
     let chars = charset(&data.join("ppocr_keys_v1.txt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;
-    for case in cases["cases"].as_array().unwrap().iter().filter(|c| c["model"].as_str().unwrap().contains("rec")) {
+    for case in cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"].as_str().unwrap().contains("rec"))
+    {
         let input = data.join(case["input"].as_str().unwrap());
-        ok(&kayak(&["run", model.to_str().unwrap(), "--input", &format!("x={}", input.display()), "--output-dir", dir.path().to_str().unwrap()]));
+        ok(&kayak(&[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            &format!("x={}", input.display()),
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+        ]));
         let probs = npy(&dir.path().join("output_0.npy")).unwrap();
-        assert_eq!(ctc_decode(&probs, &chars).unwrap(), case["text"].as_str().unwrap());
+        assert_eq!(
+            ctc_decode(&probs, &chars).unwrap(),
+            case["text"].as_str().unwrap()
+        );
         n += 1;
     }
     assert_eq!(n, 5);

@@ -34,7 +34,9 @@ pub enum Error {
         source: kayak_ir::Error,
     },
     /// An op produced a tensor of another type than the plan says (an engine bug).
-    #[error("{origin}: produced {got_dtype}{got_shape}, the plan expects {want_dtype}{want_shape}")]
+    #[error(
+        "{origin}: produced {got_dtype}{got_shape}, the plan expects {want_dtype}{want_shape}"
+    )]
     OutputMismatch {
         /// The node's origin.
         origin: String,

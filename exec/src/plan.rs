@@ -48,7 +48,13 @@ impl Plan {
         let spec = graph.specialize(input_shapes).map_err(Error::Plan)?;
         let source = |v: ValueId| -> Source {
             match &graph.values[v].def {
-                ValueDef::Input => Source::Input(graph.inputs.iter().position(|&i| i == v).expect("graph input")),
+                ValueDef::Input => Source::Input(
+                    graph
+                        .inputs
+                        .iter()
+                        .position(|&i| i == v)
+                        .expect("graph input"),
+                ),
                 ValueDef::Const(t) => Source::Const(t.clone()),
                 ValueDef::Node { .. } => match &spec.folded[v] {
                     Some(t) => Source::Folded(t.clone()),
@@ -63,7 +69,10 @@ impl Plan {
         }
         let mut run_node = vec![false; graph.nodes.len()];
         for (n, node) in graph.nodes.iter().enumerate().rev() {
-            let computed = node.outputs.iter().any(|&o| needed[o] && spec.folded[o].is_none());
+            let computed = node
+                .outputs
+                .iter()
+                .any(|&o| needed[o] && spec.folded[o].is_none());
             if computed {
                 run_node[n] = true;
                 for &i in &node.inputs {
@@ -90,7 +99,8 @@ impl Plan {
             let mut frees: Vec<ValueId> = Vec::new();
             // Inputs read for the last time here, and outputs nobody reads.
             for &v in node.inputs.iter().chain(&node.outputs) {
-                let is_computed = matches!(graph.values[v].def, ValueDef::Node { .. }) && spec.folded[v].is_none();
+                let is_computed = matches!(graph.values[v].def, ValueDef::Node { .. })
+                    && spec.folded[v].is_none();
                 let dead = match last_use[v] {
                     Some(l) => l == n && node.inputs.contains(&v),
                     None => node.outputs.contains(&v),
@@ -99,9 +109,18 @@ impl Plan {
                     frees.push(v);
                 }
             }
-            steps.push(Step { node: n, inputs, frees });
+            steps.push(Step {
+                node: n,
+                inputs,
+                frees,
+            });
         }
         let outputs = keep.iter().map(|&k| source(k)).collect();
-        Ok(Plan { input_shapes: input_shapes.to_vec(), steps, types: spec.types, outputs })
+        Ok(Plan {
+            input_shapes: input_shapes.to_vec(),
+            steps,
+            types: spec.types,
+            outputs,
+        })
     }
 }

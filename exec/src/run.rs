@@ -42,28 +42,55 @@ fn fetch<'a>(src: &'a Source, inputs: &[&'a Tensor], slots: &'a [Option<Tensor>]
     match src {
         Source::Input(k) => inputs[*k],
         Source::Const(t) | Source::Folded(t) => t,
-        Source::Computed(v) => slots[*v].as_ref().expect("plan order guarantees the value exists"),
+        Source::Computed(v) => slots[*v]
+            .as_ref()
+            .expect("plan order guarantees the value exists"),
     }
 }
 
 impl Plan {
     /// Runs the plan on `inputs` (in graph input order) and returns the kept values, in the
     /// order they were asked for.
-    pub fn run(&self, graph: &Graph, backend: &dyn Backend, inputs: &[&Tensor], state: &mut RunState) -> Result<Vec<Tensor>> {
+    pub fn run(
+        &self,
+        graph: &Graph,
+        backend: &dyn Backend,
+        inputs: &[&Tensor],
+        state: &mut RunState,
+    ) -> Result<Vec<Tensor>> {
         if inputs.len() != self.input_shapes.len() {
-            return Err(Error::Input { index: inputs.len(), reason: format!("{} inputs given, {} expected", inputs.len(), self.input_shapes.len()) });
+            return Err(Error::Input {
+                index: inputs.len(),
+                reason: format!(
+                    "{} inputs given, {} expected",
+                    inputs.len(),
+                    self.input_shapes.len()
+                ),
+            });
         }
         for (k, (t, s)) in inputs.iter().zip(&self.input_shapes).enumerate() {
             if t.shape() != s.as_slice() {
-                return Err(Error::Input { index: k, reason: format!("shape {:?}, the plan is for {:?}", t.shape(), s) });
+                return Err(Error::Input {
+                    index: k,
+                    reason: format!("shape {:?}, the plan is for {:?}", t.shape(), s),
+                });
             }
         }
         state.slots.clear();
         state.slots.resize_with(graph.values.len(), || None);
         for step in &self.steps {
             let node = &graph.nodes[step.node];
-            let args: Vec<&Tensor> = step.inputs.iter().map(|s| fetch(s, inputs, &state.slots)).collect();
-            let outs = backend.run_op(&node.op, &args).map_err(|source| Error::Node { origin: node.origin.clone(), source })?;
+            let args: Vec<&Tensor> = step
+                .inputs
+                .iter()
+                .map(|s| fetch(s, inputs, &state.slots))
+                .collect();
+            let outs = backend
+                .run_op(&node.op, &args)
+                .map_err(|source| Error::Node {
+                    origin: node.origin.clone(),
+                    source,
+                })?;
             for (&v, t) in node.outputs.iter().zip(outs) {
                 let want = &self.types[v];
                 if t.dtype() != want.dtype || Shape::known(t.shape()) != want.shape {
@@ -81,7 +108,11 @@ impl Plan {
                 state.slots[v] = None;
             }
         }
-        let out = self.outputs.iter().map(|s| fetch(s, inputs, &state.slots).clone()).collect();
+        let out = self
+            .outputs
+            .iter()
+            .map(|s| fetch(s, inputs, &state.slots).clone())
+            .collect();
         state.slots.iter_mut().for_each(|s| *s = None);
         Ok(out)
     }

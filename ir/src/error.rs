@@ -106,7 +106,11 @@ impl Error {
     pub fn at_node(self, node: usize, name: &str) -> Error {
         match self {
             e @ Error::AtNode { .. } => e,
-            e => Error::AtNode { node, name: name.to_string(), source: Box::new(e) },
+            e => Error::AtNode {
+                node,
+                name: name.to_string(),
+                source: Box::new(e),
+            },
         }
     }
 
@@ -120,9 +124,16 @@ impl Error {
 }
 
 pub(crate) fn shape_err(op: &'static str, reason: impl Into<String>) -> Error {
-    Error::Shape { op, reason: reason.into() }
+    Error::Shape {
+        op,
+        reason: reason.into(),
+    }
 }
 
 pub(crate) fn attr_err(op: &'static str, attr: &'static str, reason: impl Into<String>) -> Error {
-    Error::BadAttribute { op, attr, reason: reason.into() }
+    Error::BadAttribute {
+        op,
+        attr,
+        reason: reason.into(),
+    }
 }

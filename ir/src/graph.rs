@@ -73,7 +73,11 @@ impl Graph {
             return Err(Error::Graph(format!("value `{name}` defined twice")));
         }
         let id = self.values.len();
-        self.values.push(Value { name: name.to_string(), ty, def });
+        self.values.push(Value {
+            name: name.to_string(),
+            ty,
+            def,
+        });
         self.names.insert(name.to_string(), id);
         Ok(id)
     }
@@ -92,28 +96,49 @@ impl Graph {
     }
 
     /// Adds a node after every existing one; its output types are inferred now (symbolically).
-    pub fn add_node(&mut self, op: Op, inputs: Vec<ValueId>, output_names: &[&str], origin: &str) -> Result<Vec<ValueId>> {
+    pub fn add_node(
+        &mut self,
+        op: Op,
+        inputs: Vec<ValueId>,
+        output_names: &[&str],
+        origin: &str,
+    ) -> Result<Vec<ValueId>> {
         let node = self.nodes.len();
         for &i in &inputs {
             if i >= self.values.len() {
-                return Err(Error::Graph(format!("{origin}: input value {i} does not exist")));
+                return Err(Error::Graph(format!(
+                    "{origin}: input value {i} does not exist"
+                )));
             }
         }
         let tys = {
             let ins: Vec<InferInput<'_>> = inputs
                 .iter()
-                .map(|&i| InferInput { ty: &self.values[i].ty, value: self.const_value(i) })
+                .map(|&i| InferInput {
+                    ty: &self.values[i].ty,
+                    value: self.const_value(i),
+                })
                 .collect();
             op.infer(&ins).map_err(|e| e.at_node(node, origin))?
         };
         if tys.len() != output_names.len() {
-            return Err(Error::Graph(format!("{origin}: op {} makes {} outputs, {} named", op.name(), tys.len(), output_names.len())));
+            return Err(Error::Graph(format!(
+                "{origin}: op {} makes {} outputs, {} named",
+                op.name(),
+                tys.len(),
+                output_names.len()
+            )));
         }
         let mut outs = Vec::with_capacity(tys.len());
         for (k, (ty, name)) in tys.into_iter().zip(output_names).enumerate() {
             outs.push(self.push_value(name, ty, ValueDef::Node { node, output: k })?);
         }
-        self.nodes.push(Node { op, inputs, outputs: outs.clone(), origin: origin.to_string() });
+        self.nodes.push(Node {
+            op,
+            inputs,
+            outputs: outs.clone(),
+            origin: origin.to_string(),
+        });
         Ok(outs)
     }
 
@@ -144,13 +169,21 @@ impl Graph {
             for &i in &node.inputs {
                 if let ValueDef::Node { node: p, .. } = self.values[i].def {
                     if p >= n {
-                        return Err(Error::Graph(format!("{}: uses `{}` before it is computed", node.origin, self.values[i].name)));
+                        return Err(Error::Graph(format!(
+                            "{}: uses `{}` before it is computed",
+                            node.origin, self.values[i].name
+                        )));
                     }
                     dag.add_edge(idx[p], idx[n], ());
                 }
             }
         }
-        petgraph::algo::toposort(&dag, None).map_err(|c| Error::Graph(format!("cycle through node {}", self.nodes[dag[c.node_id()]].origin)))?;
+        petgraph::algo::toposort(&dag, None).map_err(|c| {
+            Error::Graph(format!(
+                "cycle through node {}",
+                self.nodes[dag[c.node_id()]].origin
+            ))
+        })?;
         for &o in &self.outputs {
             if o >= self.values.len() {
                 return Err(Error::Graph(format!("output value {o} does not exist")));
@@ -178,32 +211,60 @@ impl Graph {
     /// for this shape signature skip them.
     pub fn specialize(&self, input_shapes: &[Vec<usize>]) -> Result<Specialized> {
         if input_shapes.len() != self.inputs.len() {
-            return Err(Error::Graph(format!("{} input shapes for {} inputs", input_shapes.len(), self.inputs.len())));
+            return Err(Error::Graph(format!(
+                "{} input shapes for {} inputs",
+                input_shapes.len(),
+                self.inputs.len()
+            )));
         }
         let mut types: Vec<TypeInfo> = self.values.iter().map(|v| v.ty.clone()).collect();
         let mut folded: Vec<Option<Arc<Tensor>>> = vec![None; self.values.len()];
         for (&v, s) in self.inputs.iter().zip(input_shapes) {
-            types[v] = TypeInfo { dtype: types[v].dtype, shape: Shape::known(s) };
+            types[v] = TypeInfo {
+                dtype: types[v].dtype,
+                shape: Shape::known(s),
+            };
         }
         for (n, node) in self.nodes.iter().enumerate() {
-            let value_of = |i: ValueId| -> Option<&Tensor> { self.const_value(i).or(folded[i].as_deref()) };
-            let ins: Vec<InferInput<'_>> = node.inputs.iter().map(|&i| InferInput { ty: &types[i], value: value_of(i) }).collect();
-            let outs = node.op.infer(&ins).map_err(|e| e.at_node(n, &node.origin))?;
+            let value_of =
+                |i: ValueId| -> Option<&Tensor> { self.const_value(i).or(folded[i].as_deref()) };
+            let ins: Vec<InferInput<'_>> = node
+                .inputs
+                .iter()
+                .map(|&i| InferInput {
+                    ty: &types[i],
+                    value: value_of(i),
+                })
+                .collect();
+            let outs = node
+                .op
+                .infer(&ins)
+                .map_err(|e| e.at_node(n, &node.origin))?;
             for (k, ty) in outs.iter().enumerate() {
                 if !ty.shape.is_known() {
-                    return Err(Error::Graph(format!("{}: output {k} has shape {} after specialization", node.origin, ty.shape)));
+                    return Err(Error::Graph(format!(
+                        "{}: output {k} has shape {} after specialization",
+                        node.origin, ty.shape
+                    )));
                 }
             }
-            let small = outs.iter().all(|t| t.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT));
+            let small = outs
+                .iter()
+                .all(|t| t.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT));
             let all_known = ins.iter().all(|i| i.value.is_some());
             let fold = small && (all_known || matches!(node.op, Op::Shape));
             let results = if fold {
                 let vals: Vec<Tensor> = if let Op::Shape = node.op {
                     let dims = ins[0].ty.shape.to_known().expect("checked");
-                    vec![Tensor::from_i32s(&dims.iter().map(|&d| d as i32).collect::<Vec<_>>())]
+                    vec![Tensor::from_i32s(
+                        &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
+                    )]
                 } else {
-                    let args: Vec<&Tensor> = ins.iter().map(|i| i.value.expect("all known")).collect();
-                    node.op.eval(&args).map_err(|e| e.at_node(n, &node.origin))?
+                    let args: Vec<&Tensor> =
+                        ins.iter().map(|i| i.value.expect("all known")).collect();
+                    node.op
+                        .eval(&args)
+                        .map_err(|e| e.at_node(n, &node.origin))?
                 };
                 Some(vals)
             } else {
@@ -235,15 +296,33 @@ pub struct Specialized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{Op, Reshape, ListInput};
+    use crate::ops::{ListInput, Op, Reshape};
     use crate::{DType, Dim};
 
     #[test]
     fn specialize_folds_shape_chains() {
         let mut g = Graph::new();
-        let x = g.add_input("x", TypeInfo { dtype: DType::F32, shape: Shape(vec![Dim::Sym("n".into()), Dim::Known(6)]) }).unwrap();
+        let x = g
+            .add_input(
+                "x",
+                TypeInfo {
+                    dtype: DType::F32,
+                    shape: Shape(vec![Dim::Sym("n".into()), Dim::Known(6)]),
+                },
+            )
+            .unwrap();
         let s = g.add_node(Op::Shape, vec![x], &["s"], "shape").unwrap()[0];
-        let r = g.add_node(Op::Reshape(Reshape { shape: vec![], shape_input: ListInput::Tensor }), vec![x, s], &["r"], "reshape").unwrap()[0];
+        let r = g
+            .add_node(
+                Op::Reshape(Reshape {
+                    shape: vec![],
+                    shape_input: ListInput::Tensor,
+                }),
+                vec![x, s],
+                &["r"],
+                "reshape",
+            )
+            .unwrap()[0];
         g.add_output(r);
         g.validate().unwrap();
         assert_eq!(g.values[r].ty.shape.rank(), 2);

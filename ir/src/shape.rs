@@ -35,7 +35,7 @@ impl Dim {
     /// Combines two dims that must be equal; prefers the more precise one.
     pub fn unify(&self, other: &Dim) -> Option<Dim> {
         match (self, other) {
-            (Dim::Known(a), Dim::Known(b)) => (a == b).then(|| Dim::Known(*a)),
+            (Dim::Known(a), Dim::Known(b)) => (a == b).then_some(Dim::Known(*a)),
             (Dim::Known(a), _) | (_, Dim::Known(a)) => Some(Dim::Known(*a)),
             (Dim::Sym(a), _) => Some(Dim::Sym(a.clone())),
             (_, Dim::Sym(b)) => Some(Dim::Sym(b.clone())),
@@ -138,7 +138,10 @@ pub struct TypeInfo {
 impl TypeInfo {
     /// A type with a fully known shape.
     pub fn known(dtype: crate::DType, dims: &[usize]) -> TypeInfo {
-        TypeInfo { dtype, shape: Shape::known(dims) }
+        TypeInfo {
+            dtype,
+            shape: Shape::known(dims),
+        }
     }
 }
 

@@ -368,7 +368,9 @@ impl Tensor {
                 shape: Shape::known(shape),
             });
         }
-        Ok(Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), v).expect("count checked")))
+        Ok(Tensor::F32(
+            ArrayD::from_shape_vec(IxDyn(shape), v).expect("count checked"),
+        ))
     }
 }
 

@@ -4,7 +4,12 @@ fn main() {
         match kayak_proto::load(&kayak_proto::ModelSource::from_path(&p)) {
             Ok(m) => {
                 let g = &m.graph;
-                eprintln!("{p}: {} nodes, {} params ({} bytes)", g.nodes.len(), m.param_count, m.param_bytes);
+                eprintln!(
+                    "{p}: {} nodes, {} params ({} bytes)",
+                    g.nodes.len(),
+                    m.param_count,
+                    m.param_bytes
+                );
                 for &i in &g.inputs {
                     eprintln!("  in  {} {}", g.values[i].name, g.values[i].ty);
                 }

@@ -17,7 +17,11 @@ pub struct OpLoc {
 
 impl fmt::Display for OpLoc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "op `{}` (block {}, op #{}) in {}", self.op_type, self.block, self.index, self.file)
+        write!(
+            f,
+            "op `{}` (block {}, op #{}) in {}",
+            self.op_type, self.block, self.index, self.file
+        )
     }
 }
 

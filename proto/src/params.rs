@@ -42,23 +42,33 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| Error::ParamsTruncated {
-            file: self.file.to_string(),
-            var: self.var.to_string(),
-            offset: self.buf.len(),
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| Error::ParamsTruncated {
+                file: self.file.to_string(),
+                var: self.var.to_string(),
+                offset: self.buf.len(),
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn i32(&mut self) -> Result<i32> {
-        Ok(i32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(i32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 }
 
@@ -78,55 +88,113 @@ pub struct ParamSpec {
 /// consumed exactly.
 pub fn read_params(buf: &[u8], specs: &[ParamSpec], file: &str) -> Result<Vec<Tensor>> {
     let mut out = Vec::with_capacity(specs.len());
-    let mut cur = Cursor { buf, pos: 0, file, var: "" };
-    let mismatch = |var: &str, reason: String| Error::ParamsMismatch { file: file.to_string(), var: var.to_string(), reason };
+    let mut cur = Cursor {
+        buf,
+        pos: 0,
+        file,
+        var: "",
+    };
+    let mismatch = |var: &str, reason: String| Error::ParamsMismatch {
+        file: file.to_string(),
+        var: var.to_string(),
+        reason,
+    };
     for spec in specs {
         cur.var = &spec.name;
         let version = cur.u32()?;
         if version != 0 {
-            return Err(mismatch(&spec.name, format!("unsupported record version {version}")));
+            return Err(mismatch(
+                &spec.name,
+                format!("unsupported record version {version}"),
+            ));
         }
         let lod_levels = cur.u64()?;
         if lod_levels > 16 {
-            return Err(mismatch(&spec.name, format!("absurd LoD level count {lod_levels}")));
+            return Err(mismatch(
+                &spec.name,
+                format!("absurd LoD level count {lod_levels}"),
+            ));
         }
         for _ in 0..lod_levels {
             let n = cur.u64()?;
-            cur.take(usize::try_from(n).map_err(|_| mismatch(&spec.name, "LoD size overflows".into()))?)?;
+            cur.take(
+                usize::try_from(n)
+                    .map_err(|_| mismatch(&spec.name, "LoD size overflows".into()))?,
+            )?;
         }
         let tversion = cur.u32()?;
         if tversion != 0 {
-            return Err(mismatch(&spec.name, format!("unsupported tensor version {tversion}")));
+            return Err(mismatch(
+                &spec.name,
+                format!("unsupported tensor version {tversion}"),
+            ));
         }
         let desc_len = cur.i32()?;
         if desc_len < 0 {
-            return Err(mismatch(&spec.name, format!("negative descriptor size {desc_len}")));
+            return Err(mismatch(
+                &spec.name,
+                format!("negative descriptor size {desc_len}"),
+            ));
         }
         let desc = TensorDesc::decode(cur.take(desc_len as usize)?)
             .map_err(|e| mismatch(&spec.name, format!("corrupt tensor descriptor: {e}")))?;
-        let dtype = dtype_from_paddle(desc.data_type)
-            .ok_or_else(|| mismatch(&spec.name, format!("unsupported data type {}", desc.data_type)))?;
+        let dtype = dtype_from_paddle(desc.data_type).ok_or_else(|| {
+            mismatch(
+                &spec.name,
+                format!("unsupported data type {}", desc.data_type),
+            )
+        })?;
         if dtype != spec.dtype {
-            return Err(mismatch(&spec.name, format!("file holds {dtype}, program declares {}", spec.dtype)));
+            return Err(mismatch(
+                &spec.name,
+                format!("file holds {dtype}, program declares {}", spec.dtype),
+            ));
         }
         if desc.dims.iter().any(|&d| d < 0) {
-            return Err(mismatch(&spec.name, format!("negative dims {:?}", desc.dims)));
+            return Err(mismatch(
+                &spec.name,
+                format!("negative dims {:?}", desc.dims),
+            ));
         }
         // A 0-D tensor may be declared as [1] (Paddle writes scalars either way).
-        let scalar_alias = |a: &[i64], b: &[i64]| (a.is_empty() && b == [1]) || (b.is_empty() && a == [1]);
-        let decl_ok = (spec.dims.len() == desc.dims.len() && spec.dims.iter().zip(&desc.dims).all(|(&a, &b)| a < 0 || a == b))
+        let scalar_alias =
+            |a: &[i64], b: &[i64]| (a.is_empty() && b == [1]) || (b.is_empty() && a == [1]);
+        let decl_ok = (spec.dims.len() == desc.dims.len()
+            && spec
+                .dims
+                .iter()
+                .zip(&desc.dims)
+                .all(|(&a, &b)| a < 0 || a == b))
             || scalar_alias(&spec.dims, &desc.dims);
         if !decl_ok {
-            return Err(mismatch(&spec.name, format!("file holds shape {:?}, program declares {:?}", desc.dims, spec.dims)));
+            return Err(mismatch(
+                &spec.name,
+                format!(
+                    "file holds shape {:?}, program declares {:?}",
+                    desc.dims, spec.dims
+                ),
+            ));
         }
         let dims: Vec<usize> = desc.dims.iter().map(|&d| d as usize).collect();
-        let numel = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| mismatch(&spec.name, "size overflows".into()))?;
-        let bytes = numel.checked_mul(dtype.size_of()).ok_or_else(|| mismatch(&spec.name, "size overflows".into()))?;
+        let numel = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| mismatch(&spec.name, "size overflows".into()))?;
+        let bytes = numel
+            .checked_mul(dtype.size_of())
+            .ok_or_else(|| mismatch(&spec.name, "size overflows".into()))?;
         let data = cur.take(bytes)?;
-        out.push(Tensor::from_le_bytes(dtype, &dims, data).map_err(|e| mismatch(&spec.name, e.to_string()))?);
+        out.push(
+            Tensor::from_le_bytes(dtype, &dims, data)
+                .map_err(|e| mismatch(&spec.name, e.to_string()))?,
+        );
     }
     if cur.pos != buf.len() {
-        return Err(Error::ParamsTrailing { file: file.to_string(), bytes: buf.len() - cur.pos, count: specs.len() });
+        return Err(Error::ParamsTrailing {
+            file: file.to_string(),
+            bytes: buf.len() - cur.pos,
+            count: specs.len(),
+        });
     }
     Ok(out)
 }
@@ -145,7 +213,10 @@ pub fn write_record(t: &Tensor, out: &mut Vec<u8>) {
         DType::I8 => 21,
         DType::BF16 => 22,
     };
-    let desc = TensorDesc { data_type: code, dims: t.shape().iter().map(|&d| d as i64).collect() };
+    let desc = TensorDesc {
+        data_type: code,
+        dims: t.shape().iter().map(|&d| d as i64).collect(),
+    };
     let d = desc.encode_to_vec();
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes());
@@ -160,7 +231,11 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, dims: &[i64]) -> ParamSpec {
-        ParamSpec { name: name.into(), dtype: DType::F32, dims: dims.to_vec() }
+        ParamSpec {
+            name: name.into(),
+            dtype: DType::F32,
+            dims: dims.to_vec(),
+        }
     }
 
     #[test]
@@ -173,13 +248,27 @@ mod tests {
         let got = read_params(&buf, &[spec("a", &[2, 2]), spec("b", &[3])], "p").unwrap();
         assert_eq!(got, vec![a.clone(), b]);
         // Truncated: names the variable being read.
-        let err = read_params(&buf[..buf.len() - 3], &[spec("a", &[2, 2]), spec("b", &[3])], "p").unwrap_err();
-        assert!(matches!(err, Error::ParamsTruncated { ref var, .. } if var == "b"), "{err}");
+        let err = read_params(
+            &buf[..buf.len() - 3],
+            &[spec("a", &[2, 2]), spec("b", &[3])],
+            "p",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::ParamsTruncated { ref var, .. } if var == "b"),
+            "{err}"
+        );
         // Trailing data: more records than declared parameters.
         let err = read_params(&buf, &[spec("a", &[2, 2])], "p").unwrap_err();
-        assert!(matches!(err, Error::ParamsTrailing { count: 1, .. }), "{err}");
+        assert!(
+            matches!(err, Error::ParamsTrailing { count: 1, .. }),
+            "{err}"
+        );
         // Shape disagreement with the program.
         let err = read_params(&buf, &[spec("a", &[4]), spec("b", &[3])], "p").unwrap_err();
-        assert!(matches!(err, Error::ParamsMismatch { ref var, .. } if var == "a"), "{err}");
+        assert!(
+            matches!(err, Error::ParamsMismatch { ref var, .. } if var == "a"),
+            "{err}"
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct ModelBytes {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl ModelSource {
@@ -60,35 +63,61 @@ impl ModelSource {
         match self {
             ModelSource::Dir(d) => {
                 if !d.is_dir() {
-                    return Err(Error::ModelNotFound { path: d.display().to_string(), reason: "not a directory".into() });
+                    return Err(Error::ModelNotFound {
+                        path: d.display().to_string(),
+                        reason: "not a directory".into(),
+                    });
                 }
-                let named = ["inference.pdmodel", "model.pdmodel"].iter().map(|n| d.join(n)).find(|p| p.is_file());
-                let model = match named {
-                    Some(m) => m,
-                    None => {
-                        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
-                            .map_err(|source| Error::Io { path: d.display().to_string(), source })?
-                            .filter_map(|e| e.ok().map(|e| e.path()))
-                            .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
-                            .collect();
-                        found.sort();
-                        match found.len() {
-                            1 => found.remove(0),
-                            0 => return Err(Error::ModelNotFound { path: d.display().to_string(), reason: "no inference.pdmodel, model.pdmodel or other .pdmodel file".into() }),
-                            n => return Err(Error::ModelNotFound { path: d.display().to_string(), reason: format!("{n} .pdmodel files; name one") }),
+                let named = ["inference.pdmodel", "model.pdmodel"]
+                    .iter()
+                    .map(|n| d.join(n))
+                    .find(|p| p.is_file());
+                let model =
+                    match named {
+                        Some(m) => m,
+                        None => {
+                            let mut found: Vec<PathBuf> = std::fs::read_dir(d)
+                                .map_err(|source| Error::Io {
+                                    path: d.display().to_string(),
+                                    source,
+                                })?
+                                .filter_map(|e| e.ok().map(|e| e.path()))
+                                .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
+                                .collect();
+                            found.sort();
+                            match found.len() {
+                                1 => found.remove(0),
+                                0 => return Err(Error::ModelNotFound {
+                                    path: d.display().to_string(),
+                                    reason:
+                                        "no inference.pdmodel, model.pdmodel or other .pdmodel file"
+                                            .into(),
+                                }),
+                                n => {
+                                    return Err(Error::ModelNotFound {
+                                        path: d.display().to_string(),
+                                        reason: format!("{n} .pdmodel files; name one"),
+                                    })
+                                }
+                            }
                         }
-                    }
-                };
+                    };
                 ModelSource::ModelFile(model).paths()
             }
             ModelSource::ModelFile(m) => {
                 if !m.is_file() {
-                    return Err(Error::ModelNotFound { path: m.display().to_string(), reason: "no such file".into() });
+                    return Err(Error::ModelNotFound {
+                        path: m.display().to_string(),
+                        reason: "no such file".into(),
+                    });
                 }
                 // `x.pdmodel` → `x.pdiparams` (never `x.pdiparams.info`).
                 let params = m.with_extension("pdiparams");
                 if !params.is_file() {
-                    return Err(Error::ModelNotFound { path: m.display().to_string(), reason: format!("params file {} not found", params.display()) });
+                    return Err(Error::ModelNotFound {
+                        path: m.display().to_string(),
+                        reason: format!("params file {} not found", params.display()),
+                    });
                 }
                 Ok(Some((m.clone(), params)))
             }
@@ -133,7 +162,10 @@ mod tests {
         std::fs::write(d.path().join("inference.pdiparams"), b"p").unwrap();
         let (m, p) = ModelSource::Dir(d.path().into()).paths().unwrap().unwrap();
         assert!(m.ends_with("inference.pdmodel") && p.ends_with("inference.pdiparams"));
-        let (_, p) = ModelSource::from_path(d.path().join("inference.pdmodel")).paths().unwrap().unwrap();
+        let (_, p) = ModelSource::from_path(d.path().join("inference.pdmodel"))
+            .paths()
+            .unwrap()
+            .unwrap();
         assert!(p.ends_with("inference.pdiparams"));
         assert!(ModelSource::Dir(d.path().join("nope")).paths().is_err());
     }

@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repo")
+        .to_path_buf()
 }
 
 /// Directories searched for models, in order.
@@ -39,7 +42,10 @@ pub fn model_roots() -> Vec<PathBuf> {
 
 /// Finds `rel` (a file or directory under a model root).
 pub fn find(rel: &str) -> Option<PathBuf> {
-    model_roots().into_iter().map(|r| r.join(rel)).find(|p| p.exists())
+    model_roots()
+        .into_iter()
+        .map(|r| r.join(rel))
+        .find(|p| p.exists())
 }
 
 /// Finds `rel`, or handles its absence: panics, or (with `KAYAK_SKIP_MISSING=1`) records
@@ -48,13 +54,20 @@ pub fn require(test: &str, rel: &str) -> Option<PathBuf> {
     if let Some(p) = find(rel) {
         return Some(p);
     }
-    let roots: Vec<String> = model_roots().iter().map(|p| p.display().to_string()).collect();
+    let roots: Vec<String> = model_roots()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let why = format!("{test}: needs {rel}, not found under {roots:?}");
     if std::env::var("KAYAK_SKIP_MISSING").is_ok_and(|v| v == "1") {
         let log = repo_root().join("target/kayak-skipped.txt");
         let _ = std::fs::create_dir_all(log.parent().expect("target/"));
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
             let _ = writeln!(f, "{why}");
         }
         eprintln!("DID NOT RUN: {why}");
@@ -72,11 +85,24 @@ pub fn npy(p: &Path) -> Result<Tensor> {
 /// Elementwise tolerance check `|a - b| <= atol + rtol * |b|`; returns the worst ratio of
 /// error to tolerance (≤ 1 passes) and where it is.
 pub fn worst_ratio(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<(f64, usize)> {
-    anyhow::ensure!(got.shape() == want.shape(), "shape {:?} vs reference {:?}", got.shape(), want.shape());
+    anyhow::ensure!(
+        got.shape() == want.shape(),
+        "shape {:?} vs reference {:?}",
+        got.shape(),
+        want.shape()
+    );
     let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
     let mut worst = (0.0f64, 0usize);
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        let r = if a.is_nan() || b.is_nan() { if a.is_nan() && b.is_nan() { 0.0 } else { f64::INFINITY } } else { (a - b).abs() / (atol + rtol * b.abs()) };
+        let r = if a.is_nan() || b.is_nan() {
+            if a.is_nan() && b.is_nan() {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            (a - b).abs() / (atol + rtol * b.abs())
+        };
         if r > worst.0 {
             worst = (r, i);
         }
@@ -100,9 +126,16 @@ pub fn ctc_decode(probs: &Tensor, charset: &[String]) -> Result<String> {
     let mut prev = 0usize;
     for step in 0..t {
         let row = &v[step * c..(step + 1) * c];
-        let k = row.iter().enumerate().fold(0, |b, (i, &x)| if x > row[b] { i } else { b });
+        let k = row
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &x)| if x > row[b] { i } else { b });
         if k != 0 && k != prev {
-            let ch = if k == c - 1 && k > charset.len() { " " } else { charset.get(k - 1).map(String::as_str).unwrap_or(" ") };
+            let ch = if k == c - 1 && k > charset.len() {
+                " "
+            } else {
+                charset.get(k - 1).map(String::as_str).unwrap_or(" ")
+            };
             out.push_str(ch);
         }
         prev = k;
@@ -112,5 +145,9 @@ pub fn ctc_decode(probs: &Tensor, charset: &[String]) -> Result<String> {
 
 /// Reads a PaddleOCR character list (one per line).
 pub fn charset(p: &Path) -> Result<Vec<String>> {
-    Ok(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?.lines().map(str::to_string).collect())
+    Ok(std::fs::read_to_string(p)
+        .with_context(|| format!("reading {}", p.display()))?
+        .lines()
+        .map(str::to_string)
+        .collect())
 }

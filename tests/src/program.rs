@@ -15,7 +15,13 @@ pub fn var(name: &str, dtype: i32, dims: &[i64], persistable: bool, lod_level: i
         name: name.into(),
         r#type: VarType {
             r#type: 7,
-            dense_tensor: Some(var_type::DenseTensorDesc { tensor: var_type::TensorDesc { data_type: dtype, dims: dims.to_vec() }, lod_level: Some(lod_level) }),
+            dense_tensor: Some(var_type::DenseTensorDesc {
+                tensor: var_type::TensorDesc {
+                    data_type: dtype,
+                    dims: dims.to_vec(),
+                },
+                lod_level: Some(lod_level),
+            }),
             ..Default::default()
         },
         persistable: Some(persistable),
@@ -24,45 +30,116 @@ pub fn var(name: &str, dtype: i32, dims: &[i64], persistable: bool, lod_level: i
 }
 
 /// An op with (parameter, arguments) inputs and outputs and attributes.
-pub fn op(t: &str, inputs: &[(&str, &[&str])], outputs: &[(&str, &[&str])], attrs: Vec<op_desc::Attr>) -> OpDesc {
-    let v = |l: &[(&str, &[&str])]| l.iter().map(|(p, a)| op_desc::Var { parameter: p.to_string(), arguments: a.iter().map(|s| s.to_string()).collect() }).collect();
-    OpDesc { r#type: t.into(), inputs: v(inputs), outputs: v(outputs), attrs, is_target: None }
+pub fn op(
+    t: &str,
+    inputs: &[(&str, &[&str])],
+    outputs: &[(&str, &[&str])],
+    attrs: Vec<op_desc::Attr>,
+) -> OpDesc {
+    let v = |l: &[(&str, &[&str])]| {
+        l.iter()
+            .map(|(p, a)| op_desc::Var {
+                parameter: p.to_string(),
+                arguments: a.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect()
+    };
+    OpDesc {
+        r#type: t.into(),
+        inputs: v(inputs),
+        outputs: v(outputs),
+        attrs,
+        is_target: None,
+    }
 }
 
 /// An INT attribute.
 pub fn attr_i(name: &str, i: i32) -> op_desc::Attr {
-    op_desc::Attr { name: name.into(), r#type: 0, i: Some(i), ..Default::default() }
+    op_desc::Attr {
+        name: name.into(),
+        r#type: 0,
+        i: Some(i),
+        ..Default::default()
+    }
 }
 
 /// A STRING attribute.
 pub fn attr_s(name: &str, s: &str) -> op_desc::Attr {
-    op_desc::Attr { name: name.into(), r#type: 2, s: Some(s.into()), ..Default::default() }
+    op_desc::Attr {
+        name: name.into(),
+        r#type: 2,
+        s: Some(s.into()),
+        ..Default::default()
+    }
 }
 
 /// An INTS attribute.
 pub fn attr_ints(name: &str, v: &[i32]) -> op_desc::Attr {
-    op_desc::Attr { name: name.into(), r#type: 3, ints: v.to_vec(), ..Default::default() }
+    op_desc::Attr {
+        name: name.into(),
+        r#type: 3,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// A BLOCK attribute.
 pub fn attr_block(name: &str, b: i32) -> op_desc::Attr {
-    op_desc::Attr { name: name.into(), r#type: 8, block_idx: Some(b), ..Default::default() }
+    op_desc::Attr {
+        name: name.into(),
+        r#type: 8,
+        block_idx: Some(b),
+        ..Default::default()
+    }
 }
 
 /// The feed and fetch holder variables and ops around a body.
-pub fn program(mut vars: Vec<VarDesc>, body: Vec<OpDesc>, feeds: &[&str], fetches: &[&str]) -> ProgramDesc {
-    let holder = |name: &str, t: i32| VarDesc { name: name.into(), r#type: VarType { r#type: t, ..Default::default() }, persistable: Some(true), ..Default::default() };
+pub fn program(
+    mut vars: Vec<VarDesc>,
+    body: Vec<OpDesc>,
+    feeds: &[&str],
+    fetches: &[&str],
+) -> ProgramDesc {
+    let holder = |name: &str, t: i32| VarDesc {
+        name: name.into(),
+        r#type: VarType {
+            r#type: t,
+            ..Default::default()
+        },
+        persistable: Some(true),
+        ..Default::default()
+    };
     vars.push(holder("feed", 9));
     vars.push(holder("fetch", 10));
     let mut ops = Vec::new();
     for (i, f) in feeds.iter().enumerate() {
-        ops.push(op("feed", &[("X", &["feed"])], &[("Out", &[f])], vec![attr_i("col", i as i32)]));
+        ops.push(op(
+            "feed",
+            &[("X", &["feed"])],
+            &[("Out", &[f])],
+            vec![attr_i("col", i as i32)],
+        ));
     }
     ops.extend(body);
     for (i, f) in fetches.iter().enumerate() {
-        ops.push(op("fetch", &[("X", &[f])], &[("Out", &["fetch"])], vec![attr_i("col", i as i32)]));
+        ops.push(op(
+            "fetch",
+            &[("X", &[f])],
+            &[("Out", &["fetch"])],
+            vec![attr_i("col", i as i32)],
+        ));
     }
-    ProgramDesc { blocks: vec![BlockDesc { idx: 0, parent_idx: -1, vars, ops, forward_block_idx: None }], version: None, op_version_map: None }
+    ProgramDesc {
+        blocks: vec![BlockDesc {
+            idx: 0,
+            parent_idx: -1,
+            vars,
+            ops,
+            forward_block_idx: None,
+        }],
+        version: None,
+        op_version_map: None,
+    }
 }
 
 /// Encodes a program.
@@ -81,9 +158,19 @@ pub fn params(ts: &[&Tensor]) -> Vec<u8> {
 
 /// `out = relu(x + b)` with `x: f32[-1, 4]` and a parameter `b: f32[4]`.
 pub fn add_relu() -> (ProgramDesc, Tensor) {
-    let vars = vec![var("x", FP32, &[-1, 4], false, 0), var("b", FP32, &[4], true, 0), var("s", FP32, &[-1, 4], false, 0), var("y", FP32, &[-1, 4], false, 0)];
+    let vars = vec![
+        var("x", FP32, &[-1, 4], false, 0),
+        var("b", FP32, &[4], true, 0),
+        var("s", FP32, &[-1, 4], false, 0),
+        var("y", FP32, &[-1, 4], false, 0),
+    ];
     let body = vec![
-        op("elementwise_add", &[("X", &["x"]), ("Y", &["b"])], &[("Out", &["s"])], vec![attr_i("axis", -1)]),
+        op(
+            "elementwise_add",
+            &[("X", &["x"]), ("Y", &["b"])],
+            &[("Out", &["s"])],
+            vec![attr_i("axis", -1)],
+        ),
         op("relu", &[("X", &["s"])], &[("Out", &["y"])], vec![]),
     ];
     let b = Tensor::from_f32s(&[4], vec![1.0, -2.0, 0.5, 0.0]).expect("4 values");

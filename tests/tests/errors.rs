@@ -18,7 +18,9 @@ fn good() -> (Vec<u8>, Vec<u8>) {
 fn the_tiny_model_runs_correctly() {
     let (m, p) = good();
     let mut pred = load(m, p).unwrap();
-    let out = pred.run_with(&[Tensor::from_f32s(&[1, 4], vec![1.0, 1.0, 1.0, -1.0]).unwrap()]).unwrap();
+    let out = pred
+        .run_with(&[Tensor::from_f32s(&[1, 4], vec![1.0, 1.0, 1.0, -1.0]).unwrap()])
+        .unwrap();
     assert_eq!(out[0].to_f64_vec(), vec![2.0, 0.0, 1.5, 0.0]);
 }
 
@@ -27,9 +29,15 @@ fn truncated_or_corrupt_program() {
     let m = std::fs::read(repo_root().join("assets/ppocr_cls/inference.pdmodel")).unwrap();
     let p = std::fs::read(repo_root().join("assets/ppocr_cls/inference.pdiparams")).unwrap();
     let err = load(m[..m.len() / 3].to_vec(), p.clone()).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::Decode { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::Decode { .. })),
+        "{err}"
+    );
     let err = load(vec![0xff; 64], p).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::Decode { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::Decode { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -49,15 +57,27 @@ fn params_count_and_shape_mismatch() {
     let (prog, b) = add_relu();
     let extra = Tensor::from_f32s(&[1], vec![0.0]).unwrap();
     let err = load(encode(&prog), params(&[&b, &extra])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::ParamsTrailing { count: 1, .. })), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::ParamsTrailing { count: 1, .. })),
+        "{err}"
+    );
     let err = load(encode(&prog), vec![]).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::ParamsTruncated { ref var, .. }) if var == "b"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::ParamsTruncated { ref var, .. }) if var == "b"),
+        "{err}"
+    );
     let wrong = Tensor::from_f32s(&[5], vec![0.0; 5]).unwrap();
     let err = load(encode(&prog), params(&[&wrong])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::ParamsMismatch { ref var, .. }) if var == "b"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::ParamsMismatch { ref var, .. }) if var == "b"),
+        "{err}"
+    );
     let ints = Tensor::from_i64s(&[1, 2, 3, 4]);
     let err = load(encode(&prog), params(&[&ints])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::ParamsMismatch { ref var, .. }) if var == "b"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::ParamsMismatch { ref var, .. }) if var == "b"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -67,12 +87,18 @@ fn unknown_op_names_type_block_index_and_file() {
     let err = load(encode(&prog), params(&[&b])).unwrap_err();
     match &err {
         Error::Load(LoadError::UnknownOp(at)) => {
-            assert_eq!((at.op_type.as_str(), at.block, at.index), ("frobnicate", 0, 2));
+            assert_eq!(
+                (at.op_type.as_str(), at.block, at.index),
+                ("frobnicate", 0, 2)
+            );
             assert_eq!(at.file, "<model buffer>");
         }
         e => panic!("unexpected {e}"),
     }
-    assert!(err.to_string().contains("frobnicate") && err.to_string().contains("op #2"), "{err}");
+    assert!(
+        err.to_string().contains("frobnicate") && err.to_string().contains("op #2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,18 +107,61 @@ fn bad_attributes() {
     let (mut prog, b) = add_relu();
     prog.blocks[0].ops[1].attrs = vec![attr_s("axis", "minus one")];
     let err = load(encode(&prog), params(&[&b])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::BadAttribute { ref attr, .. }) if attr == "axis"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::BadAttribute { ref attr, .. }) if attr == "axis"),
+        "{err}"
+    );
     // Absurd value: a pooling type that does not exist.
-    let vars = vec![var("x", FP32, &[1, 1, 4, 4], false, 0), var("y", FP32, &[1, 1, 2, 2], false, 0)];
-    let pool = op("pool2d", &[("X", &["x"])], &[("Out", &["y"])], vec![attr_s("pooling_type", "median"), attr_ints("ksize", &[2, 2]), attr_ints("strides", &[2, 2])]);
-    let err = load(encode(&program(vars.clone(), vec![pool], &["x"], &["y"])), vec![]).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::BadAttribute { ref attr, .. }) if attr == "pooling_type"), "{err}");
+    let vars = vec![
+        var("x", FP32, &[1, 1, 4, 4], false, 0),
+        var("y", FP32, &[1, 1, 2, 2], false, 0),
+    ];
+    let pool = op(
+        "pool2d",
+        &[("X", &["x"])],
+        &[("Out", &["y"])],
+        vec![
+            attr_s("pooling_type", "median"),
+            attr_ints("ksize", &[2, 2]),
+            attr_ints("strides", &[2, 2]),
+        ],
+    );
+    let err = load(
+        encode(&program(vars.clone(), vec![pool], &["x"], &["y"])),
+        vec![],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Load(LoadError::BadAttribute { ref attr, .. }) if attr == "pooling_type"),
+        "{err}"
+    );
     // A window larger than the input: caught by shape inference, located at the op.
-    let pool = op("pool2d", &[("X", &["x"])], &[("Out", &["y"])], vec![attr_s("pooling_type", "max"), attr_ints("ksize", &[9, 9]), attr_ints("strides", &[1, 1])]);
-    let err = load(encode(&program(vars.clone(), vec![pool], &["x"], &["y"])), vec![]).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::Ir { ref at, .. }) if at.op_type == "pool2d"), "{err}");
+    let pool = op(
+        "pool2d",
+        &[("X", &["x"])],
+        &[("Out", &["y"])],
+        vec![
+            attr_s("pooling_type", "max"),
+            attr_ints("ksize", &[9, 9]),
+            attr_ints("strides", &[1, 1]),
+        ],
+    );
+    let err = load(
+        encode(&program(vars.clone(), vec![pool], &["x"], &["y"])),
+        vec![],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Load(LoadError::Ir { ref at, .. }) if at.op_type == "pool2d"),
+        "{err}"
+    );
     // Transpose with a non-permutation.
-    let tr = op("transpose2", &[("X", &["x"])], &[("Out", &["y"])], vec![attr_ints("axis", &[0, 1, 1, 2])]);
+    let tr = op(
+        "transpose2",
+        &[("X", &["x"])],
+        &[("Out", &["y"])],
+        vec![attr_ints("axis", &[0, 1, 1, 2])],
+    );
     let err = load(encode(&program(vars, vec![tr], &["x"], &["y"])), vec![]).unwrap_err();
     assert!(err.to_string().contains("not a permutation"), "{err}");
 }
@@ -102,13 +171,21 @@ fn undefined_variable() {
     let (mut prog, b) = add_relu();
     prog.blocks[0].ops[2].inputs[0].arguments = vec!["ghost".into()];
     let err = load(encode(&prog), params(&[&b])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::UndefinedVar { ref var, .. }) if var == "ghost"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::UndefinedVar { ref var, .. }) if var == "ghost"),
+        "{err}"
+    );
 }
 
 #[test]
 fn control_flow_is_not_supported_yet() {
     let (mut prog, b) = add_relu();
-    let w = op("while", &[("X", &["x"]), ("Condition", &["x"])], &[("Out", &["s"])], vec![attr_block("sub_block", 1)]);
+    let w = op(
+        "while",
+        &[("X", &["x"]), ("Condition", &["x"])],
+        &[("Out", &["s"])],
+        vec![attr_block("sub_block", 1)],
+    );
     prog.blocks[0].ops.insert(1, w);
     let mut sub = prog.blocks[0].clone();
     sub.idx = 1;
@@ -126,7 +203,10 @@ fn control_flow_is_not_supported_yet() {
     let (mut prog, b) = add_relu();
     prog.blocks[0].ops[1].r#type = "conditional_block".into();
     let err = load(encode(&prog), params(&[&b])).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::Unsupported { ref at, .. }) if at.op_type == "conditional_block"), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::Unsupported { ref at, .. }) if at.op_type == "conditional_block"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,24 +228,48 @@ fn wrong_inputs_at_run_time() {
     let (m, p) = good();
     let mut pred = load(m, p).unwrap();
     let err = pred.input("z").err().unwrap();
-    assert!(matches!(err, Error::UnknownInput { ref name, .. } if name == "z"), "{err}");
+    assert!(
+        matches!(err, Error::UnknownInput { ref name, .. } if name == "z"),
+        "{err}"
+    );
     let err = pred.run().unwrap_err();
-    assert!(matches!(err, Error::MissingInput { ref name } if name == "x"), "{err}");
+    assert!(
+        matches!(err, Error::MissingInput { ref name } if name == "x"),
+        "{err}"
+    );
     let err = pred.input("x").unwrap().reshape(&[2, 5]).unwrap_err();
-    assert!(matches!(err, Error::InputShape { ref got, .. } if got == &[2, 5]), "{err}");
+    assert!(
+        matches!(err, Error::InputShape { ref got, .. } if got == &[2, 5]),
+        "{err}"
+    );
     let err = pred.input("x").unwrap().reshape(&[4]).unwrap_err();
     assert!(matches!(err, Error::InputShape { .. }), "{err}");
-    let err = pred.run_with(&[Tensor::from_i64s(&[1, 2, 3, 4]).reshape(&[1, 4]).unwrap()]).unwrap_err();
+    let err = pred
+        .run_with(&[Tensor::from_i64s(&[1, 2, 3, 4]).reshape(&[1, 4]).unwrap()])
+        .unwrap_err();
     assert!(matches!(err, Error::InputDType { .. }), "{err}");
     let mut h = pred.input("x").unwrap();
     h.reshape(&[2, 4]).unwrap();
     let err = h.copy_from_cpu(&[1i64; 8]).unwrap_err();
     assert!(matches!(err, Error::InputDType { .. }), "{err}");
     let err = h.copy_from_cpu(&[1f32; 7]).unwrap_err();
-    assert!(matches!(err, Error::BufferSize { expected: 8, got: 7, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BufferSize {
+                expected: 8,
+                got: 7,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = pred.output("y").unwrap().tensor().unwrap_err();
     assert!(matches!(err, Error::NotRun { .. }), "{err}");
-    assert!(matches!(pred.output("nope").err(), Some(Error::UnknownVariable { .. })));
+    assert!(matches!(
+        pred.output("nope").err(),
+        Some(Error::UnknownVariable { .. })
+    ));
 }
 
 #[test]
@@ -175,7 +279,8 @@ fn handle_path_runs_and_copies_out() {
     {
         let mut h = pred.input("x").unwrap();
         h.reshape(&[2, 4]).unwrap();
-        h.copy_from_cpu(&[0.0f32, 1.0, 2.0, 3.0, -5.0, -5.0, -5.0, -5.0]).unwrap();
+        h.copy_from_cpu(&[0.0f32, 1.0, 2.0, 3.0, -5.0, -5.0, -5.0, -5.0])
+            .unwrap();
     }
     pred.run().unwrap();
     let o = pred.output("y").unwrap();
@@ -184,7 +289,10 @@ fn handle_path_runs_and_copies_out() {
     o.copy_to_cpu(&mut buf).unwrap();
     assert_eq!(buf, [1.0, 0.0, 2.5, 3.0, 0.0, 0.0, 0.0, 0.0]);
     let mut small = [0.0f32; 3];
-    assert!(matches!(o.copy_to_cpu(&mut small), Err(Error::BufferSize { .. })));
+    assert!(matches!(
+        o.copy_to_cpu(&mut small),
+        Err(Error::BufferSize { .. })
+    ));
     let mut ints = [0i64; 8];
     assert!(o.copy_to_cpu(&mut ints).is_err());
 }
@@ -192,11 +300,18 @@ fn handle_path_runs_and_copies_out() {
 #[test]
 fn missing_model_files() {
     let err = Predictor::new(Config::new().model_dir("/no/such/dir")).unwrap_err();
-    assert!(matches!(err, Error::Load(LoadError::ModelNotFound { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Load(LoadError::ModelNotFound { .. })),
+        "{err}"
+    );
     let err = Predictor::new(Config::new()).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(repo_root().join("assets/ppocr_cls/inference.pdmodel"), dir.path().join("m.pdmodel")).unwrap();
+    std::fs::copy(
+        repo_root().join("assets/ppocr_cls/inference.pdmodel"),
+        dir.path().join("m.pdmodel"),
+    )
+    .unwrap();
     let err = Predictor::new(Config::new().model_file(dir.path().join("m.pdmodel"))).unwrap_err();
     assert!(err.to_string().contains("m.pdiparams"), "{err}");
 }

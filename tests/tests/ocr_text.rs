@@ -7,12 +7,24 @@ use kayak_tests::*;
 #[test]
 fn recognizer_reads_the_committed_lines_exactly() {
     let data = repo_root().join("tests/data/ocr_text");
-    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
     let chars = charset(&data.join("ppocr_keys_v1.txt")).unwrap();
-    let Some(mdir) = require("recognizer_reads_the_committed_lines_exactly", "ppocr_rec/inference.pdmodel").map(|p| p.parent().unwrap().to_path_buf()) else { return };
+    let Some(mdir) = require(
+        "recognizer_reads_the_committed_lines_exactly",
+        "ppocr_rec/inference.pdmodel",
+    )
+    .map(|p| p.parent().unwrap().to_path_buf()) else {
+        return;
+    };
     let mut p = Predictor::new(Config::new().model_dir(&mdir)).unwrap();
     let mut n = 0;
-    for case in cases["cases"].as_array().unwrap().iter().filter(|c| c["model"].as_str().unwrap().contains("rec")) {
+    for case in cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"].as_str().unwrap().contains("rec"))
+    {
         let x = npy(&data.join(case["input"].as_str().unwrap())).unwrap();
         let out = p.run_with(&[x]).unwrap();
         let text = ctc_decode(&out[0], &chars).unwrap();
@@ -31,8 +43,19 @@ fn recognizer_reads_the_committed_lines_exactly() {
 
 #[test]
 fn detector_on_the_page_matches_reference() {
-    let Some(inp) = require("detector_on_the_page_matches_reference", "ocr_text/det_page_input.npy") else { return };
-    let Some(mdir) = require("detector_on_the_page_matches_reference", "ppocr_det/inference.pdmodel").map(|p| p.parent().unwrap().to_path_buf()) else { return };
+    let Some(inp) = require(
+        "detector_on_the_page_matches_reference",
+        "ocr_text/det_page_input.npy",
+    ) else {
+        return;
+    };
+    let Some(mdir) = require(
+        "detector_on_the_page_matches_reference",
+        "ppocr_det/inference.pdmodel",
+    )
+    .map(|p| p.parent().unwrap().to_path_buf()) else {
+        return;
+    };
     let want = npy(&inp.with_file_name("det_page_output.npy")).unwrap();
     let mut p = Predictor::new(Config::new().model_dir(&mdir)).unwrap();
     let out = p.run_with(&[npy(&inp).unwrap()]).unwrap();

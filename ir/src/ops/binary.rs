@@ -187,7 +187,10 @@ pub fn paddle_broadcast(
         // Paddle drops trailing size-1 dims of the smaller operand before aligning.
         let mut dims = s.0.clone();
         if axis >= 0 {
-            while dims.len() > 1 && dims.last() == Some(&Dim::Known(1)) && lead + dims.len() > other_rank {
+            while dims.len() > 1
+                && dims.last() == Some(&Dim::Known(1))
+                && lead + dims.len() > other_rank
+            {
                 dims.pop();
             }
         }
@@ -209,7 +212,10 @@ pub fn paddle_broadcast(
         let d = match (a, b) {
             (Dim::Known(1), d) | (d, Dim::Known(1)) => d.clone(),
             (Dim::Known(p), Dim::Known(q)) if p != q => {
-                return Err(shape_err(op, format!("cannot broadcast {x} with {y} (axis {axis})")))
+                return Err(shape_err(
+                    op,
+                    format!("cannot broadcast {x} with {y} (axis {axis})"),
+                ))
             }
             (a, b) => a.unify(b).unwrap_or(Dim::Unknown),
         };
@@ -227,10 +233,17 @@ pub(super) fn infer_binary(
     arity(op, inputs, 2)?;
     let (x, y) = (inputs[0].ty, inputs[1].ty);
     if x.dtype != y.dtype {
-        return Err(Error::DTypeMismatch { op, lhs: x.dtype, rhs: y.dtype });
+        return Err(Error::DTypeMismatch {
+            op,
+            lhs: x.dtype,
+            rhs: y.dtype,
+        });
     }
     let (_, _, out) = paddle_broadcast(op, &x.shape, &y.shape, axis)?;
-    Ok(vec![TypeInfo { dtype: out_dtype.unwrap_or(x.dtype), shape: out }])
+    Ok(vec![TypeInfo {
+        dtype: out_dtype.unwrap_or(x.dtype),
+        shape: out,
+    }])
 }
 
 /// Broadcasts two arrays following [`paddle_broadcast`] and combines them elementwise.
@@ -248,18 +261,34 @@ fn zip_broadcast<A: Clone, B: Clone, C>(
         ys.to_known().expect("known"),
         out.to_known().expect("known"),
     );
-    let av = a.view().into_shape_with_order(IxDyn(&xs)).map_err(|e| shape_err(op, e.to_string()))?;
-    let bv = b.view().into_shape_with_order(IxDyn(&ys)).map_err(|e| shape_err(op, e.to_string()))?;
-    let av = av.broadcast(IxDyn(&out)).ok_or_else(|| shape_err(op, "broadcast failed"))?;
-    let bv = bv.broadcast(IxDyn(&out)).ok_or_else(|| shape_err(op, "broadcast failed"))?;
-    Ok(Zip::from(&av).and(&bv).map_collect(|p, q| f(p.clone(), q.clone())))
+    let av = a
+        .view()
+        .into_shape_with_order(IxDyn(&xs))
+        .map_err(|e| shape_err(op, e.to_string()))?;
+    let bv = b
+        .view()
+        .into_shape_with_order(IxDyn(&ys))
+        .map_err(|e| shape_err(op, e.to_string()))?;
+    let av = av
+        .broadcast(IxDyn(&out))
+        .ok_or_else(|| shape_err(op, "broadcast failed"))?;
+    let bv = bv
+        .broadcast(IxDyn(&out))
+        .ok_or_else(|| shape_err(op, "broadcast failed"))?;
+    Ok(Zip::from(&av)
+        .and(&bv)
+        .map_collect(|p, q| f(p.clone(), q.clone())))
 }
 
 fn same_dtype<'a>(op: &'static str, inputs: &[&'a Tensor]) -> Result<(&'a Tensor, &'a Tensor)> {
     arity_t(op, inputs, 2)?;
     let (x, y) = (inputs[0], inputs[1]);
     if x.dtype() != y.dtype() {
-        return Err(Error::DTypeMismatch { op, lhs: x.dtype(), rhs: y.dtype() });
+        return Err(Error::DTypeMismatch {
+            op,
+            lhs: x.dtype(),
+            rhs: y.dtype(),
+        });
     }
     Ok((x, y))
 }
@@ -267,20 +296,25 @@ fn same_dtype<'a>(op: &'static str, inputs: &[&'a Tensor]) -> Result<(&'a Tensor
 pub(super) fn eval_binary(op: BinaryOp, axis: i64, inputs: &[&Tensor]) -> Result<Tensor> {
     let n = op.name();
     let (x, y) = same_dtype(n, inputs)?;
-    let div0 = || Error::OutOfRange { op: n, reason: "integer division by zero".into() };
+    let div0 = || Error::OutOfRange {
+        op: n,
+        reason: "integer division by zero".into(),
+    };
     Ok(match (x, y) {
-        (Tensor::F32(a), Tensor::F32(b)) => {
-            Tensor::F32(zip_broadcast(n, a, b, axis, |p, q| op.apply_f64(p as f64, q as f64) as f32)?)
-        }
+        (Tensor::F32(a), Tensor::F32(b)) => Tensor::F32(zip_broadcast(n, a, b, axis, |p, q| {
+            op.apply_f64(p as f64, q as f64) as f32
+        })?),
         (Tensor::F64(a), Tensor::F64(b)) => {
             Tensor::F64(zip_broadcast(n, a, b, axis, |p, q| op.apply_f64(p, q))?)
         }
         (Tensor::F16(a), Tensor::F16(b)) => Tensor::F16(zip_broadcast(n, a, b, axis, |p, q| {
             half::f16::from_f64(op.apply_f64(p.to_f64(), q.to_f64()))
         })?),
-        (Tensor::BF16(a), Tensor::BF16(b)) => Tensor::BF16(zip_broadcast(n, a, b, axis, |p, q| {
-            half::bf16::from_f64(op.apply_f64(p.to_f64(), q.to_f64()))
-        })?),
+        (Tensor::BF16(a), Tensor::BF16(b)) => {
+            Tensor::BF16(zip_broadcast(n, a, b, axis, |p, q| {
+                half::bf16::from_f64(op.apply_f64(p.to_f64(), q.to_f64()))
+            })?)
+        }
         (Tensor::I32(a), Tensor::I32(b)) => {
             let r = zip_broadcast(n, a, b, axis, |p, q| op.apply_i64(p as i64, q as i64))?;
             if r.iter().any(Option::is_none) {
@@ -309,7 +343,13 @@ pub(super) fn eval_binary(op: BinaryOp, axis: i64, inputs: &[&Tensor]) -> Result
             }
             Tensor::U8(r.mapv(|v| v.unwrap_or(0) as u8))
         }
-        (t, _) => return Err(Error::DType { op: n, input: 0, dtype: t.dtype() }),
+        (t, _) => {
+            return Err(Error::DType {
+                op: n,
+                input: 0,
+                dtype: t.dtype(),
+            })
+        }
     })
 }
 
@@ -317,17 +357,33 @@ pub(super) fn eval_compare(op: CmpOp, axis: i64, inputs: &[&Tensor]) -> Result<T
     let n = op.name();
     let (x, y) = same_dtype(n, inputs)?;
     use crate::tensor::Elem;
-    fn go<T: Elem>(n: &'static str, op: CmpOp, a: &ArrayD<T>, y: &Tensor, axis: i64) -> Result<Tensor> {
+    fn go<T: Elem>(
+        n: &'static str,
+        op: CmpOp,
+        a: &ArrayD<T>,
+        y: &Tensor,
+        axis: i64,
+    ) -> Result<Tensor> {
         let b = T::unwrap_ref(y).expect("same dtype checked");
-        Ok(Tensor::Bool(zip_broadcast(n, a, b, axis, |p, q| op.apply(p.to_f64(), q.to_f64()))?))
+        Ok(Tensor::Bool(zip_broadcast(n, a, b, axis, |p, q| {
+            op.apply(p.to_f64(), q.to_f64())
+        })?))
     }
     crate::with_tensor!(x, a => go(n, op, a, y, axis))
 }
 
-pub(crate) fn as_bool<'a>(op: &'static str, t: &'a Tensor, input: usize) -> Result<&'a ArrayD<bool>> {
+pub(crate) fn as_bool<'a>(
+    op: &'static str,
+    t: &'a Tensor,
+    input: usize,
+) -> Result<&'a ArrayD<bool>> {
     match t {
         Tensor::Bool(a) => Ok(a),
-        t => Err(Error::DType { op, input, dtype: t.dtype() }),
+        t => Err(Error::DType {
+            op,
+            input,
+            dtype: t.dtype(),
+        }),
     }
 }
 
@@ -347,14 +403,25 @@ pub(super) fn infer_where(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("where", inputs, 3)?;
     let (c, x, y) = (inputs[0].ty, inputs[1].ty, inputs[2].ty);
     if c.dtype != DType::Bool {
-        return Err(Error::DType { op: "where", input: 0, dtype: c.dtype });
+        return Err(Error::DType {
+            op: "where",
+            input: 0,
+            dtype: c.dtype,
+        });
     }
     if x.dtype != y.dtype {
-        return Err(Error::DTypeMismatch { op: "where", lhs: x.dtype, rhs: y.dtype });
+        return Err(Error::DTypeMismatch {
+            op: "where",
+            lhs: x.dtype,
+            rhs: y.dtype,
+        });
     }
     let (_, _, xy) = paddle_broadcast("where", &x.shape, &y.shape, -1)?;
     let (_, _, out) = paddle_broadcast("where", &c.shape, &xy, -1)?;
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: out }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: out,
+    }])
 }
 
 pub(super) fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
@@ -365,17 +432,37 @@ pub(super) fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
         inputs,
     ))?;
     let dims = out[0].shape.to_known().expect("concrete");
-    let cb = c.broadcast(IxDyn(&dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
+    let cb = c
+        .broadcast(IxDyn(&dims))
+        .ok_or_else(|| shape_err("where", "broadcast failed"))?;
     let (x, y) = (inputs[1], inputs[2]);
     if x.dtype() != y.dtype() {
-        return Err(Error::DTypeMismatch { op: "where", lhs: x.dtype(), rhs: y.dtype() });
+        return Err(Error::DTypeMismatch {
+            op: "where",
+            lhs: x.dtype(),
+            rhs: y.dtype(),
+        });
     }
     use crate::tensor::Elem;
-    fn go<T: Elem>(cb: &ndarray::ArrayViewD<'_, bool>, a: &ArrayD<T>, y: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    fn go<T: Elem>(
+        cb: &ndarray::ArrayViewD<'_, bool>,
+        a: &ArrayD<T>,
+        y: &Tensor,
+        dims: &[usize],
+    ) -> Result<Tensor> {
         let b = T::unwrap_ref(y).expect("same dtype");
-        let av = a.broadcast(IxDyn(dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
-        let bv = b.broadcast(IxDyn(dims)).ok_or_else(|| shape_err("where", "broadcast failed"))?;
-        Ok(T::wrap(Zip::from(cb).and(&av).and(&bv).map_collect(|&c, &p, &q| if c { p } else { q })))
+        let av = a
+            .broadcast(IxDyn(dims))
+            .ok_or_else(|| shape_err("where", "broadcast failed"))?;
+        let bv = b
+            .broadcast(IxDyn(dims))
+            .ok_or_else(|| shape_err("where", "broadcast failed"))?;
+        Ok(T::wrap(
+            Zip::from(cb)
+                .and(&av)
+                .and(&bv)
+                .map_collect(|&c, &p, &q| if c { p } else { q }),
+        ))
     }
     crate::with_tensor!(x, a => go(&cb, a, y, &dims))
 }

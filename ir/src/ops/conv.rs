@@ -33,7 +33,8 @@ impl Padding {
                 let mut p = [0; 4];
                 for i in 0..2 {
                     let out = input[i].div_ceil(strides[i]);
-                    let need = ((out.saturating_sub(1)) * strides[i] + kernel[i]).saturating_sub(input[i]);
+                    let need =
+                        ((out.saturating_sub(1)) * strides[i] + kernel[i]).saturating_sub(input[i]);
                     p[2 * i] = need / 2;
                     p[2 * i + 1] = need - need / 2;
                 }
@@ -102,13 +103,26 @@ fn conv_out(input: usize, k: usize, s: usize, d: usize, p0: usize, p1: usize) ->
     (padded >= eff).then(|| (padded - eff) / s + 1)
 }
 
-fn check_common(op: &'static str, inputs: &[InferInput<'_>], has_bias: bool, groups: usize, strides: [usize; 2], dil: [usize; 2]) -> Result<()> {
+fn check_common(
+    op: &'static str,
+    inputs: &[InferInput<'_>],
+    has_bias: bool,
+    groups: usize,
+    strides: [usize; 2],
+    dil: [usize; 2],
+) -> Result<()> {
     let n = 2 + has_bias as usize;
     super::arity(op, inputs, n)?;
     check_float(op, inputs[0].ty, 0)?;
     check_float(op, inputs[1].ty, 1)?;
     if inputs[0].ty.shape.rank() != 4 || inputs[1].ty.shape.rank() != 4 {
-        return Err(shape_err(op, format!("input {} and filter {} must be 4-D", inputs[0].ty.shape, inputs[1].ty.shape)));
+        return Err(shape_err(
+            op,
+            format!(
+                "input {} and filter {} must be 4-D",
+                inputs[0].ty.shape, inputs[1].ty.shape
+            ),
+        ));
     }
     if groups == 0 {
         return Err(attr_err(op, "groups", "must be at least 1"));
@@ -130,12 +144,21 @@ pub(super) fn infer_conv(c: &Conv, inputs: &[InferInput<'_>]) -> Result<Vec<Type
     let (oc, icg, kh, kw) = (&f[0], &f[1], &f[2], &f[3]);
     if let (Some(ci), Some(icg)) = (ci.known(), icg.known()) {
         if ci != icg * c.groups {
-            return Err(shape_err(op, format!("input has {ci} channels, filter expects {icg} x {} groups", c.groups)));
+            return Err(shape_err(
+                op,
+                format!(
+                    "input has {ci} channels, filter expects {icg} x {} groups",
+                    c.groups
+                ),
+            ));
         }
     }
     if let Some(oc) = oc.known() {
         if oc % c.groups != 0 {
-            return Err(shape_err(op, format!("{oc} output channels not divisible by {} groups", c.groups)));
+            return Err(shape_err(
+                op,
+                format!("{oc} output channels not divisible by {} groups", c.groups),
+            ));
         }
     }
     let (kh, kw) = match (kh.known(), kw.known()) {
@@ -143,29 +166,52 @@ pub(super) fn infer_conv(c: &Conv, inputs: &[InferInput<'_>]) -> Result<Vec<Type
         _ => return Err(shape_err(op, "filter spatial size must be known")),
     };
     let spatial = |d: &Dim, i: usize| -> Result<Dim> {
-        let Some(x) = d.known() else { return Ok(Dim::Unknown) };
+        let Some(x) = d.known() else {
+            return Ok(Dim::Unknown);
+        };
         let (p, dil) = c.padding.resolve([x, x], [kh, kw], c.strides, c.dilations);
         let k = [kh, kw][i];
         conv_out(x, k, c.strides[i], dil[i], p[2 * i], p[2 * i + 1])
             .map(Dim::Known)
-            .ok_or_else(|| shape_err(op, format!("kernel {k} (dilation {}) larger than padded input {x}", dil[i])))
+            .ok_or_else(|| {
+                shape_err(
+                    op,
+                    format!(
+                        "kernel {k} (dilation {}) larger than padded input {x}",
+                        dil[i]
+                    ),
+                )
+            })
     };
     let (oh, ow) = (spatial(&h, 0)?, spatial(&w, 1)?);
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: join_nchw(c.layout, n, oc.clone(), oh, ow) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: join_nchw(c.layout, n, oc.clone(), oh, ow),
+    }])
 }
 
 fn to_nchw(x: &ArrayD<f32>, layout: Layout) -> Result<Array4<f32>> {
-    let x4 = x.view().into_dimensionality::<Ix4>().map_err(|e| shape_err("conv", e.to_string()))?;
+    let x4 = x
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| shape_err("conv", e.to_string()))?;
     Ok(match layout {
         Layout::Nchw => x4.to_owned(),
-        Layout::Nhwc => x4.permuted_axes([0, 3, 1, 2]).as_standard_layout().to_owned(),
+        Layout::Nhwc => x4
+            .permuted_axes([0, 3, 1, 2])
+            .as_standard_layout()
+            .to_owned(),
     })
 }
 
 fn from_nchw(y: Array4<f32>, layout: Layout) -> ArrayD<f32> {
     match layout {
         Layout::Nchw => y.into_dyn(),
-        Layout::Nhwc => y.permuted_axes([0, 2, 3, 1]).as_standard_layout().to_owned().into_dyn(),
+        Layout::Nhwc => y
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .to_owned()
+            .into_dyn(),
     }
 }
 
@@ -174,7 +220,10 @@ fn add_bias(y: &mut Array4<f32>, bias: Option<&Tensor>, op: &'static str) -> Res
         let b = float_in(op, b, 2)?;
         let c = y.shape()[1];
         if b.len() != c {
-            return Err(shape_err(op, format!("bias has {} elements for {c} channels", b.len())));
+            return Err(shape_err(
+                op,
+                format!("bias has {} elements for {c} channels", b.len()),
+            ));
         }
         for (mut ch, &bv) in y.axis_iter_mut(Axis(1)).zip(b.iter()) {
             ch += bv;
@@ -185,7 +234,17 @@ fn add_bias(y: &mut Array4<f32>, bias: Option<&Tensor>, op: &'static str) -> Res
 
 /// Unfolds one image's group of channels into columns: rows are (c, ky, kx), columns (oy, ox).
 #[allow(clippy::too_many_arguments)]
-fn im2col(x: &ArrayView4<'_, f32>, n: usize, c0: usize, cg: usize, k: [usize; 2], s: [usize; 2], d: [usize; 2], p: [usize; 4], o: [usize; 2]) -> Array2<f32> {
+fn im2col(
+    x: &ArrayView4<'_, f32>,
+    n: usize,
+    c0: usize,
+    cg: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+    p: [usize; 4],
+    o: [usize; 2],
+) -> Array2<f32> {
     let (h, w) = (x.shape()[2] as isize, x.shape()[3] as isize);
     let mut col = Array2::<f32>::zeros((cg * k[0] * k[1], o[0] * o[1]));
     for c in 0..cg {
@@ -216,9 +275,12 @@ pub(super) fn eval_conv(c: &Conv, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out_ty = infer_conv(c, &super::concrete_inputs(&tys, inputs))?;
     let out_dims = out_ty[0].shape.to_known().expect("concrete");
-    let x = to_nchw(&float_in(op, inputs[0], 0)?.into_owned(), c.layout)?;
+    let x = to_nchw(&*float_in(op, inputs[0], 0)?, c.layout)?;
     let w = float_in(op, inputs[1], 1)?;
-    let w = w.view().into_dimensionality::<Ix4>().map_err(|e| shape_err(op, e.to_string()))?;
+    let w = w
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| shape_err(op, e.to_string()))?;
     let (nb, _, h, wd) = x.dim();
     let (oc, icg, kh, kw) = w.dim();
     let (p, dil) = c.padding.resolve([h, wd], [kh, kw], c.strides, c.dilations);
@@ -240,14 +302,20 @@ pub(super) fn eval_conv(c: &Conv, inputs: &[&Tensor]) -> Result<Tensor> {
             let mut out = Array2::<f32>::zeros((ocg, oh * ow));
             general_mat_mul(1.0, &wg, &col, 0.0, &mut out);
             let mut dst = y.slice_mut(ndarray::s![n, g * ocg..(g + 1) * ocg, .., ..]);
-            dst.assign(&out.into_shape_with_order((ocg, oh, ow)).map_err(|e| shape_err(op, e.to_string()))?);
+            dst.assign(
+                &out.into_shape_with_order((ocg, oh, ow))
+                    .map_err(|e| shape_err(op, e.to_string()))?,
+            );
         }
     }
     add_bias(&mut y, inputs.get(2).copied().filter(|_| c.has_bias), op)?;
     Ok(float_out(from_nchw(y, c.layout), inputs[0].dtype()))
 }
 
-pub(super) fn infer_conv_transpose(c: &ConvTranspose, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+pub(super) fn infer_conv_transpose(
+    c: &ConvTranspose,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
     let op = "conv2d_transpose";
     check_common(op, inputs, c.has_bias, c.groups, c.strides, c.dilations)?;
     let (n, ci, h, w) = split_nchw(c.layout, &inputs[0].ty.shape);
@@ -255,7 +323,10 @@ pub(super) fn infer_conv_transpose(c: &ConvTranspose, inputs: &[InferInput<'_>])
     let (fic, ocg, kh, kw) = (&f[0], &f[1], &f[2], &f[3]);
     if let (Some(ci), Some(fic)) = (ci.known(), fic.known()) {
         if ci != fic {
-            return Err(shape_err(op, format!("input has {ci} channels, filter expects {fic}")));
+            return Err(shape_err(
+                op,
+                format!("input has {ci} channels, filter expects {fic}"),
+            ));
         }
     }
     let (kh, kw) = match (kh.known(), kw.known()) {
@@ -264,16 +335,27 @@ pub(super) fn infer_conv_transpose(c: &ConvTranspose, inputs: &[InferInput<'_>])
     };
     let oc = ocg.map(|v| v * c.groups);
     let spatial = |d: &Dim, i: usize| -> Result<Dim> {
-        let Some(x) = d.known() else { return Ok(Dim::Unknown) };
+        let Some(x) = d.known() else {
+            return Ok(Dim::Unknown);
+        };
         let (p, dil) = c.padding.resolve([x, x], [kh, kw], c.strides, c.dilations);
         let k = [kh, kw][i];
         let full = (x - 1) * c.strides[i] + dil[i] * (k - 1) + 1;
-        let base = full.checked_sub(p[2 * i] + p[2 * i + 1]).ok_or_else(|| shape_err(op, "padding larger than output"))?;
+        let base = full
+            .checked_sub(p[2 * i] + p[2 * i + 1])
+            .ok_or_else(|| shape_err(op, "padding larger than output"))?;
         match c.output_size {
             Some(os) => {
                 let want = os[i];
                 if want < base || want >= base + c.strides[i].max(1) {
-                    return Err(attr_err(op, "output_size", format!("{want} not reachable from input {x} (expected {base}..{})", base + c.strides[i])));
+                    return Err(attr_err(
+                        op,
+                        "output_size",
+                        format!(
+                            "{want} not reachable from input {x} (expected {base}..{})",
+                            base + c.strides[i]
+                        ),
+                    ));
                 }
                 Ok(Dim::Known(want))
             }
@@ -281,7 +363,10 @@ pub(super) fn infer_conv_transpose(c: &ConvTranspose, inputs: &[InferInput<'_>])
         }
     };
     let (oh, ow) = (spatial(&h, 0)?, spatial(&w, 1)?);
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: join_nchw(c.layout, n, oc, oh, ow) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: join_nchw(c.layout, n, oc, oh, ow),
+    }])
 }
 
 pub(super) fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -289,9 +374,12 @@ pub(super) fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Resu
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out_ty = infer_conv_transpose(c, &super::concrete_inputs(&tys, inputs))?;
     let out_dims = out_ty[0].shape.to_known().expect("concrete");
-    let x = to_nchw(&float_in(op, inputs[0], 0)?.into_owned(), c.layout)?;
+    let x = to_nchw(&*float_in(op, inputs[0], 0)?, c.layout)?;
     let w = float_in(op, inputs[1], 1)?;
-    let w = w.view().into_dimensionality::<Ix4>().map_err(|e| shape_err(op, e.to_string()))?;
+    let w = w
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| shape_err(op, e.to_string()))?;
     let (nb, ci, h, wd) = x.dim();
     let (_, ocg, kh, kw) = w.dim();
     let (p, dil) = c.padding.resolve([h, wd], [kh, kw], c.strides, c.dilations);
@@ -330,7 +418,8 @@ pub(super) fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Resu
                             for ix in 0..wd {
                                 let ox = (ix * c.strides[1] + kx * dil[1]) as isize - p[2] as isize;
                                 if ox >= 0 && ox < ow as isize {
-                                    y[[n, g * ocg + o, oy as usize, ox as usize]] += row[iy * wd + ix];
+                                    y[[n, g * ocg + o, oy as usize, ox as usize]] +=
+                                        row[iy * wd + ix];
                                 }
                             }
                         }
@@ -349,7 +438,14 @@ mod tests {
     use ndarray::ArrayD;
 
     /// Direct-loop convolution, written from the definition, to check the im2col path.
-    fn direct(x: &Array4<f32>, w: &Array4<f32>, s: usize, p: usize, d: usize, groups: usize) -> Array4<f32> {
+    fn direct(
+        x: &Array4<f32>,
+        w: &Array4<f32>,
+        s: usize,
+        p: usize,
+        d: usize,
+        groups: usize,
+    ) -> Array4<f32> {
         let (n, _, h, wd) = x.dim();
         let (oc, icg, kh, kw) = w.dim();
         let oh = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
@@ -367,8 +463,10 @@ mod tests {
                                 for kx in 0..kw {
                                     let iy = (oy * s + ky * d) as isize - p as isize;
                                     let ix = (ox * s + kx * d) as isize - p as isize;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                        acc += x[[b, g * icg + c, iy as usize, ix as usize]] * w[[o, c, ky, kx]];
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
+                                    {
+                                        acc += x[[b, g * icg + c, iy as usize, ix as usize]]
+                                            * w[[o, c, ky, kx]];
                                     }
                                 }
                             }
@@ -419,7 +517,14 @@ mod tests {
         // <conv(x), y> == <x, conv_transpose(y)> for the same weights.
         let x = ramp((1, 4, 6, 5), 0.3);
         let w = ramp((6, 2, 3, 3), 0.9);
-        let conv = Conv { strides: [2, 2], padding: Padding::Explicit([1; 4]), dilations: [1, 1], groups: 2, layout: Layout::Nchw, has_bias: false };
+        let conv = Conv {
+            strides: [2, 2],
+            padding: Padding::Explicit([1; 4]),
+            dilations: [1, 1],
+            groups: 2,
+            layout: Layout::Nchw,
+            has_bias: false,
+        };
         let xt = Tensor::F32(x.clone().into_dyn());
         let wt = Tensor::F32(w.clone().into_dyn());
         let cx = eval_conv(&conv, &[&xt, &wt]).unwrap();
@@ -437,23 +542,78 @@ mod tests {
                 }
             }
         }
-        let ct = ConvTranspose { strides: [2, 2], padding: Padding::Explicit([1; 4]), dilations: [1, 1], groups: 2, output_padding: [0, 0], output_size: Some([6, 5]), layout: Layout::Nchw, has_bias: false };
+        let ct = ConvTranspose {
+            strides: [2, 2],
+            padding: Padding::Explicit([1; 4]),
+            dilations: [1, 1],
+            groups: 2,
+            output_padding: [0, 0],
+            output_size: Some([6, 5]),
+            layout: Layout::Nchw,
+            has_bias: false,
+        };
         let yt = Tensor::F32(y.clone().into_dyn());
         let back = eval_conv_transpose(&ct, &[&yt, &Tensor::F32(wt2.into_dyn())]).unwrap();
         assert_eq!(back.shape(), &[1, 4, 6, 5]);
-        let lhs: f32 = cx.as_f32().unwrap().iter().zip(y.iter()).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(back.as_f32().unwrap().iter()).map(|(a, b)| a * b).sum();
-        assert!((lhs - rhs).abs() <= 1e-3 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+        let lhs: f32 = cx
+            .as_f32()
+            .unwrap()
+            .iter()
+            .zip(y.iter())
+            .map(|(a, b)| a * b)
+            .sum();
+        let rhs: f32 = x
+            .iter()
+            .zip(back.as_f32().unwrap().iter())
+            .map(|(a, b)| a * b)
+            .sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-3 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
     }
 
     #[test]
     fn same_padding_keeps_size_and_checks_channels() {
-        let conv = Conv { strides: [1, 1], padding: Padding::Same, dilations: [2, 2], groups: 1, layout: Layout::Nchw, has_bias: false };
+        let conv = Conv {
+            strides: [1, 1],
+            padding: Padding::Same,
+            dilations: [2, 2],
+            groups: 1,
+            layout: Layout::Nchw,
+            has_bias: false,
+        };
         let x = TypeInfo::known(crate::DType::F32, &[1, 3, 9, 9]);
         let w = TypeInfo::known(crate::DType::F32, &[5, 3, 3, 3]);
-        let out = infer_conv(&conv, &[InferInput { ty: &x, value: None }, InferInput { ty: &w, value: None }]).unwrap();
+        let out = infer_conv(
+            &conv,
+            &[
+                InferInput {
+                    ty: &x,
+                    value: None,
+                },
+                InferInput {
+                    ty: &w,
+                    value: None,
+                },
+            ],
+        )
+        .unwrap();
         assert_eq!(out[0].shape, Shape::known(&[1, 5, 9, 9]));
         let bad = TypeInfo::known(crate::DType::F32, &[5, 2, 3, 3]);
-        assert!(infer_conv(&conv, &[InferInput { ty: &x, value: None }, InferInput { ty: &bad, value: None }]).is_err());
+        assert!(infer_conv(
+            &conv,
+            &[
+                InferInput {
+                    ty: &x,
+                    value: None
+                },
+                InferInput {
+                    ty: &bad,
+                    value: None
+                }
+            ]
+        )
+        .is_err());
     }
 }

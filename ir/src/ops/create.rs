@@ -25,25 +25,53 @@ pub struct Range {}
 
 pub(super) fn infer_shape(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("shape", inputs, 1)?;
-    Ok(vec![TypeInfo::known(DType::I32, &[inputs[0].ty.shape.rank()])])
+    Ok(vec![TypeInfo::known(
+        DType::I32,
+        &[inputs[0].ty.shape.rank()],
+    )])
 }
 
 fn dims_of(shape: &[i64]) -> Result<Vec<usize>> {
     shape
         .iter()
-        .map(|&d| if d < 0 { Err(attr_err("fill_constant", "shape", format!("negative dim in {shape:?}"))) } else { Ok(d as usize) })
+        .map(|&d| {
+            if d < 0 {
+                Err(attr_err(
+                    "fill_constant",
+                    "shape",
+                    format!("negative dim in {shape:?}"),
+                ))
+            } else {
+                Ok(d as usize)
+            }
+        })
         .collect()
 }
 
-pub(super) fn infer_fill_constant(f: &FillConstant, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
-    arity("fill_constant", inputs, f.shape_input.count() + f.value_input as usize)?;
+pub(super) fn infer_fill_constant(
+    f: &FillConstant,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
+    arity(
+        "fill_constant",
+        inputs,
+        f.shape_input.count() + f.value_input as usize,
+    )?;
     let shape = match list_from_inputs("fill_constant", f.shape_input, 0, inputs)? {
         ListVal::Attr => Shape::known(&dims_of(&f.shape)?),
         ListVal::Known(v) => Shape::known(&dims_of(&v)?),
         ListVal::Unknown(Some(n)) => Shape(vec![Dim::Unknown; n]),
-        ListVal::Unknown(None) => return Err(Error::NeedsValue { op: "fill_constant", input: 0 }),
+        ListVal::Unknown(None) => {
+            return Err(Error::NeedsValue {
+                op: "fill_constant",
+                input: 0,
+            })
+        }
     };
-    Ok(vec![TypeInfo { dtype: f.dtype, shape }])
+    Ok(vec![TypeInfo {
+        dtype: f.dtype,
+        shape,
+    }])
 }
 
 pub(super) fn eval_fill_constant(f: &FillConstant, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -52,20 +80,34 @@ pub(super) fn eval_fill_constant(f: &FillConstant, inputs: &[&Tensor]) -> Result
     let value = if f.value_input {
         let v = inputs[f.shape_input.count()];
         if v.len() != 1 {
-            return Err(shape_err("fill_constant", format!("value tensor has shape {:?}", v.shape())));
+            return Err(shape_err(
+                "fill_constant",
+                format!("value tensor has shape {:?}", v.shape()),
+            ));
         }
         v.to_f64_vec()[0]
     } else {
         f.value
     };
-    Ok(Tensor::full(f.dtype, &out[0].shape.to_known().expect("concrete"), value))
+    Ok(Tensor::full(
+        f.dtype,
+        &out[0].shape.to_known().expect("concrete"),
+        value,
+    ))
 }
 
 fn range_len(start: f64, end: f64, step: f64, int: bool) -> Result<usize> {
     if step == 0.0 {
-        return Err(Error::OutOfRange { op: "range", reason: "step is 0".into() });
+        return Err(Error::OutOfRange {
+            op: "range",
+            reason: "step is 0".into(),
+        });
     }
-    let n = if int { ((end - start).abs() / step.abs()).ceil() } else { ((end - start) / step).ceil() };
+    let n = if int {
+        ((end - start).abs() / step.abs()).ceil()
+    } else {
+        ((end - start) / step).ceil()
+    };
     if (end - start) * step < 0.0 {
         return Ok(0);
     }
@@ -77,20 +119,33 @@ pub(super) fn infer_range(_: &Range, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
     let dt = inputs[0].ty.dtype;
     for (i, inp) in inputs.iter().enumerate() {
         if inp.ty.dtype != dt {
-            return Err(Error::DTypeMismatch { op: "range", lhs: dt, rhs: inp.ty.dtype });
+            return Err(Error::DTypeMismatch {
+                op: "range",
+                lhs: dt,
+                rhs: inp.ty.dtype,
+            });
         }
         if let Some(n) = inp.ty.shape.numel().known() {
             if n != 1 {
-                return Err(shape_err("range", format!("input {i} must hold one element, has {}", inp.ty.shape)));
+                return Err(shape_err(
+                    "range",
+                    format!("input {i} must hold one element, has {}", inp.ty.shape),
+                ));
             }
         }
     }
-    let vals: Option<Vec<f64>> = inputs.iter().map(|i| i.value.map(|v| v.to_f64_vec()[0])).collect();
+    let vals: Option<Vec<f64>> = inputs
+        .iter()
+        .map(|i| i.value.map(|v| v.to_f64_vec()[0]))
+        .collect();
     let len = match vals {
         Some(v) => Dim::Known(range_len(v[0], v[1], v[2], dt.is_int())?),
         None => Dim::Unknown,
     };
-    Ok(vec![TypeInfo { dtype: dt, shape: Shape(vec![len]) }])
+    Ok(vec![TypeInfo {
+        dtype: dt,
+        shape: Shape(vec![len]),
+    }])
 }
 
 pub(super) fn eval_range(r: &Range, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -109,7 +164,18 @@ mod tests {
 
     #[test]
     fn range_lengths() {
-        let r = |a: i64, b: i64, c: i64| eval_range(&Range {}, &[&Tensor::from_i64s(&[a]), &Tensor::from_i64s(&[b]), &Tensor::from_i64s(&[c])]).unwrap().to_i64_vec();
+        let r = |a: i64, b: i64, c: i64| {
+            eval_range(
+                &Range {},
+                &[
+                    &Tensor::from_i64s(&[a]),
+                    &Tensor::from_i64s(&[b]),
+                    &Tensor::from_i64s(&[c]),
+                ],
+            )
+            .unwrap()
+            .to_i64_vec()
+        };
         assert_eq!(r(0, 5, 1), vec![0, 1, 2, 3, 4]);
         assert_eq!(r(0, 5, 2), vec![0, 2, 4]);
         assert_eq!(r(5, 0, -2), vec![5, 3, 1]);

@@ -1,7 +1,9 @@
 //! Nearest and bilinear resize (nearest_interp_v2, bilinear_interp_v2), with Paddle's
 //! `align_corners` / `align_mode` index arithmetic.
 
-use super::{check_float, float_in, float_out, list_from_inputs, InferInput, Layout, ListInput, ListVal};
+use super::{
+    check_float, float_in, float_out, list_from_inputs, InferInput, Layout, ListInput, ListVal,
+};
 use crate::error::{attr_err, shape_err};
 use crate::{Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{Array4, Ix4};
@@ -52,19 +54,30 @@ pub struct Interp {
 
 impl Interp {
     /// Output size and the scale factors in effect (-1 when none) for input size `(h, w)`.
-    fn resolve(&self, inputs: &[InferInput<'_>], hw: Option<[usize; 2]>) -> Result<(Option<[usize; 2]>, [f32; 2])> {
+    fn resolve(
+        &self,
+        inputs: &[InferInput<'_>],
+        hw: Option<[usize; 2]>,
+    ) -> Result<(Option<[usize; 2]>, [f32; 2])> {
         let op = self.mode.name();
         let mut scale = [-1f32; 2];
         let size_list = list_from_inputs(op, self.out_size_input, 1, inputs)?;
         if let ListVal::Known(v) = &size_list {
             if v.len() != 2 || v.iter().any(|&d| d <= 0) {
-                return Err(shape_err(op, format!("output size {v:?} must be two positive numbers")));
+                return Err(shape_err(
+                    op,
+                    format!("output size {v:?} must be two positive numbers"),
+                ));
             }
             return Ok((Some([v[0] as usize, v[1] as usize]), scale));
         }
         if self.scale_input {
             let i = 1 + self.out_size_input.count();
-            let s = inputs.get(i).ok_or(Error::Arity { op, expected: format!("{}", i + 1), got: inputs.len() })?;
+            let s = inputs.get(i).ok_or(Error::Arity {
+                op,
+                expected: format!("{}", i + 1),
+                got: inputs.len(),
+            })?;
             match s.value {
                 Some(v) => {
                     let f = v.to_f64_vec();
@@ -77,11 +90,24 @@ impl Interp {
                 None => return Ok((None, scale)),
             }
         } else if !self.scale.is_empty() {
-            scale = if self.scale.len() == 1 { [self.scale[0]; 2] } else { [self.scale[0], self.scale[1]] };
+            scale = if self.scale.len() == 1 {
+                [self.scale[0]; 2]
+            } else {
+                [self.scale[0], self.scale[1]]
+            };
         }
-        let mut out = if self.out_h > 0 && self.out_w > 0 { Some([self.out_h as usize, self.out_w as usize]) } else { None };
+        let mut out = if self.out_h > 0 && self.out_w > 0 {
+            Some([self.out_h as usize, self.out_w as usize])
+        } else {
+            None
+        };
         if scale[0] > 0.0 && scale[1] > 0.0 {
-            out = hw.map(|[h, w]| [(h as f32 * scale[0]) as usize, (w as f32 * scale[1]) as usize]);
+            out = hw.map(|[h, w]| {
+                [
+                    (h as f32 * scale[0]) as usize,
+                    (w as f32 * scale[1]) as usize,
+                ]
+            });
         }
         if let ListVal::Unknown(_) = size_list {
             return Ok((None, scale));
@@ -102,7 +128,11 @@ fn hw_axes(layout: Layout) -> (usize, usize, usize) {
 
 pub(super) fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     let op = i.mode.name();
-    super::arity(op, inputs, 1 + i.out_size_input.count() + i.scale_input as usize)?;
+    super::arity(
+        op,
+        inputs,
+        1 + i.out_size_input.count() + i.scale_input as usize,
+    )?;
     check_float(op, inputs[0].ty, 0)?;
     let x = &inputs[0].ty.shape;
     if x.rank() != 4 {
@@ -125,7 +155,10 @@ pub(super) fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInf
             d[wi] = Dim::Unknown;
         }
     }
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: Shape(d) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: Shape(d),
+    }])
 }
 
 fn ratio(in_size: usize, out_size: usize, scale: f32, align_corners: bool) -> f32 {
@@ -147,7 +180,10 @@ pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     let ins = super::concrete_inputs(&tys, inputs);
     infer(i, &ins)?;
     let x = float_in(op, inputs[0], 0)?;
-    let x4 = x.view().into_dimensionality::<Ix4>().map_err(|e| shape_err(op, e.to_string()))?;
+    let x4 = x
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| shape_err(op, e.to_string()))?;
     let x4 = match i.layout {
         Layout::Nchw => x4,
         Layout::Nhwc => x4.permuted_axes([0, 3, 1, 2]),
@@ -161,7 +197,11 @@ pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     match i.mode {
         InterpMode::Nearest => {
             let src = |k: usize, r: f32, len: usize| -> usize {
-                let v = if i.align_corners { (r * k as f32 + 0.5) as usize } else { (r * k as f32) as usize };
+                let v = if i.align_corners {
+                    (r * k as f32 + 0.5) as usize
+                } else {
+                    (r * k as f32) as usize
+                };
                 v.min(len - 1)
             };
             for oy in 0..oh {
@@ -180,10 +220,18 @@ pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
             let half_pixel = i.align_mode == 0 && !i.align_corners;
             // (low index, high index, weight of low, weight of high)
             let taps = |k: usize, r: f32, len: usize| -> (usize, usize, f32, f32) {
-                let lo = if half_pixel { (r * (k as f32 + 0.5) - 0.5) as i64 } else { (r * k as f32) as i64 };
+                let lo = if half_pixel {
+                    (r * (k as f32 + 0.5) - 0.5) as i64
+                } else {
+                    (r * k as f32) as i64
+                };
                 let lo = lo.max(0) as usize;
                 let hi = (lo + 1).min(len - 1);
-                let src = if half_pixel { (r * (k as f32 + 0.5) - 0.5).max(0.0) } else { r * k as f32 };
+                let src = if half_pixel {
+                    (r * (k as f32 + 0.5) - 0.5).max(0.0)
+                } else {
+                    r * k as f32
+                };
                 let d_lo = src - lo as f32;
                 (lo, hi, 1.0 - d_lo, d_lo)
             };
@@ -204,7 +252,11 @@ pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let y = match i.layout {
         Layout::Nchw => y.into_dyn(),
-        Layout::Nhwc => y.permuted_axes([0, 2, 3, 1]).as_standard_layout().to_owned().into_dyn(),
+        Layout::Nhwc => y
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .to_owned()
+            .into_dyn(),
     };
     Ok(float_out(y, inputs[0].dtype()))
 }
@@ -214,7 +266,17 @@ mod tests {
     use super::*;
 
     fn interp(mode: InterpMode, align_corners: bool, align_mode: i32) -> Interp {
-        Interp { mode, out_h: -1, out_w: -1, scale: vec![2.0, 2.0], align_corners, align_mode, layout: Layout::Nchw, out_size_input: ListInput::Attr, scale_input: false }
+        Interp {
+            mode,
+            out_h: -1,
+            out_w: -1,
+            scale: vec![2.0, 2.0],
+            align_corners,
+            align_mode,
+            layout: Layout::Nchw,
+            out_size_input: ListInput::Attr,
+            scale_input: false,
+        }
     }
 
     #[test]
@@ -228,12 +290,21 @@ mod tests {
     #[test]
     fn bilinear_half_pixel_and_align_corners() {
         let x = Tensor::from_f32s(&[1, 1, 1, 2], vec![0., 1.]).unwrap();
-        let hp = eval(&interp(InterpMode::Bilinear, false, 0), &[&x]).unwrap().to_f64_vec();
+        let hp = eval(&interp(InterpMode::Bilinear, false, 0), &[&x])
+            .unwrap()
+            .to_f64_vec();
         assert_eq!(&hp[..4], &[0., 0.25, 0.75, 1.]);
-        let ac = eval(&interp(InterpMode::Bilinear, true, 0), &[&x]).unwrap().to_f64_vec();
+        let ac = eval(&interp(InterpMode::Bilinear, true, 0), &[&x])
+            .unwrap()
+            .to_f64_vec();
         let third = 1.0f32 / 3.0;
-        assert!((ac[1] - third as f64).abs() < 1e-6 && (ac[2] - 2.0 * third as f64).abs() < 1e-6, "{ac:?}");
-        let asym = eval(&interp(InterpMode::Bilinear, false, 1), &[&x]).unwrap().to_f64_vec();
+        assert!(
+            (ac[1] - third as f64).abs() < 1e-6 && (ac[2] - 2.0 * third as f64).abs() < 1e-6,
+            "{ac:?}"
+        );
+        let asym = eval(&interp(InterpMode::Bilinear, false, 1), &[&x])
+            .unwrap()
+            .to_f64_vec();
         assert_eq!(&asym[..4], &[0., 0.5, 1., 1.]);
     }
 }

@@ -62,32 +62,60 @@ pub fn reshape_dims(input: &Shape, target: &[i64]) -> Result<Shape> {
         match t {
             -1 => {
                 if infer_at.replace(i).is_some() {
-                    return Err(attr_err(op, "shape", format!("more than one -1 in {target:?}")));
+                    return Err(attr_err(
+                        op,
+                        "shape",
+                        format!("more than one -1 in {target:?}"),
+                    ));
                 }
                 out.push(Dim::Unknown);
             }
-            0 => out.push(
-                input
-                    .dims()
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| attr_err(op, "shape", format!("0 at position {i} but input {input} has rank {}", input.rank())))?,
-            ),
+            0 => out.push(input.dims().get(i).cloned().ok_or_else(|| {
+                attr_err(
+                    op,
+                    "shape",
+                    format!(
+                        "0 at position {i} but input {input} has rank {}",
+                        input.rank()
+                    ),
+                )
+            })?),
             t if t > 0 => out.push(Dim::Known(t as usize)),
-            t => return Err(attr_err(op, "shape", format!("invalid dim {t} in {target:?}"))),
+            t => {
+                return Err(attr_err(
+                    op,
+                    "shape",
+                    format!("invalid dim {t} in {target:?}"),
+                ))
+            }
         }
     }
     let total = input.numel();
     if let Some(i) = infer_at {
-        let rest = Shape(out.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, d)| d.clone()).collect()).numel();
+        let rest = Shape(
+            out.iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, d)| d.clone())
+                .collect(),
+        )
+        .numel();
         out[i] = match (total.known(), rest.known()) {
             (Some(t), Some(r)) if r > 0 && t % r == 0 => Dim::Known(t / r),
-            (Some(t), Some(r)) => return Err(shape_err(op, format!("cannot reshape {input} ({t} elements) to {target:?} ({r} × ?)"))),
+            (Some(t), Some(r)) => {
+                return Err(shape_err(
+                    op,
+                    format!("cannot reshape {input} ({t} elements) to {target:?} ({r} × ?)"),
+                ))
+            }
             _ => Dim::Unknown,
         };
     } else if let (Some(t), Some(o)) = (total.known(), Shape(out.clone()).numel().known()) {
         if t != o {
-            return Err(shape_err(op, format!("cannot reshape {input} ({t} elements) to {target:?} ({o} elements)")));
+            return Err(shape_err(
+                op,
+                format!("cannot reshape {input} ({t} elements) to {target:?} ({o} elements)"),
+            ));
         }
     }
     Ok(Shape(out))
@@ -102,13 +130,27 @@ pub(super) fn infer_reshape(r: &Reshape, inputs: &[InferInput<'_>]) -> Result<Ve
         ListVal::Unknown(len) => {
             let n = len.unwrap_or(r.shape.len());
             if r.shape.len() == n {
-                Shape(r.shape.iter().map(|&d| if d > 0 { Dim::Known(d as usize) } else { Dim::Unknown }).collect())
+                Shape(
+                    r.shape
+                        .iter()
+                        .map(|&d| {
+                            if d > 0 {
+                                Dim::Known(d as usize)
+                            } else {
+                                Dim::Unknown
+                            }
+                        })
+                        .collect(),
+                )
             } else {
                 Shape(vec![Dim::Unknown; n])
             }
         }
     };
-    Ok(vec![TypeInfo { dtype: x.dtype, shape }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape,
+    }])
 }
 
 pub(super) fn infer_transpose(t: &Transpose, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
@@ -116,18 +158,31 @@ pub(super) fn infer_transpose(t: &Transpose, inputs: &[InferInput<'_>]) -> Resul
     let x = inputs[0].ty;
     let r = x.shape.rank();
     let mut seen = vec![false; r];
-    if t.perm.len() != r || t.perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
-        return Err(attr_err("transpose", "axis", format!("{:?} is not a permutation of {r} axes", t.perm)));
+    if t.perm.len() != r
+        || t.perm
+            .iter()
+            .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(attr_err(
+            "transpose",
+            "axis",
+            format!("{:?} is not a permutation of {r} axes", t.perm),
+        ));
     }
     let shape = Shape(t.perm.iter().map(|&p| x.shape.dims()[p].clone()).collect());
-    Ok(vec![TypeInfo { dtype: x.dtype, shape }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape,
+    }])
 }
 
 pub(super) fn eval_transpose(t: &Transpose, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("transpose", inputs, 1)?;
     let tys = [inputs[0].type_info()];
     infer_transpose(t, &super::concrete_inputs(&tys, inputs))?;
-    Ok(crate::map_tensor!(inputs[0], a => a.view().permuted_axes(t.perm.clone()).as_standard_layout().into_owned()))
+    Ok(
+        crate::map_tensor!(inputs[0], a => a.view().permuted_axes(t.perm.clone()).as_standard_layout().into_owned()),
+    )
 }
 
 pub(super) fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
@@ -140,12 +195,19 @@ pub(super) fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Ve
             match d {
                 Dim::Known(1) => drop[i] = true,
                 Dim::Known(_) => {}
-                _ => return Err(shape_err("squeeze", format!("cannot tell which axes of {} are 1", x.shape))),
+                _ => {
+                    return Err(shape_err(
+                        "squeeze",
+                        format!("cannot tell which axes of {} are 1", x.shape),
+                    ))
+                }
             }
         }
     } else {
         for &a in &s.axes {
-            let i = norm_axis(a, r).ok_or_else(|| attr_err("squeeze", "axes", format!("{a} out of range for rank {r}")))?;
+            let i = norm_axis(a, r).ok_or_else(|| {
+                attr_err("squeeze", "axes", format!("{a} out of range for rank {r}"))
+            })?;
             // Paddle leaves axes whose size is not 1 in place.
             match &x.shape.dims()[i] {
                 Dim::Known(1) => drop[i] = true,
@@ -154,8 +216,19 @@ pub(super) fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Ve
             }
         }
     }
-    let shape = Shape(x.shape.dims().iter().zip(&drop).filter(|(_, &d)| !d).map(|(d, _)| d.clone()).collect());
-    Ok(vec![TypeInfo { dtype: x.dtype, shape }])
+    let shape = Shape(
+        x.shape
+            .dims()
+            .iter()
+            .zip(&drop)
+            .filter(|(_, &d)| !d)
+            .map(|(d, _)| d.clone())
+            .collect(),
+    );
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape,
+    }])
 }
 
 pub(super) fn infer_unsqueeze(u: &Unsqueeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
@@ -166,11 +239,18 @@ pub(super) fn infer_unsqueeze(u: &Unsqueeze, inputs: &[InferInput<'_>]) -> Resul
         let cur = dims.len() as i64;
         let i = if a < 0 { a + cur + 1 } else { a };
         if i < 0 || i > cur {
-            return Err(attr_err("unsqueeze", "axes", format!("{a} out of range for rank {cur}")));
+            return Err(attr_err(
+                "unsqueeze",
+                "axes",
+                format!("{a} out of range for rank {cur}"),
+            ));
         }
         dims.insert(i as usize, Dim::Known(1));
     }
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn infer_flatten(f: &Flatten, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
@@ -183,10 +263,26 @@ pub(super) fn infer_flatten(f: &Flatten, inputs: &[InferInput<'_>]) -> Result<Ve
             if r == 0 {
                 Shape(vec![Dim::Known(1)])
             } else {
-                let s = norm_axis(start, r).ok_or_else(|| attr_err("flatten", "start_axis", format!("{start} out of range for rank {r}")))?;
-                let e = norm_axis(stop, r).ok_or_else(|| attr_err("flatten", "stop_axis", format!("{stop} out of range for rank {r}")))?;
+                let s = norm_axis(start, r).ok_or_else(|| {
+                    attr_err(
+                        "flatten",
+                        "start_axis",
+                        format!("{start} out of range for rank {r}"),
+                    )
+                })?;
+                let e = norm_axis(stop, r).ok_or_else(|| {
+                    attr_err(
+                        "flatten",
+                        "stop_axis",
+                        format!("{stop} out of range for rank {r}"),
+                    )
+                })?;
                 if s > e {
-                    return Err(attr_err("flatten", "start_axis", format!("{start} after stop_axis {stop}")));
+                    return Err(attr_err(
+                        "flatten",
+                        "start_axis",
+                        format!("{start} after stop_axis {stop}"),
+                    ));
                 }
                 let mut out = d[..s].to_vec();
                 out.push(Shape(d[s..=e].to_vec()).numel());
@@ -196,12 +292,22 @@ pub(super) fn infer_flatten(f: &Flatten, inputs: &[InferInput<'_>]) -> Result<Ve
         }
         Flatten::To2d { axis } => {
             if axis > r {
-                return Err(attr_err("flatten", "axis", format!("{axis} out of range for rank {r}")));
+                return Err(attr_err(
+                    "flatten",
+                    "axis",
+                    format!("{axis} out of range for rank {r}"),
+                ));
             }
-            Shape(vec![Shape(d[..axis].to_vec()).numel(), Shape(d[axis..].to_vec()).numel()])
+            Shape(vec![
+                Shape(d[..axis].to_vec()).numel(),
+                Shape(d[axis..].to_vec()).numel(),
+            ])
         }
     };
-    Ok(vec![TypeInfo { dtype: x.dtype, shape }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape,
+    }])
 }
 
 #[cfg(test)]
@@ -212,11 +318,17 @@ mod tests {
     fn reshape_zero_and_minus_one() {
         let s = Shape::known(&[2, 3, 4]);
         assert_eq!(reshape_dims(&s, &[0, -1]).unwrap(), Shape::known(&[2, 12]));
-        assert_eq!(reshape_dims(&s, &[-1, 0, 2, 2]).unwrap(), Shape::known(&[2, 3, 2, 2]));
+        assert_eq!(
+            reshape_dims(&s, &[-1, 0, 2, 2]).unwrap(),
+            Shape::known(&[2, 3, 2, 2])
+        );
         assert!(reshape_dims(&s, &[5, -1]).is_err());
         assert!(reshape_dims(&s, &[-1, -1]).is_err());
         assert!(reshape_dims(&s, &[2, 3, 5]).is_err());
         let sym = Shape(vec![Dim::Sym("b".into()), Dim::Known(6)]);
-        assert_eq!(reshape_dims(&sym, &[0, 2, 3]).unwrap(), Shape(vec![Dim::Sym("b".into()), Dim::Known(2), Dim::Known(3)]));
+        assert_eq!(
+            reshape_dims(&sym, &[0, 2, 3]).unwrap(),
+            Shape(vec![Dim::Sym("b".into()), Dim::Known(2), Dim::Known(3)])
+        );
     }
 }

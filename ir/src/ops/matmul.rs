@@ -61,7 +61,10 @@ fn matmul_shape(x: &Shape, y: &Shape, tx: bool, ty: bool) -> Result<Shape> {
     let (m, k1) = (&xd[xd.len() - 2], &xd[xd.len() - 1]);
     let (k2, n) = (&yd[yd.len() - 2], &yd[yd.len() - 1]);
     if k1.unify(k2).is_none() {
-        return Err(shape_err(op, format!("inner dims differ: {x} @ {y} (trans {tx}, {ty})")));
+        return Err(shape_err(
+            op,
+            format!("inner dims differ: {x} @ {y} (trans {tx}, {ty})"),
+        ));
     }
     let bx = Shape(xd[..xd.len() - 2].to_vec());
     let by = Shape(yd[..yd.len() - 2].to_vec());
@@ -80,26 +83,57 @@ pub(super) fn infer_matmul(m: &MatMul, inputs: &[InferInput<'_>]) -> Result<Vec<
     arity("matmul", inputs, 2)?;
     check_float("matmul", inputs[0].ty, 0)?;
     check_float("matmul", inputs[1].ty, 1)?;
-    let s = matmul_shape(&inputs[0].ty.shape, &inputs[1].ty.shape, m.trans_x, m.trans_y)?;
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: s }])
+    let s = matmul_shape(
+        &inputs[0].ty.shape,
+        &inputs[1].ty.shape,
+        m.trans_x,
+        m.trans_y,
+    )?;
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: s,
+    }])
 }
 
 /// Batched matmul on f32 arrays with numpy broadcast.
-pub(crate) fn batched_matmul(x: &ArrayD<f32>, y: &ArrayD<f32>, tx: bool, ty: bool, alpha: f32) -> Result<ArrayD<f32>> {
+pub(crate) fn batched_matmul(
+    x: &ArrayD<f32>,
+    y: &ArrayD<f32>,
+    tx: bool,
+    ty: bool,
+    alpha: f32,
+) -> Result<ArrayD<f32>> {
     let out_shape = matmul_shape(&Shape::known(x.shape()), &Shape::known(y.shape()), tx, ty)?
         .to_known()
         .expect("known");
     // Promote 1-D operands to 2-D.
-    let xv = if x.ndim() == 1 { x.view().insert_axis(ndarray::Axis(0)) } else { x.view() };
-    let yv = if y.ndim() == 1 { y.view().insert_axis(ndarray::Axis(1)) } else { y.view() };
+    let xv = if x.ndim() == 1 {
+        x.view().insert_axis(ndarray::Axis(0))
+    } else {
+        x.view()
+    };
+    let yv = if y.ndim() == 1 {
+        y.view().insert_axis(ndarray::Axis(1))
+    } else {
+        y.view()
+    };
     let (xr, yr) = (xv.ndim(), yv.ndim());
-    let xm = if tx && x.ndim() > 1 { xv.clone().reversed_axes_last2() } else { xv.clone() };
-    let ym = if ty && y.ndim() > 1 { yv.clone().reversed_axes_last2() } else { yv.clone() };
+    let xm = if tx && x.ndim() > 1 {
+        xv.clone().reversed_axes_last2()
+    } else {
+        xv.clone()
+    };
+    let ym = if ty && y.ndim() > 1 {
+        yv.clone().reversed_axes_last2()
+    } else {
+        yv.clone()
+    };
     let m = xm.shape()[xr - 2];
     let n = ym.shape()[yr - 1];
     let bx = &xm.shape()[..xr - 2];
     let by = &ym.shape()[..yr - 2];
-    let (_, _, batch) = super::binary::paddle_broadcast("matmul", &Shape::known(bx), &Shape::known(by), -1)?;
+    let (_, _, batch) =
+        super::binary::paddle_broadcast("matmul", &Shape::known(bx), &Shape::known(by), -1)?;
     let batch = batch.to_known().expect("known");
     let nb: usize = batch.iter().product();
     let pad = |s: &[usize]| -> Vec<usize> {
@@ -129,7 +163,11 @@ pub(crate) fn batched_matmul(x: &ArrayD<f32>, y: &ArrayD<f32>, tx: bool, ty: boo
 }
 
 /// The 2-D matrix of `full` at batch index `idx` (broadcast: size-1 batch axes index 0).
-fn pick_batch<'a>(idx: &[usize], bp: &[usize], full: &ndarray::ArrayViewD<'a, f32>) -> ArrayView2<'a, f32> {
+fn pick_batch<'a>(
+    idx: &[usize],
+    bp: &[usize],
+    full: &ndarray::ArrayViewD<'a, f32>,
+) -> ArrayView2<'a, f32> {
     let mut v = full.clone();
     let skip = bp.len() - (full.ndim() - 2);
     for (a, &i) in idx.iter().enumerate().skip(skip) {
@@ -169,36 +207,55 @@ pub(super) fn infer_mul(m: &Mul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
     arity("mul", inputs, 2)?;
     check_float("mul", inputs[0].ty, 0)?;
     let (xs, ys) = (&inputs[0].ty.shape, &inputs[1].ty.shape);
-    if m.x_num_col_dims == 0 || m.x_num_col_dims >= xs.rank().max(1) + 1 || m.x_num_col_dims > xs.rank() {
-        return Err(attr_err("mul", "x_num_col_dims", format!("{} out of range for {xs}", m.x_num_col_dims)));
+    if m.x_num_col_dims == 0 || m.x_num_col_dims > xs.rank().max(1) || m.x_num_col_dims > xs.rank()
+    {
+        return Err(attr_err(
+            "mul",
+            "x_num_col_dims",
+            format!("{} out of range for {xs}", m.x_num_col_dims),
+        ));
     }
     if m.y_num_col_dims == 0 || m.y_num_col_dims > ys.rank() {
-        return Err(attr_err("mul", "y_num_col_dims", format!("{} out of range for {ys}", m.y_num_col_dims)));
+        return Err(attr_err(
+            "mul",
+            "y_num_col_dims",
+            format!("{} out of range for {ys}", m.y_num_col_dims),
+        ));
     }
     let (_, k1) = flatten2(xs, m.x_num_col_dims);
     let (k2, _) = flatten2(ys, m.y_num_col_dims);
     if k1.unify(&k2).is_none() {
-        return Err(shape_err("mul", format!("inner sizes differ: {xs} vs {ys}")));
+        return Err(shape_err(
+            "mul",
+            format!("inner sizes differ: {xs} vs {ys}"),
+        ));
     }
     let mut out = xs.0[..m.x_num_col_dims].to_vec();
     out.extend_from_slice(&ys.0[m.y_num_col_dims..]);
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: Shape(out) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: Shape(out),
+    }])
 }
 
 fn as_2d(a: &ArrayD<f32>, at: usize) -> Result<Array2<f32>> {
     let rows: usize = a.shape()[..at].iter().product();
     let cols: usize = a.shape()[at..].iter().product();
-    a.to_shape((rows, cols)).map(|v| v.into_owned()).map_err(|e| shape_err("mul", e.to_string()))
+    a.to_shape((rows, cols))
+        .map(|v| v.into_owned())
+        .map_err(|e| shape_err("mul", e.to_string()))
 }
 
 pub(super) fn eval_mul(m: &Mul, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_mul(m, &super::concrete_inputs(&tys, inputs))?;
-    let x = as_2d(&float_in("mul", inputs[0], 0)?.into_owned(), m.x_num_col_dims)?;
-    let y = as_2d(&float_in("mul", inputs[1], 1)?.into_owned(), m.y_num_col_dims)?;
+    let x = as_2d(&*float_in("mul", inputs[0], 0)?, m.x_num_col_dims)?;
+    let y = as_2d(&*float_in("mul", inputs[1], 1)?, m.y_num_col_dims)?;
     let r = x.dot(&y);
     let dims = out[0].shape.to_known().expect("concrete");
-    let r = r.into_shape_with_order(IxDyn(&dims)).map_err(|e| shape_err("mul", e.to_string()))?;
+    let r = r
+        .into_shape_with_order(IxDyn(&dims))
+        .map_err(|e| shape_err("mul", e.to_string()))?;
     Ok(float_out(r, inputs[0].dtype()))
 }
 
@@ -210,27 +267,40 @@ pub(super) fn infer_fc(f: &Fc, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo
         return Err(shape_err("fc", format!("weight {ws} must be 2-D")));
     }
     if f.in_num_col_dims == 0 || f.in_num_col_dims > xs.rank() {
-        return Err(attr_err("fc", "in_num_col_dims", format!("{} out of range for {xs}", f.in_num_col_dims)));
+        return Err(attr_err(
+            "fc",
+            "in_num_col_dims",
+            format!("{} out of range for {xs}", f.in_num_col_dims),
+        ));
     }
     let (_, k) = flatten2(xs, f.in_num_col_dims);
     if k.unify(&ws.0[0]).is_none() {
-        return Err(shape_err("fc", format!("input {xs} does not match weight {ws}")));
+        return Err(shape_err(
+            "fc",
+            format!("input {xs} does not match weight {ws}"),
+        ));
     }
     let mut out = xs.0[..f.in_num_col_dims].to_vec();
     out.push(ws.0[1].clone());
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: Shape(out) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: Shape(out),
+    }])
 }
 
 pub(super) fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_fc(f, &super::concrete_inputs(&tys, inputs))?;
-    let x = as_2d(&float_in("fc", inputs[0], 0)?.into_owned(), f.in_num_col_dims)?;
-    let w = as_2d(&float_in("fc", inputs[1], 1)?.into_owned(), 1)?;
+    let x = as_2d(&*float_in("fc", inputs[0], 0)?, f.in_num_col_dims)?;
+    let w = as_2d(&*float_in("fc", inputs[1], 1)?, 1)?;
     let mut r = x.dot(&w);
     if f.has_bias {
         let b = float_in("fc", inputs[2], 2)?;
         if b.len() != r.ncols() {
-            return Err(shape_err("fc", format!("bias has {} elements for {} outputs", b.len(), r.ncols())));
+            return Err(shape_err(
+                "fc",
+                format!("bias has {} elements for {} outputs", b.len(), r.ncols()),
+            ));
         }
         let b: Vec<f32> = b.iter().copied().collect();
         for mut row in r.rows_mut() {
@@ -243,7 +313,9 @@ pub(super) fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
         r.mapv_inplace(|v| v.max(0.0));
     }
     let dims = out[0].shape.to_known().expect("concrete");
-    let r = r.into_shape_with_order(IxDyn(&dims)).map_err(|e| shape_err("fc", e.to_string()))?;
+    let r = r
+        .into_shape_with_order(IxDyn(&dims))
+        .map_err(|e| shape_err("fc", e.to_string()))?;
     Ok(float_out(r, inputs[0].dtype()))
 }
 
@@ -257,9 +329,14 @@ mod tests {
 
     #[test]
     fn matmul_shapes_follow_numpy() {
-        let s = |a: &[usize], b: &[usize], tx, ty| matmul_shape(&Shape::known(a), &Shape::known(b), tx, ty).map(|s| s.to_known().unwrap());
+        let s = |a: &[usize], b: &[usize], tx, ty| {
+            matmul_shape(&Shape::known(a), &Shape::known(b), tx, ty).map(|s| s.to_known().unwrap())
+        };
         assert_eq!(s(&[2, 3], &[3, 4], false, false).unwrap(), vec![2, 4]);
-        assert_eq!(s(&[5, 1, 2, 3], &[7, 3, 4], false, false).unwrap(), vec![5, 7, 2, 4]);
+        assert_eq!(
+            s(&[5, 1, 2, 3], &[7, 3, 4], false, false).unwrap(),
+            vec![5, 7, 2, 4]
+        );
         assert_eq!(s(&[3], &[3, 4], false, false).unwrap(), vec![4]);
         assert_eq!(s(&[2, 3], &[3], false, false).unwrap(), vec![2]);
         assert_eq!(s(&[3, 2], &[4, 3], true, true).unwrap(), vec![2, 4]);
@@ -273,6 +350,9 @@ mod tests {
         let y = t(&[2, 2], &[1., 0., 1., 1.]); // y^T = [[1,1],[0,1]]
         let r = batched_matmul(&x, &y, false, true, 2.0).unwrap();
         // [1,2]@[[1,1],[0,1]] = [1,3]; x2 → [2,6]
-        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![2., 6., 6., 14., 10., 22., 14., 30.]);
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![2., 6., 6., 14., 10., 22., 14., 30.]
+        );
     }
 }

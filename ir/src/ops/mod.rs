@@ -241,7 +241,10 @@ impl Op {
             Op::Logical(_) => binary::infer_binary(n, -1, inputs, Some(DType::Bool)),
             Op::LogicalNot => {
                 arity(n, inputs, 1)?;
-                Ok(vec![TypeInfo { dtype: DType::Bool, shape: inputs[0].ty.shape.clone() }])
+                Ok(vec![TypeInfo {
+                    dtype: DType::Bool,
+                    shape: inputs[0].ty.shape.clone(),
+                }])
             }
             Op::Unary(u) => unary::infer(u, inputs),
             Op::Prelu(..) => {
@@ -281,7 +284,10 @@ impl Op {
             Op::Range(r) => create::infer_range(r, inputs),
             Op::Cast(to) => {
                 arity(n, inputs, 1)?;
-                Ok(vec![TypeInfo { dtype: *to, shape: inputs[0].ty.shape.clone() }])
+                Ok(vec![TypeInfo {
+                    dtype: *to,
+                    shape: inputs[0].ty.shape.clone(),
+                }])
             }
             Op::Identity => {
                 arity(n, inputs, 1)?;
@@ -317,11 +323,7 @@ impl Op {
             Op::Softmax(s) => one(reduce::eval_softmax(s, inputs)?),
             Op::Reduce(r) => one(reduce::eval_reduce(r, inputs)?),
             Op::ArgMax(a) => one(reduce::eval_arg_max(a, inputs)?),
-            Op::Reshape(_)
-            | Op::Squeeze(_)
-            | Op::Unsqueeze(_)
-            | Op::Flatten(_)
-            | Op::Identity => {
+            Op::Reshape(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Flatten(_) | Op::Identity => {
                 // View ops: the output holds the input's elements in the same order.
                 let ins = self.infer_concrete(inputs)?;
                 let dims = ins[0].shape.to_known().ok_or_else(|| {
@@ -364,7 +366,10 @@ impl Op {
         let ins: Vec<InferInput<'_>> = tys
             .iter()
             .zip(inputs)
-            .map(|(ty, t)| InferInput { ty, value: Some(*t) })
+            .map(|(ty, t)| InferInput {
+                ty,
+                value: Some(*t),
+            })
             .collect();
         self.infer(&ins)
     }
@@ -372,14 +377,22 @@ impl Op {
 
 pub(crate) fn arity(op: &'static str, inputs: &[InferInput<'_>], n: usize) -> Result<()> {
     if inputs.len() != n {
-        return Err(Error::Arity { op, expected: n.to_string(), got: inputs.len() });
+        return Err(Error::Arity {
+            op,
+            expected: n.to_string(),
+            got: inputs.len(),
+        });
     }
     Ok(())
 }
 
 pub(crate) fn arity_t(op: &'static str, inputs: &[&Tensor], n: usize) -> Result<()> {
     if inputs.len() != n {
-        return Err(Error::Arity { op, expected: n.to_string(), got: inputs.len() });
+        return Err(Error::Arity {
+            op,
+            expected: n.to_string(),
+            got: inputs.len(),
+        });
     }
     Ok(())
 }
@@ -395,7 +408,11 @@ pub(crate) fn float_in<'a>(
         Tensor::F32(a) => Ok(Cow::Borrowed(a)),
         Tensor::F16(a) => Ok(Cow::Owned(a.mapv(|v| v.to_f32()))),
         Tensor::BF16(a) => Ok(Cow::Owned(a.mapv(|v| v.to_f32()))),
-        other => Err(Error::DType { op, input, dtype: other.dtype() }),
+        other => Err(Error::DType {
+            op,
+            input,
+            dtype: other.dtype(),
+        }),
     }
 }
 
@@ -447,7 +464,9 @@ pub(crate) fn list_from_inputs(
             let inp = get(first)?;
             match inp.value {
                 Some(v) => Ok(ListVal::Known(v.to_i64_vec())),
-                None => Ok(ListVal::Unknown(inp.ty.shape.dims().first().and_then(|d| d.known()))),
+                None => Ok(ListVal::Unknown(
+                    inp.ty.shape.dims().first().and_then(|d| d.known()),
+                )),
             }
         }
         ListInput::Scalars(n) => {
@@ -471,5 +490,11 @@ pub(crate) fn list_from_inputs(
 
 /// Views a list of tensors as inference inputs with values.
 pub fn concrete_inputs<'a>(tys: &'a [TypeInfo], ts: &[&'a Tensor]) -> Vec<InferInput<'a>> {
-    tys.iter().zip(ts).map(|(ty, t)| InferInput { ty, value: Some(*t) }).collect()
+    tys.iter()
+        .zip(ts)
+        .map(|(ty, t)| InferInput {
+            ty,
+            value: Some(*t),
+        })
+        .collect()
 }

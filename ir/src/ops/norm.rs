@@ -39,13 +39,19 @@ pub(super) fn infer_batch_norm(b: &BatchNorm, inputs: &[InferInput<'_>]) -> Resu
     check_float("batch_norm", inputs[0].ty, 0)?;
     let x = &inputs[0].ty.shape;
     if x.rank() < 2 {
-        return Err(shape_err("batch_norm", format!("input {x} needs a channel axis")));
+        return Err(shape_err(
+            "batch_norm",
+            format!("input {x} needs a channel axis"),
+        ));
     }
     let c = &x.dims()[channel_axis(b.layout, x.rank())];
     for (i, inp) in inputs.iter().enumerate().skip(1) {
         let s = &inp.ty.shape;
         if s.rank() != 1 || s.dims()[0].unify(c).is_none() {
-            return Err(shape_err("batch_norm", format!("input {i} has shape {s}, expected [{c}]")));
+            return Err(shape_err(
+                "batch_norm",
+                format!("input {i} has shape {s}, expected [{c}]"),
+            ));
         }
     }
     Ok(vec![inputs[0].ty.clone()])
@@ -57,10 +63,15 @@ pub(super) fn eval_batch_norm(b: &BatchNorm, inputs: &[&Tensor]) -> Result<Tenso
     let rank = x.ndim();
     let ca = channel_axis(b.layout, rank);
     let c = x.shape()[ca];
-    let p: Vec<_> = (1..5).map(|i| float_in("batch_norm", inputs[i], i)).collect::<Result<_>>()?;
+    let p: Vec<_> = (1..5)
+        .map(|i| float_in("batch_norm", inputs[i], i))
+        .collect::<Result<_>>()?;
     for (i, t) in p.iter().enumerate() {
         if t.len() != c {
-            return Err(shape_err("batch_norm", format!("input {} has {} elements for {c} channels", i + 1, t.len())));
+            return Err(shape_err(
+                "batch_norm",
+                format!("input {} has {} elements for {c} channels", i + 1, t.len()),
+            ));
         }
     }
     let (scale, bias, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
@@ -79,14 +90,24 @@ pub(super) fn infer_layer_norm(l: &LayerNorm, inputs: &[InferInput<'_>]) -> Resu
     check_float("layer_norm", inputs[0].ty, 0)?;
     let x = &inputs[0].ty.shape;
     if l.begin_norm_axis >= x.rank().max(1) {
-        return Err(attr_err("layer_norm", "begin_norm_axis", format!("{} out of range for {x}", l.begin_norm_axis)));
+        return Err(attr_err(
+            "layer_norm",
+            "begin_norm_axis",
+            format!("{} out of range for {x}", l.begin_norm_axis),
+        ));
     }
     let norm = crate::Shape(x.dims()[l.begin_norm_axis..].to_vec()).numel();
     for inp in &inputs[1..] {
         let pn = inp.ty.shape.numel();
         if let (Some(a), Some(b)) = (pn.known(), norm.known()) {
             if a != b {
-                return Err(shape_err("layer_norm", format!("scale/bias {} does not match normalized size {b}", inp.ty.shape)));
+                return Err(shape_err(
+                    "layer_norm",
+                    format!(
+                        "scale/bias {} does not match normalized size {b}",
+                        inp.ty.shape
+                    ),
+                ));
             }
         }
     }
@@ -100,7 +121,11 @@ pub(super) fn eval_layer_norm(l: &LayerNorm, inputs: &[&Tensor]) -> Result<Tenso
     let shape = x.shape().to_vec();
     let inner: usize = shape[l.begin_norm_axis..].iter().product();
     let outer: usize = shape[..l.begin_norm_axis].iter().product();
-    let scale = if l.has_scale { Some(float_in("layer_norm", inputs[1], 1)?) } else { None };
+    let scale = if l.has_scale {
+        Some(float_in("layer_norm", inputs[1], 1)?)
+    } else {
+        None
+    };
     let bias = if l.has_bias {
         let i = 1 + l.has_scale as usize;
         Some(float_in("layer_norm", inputs[i], i)?)
@@ -127,7 +152,8 @@ pub(super) fn eval_layer_norm(l: &LayerNorm, inputs: &[&Tensor]) -> Result<Tenso
             out[r * inner + j] = y as f32;
         }
     }
-    let y = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| shape_err("layer_norm", e.to_string()))?;
+    let y = ArrayD::from_shape_vec(IxDyn(&shape), out)
+        .map_err(|e| shape_err("layer_norm", e.to_string()))?;
     Ok(float_out(y, inputs[0].dtype()))
 }
 
@@ -140,7 +166,12 @@ mod tests {
         let x = Tensor::from_f32s(&[2, 2], vec![1.0, 3.0, -2.0, 2.0]).unwrap();
         let s = Tensor::from_f32s(&[2], vec![2.0, 1.0]).unwrap();
         let b = Tensor::from_f32s(&[2], vec![0.0, 10.0]).unwrap();
-        let l = LayerNorm { begin_norm_axis: 1, epsilon: 0.0, has_scale: true, has_bias: true };
+        let l = LayerNorm {
+            begin_norm_axis: 1,
+            epsilon: 0.0,
+            has_scale: true,
+            has_bias: true,
+        };
         let y = eval_layer_norm(&l, &[&x, &s, &b]).unwrap().to_f64_vec();
         assert_eq!(y, vec![-2.0, 11.0, -2.0, 11.0]);
     }
@@ -149,8 +180,21 @@ mod tests {
     fn batch_norm_per_channel() {
         let x = Tensor::from_f32s(&[1, 2, 1, 1], vec![3.0, 5.0]).unwrap();
         let p = |v: [f32; 2]| Tensor::from_f32s(&[2], v.to_vec()).unwrap();
-        let b = BatchNorm { epsilon: 0.0, layout: Layout::Nchw };
-        let y = eval_batch_norm(&b, &[&x, &p([2.0, 1.0]), &p([1.0, 0.0]), &p([1.0, 1.0]), &p([4.0, 16.0])]).unwrap();
+        let b = BatchNorm {
+            epsilon: 0.0,
+            layout: Layout::Nchw,
+        };
+        let y = eval_batch_norm(
+            &b,
+            &[
+                &x,
+                &p([2.0, 1.0]),
+                &p([1.0, 0.0]),
+                &p([1.0, 1.0]),
+                &p([4.0, 16.0]),
+            ],
+        )
+        .unwrap();
         assert_eq!(y.to_f64_vec(), vec![3.0, 1.0]);
     }
 }

@@ -45,16 +45,25 @@ impl Pool {
         if self.adaptive {
             return Ok((self.ksize, [0; 4]));
         }
-        let (p, _) = self.padding.resolve(input, self.ksize, self.strides, [1, 1]);
+        let (p, _) = self
+            .padding
+            .resolve(input, self.ksize, self.strides, [1, 1]);
         let mut o = [0; 2];
         for i in 0..2 {
             let padded = input[i] + p[2 * i] + p[2 * i + 1];
             let k = self.ksize[i];
             if padded < k {
-                return Err(shape_err("pool2d", format!("window {k} larger than padded input {padded}")));
+                return Err(shape_err(
+                    "pool2d",
+                    format!("window {k} larger than padded input {padded}"),
+                ));
             }
             let s = self.strides[i];
-            o[i] = if self.ceil_mode { (padded - k).div_ceil(s) + 1 } else { (padded - k) / s + 1 };
+            o[i] = if self.ceil_mode {
+                (padded - k).div_ceil(s) + 1
+            } else {
+                (padded - k) / s + 1
+            };
         }
         Ok((o, p))
     }
@@ -92,20 +101,30 @@ pub(super) fn infer(p: &Pool, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>
             out[wi] = Dim::Unknown;
         }
     }
-    Ok(vec![TypeInfo { dtype: inputs[0].ty.dtype, shape: Shape(out) }])
+    Ok(vec![TypeInfo {
+        dtype: inputs[0].ty.dtype,
+        shape: Shape(out),
+    }])
 }
 
 pub(super) fn eval(p: &Pool, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("pool2d", inputs, 1)?;
     let x = float_in("pool2d", inputs[0], 0)?;
-    let x4 = x.view().into_dimensionality::<Ix4>().map_err(|e| shape_err("pool2d", e.to_string()))?;
+    let x4 = x
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|e| shape_err("pool2d", e.to_string()))?;
     let x4 = match p.layout {
         Layout::Nchw => x4,
         Layout::Nhwc => x4.permuted_axes([0, 3, 1, 2]),
     };
     let (n, c, h, w) = x4.dim();
     let (o, pad) = p.out_size([h, w])?;
-    let (k, s) = if p.global { ([h, w], [1, 1]) } else { (p.ksize, p.strides) };
+    let (k, s) = if p.global {
+        ([h, w], [1, 1])
+    } else {
+        (p.ksize, p.strides)
+    };
     let window = |i: usize, ax: usize, len: usize| -> (usize, usize, usize) {
         // (start, end) clipped to the input, and the full (padded) window size.
         if p.adaptive {
@@ -159,7 +178,11 @@ pub(super) fn eval(p: &Pool, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let y = match p.layout {
         Layout::Nchw => y.into_dyn(),
-        Layout::Nhwc => y.permuted_axes([0, 2, 3, 1]).as_standard_layout().to_owned().into_dyn(),
+        Layout::Nhwc => y
+            .permuted_axes([0, 2, 3, 1])
+            .as_standard_layout()
+            .to_owned()
+            .into_dyn(),
     };
     Ok(float_out(y, inputs[0].dtype()))
 }
@@ -169,7 +192,17 @@ mod tests {
     use super::*;
 
     fn pool(kind: PoolKind, k: usize, s: usize, pad: usize, ceil: bool, excl: bool) -> Pool {
-        Pool { kind, ksize: [k, k], strides: [s, s], padding: Padding::Explicit([pad; 4]), global: false, adaptive: false, ceil_mode: ceil, exclusive: excl, layout: Layout::Nchw }
+        Pool {
+            kind,
+            ksize: [k, k],
+            strides: [s, s],
+            padding: Padding::Explicit([pad; 4]),
+            global: false,
+            adaptive: false,
+            ceil_mode: ceil,
+            exclusive: excl,
+            layout: Layout::Nchw,
+        }
     }
 
     fn input() -> Tensor {
@@ -185,7 +218,11 @@ mod tests {
         let e = eval(&pool(PoolKind::Avg, 3, 2, 1, false, true), &[&x]).unwrap();
         assert_eq!(e.to_f64_vec(), vec![3.0, 4.0, 6.0, 7.0]);
         let ne = eval(&pool(PoolKind::Avg, 3, 2, 1, false, false), &[&x]).unwrap();
-        for (a, b) in ne.to_f64_vec().iter().zip([12.0 / 9.0, 16.0 / 9.0, 24.0 / 9.0, 28.0 / 9.0]) {
+        for (a, b) in ne
+            .to_f64_vec()
+            .iter()
+            .zip([12.0 / 9.0, 16.0 / 9.0, 24.0 / 9.0, 28.0 / 9.0])
+        {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
         let c = eval(&pool(PoolKind::Max, 2, 2, 0, true, true), &[&x]).unwrap();

@@ -72,7 +72,13 @@ pub(super) fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Ve
     arity("softmax", inputs, 1)?;
     check_float("softmax", inputs[0].ty, 0)?;
     let r = inputs[0].ty.shape.rank();
-    norm_axis(s.axis, r).ok_or_else(|| attr_err("softmax", "axis", format!("{} out of range for rank {r}", s.axis)))?;
+    norm_axis(s.axis, r).ok_or_else(|| {
+        attr_err(
+            "softmax",
+            "axis",
+            format!("{} out of range for rank {r}", s.axis),
+        )
+    })?;
     Ok(vec![inputs[0].ty.clone()])
 }
 
@@ -80,7 +86,13 @@ pub(super) fn eval_softmax(s: &Softmax, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("softmax", inputs, 1)?;
     let x = float_in("softmax", inputs[0], 0)?;
     let r = x.ndim();
-    let ax = norm_axis(s.axis, r).ok_or_else(|| attr_err("softmax", "axis", format!("{} out of range for rank {r}", s.axis)))?;
+    let ax = norm_axis(s.axis, r).ok_or_else(|| {
+        attr_err(
+            "softmax",
+            "axis",
+            format!("{} out of range for rank {r}", s.axis),
+        )
+    })?;
     let mut y = x.into_owned();
     if r == 0 {
         y.fill(1.0);
@@ -100,7 +112,13 @@ fn reduced_axes(r: &Reduce, rank: usize) -> Result<Vec<bool>> {
         red.iter_mut().for_each(|v| *v = true);
     } else {
         for &a in &r.axes {
-            let i = norm_axis(a, rank).ok_or_else(|| attr_err(r.kind.name(), "dim", format!("{a} out of range for rank {rank}")))?;
+            let i = norm_axis(a, rank).ok_or_else(|| {
+                attr_err(
+                    r.kind.name(),
+                    "dim",
+                    format!("{a} out of range for rank {rank}"),
+                )
+            })?;
             red[i] = true;
         }
     }
@@ -111,7 +129,11 @@ pub(super) fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<
     arity(r.kind.name(), inputs, 1)?;
     let x = inputs[0].ty;
     if x.dtype == DType::Bool {
-        return Err(Error::DType { op: r.kind.name(), input: 0, dtype: x.dtype });
+        return Err(Error::DType {
+            op: r.kind.name(),
+            input: 0,
+            dtype: x.dtype,
+        });
     }
     let red = reduced_axes(r, x.shape.rank())?;
     let mut dims = Vec::new();
@@ -122,11 +144,18 @@ pub(super) fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<
             dims.push(Dim::Known(1));
         }
     }
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_reduce(r: &Reduce, inputs: &[&Tensor]) -> Result<Tensor> {
-    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: r.kind.name(), expected: "1".into(), got: 0 })?];
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
+        op: r.kind.name(),
+        expected: "1".into(),
+        got: 0,
+    })?];
     let out = infer_reduce(r, &super::concrete_inputs(&tys, inputs))?;
     let dims = out[0].shape.to_known().expect("concrete");
     let x = inputs[0];
@@ -177,7 +206,11 @@ pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec
     arity("arg_max", inputs, 1)?;
     let x = inputs[0].ty;
     if !matches!(a.dtype, DType::I32 | DType::I64) {
-        return Err(attr_err("arg_max", "dtype", format!("{} is not int32/int64", a.dtype)));
+        return Err(attr_err(
+            "arg_max",
+            "dtype",
+            format!("{} is not int32/int64", a.dtype),
+        ));
     }
     let shape = if a.flatten {
         if a.keepdims {
@@ -187,7 +220,13 @@ pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec
         }
     } else {
         let r = x.shape.rank();
-        let ax = norm_axis(a.axis, r).ok_or_else(|| attr_err("arg_max", "axis", format!("{} out of range for rank {r}", a.axis)))?;
+        let ax = norm_axis(a.axis, r).ok_or_else(|| {
+            attr_err(
+                "arg_max",
+                "axis",
+                format!("{} out of range for rank {r}", a.axis),
+            )
+        })?;
         let mut d = x.shape.0.clone();
         if a.keepdims {
             d[ax] = Dim::Known(1);
@@ -196,11 +235,18 @@ pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec
         }
         Shape(d)
     };
-    Ok(vec![TypeInfo { dtype: a.dtype, shape }])
+    Ok(vec![TypeInfo {
+        dtype: a.dtype,
+        shape,
+    }])
 }
 
 pub(super) fn eval_arg_max(a: &ArgMax, inputs: &[&Tensor]) -> Result<Tensor> {
-    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: "arg_max", expected: "1".into(), got: 0 })?];
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
+        op: "arg_max",
+        expected: "1".into(),
+        got: 0,
+    })?];
     let out = infer_arg_max(a, &super::concrete_inputs(&tys, inputs))?;
     let dims = out[0].shape.to_known().expect("concrete");
     let x = inputs[0];
@@ -226,7 +272,10 @@ pub(super) fn eval_arg_max(a: &ArgMax, inputs: &[&Tensor]) -> Result<Tensor> {
             best as i64
         })
         .collect();
-    let t = Tensor::I64(ArrayD::from_shape_vec(IxDyn(&dims), idx).map_err(|e| attr_err("arg_max", "axis", e.to_string()))?);
+    let t = Tensor::I64(
+        ArrayD::from_shape_vec(IxDyn(&dims), idx)
+            .map_err(|e| attr_err("arg_max", "axis", e.to_string()))?,
+    );
     Ok(t.cast(a.dtype))
 }
 
@@ -237,19 +286,47 @@ mod tests {
     #[test]
     fn reduce_and_argmax() {
         let x = Tensor::from_f32s(&[2, 3], vec![1., 5., 3., 4., 2., 6.]).unwrap();
-        let r = |kind, axes: Vec<i64>, keep| eval_reduce(&Reduce { kind, axes, keep_dim: keep, reduce_all: false }, &[&x]).unwrap();
-        assert_eq!(r(ReduceKind::Sum, vec![1], false).to_f64_vec(), vec![9., 12.]);
+        let r = |kind, axes: Vec<i64>, keep| {
+            eval_reduce(
+                &Reduce {
+                    kind,
+                    axes,
+                    keep_dim: keep,
+                    reduce_all: false,
+                },
+                &[&x],
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            r(ReduceKind::Sum, vec![1], false).to_f64_vec(),
+            vec![9., 12.]
+        );
         assert_eq!(r(ReduceKind::Mean, vec![0], true).shape(), &[1, 3]);
-        assert_eq!(r(ReduceKind::Mean, vec![0], true).to_f64_vec(), vec![2.5, 3.5, 4.5]);
+        assert_eq!(
+            r(ReduceKind::Mean, vec![0], true).to_f64_vec(),
+            vec![2.5, 3.5, 4.5]
+        );
         assert_eq!(r(ReduceKind::Max, vec![], false).to_f64_vec(), vec![6.]);
-        let am = eval_arg_max(&ArgMax { axis: -1, keepdims: false, flatten: false, dtype: DType::I64 }, &[&x]).unwrap();
+        let am = eval_arg_max(
+            &ArgMax {
+                axis: -1,
+                keepdims: false,
+                flatten: false,
+                dtype: DType::I64,
+            },
+            &[&x],
+        )
+        .unwrap();
         assert_eq!(am.to_i64_vec(), vec![1, 2]);
     }
 
     #[test]
     fn softmax_rows_sum_to_one() {
         let x = Tensor::from_f32s(&[2, 2], vec![0., 0., 1000., 0.]).unwrap();
-        let y = eval_softmax(&Softmax { axis: 1 }, &[&x]).unwrap().to_f64_vec();
+        let y = eval_softmax(&Softmax { axis: 1 }, &[&x])
+            .unwrap()
+            .to_f64_vec();
         assert_eq!(y, vec![0.5, 0.5, 1.0, 0.0]);
     }
 }

@@ -107,12 +107,17 @@ pub struct Pad {
 }
 
 fn axis_of(op: &'static str, attr: &'static str, a: i64, rank: usize) -> Result<usize> {
-    norm_axis(a, rank).ok_or_else(|| attr_err(op, attr, format!("{a} out of range for rank {rank}")))
+    norm_axis(a, rank)
+        .ok_or_else(|| attr_err(op, attr, format!("{a} out of range for rank {rank}")))
 }
 
 pub(super) fn infer_concat(c: &Concat, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if inputs.is_empty() {
-        return Err(Error::Arity { op: "concat", expected: "at least 1".into(), got: 0 });
+        return Err(Error::Arity {
+            op: "concat",
+            expected: "at least 1".into(),
+            got: 0,
+        });
     }
     let first = inputs[0].ty;
     let r = first.shape.rank();
@@ -121,20 +126,35 @@ pub(super) fn infer_concat(c: &Concat, inputs: &[InferInput<'_>]) -> Result<Vec<
     for (i, inp) in inputs.iter().enumerate().skip(1) {
         let s = &inp.ty.shape;
         if inp.ty.dtype != first.dtype {
-            return Err(Error::DTypeMismatch { op: "concat", lhs: first.dtype, rhs: inp.ty.dtype });
+            return Err(Error::DTypeMismatch {
+                op: "concat",
+                lhs: first.dtype,
+                rhs: inp.ty.dtype,
+            });
         }
         if s.rank() != r {
-            return Err(shape_err("concat", format!("input {i} has shape {s}, input 0 {}", first.shape)));
+            return Err(shape_err(
+                "concat",
+                format!("input {i} has shape {s}, input 0 {}", first.shape),
+            ));
         }
         for (j, d) in s.dims().iter().enumerate() {
             if j == ax {
                 out[j] = out[j].add(d);
             } else {
-                out[j] = out[j].unify(d).ok_or_else(|| shape_err("concat", format!("input {i} has shape {s}, input 0 {}", first.shape)))?;
+                out[j] = out[j].unify(d).ok_or_else(|| {
+                    shape_err(
+                        "concat",
+                        format!("input {i} has shape {s}, input 0 {}", first.shape),
+                    )
+                })?;
             }
         }
     }
-    Ok(vec![TypeInfo { dtype: first.dtype, shape: Shape(out) }])
+    Ok(vec![TypeInfo {
+        dtype: first.dtype,
+        shape: Shape(out),
+    }])
 }
 
 pub(super) fn eval_concat(c: &Concat, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -146,7 +166,9 @@ pub(super) fn eval_concat(c: &Concat, inputs: &[&Tensor]) -> Result<Tensor> {
         for t in rest {
             views.push(T::unwrap_ref(t).expect("dtype checked").view());
         }
-        ndarray::concatenate(Axis(ax), &views).map(T::wrap).map_err(|e| shape_err("concat", e.to_string()))
+        ndarray::concatenate(Axis(ax), &views)
+            .map(T::wrap)
+            .map_err(|e| shape_err("concat", e.to_string()))
     }
     crate::with_tensor!(inputs[0], a => go(a, &inputs[1..], ax))
 }
@@ -157,7 +179,12 @@ fn split_sizes(s: &Split, dim: &Dim) -> Result<Vec<Dim>> {
             return Err(attr_err("split", "num", "must be at least 1"));
         }
         return Ok(match dim.known() {
-            Some(d) if d % s.num != 0 => return Err(shape_err("split", format!("size {d} not divisible into {} parts", s.num))),
+            Some(d) if d % s.num != 0 => {
+                return Err(shape_err(
+                    "split",
+                    format!("size {d} not divisible into {} parts", s.num),
+                ))
+            }
             Some(d) => vec![Dim::Known(d / s.num); s.num],
             None => vec![Dim::Unknown; s.num],
         });
@@ -165,17 +192,43 @@ fn split_sizes(s: &Split, dim: &Dim) -> Result<Vec<Dim>> {
     let known: i64 = s.sections.iter().filter(|&&v| v >= 0).sum();
     let n_infer = s.sections.iter().filter(|&&v| v < 0).count();
     if n_infer > 1 || s.sections.iter().any(|&v| v < -1) {
-        return Err(attr_err("split", "sections", format!("{:?}: at most one -1 and no other negatives", s.sections)));
+        return Err(attr_err(
+            "split",
+            "sections",
+            format!("{:?}: at most one -1 and no other negatives", s.sections),
+        ));
     }
     match dim.known() {
         Some(d) => {
             let d = d as i64;
             if (n_infer == 0 && known != d) || known > d {
-                return Err(shape_err("split", format!("sections {:?} do not add up to {d}", s.sections)));
+                return Err(shape_err(
+                    "split",
+                    format!("sections {:?} do not add up to {d}", s.sections),
+                ));
             }
-            Ok(s.sections.iter().map(|&v| Dim::Known(if v < 0 { (d - known) as usize } else { v as usize })).collect())
+            Ok(s.sections
+                .iter()
+                .map(|&v| {
+                    Dim::Known(if v < 0 {
+                        (d - known) as usize
+                    } else {
+                        v as usize
+                    })
+                })
+                .collect())
         }
-        None => Ok(s.sections.iter().map(|&v| if v < 0 { Dim::Unknown } else { Dim::Known(v as usize) }).collect()),
+        None => Ok(s
+            .sections
+            .iter()
+            .map(|&v| {
+                if v < 0 {
+                    Dim::Unknown
+                } else {
+                    Dim::Known(v as usize)
+                }
+            })
+            .collect()),
     }
 }
 
@@ -189,7 +242,10 @@ pub(super) fn infer_split(s: &Split, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
         .map(|d| {
             let mut sh = x.shape.clone();
             sh.0[ax] = d;
-            TypeInfo { dtype: x.dtype, shape: sh }
+            TypeInfo {
+                dtype: x.dtype,
+                shape: sh,
+            }
         })
         .collect())
 }
@@ -212,24 +268,49 @@ pub(super) fn eval_split(s: &Split, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
 
 pub(super) fn infer_stack(s: &Stack, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if inputs.is_empty() {
-        return Err(Error::Arity { op: "stack", expected: "at least 1".into(), got: 0 });
+        return Err(Error::Arity {
+            op: "stack",
+            expected: "at least 1".into(),
+            got: 0,
+        });
     }
     let first = inputs[0].ty;
     let mut dims = first.shape.0.clone();
     for (i, inp) in inputs.iter().enumerate().skip(1) {
         if inp.ty.dtype != first.dtype {
-            return Err(Error::DTypeMismatch { op: "stack", lhs: first.dtype, rhs: inp.ty.dtype });
+            return Err(Error::DTypeMismatch {
+                op: "stack",
+                lhs: first.dtype,
+                rhs: inp.ty.dtype,
+            });
         }
         if inp.ty.shape.rank() != dims.len() {
-            return Err(shape_err("stack", format!("input {i} has shape {}, input 0 {}", inp.ty.shape, first.shape)));
+            return Err(shape_err(
+                "stack",
+                format!(
+                    "input {i} has shape {}, input 0 {}",
+                    inp.ty.shape, first.shape
+                ),
+            ));
         }
         for (j, d) in inp.ty.shape.dims().iter().enumerate() {
-            dims[j] = dims[j].unify(d).ok_or_else(|| shape_err("stack", format!("input {i} has shape {}, input 0 {}", inp.ty.shape, first.shape)))?;
+            dims[j] = dims[j].unify(d).ok_or_else(|| {
+                shape_err(
+                    "stack",
+                    format!(
+                        "input {i} has shape {}, input 0 {}",
+                        inp.ty.shape, first.shape
+                    ),
+                )
+            })?;
         }
     }
     let ax = axis_of("stack", "axis", s.axis, dims.len() + 1)?;
     dims.insert(ax, Dim::Known(inputs.len()));
-    Ok(vec![TypeInfo { dtype: first.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: first.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_stack(s: &Stack, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -241,7 +322,9 @@ pub(super) fn eval_stack(s: &Stack, inputs: &[&Tensor]) -> Result<Tensor> {
         for t in rest {
             views.push(T::unwrap_ref(t).expect("dtype checked").view());
         }
-        ndarray::stack(Axis(ax), &views).map(T::wrap).map_err(|e| shape_err("stack", e.to_string()))
+        ndarray::stack(Axis(ax), &views)
+            .map(T::wrap)
+            .map_err(|e| shape_err("stack", e.to_string()))
     }
     crate::with_tensor!(inputs[0], a => go(a, &inputs[1..], ax))
 }
@@ -249,8 +332,16 @@ pub(super) fn eval_stack(s: &Stack, inputs: &[&Tensor]) -> Result<Tensor> {
 /// Clamped `[start, end)` for a slice of an axis of size `dim` (Paddle's rule).
 fn clamp_range(start: i64, end: i64, dim: usize) -> (usize, usize) {
     let d = dim as i64;
-    let s = if start < 0 { (start + d).max(0) } else { start.min(d) };
-    let e = if end < 0 { (end + d).max(0) } else { end.min(d) };
+    let s = if start < 0 {
+        (start + d).max(0)
+    } else {
+        start.min(d)
+    };
+    let e = if end < 0 {
+        (end + d).max(0)
+    } else {
+        end.min(d)
+    };
     (s as usize, e.max(s) as usize)
 }
 
@@ -264,15 +355,26 @@ fn decrease(op: &'static str, dims: Vec<Dim>, decrease_axis: &[i64]) -> Result<V
         let i = axis_of(op, "decrease_axis", a, r)?;
         if let Dim::Known(n) = dims[i] {
             if n != 1 {
-                return Err(shape_err(op, format!("decreased axis {i} has size {n}, not 1")));
+                return Err(shape_err(
+                    op,
+                    format!("decreased axis {i} has size {n}, not 1"),
+                ));
             }
         }
         drop[i] = true;
     }
-    Ok(dims.into_iter().zip(drop).filter(|(_, d)| !d).map(|(d, _)| d).collect())
+    Ok(dims
+        .into_iter()
+        .zip(drop)
+        .filter(|(_, d)| !d)
+        .map(|(d, _)| d)
+        .collect())
 }
 
-fn slice_bounds(s: &Slice, inputs: &[InferInput<'_>]) -> Result<(Option<Vec<i64>>, Option<Vec<i64>>)> {
+/// Starts and ends of a slice (`None` while they depend on non-constant inputs).
+type SliceBounds = (Option<Vec<i64>>, Option<Vec<i64>>);
+
+fn slice_bounds(s: &Slice, inputs: &[InferInput<'_>]) -> Result<SliceBounds> {
     let starts = match list_from_inputs("slice", s.starts_input, 1, inputs)? {
         ListVal::Attr => Some(s.starts.clone()),
         ListVal::Known(v) => Some(v),
@@ -286,14 +388,22 @@ fn slice_bounds(s: &Slice, inputs: &[InferInput<'_>]) -> Result<(Option<Vec<i64>
     };
     for v in [&starts, &ends].into_iter().flatten() {
         if v.len() != s.axes.len() {
-            return Err(attr_err("slice", "starts/ends", format!("{} values for {} axes", v.len(), s.axes.len())));
+            return Err(attr_err(
+                "slice",
+                "starts/ends",
+                format!("{} values for {} axes", v.len(), s.axes.len()),
+            ));
         }
     }
     Ok((starts, ends))
 }
 
 pub(super) fn infer_slice(s: &Slice, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
-    arity("slice", inputs, 1 + s.starts_input.count() + s.ends_input.count())?;
+    arity(
+        "slice",
+        inputs,
+        1 + s.starts_input.count() + s.ends_input.count(),
+    )?;
     let x = inputs[0].ty;
     let r = x.shape.rank();
     let (starts, ends) = slice_bounds(s, inputs)?;
@@ -309,7 +419,10 @@ pub(super) fn infer_slice(s: &Slice, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
         };
     }
     let dims = decrease("slice", dims, &s.decrease_axis)?;
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_slice(s: &Slice, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -341,16 +454,32 @@ fn strided_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
     let d = dim as i64;
     let mut out = Vec::new();
     if step > 0 {
-        let s = if start < 0 { (start + d).max(0) } else { start.min(d) };
-        let e = if end < 0 { (end + d).max(0) } else { end.min(d) };
+        let s = if start < 0 {
+            (start + d).max(0)
+        } else {
+            start.min(d)
+        };
+        let e = if end < 0 {
+            (end + d).max(0)
+        } else {
+            end.min(d)
+        };
         let mut i = s;
         while i < e {
             out.push(i as usize);
             i += step;
         }
     } else {
-        let s = if start < 0 { (start + d).max(-1) } else { start.min(d - 1) };
-        let e = if end < 0 { (end + d).max(-1) } else { end.min(d - 1) };
+        let s = if start < 0 {
+            (start + d).max(-1)
+        } else {
+            start.min(d - 1)
+        };
+        let e = if end < 0 {
+            (end + d).max(-1)
+        } else {
+            end.min(d - 1)
+        };
         let mut i = s;
         while i > e {
             out.push(i as usize);
@@ -360,13 +489,20 @@ fn strided_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
     out
 }
 
-pub(super) fn infer_strided_slice(s: &StridedSlice, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+pub(super) fn infer_strided_slice(
+    s: &StridedSlice,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
     arity("strided_slice", inputs, 1)?;
     let x = inputs[0].ty;
     let r = x.shape.rank();
     let n = s.axes.len();
     if s.starts.len() != n || s.ends.len() != n || s.strides.len() != n {
-        return Err(attr_err("strided_slice", "starts/ends/strides", "lengths differ from axes"));
+        return Err(attr_err(
+            "strided_slice",
+            "starts/ends/strides",
+            "lengths differ from axes",
+        ));
     }
     if s.strides.contains(&0) {
         return Err(attr_err("strided_slice", "strides", "must be non-zero"));
@@ -380,11 +516,18 @@ pub(super) fn infer_strided_slice(s: &StridedSlice, inputs: &[InferInput<'_>]) -
         };
     }
     let dims = decrease("strided_slice", dims, &s.decrease_axis)?;
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_strided_slice(s: &StridedSlice, inputs: &[&Tensor]) -> Result<Tensor> {
-    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: "strided_slice", expected: "1".into(), got: 0 })?];
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
+        op: "strided_slice",
+        expected: "1".into(),
+        got: 0,
+    })?];
     let out = infer_strided_slice(s, &super::concrete_inputs(&tys, inputs))?;
     let x = inputs[0];
     let r = x.shape().len();
@@ -415,13 +558,19 @@ pub(super) fn infer_gather(g: &Gather, inputs: &[InferInput<'_>]) -> Result<Vec<
     let (x, i) = (inputs[0].ty, inputs[1].ty);
     index_dtype("gather", i, 1)?;
     if i.shape.rank() > 1 {
-        return Err(shape_err("gather", format!("index {} must be 0-D or 1-D", i.shape)));
+        return Err(shape_err(
+            "gather",
+            format!("index {} must be 0-D or 1-D", i.shape),
+        ));
     }
     let ax = axis_of("gather", "axis", g.axis, x.shape.rank())?;
     let mut dims = x.shape.0[..ax].to_vec();
     dims.extend(i.shape.0.iter().cloned());
     dims.extend_from_slice(&x.shape.0[ax + 1..]);
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 fn checked_ids(op: &'static str, t: &Tensor, bound: usize) -> Result<Vec<usize>> {
@@ -430,7 +579,10 @@ fn checked_ids(op: &'static str, t: &Tensor, bound: usize) -> Result<Vec<usize>>
         .map(|v| {
             let w = if v < 0 { v + bound as i64 } else { v };
             if w < 0 || w >= bound as i64 {
-                Err(Error::OutOfRange { op, reason: format!("index {v} out of range for size {bound}") })
+                Err(Error::OutOfRange {
+                    op,
+                    reason: format!("index {v} out of range for size {bound}"),
+                })
             } else {
                 Ok(w as usize)
             }
@@ -453,11 +605,17 @@ pub(super) fn infer_embedding(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>
     let (ids, w) = (inputs[0].ty, inputs[1].ty);
     index_dtype("embedding", ids, 0)?;
     if w.shape.rank() != 2 {
-        return Err(shape_err("embedding", format!("table {} must be 2-D", w.shape)));
+        return Err(shape_err(
+            "embedding",
+            format!("table {} must be 2-D", w.shape),
+        ));
     }
     let mut dims = ids.shape.0.clone();
     dims.push(w.shape.0[1].clone());
-    Ok(vec![TypeInfo { dtype: w.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: w.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_embedding(padding_idx: Option<i64>, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -469,7 +627,10 @@ pub(super) fn eval_embedding(padding_idx: Option<i64>, inputs: &[&Tensor]) -> Re
     let mut sel = Vec::with_capacity(raw.len());
     for &v in &raw {
         if v < 0 || v >= rows as i64 {
-            return Err(Error::OutOfRange { op: "embedding", reason: format!("id {v} out of range for a table of {rows} rows") });
+            return Err(Error::OutOfRange {
+                op: "embedding",
+                reason: format!("id {v} out of range for a table of {rows} rows"),
+            });
         }
         sel.push(v as usize);
     }
@@ -492,7 +653,11 @@ pub(super) fn infer_pad(p: &Pad, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
     arity("pad", inputs, 1)?;
     let x = inputs[0].ty;
     if p.pads.len() != x.shape.rank() {
-        return Err(attr_err("pad", "paddings", format!("{} pairs for rank {}", p.pads.len(), x.shape.rank())));
+        return Err(attr_err(
+            "pad",
+            "paddings",
+            format!("{} pairs for rank {}", p.pads.len(), x.shape.rank()),
+        ));
     }
     let dims = x
         .shape
@@ -502,17 +667,27 @@ pub(super) fn infer_pad(p: &Pad, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
         .map(|(d, &(b, a))| {
             if let (Some(n), PadMode::Reflect) = (d.known(), p.mode) {
                 if b >= n || a >= n {
-                    return Err(shape_err("pad", format!("reflect padding ({b}, {a}) needs an axis longer than {n}")));
+                    return Err(shape_err(
+                        "pad",
+                        format!("reflect padding ({b}, {a}) needs an axis longer than {n}"),
+                    ));
                 }
             }
             Ok(d.add(&Dim::Known(b + a)))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(vec![TypeInfo { dtype: x.dtype, shape: Shape(dims) }])
+    Ok(vec![TypeInfo {
+        dtype: x.dtype,
+        shape: Shape(dims),
+    }])
 }
 
 pub(super) fn eval_pad(p: &Pad, inputs: &[&Tensor]) -> Result<Tensor> {
-    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity { op: "pad", expected: "1".into(), got: 0 })?];
+    let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
+        op: "pad",
+        expected: "1".into(),
+        got: 0,
+    })?];
     let out = infer_pad(p, &super::concrete_inputs(&tys, inputs))?;
     let dims = out[0].shape.to_known().expect("concrete");
     let x = inputs[0];
@@ -536,7 +711,12 @@ pub(super) fn eval_pad(p: &Pad, inputs: &[&Tensor]) -> Result<Tensor> {
             }
         }
     };
-    fn go<T: Elem>(a: &ArrayD<T>, dims: &[usize], value: f64, map: &dyn Fn(usize, usize) -> Option<usize>) -> Tensor {
+    fn go<T: Elem>(
+        a: &ArrayD<T>,
+        dims: &[usize],
+        value: f64,
+        map: &dyn Fn(usize, usize) -> Option<usize>,
+    ) -> Tensor {
         let fill = T::from_f64(value);
         let out = ArrayD::from_shape_fn(IxDyn(dims), |idx| {
             let mut src = Vec::with_capacity(dims.len());
@@ -569,7 +749,18 @@ mod tests {
     #[test]
     fn pad_modes() {
         let x = Tensor::from_f32s(&[3], vec![1., 2., 3.]).unwrap();
-        let run = |mode| eval_pad(&Pad { pads: vec![(2, 2)], mode, value: 9.0 }, &[&x]).unwrap().to_f64_vec();
+        let run = |mode| {
+            eval_pad(
+                &Pad {
+                    pads: vec![(2, 2)],
+                    mode,
+                    value: 9.0,
+                },
+                &[&x],
+            )
+            .unwrap()
+            .to_f64_vec()
+        };
         assert_eq!(run(PadMode::Constant), vec![9., 9., 1., 2., 3., 9., 9.]);
         assert_eq!(run(PadMode::Reflect), vec![3., 2., 1., 2., 3., 2., 1.]);
         assert_eq!(run(PadMode::Replicate), vec![1., 1., 1., 2., 3., 3., 3.]);

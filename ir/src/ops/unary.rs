@@ -127,11 +127,13 @@ impl UnaryOp {
                     alpha as f64 * x
                 }
             }
-            UnaryOp::HardSwish { threshold, scale, offset } => {
-                x * (x + offset as f64).max(0.0).min(threshold as f64) / scale as f64
-            }
+            UnaryOp::HardSwish {
+                threshold,
+                scale,
+                offset,
+            } => x * (x + offset as f64).max(0.0).min(threshold as f64) / scale as f64,
             UnaryOp::HardSigmoid { slope, offset } => {
-                (slope as f64 * x + offset as f64).max(0.0).min(1.0)
+                (slope as f64 * x + offset as f64).clamp(0.0, 1.0)
             }
             UnaryOp::Sigmoid => sigmoid(x),
             UnaryOp::Swish { beta } => x * sigmoid(beta as f64 * x),
@@ -153,7 +155,11 @@ impl UnaryOp {
             UnaryOp::Floor => x.floor(),
             UnaryOp::Ceil => x.ceil(),
             UnaryOp::Clip { min, max } => x.max(min as f64).min(max as f64),
-            UnaryOp::Scale { scale, bias, bias_after_scale } => {
+            UnaryOp::Scale {
+                scale,
+                bias,
+                bias_after_scale,
+            } => {
                 if bias_after_scale {
                     scale as f64 * x + bias as f64
                 } else {
@@ -183,7 +189,11 @@ pub(super) fn infer(u: &UnaryOp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
     let t = inputs[0].ty;
     let ok = t.dtype.is_float() || (t.dtype.is_int() && u.allows_int());
     if !ok {
-        return Err(Error::DType { op: u.name(), input: 0, dtype: t.dtype });
+        return Err(Error::DType {
+            op: u.name(),
+            input: 0,
+            dtype: t.dtype,
+        });
     }
     Ok(vec![t.clone()])
 }
@@ -192,7 +202,11 @@ pub(super) fn eval(u: &UnaryOp, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t(u.name(), inputs, 1)?;
     let x = inputs[0];
     if !(x.dtype().is_float() || (x.dtype().is_int() && u.allows_int())) {
-        return Err(Error::DType { op: u.name(), input: 0, dtype: x.dtype() });
+        return Err(Error::DType {
+            op: u.name(),
+            input: 0,
+            dtype: x.dtype(),
+        });
     }
     fn go<T: Elem>(u: &UnaryOp, a: &ArrayD<T>) -> Tensor {
         T::wrap(a.mapv(|v| T::from_f64(u.apply(v.to_f64()))))
@@ -222,31 +236,52 @@ pub(super) fn eval_prelu(mode: PreluMode, layout: Layout, inputs: &[&Tensor]) ->
     let rank = x.ndim();
     let alpha_b: ArrayD<f32> = match mode {
         PreluMode::All => {
-            let a = *alpha.iter().next().ok_or_else(|| shape_err("prelu", "empty alpha"))?;
+            let a = *alpha
+                .iter()
+                .next()
+                .ok_or_else(|| shape_err("prelu", "empty alpha"))?;
             ArrayD::from_elem(IxDyn(&[]), a)
         }
         PreluMode::Channel => {
             let c_axis = if layout == Layout::Nchw { 1 } else { rank - 1 };
             let c = x.shape().get(c_axis).copied().unwrap_or(1);
             if alpha.len() != c {
-                return Err(shape_err("prelu", format!("{} alphas for {c} channels", alpha.len())));
+                return Err(shape_err(
+                    "prelu",
+                    format!("{} alphas for {c} channels", alpha.len()),
+                ));
             }
             let mut s = vec![1; rank];
             s[c_axis] = c;
-            alpha.clone().into_owned().into_shape_with_order(IxDyn(&s)).map_err(|e| shape_err("prelu", e.to_string()))?
+            alpha
+                .clone()
+                .into_owned()
+                .into_shape_with_order(IxDyn(&s))
+                .map_err(|e| shape_err("prelu", e.to_string()))?
         }
         PreluMode::Element => {
             let per: usize = x.shape().iter().skip(1).product();
             if alpha.len() != per {
-                return Err(shape_err("prelu", format!("{} alphas for {per} elements", alpha.len())));
+                return Err(shape_err(
+                    "prelu",
+                    format!("{} alphas for {per} elements", alpha.len()),
+                ));
             }
             let mut s = x.shape().to_vec();
             s[0] = 1;
-            alpha.clone().into_owned().into_shape_with_order(IxDyn(&s)).map_err(|e| shape_err("prelu", e.to_string()))?
+            alpha
+                .clone()
+                .into_owned()
+                .into_shape_with_order(IxDyn(&s))
+                .map_err(|e| shape_err("prelu", e.to_string()))?
         }
     };
-    let ab = alpha_b.broadcast(x.raw_dim()).ok_or_else(|| shape_err("prelu", "alpha does not broadcast"))?;
-    let out = Zip::from(&*x).and(&ab).map_collect(|&v, &a| if v > 0.0 { v } else { a * v });
+    let ab = alpha_b
+        .broadcast(x.raw_dim())
+        .ok_or_else(|| shape_err("prelu", "alpha does not broadcast"))?;
+    let out = Zip::from(&*x)
+        .and(&ab)
+        .map_collect(|&v, &a| if v > 0.0 { v } else { a * v });
     Ok(super::float_out(out, inputs[0].dtype()))
 }
 
@@ -256,17 +291,28 @@ mod tests {
 
     #[test]
     fn activations_at_known_points() {
-        let hs = UnaryOp::HardSwish { threshold: 6.0, scale: 6.0, offset: 3.0 };
+        let hs = UnaryOp::HardSwish {
+            threshold: 6.0,
+            scale: 6.0,
+            offset: 3.0,
+        };
         assert_eq!(hs.apply(-4.0), 0.0);
         assert_eq!(hs.apply(4.0), 4.0);
         assert!((hs.apply(1.0) - 4.0 / 6.0).abs() < 1e-12);
-        let hsig = UnaryOp::HardSigmoid { slope: 0.2, offset: 0.5 };
+        let hsig = UnaryOp::HardSigmoid {
+            slope: 0.2,
+            offset: 0.5,
+        };
         assert!((hsig.apply(1.0) - 0.7).abs() < 1e-7);
         assert_eq!(hsig.apply(10.0), 1.0);
         assert!((UnaryOp::Gelu { approximate: false }.apply(1.0) - 0.841_344_746).abs() < 1e-8);
         assert!((UnaryOp::Gelu { approximate: true }.apply(1.0) - 0.841_191_990).abs() < 1e-8);
         assert_eq!(UnaryOp::Relu6 { threshold: 6.0 }.apply(7.0), 6.0);
-        let s = UnaryOp::Scale { scale: 2.0, bias: 1.0, bias_after_scale: false };
+        let s = UnaryOp::Scale {
+            scale: 2.0,
+            bias: 1.0,
+            bias_after_scale: false,
+        };
         assert_eq!(s.apply(3.0), 8.0);
     }
 

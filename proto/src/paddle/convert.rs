@@ -23,7 +23,11 @@ pub struct Converted {
 pub type Converter = fn(&OpCtx<'_>) -> Result<Converted>;
 
 fn done(op: Op, inputs: Vec<String>, out: String) -> Result<Converted> {
-    Ok(Converted { op, inputs, outputs: vec![out] })
+    Ok(Converted {
+        op,
+        inputs,
+        outputs: vec![out],
+    })
 }
 
 /// The converters by Paddle op type.
@@ -54,8 +58,16 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("logical_and", |c| logical(c, LogicalOp::And));
     r.insert("logical_or", |c| logical(c, LogicalOp::Or));
     r.insert("logical_xor", |c| logical(c, LogicalOp::Xor));
-    r.insert("logical_not", |c| done(Op::LogicalNot, vec![c.input("X")?], c.output("Out")?));
-    r.insert("where", |c| done(Op::Where, vec![c.input("Condition")?, c.input("X")?, c.input("Y")?], c.output("Out")?));
+    r.insert("logical_not", |c| {
+        done(Op::LogicalNot, vec![c.input("X")?], c.output("Out")?)
+    });
+    r.insert("where", |c| {
+        done(
+            Op::Where,
+            vec![c.input("Condition")?, c.input("X")?, c.input("Y")?],
+            c.output("Out")?,
+        )
+    });
     r.insert("relu", |c| unary(c, UnaryOp::Relu));
     r.insert("relu6", |c| {
         let threshold = c.f32_or("threshold", 6.0)?;
@@ -66,7 +78,11 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         unary(c, UnaryOp::LeakyRelu { alpha })
     });
     r.insert("hard_swish", |c| {
-        let u = UnaryOp::HardSwish { threshold: c.f32_or("threshold", 6.0)?, scale: c.f32_or("scale", 6.0)?, offset: c.f32_or("offset", 3.0)? };
+        let u = UnaryOp::HardSwish {
+            threshold: c.f32_or("threshold", 6.0)?,
+            scale: c.f32_or("scale", 6.0)?,
+            offset: c.f32_or("offset", 3.0)?,
+        };
         if let UnaryOp::HardSwish { scale, .. } = u {
             if scale == 0.0 {
                 return Err(c.bad("scale", "must not be 0"));
@@ -75,7 +91,10 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         unary(c, u)
     });
     r.insert("hard_sigmoid", |c| {
-        let u = UnaryOp::HardSigmoid { slope: c.f32_or("slope", 0.2)?, offset: c.f32_or("offset", 0.5)? };
+        let u = UnaryOp::HardSigmoid {
+            slope: c.f32_or("slope", 0.2)?,
+            offset: c.f32_or("offset", 0.5)?,
+        };
         unary(c, u)
     });
     r.insert("sigmoid", |c| unary(c, UnaryOp::Sigmoid));
@@ -108,28 +127,61 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("scale", |c| {
         c.reject_inputs(&["ScaleTensor", "BiasTensor"])?;
-        let u = UnaryOp::Scale { scale: c.f32_or("scale", 1.0)?, bias: c.f32_or("bias", 0.0)?, bias_after_scale: c.bool_or("bias_after_scale", true)? };
+        let u = UnaryOp::Scale {
+            scale: c.f32_or("scale", 1.0)?,
+            bias: c.f32_or("bias", 0.0)?,
+            bias_after_scale: c.bool_or("bias_after_scale", true)?,
+        };
         unary(c, u)
     });
     r.insert("prelu", prelu);
     r.insert("dropout", dropout);
-    r.insert("assign", |c| done(Op::Identity, vec![c.input("X")?], c.output("Out")?));
+    r.insert("assign", |c| {
+        done(Op::Identity, vec![c.input("X")?], c.output("Out")?)
+    });
     r.insert("matmul", |c| {
-        let m = MatMul { trans_x: c.bool_or("transpose_X", false)?, trans_y: c.bool_or("transpose_Y", false)?, alpha: c.f32_or("alpha", 1.0)? };
-        done(Op::MatMul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+        let m = MatMul {
+            trans_x: c.bool_or("transpose_X", false)?,
+            trans_y: c.bool_or("transpose_Y", false)?,
+            alpha: c.f32_or("alpha", 1.0)?,
+        };
+        done(
+            Op::MatMul(m),
+            vec![c.input("X")?, c.input("Y")?],
+            c.output("Out")?,
+        )
     });
     r.insert("matmul_v2", |c| {
-        let m = MatMul { trans_x: c.bool_or("trans_x", false)?, trans_y: c.bool_or("trans_y", false)?, alpha: 1.0 };
-        done(Op::MatMul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+        let m = MatMul {
+            trans_x: c.bool_or("trans_x", false)?,
+            trans_y: c.bool_or("trans_y", false)?,
+            alpha: 1.0,
+        };
+        done(
+            Op::MatMul(m),
+            vec![c.input("X")?, c.input("Y")?],
+            c.output("Out")?,
+        )
     });
     r.insert("mul", |c| {
-        let m = Mul { x_num_col_dims: pos(c, "x_num_col_dims", 1)?, y_num_col_dims: pos(c, "y_num_col_dims", 1)? };
-        done(Op::Mul(m), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+        let m = Mul {
+            x_num_col_dims: pos(c, "x_num_col_dims", 1)?,
+            y_num_col_dims: pos(c, "y_num_col_dims", 1)?,
+        };
+        done(
+            Op::Mul(m),
+            vec![c.input("X")?, c.input("Y")?],
+            c.output("Out")?,
+        )
     });
     r.insert("fc", fc);
     r.insert("softmax", |c| {
         let axis = c.i64_or("axis", -1)?;
-        done(Op::Softmax(Softmax { axis }), vec![c.input("X")?], c.output("Out")?)
+        done(
+            Op::Softmax(Softmax { axis }),
+            vec![c.input("X")?],
+            c.output("Out")?,
+        )
     });
     r.insert("reduce_sum", |c| reduce(c, ReduceKind::Sum));
     r.insert("reduce_mean", |c| reduce(c, ReduceKind::Mean));
@@ -142,64 +194,113 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("transpose2", transpose);
     r.insert("transpose", transpose);
     r.insert("squeeze2", |c| {
-        let s = Squeeze { axes: c.ints("axes")? };
+        let s = Squeeze {
+            axes: c.ints("axes")?,
+        };
         done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
     });
     r.insert("squeeze", |c| {
-        let s = Squeeze { axes: c.ints("axes")? };
+        let s = Squeeze {
+            axes: c.ints("axes")?,
+        };
         done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
     });
     r.insert("unsqueeze2", unsqueeze);
     r.insert("unsqueeze", unsqueeze);
     r.insert("flatten2", |c| {
         let axis = pos(c, "axis", 1).or_else(|_| c.i64_or("axis", 1).map(|a| a.max(0) as usize))?;
-        done(Op::Flatten(Flatten::To2d { axis }), vec![c.input("X")?], c.output("Out")?)
+        done(
+            Op::Flatten(Flatten::To2d { axis }),
+            vec![c.input("X")?],
+            c.output("Out")?,
+        )
     });
     r.insert("flatten", |c| {
         let axis = c.i64_or("axis", 1)?;
         if axis < 0 {
             return Err(c.bad("axis", format!("{axis} is negative")));
         }
-        done(Op::Flatten(Flatten::To2d { axis: axis as usize }), vec![c.input("X")?], c.output("Out")?)
+        done(
+            Op::Flatten(Flatten::To2d {
+                axis: axis as usize,
+            }),
+            vec![c.input("X")?],
+            c.output("Out")?,
+        )
     });
     r.insert("flatten_contiguous_range", |c| {
-        let f = Flatten::Range { start: c.i64_or("start_axis", 1)?, stop: c.i64_or("stop_axis", -1)? };
+        let f = Flatten::Range {
+            start: c.i64_or("start_axis", 1)?,
+            stop: c.i64_or("stop_axis", -1)?,
+        };
         done(Op::Flatten(f), vec![c.input("X")?], c.output("Out")?)
     });
     r.insert("concat", |c| {
         c.reject_inputs(&["AxisTensor"])?;
         let axis = c.i64_or("axis", 0)?;
-        done(Op::Concat(Concat { axis }), c.inputs("X").to_vec(), c.output("Out")?)
+        done(
+            Op::Concat(Concat { axis }),
+            c.inputs("X").to_vec(),
+            c.output("Out")?,
+        )
     });
     r.insert("split", split);
     r.insert("stack", |c| {
         let axis = c.i64_or("axis", 0)?;
-        done(Op::Stack(Stack { axis }), c.inputs("X").to_vec(), c.output("Y")?)
+        done(
+            Op::Stack(Stack { axis }),
+            c.inputs("X").to_vec(),
+            c.output("Y")?,
+        )
     });
     r.insert("slice", slice);
     r.insert("strided_slice", strided_slice);
     r.insert("gather", |c| {
         c.reject_inputs(&["Axis"])?;
         let axis = c.i64_or("axis", 0)?;
-        done(Op::Gather(Gather { axis }), vec![c.input("X")?, c.input("Index")?], c.output("Out")?)
+        done(
+            Op::Gather(Gather { axis }),
+            vec![c.input("X")?, c.input("Index")?],
+            c.output("Out")?,
+        )
     });
     r.insert("lookup_table_v2", |c| {
         let p = c.i64_or("padding_idx", -1)?;
         let padding_idx = if p == -1 { None } else { Some(p) };
-        done(Op::Embedding { padding_idx }, vec![c.input("Ids")?, c.input("W")?], c.output("Out")?)
+        done(
+            Op::Embedding { padding_idx },
+            vec![c.input("Ids")?, c.input("W")?],
+            c.output("Out")?,
+        )
     });
     r.insert("pad3d", pad3d);
     r.insert("nearest_interp_v2", |c| interp(c, InterpMode::Nearest));
     r.insert("bilinear_interp_v2", |c| interp(c, InterpMode::Bilinear));
-    r.insert("shape", |c| done(Op::Shape, vec![c.input("Input")?], c.output("Out")?));
+    r.insert("shape", |c| {
+        done(Op::Shape, vec![c.input("Input")?], c.output("Out")?)
+    });
     r.insert("fill_constant", fill_constant);
     r.insert("fill_any_like", |c| {
         let value = c.f64("value")?.unwrap_or(0.0);
         let d = c.i64_or("dtype", -1)?;
-        let dtype = if d < 0 { None } else { Some(dtype_attr(c, "dtype", d)?) };
-        done(Op::FillAnyLike { value, dtype }, vec![c.input("X")?], c.output("Out")?)
+        let dtype = if d < 0 {
+            None
+        } else {
+            Some(dtype_attr(c, "dtype", d)?)
+        };
+        done(
+            Op::FillAnyLike { value, dtype },
+            vec![c.input("X")?],
+            c.output("Out")?,
+        )
     });
-    r.insert("range", |c| done(Op::Range(Range {}), vec![c.input("Start")?, c.input("End")?, c.input("Step")?], c.output("Out")?));
+    r.insert("range", |c| {
+        done(
+            Op::Range(Range {}),
+            vec![c.input("Start")?, c.input("End")?, c.input("Step")?],
+            c.output("Out")?,
+        )
+    });
     r.insert("cast", |c| {
         let to = dtype_attr(c, "out_dtype", c.i64_or("out_dtype", -1)?)?;
         done(Op::Cast(to), vec![c.input("X")?], c.output("Out")?)
@@ -317,18 +418,32 @@ fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
 }
 
 fn batch_norm(c: &OpCtx<'_>) -> Result<Converted> {
-    let b = BatchNorm { epsilon: c.f32_or("epsilon", 1e-5)?, layout: layout(c, "data_layout")? };
+    let b = BatchNorm {
+        epsilon: c.f32_or("epsilon", 1e-5)?,
+        layout: layout(c, "data_layout")?,
+    };
     if b.epsilon < 0.0 {
         return Err(c.bad("epsilon", format!("{} is negative", b.epsilon)));
     }
-    let ins = vec![c.input("X")?, c.input("Scale")?, c.input("Bias")?, c.input("Mean")?, c.input("Variance")?];
+    let ins = vec![
+        c.input("X")?,
+        c.input("Scale")?,
+        c.input("Bias")?,
+        c.input("Mean")?,
+        c.input("Variance")?,
+    ];
     done(Op::BatchNorm(b), ins, c.output("Y")?)
 }
 
 fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
     let scale = c.opt_input("Scale")?;
     let bias = c.opt_input("Bias")?;
-    let l = LayerNorm { begin_norm_axis: pos(c, "begin_norm_axis", 1)?, epsilon: c.f32_or("epsilon", 1e-5)?, has_scale: scale.is_some(), has_bias: bias.is_some() };
+    let l = LayerNorm {
+        begin_norm_axis: pos(c, "begin_norm_axis", 1)?,
+        epsilon: c.f32_or("epsilon", 1e-5)?,
+        has_scale: scale.is_some(),
+        has_bias: bias.is_some(),
+    };
     if l.epsilon < 0.0 {
         return Err(c.bad("epsilon", format!("{} is negative", l.epsilon)));
     }
@@ -340,16 +455,28 @@ fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
 
 fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
     let axis = c.i64_or("axis", -1)?;
-    done(Op::Binary(op, axis), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    done(
+        Op::Binary(op, axis),
+        vec![c.input("X")?, c.input("Y")?],
+        c.output("Out")?,
+    )
 }
 
 fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
     let axis = c.i64_or("axis", -1)?;
-    done(Op::Compare(op, axis), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    done(
+        Op::Compare(op, axis),
+        vec![c.input("X")?, c.input("Y")?],
+        c.output("Out")?,
+    )
 }
 
 fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Converted> {
-    done(Op::Logical(op), vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+    done(
+        Op::Logical(op),
+        vec![c.input("X")?, c.input("Y")?],
+        c.output("Out")?,
+    )
 }
 
 fn unary(c: &OpCtx<'_>, u: UnaryOp) -> Result<Converted> {
@@ -363,7 +490,11 @@ fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
         "element" => PreluMode::Element,
         other => return Err(c.bad("mode", format!("unknown `{other}`"))),
     };
-    done(Op::Prelu(mode, layout(c, "data_format")?), vec![c.input("X")?, c.input("Alpha")?], c.output("Out")?)
+    done(
+        Op::Prelu(mode, layout(c, "data_format")?),
+        vec![c.input("X")?, c.input("Alpha")?],
+        c.output("Out")?,
+    )
 }
 
 fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
@@ -371,10 +502,17 @@ fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
     if !(0.0..=1.0).contains(&p) {
         return Err(c.bad("dropout_prob", format!("{p} is not in [0, 1]")));
     }
-    let op = match c.str_or("dropout_implementation", "downgrade_in_infer")?.as_str() {
+    let op = match c
+        .str_or("dropout_implementation", "downgrade_in_infer")?
+        .as_str()
+    {
         // Inference: identity when training already scaled up; otherwise scale by 1 - p.
         "upscale_in_train" => Op::Identity,
-        "downgrade_in_infer" => Op::Unary(UnaryOp::Scale { scale: 1.0 - p, bias: 0.0, bias_after_scale: true }),
+        "downgrade_in_infer" => Op::Unary(UnaryOp::Scale {
+            scale: 1.0 - p,
+            bias: 0.0,
+            bias_after_scale: true,
+        }),
         other => return Err(c.bad("dropout_implementation", format!("unknown `{other}`"))),
     };
     done(op, vec![c.input("X")?], c.output("Out")?)
@@ -387,27 +525,49 @@ fn fc(c: &OpCtx<'_>) -> Result<Converted> {
         "relu" => true,
         other => return Err(c.unsupported(format!("fc with activation `{other}`"))),
     };
-    let f = Fc { in_num_col_dims: pos(c, "in_num_col_dims", 1)?, relu, has_bias: bias.is_some() };
+    let f = Fc {
+        in_num_col_dims: pos(c, "in_num_col_dims", 1)?,
+        relu,
+        has_bias: bias.is_some(),
+    };
     let mut ins = vec![c.input("Input")?, c.input("W")?];
     ins.extend(bias);
     done(Op::Fc(f), ins, c.output("Out")?)
 }
 
 fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Converted> {
-    let r = Reduce { kind, axes: c.ints("dim")?, keep_dim: c.bool_or("keep_dim", false)?, reduce_all: c.bool_or("reduce_all", false)? };
+    let r = Reduce {
+        kind,
+        axes: c.ints("dim")?,
+        keep_dim: c.bool_or("keep_dim", false)?,
+        reduce_all: c.bool_or("reduce_all", false)?,
+    };
     done(Op::Reduce(r), vec![c.input("X")?], c.output("Out")?)
 }
 
 fn arg_max(c: &OpCtx<'_>) -> Result<Converted> {
     let d = c.i64_or("dtype", 3)?;
-    let dtype = if d == -1 { DType::I64 } else { dtype_attr(c, "dtype", d)? };
-    let a = ArgMax { axis: c.i64_or("axis", -1)?, keepdims: c.bool_or("keepdims", false)?, flatten: c.bool_or("flatten", false)?, dtype };
+    let dtype = if d == -1 {
+        DType::I64
+    } else {
+        dtype_attr(c, "dtype", d)?
+    };
+    let a = ArgMax {
+        axis: c.i64_or("axis", -1)?,
+        keepdims: c.bool_or("keepdims", false)?,
+        flatten: c.bool_or("flatten", false)?,
+        dtype,
+    };
     done(Op::ArgMax(a), vec![c.input("X")?], c.output("Out")?)
 }
 
 /// A list operand that Paddle lets come from `<list param>` (scalars), `<tensor param>`
 /// (one 1-D tensor) or the attribute, in that priority.
-fn list_source(c: &OpCtx<'_>, list_param: &str, tensor_param: &str) -> Result<(ListInput, Vec<String>)> {
+fn list_source(
+    c: &OpCtx<'_>,
+    list_param: &str,
+    tensor_param: &str,
+) -> Result<(ListInput, Vec<String>)> {
     let list = c.inputs(list_param);
     if !list.is_empty() {
         return Ok((ListInput::Scalars(list.len()), list.to_vec()));
@@ -420,7 +580,10 @@ fn list_source(c: &OpCtx<'_>, list_param: &str, tensor_param: &str) -> Result<(L
 
 fn reshape(c: &OpCtx<'_>) -> Result<Converted> {
     let (src, extra) = list_source(c, "ShapeTensor", "Shape")?;
-    let r = Reshape { shape: c.ints("shape")?, shape_input: src };
+    let r = Reshape {
+        shape: c.ints("shape")?,
+        shape_input: src,
+    };
     let mut ins = vec![c.input("X")?];
     ins.extend(extra);
     done(Op::Reshape(r), ins, c.output("Out")?)
@@ -428,35 +591,68 @@ fn reshape(c: &OpCtx<'_>) -> Result<Converted> {
 
 fn transpose(c: &OpCtx<'_>) -> Result<Converted> {
     let perm = c.ints("axis")?;
-    let perm: Vec<usize> = perm.iter().map(|&a| usize::try_from(a).map_err(|_| c.bad("axis", format!("{perm:?}")))).collect::<Result<_>>()?;
-    done(Op::Transpose(Transpose { perm }), vec![c.input("X")?], c.output("Out")?)
+    let perm: Vec<usize> = perm
+        .iter()
+        .map(|&a| usize::try_from(a).map_err(|_| c.bad("axis", format!("{perm:?}"))))
+        .collect::<Result<_>>()?;
+    done(
+        Op::Transpose(Transpose { perm }),
+        vec![c.input("X")?],
+        c.output("Out")?,
+    )
 }
 
 fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
     c.reject_inputs(&["AxesTensor", "AxesTensorList"])?;
-    let u = Unsqueeze { axes: c.ints("axes")? };
+    let u = Unsqueeze {
+        axes: c.ints("axes")?,
+    };
     done(Op::Unsqueeze(u), vec![c.input("X")?], c.output("Out")?)
 }
 
 fn split(c: &OpCtx<'_>) -> Result<Converted> {
     c.reject_inputs(&["AxisTensor", "SectionsTensorList"])?;
-    let s = Split { axis: c.i64_or("axis", 0)?, sections: c.ints("sections")?, num: pos(c, "num", 0)? };
+    let s = Split {
+        axis: c.i64_or("axis", 0)?,
+        sections: c.ints("sections")?,
+        num: pos(c, "num", 0)?,
+    };
     let outs = c.outputs("Out").to_vec();
     if outs.len() != s.num_outputs() {
-        return Err(c.bad("num/sections", format!("{} outputs named, {} parts", outs.len(), s.num_outputs())));
+        return Err(c.bad(
+            "num/sections",
+            format!("{} outputs named, {} parts", outs.len(), s.num_outputs()),
+        ));
     }
-    Ok(Converted { op: Op::Split(s), inputs: vec![c.input("X")?], outputs: outs })
+    Ok(Converted {
+        op: Op::Split(s),
+        inputs: vec![c.input("X")?],
+        outputs: outs,
+    })
 }
 
 fn slice(c: &OpCtx<'_>) -> Result<Converted> {
     let (starts_input, starts_extra) = list_source(c, "StartsTensorList", "StartsTensor")?;
     let (ends_input, ends_extra) = list_source(c, "EndsTensorList", "EndsTensor")?;
-    let s = Slice { axes: c.ints("axes")?, starts: c.ints("starts")?, ends: c.ints("ends")?, decrease_axis: c.ints("decrease_axis")?, starts_input, ends_input };
+    let s = Slice {
+        axes: c.ints("axes")?,
+        starts: c.ints("starts")?,
+        ends: c.ints("ends")?,
+        decrease_axis: c.ints("decrease_axis")?,
+        starts_input,
+        ends_input,
+    };
     if starts_input == ListInput::Attr && s.starts.len() != s.axes.len() {
-        return Err(c.bad("starts", format!("{} starts for {} axes", s.starts.len(), s.axes.len())));
+        return Err(c.bad(
+            "starts",
+            format!("{} starts for {} axes", s.starts.len(), s.axes.len()),
+        ));
     }
     if ends_input == ListInput::Attr && s.ends.len() != s.axes.len() {
-        return Err(c.bad("ends", format!("{} ends for {} axes", s.ends.len(), s.axes.len())));
+        return Err(c.bad(
+            "ends",
+            format!("{} ends for {} axes", s.ends.len(), s.axes.len()),
+        ));
     }
     let mut ins = vec![c.input("Input")?];
     ins.extend(starts_extra);
@@ -465,16 +661,36 @@ fn slice(c: &OpCtx<'_>) -> Result<Converted> {
 }
 
 fn strided_slice(c: &OpCtx<'_>) -> Result<Converted> {
-    c.reject_inputs(&["StartsTensor", "EndsTensor", "StridesTensor", "StartsTensorList", "EndsTensorList", "StridesTensorList"])?;
-    let s = StridedSlice { axes: c.ints("axes")?, starts: c.ints("starts")?, ends: c.ints("ends")?, strides: c.ints("strides")?, decrease_axis: c.ints("decrease_axis")? };
-    done(Op::StridedSlice(s), vec![c.input("Input")?], c.output("Out")?)
+    c.reject_inputs(&[
+        "StartsTensor",
+        "EndsTensor",
+        "StridesTensor",
+        "StartsTensorList",
+        "EndsTensorList",
+        "StridesTensorList",
+    ])?;
+    let s = StridedSlice {
+        axes: c.ints("axes")?,
+        starts: c.ints("starts")?,
+        ends: c.ints("ends")?,
+        strides: c.ints("strides")?,
+        decrease_axis: c.ints("decrease_axis")?,
+    };
+    done(
+        Op::StridedSlice(s),
+        vec![c.input("Input")?],
+        c.output("Out")?,
+    )
 }
 
 fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
     c.reject_inputs(&["Paddings"])?;
     let p = c.ints("paddings")?;
     if p.len() != 6 || p.iter().any(|&v| v < 0) {
-        return Err(c.bad("paddings", format!("expected 6 non-negative values, got {p:?}")));
+        return Err(c.bad(
+            "paddings",
+            format!("expected 6 non-negative values, got {p:?}"),
+        ));
     }
     let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
     let mode = match c.str_or("mode", "constant")?.as_str() {
@@ -491,7 +707,11 @@ fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
         Layout::Nhwc => vec![(0, 0), d, h, w, (0, 0)],
     };
     let value = c.f64("value")?.unwrap_or(0.0);
-    done(Op::Pad(Pad { pads, mode, value }), vec![c.input("X")?], c.output("Out")?)
+    done(
+        Op::Pad(Pad { pads, mode, value }),
+        vec![c.input("X")?],
+        c.output("Out")?,
+    )
 }
 
 fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
@@ -534,10 +754,18 @@ fn fill_constant(c: &OpCtx<'_>) -> Result<Converted> {
             "inf" => f64::INFINITY,
             "-inf" => f64::NEG_INFINITY,
             "nan" => f64::NAN,
-            s => s.parse::<f64>().map_err(|_| c.bad("str_value", format!("`{s}` is not a number")))?,
+            s => s
+                .parse::<f64>()
+                .map_err(|_| c.bad("str_value", format!("`{s}` is not a number")))?,
         }
     };
-    let f = FillConstant { shape: c.ints("shape")?, value, dtype, shape_input, value_input: value_t.is_some() };
+    let f = FillConstant {
+        shape: c.ints("shape")?,
+        value,
+        dtype,
+        shape_input,
+        value_input: value_t.is_some(),
+    };
     let mut ins = extra;
     ins.extend(value_t);
     done(Op::FillConstant(f), ins, c.output("Out")?)

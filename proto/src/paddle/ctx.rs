@@ -37,12 +37,22 @@ impl<'a> OpCtx<'a> {
 
     /// Arguments of an input parameter (empty if absent).
     pub fn inputs(&self, param: &str) -> &'a [String] {
-        self.desc.inputs.iter().find(|v| v.parameter == param).map(|v| v.arguments.as_slice()).unwrap_or(&[])
+        self.desc
+            .inputs
+            .iter()
+            .find(|v| v.parameter == param)
+            .map(|v| v.arguments.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Arguments of an output parameter (empty if absent).
     pub fn outputs(&self, param: &str) -> &'a [String] {
-        self.desc.outputs.iter().find(|v| v.parameter == param).map(|v| v.arguments.as_slice()).unwrap_or(&[])
+        self.desc
+            .outputs
+            .iter()
+            .find(|v| v.parameter == param)
+            .map(|v| v.arguments.as_slice())
+            .unwrap_or(&[])
     }
 
     /// The single argument of a required input.
@@ -59,7 +69,10 @@ impl<'a> OpCtx<'a> {
         match self.inputs(param) {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
-            many => Err(self.bad(param, format!("expected at most one argument, got {}", many.len()))),
+            many => Err(self.bad(
+                param,
+                format!("expected at most one argument, got {}", many.len()),
+            )),
         }
     }
 
@@ -74,12 +87,19 @@ impl<'a> OpCtx<'a> {
 
     /// An attribute error at this op.
     pub fn bad(&self, attr: &str, reason: impl Into<String>) -> Error {
-        Error::BadAttribute { attr: attr.to_string(), reason: reason.into(), at: self.loc.clone() }
+        Error::BadAttribute {
+            attr: attr.to_string(),
+            reason: reason.into(),
+            at: self.loc.clone(),
+        }
     }
 
     /// A "not supported yet" error at this op.
     pub fn unsupported(&self, what: impl Into<String>) -> Error {
-        Error::Unsupported { what: what.into(), at: self.loc.clone() }
+        Error::Unsupported {
+            what: what.into(),
+            at: self.loc.clone(),
+        }
     }
 
     /// Fails if a tensor-valued input that Kayak does not handle for this op is present.
@@ -98,11 +118,17 @@ impl<'a> OpCtx<'a> {
 
     /// True if the op has a block-valued attribute (control flow).
     pub fn has_block_attr(&self) -> bool {
-        self.desc.attrs.iter().any(|a| a.r#type == ty::BLOCK || a.r#type == ty::BLOCKS)
+        self.desc
+            .attrs
+            .iter()
+            .any(|a| a.r#type == ty::BLOCK || a.r#type == ty::BLOCKS)
     }
 
     fn wrong(&self, name: &str, a: &Attr, want: &str) -> Error {
-        self.bad(name, format!("expected {want}, found attribute type {}", a.r#type))
+        self.bad(
+            name,
+            format!("expected {want}, found attribute type {}", a.r#type),
+        )
     }
 
     /// An integer attribute (INT or LONG).
@@ -112,7 +138,12 @@ impl<'a> OpCtx<'a> {
             Some(a) => match a.r#type {
                 ty::INT => Ok(Some(a.i.unwrap_or(0) as i64)),
                 ty::LONG => Ok(Some(a.l.unwrap_or(0))),
-                ty::SCALAR => a.scalar.as_ref().and_then(|s| s.i.or(s.r.map(|r| r as i64))).map(Some).ok_or_else(|| self.wrong(name, a, "an integer")),
+                ty::SCALAR => a
+                    .scalar
+                    .as_ref()
+                    .and_then(|s| s.i.or(s.r.map(|r| r as i64)))
+                    .map(Some)
+                    .ok_or_else(|| self.wrong(name, a, "an integer")),
                 _ => Err(self.wrong(name, a, "an integer")),
             },
         }
@@ -135,7 +166,10 @@ impl<'a> OpCtx<'a> {
                 ty::SCALAR => a
                     .scalar
                     .as_ref()
-                    .and_then(|s| s.r.or(s.i.map(|i| i as f64)).or(s.b.map(|b| b as i64 as f64)))
+                    .and_then(|s| {
+                        s.r.or(s.i.map(|i| i as f64))
+                            .or(s.b.map(|b| b as i64 as f64))
+                    })
                     .map(Some)
                     .ok_or_else(|| self.wrong(name, a, "a number")),
                 _ => Err(self.wrong(name, a, "a float")),
@@ -209,6 +243,10 @@ impl<'a> OpCtx<'a> {
         if v.len() != len {
             return Err(self.bad(name, format!("expected {len} values, got {v:?}")));
         }
-        v.iter().map(|&x| usize::try_from(x).map_err(|_| self.bad(name, format!("negative value in {v:?}")))).collect()
+        v.iter()
+            .map(|&x| {
+                usize::try_from(x).map_err(|_| self.bad(name, format!("negative value in {v:?}")))
+            })
+            .collect()
     }
 }

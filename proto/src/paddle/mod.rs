@@ -19,7 +19,15 @@ const FEED_MINIBATCH: i32 = 9;
 const FETCH_LIST: i32 = 10;
 
 /// Op types that carry sub-blocks.
-const CONTROL_FLOW: &[&str] = &["while", "conditional_block", "recurrent", "select_input", "select_output", "while_grad", "conditional_block_infer"];
+const CONTROL_FLOW: &[&str] = &[
+    "while",
+    "conditional_block",
+    "recurrent",
+    "select_input",
+    "select_output",
+    "while_grad",
+    "conditional_block_infer",
+];
 
 /// A model read into the IR.
 #[derive(Debug, Clone)]
@@ -43,47 +51,97 @@ pub struct Model {
 }
 
 fn tensor_desc(v: &VarDesc) -> Option<(&crate::framework::var_type::TensorDesc, i32)> {
-    v.r#type.dense_tensor.as_ref().map(|d| (&d.tensor, d.lod_level.unwrap_or(0)))
+    v.r#type
+        .dense_tensor
+        .as_ref()
+        .map(|d| (&d.tensor, d.lod_level.unwrap_or(0)))
 }
 
 /// Reads a legacy Paddle program and its params into a [`Model`].
 pub fn import(bytes: &ModelBytes) -> Result<Model> {
     let file = bytes.model_name.clone();
-    let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode { file: file.clone(), source })?;
-    let block = prog.blocks.first().ok_or_else(|| Error::Program { file: file.clone(), reason: "the program has no blocks".into() })?;
-    let loc = |index: usize, op_type: &str| OpLoc { file: file.clone(), block: 0, index, op_type: op_type.to_string() };
+    let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
+        file: file.clone(),
+        source,
+    })?;
+    let block = prog.blocks.first().ok_or_else(|| Error::Program {
+        file: file.clone(),
+        reason: "the program has no blocks".into(),
+    })?;
+    let loc = |index: usize, op_type: &str| OpLoc {
+        file: file.clone(),
+        block: 0,
+        index,
+        op_type: op_type.to_string(),
+    };
 
     let mut op_histogram = BTreeMap::new();
     for (i, op) in block.ops.iter().enumerate() {
         *op_histogram.entry(op.r#type.clone()).or_insert(0) += 1;
-        let ctx = OpCtx { desc: op, loc: loc(i, &op.r#type) };
+        let ctx = OpCtx {
+            desc: op,
+            loc: loc(i, &op.r#type),
+        };
         if CONTROL_FLOW.contains(&op.r#type.as_str()) || ctx.has_block_attr() {
-            return Err(Error::Unsupported { what: format!("control flow (`{}` with a sub-block; the program has {} blocks)", op.r#type, prog.blocks.len()), at: ctx.loc });
+            return Err(Error::Unsupported {
+                what: format!(
+                    "control flow (`{}` with a sub-block; the program has {} blocks)",
+                    op.r#type,
+                    prog.blocks.len()
+                ),
+                at: ctx.loc,
+            });
         }
     }
     if prog.blocks.len() > 1 {
-        return Err(Error::Program { file, reason: format!("the program has {} blocks but no control-flow op uses them", prog.blocks.len()) });
+        return Err(Error::Program {
+            file,
+            reason: format!(
+                "the program has {} blocks but no control-flow op uses them",
+                prog.blocks.len()
+            ),
+        });
     }
 
-    let var_desc: HashMap<&str, &VarDesc> = block.vars.iter().map(|v| (v.name.as_str(), v)).collect();
+    let var_desc: HashMap<&str, &VarDesc> =
+        block.vars.iter().map(|v| (v.name.as_str(), v)).collect();
 
     // Parameters: persistable tensors other than the feed/fetch holders, sorted by name.
     let mut specs = Vec::new();
     for v in &block.vars {
-        let holder = matches!(v.r#type.r#type, FEED_MINIBATCH | FETCH_LIST) || v.name == "feed" || v.name == "fetch";
+        let holder = matches!(v.r#type.r#type, FEED_MINIBATCH | FETCH_LIST)
+            || v.name == "feed"
+            || v.name == "fetch";
         if !v.persistable.unwrap_or(false) || holder {
             continue;
         }
-        let (td, _) = tensor_desc(v).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("persistable variable `{}` is not a dense tensor", v.name) })?;
-        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("parameter `{}` has unsupported data type {}", v.name, td.data_type) })?;
-        specs.push(ParamSpec { name: v.name.clone(), dtype, dims: td.dims.clone() });
+        let (td, _) = tensor_desc(v).ok_or_else(|| Error::Program {
+            file: file.clone(),
+            reason: format!("persistable variable `{}` is not a dense tensor", v.name),
+        })?;
+        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program {
+            file: file.clone(),
+            reason: format!(
+                "parameter `{}` has unsupported data type {}",
+                v.name, td.data_type
+            ),
+        })?;
+        specs.push(ParamSpec {
+            name: v.name.clone(),
+            dtype,
+            dims: td.dims.clone(),
+        });
     }
     specs.sort_by(|a, b| a.name.cmp(&b.name));
     let tensors = read_params(&bytes.params, &specs, &bytes.params_name)?;
     let param_elements = tensors.iter().map(|t| t.len()).sum();
     let param_bytes = tensors.iter().map(|t| t.byte_len()).sum();
     let param_count = tensors.len();
-    let mut params: HashMap<String, Arc<kayak_ir::Tensor>> = specs.iter().map(|s| s.name.clone()).zip(tensors.into_iter().map(Arc::new)).collect();
+    let mut params: HashMap<String, Arc<kayak_ir::Tensor>> = specs
+        .iter()
+        .map(|s| s.name.clone())
+        .zip(tensors.into_iter().map(Arc::new))
+        .collect();
 
     let mut g = Graph::new();
     let mut defs: HashMap<String, ValueId> = HashMap::new();
@@ -92,7 +150,10 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
     let mut feeds: Vec<(i64, usize, String)> = Vec::new();
     let mut fetches: Vec<(i64, usize, String)> = Vec::new();
     for (i, op) in block.ops.iter().enumerate() {
-        let ctx = OpCtx { desc: op, loc: loc(i, &op.r#type) };
+        let ctx = OpCtx {
+            desc: op,
+            loc: loc(i, &op.r#type),
+        };
         match op.r#type.as_str() {
             "feed" => feeds.push((ctx.i64_or("col", 0)?, i, ctx.output("Out")?)),
             "fetch" => fetches.push((ctx.i64_or("col", 0)?, i, ctx.input("X")?)),
@@ -102,20 +163,60 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
     feeds.sort();
     fetches.sort();
     if feeds.is_empty() {
-        return Err(Error::Program { file, reason: "the program has no feed op (not an inference model?)".into() });
+        return Err(Error::Program {
+            file,
+            reason: "the program has no feed op (not an inference model?)".into(),
+        });
     }
     if fetches.is_empty() {
-        return Err(Error::Program { file, reason: "the program has no fetch op (not an inference model?)".into() });
+        return Err(Error::Program {
+            file,
+            reason: "the program has no fetch op (not an inference model?)".into(),
+        });
     }
     for (_, i, name) in &feeds {
-        let v = var_desc.get(name.as_str()).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed variable `{name}` is not declared") })?;
-        let (td, lod) = tensor_desc(v).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed variable `{name}` is not a dense tensor") })?;
+        let v = var_desc.get(name.as_str()).ok_or_else(|| Error::Program {
+            file: file.clone(),
+            reason: format!("feed variable `{name}` is not declared"),
+        })?;
+        let (td, lod) = tensor_desc(v).ok_or_else(|| Error::Program {
+            file: file.clone(),
+            reason: format!("feed variable `{name}` is not a dense tensor"),
+        })?;
         if lod > 0 {
-            return Err(Error::Unsupported { what: format!("LoD input `{name}` (lod_level {lod})"), at: loc(*i, "feed") });
+            return Err(Error::Unsupported {
+                what: format!("LoD input `{name}` (lod_level {lod})"),
+                at: loc(*i, "feed"),
+            });
         }
-        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program { file: file.clone(), reason: format!("feed `{name}` has unsupported data type {}", td.data_type) })?;
-        let dims = td.dims.iter().enumerate().map(|(k, &d)| if d < 0 { Dim::Sym(format!("{name}.{k}").into()) } else { Dim::Known(d as usize) }).collect();
-        let id = g.add_input(name, TypeInfo { dtype, shape: Shape(dims) }).map_err(|source| Error::Ir { at: loc(*i, "feed"), source })?;
+        let dtype = dtype_from_paddle(td.data_type).ok_or_else(|| Error::Program {
+            file: file.clone(),
+            reason: format!("feed `{name}` has unsupported data type {}", td.data_type),
+        })?;
+        let dims = td
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(k, &d)| {
+                if d < 0 {
+                    Dim::Sym(format!("{name}.{k}").into())
+                } else {
+                    Dim::Known(d as usize)
+                }
+            })
+            .collect();
+        let id = g
+            .add_input(
+                name,
+                TypeInfo {
+                    dtype,
+                    shape: Shape(dims),
+                },
+            )
+            .map_err(|source| Error::Ir {
+                at: loc(*i, "feed"),
+                source,
+            })?;
         defs.insert(name.clone(), id);
     }
 
@@ -126,8 +227,13 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         if t == "feed" || t == "fetch" {
             continue;
         }
-        let ctx = OpCtx { desc: op, loc: loc(i, t) };
-        let conv = reg.get(t).ok_or_else(|| Error::UnknownOp(ctx.loc.clone()))?;
+        let ctx = OpCtx {
+            desc: op,
+            loc: loc(i, t),
+        };
+        let conv = reg
+            .get(t)
+            .ok_or_else(|| Error::UnknownOp(ctx.loc.clone()))?;
         let c = conv(&ctx)?;
         let mut ins = Vec::with_capacity(c.inputs.len());
         for name in &c.inputs {
@@ -135,11 +241,19 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
                 Some(&id) => id,
                 None => match params.remove(name) {
                     Some(t) => {
-                        let id = g.add_const(name, t).map_err(|source| Error::Ir { at: ctx.loc.clone(), source })?;
+                        let id = g.add_const(name, t).map_err(|source| Error::Ir {
+                            at: ctx.loc.clone(),
+                            source,
+                        })?;
                         defs.insert(name.clone(), id);
                         id
                     }
-                    None => return Err(Error::UndefinedVar { var: name.clone(), at: ctx.loc.clone() }),
+                    None => {
+                        return Err(Error::UndefinedVar {
+                            var: name.clone(),
+                            at: ctx.loc.clone(),
+                        })
+                    }
                 },
             };
             ins.push(id);
@@ -159,16 +273,27 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
             })
             .collect();
         let refs: Vec<&str> = out_names.iter().map(String::as_str).collect();
-        let outs = g.add_node(c.op, ins, &refs, &ctx.loc.to_string()).map_err(|e| Error::Ir { at: ctx.loc.clone(), source: e.root_owned() })?;
+        let outs = g
+            .add_node(c.op, ins, &refs, &ctx.loc.to_string())
+            .map_err(|e| Error::Ir {
+                at: ctx.loc.clone(),
+                source: e.root_owned(),
+            })?;
         for (name, id) in c.outputs.iter().zip(outs) {
             defs.insert(name.clone(), id);
         }
     }
     for (_, i, name) in &fetches {
-        let id = *defs.get(name).ok_or_else(|| Error::UndefinedVar { var: name.clone(), at: loc(*i, "fetch") })?;
+        let id = *defs.get(name).ok_or_else(|| Error::UndefinedVar {
+            var: name.clone(),
+            at: loc(*i, "fetch"),
+        })?;
         g.add_output(id);
     }
-    g.validate().map_err(|source| Error::Program { file: file.clone(), reason: source.to_string() })?;
+    g.validate().map_err(|source| Error::Program {
+        file: file.clone(),
+        reason: source.to_string(),
+    })?;
     Ok(Model {
         graph: g,
         vars: defs,
@@ -177,7 +302,10 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         param_elements,
         param_bytes,
         model_name: file,
-        format: format!("Paddle ProgramDesc (legacy .pdmodel, version {})", prog.version.and_then(|v| v.version).unwrap_or(0)),
+        format: format!(
+            "Paddle ProgramDesc (legacy .pdmodel, version {})",
+            prog.version.and_then(|v| v.version).unwrap_or(0)
+        ),
     })
 }
 
