@@ -93,7 +93,15 @@ impl Plan {
                 })?;
             for (&v, t) in node.outputs.iter().zip(outs) {
                 let want = &self.types[v];
-                if t.dtype() != want.dtype || Shape::known(t.shape()) != want.shape {
+                // Dims that depend on run-time data are Unknown in the plan; the rest must match.
+                let shape_ok = want.shape.rank() == t.shape().len()
+                    && want
+                        .shape
+                        .dims()
+                        .iter()
+                        .zip(t.shape())
+                        .all(|(d, &n)| d.known().is_none_or(|k| k == n));
+                if t.dtype() != want.dtype || !shape_ok {
                     return Err(Error::OutputMismatch {
                         origin: node.origin.clone(),
                         got_dtype: t.dtype(),

@@ -38,6 +38,9 @@ pub struct ModelBytes {
     pub model_name: String,
     /// Name of the params (its path, or `<buffer>`).
     pub params_name: String,
+    /// The params file was looked for and not found (a program without parameters needs
+    /// none; the importer reports it if parameters are declared).
+    pub params_missing: bool,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -111,15 +114,9 @@ impl ModelSource {
                         reason: "no such file".into(),
                     });
                 }
-                // `x.pdmodel` → `x.pdiparams` (never `x.pdiparams.info`).
-                let params = m.with_extension("pdiparams");
-                if !params.is_file() {
-                    return Err(Error::ModelNotFound {
-                        path: m.display().to_string(),
-                        reason: format!("params file {} not found", params.display()),
-                    });
-                }
-                Ok(Some((m.clone(), params)))
+                // `x.pdmodel` → `x.pdiparams` (never `x.pdiparams.info`). It may be absent
+                // for a program without parameters.
+                Ok(Some((m.clone(), m.with_extension("pdiparams"))))
             }
             ModelSource::Paths { model, params } => Ok(Some((model.clone(), params.clone()))),
             ModelSource::Buffers { .. } => Ok(None),
@@ -129,18 +126,23 @@ impl ModelSource {
     /// Reads the bytes.
     pub fn load(&self) -> Result<ModelBytes> {
         match self.paths()? {
-            Some((m, p)) => Ok(ModelBytes {
-                model: read(&m)?,
-                params: read(&p)?,
-                model_name: m.display().to_string(),
-                params_name: p.display().to_string(),
-            }),
+            Some((m, p)) => {
+                let params_missing = !p.exists();
+                Ok(ModelBytes {
+                    model: read(&m)?,
+                    params: if params_missing { vec![] } else { read(&p)? },
+                    model_name: m.display().to_string(),
+                    params_name: p.display().to_string(),
+                    params_missing,
+                })
+            }
             None => match self {
                 ModelSource::Buffers { model, params } => Ok(ModelBytes {
                     model: model.clone(),
                     params: params.clone(),
                     model_name: "<model buffer>".into(),
                     params_name: "<params buffer>".into(),
+                    params_missing: false,
                 }),
                 _ => unreachable!("paths() is None only for buffers"),
             },
@@ -157,8 +159,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("inference.pdmodel"), b"m").unwrap();
         std::fs::write(d.path().join("inference.pdiparams.info"), b"i").unwrap();
-        let err = ModelSource::Dir(d.path().into()).paths().unwrap_err();
-        assert!(matches!(err, Error::ModelNotFound { .. }), "{err}");
+        let b = ModelSource::Dir(d.path().into()).load().unwrap();
+        assert!(b.params_missing && b.params_name.ends_with("inference.pdiparams"));
         std::fs::write(d.path().join("inference.pdiparams"), b"p").unwrap();
         let (m, p) = ModelSource::Dir(d.path().into()).paths().unwrap().unwrap();
         assert!(m.ends_with("inference.pdmodel") && p.ends_with("inference.pdiparams"));

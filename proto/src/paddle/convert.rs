@@ -38,6 +38,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("conv2d_transpose", conv2d_transpose);
     r.insert("depthwise_conv2d_transpose", conv2d_transpose);
     r.insert("pool2d", pool2d);
+    r.insert("max_pool2d_with_index", max_pool2d_with_index);
     r.insert("batch_norm", batch_norm);
     r.insert("layer_norm", layer_norm);
     r.insert("elementwise_add", |c| binary(c, BinaryOp::Add));
@@ -413,6 +414,23 @@ fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
         ceil_mode: c.bool_or("ceil_mode", false)?,
         exclusive: c.bool_or("exclusive", true)?,
         layout: layout(c, "data_format")?,
+    };
+    done(Op::Pool2d(p), vec![c.input("X")?], c.output("Out")?)
+}
+
+/// Max pooling that also returns argmax indices (`Mask`); only `Out` is produced, a reader
+/// of `Mask` gets an undefined-variable error.
+fn max_pool2d_with_index(c: &OpCtx<'_>) -> Result<Converted> {
+    let p = Pool {
+        kind: PoolKind::Max,
+        ksize: pair(c, "ksize", 1)?,
+        strides: pair(c, "strides", 1)?,
+        padding: padding(c)?,
+        global: c.bool_or("global_pooling", false)?,
+        adaptive: c.bool_or("adaptive", false)?,
+        ceil_mode: c.bool_or("ceil_mode", false)?,
+        exclusive: true,
+        layout: Layout::Nchw,
     };
     done(Op::Pool2d(p), vec![c.input("X")?], c.output("Out")?)
 }
