@@ -220,7 +220,12 @@ impl Tensor {
 
     /// Builds a tensor from little-endian raw bytes; the length must match exactly.
     pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor> {
-        let expected = shape.iter().product::<usize>() * dtype.size_of();
+        let expected = shape
+            .iter()
+            .try_fold(dtype.size_of(), |a, &d| a.checked_mul(d))
+            .ok_or_else(|| {
+                crate::error::shape_err("tensor", format!("shape {shape:?} overflows"))
+            })?;
         if bytes.len() != expected {
             return Err(Error::DataSize {
                 got: bytes.len(),

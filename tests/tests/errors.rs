@@ -315,3 +315,28 @@ fn missing_model_files() {
     let err = Predictor::new(Config::new().model_file(dir.path().join("m.pdmodel"))).unwrap_err();
     assert!(err.to_string().contains("m.pdiparams"), "{err}");
 }
+
+#[test]
+fn zero_sized_kernel_is_an_error() {
+    let vars = vec![
+        var("x", FP32, &[1, 3, 8, 8], false, 0),
+        var("w", FP32, &[4, 3, 0, 3], true, 0),
+        var("y", FP32, &[1, 4, 8, 8], false, 0),
+    ];
+    let conv = op(
+        "conv2d",
+        &[("Input", &["x"]), ("Filter", &["w"])],
+        &[("Output", &["y"])],
+        vec![
+            attr_ints("strides", &[1, 1]),
+            attr_ints("paddings", &[1, 1]),
+        ],
+    );
+    let w = Tensor::zeros(kayak::DType::F32, &[4, 3, 0, 3]);
+    let err = load(
+        encode(&program(vars, vec![conv], &["x"], &["y"])),
+        params(&[&w]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("zero-sized kernel"), "{err}");
+}

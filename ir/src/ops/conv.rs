@@ -124,6 +124,18 @@ fn check_common(
             ),
         ));
     }
+    if let Some(k) = inputs[1].ty.shape.dims()[2..]
+        .iter()
+        .find(|d| d.known() == Some(0))
+    {
+        return Err(shape_err(
+            op,
+            format!(
+                "filter {} has a zero-sized kernel dim {k}",
+                inputs[1].ty.shape
+            ),
+        ));
+    }
     if groups == 0 {
         return Err(attr_err(op, "groups", "must be at least 1"));
     }

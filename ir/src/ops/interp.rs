@@ -143,7 +143,13 @@ pub(super) fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInf
         (Some(h), Some(w)) => Some([h, w]),
         _ => None,
     };
+    if hw.is_some_and(|[h, w]| h == 0 || w == 0) {
+        return Err(shape_err(op, format!("cannot resize an empty image {x}")));
+    }
     let (out, _) = i.resolve(inputs, hw)?;
+    if out.is_some_and(|[h, w]| h == 0 || w == 0) {
+        return Err(shape_err(op, format!("output size {out:?} has a zero dim")));
+    }
     let mut d = x.0.clone();
     match out {
         Some([h, w]) => {
