@@ -9,10 +9,23 @@ if [ -z "${KAYAK_MODELS:-}" ] && [ ! -d ../shared/models ]; then
   scripts/fetch-models.sh
   export KAYAK_SKIP_MISSING=1
 fi
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+mkdir -p target
+log=target/test-output.log
+: > "$log"
+cargo test --workspace --all-targets 2>&1 | tee -a "$log"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+skipped=0
 if [ -s target/kayak-skipped.txt ]; then
+  skipped=$(wc -l < target/kayak-skipped.txt)
   echo
   echo "These model tests did NOT run (files missing); they are not counted as passed:"
   sed 's/^/  - /' target/kayak-skipped.txt
+fi
+echo
+if [ "$skipped" -gt 0 ]; then
+  echo "tests: $((passed - skipped)) passed, $failed failed, $skipped skipped"
+else
+  echo "tests: $passed passed, $failed failed"
 fi

@@ -369,10 +369,21 @@ impl InputHandle<'_> {
                 got: data.len(),
             });
         }
-        let shape = t.shape().to_vec();
-        let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data.to_vec())
-            .expect("length checked");
-        *t = T::wrap(a);
+        // The buffer made by `reshape` has the input's dtype (checked above) and is
+        // row-major: copy into it without allocating.
+        match T::unwrap_mut(t) {
+            Some(a) => match a.as_slice_mut() {
+                Some(dst) => dst.copy_from_slice(data),
+                None => a.iter_mut().zip(data).for_each(|(d, s)| *d = *s),
+            },
+            None => {
+                return Err(Error::InputDType {
+                    name,
+                    expected: T::DTYPE,
+                    got: t.dtype(),
+                })
+            }
+        }
         Ok(())
     }
 

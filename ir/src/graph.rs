@@ -247,10 +247,11 @@ impl Graph {
                 .iter()
                 .all(|t| t.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT));
             let all_known = ins.iter().all(|i| i.value.is_some());
-            let fold = small && (all_known || matches!(node.op, Op::Shape));
+            let shape_known = matches!(node.op, Op::Shape) && ins[0].ty.shape.is_known();
+            let fold = small && (all_known || shape_known);
             let results = if fold {
-                let vals: Vec<Tensor> = if let Op::Shape = node.op {
-                    let dims = ins[0].ty.shape.to_known().expect("checked");
+                let vals: Vec<Tensor> = if shape_known {
+                    let dims = ins[0].ty.shape.to_known().expect("checked just above");
                     vec![Tensor::from_i32s(
                         &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
                     )]

@@ -72,6 +72,8 @@ pub trait Elem: Copy + Default + PartialOrd + std::fmt::Debug + Send + Sync + 's
     fn wrap(a: ArrayD<Self>) -> Tensor;
     /// The array, if the tensor holds this type.
     fn unwrap_ref(t: &Tensor) -> Option<&ArrayD<Self>>;
+    /// The array, mutably, if the tensor holds this type.
+    fn unwrap_mut(t: &mut Tensor) -> Option<&mut ArrayD<Self>>;
     /// Conversion to f64 (bool: 0/1).
     fn to_f64(self) -> f64;
     /// Conversion from f64 as a C cast would do it (truncation toward zero for ints).
@@ -90,6 +92,12 @@ macro_rules! elem_num {
                 Tensor::$v(a)
             }
             fn unwrap_ref(t: &Tensor) -> Option<&ArrayD<Self>> {
+                match t {
+                    Tensor::$v(a) => Some(a),
+                    _ => None,
+                }
+            }
+            fn unwrap_mut(t: &mut Tensor) -> Option<&mut ArrayD<Self>> {
                 match t {
                     Tensor::$v(a) => Some(a),
                     _ => None,
@@ -132,6 +140,12 @@ macro_rules! elem_half {
                     _ => None,
                 }
             }
+            fn unwrap_mut(t: &mut Tensor) -> Option<&mut ArrayD<Self>> {
+                match t {
+                    Tensor::$v(a) => Some(a),
+                    _ => None,
+                }
+            }
             fn to_f64(self) -> f64 {
                 self.to_f64()
             }
@@ -156,6 +170,12 @@ impl Elem for bool {
         Tensor::Bool(a)
     }
     fn unwrap_ref(t: &Tensor) -> Option<&ArrayD<Self>> {
+        match t {
+            Tensor::Bool(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn unwrap_mut(t: &mut Tensor) -> Option<&mut ArrayD<Self>> {
         match t {
             Tensor::Bool(a) => Some(a),
             _ => None,

@@ -131,11 +131,8 @@ pub fn ctc_decode(probs: &Tensor, charset: &[String]) -> Result<String> {
             .enumerate()
             .fold(0, |b, (i, &x)| if x > row[b] { i } else { b });
         if k != 0 && k != prev {
-            let ch = if k == c - 1 && k > charset.len() {
-                " "
-            } else {
-                charset.get(k - 1).map(String::as_str).unwrap_or(" ")
-            };
+            // Classes past the character list (the last one) are the space.
+            let ch = charset.get(k - 1).map(String::as_str).unwrap_or(" ");
             out.push_str(ch);
         }
         prev = k;
