@@ -25,31 +25,34 @@ enum Cmd {
         model: PathBuf,
     },
     /// Run a model on .npy inputs (or seeded random data) and write its outputs.
-    Run {
-        /// Model directory or .pdmodel file.
-        model: PathBuf,
-        /// An input as NAME=FILE.npy (repeatable).
-        #[arg(long = "input", value_name = "NAME=FILE.npy")]
-        inputs: Vec<String>,
-        /// Shape of a random input as NAME=D0,D1,... (repeatable).
-        #[arg(long = "shape", value_name = "NAME=D0,D1,...")]
-        shapes: Vec<String>,
-        /// Also fetch this model variable (repeatable); written as DIR/<VAR>.npy.
-        #[arg(long = "fetch", value_name = "VAR")]
-        fetch: Vec<String>,
-        /// Write outputs here as output_0.npy, output_1.npy, ... in fetch order.
-        #[arg(long = "output-dir", value_name = "DIR")]
-        output_dir: Option<PathBuf>,
-        /// Threads (upper bound).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// Run the graph as imported, without optimization.
-        #[arg(long = "no-optimize")]
-        no_optimize: bool,
-        /// Seed for random inputs.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Model directory or .pdmodel file.
+    model: PathBuf,
+    /// An input as NAME=FILE.npy (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Shape of a random input as NAME=D0,D1,... (repeatable).
+    #[arg(long = "shape", value_name = "NAME=D0,D1,...")]
+    shapes: Vec<String>,
+    /// Also fetch this model variable (repeatable); written as DIR/<VAR>.npy.
+    #[arg(long = "fetch", value_name = "VAR")]
+    fetch: Vec<String>,
+    /// Write outputs here as output_0.npy, output_1.npy, ... in fetch order.
+    #[arg(long = "output-dir", value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Threads (upper bound).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Run the graph as imported, without optimization.
+    #[arg(long = "no-optimize")]
+    no_optimize: bool,
+    /// Seed for random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 fn main() -> ExitCode {
@@ -77,25 +80,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn real_main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Inspect { model } => inspect(model),
-        Cmd::Run {
-            model,
-            inputs,
-            shapes,
-            fetch,
-            output_dir,
-            threads,
-            no_optimize,
-            seed,
-        } => run(
-            model,
-            inputs,
-            shapes,
-            fetch,
-            output_dir,
-            threads,
-            no_optimize,
-            seed,
-        ),
+        Cmd::Run(args) => run(args),
     }
 }
 
@@ -170,17 +155,17 @@ fn parse_kv(s: &str, what: &str) -> Result<(String, String)> {
     Ok((k.to_string(), v.to_string()))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    path: PathBuf,
-    inputs: Vec<String>,
-    shapes: Vec<String>,
-    fetch: Vec<String>,
-    output_dir: Option<PathBuf>,
-    threads: usize,
-    no_optimize: bool,
-    seed: u64,
-) -> Result<()> {
+fn run(args: RunArgs) -> Result<()> {
+    let RunArgs {
+        model: path,
+        inputs,
+        shapes,
+        fetch,
+        output_dir,
+        threads,
+        no_optimize,
+        seed,
+    } = args;
     let mut cfg = Config::new()
         .model_path(&path)
         .threads(threads)

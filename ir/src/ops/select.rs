@@ -454,21 +454,8 @@ fn strided_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
     let d = dim as i64;
     let mut out = Vec::new();
     if step > 0 {
-        let s = if start < 0 {
-            (start + d).max(0)
-        } else {
-            start.min(d)
-        };
-        let e = if end < 0 {
-            (end + d).max(0)
-        } else {
-            end.min(d)
-        };
-        let mut i = s;
-        while i < e {
-            out.push(i as usize);
-            i += step;
-        }
+        let (s, e) = clamp_range(start, end, dim);
+        out.extend((s..e).step_by(step as usize));
     } else {
         let s = if start < 0 {
             (start + d).max(-1)

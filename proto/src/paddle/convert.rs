@@ -59,9 +59,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("logical_and", |c| logical(c, LogicalOp::And));
     r.insert("logical_or", |c| logical(c, LogicalOp::Or));
     r.insert("logical_xor", |c| logical(c, LogicalOp::Xor));
-    r.insert("logical_not", |c| {
-        done(Op::LogicalNot, vec![c.input("X")?], c.output("Out")?)
-    });
+    r.insert("logical_not", |c| x(c, Op::LogicalNot));
     r.insert("where", |c| {
         done(
             Op::Where,
@@ -137,20 +135,14 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("prelu", prelu);
     r.insert("dropout", dropout);
-    r.insert("assign", |c| {
-        done(Op::Identity, vec![c.input("X")?], c.output("Out")?)
-    });
+    r.insert("assign", |c| x(c, Op::Identity));
     r.insert("matmul", |c| {
         let m = MatMul {
             trans_x: c.bool_or("transpose_X", false)?,
             trans_y: c.bool_or("transpose_Y", false)?,
             alpha: c.f32_or("alpha", 1.0)?,
         };
-        done(
-            Op::MatMul(m),
-            vec![c.input("X")?, c.input("Y")?],
-            c.output("Out")?,
-        )
+        xy(c, Op::MatMul(m))
     });
     r.insert("matmul_v2", |c| {
         let m = MatMul {
@@ -158,31 +150,19 @@ pub fn registry() -> HashMap<&'static str, Converter> {
             trans_y: c.bool_or("trans_y", false)?,
             alpha: 1.0,
         };
-        done(
-            Op::MatMul(m),
-            vec![c.input("X")?, c.input("Y")?],
-            c.output("Out")?,
-        )
+        xy(c, Op::MatMul(m))
     });
     r.insert("mul", |c| {
         let m = Mul {
             x_num_col_dims: pos(c, "x_num_col_dims", 1)?,
             y_num_col_dims: pos(c, "y_num_col_dims", 1)?,
         };
-        done(
-            Op::Mul(m),
-            vec![c.input("X")?, c.input("Y")?],
-            c.output("Out")?,
-        )
+        xy(c, Op::Mul(m))
     });
     r.insert("fc", fc);
     r.insert("softmax", |c| {
         let axis = c.i64_or("axis", -1)?;
-        done(
-            Op::Softmax(Softmax { axis }),
-            vec![c.input("X")?],
-            c.output("Out")?,
-        )
+        x(c, Op::Softmax(Softmax { axis }))
     });
     r.insert("reduce_sum", |c| reduce(c, ReduceKind::Sum));
     r.insert("reduce_mean", |c| reduce(c, ReduceKind::Mean));
@@ -198,35 +178,30 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         let s = Squeeze {
             axes: c.ints("axes")?,
         };
-        done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
+        x(c, Op::Squeeze(s))
     });
     r.insert("squeeze", |c| {
         let s = Squeeze {
             axes: c.ints("axes")?,
         };
-        done(Op::Squeeze(s), vec![c.input("X")?], c.output("Out")?)
+        x(c, Op::Squeeze(s))
     });
     r.insert("unsqueeze2", unsqueeze);
     r.insert("unsqueeze", unsqueeze);
     r.insert("flatten2", |c| {
         let axis = pos(c, "axis", 1).or_else(|_| c.i64_or("axis", 1).map(|a| a.max(0) as usize))?;
-        done(
-            Op::Flatten(Flatten::To2d { axis }),
-            vec![c.input("X")?],
-            c.output("Out")?,
-        )
+        x(c, Op::Flatten(Flatten::To2d { axis }))
     });
     r.insert("flatten", |c| {
         let axis = c.i64_or("axis", 1)?;
         if axis < 0 {
             return Err(c.bad("axis", format!("{axis} is negative")));
         }
-        done(
+        x(
+            c,
             Op::Flatten(Flatten::To2d {
                 axis: axis as usize,
             }),
-            vec![c.input("X")?],
-            c.output("Out")?,
         )
     });
     r.insert("flatten_contiguous_range", |c| {
@@ -234,7 +209,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
             start: c.i64_or("start_axis", 1)?,
             stop: c.i64_or("stop_axis", -1)?,
         };
-        done(Op::Flatten(f), vec![c.input("X")?], c.output("Out")?)
+        x(c, Op::Flatten(f))
     });
     r.insert("concat", |c| {
         c.reject_inputs(&["AxisTensor"])?;
@@ -289,11 +264,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         } else {
             Some(dtype_attr(c, "dtype", d)?)
         };
-        done(
-            Op::FillAnyLike { value, dtype },
-            vec![c.input("X")?],
-            c.output("Out")?,
-        )
+        x(c, Op::FillAnyLike { value, dtype })
     });
     r.insert("range", |c| {
         done(
@@ -304,7 +275,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("cast", |c| {
         let to = dtype_attr(c, "out_dtype", c.i64_or("out_dtype", -1)?)?;
-        done(Op::Cast(to), vec![c.input("X")?], c.output("Out")?)
+        x(c, Op::Cast(to))
     });
     r
 }
@@ -415,7 +386,7 @@ fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
         exclusive: c.bool_or("exclusive", true)?,
         layout: layout(c, "data_format")?,
     };
-    done(Op::Pool2d(p), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::Pool2d(p))
 }
 
 /// Max pooling that also returns argmax indices (`Mask`); only `Out` is produced, a reader
@@ -432,7 +403,7 @@ fn max_pool2d_with_index(c: &OpCtx<'_>) -> Result<Converted> {
         exclusive: true,
         layout: Layout::Nchw,
     };
-    done(Op::Pool2d(p), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::Pool2d(p))
 }
 
 fn batch_norm(c: &OpCtx<'_>) -> Result<Converted> {
@@ -471,34 +442,30 @@ fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::LayerNorm(l), ins, c.output("Y")?)
 }
 
+/// An op on inputs `X`, `Y` with output `Out`.
+fn xy(c: &OpCtx<'_>, op: Op) -> Result<Converted> {
+    done(op, vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
+}
+
+/// An op on input `X` with output `Out`.
+fn x(c: &OpCtx<'_>, op: Op) -> Result<Converted> {
+    done(op, vec![c.input("X")?], c.output("Out")?)
+}
+
 fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
-    let axis = c.i64_or("axis", -1)?;
-    done(
-        Op::Binary(op, axis),
-        vec![c.input("X")?, c.input("Y")?],
-        c.output("Out")?,
-    )
+    xy(c, Op::Binary(op, c.i64_or("axis", -1)?))
 }
 
 fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
-    let axis = c.i64_or("axis", -1)?;
-    done(
-        Op::Compare(op, axis),
-        vec![c.input("X")?, c.input("Y")?],
-        c.output("Out")?,
-    )
+    xy(c, Op::Compare(op, c.i64_or("axis", -1)?))
 }
 
 fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Converted> {
-    done(
-        Op::Logical(op),
-        vec![c.input("X")?, c.input("Y")?],
-        c.output("Out")?,
-    )
+    xy(c, Op::Logical(op))
 }
 
 fn unary(c: &OpCtx<'_>, u: UnaryOp) -> Result<Converted> {
-    done(Op::Unary(u), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::Unary(u))
 }
 
 fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
@@ -533,7 +500,7 @@ fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
         }),
         other => return Err(c.bad("dropout_implementation", format!("unknown `{other}`"))),
     };
-    done(op, vec![c.input("X")?], c.output("Out")?)
+    x(c, op)
 }
 
 fn fc(c: &OpCtx<'_>) -> Result<Converted> {
@@ -560,7 +527,7 @@ fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Converted> {
         keep_dim: c.bool_or("keep_dim", false)?,
         reduce_all: c.bool_or("reduce_all", false)?,
     };
-    done(Op::Reduce(r), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::Reduce(r))
 }
 
 fn arg_max(c: &OpCtx<'_>) -> Result<Converted> {
@@ -576,7 +543,7 @@ fn arg_max(c: &OpCtx<'_>) -> Result<Converted> {
         flatten: c.bool_or("flatten", false)?,
         dtype,
     };
-    done(Op::ArgMax(a), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::ArgMax(a))
 }
 
 /// A list operand that Paddle lets come from `<list param>` (scalars), `<tensor param>`
@@ -613,11 +580,7 @@ fn transpose(c: &OpCtx<'_>) -> Result<Converted> {
         .iter()
         .map(|&a| usize::try_from(a).map_err(|_| c.bad("axis", format!("{perm:?}"))))
         .collect::<Result<_>>()?;
-    done(
-        Op::Transpose(Transpose { perm }),
-        vec![c.input("X")?],
-        c.output("Out")?,
-    )
+    x(c, Op::Transpose(Transpose { perm }))
 }
 
 fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
@@ -625,7 +588,7 @@ fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
     let u = Unsqueeze {
         axes: c.ints("axes")?,
     };
-    done(Op::Unsqueeze(u), vec![c.input("X")?], c.output("Out")?)
+    x(c, Op::Unsqueeze(u))
 }
 
 fn split(c: &OpCtx<'_>) -> Result<Converted> {
@@ -725,11 +688,7 @@ fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
         Layout::Nhwc => vec![(0, 0), d, h, w, (0, 0)],
     };
     let value = c.f64("value")?.unwrap_or(0.0);
-    done(
-        Op::Pad(Pad { pads, mode, value }),
-        vec![c.input("X")?],
-        c.output("Out")?,
-    )
+    x(c, Op::Pad(Pad { pads, mode, value }))
 }
 
 fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
