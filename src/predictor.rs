@@ -2,7 +2,7 @@
 
 use crate::{Config, Error, Result};
 use kayak_exec::{Backend, Plan, ReferenceCpu, RunState};
-use kayak_ir::{DType, Dim, Elem, Graph, Shape, Tensor, ValueId};
+use kayak_ir::{DType, Dim, Elem, Shape, Tensor, ValueId};
 use kayak_proto::Model;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 /// What predictor clones share: the model (weights held once) and the plan cache.
 struct Shared {
     model: Model,
-    graph: Graph,
     /// Graph outputs then fetched variables.
     keep: Vec<ValueId>,
     output_names: Vec<String>,
@@ -84,7 +83,7 @@ impl Predictor {
 
     /// Builds a predictor for an already imported model.
     pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
-        let graph = model.graph.clone();
+        let graph = &model.graph;
         let mut keep = graph.outputs.clone();
         let name = |v: ValueId| -> String {
             // The model's own variable name (in-place rewrites carry an `@k` suffix).
@@ -106,7 +105,6 @@ impl Predictor {
         let n_out = keep.len();
         let shared = Shared {
             model,
-            graph,
             keep,
             output_names,
             fetch_names,
@@ -154,7 +152,7 @@ impl Predictor {
     /// Declared dtype and (possibly symbolic) shape of an input.
     pub fn input_type(&self, name: &str) -> Result<(DType, Shape)> {
         let k = self.input_index(name)?;
-        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
         Ok((ty.dtype, ty.shape.clone()))
     }
 
@@ -195,7 +193,7 @@ impl Predictor {
     /// Checks a tensor against an input's declaration.
     fn check_input(&self, k: usize, t: &Tensor) -> Result<()> {
         let name = &self.shared.input_names[k];
-        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
         if t.dtype() != ty.dtype {
             return Err(Error::InputDType {
                 name: name.clone(),
@@ -229,7 +227,7 @@ impl Predictor {
             .collect();
         let shared = &self.shared;
         let outs = plan.run(
-            &shared.graph,
+            &shared.model.graph,
             shared.backend.as_ref(),
             &args,
             &mut self.state,
@@ -252,7 +250,11 @@ impl Predictor {
         {
             return Ok(p);
         }
-        let p = Arc::new(Plan::new(&self.shared.graph, shapes, &self.shared.keep)?);
+        let p = Arc::new(Plan::new(
+            &self.shared.model.graph,
+            shapes,
+            &self.shared.keep,
+        )?);
         self.shared
             .plans
             .lock()
@@ -317,7 +319,7 @@ impl InputHandle<'_> {
 
     /// Declared dtype.
     pub fn dtype(&self) -> DType {
-        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
+        self.pred.shared.model.graph.values[self.pred.shared.model.graph.inputs[self.index]]
             .ty
             .dtype
     }
@@ -335,7 +337,7 @@ impl InputHandle<'_> {
     pub fn reshape(&mut self, shape: &[usize]) -> Result<()> {
         let (dtype, decl) = (
             self.dtype(),
-            self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
+            self.pred.shared.model.graph.values[self.pred.shared.model.graph.inputs[self.index]]
                 .ty
                 .shape
                 .clone(),
