@@ -1,7 +1,10 @@
-//! Kayak's graph optimizer: the e-graph language derived from `kayak-ir`'s op set, rule
-//! files, saturation, cost-based extraction and rule verification.
-//!
-//! **Status: not built yet.** This crate holds no rewrite today; graphs run exactly as
-//! imported. The optimizer lands with its own issue (the e-graph optimizer) and the
-//! facade's IR-optimization switch is a no-op until then — see `kayak::Config::ir_optim`.
+//! Kayak's graph optimizer: the e-graph language derived from `kayak-ir`'s op set, its
+//! analysis (types, constants, attributes), rule files with named conditions and appliers,
+//! equality saturation, cost-based DAG extraction, and lowering back to an `ir::Graph`.
 #![warn(missing_docs)]
+
+mod analysis;
+mod language;
+
+pub use analysis::{check_node, node_op, Data, KAnalysis, KGraph, FOLD_LIMIT};
+pub use language::{has_attrs, param_free, Attrs, Node, UnknownKind, KINDS};

@@ -11,6 +11,7 @@
 mod binary;
 mod conv;
 mod create;
+mod fused;
 mod interp;
 mod layout;
 mod matmul;
@@ -20,9 +21,10 @@ mod reduce;
 mod select;
 mod unary;
 
-pub use binary::{BinaryOp, CmpOp, LogicalOp};
+pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillConstant, Range};
+pub use fused::{FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
 pub use interp::{Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
@@ -154,6 +156,14 @@ pub enum Op {
     Cast(DType),
     /// The input, unchanged (assign, inference-mode dropout): `x`.
     Identity,
+    /// Convolution with bias, residual, activation and affine epilogues (optimizer output).
+    FusedConv(FusedConv),
+    /// Matrix product with bias and activation (optimizer output).
+    FusedMatMul(FusedMatMul),
+    /// Squeeze-and-excitation block (optimizer output).
+    SeBlock(SeBlock),
+    /// Residual add + layer normalization (optimizer output).
+    SkipLayerNorm(SkipLayerNorm),
 }
 
 /// An input to shape inference: the input's type and, when known, its value.
@@ -207,6 +217,10 @@ impl Op {
             Op::Range(_) => "range",
             Op::Cast(_) => "cast",
             Op::Identity => "identity",
+            Op::FusedConv(_) => "fused_conv",
+            Op::FusedMatMul(_) => "fused_matmul",
+            Op::SeBlock(_) => "se_block",
+            Op::SkipLayerNorm(_) => "skip_layer_norm",
         }
     }
 
@@ -293,6 +307,10 @@ impl Op {
                 arity(n, inputs, 1)?;
                 Ok(vec![inputs[0].ty.clone()])
             }
+            Op::FusedConv(f) => fused::infer_fused_conv(f, inputs),
+            Op::FusedMatMul(f) => fused::infer_fused_matmul(f, inputs),
+            Op::SeBlock(s) => fused::infer_se_block(s, inputs),
+            Op::SkipLayerNorm(s) => fused::infer_skip_layer_norm(s, inputs),
         }
     }
 
@@ -357,6 +375,10 @@ impl Op {
                 arity_t(n, inputs, 1)?;
                 one(inputs[0].cast(*to))
             }
+            Op::FusedConv(f) => one(fused::eval_fused_conv(f, inputs)?),
+            Op::FusedMatMul(f) => one(fused::eval_fused_matmul(f, inputs)?),
+            Op::SeBlock(s) => one(fused::eval_se_block(s, inputs)?),
+            Op::SkipLayerNorm(s) => one(fused::eval_skip_layer_norm(s, inputs)?),
         }
     }
 
