@@ -20,6 +20,8 @@ pub struct Config {
     pub(crate) memory_optim: bool,
     pub(crate) fetch: Vec<String>,
     pub(crate) plan_cache: usize,
+    pub(crate) rules_files: Vec<PathBuf>,
+    pub(crate) disabled_rules: Vec<String>,
 }
 
 impl Default for Config {
@@ -31,6 +33,8 @@ impl Default for Config {
             memory_optim: true,
             fetch: vec![],
             plan_cache: 16,
+            rules_files: vec![],
+            disabled_rules: vec![],
         }
     }
 }
@@ -86,8 +90,8 @@ impl Config {
         self.threads
     }
 
-    /// Graph optimization switch (Paddle's `switch_ir_optim`). The e-graph optimizer is
-    /// not built yet: both settings run the graph as imported.
+    /// Graph optimization switch (Paddle's `switch_ir_optim`): on by default, the e-graph
+    /// optimizer rewrites the graph with its rules before planning.
     pub fn ir_optim(mut self, on: bool) -> Config {
         self.ir_optim = on;
         self
@@ -104,6 +108,19 @@ impl Config {
     /// whatever the optimizer does.
     pub fn fetch_var(mut self, name: impl Into<String>) -> Config {
         self.fetch.push(name.into());
+        self
+    }
+
+    /// Also apply the rules of this file (loaded at run time; see `kayak rules list` for
+    /// the grammar and the built-ins).
+    pub fn rules_file(mut self, path: impl Into<PathBuf>) -> Config {
+        self.rules_files.push(path.into());
+        self
+    }
+
+    /// Turns off a rule by name (like Paddle's `DeletePass`).
+    pub fn disable_rule(mut self, name: impl Into<String>) -> Config {
+        self.disabled_rules.push(name.into());
         self
     }
 

@@ -9,6 +9,9 @@ pub enum Error {
     /// Reading or importing the model failed.
     #[error(transparent)]
     Load(#[from] kayak_proto::Error),
+    /// The optimizer failed (a bad rule file, or a graph it could not rewrite).
+    #[error(transparent)]
+    Optimize(#[from] kayak_rewrite::Error),
     /// Planning or running failed.
     #[error(transparent)]
     Exec(#[from] kayak_exec::Error),

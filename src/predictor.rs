@@ -2,7 +2,7 @@
 
 use crate::{Config, Error, Result};
 use kayak_exec::{Backend, Plan, ReferenceCpu, RunState};
-use kayak_ir::{DType, Dim, Elem, Shape, Tensor, ValueId};
+use kayak_ir::{DType, Dim, Elem, Graph, Shape, Tensor, ValueId};
 use kayak_proto::Model;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 /// What predictor clones share: the model (weights held once) and the plan cache.
 struct Shared {
     model: Model,
+    /// The graph that runs: the optimized one, or the imported one.
+    graph: Graph,
+    report: Option<kayak_rewrite::Report>,
     /// Graph outputs then fetched variables.
     keep: Vec<ValueId>,
     output_names: Vec<String>,
@@ -103,8 +106,37 @@ impl Predictor {
         }
         let n_in = graph.inputs.len();
         let n_out = keep.len();
+        let (graph, keep, report) = if config.ir_optim {
+            let mut rules = kayak_rewrite::RuleSet::builtin();
+            for f in &config.rules_files {
+                rules.add_file(f)?;
+            }
+            for r in &config.disabled_rules {
+                rules.disable(r)?;
+            }
+            let o = kayak_rewrite::optimize(
+                graph,
+                &keep,
+                &rules,
+                &kayak_rewrite::Limits::default(),
+                &kayak_rewrite::CostModel::cpu(),
+            )?;
+            log::info!(
+                "optimized {}: {} ops -> {} in {:.1} ms ({})",
+                model.model_name,
+                o.report.ops_before,
+                o.report.ops_after,
+                o.report.optimize_ms,
+                o.report.stop_reason
+            );
+            (o.graph, o.keep, Some(o.report))
+        } else {
+            (graph.clone(), keep, None)
+        };
         let shared = Shared {
             model,
+            graph,
+            report,
             keep,
             output_names,
             fetch_names,
@@ -127,6 +159,16 @@ impl Predictor {
     /// The imported model (graph, op histogram, parameter sizes).
     pub fn model(&self) -> &Model {
         &self.shared.model
+    }
+
+    /// What the optimizer did (`None` with optimization off).
+    pub fn optimization_report(&self) -> Option<&kayak_rewrite::Report> {
+        self.shared.report.as_ref()
+    }
+
+    /// The graph that runs (optimized unless switched off).
+    pub fn graph(&self) -> &Graph {
+        &self.shared.graph
     }
 
     /// The configuration this predictor was built with.
@@ -152,7 +194,7 @@ impl Predictor {
     /// Declared dtype and (possibly symbolic) shape of an input.
     pub fn input_type(&self, name: &str) -> Result<(DType, Shape)> {
         let k = self.input_index(name)?;
-        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
+        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
         Ok((ty.dtype, ty.shape.clone()))
     }
 
@@ -193,7 +235,7 @@ impl Predictor {
     /// Checks a tensor against an input's declaration.
     fn check_input(&self, k: usize, t: &Tensor) -> Result<()> {
         let name = &self.shared.input_names[k];
-        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
+        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
         if t.dtype() != ty.dtype {
             return Err(Error::InputDType {
                 name: name.clone(),
@@ -227,7 +269,7 @@ impl Predictor {
             .collect();
         let shared = &self.shared;
         let outs = plan.run(
-            &shared.model.graph,
+            &shared.graph,
             shared.backend.as_ref(),
             &args,
             &mut self.state,
@@ -250,11 +292,7 @@ impl Predictor {
         {
             return Ok(p);
         }
-        let p = Arc::new(Plan::new(
-            &self.shared.model.graph,
-            shapes,
-            &self.shared.keep,
-        )?);
+        let p = Arc::new(Plan::new(&self.shared.graph, shapes, &self.shared.keep)?);
         self.shared
             .plans
             .lock()
@@ -319,7 +357,7 @@ impl InputHandle<'_> {
 
     /// Declared dtype.
     pub fn dtype(&self) -> DType {
-        self.pred.shared.model.graph.values[self.pred.shared.model.graph.inputs[self.index]]
+        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
             .ty
             .dtype
     }
@@ -337,7 +375,7 @@ impl InputHandle<'_> {
     pub fn reshape(&mut self, shape: &[usize]) -> Result<()> {
         let (dtype, decl) = (
             self.dtype(),
-            self.pred.shared.model.graph.values[self.pred.shared.model.graph.inputs[self.index]]
+            self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
                 .ty
                 .shape
                 .clone(),

@@ -26,6 +26,26 @@ enum Cmd {
     },
     /// Run a model on .npy inputs (or seeded random data) and write its outputs.
     Run(RunArgs),
+    /// Optimize a model and report what the rules did.
+    Optimize(OptimizeArgs),
+}
+
+#[derive(clap::Args)]
+struct OptimizeArgs {
+    /// Model directory or .pdmodel file.
+    model: PathBuf,
+    /// An input as NAME=FILE.npy (repeatable): fixes that input's shape.
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// An input shape as NAME=D0,D1,... (repeatable).
+    #[arg(long = "shape", value_name = "NAME=D0,D1,...")]
+    shapes: Vec<String>,
+    /// Extra rule file (repeatable).
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -81,6 +101,7 @@ fn real_main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Inspect { model } => inspect(model),
         Cmd::Run(args) => run(args),
+        Cmd::Optimize(args) => optimize(args),
     }
 }
 
@@ -279,4 +300,95 @@ fn stats(t: &Tensor) -> String {
     let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     format!("min {min:.6} max {max:.6} mean {mean:.6}")
+}
+
+fn optimize(args: OptimizeArgs) -> Result<()> {
+    let mut model = kayak::Predictor::new(Config::new().model_path(&args.model).ir_optim(false))?
+        .model()
+        .clone();
+    // Fix the shape signature: given shapes (or those of given inputs) become the inputs' types.
+    let mut fixed: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    for s in &args.inputs {
+        let (k, v) = parse_kv(s, "--input")?;
+        fixed.insert(k, kayak::npy::read(&v)?.shape().to_vec());
+    }
+    for s in &args.shapes {
+        let (k, v) = parse_kv(s, "--shape")?;
+        let dims = v
+            .split(',')
+            .map(|d| {
+                d.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--shape {k}: `{d}` is not a size"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        fixed.insert(k, dims);
+    }
+    for (name, dims) in &fixed {
+        let v = model
+            .graph
+            .inputs
+            .iter()
+            .copied()
+            .find(|&v| &model.graph.values[v].name == name)
+            .ok_or_else(|| anyhow!("the model has no input named `{name}`"))?;
+        model.graph.values[v].ty.shape = kayak::Shape::known(dims);
+    }
+    let mut rules = kayak_rewrite::RuleSet::builtin();
+    for f in &args.rules {
+        rules.add_file(f)?;
+    }
+    let keep = model.graph.outputs.clone();
+    let o = kayak_rewrite::optimize(
+        &model.graph,
+        &keep,
+        &rules,
+        &kayak_rewrite::Limits::default(),
+        &kayak_rewrite::CostModel::cpu(),
+    )?;
+    let r = &o.report;
+    println!("model:      {}", model.model_name);
+    println!("ops:        {} -> {}", r.ops_before, r.ops_after);
+    println!(
+        "cost:       {:.3} ms -> {:.3} ms (estimated, CPU table)",
+        r.cost_before * 1e3,
+        r.cost_after * 1e3
+    );
+    println!(
+        "e-graph:    {} nodes, {} classes, {} iterations, stop: {}",
+        r.egraph_nodes, r.egraph_classes, r.iterations, r.stop_reason
+    );
+    println!("time:       {:.1} ms", r.optimize_ms);
+    println!("ops after:");
+    for (k, v) in &r.ops_after_by_type {
+        println!("  {k:<24} {v}");
+    }
+    println!("rules applied:");
+    for (k, v) in &r.rules_applied {
+        println!("  {k:<32} {v}");
+    }
+    if args.json {
+        let map = |m: &std::collections::BTreeMap<String, usize>| {
+            m.iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        println!(
+            "{{\"model\":\"{}\",\"ops_before\":{},\"ops_after\":{},\"ops_after_by_type\":{{{}}},\"rules_applied\":{{{}}},\"egraph_nodes\":{},\"egraph_classes\":{},\"iterations\":{},\"stop_reason\":\"{}\",\"optimize_ms\":{:.3},\"cost_before\":{:e},\"cost_after\":{:e}}}",
+            model.model_name.replace('\\', "/").replace('"', "'"),
+            r.ops_before,
+            r.ops_after,
+            map(&r.ops_after_by_type),
+            map(&r.rules_applied),
+            r.egraph_nodes,
+            r.egraph_classes,
+            r.iterations,
+            r.stop_reason.replace('"', "'"),
+            r.optimize_ms,
+            r.cost_before,
+            r.cost_after
+        );
+    }
+    Ok(())
 }

@@ -64,16 +64,46 @@ pub struct KAnalysis {
     pub consts: Vec<Arc<Tensor>>,
     /// Fold constants (off only for tests that look at unfolded graphs).
     pub fold: bool,
+    /// Constants by content, so an equal value is one constant (and one e-node).
+    pub const_index: std::collections::HashMap<(kayak_ir::DType, Vec<usize>, u64), Vec<u32>>,
+}
+
+impl KAnalysis {
+    /// The index of a constant equal to `t`, adding it if new.
+    pub fn intern(&mut self, t: Arc<Tensor>) -> u32 {
+        use std::hash::{Hash, Hasher};
+        let bytes = t.to_le_bytes();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        let key = (t.dtype(), t.shape().to_vec(), h.finish());
+        if let Some(ks) = self.const_index.get(&key) {
+            for &k in ks {
+                if self.consts[k as usize].to_le_bytes() == bytes {
+                    return k;
+                }
+            }
+        }
+        let k = self.consts.len() as u32;
+        self.consts.push(t);
+        self.const_index.entry(key).or_default().push(k);
+        k
+    }
 }
 
 /// The IR op an op node stands for, and its tensor children.
-pub fn node_op<'a>(egraph: &'a KGraph, kind: &str, children: &'a [Id]) -> Option<(std::borrow::Cow<'a, Op>, &'a [Id])> {
+pub fn node_op<'a>(
+    egraph: &'a KGraph,
+    kind: &str,
+    children: &'a [Id],
+) -> Option<(std::borrow::Cow<'a, Op>, &'a [Id])> {
     if let Some(op) = param_free(kind) {
         return Some((std::borrow::Cow::Owned(op), children));
     }
     let (first, rest) = children.split_first()?;
     match &egraph[*first].data {
-        Data::Attr(op) if op.name() == kind => Some((std::borrow::Cow::Borrowed(op.as_ref()), rest)),
+        Data::Attr(op) if op.name() == kind => {
+            Some((std::borrow::Cow::Borrowed(op.as_ref()), rest))
+        }
         _ => None,
     }
 }
@@ -83,17 +113,26 @@ pub fn node_op<'a>(egraph: &'a KGraph, kind: &str, children: &'a [Id]) -> Option
 pub fn check_node(egraph: &KGraph, node: &Node, fold: bool) -> Data {
     match node {
         Node::Input(k) => match egraph.analysis.inputs.get(*k as usize) {
-            Some(ty) => Data::Tensor { ty: ty.clone(), value: None },
+            Some(ty) => Data::Tensor {
+                ty: ty.clone(),
+                value: None,
+            },
             None => Data::Invalid(format!("no input {k}")),
         },
         Node::Const(k) => match egraph.analysis.consts.get(*k as usize) {
-            Some(t) => Data::Tensor { ty: t.type_info(), value: Some(t.clone()) },
+            Some(t) => Data::Tensor {
+                ty: t.type_info(),
+                value: Some(t.clone()),
+            },
             None => Data::Invalid(format!("no constant {k}")),
         },
         Node::Attr(a) => Data::Attr(a.op.clone()),
         Node::Get(k, [c]) => match &egraph[*c].data {
             Data::Tuple(ts) => match ts.get(*k as usize) {
-                Some(ty) => Data::Tensor { ty: ty.clone(), value: None },
+                Some(ty) => Data::Tensor {
+                    ty: ty.clone(),
+                    value: None,
+                },
                 None => Data::Invalid(format!("get{k} of a {}-tuple", ts.len())),
             },
             _ => Data::Invalid("get of a non-tuple".into()),
@@ -106,7 +145,10 @@ pub fn check_node(egraph: &KGraph, node: &Node, fold: bool) -> Data {
             let mut ins = Vec::with_capacity(datas.len());
             for d in &datas {
                 match d {
-                    Data::Tensor { ty, value } => ins.push(InferInput { ty, value: value.as_deref() }),
+                    Data::Tensor { ty, value } => ins.push(InferInput {
+                        ty,
+                        value: value.as_deref(),
+                    }),
                     _ => return Data::Invalid(format!("{kind}: an input is not a tensor")),
                 }
             }
@@ -120,8 +162,20 @@ pub fn check_node(egraph: &KGraph, node: &Node, fold: bool) -> Data {
             let ty = tys.into_iter().next().expect("one output");
             let all_const = !ins.is_empty() && ins.iter().all(|i| i.value.is_some());
             let small = ty.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT);
-            let value = if fold && all_const && small && !matches!(op.as_ref(), Op::Range(_)) {
-                let args: Vec<&Tensor> = ins.iter().map(|i| i.value.expect("all constant")).collect();
+            let shape_known = matches!(op.as_ref(), Op::Shape) && ins[0].ty.shape.is_known();
+            let value = if fold && shape_known {
+                let dims: Vec<i32> = ins[0]
+                    .ty
+                    .shape
+                    .to_known()
+                    .expect("known")
+                    .iter()
+                    .map(|&d| d as i32)
+                    .collect();
+                Some(Arc::new(Tensor::from_i32s(&dims)))
+            } else if fold && all_const && small && !matches!(op.as_ref(), Op::Range(_)) {
+                let args: Vec<&Tensor> =
+                    ins.iter().map(|i| i.value.expect("all constant")).collect();
                 op.eval(&args).ok().and_then(|mut v| v.pop()).map(Arc::new)
             } else {
                 None
@@ -150,8 +204,18 @@ impl Analysis<Node> for KAnalysis {
                 let mut changed_a = false;
                 let mut changed_b = false;
                 // Prefer the more precise shape.
-                let known_a = ty.shape.dims().iter().filter(|d| d.known().is_some()).count();
-                let known_b = ty2.shape.dims().iter().filter(|d| d.known().is_some()).count();
+                let known_a = ty
+                    .shape
+                    .dims()
+                    .iter()
+                    .filter(|d| d.known().is_some())
+                    .count();
+                let known_b = ty2
+                    .shape
+                    .dims()
+                    .iter()
+                    .filter(|d| d.known().is_some())
+                    .count();
                 if known_b > known_a && ty2.shape.rank() == ty.shape.rank() {
                     *ty = ty2;
                     changed_a = true;
@@ -174,12 +238,13 @@ impl Analysis<Node> for KAnalysis {
 
     fn modify(egraph: &mut KGraph, id: Id) {
         // A class with a known value gets a constant leaf, so extraction can pick it.
-        let Some(v) = egraph[id].data.value().cloned() else { return };
+        let Some(v) = egraph[id].data.value().cloned() else {
+            return;
+        };
         if egraph[id].nodes.iter().any(|n| matches!(n, Node::Const(_))) {
             return;
         }
-        let k = egraph.analysis.consts.len() as u32;
-        egraph.analysis.consts.push(v);
+        let k = egraph.analysis.intern(v);
         let c = egraph.add(Node::Const(k));
         egraph.union(id, c);
     }

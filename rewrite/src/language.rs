@@ -26,7 +26,10 @@ impl Attrs {
         // Debug output of the typed attributes is canonical: floats print in their
         // shortest round-trip form, so equal keys mean equal attributes.
         let key: Arc<str> = format!("{op:?}").into();
-        Attrs { op: Arc::new(op), key }
+        Attrs {
+            op: Arc::new(op),
+            key,
+        }
     }
 }
 
@@ -146,13 +149,87 @@ impl egg::FromOp for Node {
 /// Every op kind of the IR, by name (the language is derived from this list and
 /// [`param_free`]; a test checks it against `Op::name` for every op).
 pub const KINDS: &[&str] = &[
-    "conv2d", "conv2d_transpose", "pool2d", "batch_norm", "layer_norm", "add", "sub", "mul_elementwise", "div", "pow", "max", "min", "mod",
-    "floor_div", "equal", "not_equal", "less_than", "less_equal", "greater_than", "greater_equal", "logical_and", "logical_or", "logical_xor",
-    "logical_not", "relu", "relu6", "leaky_relu", "hard_swish", "hard_sigmoid", "sigmoid", "swish", "gelu", "tanh", "exp", "log", "sqrt", "rsqrt",
-    "abs", "square", "reciprocal", "floor", "ceil", "clip", "scale", "prelu", "where", "matmul", "mul", "fc", "softmax", "reduce_sum",
-    "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "arg_max", "reshape", "transpose", "squeeze", "unsqueeze", "flatten", "concat",
-    "split", "stack", "slice", "strided_slice", "gather", "embedding", "pad", "nearest_interp", "bilinear_interp", "shape", "fill_constant",
-    "fill_any_like", "range", "cast", "identity", "fused_conv", "fused_matmul", "se_block", "skip_layer_norm",
+    "conv2d",
+    "conv2d_transpose",
+    "pool2d",
+    "batch_norm",
+    "layer_norm",
+    "add",
+    "sub",
+    "mul_elementwise",
+    "div",
+    "pow",
+    "max",
+    "min",
+    "mod",
+    "floor_div",
+    "equal",
+    "not_equal",
+    "less_than",
+    "less_equal",
+    "greater_than",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "hard_swish",
+    "hard_sigmoid",
+    "sigmoid",
+    "swish",
+    "gelu",
+    "tanh",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "abs",
+    "square",
+    "reciprocal",
+    "floor",
+    "ceil",
+    "clip",
+    "scale",
+    "prelu",
+    "where",
+    "matmul",
+    "mul",
+    "fc",
+    "softmax",
+    "reduce_sum",
+    "reduce_mean",
+    "reduce_max",
+    "reduce_min",
+    "reduce_prod",
+    "arg_max",
+    "reshape",
+    "transpose",
+    "squeeze",
+    "unsqueeze",
+    "flatten",
+    "concat",
+    "split",
+    "stack",
+    "slice",
+    "strided_slice",
+    "gather",
+    "embedding",
+    "pad",
+    "nearest_interp",
+    "bilinear_interp",
+    "shape",
+    "fill_constant",
+    "fill_any_like",
+    "range",
+    "cast",
+    "identity",
+    "fused_conv",
+    "fused_matmul",
+    "se_block",
+    "skip_layer_norm",
 ];
 
 /// The op of a kind that has no parameters (so its nodes carry no attribute leaf).
@@ -186,4 +263,3 @@ pub fn param_free(kind: &str) -> Option<Op> {
 pub fn has_attrs(op: &Op) -> bool {
     param_free(op.name()).is_none()
 }
-

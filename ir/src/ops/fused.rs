@@ -56,7 +56,10 @@ pub struct SkipLayerNorm {
     pub ln: LayerNorm,
 }
 
-fn conv_inputs<'a>(f: &FusedConv, inputs: &'a [InferInput<'a>]) -> Result<(&'a [InferInput<'a>], Option<&'a InferInput<'a>>)> {
+fn conv_inputs<'a>(
+    f: &FusedConv,
+    inputs: &'a [InferInput<'a>],
+) -> Result<(&'a [InferInput<'a>], Option<&'a InferInput<'a>>)> {
     let n = 2 + f.conv.has_bias as usize;
     arity("fused_conv", inputs, n + f.residual as usize)?;
     Ok((&inputs[..n], f.residual.then(|| &inputs[n])))
@@ -66,8 +69,19 @@ pub(super) fn infer_fused_conv(f: &FusedConv, inputs: &[InferInput<'_>]) -> Resu
     let (base, res) = conv_inputs(f, inputs)?;
     let out = conv::infer_conv(&f.conv, base)?;
     if let Some(r) = res {
-        if r.ty.dtype != out[0].dtype || r.ty.shape.rank() != out[0].shape.rank() || r.ty.shape.dims().iter().zip(out[0].shape.dims()).any(|(a, b)| a.unify(b).is_none()) {
-            return Err(shape_err("fused_conv", format!("residual {} does not match the output {}", r.ty, out[0])));
+        if r.ty.dtype != out[0].dtype
+            || r.ty.shape.rank() != out[0].shape.rank()
+            || r.ty
+                .shape
+                .dims()
+                .iter()
+                .zip(out[0].shape.dims())
+                .any(|(a, b)| a.unify(b).is_none())
+        {
+            return Err(shape_err(
+                "fused_conv",
+                format!("residual {} does not match the output {}", r.ty, out[0]),
+            ));
         }
     }
     Ok(out)
@@ -76,14 +90,21 @@ pub(super) fn infer_fused_conv(f: &FusedConv, inputs: &[InferInput<'_>]) -> Resu
 pub(super) fn eval_fused_conv(f: &FusedConv, inputs: &[&Tensor]) -> Result<Tensor> {
     let n = 2 + f.conv.has_bias as usize;
     if inputs.len() != n + f.residual as usize {
-        return Err(crate::Error::Arity { op: "fused_conv", expected: (n + f.residual as usize).to_string(), got: inputs.len() });
+        return Err(crate::Error::Arity {
+            op: "fused_conv",
+            expected: (n + f.residual as usize).to_string(),
+            got: inputs.len(),
+        });
     }
     let y = conv::eval_conv(&f.conv, &inputs[..n])?;
     let mut y = float_in("fused_conv", &y, 0)?.into_owned();
     if f.residual {
         let r = float_in("fused_conv", inputs[n], n)?;
         if r.shape() != y.shape() {
-            return Err(shape_err("fused_conv", format!("residual {:?} vs output {:?}", r.shape(), y.shape())));
+            return Err(shape_err(
+                "fused_conv",
+                format!("residual {:?} vs output {:?}", r.shape(), y.shape()),
+            ));
         }
         Zip::from(&mut y).and(&*r).for_each(|a, &b| *a += b);
     }
@@ -101,7 +122,10 @@ fn epilogue(y: &mut ArrayD<f32>, act: Option<UnaryOp>, post: Option<(f32, f32)>)
     }
 }
 
-pub(super) fn infer_fused_matmul(f: &FusedMatMul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+pub(super) fn infer_fused_matmul(
+    f: &FusedMatMul,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
     arity("fused_matmul", inputs, 2 + f.has_bias as usize)?;
     let out = super::matmul::infer_matmul(&f.mm, &inputs[..2])?;
     if f.has_bias {
@@ -109,7 +133,13 @@ pub(super) fn infer_fused_matmul(f: &FusedMatMul, inputs: &[InferInput<'_>]) -> 
         let last = out[0].shape.dims().last().cloned();
         let ok = b.shape.rank() == 1 && last.is_some_and(|l| l.unify(&b.shape.dims()[0]).is_some());
         if !ok {
-            return Err(shape_err("fused_matmul", format!("bias {} does not match the output {}", b.shape, out[0].shape)));
+            return Err(shape_err(
+                "fused_matmul",
+                format!(
+                    "bias {} does not match the output {}",
+                    b.shape, out[0].shape
+                ),
+            ));
         }
     }
     Ok(out)
@@ -135,8 +165,18 @@ pub(super) fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<T
 pub(super) fn infer_se_block(_: &SeBlock, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("se_block", inputs, 5)?;
     let x = inputs[0].ty;
-    let (w1, b1, w2, b2) = (&inputs[1].ty.shape, &inputs[2].ty.shape, &inputs[3].ty.shape, &inputs[4].ty.shape);
-    let c = x.shape.dims().get(1).cloned().ok_or_else(|| shape_err("se_block", format!("input {} must be NCHW", x.shape)))?;
+    let (w1, b1, w2, b2) = (
+        &inputs[1].ty.shape,
+        &inputs[2].ty.shape,
+        &inputs[3].ty.shape,
+        &inputs[4].ty.shape,
+    );
+    let c = x
+        .shape
+        .dims()
+        .get(1)
+        .cloned()
+        .ok_or_else(|| shape_err("se_block", format!("input {} must be NCHW", x.shape)))?;
     let ok = x.shape.rank() == 4
         && w1.rank() == 4
         && w2.rank() == 4
@@ -150,7 +190,10 @@ pub(super) fn infer_se_block(_: &SeBlock, inputs: &[InferInput<'_>]) -> Result<V
         && b1.dims()[0].unify(&w1.dims()[0]).is_some()
         && b2.dims()[0].unify(&c).is_some();
     if !ok {
-        return Err(shape_err("se_block", format!("weights {w1} {b1} {w2} {b2} do not fit input {}", x.shape)));
+        return Err(shape_err(
+            "se_block",
+            format!("weights {w1} {b1} {w2} {b2} do not fit input {}", x.shape),
+        ));
     }
     Ok(vec![x.clone()])
 }
@@ -159,32 +202,67 @@ pub(super) fn eval_se_block(s: &SeBlock, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_se_block(s, &super::concrete_inputs(&tys, inputs))?;
     let x = float_in("se_block", inputs[0], 0)?;
-    let p: Vec<Vec<f32>> = (1..5).map(|i| float_in("se_block", inputs[i], i).map(|a| a.iter().copied().collect())).collect::<Result<_>>()?;
+    let p: Vec<Vec<f32>> = (1..5)
+        .map(|i| float_in("se_block", inputs[i], i).map(|a| a.iter().copied().collect()))
+        .collect::<Result<_>>()?;
     let (w1, b1, w2, b2) = (&p[0], &p[1], &p[2], &p[3]);
     let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
     let c1 = b1.len();
     let mut y = x.into_owned();
     for b in 0..n {
         let mut img = y.index_axis_mut(Axis(0), b);
-        let mean: Vec<f64> = img.axis_iter(Axis(0)).map(|ch| ch.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64).collect();
-        let hidden: Vec<f64> = (0..c1).map(|o| s.act1.apply((0..c).map(|i| w1[o * c + i] as f64 * mean[i]).sum::<f64>() + b1[o] as f64)).collect();
+        let mean: Vec<f64> = img
+            .axis_iter(Axis(0))
+            .map(|ch| ch.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64)
+            .collect();
+        let hidden: Vec<f64> = (0..c1)
+            .map(|o| {
+                s.act1.apply(
+                    (0..c).map(|i| w1[o * c + i] as f64 * mean[i]).sum::<f64>() + b1[o] as f64,
+                )
+            })
+            .collect();
         for (ch, mut plane) in img.axis_iter_mut(Axis(0)).enumerate() {
-            let g = s.act2.apply((0..c1).map(|i| w2[ch * c1 + i] as f64 * hidden[i]).sum::<f64>() + b2[ch] as f64);
+            let g = s.act2.apply(
+                (0..c1)
+                    .map(|i| w2[ch * c1 + i] as f64 * hidden[i])
+                    .sum::<f64>()
+                    + b2[ch] as f64,
+            );
             plane.mapv_inplace(|v| (v as f64 * g) as f32);
         }
     }
     Ok(float_out(y, inputs[0].dtype()))
 }
 
-pub(super) fn infer_skip_layer_norm(s: &SkipLayerNorm, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+pub(super) fn infer_skip_layer_norm(
+    s: &SkipLayerNorm,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
     if inputs.len() < 2 {
-        return Err(crate::Error::Arity { op: "skip_layer_norm", expected: "at least 2".into(), got: inputs.len() });
+        return Err(crate::Error::Arity {
+            op: "skip_layer_norm",
+            expected: "at least 2".into(),
+            got: inputs.len(),
+        });
     }
     let (a, b) = (inputs[0].ty, inputs[1].ty);
-    if a.dtype != b.dtype || a.shape.rank() != b.shape.rank() || a.shape.dims().iter().zip(b.shape.dims()).any(|(p, q)| p.unify(q).is_none()) {
-        return Err(shape_err("skip_layer_norm", format!("{a} and {b} must have the same type")));
+    if a.dtype != b.dtype
+        || a.shape.rank() != b.shape.rank()
+        || a.shape
+            .dims()
+            .iter()
+            .zip(b.shape.dims())
+            .any(|(p, q)| p.unify(q).is_none())
+    {
+        return Err(shape_err(
+            "skip_layer_norm",
+            format!("{a} and {b} must have the same type"),
+        ));
     }
-    let rest: Vec<InferInput<'_>> = std::iter::once(inputs[0]).chain(inputs[2..].iter().copied()).collect();
+    let rest: Vec<InferInput<'_>> = std::iter::once(inputs[0])
+        .chain(inputs[2..].iter().copied())
+        .collect();
     norm::infer_layer_norm(&s.ln, &rest)
 }
 
@@ -193,11 +271,17 @@ pub(super) fn eval_skip_layer_norm(s: &SkipLayerNorm, inputs: &[&Tensor]) -> Res
     infer_skip_layer_norm(s, &super::concrete_inputs(&tys, inputs))?;
     let a = float_in("skip_layer_norm", inputs[0], 0)?;
     let b = float_in("skip_layer_norm", inputs[1], 1)?;
-    let sum = ArrayD::from_shape_vec(IxDyn(a.shape()), a.iter().zip(b.iter()).map(|(p, q)| p + q).collect()).map_err(|e| shape_err("skip_layer_norm", e.to_string()))?;
+    let sum = ArrayD::from_shape_vec(
+        IxDyn(a.shape()),
+        a.iter().zip(b.iter()).map(|(p, q)| p + q).collect(),
+    )
+    .map_err(|e| shape_err("skip_layer_norm", e.to_string()))?;
     let sum = Tensor::F32(sum);
     let mut args = vec![&sum];
     args.extend_from_slice(&inputs[2..]);
     let y = norm::eval_layer_norm(&s.ln, &args)?;
-    Ok(float_out(float_in("skip_layer_norm", &y, 0)?.into_owned(), inputs[0].dtype()))
+    Ok(float_out(
+        float_in("skip_layer_norm", &y, 0)?.into_owned(),
+        inputs[0].dtype(),
+    ))
 }
-

@@ -1,0 +1,251 @@
+//! The optimizer pipeline: lift → saturate → extract → lower.
+
+use crate::analysis::KAnalysis;
+use crate::cost::CostModel;
+use crate::extract::{dag_cost, extract};
+use crate::language::Node;
+use crate::registry::Registry;
+use crate::rules::{parse_rules, rewrites, RuleDef};
+use crate::{lift, lower, Error, Result};
+use egg::{BackoffScheduler, Rewrite, Runner};
+use kayak_ir::{Graph, ValueId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The built-in rule files, embedded in the binary.
+pub const BUILTIN_RULES: &[(&str, &str)] = &[
+    ("canonical.rules", include_str!("../rules/canonical.rules")),
+    ("conv.rules", include_str!("../rules/conv.rules")),
+    ("matmul.rules", include_str!("../rules/matmul.rules")),
+];
+
+/// A set of rules: built-ins, user files, and the names disabled.
+#[derive(Clone)]
+pub struct RuleSet {
+    defs: Vec<RuleDef>,
+    disabled: BTreeSet<String>,
+    reg: Arc<Registry>,
+}
+
+impl RuleSet {
+    /// No rules.
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            defs: vec![],
+            disabled: BTreeSet::new(),
+            reg: Arc::new(Registry::default()),
+        }
+    }
+
+    /// The built-in library.
+    pub fn builtin() -> RuleSet {
+        let mut s = RuleSet::empty();
+        for (name, text) in BUILTIN_RULES {
+            s.add_text(text, &format!("builtin/{name}"))
+                .expect("built-in rules parse (a unit test checks)");
+        }
+        s
+    }
+
+    /// Adds the rules of a text (named `file` in messages).
+    pub fn add_text(&mut self, text: &str, file: &str) -> Result<()> {
+        for d in parse_rules(text, file, &self.reg)? {
+            if let Some(prev) = self.defs.iter().find(|r| r.name == d.name) {
+                return Err(Error::Rule {
+                    at: d.at.clone(),
+                    msg: format!("rule `{}` already defined at {}", d.name, prev.at),
+                });
+            }
+            self.defs.push(d);
+        }
+        Ok(())
+    }
+
+    /// Adds the rules of a file.
+    pub fn add_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Rule {
+            at: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        self.add_text(&text, &path.display().to_string())
+    }
+
+    /// Disables a rule by name (like Paddle's DeletePass).
+    pub fn disable(&mut self, name: &str) -> Result<()> {
+        if !self.defs.iter().any(|r| r.name == name) {
+            return Err(Error::Rule {
+                at: "disable".into(),
+                msg: format!("no rule named `{name}`"),
+            });
+        }
+        self.disabled.insert(name.to_string());
+        Ok(())
+    }
+
+    /// Every rule, in order (disabled ones included).
+    pub fn rules(&self) -> &[RuleDef] {
+        &self.defs
+    }
+
+    /// True if a rule is enabled.
+    pub fn enabled(&self, name: &str) -> bool {
+        !self.disabled.contains(name)
+    }
+
+    /// The egg rewrites of the enabled rules.
+    pub fn rewrites(&self) -> Result<Vec<Rewrite<Node, KAnalysis>>> {
+        let mut out = Vec::new();
+        for d in self.defs.iter().filter(|d| self.enabled(&d.name)) {
+            out.extend(rewrites(d, &self.reg)?);
+        }
+        Ok(out)
+    }
+
+    /// A hash of the rule texts in force (for the optimized-graph cache key).
+    pub fn fingerprint(&self) -> String {
+        let mut s = String::new();
+        for d in self.defs.iter().filter(|d| self.enabled(&d.name)) {
+            s.push_str(&format!(
+                "{}|{}|{}|{:?}|{:?};",
+                d.name,
+                d.lhs,
+                d.rhs,
+                d.conds.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                d.lets
+                    .iter()
+                    .map(|(v, c)| (v.to_string(), c.name.clone()))
+                    .collect::<Vec<_>>()
+            ));
+        }
+        s
+    }
+}
+
+/// Saturation limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most e-nodes.
+    pub node_limit: usize,
+    /// Most iterations.
+    pub iter_limit: usize,
+    /// Most time.
+    pub time_limit: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            node_limit: 200_000,
+            iter_limit: 30,
+            time_limit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What an optimization did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Compute nodes before.
+    pub ops_before: usize,
+    /// Compute nodes after.
+    pub ops_after: usize,
+    /// Compute nodes after, by op type.
+    pub ops_after_by_type: BTreeMap<String, usize>,
+    /// How often each rule fired.
+    pub rules_applied: BTreeMap<String, usize>,
+    /// E-graph size at the end.
+    pub egraph_nodes: usize,
+    /// E-classes at the end.
+    pub egraph_classes: usize,
+    /// Saturation iterations.
+    pub iterations: usize,
+    /// Why saturation stopped.
+    pub stop_reason: String,
+    /// Saturation + extraction + lowering, in ms.
+    pub optimize_ms: f64,
+    /// Estimated cost of the graph before (seconds, [`CostModel`]).
+    pub cost_before: f64,
+    /// Estimated cost after.
+    pub cost_after: f64,
+}
+
+/// An optimized graph.
+#[derive(Debug, Clone)]
+pub struct Optimized {
+    /// The graph.
+    pub graph: Graph,
+    /// Where each kept value is now.
+    pub keep: Vec<ValueId>,
+    /// What happened.
+    pub report: Report,
+}
+
+/// Optimizes `g`, keeping `keep` (outputs and fetched variables) computable.
+pub fn optimize(
+    g: &Graph,
+    keep: &[ValueId],
+    rules: &RuleSet,
+    limits: &Limits,
+    model: &CostModel,
+) -> Result<Optimized> {
+    let t0 = Instant::now();
+    let lifted = lift::lift(g, keep, true)?;
+    let cost_before: f64 = lifted
+        .original
+        .iter()
+        .map(|n| model.node_cost(&lifted.egraph, n))
+        .sum();
+    let rws = rules.rewrites()?;
+    let runner = Runner::default()
+        .with_egraph(lifted.egraph)
+        .with_node_limit(limits.node_limit)
+        .with_iter_limit(limits.iter_limit)
+        .with_time_limit(limits.time_limit)
+        .with_scheduler(BackoffScheduler::default())
+        .run(&rws);
+    let mut rules_applied = BTreeMap::new();
+    for it in &runner.iterations {
+        for (name, n) in &it.applied {
+            let base = name.as_str().trim_end_matches("_rev").to_string();
+            *rules_applied.entry(base).or_insert(0) += n;
+        }
+    }
+    let stop_reason = format!("{:?}", runner.stop_reason);
+    let iterations = runner.iterations.len();
+    let egraph = runner.egraph;
+    let roots: Vec<egg::Id> = lifted.roots.iter().map(|&r| egraph.find(r)).collect();
+    let (choice, _) = extract(&egraph, model, &roots)
+        .ok_or_else(|| Error::Extract("no finite-cost extraction for a kept value".into()))?;
+    let cost_after = dag_cost(&egraph, model, &choice, &roots)
+        .ok_or_else(|| Error::Extract("extraction reached a cycle".into()))?;
+    let input_names: Vec<String> = g.inputs.iter().map(|&v| g.values[v].name.clone()).collect();
+    let mut const_names = lifted.const_names.clone();
+    while const_names.len() < egraph.analysis.consts.len() {
+        const_names.push(format!("folded_{}", const_names.len()));
+    }
+    let (graph, keep) = lower::lower(&egraph, &choice, &roots, &input_names, &const_names)?;
+    let mut by_type = BTreeMap::new();
+    for n in &graph.nodes {
+        *by_type.entry(n.op.name().to_string()).or_insert(0) += 1;
+    }
+    let report = Report {
+        ops_before: g.nodes.len(),
+        ops_after: graph.nodes.len(),
+        ops_after_by_type: by_type,
+        rules_applied,
+        egraph_nodes: egraph.total_number_of_nodes(),
+        egraph_classes: egraph.number_of_classes(),
+        iterations,
+        stop_reason,
+        optimize_ms: t0.elapsed().as_secs_f64() * 1e3,
+        cost_before,
+        cost_after,
+    };
+    Ok(Optimized {
+        graph,
+        keep,
+        report,
+    })
+}

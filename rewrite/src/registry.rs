@@ -1,0 +1,465 @@
+//! Named conditions and appliers that rule files refer to.
+//!
+//! A **condition** reads analysis data of its argument classes (shapes, dtypes, constant
+//! values, attributes) and says whether a rule may fire. An **applier** computes something a
+//! right-hand side needs — new attributes (an attribute leaf) or a folded constant (a
+//! constant leaf) — or declines (`None`), which cancels the rewrite.
+
+use crate::analysis::KGraph;
+use crate::language::{Attrs, Node};
+use egg::Id;
+use kayak_ir::ops::{
+    BinaryOp, Conv, FusedConv, FusedMatMul, Layout, MatMul, PoolKind, SeBlock, SkipLayerNorm,
+    UnaryOp,
+};
+use kayak_ir::{DType, Dim, Op, Shape, Tensor};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A named condition.
+pub type Condition = fn(&KGraph, &[Id]) -> bool;
+/// A named applier.
+pub type ApplierFn = fn(&mut KGraph, &[Id]) -> Option<Id>;
+
+/// The registry of conditions and appliers.
+#[derive(Clone)]
+pub struct Registry {
+    /// Conditions by name.
+    pub conditions: HashMap<&'static str, Condition>,
+    /// Appliers by name.
+    pub appliers: HashMap<&'static str, ApplierFn>,
+}
+
+fn op(eg: &KGraph, id: Id) -> Option<&Op> {
+    eg[id].data.op()
+}
+fn val(eg: &KGraph, id: Id) -> Option<Arc<Tensor>> {
+    eg[id].data.value().cloned()
+}
+fn shape(eg: &KGraph, id: Id) -> Option<&Shape> {
+    eg[id].data.ty().map(|t| &t.shape)
+}
+fn f32s(t: &Tensor) -> Option<Vec<f32>> {
+    (t.dtype() == DType::F32)
+        .then(|| t.as_f32().map(|a| a.iter().copied().collect()))
+        .flatten()
+}
+/// Adds an attribute leaf.
+pub fn attr_leaf(eg: &mut KGraph, op: Op) -> Id {
+    eg.add(Node::Attr(Attrs::new(op)))
+}
+/// Adds a constant leaf.
+pub fn const_leaf(eg: &mut KGraph, t: Tensor) -> Id {
+    let k = eg.analysis.intern(Arc::new(t));
+    eg.add(Node::Const(k))
+}
+fn fused(eg: &KGraph, id: Id) -> Option<&FusedConv> {
+    match op(eg, id)? {
+        Op::FusedConv(f) => Some(f),
+        _ => None,
+    }
+}
+fn scalar(eg: &KGraph, id: Id) -> Option<f32> {
+    let v = val(eg, id)?;
+    (v.len() == 1 && v.dtype() == DType::F32)
+        .then(|| f32s(&v).map(|x| x[0]))
+        .flatten()
+}
+fn scale_of(eg: &KGraph, id: Id) -> Option<(f32, f32)> {
+    match op(eg, id)? {
+        Op::Unary(UnaryOp::Scale {
+            scale,
+            bias,
+            bias_after_scale,
+        }) => Some(if *bias_after_scale {
+            (*scale, *bias)
+        } else {
+            (*scale, scale * bias)
+        }),
+        _ => None,
+    }
+}
+/// The activation an attribute leaf (or a param-free kind) stands for.
+fn act_of(eg: &KGraph, id: Id) -> Option<UnaryOp> {
+    match op(eg, id)? {
+        Op::Unary(u) if is_activation(u) => Some(*u),
+        _ => None,
+    }
+}
+fn is_activation(u: &UnaryOp) -> bool {
+    matches!(
+        u,
+        UnaryOp::Relu
+            | UnaryOp::Relu6 { .. }
+            | UnaryOp::LeakyRelu { .. }
+            | UnaryOp::HardSwish { .. }
+            | UnaryOp::HardSigmoid { .. }
+            | UnaryOp::Sigmoid
+            | UnaryOp::Swish { .. }
+            | UnaryOp::Gelu { .. }
+            | UnaryOp::Tanh
+    )
+}
+fn out_channels(eg: &KGraph, w: Id) -> Option<usize> {
+    shape(eg, w)?.dims().first()?.known()
+}
+
+/// Does `c`, added to a `[N, C, H, W]` conv output with this `add`'s axis, act as a
+/// per-channel bias of `C` values?
+fn channel_bias(eg: &KGraph, a: &[Id]) -> bool {
+    let (add, c, w) = (a[0], a[1], a[2]);
+    let Some(Op::Binary(BinaryOp::Add, axis)) = op(eg, add) else {
+        return false;
+    };
+    let (Some(cv), Some(oc)) = (val(eg, c), out_channels(eg, w)) else {
+        return false;
+    };
+    if cv.len() != oc || cv.dtype() != DType::F32 {
+        return false;
+    }
+    let out = Shape(vec![
+        Dim::Unknown,
+        Dim::Known(oc),
+        Dim::Unknown,
+        Dim::Unknown,
+    ]);
+    match kayak_ir::ops::paddle_broadcast("add", &out, &Shape::known(cv.shape()), *axis) {
+        Ok((_, ys, _)) => ys.dims().iter().enumerate().all(|(i, d)| {
+            if i == 1 {
+                d.known() == Some(oc)
+            } else {
+                d.known() == Some(1)
+            }
+        }),
+        Err(_) => false,
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        let mut c: HashMap<&'static str, Condition> = HashMap::new();
+        let mut a: HashMap<&'static str, ApplierFn> = HashMap::new();
+
+        // ---- conditions ---------------------------------------------------------------
+        c.insert("is_const", |eg, a| val(eg, a[0]).is_some());
+        c.insert("not_const", |eg, a| val(eg, a[0]).is_none());
+        c.insert("scalar_const", |eg, a| scalar(eg, a[0]).is_some());
+        c.insert("channel_bias", channel_bias);
+        c.insert("plain_conv", |eg, a| {
+            fused(eg, a[0]).is_some_and(|f| !f.residual && f.act.is_none() && f.post.is_none())
+        });
+        c.insert("no_epilogue", |eg, a| {
+            fused(eg, a[0]).is_some_and(|f| f.act.is_none() && f.post.is_none())
+        });
+        c.insert("act_no_post", |eg, a| {
+            fused(eg, a[0]).is_some_and(|f| f.act.is_some() && f.post.is_none())
+        });
+        c.insert("no_post", |eg, a| {
+            fused(eg, a[0]).is_some_and(|f| f.post.is_none())
+        });
+        c.insert("is_activation", |eg, a| act_of(eg, a[0]).is_some());
+        c.insert(
+            "same_shape",
+            |eg, a| matches!((shape(eg, a[0]), shape(eg, a[1])), (Some(x), Some(y)) if x == y),
+        );
+        c.insert("elementwise_axis_ok", |eg, a| {
+            matches!(op(eg, a[0]), Some(Op::Binary(_, -1)))
+        });
+        c.insert("identity_scale", |eg, a| {
+            scale_of(eg, a[0]) == Some((1.0, 0.0))
+        });
+        c.insert("global_avg_pool", |eg, a| match op(eg, a[0]) {
+            Some(Op::Pool2d(p)) => {
+                p.kind == PoolKind::Avg
+                    && p.layout == Layout::Nchw
+                    && (p.global || (p.adaptive && p.ksize == [1, 1]))
+            }
+            _ => false,
+        });
+        c.insert("pointwise_conv_act", |eg, a| {
+            fused(eg, a[0]).is_some_and(|f| {
+                let k = &f.conv;
+                !f.residual
+                    && f.post.is_none()
+                    && f.act.is_some()
+                    && k.groups == 1
+                    && k.strides == [1, 1]
+                    && k.layout == Layout::Nchw
+                    && k.has_bias
+                    && matches!(
+                        k.padding,
+                        kayak_ir::ops::Padding::Explicit([0, 0, 0, 0])
+                            | kayak_ir::ops::Padding::Valid
+                    )
+            }) && shape(eg, a[1])
+                .is_some_and(|s| s.dims()[2..].iter().all(|d| d.known() == Some(1)))
+        });
+        c.insert("hard_sigmoid_positive", |eg, a| matches!(op(eg, a[0]), Some(Op::Unary(UnaryOp::HardSigmoid { slope, .. })) if *slope > 0.0));
+        c.insert("matmul_bias_ok", |eg, a| {
+            // a = [matmul attrs, add attrs, matmul input x, weight, bias]
+            let (Some(Op::MatMul(m)), Some(Op::Binary(BinaryOp::Add, axis))) =
+                (op(eg, a[0]), op(eg, a[1]))
+            else {
+                return false;
+            };
+            let (Some(x), Some(w), Some(b)) = (shape(eg, a[2]), val(eg, a[3]), val(eg, a[4]))
+            else {
+                return false;
+            };
+            if w.shape().len() != 2
+                || b.shape().len() != 1
+                || b.dtype() != DType::F32
+                || x.rank() < 2
+            {
+                return false;
+            }
+            let n = if m.trans_y {
+                w.shape()[0]
+            } else {
+                w.shape()[1]
+            };
+            b.len() == n && (*axis == -1 || *axis == x.rank() as i64 - 1)
+        });
+        c.insert(
+            "plain_matmul",
+            |eg, a| matches!(op(eg, a[0]), Some(Op::FusedMatMul(f)) if f.act.is_none()),
+        );
+        c.insert("weight_2d", |eg, a| {
+            val(eg, a[0]).is_some_and(|v| v.shape().len() == 2)
+        });
+        c.insert("same_type_tensors", |eg, a| {
+            match (eg[a[0]].data.ty(), eg[a[1]].data.ty()) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            }
+        });
+
+        // ---- appliers -----------------------------------------------------------------
+        a.insert("conv_as_fused", |eg, a| {
+            let Some(Op::Conv2d(cv)) = op(eg, a[0]) else {
+                return None;
+            };
+            let conv = Conv {
+                has_bias: true,
+                ..cv.clone()
+            };
+            Some(attr_leaf(
+                eg,
+                Op::FusedConv(FusedConv {
+                    conv,
+                    residual: false,
+                    act: None,
+                    post: None,
+                }),
+            ))
+        });
+        a.insert("zero_bias", |eg, a| {
+            let oc = out_channels(eg, a[0])?;
+            Some(const_leaf(eg, Tensor::zeros(DType::F32, &[oc])))
+        });
+        a.insert("bias_sum", |eg, a| {
+            let (b, c) = (f32s(&*val(eg, a[0])?)?, f32s(&*val(eg, a[1])?)?);
+            (b.len() == c.len()).then_some(())?;
+            let s: Vec<f32> = b.iter().zip(&c).map(|(x, y)| x + y).collect();
+            Some(const_leaf(eg, Tensor::from_f32s(&[s.len()], s).ok()?))
+        });
+        a.insert("bn_fold_weight", |eg, a| {
+            // w' = w * scale / sqrt(var + eps), per output channel.
+            let (w, s, v) = (
+                val(eg, a[0])?,
+                f32s(&*val(eg, a[1])?)?,
+                f32s(&*val(eg, a[2])?)?,
+            );
+            let Some(Op::BatchNorm(bn)) = op(eg, a[3]) else {
+                return None;
+            };
+            if bn.layout != Layout::Nchw || w.dtype() != DType::F32 {
+                return None;
+            }
+            let oc = w.shape()[0];
+            (s.len() == oc && v.len() == oc).then_some(())?;
+            let per = w.len() / oc;
+            let wv = f32s(&w)?;
+            let out: Vec<f32> = wv
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    (x as f64 * s[i / per] as f64 / (v[i / per] as f64 + bn.epsilon as f64).sqrt())
+                        as f32
+                })
+                .collect();
+            Some(const_leaf(eg, Tensor::from_f32s(w.shape(), out).ok()?))
+        });
+        a.insert("bn_fold_bias", |eg, a| {
+            // b' = (b - mean) * scale / sqrt(var + eps) + shift.
+            let (b, s, t, m, v) = (
+                f32s(&*val(eg, a[0])?)?,
+                f32s(&*val(eg, a[1])?)?,
+                f32s(&*val(eg, a[2])?)?,
+                f32s(&*val(eg, a[3])?)?,
+                f32s(&*val(eg, a[4])?)?,
+            );
+            let Some(Op::BatchNorm(bn)) = op(eg, a[5]) else {
+                return None;
+            };
+            let n = b.len();
+            (s.len() == n && t.len() == n && m.len() == n && v.len() == n).then_some(())?;
+            let out: Vec<f32> = (0..n)
+                .map(|i| {
+                    ((b[i] as f64 - m[i] as f64) * s[i] as f64
+                        / (v[i] as f64 + bn.epsilon as f64).sqrt()
+                        + t[i] as f64) as f32
+                })
+                .collect();
+            Some(const_leaf(eg, Tensor::from_f32s(&[n], out).ok()?))
+        });
+        a.insert("scale_weight", |eg, a| {
+            let (w, (s, _)) = (val(eg, a[0])?, scale_of(eg, a[1])?);
+            let out: Vec<f32> = f32s(&w)?.iter().map(|&x| x * s).collect();
+            Some(const_leaf(eg, Tensor::from_f32s(w.shape(), out).ok()?))
+        });
+        a.insert("scale_bias", |eg, a| {
+            let (b, (s, t)) = (f32s(&*val(eg, a[0])?)?, scale_of(eg, a[1])?);
+            let out: Vec<f32> = b
+                .iter()
+                .map(|&x| ((x as f64) * s as f64 + t as f64) as f32)
+                .collect();
+            Some(const_leaf(eg, Tensor::from_f32s(&[out.len()], out).ok()?))
+        });
+        a.insert("scale_of_mul", |eg, a| {
+            let s = scalar(eg, a[0])?;
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Scale {
+                    scale: s,
+                    bias: 0.0,
+                    bias_after_scale: true,
+                }),
+            ))
+        });
+        a.insert("scale_of_add", |eg, a| {
+            let t = scalar(eg, a[0])?;
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Scale {
+                    scale: 1.0,
+                    bias: t,
+                    bias_after_scale: true,
+                }),
+            ))
+        });
+        a.insert("compose_scale", |eg, a| {
+            // outer(inner(x)) = so * (si * x + ti) + to
+            let ((so, to), (si, ti)) = (scale_of(eg, a[0])?, scale_of(eg, a[1])?);
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Scale {
+                    scale: so * si,
+                    bias: (so as f64 * ti as f64 + to as f64) as f32,
+                    bias_after_scale: true,
+                }),
+            ))
+        });
+        fn with_act(eg: &mut KGraph, f: Id, act: UnaryOp) -> Option<Id> {
+            let mut f = fused(eg, f)?.clone();
+            f.act = Some(act);
+            Some(attr_leaf(eg, Op::FusedConv(f)))
+        }
+        a.insert("with_act", |eg, a| {
+            let act = act_of(eg, a[1])?;
+            with_act(eg, a[0], act)
+        });
+        a.insert("with_relu", |eg, a| with_act(eg, a[0], UnaryOp::Relu));
+        a.insert("with_sigmoid", |eg, a| with_act(eg, a[0], UnaryOp::Sigmoid));
+        a.insert("with_tanh", |eg, a| with_act(eg, a[0], UnaryOp::Tanh));
+        a.insert("with_post", |eg, a| {
+            let mut f = fused(eg, a[0])?.clone();
+            f.post = Some(scale_of(eg, a[1])?);
+            Some(attr_leaf(eg, Op::FusedConv(f)))
+        });
+        a.insert("with_residual", |eg, a| {
+            let mut f = fused(eg, a[0])?.clone();
+            f.residual = true;
+            Some(attr_leaf(eg, Op::FusedConv(f)))
+        });
+        a.insert("se_attrs", |eg, a| {
+            let (f1, f2) = (fused(eg, a[0])?, fused(eg, a[1])?);
+            Some(attr_leaf(
+                eg,
+                Op::SeBlock(SeBlock {
+                    act1: f1.act?,
+                    act2: f2.act?,
+                }),
+            ))
+        });
+        a.insert("hard_swish_of", |eg, a| {
+            let Some(Op::Unary(UnaryOp::HardSigmoid { slope, offset })) = op(eg, a[0]) else {
+                return None;
+            };
+            let (slope, offset) = (*slope, *offset);
+            (slope > 0.0).then_some(())?;
+            let inv = (1.0f64 / slope as f64) as f32;
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::HardSwish {
+                    threshold: inv,
+                    scale: inv,
+                    offset: (offset as f64 / slope as f64) as f32,
+                }),
+            ))
+        });
+        a.insert("matmul_with_bias", |eg, a| {
+            let Some(Op::MatMul(m)) = op(eg, a[0]) else {
+                return None;
+            };
+            let mm: MatMul = m.clone();
+            Some(attr_leaf(
+                eg,
+                Op::FusedMatMul(FusedMatMul {
+                    mm,
+                    has_bias: true,
+                    act: None,
+                }),
+            ))
+        });
+        a.insert("matmul_with_act", |eg, a| {
+            let Some(Op::FusedMatMul(f)) = op(eg, a[0]) else {
+                return None;
+            };
+            let mut f = f.clone();
+            f.act = Some(act_of(eg, a[1])?);
+            Some(attr_leaf(eg, Op::FusedMatMul(f)))
+        });
+        a.insert("matmul_with_relu", |eg, a| {
+            let Some(Op::FusedMatMul(f)) = op(eg, a[0]) else {
+                return None;
+            };
+            let mut f = f.clone();
+            f.act = Some(UnaryOp::Relu);
+            Some(attr_leaf(eg, Op::FusedMatMul(f)))
+        });
+        a.insert("skip_ln", |eg, a| {
+            let Some(Op::LayerNorm(l)) = op(eg, a[0]) else {
+                return None;
+            };
+            Some(attr_leaf(
+                eg,
+                Op::SkipLayerNorm(SkipLayerNorm { ln: l.clone() }),
+            ))
+        });
+        a.insert("matmul_scale_alpha", |eg, a| {
+            // scale(s, 0) ∘ matmul → matmul with alpha·s.
+            let (Some(Op::MatMul(m)), Some((s, t))) = (op(eg, a[0]), scale_of(eg, a[1])) else {
+                return None;
+            };
+            (t == 0.0).then_some(())?;
+            let mut m = m.clone();
+            m.alpha *= s;
+            Some(attr_leaf(eg, Op::MatMul(m)))
+        });
+        Registry {
+            conditions: c,
+            appliers: a,
+        }
+    }
+}

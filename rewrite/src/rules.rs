@@ -1,0 +1,379 @@
+//! Rule files: parsing, validation, and their rewrites.
+//!
+//! ```text
+//! # What it fuses: ...        (comment lines right above a rule are its documentation)
+//! # Why faster: ...
+//! # Preconditions: ...
+//! # Example: ...
+//! conv_bias: (add ?a (fused_conv ?f ?x ?w ?b) ?c) => (fused_conv ?g ?x ?w ?d)
+//!     if plain_conv(?f), channel_bias(?a, ?c, ?w)
+//!     let ?d = bias_sum(?b, ?c)
+//!     let ?g = same(?f)
+//! ```
+//!
+//! A rule is `name: LHS => RHS` (or `<=>` for a rule valid both ways, which may have no
+//! conditions or lets), then optional indented lines: `if` with comma-separated named
+//! conditions, and `let ?v = applier(?args)` bindings that compute attributes or folded
+//! constants. Patterns are s-expressions over the op set; `?x` are variables. Blank lines
+//! separate rules.
+
+use crate::analysis::{KAnalysis, KGraph};
+use crate::language::Node;
+use crate::registry::Registry;
+use crate::Error;
+use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol, Var};
+use std::sync::Arc;
+
+/// A call of a named condition or applier.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Registered name.
+    pub name: String,
+    /// Variable arguments.
+    pub args: Vec<Var>,
+}
+
+/// One rule as written.
+#[derive(Debug, Clone)]
+pub struct RuleDef {
+    /// Name (snake_case).
+    pub name: String,
+    /// The comment block above it.
+    pub doc: String,
+    /// Left pattern.
+    pub lhs: Pattern<Node>,
+    /// Right pattern.
+    pub rhs: Pattern<Node>,
+    /// `<=>`.
+    pub both_ways: bool,
+    /// Conditions (all must hold).
+    pub conds: Vec<Call>,
+    /// Let-bindings, in order.
+    pub lets: Vec<(Var, Call)>,
+    /// File and line, for messages.
+    pub at: String,
+}
+
+impl RuleDef {
+    /// The first line of the documentation (the summary `kayak rules list` prints).
+    pub fn summary(&self) -> &str {
+        self.doc.lines().next().unwrap_or("")
+    }
+}
+
+fn err(file: &str, line: usize, msg: impl Into<String>) -> Error {
+    Error::Rule {
+        at: format!("{file}:{line}"),
+        msg: msg.into(),
+    }
+}
+
+fn parse_call(s: &str, file: &str, line: usize) -> Result<Call, Error> {
+    let s = s.trim();
+    let open = s
+        .find('(')
+        .ok_or_else(|| err(file, line, format!("expected name(?args) in `{s}`")))?;
+    if !s.ends_with(')') {
+        return Err(err(file, line, format!("missing `)` in `{s}`")));
+    }
+    let name = s[..open].trim().to_string();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(err(file, line, format!("bad name `{name}`")));
+    }
+    let inner = &s[open + 1..s.len() - 1];
+    let args = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<Var>()
+                .map_err(|_| err(file, line, format!("`{a}` is not a ?variable")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Call { name, args })
+}
+
+/// Splits a condition list on top-level commas.
+fn split_calls(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
+/// Parses a rule file and checks every name against the registry.
+pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef>, Error> {
+    let mut rules: Vec<RuleDef> = Vec::new();
+    let mut doc: Vec<String> = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let raw = lines[i];
+        let line = raw.trim();
+        let lineno = i + 1;
+        i += 1;
+        if line.is_empty() {
+            doc.clear();
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            doc.push(c.trim().to_string());
+            continue;
+        }
+        if raw.starts_with(char::is_whitespace) {
+            return Err(err(file, lineno, "an indented line outside a rule"));
+        }
+        let (name, body) = line
+            .split_once(':')
+            .ok_or_else(|| err(file, lineno, "expected `name: lhs => rhs`"))?;
+        let name = name.trim().to_string();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(err(
+                file,
+                lineno,
+                format!("rule name `{name}` must be snake_case"),
+            ));
+        }
+        if rules.iter().any(|r| r.name == name) {
+            return Err(err(file, lineno, format!("rule `{name}` defined twice")));
+        }
+        let (lhs_s, rhs_s, both_ways) = if let Some((l, r)) = body.split_once("<=>") {
+            (l, r, true)
+        } else if let Some((l, r)) = body.split_once("=>") {
+            (l, r, false)
+        } else {
+            return Err(err(file, lineno, "expected `=>` or `<=>`"));
+        };
+        let lhs: Pattern<Node> = lhs_s
+            .trim()
+            .parse()
+            .map_err(|e| err(file, lineno, format!("left pattern: {e}")))?;
+        let rhs: Pattern<Node> = rhs_s
+            .trim()
+            .parse()
+            .map_err(|e| err(file, lineno, format!("right pattern: {e}")))?;
+        let mut conds = Vec::new();
+        let mut lets = Vec::new();
+        while i < lines.len()
+            && lines[i].starts_with(char::is_whitespace)
+            && !lines[i].trim().is_empty()
+        {
+            let l = lines[i].trim();
+            let ln = i + 1;
+            i += 1;
+            if let Some(c) = l.strip_prefix("if ") {
+                for part in split_calls(c) {
+                    let call = parse_call(part, file, ln)?;
+                    if !reg.conditions.contains_key(call.name.as_str()) {
+                        return Err(err(file, ln, format!("unknown condition `{}`", call.name)));
+                    }
+                    conds.push(call);
+                }
+            } else if let Some(b) = l.strip_prefix("let ") {
+                let (v, call) = b
+                    .split_once('=')
+                    .ok_or_else(|| err(file, ln, "expected `let ?v = applier(?args)`"))?;
+                let v: Var = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(file, ln, format!("`{}` is not a ?variable", v.trim())))?;
+                let call = parse_call(call, file, ln)?;
+                if !reg.appliers.contains_key(call.name.as_str()) {
+                    return Err(err(file, ln, format!("unknown applier `{}`", call.name)));
+                }
+                lets.push((v, call));
+            } else if l.starts_with('#') {
+                continue;
+            } else {
+                return Err(err(
+                    file,
+                    ln,
+                    format!("expected `if ...` or `let ...`, got `{l}`"),
+                ));
+            }
+        }
+        // Every variable used must be bound: by the left pattern or an earlier let.
+        let mut bound: Vec<Var> = lhs.vars();
+        for c in &conds {
+            if let Some(v) = c.args.iter().find(|v| !bound.contains(v)) {
+                return Err(err(
+                    file,
+                    lineno,
+                    format!("condition `{}` uses unbound {v}", c.name),
+                ));
+            }
+        }
+        for (v, c) in &lets {
+            if let Some(a) = c.args.iter().find(|a| !bound.contains(a)) {
+                return Err(err(
+                    file,
+                    lineno,
+                    format!("applier `{}` uses unbound {a}", c.name),
+                ));
+            }
+            bound.push(*v);
+        }
+        if let Some(v) = rhs.vars().into_iter().find(|v| !bound.contains(v)) {
+            return Err(err(file, lineno, format!("right pattern uses unbound {v}")));
+        }
+        if both_ways
+            && (!conds.is_empty() || !lets.is_empty() || lhs.vars().len() != rhs.vars().len())
+        {
+            return Err(err(
+                file,
+                lineno,
+                "a `<=>` rule takes no conditions or lets, and both sides bind the same variables",
+            ));
+        }
+        rules.push(RuleDef {
+            name,
+            doc: doc.join("\n"),
+            lhs,
+            rhs,
+            both_ways,
+            conds,
+            lets,
+            at: format!("{file}:{lineno}"),
+        });
+        doc.clear();
+    }
+    Ok(rules)
+}
+
+/// The applier of a rule: checks conditions, runs the lets, then builds the right side.
+pub struct RuleApplier {
+    rhs: Pattern<Node>,
+    conds: Vec<Call>,
+    lets: Vec<(Var, Call)>,
+    reg: Arc<Registry>,
+}
+
+impl Applier<Node, KAnalysis> for RuleApplier {
+    fn apply_one(
+        &self,
+        egraph: &mut KGraph,
+        eclass: Id,
+        subst: &Subst,
+        searcher_ast: Option<&PatternAst<Node>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        let ids = |args: &[Var], s: &Subst| -> Vec<Id> { args.iter().map(|v| s[*v]).collect() };
+        for c in &self.conds {
+            let f = self.reg.conditions[c.name.as_str()];
+            if !f(egraph, &ids(&c.args, subst)) {
+                return vec![];
+            }
+        }
+        let mut s = subst.clone();
+        for (v, c) in &self.lets {
+            let f = self.reg.appliers[c.name.as_str()];
+            match f(egraph, &ids(&c.args, &s)) {
+                Some(id) => {
+                    s.insert(*v, id);
+                }
+                None => return vec![],
+            }
+        }
+        // Soundness guard: the right side must have exactly the matched class' type, so
+        // no rule, however written, can merge values of different types.
+        let _ = (searcher_ast, rule_name);
+        let id = egraph.add_instantiation(&self.rhs.ast, &s);
+        let same = match (egraph[id].data.ty(), egraph[eclass].data.ty()) {
+            (Some(a), Some(b)) => compatible(a, b),
+            _ => false,
+        };
+        if same && egraph.union(eclass, id) {
+            vec![eclass]
+        } else {
+            vec![]
+        }
+    }
+
+    /// Variables this applier reads from the match (not the ones its lets bind).
+    fn vars(&self) -> Vec<Var> {
+        let own: Vec<Var> = self.lets.iter().map(|(v, _)| *v).collect();
+        let mut v: Vec<Var> = self.rhs.vars();
+        v.extend(
+            self.conds
+                .iter()
+                .chain(self.lets.iter().map(|(_, c)| c))
+                .flat_map(|c| c.args.iter().copied()),
+        );
+        v.retain(|x| !own.contains(x));
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Makes the egg rewrites of a rule (two for `<=>`).
+pub fn rewrites(
+    def: &RuleDef,
+    reg: &Arc<Registry>,
+) -> Result<Vec<Rewrite<Node, KAnalysis>>, Error> {
+    let mk = |name: String,
+              lhs: &Pattern<Node>,
+              rhs: &Pattern<Node>,
+              conds: Vec<Call>,
+              lets: Vec<(Var, Call)>| {
+        let app = RuleApplier {
+            rhs: rhs.clone(),
+            conds,
+            lets,
+            reg: reg.clone(),
+        };
+        Rewrite::new(name, lhs.clone(), app).map_err(|e| Error::Rule {
+            at: def.at.clone(),
+            msg: e,
+        })
+    };
+    let mut out = vec![mk(
+        def.name.clone(),
+        &def.lhs,
+        &def.rhs,
+        def.conds.clone(),
+        def.lets.clone(),
+    )?];
+    if def.both_ways {
+        out.push(mk(
+            format!("{}_rev", def.name),
+            &def.rhs,
+            &def.lhs,
+            vec![],
+            vec![],
+        )?);
+    }
+    Ok(out)
+}
+
+/// Same dtype and rank, and no dim known to differ (an unknown dim agrees with anything).
+fn compatible(a: &kayak_ir::TypeInfo, b: &kayak_ir::TypeInfo) -> bool {
+    use kayak_ir::Dim;
+    a.dtype == b.dtype
+        && a.shape.rank() == b.shape.rank()
+        && a.shape
+            .dims()
+            .iter()
+            .zip(b.shape.dims())
+            .all(|(x, y)| match (x, y) {
+                (Dim::Unknown, _) | (_, Dim::Unknown) => true,
+                (Dim::Known(p), Dim::Known(q)) => p == q,
+                (Dim::Sym(p), Dim::Sym(q)) => p == q,
+                _ => true,
+            })
+}
