@@ -230,6 +230,7 @@ pub const KINDS: &[&str] = &[
     "fused_matmul",
     "se_block",
     "skip_layer_norm",
+    "attention",
 ];
 
 /// The op of a kind that has no parameters (so its nodes carry no attribute leaf).

@@ -135,6 +135,54 @@ fn channel_bias(eg: &KGraph, a: &[Id]) -> bool {
     }
 }
 
+/// `(H, D)` of a `reshape [0, 0, H, D]` that splits packed heads.
+fn heads_of(eg: &KGraph, r: Id) -> Option<(usize, usize)> {
+    match op(eg, r)? {
+        Op::Reshape(kayak_ir::ops::Reshape {
+            shape,
+            shape_input: kayak_ir::ops::ListInput::Attr,
+        }) if shape.len() == 4
+            && shape[0] == 0
+            && shape[1] == 0
+            && shape[2] > 0
+            && shape[3] > 0 =>
+        {
+            Some((shape[2] as usize, shape[3] as usize))
+        }
+        _ => None,
+    }
+}
+
+fn is_perm(eg: &KGraph, t: Id, p: &[usize]) -> bool {
+    matches!(op(eg, t), Some(Op::Transpose(kayak_ir::ops::Transpose { perm })) if perm == p)
+}
+
+/// The attention pattern's pieces are what the fused op computes:
+/// a = [rq, rk, rv, tq, tk, tv, m1, am, sm, m2, t3, r2]
+fn attention_ok(eg: &KGraph, a: &[Id]) -> bool {
+    let (Some(hq), Some(hk), Some(hv)) =
+        (heads_of(eg, a[0]), heads_of(eg, a[1]), heads_of(eg, a[2]))
+    else {
+        return false;
+    };
+    let heads_t = [0, 2, 1, 3];
+    let plain_mm = |id: Id, ty: bool| matches!(op(eg, id), Some(Op::MatMul(m)) if !m.trans_x && m.trans_y == ty && m.alpha == 1.0);
+    hq == hk
+        && hk == hv
+        && is_perm(eg, a[3], &heads_t)
+        && is_perm(eg, a[4], &heads_t)
+        && is_perm(eg, a[5], &heads_t)
+        && plain_mm(a[6], true)
+        && matches!(op(eg, a[7]), Some(Op::Binary(BinaryOp::Add, -1)))
+        && matches!(
+            op(eg, a[8]),
+            Some(Op::Softmax(kayak_ir::ops::Softmax { axis: -1 | 3 }))
+        )
+        && plain_mm(a[9], false)
+        && is_perm(eg, a[10], &heads_t)
+        && matches!(op(eg, a[11]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.len() == 3 && shape[0] == 0 && shape[1] == 0 && shape[2] == (hq.0 * hq.1) as i64)
+}
+
 impl Default for Registry {
     fn default() -> Registry {
         let mut c: HashMap<&'static str, Condition> = HashMap::new();
@@ -232,6 +280,11 @@ impl Default for Registry {
                 (Some(x), Some(y)) => x == y,
                 _ => false,
             }
+        });
+
+        c.insert("attention_ok", attention_ok);
+        c.insert("no_bias_scale", |eg, a| {
+            scale_of(eg, a[0]).is_some_and(|(_, t)| t == 0.0)
         });
 
         // ---- appliers -----------------------------------------------------------------
@@ -445,6 +498,20 @@ impl Default for Registry {
             Some(attr_leaf(
                 eg,
                 Op::SkipLayerNorm(SkipLayerNorm { ln: l.clone() }),
+            ))
+        });
+        a.insert("attention_attrs", |eg, a| {
+            // a = [q reshape attrs, scale attrs]
+            let (h, d) = heads_of(eg, a[0])?;
+            let (s, _) = scale_of(eg, a[1])?;
+            Some(attr_leaf(
+                eg,
+                Op::Attention(kayak_ir::ops::Attention {
+                    heads: h,
+                    head_dim: d,
+                    scale: s,
+                    has_mask: true,
+                }),
             ))
         });
         a.insert("matmul_scale_alpha", |eg, a| {

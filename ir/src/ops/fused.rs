@@ -285,3 +285,124 @@ pub(super) fn eval_skip_layer_norm(s: &SkipLayerNorm, inputs: &[&Tensor]) -> Res
         inputs[0].dtype(),
     ))
 }
+
+/// Multi-head scaled dot-product attention on packed heads:
+/// `out[b, s, h·D + d] = Σ_t softmax_t(scale · q_h[s]·k_h[t] + mask[b, h, s, t]) · v_h[t, d]`.
+///
+/// Inputs: `q` `[B, S, H·D]`, `k` `[B, T, H·D]`, `v` `[B, T, H·D]`, then `mask` (if
+/// `has_mask`), numpy-broadcastable to `[B, H, S, T]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// Number of heads `H`.
+    pub heads: usize,
+    /// Head size `D`.
+    pub head_dim: usize,
+    /// Multiplier of the logits.
+    pub scale: f32,
+    /// A mask input is added to the logits.
+    pub has_mask: bool,
+}
+
+pub(super) fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    arity("attention", inputs, 3 + a.has_mask as usize)?;
+    let (q, k, v) = (inputs[0].ty, inputs[1].ty, inputs[2].ty);
+    let hd = crate::Dim::Known(a.heads * a.head_dim);
+    for t in [q, k, v] {
+        if t.shape.rank() != 3 || t.shape.dims()[2].unify(&hd).is_none() || t.dtype != q.dtype {
+            return Err(shape_err(
+                "attention",
+                format!(
+                    "q/k/v must be [B, S, {}]: got {} {} {}",
+                    a.heads * a.head_dim,
+                    q,
+                    k,
+                    v
+                ),
+            ));
+        }
+    }
+    if k.shape.dims()[1].unify(&v.shape.dims()[1]).is_none() {
+        return Err(shape_err(
+            "attention",
+            format!("k {} and v {} lengths differ", k.shape, v.shape),
+        ));
+    }
+    if a.has_mask {
+        let logits = crate::Shape(vec![
+            q.shape.dims()[0].clone(),
+            crate::Dim::Known(a.heads),
+            q.shape.dims()[1].clone(),
+            k.shape.dims()[1].clone(),
+        ]);
+        let (_, _, out) = super::paddle_broadcast("attention", &logits, &inputs[3].ty.shape, -1)?;
+        if out.rank() != 4
+            || out
+                .dims()
+                .iter()
+                .zip(logits.dims())
+                .any(|(p, q)| p.unify(q).is_none())
+        {
+            return Err(shape_err(
+                "attention",
+                format!(
+                    "mask {} does not broadcast to the logits {}",
+                    inputs[3].ty.shape, logits
+                ),
+            ));
+        }
+    }
+    Ok(vec![q.clone()])
+}
+
+pub(super) fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor> {
+    let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
+    infer_attention(a, &super::concrete_inputs(&tys, inputs))?;
+    let q = float_in("attention", inputs[0], 0)?;
+    let k = float_in("attention", inputs[1], 1)?;
+    let v = float_in("attention", inputs[2], 2)?;
+    let (b, s, t) = (q.shape()[0], q.shape()[1], k.shape()[1]);
+    let (h, d) = (a.heads, a.head_dim);
+    let mask = if a.has_mask {
+        let m = float_in("attention", inputs[3], 3)?;
+        let full = [b, h, s, t];
+        let ms = m.shape().to_vec();
+        let mut padded = vec![1usize; 4 - ms.len()];
+        padded.extend_from_slice(&ms);
+        let m4 = m
+            .view()
+            .into_shape_with_order(IxDyn(&padded))
+            .map_err(|e| shape_err("attention", e.to_string()))?;
+        let mb = m4
+            .broadcast(IxDyn(&full))
+            .ok_or_else(|| shape_err("attention", "mask does not broadcast"))?;
+        Some(mb.to_owned())
+    } else {
+        None
+    };
+    let mut out = ArrayD::<f32>::zeros(IxDyn(&[b, s, h * d]));
+    let mut logits = vec![0f64; t];
+    for bi in 0..b {
+        for hi in 0..h {
+            for si in 0..s {
+                for (ti, l) in logits.iter_mut().enumerate() {
+                    let dot: f64 = (0..d)
+                        .map(|di| q[[bi, si, hi * d + di]] as f64 * k[[bi, ti, hi * d + di]] as f64)
+                        .sum();
+                    *l = a.scale as f64 * dot
+                        + mask.as_ref().map_or(0.0, |m| m[[bi, hi, si, ti]] as f64);
+                }
+                let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let den: f64 = logits.iter().map(|l| (l - mx).exp()).sum();
+                for di in 0..d {
+                    let acc: f64 = logits
+                        .iter()
+                        .enumerate()
+                        .map(|(ti, l)| (l - mx).exp() / den * v[[bi, ti, hi * d + di]] as f64)
+                        .sum();
+                    out[[bi, si, hi * d + di]] = acc as f32;
+                }
+            }
+        }
+    }
+    Ok(float_out(out, inputs[0].dtype()))
+}

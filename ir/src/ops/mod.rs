@@ -24,7 +24,7 @@ mod unary;
 pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillConstant, Range};
-pub use fused::{FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
+pub use fused::{Attention, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
 pub use interp::{Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
@@ -164,6 +164,8 @@ pub enum Op {
     SeBlock(SeBlock),
     /// Residual add + layer normalization (optimizer output).
     SkipLayerNorm(SkipLayerNorm),
+    /// Multi-head attention on packed heads (optimizer output).
+    Attention(Attention),
 }
 
 /// An input to shape inference: the input's type and, when known, its value.
@@ -221,6 +223,7 @@ impl Op {
             Op::FusedMatMul(_) => "fused_matmul",
             Op::SeBlock(_) => "se_block",
             Op::SkipLayerNorm(_) => "skip_layer_norm",
+            Op::Attention(_) => "attention",
         }
     }
 
@@ -311,6 +314,7 @@ impl Op {
             Op::FusedMatMul(f) => fused::infer_fused_matmul(f, inputs),
             Op::SeBlock(s) => fused::infer_se_block(s, inputs),
             Op::SkipLayerNorm(s) => fused::infer_skip_layer_norm(s, inputs),
+            Op::Attention(a) => fused::infer_attention(a, inputs),
         }
     }
 
@@ -379,6 +383,7 @@ impl Op {
             Op::FusedMatMul(f) => one(fused::eval_fused_matmul(f, inputs)?),
             Op::SeBlock(s) => one(fused::eval_se_block(s, inputs)?),
             Op::SkipLayerNorm(s) => one(fused::eval_skip_layer_norm(s, inputs)?),
+            Op::Attention(a) => one(fused::eval_attention(a, inputs)?),
         }
     }
 
