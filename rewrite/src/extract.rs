@@ -25,8 +25,53 @@ struct Best {
     node: usize,
 }
 
-/// Extracts the cheapest DAG for `roots`.
+/// Extracts a cheap DAG for `roots`: greedy DAG extraction, then refinement by *pinning*
+/// shared tensors. Greedy extraction decides per class, so two readers of one tensor may
+/// each absorb (recompute) it when together they should share it; for each candidate
+/// class (a tensor read by several ops in the original graph), extraction is re-run with
+/// that class already paid for, and the pin is kept when the true DAG cost drops.
+pub fn extract_refined(
+    egraph: &KGraph,
+    model: &CostModel,
+    roots: &[Id],
+    candidates: &[Id],
+) -> Option<(Choice, f64)> {
+    let mut pins: std::collections::HashSet<Id> = std::collections::HashSet::new();
+    let (mut best, _) = extract_pinned(egraph, model, roots, &pins)?;
+    let mut best_cost = dag_cost(egraph, model, &best, roots)?;
+    for &c in candidates {
+        let c = egraph.find(c);
+        if pins.contains(&c) {
+            continue;
+        }
+        pins.insert(c);
+        match extract_pinned(egraph, model, roots, &pins)
+            .and_then(|(ch, _)| dag_cost(egraph, model, &ch, roots).map(|cost| (ch, cost)))
+        {
+            Some((ch, cost)) if cost < best_cost * (1.0 - 1e-12) => {
+                best = ch;
+                best_cost = cost;
+            }
+            _ => {
+                pins.remove(&c);
+            }
+        }
+    }
+    Some((best, best_cost))
+}
+
+/// Greedy DAG extraction for `roots`.
 pub fn extract(egraph: &KGraph, model: &CostModel, roots: &[Id]) -> Option<(Choice, f64)> {
+    extract_pinned(egraph, model, roots, &Default::default())
+}
+
+/// Greedy DAG extraction where the `pinned` classes count as already paid for.
+fn extract_pinned(
+    egraph: &KGraph,
+    model: &CostModel,
+    roots: &[Id],
+    pinned: &std::collections::HashSet<Id>,
+) -> Option<(Choice, f64)> {
     let mut ids: Vec<Id> = egraph.classes().map(|c| c.id).collect();
     ids.sort();
     // Node costs computed once.
@@ -68,7 +113,7 @@ pub fn extract(egraph: &KGraph, model: &CostModel, roots: &[Id]) -> Option<(Choi
                         set.insert(*cls, *cost);
                     }
                 }
-                set.insert(id, c);
+                set.insert(id, if pinned.contains(&id) { 0.0 } else { c });
                 let total: f64 = set.values().sum();
                 let better = match best.get(&id) {
                     None => true,

@@ -2,7 +2,7 @@
 
 use crate::analysis::KAnalysis;
 use crate::cost::CostModel;
-use crate::extract::{dag_cost, extract};
+use crate::extract::{dag_cost, extract_refined};
 use crate::language::Node;
 use crate::registry::Registry;
 use crate::rules::{parse_rules, rewrites, RuleDef};
@@ -216,7 +216,25 @@ pub fn optimize(
     let iterations = runner.iterations.len();
     let egraph = runner.egraph;
     let roots: Vec<egg::Id> = lifted.roots.iter().map(|&r| egraph.find(r)).collect();
-    let (choice, _) = extract(&egraph, model, &roots)
+    // Tensors read by more than one op of the original graph: candidates for sharing.
+    let mut readers: std::collections::HashMap<egg::Id, usize> = std::collections::HashMap::new();
+    for n in &lifted.original {
+        for &c in egg::Language::children(n) {
+            if matches!(
+                egraph[c].data,
+                crate::analysis::Data::Tensor { value: None, .. }
+            ) {
+                *readers.entry(egraph.find(c)).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut shared: Vec<egg::Id> = readers
+        .into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(c, _)| c)
+        .collect();
+    shared.sort();
+    let (choice, _) = extract_refined(&egraph, model, &roots, &shared)
         .ok_or_else(|| Error::Extract("no finite-cost extraction for a kept value".into()))?;
     let cost_after = dag_cost(&egraph, model, &choice, &roots)
         .ok_or_else(|| Error::Extract("extraction reached a cycle".into()))?;

@@ -1,0 +1,207 @@
+//! One line per fusion: each built-in rule family fires on a small graph, and the optimized
+//! graph computes what the original does (reference semantics on random inputs).
+
+mod common;
+use common::*;
+use kayak_ir::ops::*;
+use kayak_ir::{Graph, Op};
+
+fn conv_bn_act(act: Option<UnaryOp>) -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[1, 4, 6, 6]);
+    let w = b.w(rand(&[8, 4, 3, 3], 1));
+    let c = b.op(conv(1), &[x, w]);
+    let (s, t, m, v) = (
+        b.w(rand(&[8], 2)),
+        b.w(rand(&[8], 3)),
+        b.w(rand(&[8], 4)),
+        b.w(pos(&[8], 5)),
+    );
+    let mut y = b.op(bn(), &[c, s, t, m, v]);
+    if let Some(a) = act {
+        y = b.op(un(a), &[y]);
+    }
+    b.out(&[y])
+}
+
+fn conv_bias_affine_hswish_affine() -> Graph {
+    // PP-LCNetV3's block: conv + bias, learnable affine, hard_swish, learnable affine.
+    let mut b = B::new();
+    let x = b.input(&[1, 4, 5, 5]);
+    let w = b.w(rand(&[6, 4, 3, 3], 1));
+    let c = b.op(conv(1), &[x, w]);
+    let bias = b.w(rand(&[6], 2));
+    let y = b.op(add(1), &[c, bias]);
+    let (s1, t1, s2, t2) = (
+        b.w(rand(&[1], 3)),
+        b.w(rand(&[1], 4)),
+        b.w(rand(&[1], 5)),
+        b.w(rand(&[1], 6)),
+    );
+    let y = b.op(mul(-1), &[s1, y]);
+    let y = b.op(add(-1), &[y, t1]);
+    let y = b.op(
+        un(UnaryOp::HardSwish {
+            threshold: 6.0,
+            scale: 6.0,
+            offset: 3.0,
+        }),
+        &[y],
+    );
+    let y = b.op(mul(-1), &[s2, y]);
+    let y = b.op(add(-1), &[y, t2]);
+    b.out(&[y])
+}
+
+fn residual_relu() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[1, 4, 5, 5]);
+    let w = b.w(rand(&[4, 4, 3, 3], 1));
+    let c = b.op(conv(1), &[x, w]);
+    let y = b.op(add(-1), &[c, x]);
+    let y = b.op(un(UnaryOp::Relu), &[y]);
+    b.out(&[y])
+}
+
+fn se_block() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 8, 5, 5]);
+    let p = b.op(
+        Op::Pool2d(Pool {
+            kind: PoolKind::Avg,
+            ksize: [1, 1],
+            strides: [1, 1],
+            padding: Padding::Explicit([0; 4]),
+            global: false,
+            adaptive: true,
+            ceil_mode: false,
+            exclusive: true,
+            layout: Layout::Nchw,
+        }),
+        &[x],
+    );
+    let (w1, b1, w2, b2) = (
+        b.w(rand(&[2, 8, 1, 1], 1)),
+        b.w(rand(&[2], 2)),
+        b.w(rand(&[8, 2, 1, 1], 3)),
+        b.w(rand(&[8], 4)),
+    );
+    let h = b.op(conv1x1(), &[p, w1]);
+    let h = b.op(add(1), &[h, b1]);
+    let h = b.op(un(UnaryOp::Relu), &[h]);
+    let g = b.op(conv1x1(), &[h, w2]);
+    let g = b.op(add(1), &[g, b2]);
+    let g = b.op(
+        un(UnaryOp::HardSigmoid {
+            slope: 0.2,
+            offset: 0.5,
+        }),
+        &[g],
+    );
+    let y = b.op(mul(-1), &[x, g]);
+    b.out(&[y])
+}
+
+fn fc_gelu() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 8]);
+    let w = b.w(rand(&[8, 5], 1));
+    let bias = b.w(rand(&[5], 2));
+    let m = b.op(
+        Op::MatMul(MatMul {
+            trans_x: false,
+            trans_y: false,
+            alpha: 1.0,
+        }),
+        &[x, w],
+    );
+    let y = b.op(add(-1), &[m, bias]);
+    let y = b.op(un(UnaryOp::Gelu { approximate: false }), &[y]);
+    b.out(&[y])
+}
+
+fn skip_ln() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 8]);
+    let y = b.input(&[2, 3, 8]);
+    let s = b.op(add(-1), &[x, y]);
+    let (g, t) = (b.w(rand(&[8], 1)), b.w(rand(&[8], 2)));
+    let l = b.op(
+        Op::LayerNorm(LayerNorm {
+            begin_norm_axis: 2,
+            epsilon: 1e-5,
+            has_scale: true,
+            has_bias: true,
+        }),
+        &[s, g, t],
+    );
+    b.out(&[l])
+}
+
+fn hard_swish_pattern() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 7]);
+    let h = b.op(
+        un(UnaryOp::HardSigmoid {
+            slope: 1.0 / 6.0,
+            offset: 0.5,
+        }),
+        &[x],
+    );
+    let y = b.op(mul(-1), &[x, h]);
+    b.out(&[y])
+}
+
+fn weights_only_subgraph() -> Graph {
+    // A reshape of a weight and a shape chain on a fixed input fold to constants.
+    let mut b = B::new();
+    let x = b.input(&[1, 4, 2, 2]);
+    let bias = b.w(rand(&[4], 1));
+    let r = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![1, 4, 1, 1],
+            shape_input: ListInput::Attr,
+        }),
+        &[bias],
+    );
+    let y = b.op(add(-1), &[x, r]);
+    let s = b.op(Op::Shape, &[y]);
+    let r2 = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![],
+            shape_input: ListInput::Tensor,
+        }),
+        &[y, s],
+    );
+    b.out(&[r2])
+}
+
+fn shared_conv_output() -> Graph {
+    // A large conv output read twice: fusing each reader's activation into the conv would
+    // compute the conv twice, which the cost model rightly rejects (DAG-aware extraction).
+    let mut b = B::new();
+    let x = b.input(&[1, 16, 24, 24]);
+    let w = b.w(rand(&[16, 16, 3, 3], 1));
+    let c = b.op(conv(1), &[x, w]);
+    let r = b.op(un(UnaryOp::Relu), &[c]);
+    let s = b.op(un(UnaryOp::Sigmoid), &[c]);
+    b.out(&[r, s])
+}
+
+fusion_test!(conv_bn_folds, conv_bn_act(None) => ["fused_conv"]);
+fusion_test!(conv_bn_relu_fuses, conv_bn_act(Some(UnaryOp::Relu)) => ["fused_conv"]);
+fusion_test!(conv_bn_relu6_fuses, conv_bn_act(Some(UnaryOp::Relu6 { threshold: 6.0 })) => ["fused_conv"]);
+fusion_test!(conv_bn_leaky_relu_fuses, conv_bn_act(Some(UnaryOp::LeakyRelu { alpha: 0.1 })) => ["fused_conv"]);
+fusion_test!(conv_bn_hard_swish_fuses, conv_bn_act(Some(UnaryOp::HardSwish { threshold: 6.0, scale: 6.0, offset: 3.0 })) => ["fused_conv"]);
+fusion_test!(conv_bn_hard_sigmoid_fuses, conv_bn_act(Some(UnaryOp::HardSigmoid { slope: 0.2, offset: 0.5 })) => ["fused_conv"]);
+fusion_test!(conv_bn_swish_fuses, conv_bn_act(Some(UnaryOp::Swish { beta: 1.0 })) => ["fused_conv"]);
+fusion_test!(conv_bn_sigmoid_fuses, conv_bn_act(Some(UnaryOp::Sigmoid)) => ["fused_conv"]);
+fusion_test!(conv_bn_gelu_fuses, conv_bn_act(Some(UnaryOp::Gelu { approximate: true })) => ["fused_conv"]);
+fusion_test!(lcnet_block_is_one_op, conv_bias_affine_hswish_affine() => ["fused_conv"]);
+fusion_test!(conv_residual_relu_fuses, residual_relu() => ["fused_conv"]);
+fusion_test!(se_block_is_one_op, se_block() => ["se_block"]);
+fusion_test!(fc_bias_gelu_fuses, fc_gelu() => ["fused_matmul"]);
+fusion_test!(skip_layer_norm_fuses, skip_ln() => ["skip_layer_norm"]);
+fusion_test!(hard_swish_recognized, hard_swish_pattern() => ["hard_swish"]);
+fusion_test!(constant_subgraphs_fold, weights_only_subgraph() => ["add", "reshape"]);
+fusion_test!(shared_output_is_not_recomputed, shared_conv_output() => ["conv2d", "sigmoid", "relu"]);
