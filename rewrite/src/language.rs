@@ -231,6 +231,7 @@ pub const KINDS: &[&str] = &[
     "se_block",
     "skip_layer_norm",
     "attention",
+    "fused_binary",
 ];
 
 /// The op of a kind that has no parameters (so its nodes carry no attribute leaf).

@@ -183,6 +183,86 @@ fn attention_ok(eg: &KGraph, a: &[Id]) -> bool {
         && matches!(op(eg, a[11]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.len() == 3 && shape[0] == 0 && shape[1] == 0 && shape[2] == (hq.0 * hq.1) as i64)
 }
 
+/// Output channels of a transposed conv's weight `[IC, OC/groups, KH, KW]`.
+fn out_channels_t(eg: &KGraph, ct: Id, w: Id) -> Option<usize> {
+    let Some(Op::Conv2dTranspose(c)) = op(eg, ct) else {
+        return None;
+    };
+    Some(shape(eg, w)?.dims().get(1)?.known()? * c.groups)
+}
+
+/// Is `c` a per-output-channel constant for an NCHW output with `oc` channels, under the
+/// add's axis rule? a = [add attrs, c]
+fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize) -> bool {
+    let Some(Op::Binary(BinaryOp::Add, axis)) = op(eg, add) else {
+        return false;
+    };
+    let Some(cv) = val(eg, c) else { return false };
+    if cv.len() != oc || cv.dtype() != DType::F32 {
+        return false;
+    }
+    let out = Shape(vec![
+        Dim::Unknown,
+        Dim::Known(oc),
+        Dim::Unknown,
+        Dim::Unknown,
+    ]);
+    match kayak_ir::ops::paddle_broadcast("add", &out, &Shape::known(cv.shape()), *axis) {
+        Ok((_, ys, _)) => ys.dims().iter().enumerate().all(|(i, d)| {
+            if i == 1 {
+                d.known() == Some(oc)
+            } else {
+                d.known() == Some(1)
+            }
+        }),
+        Err(_) => false,
+    }
+}
+
+/// `w'[.., o, ..] = w[.., o, ..] · k[o]` along output-channel axis `axis` of a weight whose
+/// output channels are `groups` blocks (transposed conv: axis 1 within each group).
+fn scale_out_channels(w: &Tensor, k: &[f64], axis: usize, groups: usize) -> Option<Tensor> {
+    let shape = w.shape().to_vec();
+    let wv = f32s(w)?;
+    let inner: usize = shape[axis + 1..].iter().product();
+    let per_axis = shape[axis];
+    let out: Vec<f32> = wv
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let j = (i / inner) % per_axis;
+            let o = if axis == 0 {
+                j
+            } else {
+                (i / (inner * per_axis * (shape[0] / groups))) * per_axis + j
+            };
+            (x as f64 * k[o]) as f32
+        })
+        .collect();
+    Tensor::from_f32s(&shape, out).ok()
+}
+
+fn bn_factors(eg: &KGraph, s: Id, v: Id, bn: Id) -> Option<Vec<f64>> {
+    let (s, v) = (f32s(&*val(eg, s)?)?, f32s(&*val(eg, v)?)?);
+    let Some(Op::BatchNorm(b)) = op(eg, bn) else {
+        return None;
+    };
+    (s.len() == v.len()).then_some(())?;
+    Some(
+        s.iter()
+            .zip(&v)
+            .map(|(&a, &b2)| a as f64 / (b2 as f64 + b.epsilon as f64).sqrt())
+            .collect(),
+    )
+}
+
+fn perm_of(eg: &KGraph, t: Id) -> Option<&[usize]> {
+    match op(eg, t)? {
+        Op::Transpose(kayak_ir::ops::Transpose { perm }) => Some(perm),
+        _ => None,
+    }
+}
+
 impl Default for Registry {
     fn default() -> Registry {
         let mut c: HashMap<&'static str, Condition> = HashMap::new();
@@ -286,6 +366,32 @@ impl Default for Registry {
         c.insert("no_bias_scale", |eg, a| {
             scale_of(eg, a[0]).is_some_and(|(_, t)| t == 0.0)
         });
+
+        c.insert("channel_bias_t", |eg, a| {
+            out_channels_t(eg, a[2], a[3]).is_some_and(|oc| per_channel(eg, a[0], a[1], oc))
+        });
+        c.insert("no_bias_t", |eg, a| matches!(op(eg, a[0]), Some(Op::Conv2dTranspose(c)) if !c.has_bias && c.layout == Layout::Nchw));
+        c.insert("bias_t", |eg, a| matches!(op(eg, a[0]), Some(Op::Conv2dTranspose(c)) if c.has_bias && c.layout == Layout::Nchw));
+        c.insert("rank2_plain_matmul", |eg, a| {
+            matches!(op(eg, a[0]), Some(Op::FusedMatMul(f)) if f.act.is_none() && !f.mm.trans_y)
+                && shape(eg, a[1]).is_some_and(|s| s.rank() == 2)
+        });
+        c.insert("identity_perm", |eg, a| {
+            perm_of(eg, a[0]).is_some_and(|p| p.iter().enumerate().all(|(i, &x)| i == x))
+        });
+        c.insert("squeeze_undoes_unsqueeze", |eg, a| {
+            match (op(eg, a[0]), op(eg, a[1])) {
+                (Some(Op::Squeeze(s)), Some(Op::Unsqueeze(u))) => {
+                    !s.axes.is_empty()
+                        && s.axes == u.axes
+                        && u.axes.iter().all(|&x| x >= 0)
+                        && u.axes.len() == 1
+                }
+                _ => false,
+            }
+        });
+        c.insert("reshape_static", |eg, a| matches!(op(eg, a[0]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.iter().all(|&d| d != 0)));
+        c.insert("act_kind", |eg, a| act_of(eg, a[0]).is_some());
 
         // ---- appliers -----------------------------------------------------------------
         a.insert("conv_as_fused", |eg, a| {
@@ -511,6 +617,82 @@ impl Default for Registry {
                     head_dim: d,
                     scale: s,
                     has_mask: true,
+                }),
+            ))
+        });
+        a.insert("with_bias_t", |eg, a| {
+            let Some(Op::Conv2dTranspose(c)) = op(eg, a[0]) else {
+                return None;
+            };
+            let mut c = c.clone();
+            c.has_bias = true;
+            Some(attr_leaf(eg, Op::Conv2dTranspose(c)))
+        });
+        a.insert("bn_fold_weight_t", |eg, a| {
+            // a = [w, scale, var, bn, conv_transpose attrs]
+            let k = bn_factors(eg, a[1], a[2], a[3])?;
+            let Some(Op::Conv2dTranspose(c)) = op(eg, a[4]) else {
+                return None;
+            };
+            let groups = c.groups;
+            let w = val(eg, a[0])?;
+            let t = scale_out_channels(&w, &k, 1, groups)?;
+            Some(const_leaf(eg, t))
+        });
+        a.insert("bn_fold_weight_fc", |eg, a| {
+            // a = [w [K, N], scale, var, bn]: scale columns.
+            let k = bn_factors(eg, a[1], a[2], a[3])?;
+            let w = val(eg, a[0])?;
+            (w.shape().len() == 2 && w.shape()[1] == k.len()).then_some(())?;
+            let n = w.shape()[1];
+            let out: Vec<f32> = f32s(&w)?
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (x as f64 * k[i % n]) as f32)
+                .collect();
+            Some(const_leaf(eg, Tensor::from_f32s(w.shape(), out).ok()?))
+        });
+        a.insert("compose_perm", |eg, a| {
+            // outer(inner(x)): out axis i = inner axis outer[i] = x axis inner[outer[i]]
+            let (o, i) = (perm_of(eg, a[0])?.to_vec(), perm_of(eg, a[1])?.to_vec());
+            (o.len() == i.len()).then_some(())?;
+            let perm: Vec<usize> = o.iter().map(|&k| i[k]).collect();
+            Some(attr_leaf(
+                eg,
+                Op::Transpose(kayak_ir::ops::Transpose { perm }),
+            ))
+        });
+        a.insert("scale_into_alpha", |eg, a| {
+            // matmul(scale(s, 0) x, y) = matmul(x, y) with alpha·s
+            let (Some(Op::MatMul(m)), Some((s, t))) = (op(eg, a[0]), scale_of(eg, a[1])) else {
+                return None;
+            };
+            (t == 0.0).then_some(())?;
+            let mut m = m.clone();
+            m.alpha *= s;
+            Some(attr_leaf(eg, Op::MatMul(m)))
+        });
+        a.insert("fused_binary_act", |eg, a| {
+            let Some(Op::Binary(bop, axis)) = op(eg, a[0]) else {
+                return None;
+            };
+            let (bop, axis) = (*bop, *axis);
+            let act = act_of(eg, a[1])?;
+            Some(attr_leaf(
+                eg,
+                Op::FusedBinary(kayak_ir::ops::FusedBinary { op: bop, axis, act }),
+            ))
+        });
+        a.insert("fused_binary_relu", |eg, a| {
+            let Some(Op::Binary(bop, axis)) = op(eg, a[0]) else {
+                return None;
+            };
+            Some(attr_leaf(
+                eg,
+                Op::FusedBinary(kayak_ir::ops::FusedBinary {
+                    op: *bop,
+                    axis: *axis,
+                    act: UnaryOp::Relu,
                 }),
             ))
         });

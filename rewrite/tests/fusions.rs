@@ -205,3 +205,127 @@ fusion_test!(skip_layer_norm_fuses, skip_ln() => ["skip_layer_norm"]);
 fusion_test!(hard_swish_recognized, hard_swish_pattern() => ["hard_swish"]);
 fusion_test!(constant_subgraphs_fold, weights_only_subgraph() => ["add", "reshape"]);
 fusion_test!(shared_output_is_not_recomputed, shared_conv_output() => ["conv2d", "sigmoid", "relu"]);
+
+fn conv_transpose_bias_bn() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[1, 4, 3, 3]);
+    let w = b.w(rand(&[4, 3, 2, 2], 1));
+    let ct = Op::Conv2dTranspose(ConvTranspose {
+        strides: [2, 2],
+        padding: Padding::Explicit([0; 4]),
+        dilations: [1, 1],
+        groups: 2,
+        output_padding: [0, 0],
+        output_size: None,
+        layout: Layout::Nchw,
+        has_bias: false,
+    });
+    let y = b.op(ct, &[x, w]);
+    let bias = b.w(rand(&[6], 2));
+    let y = b.op(add(1), &[y, bias]);
+    let (s, t, m, v) = (
+        b.w(rand(&[6], 3)),
+        b.w(rand(&[6], 4)),
+        b.w(rand(&[6], 5)),
+        b.w(pos(&[6], 6)),
+    );
+    let y = b.op(bn(), &[y, s, t, m, v]);
+    b.out(&[y])
+}
+
+fn fc_bn() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[3, 8]);
+    let w = b.w(rand(&[8, 5], 1));
+    let bias = b.w(rand(&[5], 2));
+    let m = b.op(
+        Op::MatMul(MatMul {
+            trans_x: false,
+            trans_y: false,
+            alpha: 1.0,
+        }),
+        &[x, w],
+    );
+    let y = b.op(add(-1), &[m, bias]);
+    let (s, t, mu, v) = (
+        b.w(rand(&[5], 3)),
+        b.w(rand(&[5], 4)),
+        b.w(rand(&[5], 5)),
+        b.w(pos(&[5], 6)),
+    );
+    let y = b.op(bn(), &[y, s, t, mu, v]);
+    b.out(&[y])
+}
+
+fn view_chains() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 4]);
+    let t = b.op(
+        Op::Transpose(Transpose {
+            perm: vec![0, 2, 1],
+        }),
+        &[x],
+    );
+    let t = b.op(
+        Op::Transpose(Transpose {
+            perm: vec![0, 2, 1],
+        }),
+        &[t],
+    );
+    let u = b.op(Op::Unsqueeze(Unsqueeze { axes: vec![1] }), &[t]);
+    let s = b.op(Op::Squeeze(Squeeze { axes: vec![1] }), &[u]);
+    let r = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![6, 4],
+            shape_input: ListInput::Attr,
+        }),
+        &[s],
+    );
+    let r = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![4, 6],
+            shape_input: ListInput::Attr,
+        }),
+        &[r],
+    );
+    let y = b.op(un(UnaryOp::Sigmoid), &[r]);
+    b.out(&[y])
+}
+
+fn add_relu_graph() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3]);
+    let y = b.input(&[2, 3]);
+    let s = b.op(add(-1), &[x, y]);
+    let r = b.op(un(UnaryOp::Relu), &[s]);
+    b.out(&[r])
+}
+
+fn scaled_qk() -> Graph {
+    let mut b = B::new();
+    let q = b.input(&[2, 4, 8]);
+    let k = b.input(&[2, 5, 8]);
+    let qs = b.op(
+        un(UnaryOp::Scale {
+            scale: 0.25,
+            bias: 0.0,
+            bias_after_scale: true,
+        }),
+        &[q],
+    );
+    let s = b.op(
+        Op::MatMul(MatMul {
+            trans_x: false,
+            trans_y: true,
+            alpha: 1.0,
+        }),
+        &[qs, k],
+    );
+    b.out(&[s])
+}
+
+fusion_test!(conv_transpose_bias_and_bn_fold, conv_transpose_bias_bn() => ["conv2d_transpose"]);
+fusion_test!(fc_batch_norm_folds, fc_bn() => ["fused_matmul"]);
+fusion_test!(view_chains_collapse, view_chains() => ["reshape", "sigmoid"]);
+fusion_test!(add_relu_fuses, add_relu_graph() => ["fused_binary"]);
+fusion_test!(scale_moves_into_matmul_alpha, scaled_qk() => ["matmul"]);

@@ -406,3 +406,30 @@ pub(super) fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor
     }
     Ok(float_out(out, inputs[0].dtype()))
 }
+
+/// `act(x op y)`: an elementwise op with Paddle's axis broadcast, then an activation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedBinary {
+    /// The elementwise op.
+    pub op: super::BinaryOp,
+    /// Paddle's broadcast axis.
+    pub axis: i64,
+    /// The activation.
+    pub act: UnaryOp,
+}
+
+pub(super) fn infer_fused_binary(
+    f: &FusedBinary,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
+    let out = super::binary::infer_binary("fused_binary", f.axis, inputs, None)?;
+    super::check_float("fused_binary", &out[0], 0)?;
+    Ok(out)
+}
+
+pub(super) fn eval_fused_binary(f: &FusedBinary, inputs: &[&Tensor]) -> Result<Tensor> {
+    let y = super::binary::eval_binary(f.op, f.axis, inputs)?;
+    let mut y = float_in("fused_binary", &y, 0)?.into_owned();
+    epilogue(&mut y, Some(f.act), None);
+    Ok(float_out(y, inputs[0].dtype()))
+}

@@ -24,7 +24,7 @@ mod unary;
 pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillConstant, Range};
-pub use fused::{Attention, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
+pub use fused::{Attention, FusedBinary, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
 pub use interp::{Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
@@ -166,6 +166,8 @@ pub enum Op {
     SkipLayerNorm(SkipLayerNorm),
     /// Multi-head attention on packed heads (optimizer output).
     Attention(Attention),
+    /// Elementwise op followed by an activation (optimizer output).
+    FusedBinary(FusedBinary),
 }
 
 /// An input to shape inference: the input's type and, when known, its value.
@@ -224,6 +226,7 @@ impl Op {
             Op::SeBlock(_) => "se_block",
             Op::SkipLayerNorm(_) => "skip_layer_norm",
             Op::Attention(_) => "attention",
+            Op::FusedBinary(_) => "fused_binary",
         }
     }
 
@@ -315,6 +318,7 @@ impl Op {
             Op::SeBlock(s) => fused::infer_se_block(s, inputs),
             Op::SkipLayerNorm(s) => fused::infer_skip_layer_norm(s, inputs),
             Op::Attention(a) => fused::infer_attention(a, inputs),
+            Op::FusedBinary(f) => fused::infer_fused_binary(f, inputs),
         }
     }
 
@@ -384,6 +388,7 @@ impl Op {
             Op::SeBlock(s) => one(fused::eval_se_block(s, inputs)?),
             Op::SkipLayerNorm(s) => one(fused::eval_skip_layer_norm(s, inputs)?),
             Op::Attention(a) => one(fused::eval_attention(a, inputs)?),
+            Op::FusedBinary(f) => one(fused::eval_fused_binary(f, inputs)?),
         }
     }
 
