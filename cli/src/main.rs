@@ -43,6 +43,13 @@ struct OptimizeArgs {
     /// Extra rule file (repeatable).
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
+    /// For each fused node, print the rule chain that produced it.
+    #[arg(long)]
+    explain: bool,
+    /// Write Graphviz of the graph before and after (fused nodes coloured); also an SVG
+    /// beside it when `dot` is installed.
+    #[arg(long, value_name = "FILE")]
+    dot: Option<PathBuf>,
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -366,6 +373,34 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
     println!("rules applied:");
     for (k, v) in &r.rules_applied {
         println!("  {k:<32} {v}");
+    }
+    if args.explain {
+        println!("explanations:");
+        for (n, e) in o.graph.nodes.iter().zip(&o.explain) {
+            if !e.is_empty() {
+                println!("  {:<18} {e}", n.op.name());
+            }
+        }
+    }
+    if let Some(path) = &args.dot {
+        let fused: Vec<bool> = o.explain.iter().map(|e| !e.is_empty()).collect();
+        std::fs::write(
+            path,
+            kayak_rewrite::dot::before_after(&model.graph, &o.graph, &fused),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("dot:        {}", path.display());
+        let svg = path.with_extension("svg");
+        match std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .arg(path)
+            .arg("-o")
+            .arg(&svg)
+            .status()
+        {
+            Ok(s) if s.success() => println!("svg:        {}", svg.display()),
+            _ => println!("svg:        not written (Graphviz `dot` not installed)"),
+        }
     }
     if args.json {
         let map = |m: &std::collections::BTreeMap<String, usize>| {

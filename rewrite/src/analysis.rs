@@ -64,6 +64,8 @@ pub struct KAnalysis {
     pub consts: Vec<Arc<Tensor>>,
     /// Fold constants (off only for tests that look at unfolded graphs).
     pub fold: bool,
+    /// Which rule made each e-node (the node as created) and from which matched nodes.
+    pub provenance: std::collections::HashMap<Node, (String, Vec<Node>)>,
     /// Constants by content, so an equal value is one constant (and one e-node).
     pub const_index: std::collections::HashMap<(kayak_ir::DType, Vec<usize>, u64), Vec<u32>>,
 }

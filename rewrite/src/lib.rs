@@ -15,6 +15,7 @@
 
 mod analysis;
 pub mod cost;
+pub mod dot;
 pub mod extract;
 mod language;
 pub mod lift;

@@ -180,6 +180,46 @@ pub struct Optimized {
     pub keep: Vec<ValueId>,
     /// What happened.
     pub report: Report,
+    /// Per node of `graph`: the rule chain that made it (empty for an op kept as imported),
+    /// e.g. `fused_conv <- conv_relu(fused_conv <- conv_canonical(conv2d))`.
+    pub explain: Vec<String>,
+}
+
+/// Explains each lowered node through the recorded provenance.
+fn explain_all(egraph: &crate::KGraph, origin: &[Node]) -> Vec<String> {
+    use egg::Language;
+    use std::collections::HashMap;
+    let canon = |n: &Node| n.clone().map_children(|c| egraph.find(c));
+    let prov: HashMap<Node, (String, Vec<Node>)> = egraph
+        .analysis
+        .provenance
+        .iter()
+        .map(|(k, (r, ps))| (canon(k), (r.clone(), ps.iter().map(canon).collect())))
+        .collect();
+    fn go(n: &Node, prov: &HashMap<Node, (String, Vec<Node>)>, depth: usize) -> String {
+        let kind = n.to_string();
+        match prov.get(n) {
+            Some((rule, parents)) if depth < 12 => {
+                let inner: Vec<String> = parents
+                    .iter()
+                    .filter(|p| *p != n)
+                    .map(|p| go(p, prov, depth + 1))
+                    .collect();
+                format!("{kind} <- {rule}({})", inner.join(", "))
+            }
+            _ => kind,
+        }
+    }
+    origin
+        .iter()
+        .map(|n| {
+            if prov.contains_key(n) {
+                go(n, &prov, 0)
+            } else {
+                String::new()
+            }
+        })
+        .collect()
 }
 
 /// Optimizes `g`, keeping `keep` (outputs and fetched variables) computable.
@@ -243,7 +283,8 @@ pub fn optimize(
     while const_names.len() < egraph.analysis.consts.len() {
         const_names.push(format!("folded_{}", const_names.len()));
     }
-    let (graph, keep) = lower::lower(&egraph, &choice, &roots, &input_names, &const_names)?;
+    let (graph, keep, origin) = lower::lower(&egraph, &choice, &roots, &input_names, &const_names)?;
+    let explain = explain_all(&egraph, &origin);
     let mut by_type = BTreeMap::new();
     for n in &graph.nodes {
         *by_type.entry(n.op.name().to_string()).or_insert(0) += 1;
@@ -265,5 +306,6 @@ pub fn optimize(
         graph,
         keep,
         report,
+        explain,
     })
 }

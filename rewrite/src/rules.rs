@@ -257,6 +257,7 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
 
 /// The applier of a rule: checks conditions, runs the lets, then builds the right side.
 pub struct RuleApplier {
+    lhs: Pattern<Node>,
     rhs: Pattern<Node>,
     conds: Vec<Call>,
     lets: Vec<(Var, Call)>,
@@ -291,13 +292,14 @@ impl Applier<Node, KAnalysis> for RuleApplier {
         }
         // Soundness guard: the right side must have exactly the matched class' type, so
         // no rule, however written, can merge values of different types.
-        let _ = (searcher_ast, rule_name);
+        let _ = searcher_ast;
         let id = egraph.add_instantiation(&self.rhs.ast, &s);
         let same = match (egraph[id].data.ty(), egraph[eclass].data.ty()) {
             (Some(a), Some(b)) => compatible(a, b),
             _ => false,
         };
         if same && egraph.union(eclass, id) {
+            record(egraph, &self.lhs, &self.rhs, &s, rule_name);
             vec![eclass]
         } else {
             vec![]
@@ -332,6 +334,7 @@ pub fn rewrites(
               conds: Vec<Call>,
               lets: Vec<(Var, Call)>| {
         let app = RuleApplier {
+            lhs: lhs.clone(),
             rhs: rhs.clone(),
             conds,
             lets,
@@ -376,4 +379,54 @@ fn compatible(a: &kayak_ir::TypeInfo, b: &kayak_ir::TypeInfo) -> bool {
                 (Dim::Sym(p), Dim::Sym(q)) => p == q,
                 _ => true,
             })
+}
+
+/// The e-nodes a pattern matched (or built) under a substitution, bottom-up; the last is the
+/// root's. Pattern nodes that are not in the e-graph are skipped.
+fn pattern_nodes(egraph: &KGraph, pat: &Pattern<Node>, s: &Subst) -> Vec<Node> {
+    use egg::{ENodeOrVar, Language};
+    let ast = pat.ast.as_ref();
+    let mut classes: Vec<Option<Id>> = Vec::with_capacity(ast.len());
+    let mut out = Vec::new();
+    for n in ast {
+        match n {
+            ENodeOrVar::Var(v) => classes.push(s.get(*v).map(|&c| egraph.find(c))),
+            ENodeOrVar::ENode(node) => {
+                let kids: Option<Vec<Id>> = node
+                    .children()
+                    .iter()
+                    .map(|&c| classes[usize::from(c)])
+                    .collect();
+                let found = kids.and_then(|kids| {
+                    let mut m = node.clone();
+                    for (slot, k) in m.children_mut().iter_mut().zip(kids) {
+                        *slot = k;
+                    }
+                    egraph.lookup(m.clone()).map(|c| (m, c))
+                });
+                match found {
+                    Some((m, c)) => {
+                        if !matches!(m, Node::Attr(_) | Node::Const(_) | Node::Input(_)) {
+                            out.push(m);
+                        }
+                        classes.push(Some(egraph.find(c)));
+                    }
+                    None => classes.push(None),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Remembers that `rule` built the right side's root node from the left side's nodes.
+fn record(egraph: &mut KGraph, lhs: &Pattern<Node>, rhs: &Pattern<Node>, s: &Subst, rule: Symbol) {
+    let from = pattern_nodes(egraph, lhs, s);
+    if let Some(made) = pattern_nodes(egraph, rhs, s).pop() {
+        egraph
+            .analysis
+            .provenance
+            .entry(made)
+            .or_insert((rule.to_string(), from));
+    }
 }
