@@ -22,6 +22,7 @@ pub struct Config {
     pub(crate) plan_cache: usize,
     pub(crate) rules_files: Vec<PathBuf>,
     pub(crate) disabled_rules: Vec<String>,
+    pub(crate) optim_cache_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -35,6 +36,7 @@ impl Default for Config {
             plan_cache: 16,
             rules_files: vec![],
             disabled_rules: vec![],
+            optim_cache_dir: None,
         }
     }
 }
@@ -121,6 +123,13 @@ impl Config {
     /// Turns off a rule by name (like Paddle's `DeletePass`).
     pub fn disable_rule(mut self, name: impl Into<String>) -> Config {
         self.disabled_rules.push(name.into());
+        self
+    }
+
+    /// Keep optimized graphs (with folded weights) in this directory, so a second load of
+    /// the same model with the same rules skips saturation. Bad entries are rebuilt.
+    pub fn optim_cache_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.optim_cache_dir = Some(dir.into());
         self
     }
 

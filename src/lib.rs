@@ -21,6 +21,7 @@
 mod config;
 mod error;
 pub mod npy;
+mod optim_cache;
 mod predictor;
 
 pub use config::Config;

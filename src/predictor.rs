@@ -80,12 +80,18 @@ impl Predictor {
                 "no model given (use model_dir, model_file, model_files or model_buffers)".into(),
             )
         })?;
-        let model = kayak_proto::load(&src)?;
-        Predictor::from_model(model, config)
+        let bytes = src.load()?;
+        let model = kayak_proto::import(&bytes)?;
+        Predictor::build(model, config, Some((&bytes.model, &bytes.params)))
     }
 
     /// Builds a predictor for an already imported model.
     pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
+        Predictor::build(model, config, None)
+    }
+
+    /// `bytes` (the model and params files) key the optimized-graph cache.
+    fn build(model: Model, config: Config, bytes: Option<(&[u8], &[u8])>) -> Result<Predictor> {
         let graph = &model.graph;
         let mut keep = graph.outputs.clone();
         let name = |v: ValueId| -> String {
@@ -114,22 +120,68 @@ impl Predictor {
             for r in &config.disabled_rules {
                 rules.disable(r)?;
             }
-            let o = kayak_rewrite::optimize(
-                graph,
-                &keep,
-                &rules,
-                &kayak_rewrite::Limits::default(),
-                &kayak_rewrite::CostModel::cpu(),
-            )?;
-            log::info!(
-                "optimized {}: {} ops -> {} in {:.1} ms ({})",
-                model.model_name,
-                o.report.ops_before,
-                o.report.ops_after,
-                o.report.optimize_ms,
-                o.report.stop_reason
-            );
-            (o.graph, o.keep, Some(o.report))
+            let cache = match (&config.optim_cache_dir, bytes) {
+                (Some(dir), Some((m, p))) => {
+                    let kept: Vec<String> =
+                        output_names.iter().chain(&fetch_names).cloned().collect();
+                    let key = crate::optim_cache::key(m, p, &rules.fingerprint(), &kept);
+                    Some((crate::optim_cache::path(dir, key), key))
+                }
+                _ => None,
+            };
+            let t0 = std::time::Instant::now();
+            let hit =
+                cache
+                    .as_ref()
+                    .and_then(|(path, key)| match crate::optim_cache::load(path, *key) {
+                        Ok(e) => Some(e),
+                        Err(crate::optim_cache::Miss::Absent) => None,
+                        Err(crate::optim_cache::Miss::Invalid(why)) => {
+                            log::warn!("optimized-graph cache entry rebuilt: {why}");
+                            None
+                        }
+                    });
+            match hit {
+                Some(mut e) => {
+                    e.report.from_cache = true;
+                    e.report.optimize_ms = t0.elapsed().as_secs_f64() * 1e3;
+                    e.graph
+                        .validate()
+                        .map_err(|err| Error::Config(format!("cached graph invalid: {err}")))?;
+                    (e.graph, e.keep, Some(e.report))
+                }
+                None => {
+                    let o = kayak_rewrite::optimize(
+                        graph,
+                        &keep,
+                        &rules,
+                        &kayak_rewrite::Limits::default(),
+                        &kayak_rewrite::CostModel::cpu(),
+                    )?;
+                    log::info!(
+                        "optimized {}: {} ops -> {} in {:.1} ms ({})",
+                        model.model_name,
+                        o.report.ops_before,
+                        o.report.ops_after,
+                        o.report.optimize_ms,
+                        o.report.stop_reason
+                    );
+                    if let Some((path, key)) = &cache {
+                        let e = crate::optim_cache::Entry {
+                            graph: o.graph.clone(),
+                            keep: o.keep.clone(),
+                            report: o.report.clone(),
+                        };
+                        if let Err(err) = crate::optim_cache::store(path, *key, &e) {
+                            log::warn!(
+                                "cannot write the optimized-graph cache {}: {err}",
+                                path.display()
+                            );
+                        }
+                    }
+                    (o.graph, o.keep, Some(o.report))
+                }
+            }
         } else {
             (graph.clone(), keep, None)
         };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 pub type ValueId = usize;
 
 /// Where a value comes from.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub enum ValueDef {
     /// A graph input, fed at run time.
     Input,
@@ -25,7 +25,7 @@ pub enum ValueDef {
 }
 
 /// A value: a tensor flowing through the graph.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Value {
     /// Name (the model's variable name).
     pub name: String,
@@ -36,7 +36,7 @@ pub struct Value {
 }
 
 /// An op applied to values.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Node {
     /// The op.
     pub op: Op,
@@ -49,7 +49,7 @@ pub struct Node {
 }
 
 /// A dataflow graph whose nodes are kept in a valid execution (topological) order.
-#[derive(Debug, Clone, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
 pub struct Graph {
     /// Every value.
     pub values: Vec<Value>,

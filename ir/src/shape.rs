@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 /// One dimension of a shape: known, a named symbol (a dynamic input dimension such as
 /// `x.0`), or unknown (derived from symbols in a way the IR does not track).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Dim {
     /// A concrete size.
     Known(usize),
@@ -72,7 +72,7 @@ impl fmt::Display for Dim {
 }
 
 /// A tensor shape: one [`Dim`] per axis.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Shape(pub Vec<Dim>);
 
 impl Shape {
@@ -127,7 +127,7 @@ impl From<&[usize]> for Shape {
 }
 
 /// The static type of a value: dtype and shape.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TypeInfo {
     /// Element type.
     pub dtype: crate::DType,

@@ -5,7 +5,7 @@ use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 
 /// A dense, row-major tensor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum Tensor {
     /// f32 data.
     F32(ArrayD<f32>),

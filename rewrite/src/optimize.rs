@@ -145,7 +145,7 @@ impl Default for Limits {
 }
 
 /// What an optimization did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// Compute nodes before.
     pub ops_before: usize,
@@ -169,6 +169,8 @@ pub struct Report {
     pub cost_before: f64,
     /// Estimated cost after.
     pub cost_after: f64,
+    /// The graph came from the optimized-graph cache (no saturation ran).
+    pub from_cache: bool,
 }
 
 /// An optimized graph.
@@ -301,6 +303,7 @@ pub fn optimize(
         optimize_ms: t0.elapsed().as_secs_f64() * 1e3,
         cost_before,
         cost_after,
+        from_cache: false,
     };
     Ok(Optimized {
         graph,

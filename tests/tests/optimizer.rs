@@ -80,3 +80,67 @@ fn user_rule_file_through_the_config() {
     let err = Predictor::new(Config::new().model_dir(&d).rules_file(&f)).unwrap_err();
     assert!(err.to_string().contains("bad.rules:1"), "{err}");
 }
+
+#[test]
+fn optimized_graph_cache_skips_saturation_and_rebuilds_bad_entries() {
+    let d = repo_root().join("assets/ppocr_cls");
+    let cache = tempfile::tempdir().unwrap();
+    let x = npy(&repo_root().join("assets/text_line.npy")).unwrap();
+    let load =
+        |cfg: Config| Predictor::new(cfg.model_dir(&d).optim_cache_dir(cache.path())).unwrap();
+    let mut first = load(Config::new());
+    let r1 = first.optimization_report().unwrap().clone();
+    assert!(!r1.from_cache);
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let want = first.run_with(std::slice::from_ref(&x)).unwrap();
+
+    let mut second = load(Config::new());
+    let r2 = second.optimization_report().unwrap();
+    assert!(r2.from_cache, "second load must come from the cache");
+    assert_eq!(r2.ops_after, r1.ops_after);
+    println!(
+        "optimize: {:.1} ms; from cache: {:.1} ms",
+        r1.optimize_ms, r2.optimize_ms
+    );
+    assert_eq!(second.run_with(std::slice::from_ref(&x)).unwrap(), want);
+
+    // A corrupt entry (one flipped byte) is detected and rebuilt, then served again.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x40;
+    std::fs::write(&files[0], &bytes).unwrap();
+    let mut third = load(Config::new());
+    assert!(!third.optimization_report().unwrap().from_cache);
+    assert_eq!(third.run_with(std::slice::from_ref(&x)).unwrap(), want);
+    assert!(
+        load(Config::new())
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+
+    // Truncated, and not a cache file at all: rebuilt too.
+    std::fs::write(&files[0], &bytes[..n / 2]).unwrap();
+    assert!(
+        !load(Config::new())
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+    std::fs::write(&files[0], b"hello").unwrap();
+    assert!(
+        !load(Config::new())
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+
+    // Another rule set is another key: no stale reuse.
+    let other = load(Config::new().disable_rule("se_block"));
+    assert!(!other.optimization_report().unwrap().from_cache);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+}

@@ -6,7 +6,7 @@ use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{ArrayD, IxDyn, Zip};
 
 /// Elementwise arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
     /// `x + y`
     Add,
@@ -103,7 +103,7 @@ impl BinaryOp {
 }
 
 /// Comparisons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CmpOp {
     /// `==`
     Eq,
@@ -145,7 +145,7 @@ impl CmpOp {
 }
 
 /// Logical ops on bools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogicalOp {
     /// and
     And,

@@ -6,7 +6,7 @@ use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{linalg::general_mat_mul, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
 
 /// How spatial padding is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Padding {
     /// Given per side: top, bottom, left, right.
     Explicit([usize; 4]),
@@ -45,7 +45,7 @@ impl Padding {
 }
 
 /// Convolution attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Conv {
     /// Strides (h, w).
     pub strides: [usize; 2],
@@ -62,7 +62,7 @@ pub struct Conv {
 }
 
 /// Transposed convolution attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct ConvTranspose {
     /// Strides (h, w).
     pub strides: [usize; 2],

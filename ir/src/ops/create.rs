@@ -5,7 +5,7 @@ use crate::error::{attr_err, shape_err};
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 
 /// A tensor of one value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct FillConstant {
     /// Shape (when not from inputs).
     pub shape: Vec<i64>,
@@ -20,7 +20,7 @@ pub struct FillConstant {
 }
 
 /// `[start, end)` by `step`; the dtype is the inputs'.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Range {}
 
 pub(super) fn infer_shape(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, Axis, IxDyn, Zip};
 /// `post_scale * act(conv(x, w) + bias + residual) + post_shift`, each part optional.
 ///
 /// Inputs: `x`, `w`, then `bias` (if `conv.has_bias`), then `residual` (if `residual`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct FusedConv {
     /// The convolution (its `has_bias` says whether a bias input follows `w`).
     pub conv: Conv,
@@ -26,7 +26,7 @@ pub struct FusedConv {
 /// `act(alpha * op(x) @ op(y) + bias)`; the bias broadcasts over the last axis.
 ///
 /// Inputs: `x`, `y`, then `bias` (if `has_bias`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct FusedMatMul {
     /// The product.
     pub mm: MatMul,
@@ -39,7 +39,7 @@ pub struct FusedMatMul {
 /// Squeeze-and-excitation: `x * act2(w2 · act1(w1 · mean_hw(x) + b1) + b2)` per channel.
 ///
 /// Inputs: `x` `[N, C, H, W]`, `w1` `[C1, C, 1, 1]`, `b1` `[C1]`, `w2` `[C, C1, 1, 1]`, `b2` `[C]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct SeBlock {
     /// Activation after the squeeze projection.
     pub act1: UnaryOp,
@@ -50,7 +50,7 @@ pub struct SeBlock {
 /// `layer_norm(a + b)`: a residual add fused into the normalization.
 ///
 /// Inputs: `a`, `b` (same shape), then scale and bias as [`LayerNorm`] says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct SkipLayerNorm {
     /// The normalization.
     pub ln: LayerNorm,
@@ -291,7 +291,7 @@ pub(super) fn eval_skip_layer_norm(s: &SkipLayerNorm, inputs: &[&Tensor]) -> Res
 ///
 /// Inputs: `q` `[B, S, H·D]`, `k` `[B, T, H·D]`, `v` `[B, T, H·D]`, then `mask` (if
 /// `has_mask`), numpy-broadcastable to `[B, H, S, T]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Attention {
     /// Number of heads `H`.
     pub heads: usize,
@@ -408,7 +408,7 @@ pub(super) fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor
 }
 
 /// `act(x op y)`: an elementwise op with Paddle's axis broadcast, then an activation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct FusedBinary {
     /// The elementwise op.
     pub op: super::BinaryOp,

@@ -9,7 +9,7 @@ use crate::{Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{Array4, Ix4};
 
 /// Resize method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InterpMode {
     /// Nearest neighbour.
     Nearest,
@@ -30,7 +30,7 @@ impl InterpMode {
 /// Resize attributes. The output size is, by priority: `out_size_input`, then
 /// `in * scale` (from `scale_input` or the `scale` attribute) when positive, then
 /// `out_h`/`out_w`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Interp {
     /// Method.
     pub mode: InterpMode,

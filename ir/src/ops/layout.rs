@@ -7,7 +7,7 @@ use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 
 /// Reshape with Paddle's conventions: `0` copies the input dim at that position, `-1` is
 /// inferred from the element count.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Reshape {
     /// Target shape (the fallback when `shape_input` supplies it at run time).
     pub shape: Vec<i64>,
@@ -16,28 +16,28 @@ pub struct Reshape {
 }
 
 /// Axis permutation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Transpose {
     /// Output axis `i` is input axis `perm[i]`.
     pub perm: Vec<usize>,
 }
 
 /// Remove size-1 axes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Squeeze {
     /// Axes to remove (only if size 1); empty: every size-1 axis.
     pub axes: Vec<i64>,
 }
 
 /// Insert size-1 axes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Unsqueeze {
     /// Positions, applied one after another against the growing rank.
     pub axes: Vec<i64>,
 }
 
 /// Merge axes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum Flatten {
     /// Merge axes `start..=stop` into one (flatten_contiguous_range).
     Range {

@@ -6,7 +6,7 @@ use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{linalg::general_mat_mul, Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 
 /// `alpha * op(x) @ op(y)` where `op` optionally transposes the last two axes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct MatMul {
     /// Transpose the last two axes of `x`.
     pub trans_x: bool,
@@ -17,7 +17,7 @@ pub struct MatMul {
 }
 
 /// Paddle's `mul`: `x` flattened to 2-D at `x_num_col_dims`, `y` at `y_num_col_dims`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Mul {
     /// Leading axes of `x` that form the rows.
     pub x_num_col_dims: usize,
@@ -26,7 +26,7 @@ pub struct Mul {
 }
 
 /// Fully connected: `act(flatten(x) @ w + bias)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Fc {
     /// Leading axes of `x` kept as rows.
     pub in_num_col_dims: usize,

@@ -37,7 +37,7 @@ pub use unary::{PreluMode, UnaryOp};
 use crate::{DType, Error, Result, Tensor, TypeInfo};
 
 /// Memory layout of image tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
     /// Channels first.
     Nchw,
@@ -46,7 +46,9 @@ pub enum Layout {
 }
 
 /// Where a list-valued operand (a shape, starts, ends) comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default,
+)]
 pub enum ListInput {
     /// From the attribute.
     #[default]
@@ -69,7 +71,7 @@ impl ListInput {
 }
 
 /// One op with its attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Op {
     /// 2-D convolution (also depthwise): inputs `x`, `w[, bias]`.

@@ -6,7 +6,7 @@ use crate::{Result, Tensor, TypeInfo};
 use ndarray::{ArrayD, Axis, IxDyn};
 
 /// Batch normalization with running statistics: `(x - mean) / sqrt(var + eps) * scale + bias`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct BatchNorm {
     /// Added to the variance.
     pub epsilon: f32,
@@ -15,7 +15,7 @@ pub struct BatchNorm {
 }
 
 /// Layer normalization over the trailing axes from `begin_norm_axis`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct LayerNorm {
     /// First normalized axis.
     pub begin_norm_axis: usize,

@@ -6,7 +6,7 @@ use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{Array4, Ix4};
 
 /// Max or average.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PoolKind {
     /// Maximum over the window.
     Max,
@@ -15,7 +15,7 @@ pub enum PoolKind {
 }
 
 /// Pooling attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Pool {
     /// Max or average.
     pub kind: PoolKind,

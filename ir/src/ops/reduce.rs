@@ -8,14 +8,14 @@ use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{ArrayD, Axis, IxDyn};
 
 /// Softmax along one axis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Softmax {
     /// Axis (negative counts from the end).
     pub axis: i64,
 }
 
 /// Which reduction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReduceKind {
     /// Sum.
     Sum,
@@ -43,7 +43,7 @@ impl ReduceKind {
 }
 
 /// A reduction over some axes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Reduce {
     /// Which reduction.
     pub kind: ReduceKind,
@@ -56,7 +56,7 @@ pub struct Reduce {
 }
 
 /// Index of the maximum along an axis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct ArgMax {
     /// Axis.
     pub axis: i64,

@@ -8,14 +8,14 @@ use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{ArrayD, Axis, IxDyn, Slice as NdSlice};
 
 /// Concatenate along an axis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Concat {
     /// Axis (negative counts from the end).
     pub axis: i64,
 }
 
 /// Split along an axis into several outputs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Split {
     /// Axis.
     pub axis: i64,
@@ -37,14 +37,14 @@ impl Split {
 }
 
 /// Stack along a new axis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Stack {
     /// Position of the new axis.
     pub axis: i64,
 }
 
 /// Slice with Python-style clamping; starts/ends may come from inputs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Slice {
     /// Sliced axes.
     pub axes: Vec<i64>,
@@ -61,7 +61,7 @@ pub struct Slice {
 }
 
 /// Slice with strides (negative strides walk backwards).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct StridedSlice {
     /// Sliced axes.
     pub axes: Vec<i64>,
@@ -76,14 +76,14 @@ pub struct StridedSlice {
 }
 
 /// Gather slices along an axis by index.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Gather {
     /// Axis.
     pub axis: i64,
 }
 
 /// How padding values are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PadMode {
     /// A constant.
     Constant,
@@ -96,7 +96,7 @@ pub enum PadMode {
 }
 
 /// Pad each axis before and after.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub struct Pad {
     /// (before, after) per axis, for every axis of the input.
     pub pads: Vec<(usize, usize)>,

@@ -7,7 +7,7 @@ use crate::{Error, Result, Tensor, TypeInfo};
 use ndarray::{ArrayD, IxDyn, Zip};
 
 /// A unary elementwise function with its parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
 pub enum UnaryOp {
     /// `max(x, 0)`
     Relu,
@@ -219,7 +219,7 @@ pub(super) fn eval(u: &UnaryOp, inputs: &[&Tensor]) -> Result<Tensor> {
 }
 
 /// How prelu's alpha applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PreluMode {
     /// One alpha for the whole tensor.
     All,
