@@ -225,3 +225,65 @@ fn recognizer_reads_the_lines_through_the_cli() {
     }
     assert_eq!(n, 5);
 }
+
+#[test]
+fn optimize_reports_json_explains_and_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let dot = dir.path().join("g.dot");
+    let out = ok(&kayak(&[
+        "optimize",
+        "assets/ppocr_cls",
+        "--shape",
+        "x=1,3,48,192",
+        "--explain",
+        "--dot",
+        dot.to_str().unwrap(),
+        "--json",
+    ]));
+    let last = out.lines().last().unwrap();
+    let j: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"));
+    for k in [
+        "ops_before",
+        "ops_after",
+        "ops_after_by_type",
+        "rules_applied",
+        "egraph_nodes",
+        "egraph_classes",
+        "iterations",
+        "stop_reason",
+        "optimize_ms",
+        "cost_before",
+        "cost_after",
+    ] {
+        assert!(j.get(k).is_some(), "missing {k} in {last}");
+    }
+    assert_eq!(j["ops_before"], 182);
+    assert!(j["ops_after"].as_u64().unwrap() < 78, "{last}");
+    assert!(j["rules_applied"]["se_block"].as_u64().unwrap() >= 9);
+    let sum: u64 = j["ops_after_by_type"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, j["ops_after"].as_u64().unwrap());
+    assert!(
+        out.contains("se_block <- se_block(pool2d, fused_conv <- conv_relu("),
+        "{out}"
+    );
+    let g = std::fs::read_to_string(&dot).unwrap();
+    assert!(
+        g.starts_with("digraph")
+            && g.contains("cluster_before")
+            && g.contains("cluster_after")
+            && g.contains("fillcolor=orange")
+    );
+    let line = fails(&kayak(&[
+        "optimize",
+        "assets/ppocr_cls",
+        "--rules",
+        "no/such.rules",
+    ]));
+    assert!(line.contains("no/such.rules"), "{line}");
+}

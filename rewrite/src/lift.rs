@@ -53,7 +53,9 @@ pub fn lift(g: &Graph, keep: &[ValueId], fold: bool) -> Result<Lifted> {
             let k = *const_index
                 .entry(std::sync::Arc::as_ptr(t))
                 .or_insert_with(|| {
-                    let k = egraph.analysis.intern(t.clone());
+                    // The model's weights are distinct tensors: no need to hash their contents.
+                    egraph.analysis.consts.push(t.clone());
+                    let k = (egraph.analysis.consts.len() - 1) as u32;
                     if k as usize >= const_names.len() {
                         const_names.resize(k as usize + 1, String::new());
                         const_names[k as usize] = val.name.clone();

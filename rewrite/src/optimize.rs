@@ -5,7 +5,7 @@ use crate::cost::CostModel;
 use crate::extract::{dag_cost, extract_refined};
 use crate::language::Node;
 use crate::registry::Registry;
-use crate::rules::{parse_rules, rewrites, RuleDef};
+use crate::rules::{parse_rules, rewrites, Phase, RuleDef};
 use crate::{lift, lower, Error, Result};
 use egg::{BackoffScheduler, Rewrite, Runner};
 use kayak_ir::{Graph, ValueId};
@@ -96,8 +96,17 @@ impl RuleSet {
 
     /// The egg rewrites of the enabled rules.
     pub fn rewrites(&self) -> Result<Vec<Rewrite<Node, KAnalysis>>> {
+        self.rewrites_upto(Phase::Fuse)
+    }
+
+    /// The egg rewrites of the enabled rules of phases up to `phase`.
+    pub fn rewrites_upto(&self, phase: Phase) -> Result<Vec<Rewrite<Node, KAnalysis>>> {
         let mut out = Vec::new();
-        for d in self.defs.iter().filter(|d| self.enabled(&d.name)) {
+        for d in self
+            .defs
+            .iter()
+            .filter(|d| self.enabled(&d.name) && d.phase <= phase)
+        {
             out.extend(rewrites(d, &self.reg)?);
         }
         Ok(out)
@@ -239,24 +248,43 @@ pub fn optimize(
         .iter()
         .map(|n| model.node_cost(&lifted.egraph, n))
         .sum();
-    let rws = rules.rewrites()?;
-    let runner = Runner::default()
-        .with_egraph(lifted.egraph)
-        .with_node_limit(limits.node_limit)
-        .with_iter_limit(limits.iter_limit)
-        .with_time_limit(limits.time_limit)
-        .with_scheduler(BackoffScheduler::default())
-        .run(&rws);
+    // Phases on one e-graph: canonicalize, then everything. Limits apply per phase.
+    let mut egraph = lifted.egraph;
     let mut rules_applied = BTreeMap::new();
-    for it in &runner.iterations {
-        for (name, n) in &it.applied {
-            let base = name.as_str().trim_end_matches("_rev").to_string();
-            *rules_applied.entry(base).or_insert(0) += n;
+    let mut stops = Vec::new();
+    let mut iterations = 0;
+    for (name, phase) in [("canonicalize", Phase::Canonicalize), ("fuse", Phase::Fuse)] {
+        let rws = rules.rewrites_upto(phase)?;
+        if rws.is_empty() {
+            continue;
         }
+        let runner = Runner::default()
+            .with_egraph(egraph)
+            .with_node_limit(limits.node_limit)
+            .with_iter_limit(limits.iter_limit)
+            .with_time_limit(limits.time_limit)
+            .with_scheduler(BackoffScheduler::default())
+            .run(&rws);
+        for it in &runner.iterations {
+            for (rule, n) in &it.applied {
+                let base = rule.as_str().trim_end_matches("_rev").to_string();
+                *rules_applied.entry(base).or_insert(0) += n;
+            }
+        }
+        iterations += runner.iterations.len();
+        let why = match &runner.stop_reason {
+            Some(egg::StopReason::Saturated) => "saturated".to_string(),
+            Some(egg::StopReason::IterationLimit(n)) => format!("iteration limit {n}"),
+            Some(egg::StopReason::NodeLimit(n)) => format!("node limit {n}"),
+            Some(egg::StopReason::TimeLimit(t)) => format!("time limit {t:.1}s"),
+            Some(egg::StopReason::Other(s)) => s.clone(),
+            None => "not run".to_string(),
+        };
+        stops.push(format!("{name}: {why}"));
+        egraph = runner.egraph;
     }
-    let stop_reason = format!("{:?}", runner.stop_reason);
-    let iterations = runner.iterations.len();
-    let egraph = runner.egraph;
+    let stop_reason = stops.join("; ");
+
     let roots: Vec<egg::Id> = lifted.roots.iter().map(|&r| egraph.find(r)).collect();
     // Tensors read by more than one op of the original graph: candidates for sharing.
     let mut readers: std::collections::HashMap<egg::Id, usize> = std::collections::HashMap::new();

@@ -11,6 +11,9 @@
 //!     let ?g = same(?f)
 //! ```
 //!
+//! A line `%phase canonicalize` (or `%phase fuse`, the default) puts the rules after it in
+//! that saturation phase.
+//!
 //! A rule is `name: LHS => RHS` (or `<=>` for a rule valid both ways, which may have no
 //! conditions or lets), then optional indented lines: `if` with comma-separated named
 //! conditions, and `let ?v = applier(?args)` bindings that compute attributes or folded
@@ -52,6 +55,18 @@ pub struct RuleDef {
     pub lets: Vec<(Var, Call)>,
     /// File and line, for messages.
     pub at: String,
+    /// The saturation phase the rule first runs in (`canonicalize` or `fuse`).
+    pub phase: Phase,
+}
+
+/// Saturation phases, run in order on one e-graph. Rules of an earlier phase keep running
+/// in later ones, so canonical forms stay available to the fusions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Eliminations and canonical forms.
+    Canonicalize,
+    /// Fusions (the default for rules).
+    Fuse,
 }
 
 impl RuleDef {
@@ -116,6 +131,7 @@ fn split_calls(s: &str) -> Vec<&str> {
 pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef>, Error> {
     let mut rules: Vec<RuleDef> = Vec::new();
     let mut doc: Vec<String> = Vec::new();
+    let mut phase = Phase::Fuse;
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
     while i < lines.len() {
@@ -129,6 +145,20 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
         }
         if let Some(c) = line.strip_prefix('#') {
             doc.push(c.trim().to_string());
+            continue;
+        }
+        if let Some(p) = line.strip_prefix("%phase ") {
+            phase = match p.trim() {
+                "canonicalize" => Phase::Canonicalize,
+                "fuse" => Phase::Fuse,
+                other => {
+                    return Err(err(
+                        file,
+                        lineno,
+                        format!("unknown phase `{other}` (canonicalize or fuse)"),
+                    ))
+                }
+            };
             continue;
         }
         if raw.starts_with(char::is_whitespace) {
@@ -249,6 +279,7 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
             conds,
             lets,
             at: format!("{file}:{lineno}"),
+            phase,
         });
         doc.clear();
     }
