@@ -232,6 +232,7 @@ pub const KINDS: &[&str] = &[
     "skip_layer_norm",
     "attention",
     "fused_binary",
+    "embedding_layer_norm",
 ];
 
 /// The op of a kind that has no parameters (so its nodes carry no attribute leaf).

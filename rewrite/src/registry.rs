@@ -393,6 +393,34 @@ impl Default for Registry {
         c.insert("reshape_static", |eg, a| matches!(op(eg, a[0]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.iter().all(|&d| d != 0)));
         c.insert("act_kind", |eg, a| act_of(eg, a[0]).is_some());
 
+        c.insert("mean_last_axis", |eg, a| {
+            // a = [reduce attrs, the reduced tensor]
+            let (Some(Op::Reduce(r)), Some(s)) = (op(eg, a[0]), shape(eg, a[1])) else {
+                return false;
+            };
+            let rank = s.rank() as i64;
+            r.kind == kayak_ir::ops::ReduceKind::Mean
+                && r.keep_dim
+                && !r.reduce_all
+                && r.axes.len() == 1
+                && (r.axes[0] == -1 || r.axes[0] == rank - 1)
+        });
+        c.insert("numpy_axis", |eg, a| {
+            matches!(op(eg, a[0]), Some(Op::Binary(_, -1)))
+        });
+        c.insert("eps_scale", |eg, a| {
+            scale_of(eg, a[0]).is_some_and(|(s, t)| s == 1.0 && t >= 0.0)
+        });
+        c.insert("last_dim_vector", |eg, a| {
+            // a = [vector, x]
+            let (Some(v), Some(s)) = (val(eg, a[0]), shape(eg, a[1])) else {
+                return false;
+            };
+            v.shape().len() == 1
+                && v.dtype() == DType::F32
+                && s.dims().last().and_then(|d| d.known()) == Some(v.len())
+        });
+
         // ---- appliers -----------------------------------------------------------------
         a.insert("conv_as_fused", |eg, a| {
             let Some(Op::Conv2d(cv)) = op(eg, a[0]) else {
@@ -693,6 +721,43 @@ impl Default for Registry {
                     op: *bop,
                     axis: *axis,
                     act: UnaryOp::Relu,
+                }),
+            ))
+        });
+        a.insert("layer_norm_of", |eg, a| {
+            // a = [x, eps scale]
+            let rank = shape(eg, a[0])?.rank();
+            let (_, eps) = scale_of(eg, a[1])?;
+            (rank >= 1).then_some(())?;
+            Some(attr_leaf(
+                eg,
+                Op::LayerNorm(kayak_ir::ops::LayerNorm {
+                    begin_norm_axis: rank - 1,
+                    epsilon: eps,
+                    has_scale: true,
+                    has_bias: true,
+                }),
+            ))
+        });
+        a.insert("embedding_ln3", |eg, a| {
+            // a = [layer_norm attrs, embedding attrs × 3]
+            let Some(Op::LayerNorm(l)) = op(eg, a[0]) else {
+                return None;
+            };
+            let l = l.clone();
+            let mut pads = Vec::new();
+            for &e in &a[1..] {
+                let Some(Op::Embedding { padding_idx }) = op(eg, e) else {
+                    return None;
+                };
+                pads.push(*padding_idx);
+            }
+            (l.has_scale && l.has_bias).then_some(())?;
+            Some(attr_leaf(
+                eg,
+                Op::EmbeddingLayerNorm(kayak_ir::ops::EmbeddingLayerNorm {
+                    padding_idx: pads,
+                    ln: l,
                 }),
             ))
         });

@@ -329,3 +329,37 @@ fusion_test!(fc_batch_norm_folds, fc_bn() => ["fused_matmul"]);
 fusion_test!(view_chains_collapse, view_chains() => ["reshape", "sigmoid"]);
 fusion_test!(add_relu_fuses, add_relu_graph() => ["fused_binary"]);
 fusion_test!(scale_moves_into_matmul_alpha, scaled_qk() => ["matmul"]);
+
+fn layer_norm_primitives(square: bool) -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 8]);
+    let mean = || {
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Mean,
+            axes: vec![-1],
+            keep_dim: true,
+            reduce_all: false,
+        })
+    };
+    let m = b.op(mean(), &[x]);
+    let d = b.op(Op::Binary(BinaryOp::Sub, -1), &[x, m]);
+    let sq = if square {
+        b.op(un(UnaryOp::Square), &[d])
+    } else {
+        b.op(mul(-1), &[d, d])
+    };
+    let v = b.op(mean(), &[sq]);
+    let eps = b.w(std::sync::Arc::new(
+        kayak_ir::Tensor::from_f32s(&[1], vec![1e-5]).unwrap(),
+    ));
+    let v = b.op(add(-1), &[v, eps]);
+    let sd = b.op(un(UnaryOp::Sqrt), &[v]);
+    let n = b.op(Op::Binary(BinaryOp::Div, -1), &[d, sd]);
+    let (g, t) = (b.w(rand(&[8], 1)), b.w(rand(&[8], 2)));
+    let y = b.op(mul(-1), &[n, g]);
+    let y = b.op(add(-1), &[y, t]);
+    b.out(&[y])
+}
+
+fusion_test!(layer_norm_recognized, layer_norm_primitives(false) => ["layer_norm"]);
+fusion_test!(layer_norm_recognized_with_square, layer_norm_primitives(true) => ["layer_norm"]);

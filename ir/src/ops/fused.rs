@@ -433,3 +433,80 @@ pub(super) fn eval_fused_binary(f: &FusedBinary, inputs: &[&Tensor]) -> Result<T
     epilogue(&mut y, Some(f.act), None);
     Ok(float_out(y, inputs[0].dtype()))
 }
+
+/// `layer_norm(Σᵢ tableᵢ[idsᵢ])`: summed embedding lookups (broadcast like `add`) feeding a
+/// layer normalization — the input layer of BERT/ERNIE encoders.
+///
+/// Inputs: `ids_0..ids_{n-1}`, `table_0..table_{n-1}`, then scale and bias as [`LayerNorm`]
+/// says; `n = padding_idx.len()`.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+pub struct EmbeddingLayerNorm {
+    /// Per lookup: the id whose row reads as zeros.
+    pub padding_idx: Vec<Option<i64>>,
+    /// The normalization.
+    pub ln: LayerNorm,
+}
+
+fn emb_split<'a, T>(
+    e: &EmbeddingLayerNorm,
+    inputs: &'a [T],
+) -> Result<(&'a [T], &'a [T], &'a [T])> {
+    let n = e.padding_idx.len();
+    let want = 2 * n + e.ln.has_scale as usize + e.ln.has_bias as usize;
+    if n == 0 || inputs.len() != want {
+        return Err(crate::Error::Arity {
+            op: "embedding_layer_norm",
+            expected: want.to_string(),
+            got: inputs.len(),
+        });
+    }
+    Ok((&inputs[..n], &inputs[n..2 * n], &inputs[2 * n..]))
+}
+
+pub(super) fn infer_embedding_layer_norm(
+    e: &EmbeddingLayerNorm,
+    inputs: &[InferInput<'_>],
+) -> Result<Vec<TypeInfo>> {
+    let (ids, tables, rest) = emb_split(e, inputs)?;
+    let mut acc: Option<TypeInfo> = None;
+    for (i, t) in ids.iter().zip(tables) {
+        let ty = super::select::infer_embedding(&[*i, *t])?.remove(0);
+        acc = Some(match acc {
+            None => ty,
+            Some(a) => {
+                let (_, _, s) =
+                    super::paddle_broadcast("embedding_layer_norm", &a.shape, &ty.shape, -1)?;
+                TypeInfo {
+                    dtype: a.dtype,
+                    shape: s,
+                }
+            }
+        });
+    }
+    let sum = acc.expect("n > 0");
+    let mut ln_in = vec![InferInput {
+        ty: &sum,
+        value: None,
+    }];
+    ln_in.extend_from_slice(rest);
+    norm::infer_layer_norm(&e.ln, &ln_in)
+}
+
+pub(super) fn eval_embedding_layer_norm(
+    e: &EmbeddingLayerNorm,
+    inputs: &[&Tensor],
+) -> Result<Tensor> {
+    let (ids, tables, rest) = emb_split(e, inputs)?;
+    let mut sum: Option<Tensor> = None;
+    for ((i, t), p) in ids.iter().zip(tables).zip(&e.padding_idx) {
+        let emb = super::select::eval_embedding(*p, &[*i, *t])?;
+        sum = Some(match sum {
+            None => emb,
+            Some(s) => super::binary::eval_binary(super::BinaryOp::Add, -1, &[&s, &emb])?,
+        });
+    }
+    let sum = sum.expect("n > 0");
+    let mut args = vec![&sum];
+    args.extend_from_slice(rest);
+    norm::eval_layer_norm(&e.ln, &args)
+}

@@ -24,7 +24,9 @@ mod unary;
 pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillConstant, Range};
-pub use fused::{Attention, FusedBinary, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm};
+pub use fused::{
+    Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm,
+};
 pub use interp::{Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
@@ -170,6 +172,8 @@ pub enum Op {
     Attention(Attention),
     /// Elementwise op followed by an activation (optimizer output).
     FusedBinary(FusedBinary),
+    /// Summed embedding lookups + layer normalization (optimizer output).
+    EmbeddingLayerNorm(EmbeddingLayerNorm),
 }
 
 /// An input to shape inference: the input's type and, when known, its value.
@@ -229,6 +233,7 @@ impl Op {
             Op::SkipLayerNorm(_) => "skip_layer_norm",
             Op::Attention(_) => "attention",
             Op::FusedBinary(_) => "fused_binary",
+            Op::EmbeddingLayerNorm(_) => "embedding_layer_norm",
         }
     }
 
@@ -321,6 +326,7 @@ impl Op {
             Op::SkipLayerNorm(s) => fused::infer_skip_layer_norm(s, inputs),
             Op::Attention(a) => fused::infer_attention(a, inputs),
             Op::FusedBinary(f) => fused::infer_fused_binary(f, inputs),
+            Op::EmbeddingLayerNorm(e) => fused::infer_embedding_layer_norm(e, inputs),
         }
     }
 
@@ -391,6 +397,7 @@ impl Op {
             Op::SkipLayerNorm(s) => one(fused::eval_skip_layer_norm(s, inputs)?),
             Op::Attention(a) => one(fused::eval_attention(a, inputs)?),
             Op::FusedBinary(f) => one(fused::eval_fused_binary(f, inputs)?),
+            Op::EmbeddingLayerNorm(e) => one(fused::eval_embedding_layer_norm(e, inputs)?),
         }
     }
 
