@@ -192,3 +192,85 @@ pub fn dag_cost(egraph: &KGraph, model: &CostModel, choice: &Choice, roots: &[Id
     }
     Some(total)
 }
+
+/// The exact optimum (feature `ilp`), for verifying extraction: see [`ilp_optimum`].
+#[cfg(feature = "ilp")]
+mod ilp {
+    use super::*;
+    use good_lp::{constraint, variable, Expression, ProblemVariables, Solution, SolverModel};
+    use std::collections::HashSet;
+
+    /// The exact minimum DAG cost: binary x_n per e-node, a chosen node needs one chosen node in
+    /// each child class, roots need one, and class orders o_c forbid cycles.
+    pub fn ilp_optimum(eg: &KGraph, model: &CostModel, roots: &[Id]) -> Option<f64> {
+        solve(eg, model, roots, true)
+    }
+
+    /// A lower bound on the optimum: the same program with `0 ≤ x ≤ 1` (its LP relaxation).
+    pub fn lp_lower_bound(eg: &KGraph, model: &CostModel, roots: &[Id]) -> Option<f64> {
+        solve(eg, model, roots, false)
+    }
+
+    fn solve(eg: &KGraph, model: &CostModel, roots: &[Id], integral: bool) -> Option<f64> {
+        // Classes reachable from the roots through any node.
+        let mut seen: HashSet<Id> = HashSet::new();
+        let mut stack: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+        while let Some(c) = stack.pop() {
+            if seen.insert(c) {
+                for n in &eg[c].nodes {
+                    for &k in n.children() {
+                        stack.push(eg.find(k));
+                    }
+                }
+            }
+        }
+        let classes: Vec<Id> = {
+            let mut v: Vec<Id> = seen.into_iter().collect();
+            v.sort();
+            v
+        };
+        let big = classes.len() as f64 + 1.0;
+        let mut vars = ProblemVariables::new();
+        let mut x: HashMap<(Id, usize), good_lp::Variable> = HashMap::new();
+        let mut order: HashMap<Id, good_lp::Variable> = HashMap::new();
+        let mut objective = Expression::from(0.0);
+        for &c in &classes {
+            order.insert(c, vars.add(variable().min(0.0).max(big)));
+            for (i, n) in eg[c].nodes.iter().enumerate() {
+                let cost = model.node_cost(eg, n);
+                if cost.is_finite() {
+                    let v = if integral {
+                        vars.add(variable().binary())
+                    } else {
+                        vars.add(variable().min(0.0).max(1.0))
+                    };
+                    objective += cost * 1e6 * v;
+                    x.insert((c, i), v);
+                }
+            }
+        }
+        let mut problem = vars
+            .minimise(objective.clone())
+            .using(good_lp::solvers::microlp::microlp);
+        let in_class = |c: Id| -> Expression {
+            x.iter()
+                .filter(|((k, _), _)| *k == c)
+                .map(|(_, v)| Expression::from(*v))
+                .sum()
+        };
+        for &r in roots {
+            problem = problem.with(constraint!(in_class(eg.find(r)) >= 1.0));
+        }
+        for (&(c, i), &v) in &x {
+            for &k in eg[c].nodes[i].children() {
+                let k = eg.find(k);
+                problem = problem.with(constraint!(in_class(k) - v >= 0.0));
+                problem = problem.with(constraint!(order[&c] - order[&k] - big * v >= 1.0 - big));
+            }
+        }
+        let sol = problem.solve().ok()?;
+        Some(sol.eval(objective) / 1e6)
+    }
+}
+#[cfg(feature = "ilp")]
+pub use ilp::{ilp_optimum, lp_lower_bound};

@@ -27,7 +27,9 @@ pub mod rules;
 pub use analysis::{check_node, node_op, Data, KAnalysis, KGraph, FOLD_LIMIT};
 pub use cost::CostModel;
 pub use language::{has_attrs, param_free, Attrs, Node, UnknownKind, KINDS};
-pub use optimize::{optimize, Limits, Optimized, Report, RuleSet, BUILTIN_RULES};
+pub use optimize::{
+    optimize, saturate, Limits, Optimized, Report, RuleSet, Saturated, BUILTIN_RULES,
+};
 pub use registry::{attr_leaf, const_leaf, ApplierFn, Condition, Registry};
 
 /// Optimizer errors.

@@ -233,21 +233,34 @@ fn explain_all(egraph: &crate::KGraph, origin: &[Node]) -> Vec<String> {
         .collect()
 }
 
-/// Optimizes `g`, keeping `keep` (outputs and fetched variables) computable.
-pub fn optimize(
+/// An e-graph after saturation, with what extraction needs.
+pub struct Saturated {
+    /// The e-graph.
+    pub egraph: crate::KGraph,
+    /// Classes of the kept values.
+    pub roots: Vec<egg::Id>,
+    /// Classes read by several ops of the original graph (sharing candidates).
+    pub shared: Vec<egg::Id>,
+    /// The e-nodes of the original graph's ops (to cost it as it was).
+    pub original: Vec<Node>,
+    /// Names of the constants.
+    pub const_names: Vec<String>,
+    /// How often each rule fired.
+    pub rules_applied: BTreeMap<String, usize>,
+    /// Iterations over all phases.
+    pub iterations: usize,
+    /// Why each phase stopped.
+    pub stop_reason: String,
+}
+
+/// Lifts `g` and runs the rule phases.
+pub fn saturate(
     g: &Graph,
     keep: &[ValueId],
     rules: &RuleSet,
     limits: &Limits,
-    model: &CostModel,
-) -> Result<Optimized> {
-    let t0 = Instant::now();
+) -> Result<Saturated> {
     let lifted = lift::lift(g, keep, true)?;
-    let cost_before: f64 = lifted
-        .original
-        .iter()
-        .map(|n| model.node_cost(&lifted.egraph, n))
-        .sum();
     // Phases on one e-graph: canonicalize, then everything. Limits apply per phase.
     let mut egraph = lifted.egraph;
     let mut rules_applied = BTreeMap::new();
@@ -304,12 +317,44 @@ pub fn optimize(
         .map(|(c, _)| c)
         .collect();
     shared.sort();
+    Ok(Saturated {
+        egraph,
+        roots,
+        shared,
+        original: lifted.original,
+        const_names: lifted.const_names,
+        rules_applied,
+        iterations,
+        stop_reason,
+    })
+}
+
+/// Optimizes `g`, keeping `keep` (outputs and fetched variables) computable.
+pub fn optimize(
+    g: &Graph,
+    keep: &[ValueId],
+    rules: &RuleSet,
+    limits: &Limits,
+    model: &CostModel,
+) -> Result<Optimized> {
+    let t0 = Instant::now();
+    let Saturated {
+        egraph,
+        roots,
+        shared,
+        original,
+        const_names: lifted_names,
+        rules_applied,
+        iterations,
+        stop_reason,
+    } = saturate(g, keep, rules, limits)?;
+    let cost_before: f64 = original.iter().map(|n| model.node_cost(&egraph, n)).sum();
     let (choice, _) = extract_refined(&egraph, model, &roots, &shared)
         .ok_or_else(|| Error::Extract("no finite-cost extraction for a kept value".into()))?;
     let cost_after = dag_cost(&egraph, model, &choice, &roots)
         .ok_or_else(|| Error::Extract("extraction reached a cycle".into()))?;
     let input_names: Vec<String> = g.inputs.iter().map(|&v| g.values[v].name.clone()).collect();
-    let mut const_names = lifted.const_names.clone();
+    let mut const_names = lifted_names;
     while const_names.len() < egraph.analysis.consts.len() {
         const_names.push(format!("folded_{}", const_names.len()));
     }

@@ -4,71 +4,11 @@
 mod common;
 use common::*;
 use egg::{Id, Language, Runner};
-use good_lp::{constraint, variable, Expression, ProblemVariables, Solution, SolverModel};
 use kayak_ir::ops::*;
 use kayak_ir::{Graph, Op};
-use kayak_rewrite::extract::{dag_cost, extract_refined};
+use kayak_rewrite::extract::{dag_cost, extract_refined, ilp_optimum};
 use kayak_rewrite::{lift, CostModel, KGraph, RuleSet};
-use std::collections::{HashMap, HashSet};
-
-/// The exact minimum DAG cost: binary x_n per e-node, a chosen node needs one chosen node in
-/// each child class, roots need one, and class orders o_c forbid cycles.
-fn ilp_optimum(eg: &KGraph, model: &CostModel, roots: &[Id]) -> f64 {
-    // Classes reachable from the roots through any node.
-    let mut seen: HashSet<Id> = HashSet::new();
-    let mut stack: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
-    while let Some(c) = stack.pop() {
-        if seen.insert(c) {
-            for n in &eg[c].nodes {
-                for &k in n.children() {
-                    stack.push(eg.find(k));
-                }
-            }
-        }
-    }
-    let classes: Vec<Id> = {
-        let mut v: Vec<Id> = seen.into_iter().collect();
-        v.sort();
-        v
-    };
-    let big = classes.len() as f64 + 1.0;
-    let mut vars = ProblemVariables::new();
-    let mut x: HashMap<(Id, usize), good_lp::Variable> = HashMap::new();
-    let mut order: HashMap<Id, good_lp::Variable> = HashMap::new();
-    let mut objective = Expression::from(0.0);
-    for &c in &classes {
-        order.insert(c, vars.add(variable().min(0.0).max(big)));
-        for (i, n) in eg[c].nodes.iter().enumerate() {
-            let cost = model.node_cost(eg, n);
-            if cost.is_finite() {
-                let v = vars.add(variable().binary());
-                objective += cost * 1e6 * v;
-                x.insert((c, i), v);
-            }
-        }
-    }
-    let mut problem = vars
-        .minimise(objective.clone())
-        .using(good_lp::solvers::microlp::microlp);
-    let in_class = |c: Id| -> Expression {
-        x.iter()
-            .filter(|((k, _), _)| *k == c)
-            .map(|(_, v)| Expression::from(*v))
-            .sum()
-    };
-    for &r in roots {
-        problem = problem.with(constraint!(in_class(eg.find(r)) >= 1.0));
-    }
-    for (&(c, i), &v) in &x {
-        for &k in eg[c].nodes[i].children() {
-            let k = eg.find(k);
-            problem = problem.with(constraint!(in_class(k) - v >= 0.0));
-            problem = problem.with(constraint!(order[&c] - order[&k] - big * v >= 1.0 - big));
-        }
-    }
-    let sol = problem.solve().expect("the ILP has a solution");
-    sol.eval(objective) / 1e6
-}
+use std::collections::HashMap;
 
 fn saturated(g: &Graph) -> (KGraph, Vec<Id>, Vec<Id>) {
     let keep = g.outputs.clone();
@@ -99,7 +39,7 @@ fn check(g: Graph) {
     let (eg, roots, shared) = saturated(&g);
     let (choice, _) = extract_refined(&eg, &model, &roots, &shared).unwrap();
     let ours = dag_cost(&eg, &model, &choice, &roots).expect("acyclic");
-    let best = ilp_optimum(&eg, &model, &roots);
+    let best = ilp_optimum(&eg, &model, &roots).expect("the ILP solves");
     println!("extraction {ours:.6e}, ILP optimum {best:.6e}");
     assert!(
         (ours - best).abs() <= 1e-6 * best.abs().max(1e-12),
