@@ -421,6 +421,23 @@ impl Default for Registry {
                 && s.dims().last().and_then(|d| d.known()) == Some(v.len())
         });
 
+        fn near(a: f32, b: f64) -> bool {
+            (a as f64 - b).abs() <= 1e-6 * b.abs().max(1.0)
+        }
+        c.insert("plus_one", |eg, a| {
+            scale_of(eg, a[0]).is_some_and(|(s, t)| s == 1.0 && t == 1.0)
+        });
+        c.insert("inv_sqrt2_scale", |eg, a| {
+            scale_of(eg, a[0])
+                .is_some_and(|(s, t)| t == 0.0 && near(s, std::f64::consts::FRAC_1_SQRT_2))
+        });
+        c.insert("gelu_tanh_scales", |eg, a| {
+            // a = [√(2/π) scale, 0.044715 scale, pow attrs]
+            let c1 = scale_of(eg, a[0]).is_some_and(|(s, t)| t == 0.0 && near(s, (2.0 / std::f64::consts::PI).sqrt()));
+            let c2 = scale_of(eg, a[1]).is_some_and(|(s, t)| t == 0.0 && near(s, 0.044715));
+            c1 && c2 && matches!(op(eg, a[2]), Some(Op::Unary(UnaryOp::PowScalar { factor })) if *factor == 3.0)
+        });
+
         // ---- appliers -----------------------------------------------------------------
         a.insert("conv_as_fused", |eg, a| {
             let Some(Op::Conv2d(cv)) = op(eg, a[0]) else {
@@ -758,6 +775,28 @@ impl Default for Registry {
                 Op::EmbeddingLayerNorm(kayak_ir::ops::EmbeddingLayerNorm {
                     padding_idx: pads,
                     ln: l,
+                }),
+            ))
+        });
+        a.insert("gelu_erf", |eg, _| {
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Gelu { approximate: false }),
+            ))
+        });
+        a.insert("gelu_tanh", |eg, _| {
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Gelu { approximate: true }),
+            ))
+        });
+        a.insert("times_two", |eg, _| {
+            Some(attr_leaf(
+                eg,
+                Op::Unary(UnaryOp::Scale {
+                    scale: 2.0,
+                    bias: 0.0,
+                    bias_after_scale: true,
                 }),
             ))
         });

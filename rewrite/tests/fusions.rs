@@ -363,3 +363,45 @@ fn layer_norm_primitives(square: bool) -> Graph {
 
 fusion_test!(layer_norm_recognized, layer_norm_primitives(false) => ["layer_norm"]);
 fusion_test!(layer_norm_recognized_with_square, layer_norm_primitives(true) => ["layer_norm"]);
+
+fn scalar(b: &mut B, v: f32) -> kayak_ir::ValueId {
+    b.w(std::sync::Arc::new(
+        kayak_ir::Tensor::from_f32s(&[1], vec![v]).unwrap(),
+    ))
+}
+
+fn gelu_erf_graph() -> Graph {
+    // Paddle's decomposition: x * 0.5 * (1 + erf(x * 0.70710678))
+    let mut b = B::new();
+    let x = b.input(&[2, 9]);
+    let half = scalar(&mut b, 0.5);
+    let r = scalar(&mut b, std::f32::consts::FRAC_1_SQRT_2);
+    let one = scalar(&mut b, 1.0);
+    let xs = b.op(mul(-1), &[x, r]);
+    let e = b.op(un(UnaryOp::Erf), &[xs]);
+    let e1 = b.op(add(-1), &[e, one]);
+    let xh = b.op(mul(-1), &[x, half]);
+    let y = b.op(mul(-1), &[xh, e1]);
+    b.out(&[y])
+}
+
+fn gelu_tanh_graph() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 9]);
+    let cube = b.op(un(UnaryOp::PowScalar { factor: 3.0 }), &[x]);
+    let k = scalar(&mut b, 0.044715);
+    let kc = b.op(mul(-1), &[cube, k]);
+    let inner = b.op(add(-1), &[x, kc]);
+    let c = scalar(&mut b, (2.0f64 / std::f64::consts::PI).sqrt() as f32);
+    let ci = b.op(mul(-1), &[inner, c]);
+    let t = b.op(un(UnaryOp::Tanh), &[ci]);
+    let one = scalar(&mut b, 1.0);
+    let t1 = b.op(add(-1), &[t, one]);
+    let xt = b.op(mul(-1), &[x, t1]);
+    let half = scalar(&mut b, 0.5);
+    let y = b.op(mul(-1), &[xt, half]);
+    b.out(&[y])
+}
+
+fusion_test!(gelu_recognized_from_erf, gelu_erf_graph() => ["gelu"]);
+fusion_test!(gelu_recognized_from_tanh, gelu_tanh_graph() => ["gelu"]);

@@ -69,6 +69,13 @@ pub enum UnaryOp {
     Floor,
     /// ceil
     Ceil,
+    /// The error function.
+    Erf,
+    /// `x ^ factor` for a constant factor (Paddle's `pow` op).
+    PowScalar {
+        /// Exponent.
+        factor: f32,
+    },
     /// `min(max(x, min), max)`
     Clip {
         /// Lower bound.
@@ -109,6 +116,8 @@ impl UnaryOp {
             UnaryOp::Reciprocal => "reciprocal",
             UnaryOp::Floor => "floor",
             UnaryOp::Ceil => "ceil",
+            UnaryOp::Erf => "erf",
+            UnaryOp::PowScalar { .. } => "pow_scalar",
             UnaryOp::Clip { .. } => "clip",
             UnaryOp::Scale { .. } => "scale",
         }
@@ -154,6 +163,8 @@ impl UnaryOp {
             UnaryOp::Reciprocal => 1.0 / x,
             UnaryOp::Floor => x.floor(),
             UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Erf => libm::erf(x),
+            UnaryOp::PowScalar { factor } => x.powf(factor as f64),
             UnaryOp::Clip { min, max } => x.max(min as f64).min(max as f64),
             UnaryOp::Scale {
                 scale,

@@ -116,6 +116,12 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("reciprocal", |c| unary(c, UnaryOp::Reciprocal));
     r.insert("floor", |c| unary(c, UnaryOp::Floor));
     r.insert("ceil", |c| unary(c, UnaryOp::Ceil));
+    r.insert("erf", |c| unary(c, UnaryOp::Erf));
+    r.insert("pow", |c| {
+        c.reject_inputs(&["FactorTensor"])?;
+        let factor = c.f32_or("factor", 1.0)?;
+        unary(c, UnaryOp::PowScalar { factor })
+    });
     r.insert("clip", |c| {
         c.reject_inputs(&["Min", "Max"])?;
         let (min, max) = (c.f32_or("min", f32::MIN)?, c.f32_or("max", f32::MAX)?);
