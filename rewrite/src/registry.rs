@@ -438,6 +438,34 @@ impl Default for Registry {
             c1 && c2 && matches!(op(eg, a[2]), Some(Op::Unary(UnaryOp::PowScalar { factor })) if *factor == 3.0)
         });
 
+        c.insert("ordered3", |eg, a| {
+            let (p, q, r) = (eg.find(a[0]), eg.find(a[1]), eg.find(a[2]));
+            p < q && q < r
+        });
+        c.insert("same_fc3", |eg, a| {
+            let fc = |id: Id| match op(eg, id) {
+                Some(Op::FusedMatMul(f)) if f.has_bias && f.act.is_none() && !f.mm.trans_x && !f.mm.trans_y && f.mm.alpha == 1.0 => Some(f.clone()),
+                _ => None,
+            };
+            matches!((fc(a[0]), fc(a[1]), fc(a[2])), (Some(x), Some(y), Some(z)) if x == y && y == z)
+        });
+        c.insert("not_split_yet", |eg, a| {
+            !eg[a[0]].nodes.iter().any(|n| matches!(n, Node::Get(..)))
+        });
+        c.insert("same_shape3", |eg, a| {
+            let s: Vec<Option<Vec<usize>>> = a
+                .iter()
+                .map(|&i| val(eg, i).map(|t| t.shape().to_vec()))
+                .collect();
+            s[0].is_some() && s.iter().all(|x| *x == s[0])
+        });
+        c.insert("equal_thirds", |eg, a| match (op(eg, a[0]), op(eg, a[1])) {
+            (Some(Op::Split(s)), Some(Op::Attention(at))) => {
+                !at.packed && s.axis == -1 && s.sections == vec![(at.heads * at.head_dim) as i64; 3]
+            }
+            _ => false,
+        });
+
         // ---- appliers -----------------------------------------------------------------
         a.insert("conv_as_fused", |eg, a| {
             let Some(Op::Conv2d(cv)) = op(eg, a[0]) else {
@@ -662,6 +690,62 @@ impl Default for Registry {
                     head_dim: d,
                     scale: s,
                     has_mask: true,
+                    packed: false,
+                }),
+            ))
+        });
+        a.insert("concat_cols3", |eg, a| {
+            let ws: Vec<Arc<Tensor>> = a.iter().map(|&i| val(eg, i)).collect::<Option<_>>()?;
+            let k = ws[0].shape().first().copied()?;
+            if ws
+                .iter()
+                .any(|w| w.shape().len() != 2 || w.shape()[0] != k || w.dtype() != DType::F32)
+            {
+                return None;
+            }
+            let n: usize = ws.iter().map(|w| w.shape()[1]).sum();
+            let cols: Vec<Vec<f32>> = ws.iter().map(|w| f32s(w)).collect::<Option<_>>()?;
+            let mut out = Vec::with_capacity(k * n);
+            for row in 0..k {
+                for (w, c) in ws.iter().zip(&cols) {
+                    let m = w.shape()[1];
+                    out.extend_from_slice(&c[row * m..(row + 1) * m]);
+                }
+            }
+            Some(const_leaf(eg, Tensor::from_f32s(&[k, n], out).ok()?))
+        });
+        a.insert("concat_vec3", |eg, a| {
+            let mut out = Vec::new();
+            for &i in a {
+                let v = val(eg, i)?;
+                (v.shape().len() == 1).then_some(())?;
+                out.extend(f32s(&v)?);
+            }
+            Some(const_leaf(eg, Tensor::from_f32s(&[out.len()], out).ok()?))
+        });
+        a.insert("split3", |eg, a| {
+            let sections: Vec<i64> = a
+                .iter()
+                .map(|&i| val(eg, i).and_then(|w| w.shape().get(1).map(|&n| n as i64)))
+                .collect::<Option<_>>()?;
+            Some(attr_leaf(
+                eg,
+                Op::Split(kayak_ir::ops::Split {
+                    axis: -1,
+                    sections,
+                    num: 0,
+                }),
+            ))
+        });
+        a.insert("packed_attention", |eg, a| {
+            let Some(Op::Attention(at)) = op(eg, a[0]) else {
+                return None;
+            };
+            Some(attr_leaf(
+                eg,
+                Op::Attention(kayak_ir::ops::Attention {
+                    packed: true,
+                    ..at.clone()
                 }),
             ))
         });

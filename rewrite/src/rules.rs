@@ -57,6 +57,53 @@ pub struct RuleDef {
     pub at: String,
     /// The saturation phase the rule first runs in (`canonicalize` or `fuse`).
     pub phase: Phase,
+    /// For a multi-pattern rule (`?a = P, ?b = Q => ?a = R, ?b = S`): both sides in full
+    /// (`lhs` and `rhs` then hold the first pattern of each side).
+    pub multi: Option<(Vec<(Var, PatternAst<Node>)>, Vec<(Var, PatternAst<Node>)>)>,
+}
+
+/// Parses `?a = pattern, ?b = pattern, ...` (commas at parenthesis depth 0 separate).
+fn parse_multi(s: &str, file: &str, line: usize) -> Result<Vec<(Var, PatternAst<Node>)>, Error> {
+    let mut out = Vec::new();
+    for part in split_calls(s) {
+        let (v, p) = part.split_once('=').ok_or_else(|| {
+            err(
+                file,
+                line,
+                format!("expected `?v = pattern` in `{}`", part.trim()),
+            )
+        })?;
+        let v: Var = v
+            .trim()
+            .parse()
+            .map_err(|_| err(file, line, format!("`{}` is not a ?variable", v.trim())))?;
+        let p: PatternAst<Node> = p
+            .trim()
+            .parse()
+            .map_err(|e| err(file, line, format!("pattern for {v}: {e}")))?;
+        out.push((v, p));
+    }
+    if out.len() < 2 {
+        return Err(err(
+            file,
+            line,
+            "a multi-pattern rule binds at least two patterns",
+        ));
+    }
+    Ok(out)
+}
+
+fn ast_vars(p: &PatternAst<Node>) -> Vec<Var> {
+    p.as_ref()
+        .iter()
+        .filter_map(|n| {
+            if let egg::ENodeOrVar::Var(v) = n {
+                Some(*v)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Saturation phases, run in order on one e-graph. Rules of an earlier phase keep running
@@ -189,14 +236,39 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
         } else {
             return Err(err(file, lineno, "expected `=>` or `<=>`"));
         };
-        let lhs: Pattern<Node> = lhs_s
-            .trim()
-            .parse()
-            .map_err(|e| err(file, lineno, format!("left pattern: {e}")))?;
-        let rhs: Pattern<Node> = rhs_s
-            .trim()
-            .parse()
-            .map_err(|e| err(file, lineno, format!("right pattern: {e}")))?;
+        let is_multi = lhs_s.trim_start().starts_with('?') && lhs_s.contains('=');
+        let multi = if is_multi {
+            let l = parse_multi(lhs_s, file, lineno)?;
+            let r = parse_multi(rhs_s, file, lineno)?;
+            if both_ways {
+                return Err(err(file, lineno, "a multi-pattern rule cannot be `<=>`"));
+            }
+            for (v, _) in &r {
+                if !l.iter().any(|(u, _)| u == v) {
+                    return Err(err(
+                        file,
+                        lineno,
+                        format!("right side binds {v}, which the left side does not"),
+                    ));
+                }
+            }
+            Some((l, r))
+        } else {
+            None
+        };
+        let (lhs, rhs): (Pattern<Node>, Pattern<Node>) = match &multi {
+            Some((l, r)) => (Pattern::new(l[0].1.clone()), Pattern::new(r[0].1.clone())),
+            None => (
+                lhs_s
+                    .trim()
+                    .parse()
+                    .map_err(|e| err(file, lineno, format!("left pattern: {e}")))?,
+                rhs_s
+                    .trim()
+                    .parse()
+                    .map_err(|e| err(file, lineno, format!("right pattern: {e}")))?,
+            ),
+        };
         let mut conds = Vec::new();
         let mut lets = Vec::new();
         while i < lines.len()
@@ -238,7 +310,13 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
             }
         }
         // Every variable used must be bound: by the left pattern or an earlier let.
-        let mut bound: Vec<Var> = lhs.vars();
+        let mut bound: Vec<Var> = match &multi {
+            Some((l, _)) => l
+                .iter()
+                .flat_map(|(v, p)| std::iter::once(*v).chain(ast_vars(p)))
+                .collect(),
+            None => lhs.vars(),
+        };
         for c in &conds {
             if let Some(v) = c.args.iter().find(|v| !bound.contains(v)) {
                 return Err(err(
@@ -258,7 +336,11 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
             }
             bound.push(*v);
         }
-        if let Some(v) = rhs.vars().into_iter().find(|v| !bound.contains(v)) {
+        let rhs_vars: Vec<Var> = match &multi {
+            Some((_, r)) => r.iter().flat_map(|(_, p)| ast_vars(p)).collect(),
+            None => rhs.vars(),
+        };
+        if let Some(v) = rhs_vars.into_iter().find(|v| !bound.contains(v)) {
             return Err(err(file, lineno, format!("right pattern uses unbound {v}")));
         }
         if both_ways
@@ -280,6 +362,7 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
             lets,
             at: format!("{file}:{lineno}"),
             phase,
+            multi,
         });
         doc.clear();
     }
@@ -354,6 +437,81 @@ impl Applier<Node, KAnalysis> for RuleApplier {
     }
 }
 
+/// The applier of a multi-pattern rule: conditions, lets, then every right-side pattern is
+/// built and merged with the class its variable matched — all or none, each type-checked.
+pub struct MultiApplier {
+    rhs: Vec<(Var, PatternAst<Node>)>,
+    conds: Vec<Call>,
+    lets: Vec<(Var, Call)>,
+    reg: Arc<Registry>,
+}
+
+impl Applier<Node, KAnalysis> for MultiApplier {
+    fn apply_one(
+        &self,
+        egraph: &mut KGraph,
+        _eclass: Id,
+        subst: &Subst,
+        _ast: Option<&PatternAst<Node>>,
+        _rule: Symbol,
+    ) -> Vec<Id> {
+        let ids = |args: &[Var], s: &Subst| -> Vec<Id> { args.iter().map(|v| s[*v]).collect() };
+        for c in &self.conds {
+            if !(self.reg.conditions[c.name.as_str()])(egraph, &ids(&c.args, subst)) {
+                return vec![];
+            }
+        }
+        let mut s = subst.clone();
+        for (v, c) in &self.lets {
+            match (self.reg.appliers[c.name.as_str()])(egraph, &ids(&c.args, &s)) {
+                Some(id) => {
+                    s.insert(*v, id);
+                }
+                None => return vec![],
+            }
+        }
+        let mut built = Vec::with_capacity(self.rhs.len());
+        for (v, ast) in &self.rhs {
+            let id = egraph.add_instantiation(ast, &s);
+            let ok = match (egraph[id].data.ty(), egraph[s[*v]].data.ty()) {
+                (Some(a), Some(b)) => compatible(a, b),
+                _ => false,
+            };
+            if !ok {
+                return vec![];
+            }
+            built.push((s[*v], id));
+        }
+        // One application, one count (as for single-pattern rules), however many merges.
+        let mut changed = vec![];
+        for (target, id) in built {
+            if egraph.union(target, id) && changed.is_empty() {
+                changed.push(target);
+            }
+        }
+        changed
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let own: Vec<Var> = self.lets.iter().map(|(v, _)| *v).collect();
+        let mut v: Vec<Var> = self
+            .rhs
+            .iter()
+            .flat_map(|(t, p)| std::iter::once(*t).chain(ast_vars(p)))
+            .collect();
+        v.extend(
+            self.conds
+                .iter()
+                .chain(self.lets.iter().map(|(_, c)| c))
+                .flat_map(|c| c.args.iter().copied()),
+        );
+        v.retain(|x| !own.contains(x));
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
 /// Makes the egg rewrites of a rule (two for `<=>`).
 pub fn rewrites(
     def: &RuleDef,
@@ -376,6 +534,21 @@ pub fn rewrites(
             msg: e,
         })
     };
+    if let Some((l, r)) = &def.multi {
+        let app = MultiApplier {
+            rhs: r.clone(),
+            conds: def.conds.clone(),
+            lets: def.lets.clone(),
+            reg: reg.clone(),
+        };
+        let rw = Rewrite::new(def.name.clone(), egg::MultiPattern::new(l.clone()), app).map_err(
+            |e| Error::Rule {
+                at: def.at.clone(),
+                msg: e,
+            },
+        )?;
+        return Ok(vec![rw]);
+    }
     let mut out = vec![mk(
         def.name.clone(),
         &def.lhs,

@@ -405,3 +405,70 @@ fn gelu_tanh_graph() -> Graph {
 
 fusion_test!(gelu_recognized_from_erf, gelu_erf_graph() => ["gelu"]);
 fusion_test!(gelu_recognized_from_tanh, gelu_tanh_graph() => ["gelu"]);
+
+fn attention_block() -> Graph {
+    // BERT-style self-attention with Q/K/V projections of one input: H = 2 heads, D = 4.
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 8]);
+    let mask = b.input(&[2, 1, 1, 3]);
+    let mm = Op::MatMul(MatMul {
+        trans_x: false,
+        trans_y: false,
+        alpha: 1.0,
+    });
+    let mut proj = |b: &mut B, seed: u64| {
+        let w = b.w(rand(&[8, 8], seed));
+        let bias = b.w(rand(&[8], seed + 10));
+        let m = b.op(mm.clone(), &[x, w]);
+        let y = b.op(add(-1), &[m, bias]);
+        let r = b.op(
+            Op::Reshape(Reshape {
+                shape: vec![0, 0, 2, 4],
+                shape_input: ListInput::Attr,
+            }),
+            &[y],
+        );
+        b.op(
+            Op::Transpose(Transpose {
+                perm: vec![0, 2, 1, 3],
+            }),
+            &[r],
+        )
+    };
+    let (q, k, v) = (proj(&mut b, 1), proj(&mut b, 2), proj(&mut b, 3));
+    let qs = b.op(
+        un(UnaryOp::Scale {
+            scale: 0.5,
+            bias: 0.0,
+            bias_after_scale: true,
+        }),
+        &[q],
+    );
+    let s = b.op(
+        Op::MatMul(MatMul {
+            trans_x: false,
+            trans_y: true,
+            alpha: 1.0,
+        }),
+        &[qs, k],
+    );
+    let s = b.op(add(-1), &[s, mask]);
+    let p = b.op(Op::Softmax(Softmax { axis: -1 }), &[s]);
+    let o = b.op(mm, &[p, v]);
+    let o = b.op(
+        Op::Transpose(Transpose {
+            perm: vec![0, 2, 1, 3],
+        }),
+        &[o],
+    );
+    let o = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![0, 0, 8],
+            shape_input: ListInput::Attr,
+        }),
+        &[o],
+    );
+    b.out(&[o])
+}
+
+fusion_test!(attention_with_packed_qkv, attention_block() => ["attention", "fused_matmul"]);

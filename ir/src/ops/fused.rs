@@ -301,9 +301,67 @@ pub struct Attention {
     pub scale: f32,
     /// A mask input is added to the logits.
     pub has_mask: bool,
+    /// Q, K and V come packed in one input `[B, S, 3·H·D]` (Q, then K, then V).
+    pub packed: bool,
+}
+
+/// Splits the packed `[B, S, 3·H·D]` input into Q, K and V.
+fn unpack(t: &Tensor, hd: usize) -> Result<[Tensor; 3]> {
+    let parts = super::select::eval_split(
+        &super::Split {
+            axis: -1,
+            sections: vec![hd as i64; 3],
+            num: 0,
+        },
+        &[t],
+    )?;
+    let mut it = parts.into_iter();
+    match (it.next(), it.next(), it.next()) {
+        (Some(q), Some(k), Some(v)) => Ok([q, k, v]),
+        _ => Err(shape_err(
+            "attention",
+            "packed input does not split in three",
+        )),
+    }
 }
 
 pub(super) fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+    if a.packed {
+        arity("attention", inputs, 1 + a.has_mask as usize)?;
+        let p = inputs[0].ty;
+        let hd = a.heads * a.head_dim;
+        if p.shape.rank() != 3
+            || p.shape.dims()[2]
+                .unify(&crate::Dim::Known(3 * hd))
+                .is_none()
+        {
+            return Err(shape_err(
+                "attention",
+                format!("packed qkv must be [B, S, {}]: got {p}", 3 * hd),
+            ));
+        }
+        let one = TypeInfo {
+            dtype: p.dtype,
+            shape: crate::Shape(vec![
+                p.shape.dims()[0].clone(),
+                p.shape.dims()[1].clone(),
+                crate::Dim::Known(hd),
+            ]),
+        };
+        let unpacked = Attention {
+            packed: false,
+            ..a.clone()
+        };
+        let mut ins = vec![
+            InferInput {
+                ty: &one,
+                value: None
+            };
+            3
+        ];
+        ins.extend_from_slice(&inputs[1..]);
+        return infer_attention(&unpacked, &ins);
+    }
     arity("attention", inputs, 3 + a.has_mask as usize)?;
     let (q, k, v) = (inputs[0].ty, inputs[1].ty, inputs[2].ty);
     let hd = crate::Dim::Known(a.heads * a.head_dim);
@@ -355,6 +413,25 @@ pub(super) fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Resul
 }
 
 pub(super) fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor> {
+    if a.packed {
+        if inputs.is_empty() {
+            return Err(crate::Error::Arity {
+                op: "attention",
+                expected: "1".into(),
+                got: 0,
+            });
+        }
+        let [q, k, v] = unpack(inputs[0], a.heads * a.head_dim)?;
+        let mut args = vec![&q, &k, &v];
+        args.extend_from_slice(&inputs[1..]);
+        return eval_attention(
+            &Attention {
+                packed: false,
+                ..a.clone()
+            },
+            &args,
+        );
+    }
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_attention(a, &super::concrete_inputs(&tys, inputs))?;
     let q = float_in("attention", inputs[0], 0)?;
