@@ -59,11 +59,14 @@ pub struct RuleDef {
     pub phase: Phase,
     /// For a multi-pattern rule (`?a = P, ?b = Q => ?a = R, ?b = S`): both sides in full
     /// (`lhs` and `rhs` then hold the first pattern of each side).
-    pub multi: Option<(Vec<(Var, PatternAst<Node>)>, Vec<(Var, PatternAst<Node>)>)>,
+    pub multi: Option<(Bindings, Bindings)>,
 }
 
+/// Patterns bound to variables: one side of a multi-pattern rule.
+pub type Bindings = Vec<(Var, PatternAst<Node>)>;
+
 /// Parses `?a = pattern, ?b = pattern, ...` (commas at parenthesis depth 0 separate).
-fn parse_multi(s: &str, file: &str, line: usize) -> Result<Vec<(Var, PatternAst<Node>)>, Error> {
+fn parse_multi(s: &str, file: &str, line: usize) -> Result<Bindings, Error> {
     let mut out = Vec::new();
     for part in split_calls(s) {
         let (v, p) = part.split_once('=').ok_or_else(|| {
