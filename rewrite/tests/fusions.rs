@@ -416,7 +416,7 @@ fn attention_block() -> Graph {
         trans_y: false,
         alpha: 1.0,
     });
-    let mut proj = |b: &mut B, seed: u64| {
+    let proj = |b: &mut B, seed: u64| {
         let w = b.w(rand(&[8, 8], seed));
         let bias = b.w(rand(&[8], seed + 10));
         let m = b.op(mm.clone(), &[x, w]);
