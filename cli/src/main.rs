@@ -80,6 +80,9 @@ struct RunArgs {
     /// Seed for random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Keep optimized graphs here; a second run skips saturation.
+    #[arg(long = "optim-cache-dir", value_name = "DIR")]
+    optim_cache_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -193,6 +196,7 @@ fn run(args: RunArgs) -> Result<()> {
         threads,
         no_optimize,
         seed,
+        optim_cache_dir,
     } = args;
     let mut cfg = Config::new()
         .model_path(&path)
@@ -201,7 +205,23 @@ fn run(args: RunArgs) -> Result<()> {
     for f in &fetch {
         cfg = cfg.fetch_var(f);
     }
+    if let Some(d) = &optim_cache_dir {
+        cfg = cfg.optim_cache_dir(d);
+    }
     let mut p = Predictor::new(cfg)?;
+    if let Some(r) = p.optimization_report() {
+        println!(
+            "optimize: {} -> {} ops in {:.1} ms{}",
+            r.ops_before,
+            r.ops_after,
+            r.optimize_ms,
+            if r.from_cache {
+                " (from the optimized-graph cache)"
+            } else {
+                ""
+            }
+        );
+    }
     let mut given = std::collections::HashMap::new();
     for s in &inputs {
         let (k, v) = parse_kv(s, "--input")?;

@@ -449,6 +449,28 @@ impl Default for Registry {
             };
             matches!((fc(a[0]), fc(a[1]), fc(a[2])), (Some(x), Some(y), Some(z)) if x == y && y == z)
         });
+        c.insert("view_noop", |eg, a| {
+            // The view op (attributes a[0]) leaves x (a[1]) exactly as it is.
+            let (Some(o), Some(ty)) = (op(eg, a[0]), eg[a[1]].data.ty()) else {
+                return false;
+            };
+            o.is_view()
+                && ty.shape.is_known()
+                && o.infer(&[kayak_ir::InferInput { ty, value: None }])
+                    .is_ok_and(|t| t.len() == 1 && t[0] == *ty)
+        });
+        c.insert("mul_is_matmul", |eg, a| {
+            // Paddle's mul with x flattened at rank-1 and a 2-D weight is a plain matmul.
+            let (Some(Op::Mul(m)), Some(x), Some(w)) =
+                (op(eg, a[0]), shape(eg, a[1]), val(eg, a[2]))
+            else {
+                return false;
+            };
+            x.rank() >= 2
+                && m.x_num_col_dims == x.rank() - 1
+                && m.y_num_col_dims == 1
+                && w.shape().len() == 2
+        });
         c.insert("not_split_yet", |eg, a| {
             !eg[a[0]].nodes.iter().any(|n| matches!(n, Node::Get(..)))
         });
@@ -691,6 +713,16 @@ impl Default for Registry {
                     scale: s,
                     has_mask: true,
                     packed: false,
+                }),
+            ))
+        });
+        a.insert("plain_matmul_attrs", |eg, _| {
+            Some(attr_leaf(
+                eg,
+                Op::MatMul(MatMul {
+                    trans_x: false,
+                    trans_y: false,
+                    alpha: 1.0,
                 }),
             ))
         });

@@ -11,6 +11,10 @@
 //!     let ?g = same(?f)
 //! ```
 //!
+//! A multi-pattern rule binds several patterns at once (horizontal fusion):
+//! `name: ?a = P, ?b = Q => ?a = R, ?b = S` — every right pattern is merged with the class
+//! its variable matched, all or none.
+//!
 //! A line `%phase canonicalize` (or `%phase fuse`, the default) puts the rules after it in
 //! that saturation phase.
 //!

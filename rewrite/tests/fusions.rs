@@ -472,3 +472,39 @@ fn attention_block() -> Graph {
 }
 
 fusion_test!(attention_with_packed_qkv, attention_block() => ["attention", "fused_matmul"]);
+
+fn noop_views() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3]);
+    let r = b.op(
+        Op::Reshape(Reshape {
+            shape: vec![0, -1],
+            shape_input: ListInput::Attr,
+        }),
+        &[x],
+    );
+    let f = b.op(Op::Flatten(Flatten::Range { start: 1, stop: 1 }), &[r]);
+    let s = b.op(Op::Squeeze(Squeeze { axes: vec![1] }), &[f]);
+    let y = b.op(un(UnaryOp::Sigmoid), &[s]);
+    b.out(&[y])
+}
+
+fn mul_bias_relu() -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 4]);
+    let w = b.w(rand(&[4, 5], 1));
+    let bias = b.w(rand(&[5], 2));
+    let m = b.op(
+        Op::Mul(Mul {
+            x_num_col_dims: 2,
+            y_num_col_dims: 1,
+        }),
+        &[x, w],
+    );
+    let y = b.op(add(-1), &[m, bias]);
+    let y = b.op(un(UnaryOp::Relu), &[y]);
+    b.out(&[y])
+}
+
+fusion_test!(noop_views_vanish, noop_views() => ["sigmoid"]);
+fusion_test!(mul_bias_relu_is_one_fc, mul_bias_relu() => ["fused_matmul"]);
