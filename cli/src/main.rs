@@ -179,6 +179,17 @@ fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Tensor {
     t.cast(dtype)
 }
 
+/// `D0,D1,...` of `--shape NAME=...`.
+fn parse_dims(name: &str, v: &str) -> Result<Vec<usize>> {
+    v.split(',')
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--shape {name}: `{d}` is not a size"))
+        })
+        .collect()
+}
+
 fn parse_kv(s: &str, what: &str) -> Result<(String, String)> {
     let (k, v) = s
         .split_once('=')
@@ -242,14 +253,7 @@ fn run(args: RunArgs) -> Result<()> {
                 p.input_names()
             );
         }
-        let dims = v
-            .split(',')
-            .map(|d| {
-                d.trim()
-                    .parse::<usize>()
-                    .with_context(|| format!("--shape {k}: `{d}` is not a size"))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let dims = parse_dims(&k, &v)?;
         shape_of.insert(k, dims);
     }
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -341,14 +345,7 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
     }
     for s in &args.shapes {
         let (k, v) = parse_kv(s, "--shape")?;
-        let dims = v
-            .split(',')
-            .map(|d| {
-                d.trim()
-                    .parse::<usize>()
-                    .with_context(|| format!("--shape {k}: `{d}` is not a size"))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let dims = parse_dims(&k, &v)?;
         fixed.insert(k, dims);
     }
     for (name, dims) in &fixed {

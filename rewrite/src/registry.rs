@@ -108,31 +108,7 @@ fn out_channels(eg: &KGraph, w: Id) -> Option<usize> {
 /// per-channel bias of `C` values?
 fn channel_bias(eg: &KGraph, a: &[Id]) -> bool {
     let (add, c, w) = (a[0], a[1], a[2]);
-    let Some(Op::Binary(BinaryOp::Add, axis)) = op(eg, add) else {
-        return false;
-    };
-    let (Some(cv), Some(oc)) = (val(eg, c), out_channels(eg, w)) else {
-        return false;
-    };
-    if cv.len() != oc || cv.dtype() != DType::F32 {
-        return false;
-    }
-    let out = Shape(vec![
-        Dim::Unknown,
-        Dim::Known(oc),
-        Dim::Unknown,
-        Dim::Unknown,
-    ]);
-    match kayak_ir::ops::paddle_broadcast("add", &out, &Shape::known(cv.shape()), *axis) {
-        Ok((_, ys, _)) => ys.dims().iter().enumerate().all(|(i, d)| {
-            if i == 1 {
-                d.known() == Some(oc)
-            } else {
-                d.known() == Some(1)
-            }
-        }),
-        Err(_) => false,
-    }
+    out_channels(eg, w).is_some_and(|oc| per_channel(eg, add, c, oc))
 }
 
 /// `(H, D)` of a `reshape [0, 0, H, D]` that splits packed heads.

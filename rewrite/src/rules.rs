@@ -429,18 +429,7 @@ impl Applier<Node, KAnalysis> for RuleApplier {
 
     /// Variables this applier reads from the match (not the ones its lets bind).
     fn vars(&self) -> Vec<Var> {
-        let own: Vec<Var> = self.lets.iter().map(|(v, _)| *v).collect();
-        let mut v: Vec<Var> = self.rhs.vars();
-        v.extend(
-            self.conds
-                .iter()
-                .chain(self.lets.iter().map(|(_, c)| c))
-                .flat_map(|c| c.args.iter().copied()),
-        );
-        v.retain(|x| !own.contains(x));
-        v.sort();
-        v.dedup();
-        v
+        applier_vars(self.rhs.vars(), &self.conds, &self.lets)
     }
 }
 
@@ -500,22 +489,12 @@ impl Applier<Node, KAnalysis> for MultiApplier {
     }
 
     fn vars(&self) -> Vec<Var> {
-        let own: Vec<Var> = self.lets.iter().map(|(v, _)| *v).collect();
-        let mut v: Vec<Var> = self
+        let rhs = self
             .rhs
             .iter()
             .flat_map(|(t, p)| std::iter::once(*t).chain(ast_vars(p)))
             .collect();
-        v.extend(
-            self.conds
-                .iter()
-                .chain(self.lets.iter().map(|(_, c)| c))
-                .flat_map(|c| c.args.iter().copied()),
-        );
-        v.retain(|x| !own.contains(x));
-        v.sort();
-        v.dedup();
-        v
+        applier_vars(rhs, &self.conds, &self.lets)
     }
 }
 
@@ -640,4 +619,20 @@ fn record(egraph: &mut KGraph, lhs: &Pattern<Node>, rhs: &Pattern<Node>, s: &Sub
             .entry(made)
             .or_insert((rule.to_string(), from));
     }
+}
+
+/// The variables an applier reads from a match: those of its right side and of its calls,
+/// less the ones its lets bind.
+fn applier_vars(mut v: Vec<Var>, conds: &[Call], lets: &[(Var, Call)]) -> Vec<Var> {
+    let own: Vec<Var> = lets.iter().map(|(v, _)| *v).collect();
+    v.extend(
+        conds
+            .iter()
+            .chain(lets.iter().map(|(_, c)| c))
+            .flat_map(|c| c.args.iter().copied()),
+    );
+    v.retain(|x| !own.contains(x));
+    v.sort();
+    v.dedup();
+    v
 }
