@@ -28,6 +28,10 @@ pub struct Registry {
     pub conditions: HashMap<&'static str, Condition>,
     /// Appliers by name.
     pub appliers: HashMap<&'static str, ApplierFn>,
+    /// How many arguments each condition reads (at least).
+    pub cond_arity: HashMap<&'static str, usize>,
+    /// How many arguments each applier reads (at least).
+    pub applier_arity: HashMap<&'static str, usize>,
 }
 
 fn op(eg: &KGraph, id: Id) -> Option<&Op> {
@@ -902,9 +906,97 @@ impl Default for Registry {
             m.alpha *= s;
             Some(attr_leaf(eg, Op::MatMul(m)))
         });
+        let mut cond_arity = HashMap::new();
+        let mut applier_arity = HashMap::new();
+        applier_arity.insert("attention_attrs", 2);
+        applier_arity.insert("bias_sum", 2);
+        applier_arity.insert("bn_fold_bias", 6);
+        applier_arity.insert("bn_fold_weight", 4);
+        applier_arity.insert("bn_fold_weight_fc", 4);
+        applier_arity.insert("bn_fold_weight_t", 5);
+        applier_arity.insert("compose_perm", 2);
+        applier_arity.insert("compose_scale", 2);
+        applier_arity.insert("concat_cols3", 1);
+        applier_arity.insert("concat_vec3", 0);
+        applier_arity.insert("conv_as_fused", 1);
+        applier_arity.insert("embedding_ln3", 2);
+        applier_arity.insert("fused_binary_act", 2);
+        applier_arity.insert("fused_binary_relu", 1);
+        applier_arity.insert("gelu_erf", 0);
+        applier_arity.insert("gelu_tanh", 0);
+        applier_arity.insert("hard_swish_of", 1);
+        applier_arity.insert("layer_norm_of", 2);
+        applier_arity.insert("matmul_scale_alpha", 2);
+        applier_arity.insert("matmul_with_act", 2);
+        applier_arity.insert("matmul_with_bias", 1);
+        applier_arity.insert("matmul_with_relu", 1);
+        applier_arity.insert("packed_attention", 1);
+        applier_arity.insert("plain_matmul_attrs", 0);
+        applier_arity.insert("scale_bias", 2);
+        applier_arity.insert("scale_into_alpha", 2);
+        applier_arity.insert("scale_of_add", 1);
+        applier_arity.insert("scale_of_mul", 1);
+        applier_arity.insert("scale_weight", 2);
+        applier_arity.insert("se_attrs", 2);
+        applier_arity.insert("skip_ln", 1);
+        applier_arity.insert("split3", 0);
+        applier_arity.insert("times_two", 0);
+        applier_arity.insert("with_act", 2);
+        applier_arity.insert("with_bias_t", 1);
+        applier_arity.insert("with_post", 2);
+        applier_arity.insert("with_relu", 1);
+        applier_arity.insert("with_residual", 1);
+        applier_arity.insert("with_sigmoid", 1);
+        applier_arity.insert("with_tanh", 1);
+        applier_arity.insert("zero_bias", 1);
+        cond_arity.insert("act_kind", 1);
+        cond_arity.insert("act_no_post", 1);
+        cond_arity.insert("attention_ok", 12);
+        cond_arity.insert("bias_t", 1);
+        cond_arity.insert("channel_bias", 3);
+        cond_arity.insert("channel_bias_t", 4);
+        cond_arity.insert("elementwise_axis_ok", 1);
+        cond_arity.insert("eps_scale", 1);
+        cond_arity.insert("equal_thirds", 2);
+        cond_arity.insert("gelu_tanh_scales", 3);
+        cond_arity.insert("global_avg_pool", 1);
+        cond_arity.insert("hard_sigmoid_positive", 1);
+        cond_arity.insert("identity_perm", 1);
+        cond_arity.insert("identity_scale", 1);
+        cond_arity.insert("inv_sqrt2_scale", 1);
+        cond_arity.insert("is_activation", 1);
+        cond_arity.insert("is_const", 1);
+        cond_arity.insert("last_dim_vector", 2);
+        cond_arity.insert("matmul_bias_ok", 5);
+        cond_arity.insert("mean_last_axis", 2);
+        cond_arity.insert("mul_is_matmul", 3);
+        cond_arity.insert("no_bias_scale", 1);
+        cond_arity.insert("no_bias_t", 1);
+        cond_arity.insert("no_epilogue", 1);
+        cond_arity.insert("no_post", 1);
+        cond_arity.insert("not_const", 1);
+        cond_arity.insert("not_split_yet", 1);
+        cond_arity.insert("numpy_axis", 1);
+        cond_arity.insert("ordered3", 3);
+        cond_arity.insert("plain_conv", 1);
+        cond_arity.insert("plain_matmul", 1);
+        cond_arity.insert("plus_one", 1);
+        cond_arity.insert("pointwise_conv_act", 2);
+        cond_arity.insert("rank2_plain_matmul", 2);
+        cond_arity.insert("reshape_static", 1);
+        cond_arity.insert("same_fc3", 3);
+        cond_arity.insert("same_shape", 2);
+        cond_arity.insert("same_shape3", 0);
+        cond_arity.insert("same_type_tensors", 2);
+        cond_arity.insert("scalar_const", 1);
+        cond_arity.insert("squeeze_undoes_unsqueeze", 2);
+        cond_arity.insert("view_noop", 2);
+        cond_arity.insert("weight_2d", 1);
         Registry {
             conditions: c,
             appliers: a,
+            cond_arity,
+            applier_arity,
         }
     }
 }

@@ -291,6 +291,18 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
                     if !reg.conditions.contains_key(call.name.as_str()) {
                         return Err(err(file, ln, format!("unknown condition `{}`", call.name)));
                     }
+                    let need = reg.cond_arity.get(call.name.as_str()).copied().unwrap_or(0);
+                    if call.args.len() < need {
+                        return Err(err(
+                            file,
+                            ln,
+                            format!(
+                                "condition `{}` takes {need} arguments, got {}",
+                                call.name,
+                                call.args.len()
+                            ),
+                        ));
+                    }
                     conds.push(call);
                 }
             } else if let Some(b) = l.strip_prefix("let ") {
@@ -304,6 +316,22 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
                 let call = parse_call(call, file, ln)?;
                 if !reg.appliers.contains_key(call.name.as_str()) {
                     return Err(err(file, ln, format!("unknown applier `{}`", call.name)));
+                }
+                let need = reg
+                    .applier_arity
+                    .get(call.name.as_str())
+                    .copied()
+                    .unwrap_or(0);
+                if call.args.len() < need {
+                    return Err(err(
+                        file,
+                        ln,
+                        format!(
+                            "applier `{}` takes {need} arguments, got {}",
+                            call.name,
+                            call.args.len()
+                        ),
+                    ));
                 }
                 lets.push((v, call));
             } else if l.starts_with('#') {

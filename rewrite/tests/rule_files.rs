@@ -55,6 +55,11 @@ fn bad_rule_files_name_file_and_line() {
         e.starts_with("user.rules:2") && e.contains("unknown applier"),
         "{e}"
     );
+    let e = parse_err("r: (add ?a ?x ?c) => ?x\n    if channel_bias(?a)\n");
+    assert!(
+        e.starts_with("user.rules:2") && e.contains("takes 3 arguments"),
+        "{e}"
+    );
     let e = parse_err("r: (relu ?x) => (sigmoid ?y)\n");
     assert!(
         e.starts_with("user.rules:1") && e.contains("unbound ?y"),
