@@ -6,6 +6,21 @@ use kayak::{Config, DType, Dim, Predictor, Tensor};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Prints a line to stdout; a closed pipe (`kayak ... | head`) ends the program quietly,
+/// any other write error ends it with a message.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("kayak: error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "kayak",
@@ -28,6 +43,20 @@ enum Cmd {
     Run(RunArgs),
     /// Optimize a model and report what the rules did.
     Optimize(OptimizeArgs),
+    /// The rewrite rules.
+    Rules {
+        #[command(subcommand)]
+        cmd: RulesCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// List the rules (built-ins, plus any files given) with their documentation.
+    List {
+        /// Extra rule files.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -112,6 +141,9 @@ fn real_main() -> Result<()> {
         Cmd::Inspect { model } => inspect(model),
         Cmd::Run(args) => run(args),
         Cmd::Optimize(args) => optimize(args),
+        Cmd::Rules {
+            cmd: RulesCmd::List { files },
+        } => rules_list(&files),
     }
 }
 
@@ -119,32 +151,38 @@ fn inspect(path: PathBuf) -> Result<()> {
     let p = Predictor::new(Config::new().model_path(&path))?;
     let m = p.model();
     let g = &m.graph;
-    println!("model:   {}", m.model_name);
-    println!("format:  {}", m.format);
-    println!("inputs:");
+    out!("model:   {}", m.model_name);
+    out!("format:  {}", m.format);
+    out!("inputs:");
     for &v in &g.inputs {
-        println!(
+        out!(
             "  {:<24} {:<8} {}",
-            g.values[v].name, g.values[v].ty.dtype, g.values[v].ty.shape
+            g.values[v].name,
+            g.values[v].ty.dtype,
+            g.values[v].ty.shape
         );
     }
-    println!("outputs:");
+    out!("outputs:");
     for (name, &v) in p.output_names().iter().zip(&g.outputs) {
-        println!(
+        out!(
             "  {:<24} {:<8} {}",
-            name, g.values[v].ty.dtype, g.values[v].ty.shape
+            name,
+            g.values[v].ty.dtype,
+            g.values[v].ty.shape
         );
     }
     let total: usize = m.op_histogram.values().sum();
-    println!("ops:     {total} in {} types", m.op_histogram.len());
+    out!("ops:     {total} in {} types", m.op_histogram.len());
     let mut hist: Vec<_> = m.op_histogram.iter().collect();
     hist.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (op, n) in hist {
-        println!("  {op:<28} {n}");
+        out!("  {op:<28} {n}");
     }
-    println!(
+    out!(
         "params:  {} tensors, {} values, {} bytes",
-        m.param_count, m.param_elements, m.param_bytes
+        m.param_count,
+        m.param_elements,
+        m.param_bytes
     );
     Ok(())
 }
@@ -221,7 +259,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let mut p = Predictor::new(cfg)?;
     if let Some(r) = p.optimization_report() {
-        println!(
+        out!(
             "optimize: {} -> {} ops in {:.1} ms{}",
             r.ops_before,
             r.ops_after,
@@ -276,7 +314,7 @@ fn run(args: RunArgs) -> Result<()> {
                         })
                         .collect::<Result<Vec<_>>>()?,
                 };
-                println!("input  {name}: random {dtype}{dims:?} (seed {seed})");
+                out!("input  {name}: random {dtype}{dims:?} (seed {seed})");
                 random_tensor(dtype, &dims, &mut rng)
             }
         };
@@ -301,7 +339,7 @@ fn run(args: RunArgs) -> Result<()> {
             Some(i) => format!("output {i}"),
             None => "fetch   ".to_string(),
         };
-        println!("{label} {name}: {}{:?} {}", t.dtype(), t.shape(), stats(&t));
+        out!("{label} {name}: {}{:?} {}", t.dtype(), t.shape(), stats(&t));
         if let Some(dir) = &output_dir {
             let file = match idx {
                 Some(i) => dir.join(format!("output_{i}.npy")),
@@ -310,7 +348,7 @@ fn run(args: RunArgs) -> Result<()> {
             kayak::npy::write(&file, &t)?;
         }
     }
-    println!("run: {ms:.1} ms");
+    out!("run: {ms:.1} ms");
     Ok(())
 }
 
@@ -371,31 +409,34 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
         &kayak_rewrite::CostModel::cpu(),
     )?;
     let r = &o.report;
-    println!("model:      {}", model.model_name);
-    println!("ops:        {} -> {}", r.ops_before, r.ops_after);
-    println!(
+    out!("model:      {}", model.model_name);
+    out!("ops:        {} -> {}", r.ops_before, r.ops_after);
+    out!(
         "cost:       {:.3} ms -> {:.3} ms (estimated, CPU table)",
         r.cost_before * 1e3,
         r.cost_after * 1e3
     );
-    println!(
+    out!(
         "e-graph:    {} nodes, {} classes, {} iterations, stop: {}",
-        r.egraph_nodes, r.egraph_classes, r.iterations, r.stop_reason
+        r.egraph_nodes,
+        r.egraph_classes,
+        r.iterations,
+        r.stop_reason
     );
-    println!("time:       {:.1} ms", r.optimize_ms);
-    println!("ops after:");
+    out!("time:       {:.1} ms", r.optimize_ms);
+    out!("ops after:");
     for (k, v) in &r.ops_after_by_type {
-        println!("  {k:<24} {v}");
+        out!("  {k:<24} {v}");
     }
-    println!("rules applied:");
+    out!("rules applied:");
     for (k, v) in &r.rules_applied {
-        println!("  {k:<32} {v}");
+        out!("  {k:<32} {v}");
     }
     if args.explain {
-        println!("explanations:");
+        out!("explanations:");
         for (n, e) in o.graph.nodes.iter().zip(&o.explain) {
             if !e.is_empty() {
-                println!("  {:<18} {e}", n.op.name());
+                out!("  {:<18} {e}", n.op.name());
             }
         }
     }
@@ -406,7 +447,7 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
             kayak_rewrite::dot::before_after(&model.graph, &o.graph, &fused),
         )
         .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("dot:        {}", path.display());
+        out!("dot:        {}", path.display());
         let svg = path.with_extension("svg");
         match std::process::Command::new("dot")
             .arg("-Tsvg")
@@ -415,8 +456,8 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
             .arg(&svg)
             .status()
         {
-            Ok(s) if s.success() => println!("svg:        {}", svg.display()),
-            _ => println!("svg:        not written (Graphviz `dot` not installed)"),
+            Ok(s) if s.success() => out!("svg:        {}", svg.display()),
+            _ => out!("svg:        not written (Graphviz `dot` not installed)"),
         }
     }
     if args.json {
@@ -426,7 +467,7 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        println!(
+        out!(
             "{{\"model\":\"{}\",\"ops_before\":{},\"ops_after\":{},\"ops_after_by_type\":{{{}}},\"rules_applied\":{{{}}},\"egraph_nodes\":{},\"egraph_classes\":{},\"iterations\":{},\"stop_reason\":\"{}\",\"optimize_ms\":{:.3},\"cost_before\":{:e},\"cost_after\":{:e}}}",
             model.model_name.replace('\\', "/").replace('"', "'"),
             r.ops_before,
@@ -441,6 +482,24 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
             r.cost_before,
             r.cost_after
         );
+    }
+    Ok(())
+}
+
+/// Each rule as `name: summary` at column 0, then the rest of its documentation and the rule
+/// itself, indented.
+fn rules_list(files: &[PathBuf]) -> Result<()> {
+    let mut rules = kayak_rewrite::RuleSet::builtin();
+    for f in files {
+        rules.add_file(f)?;
+    }
+    for r in rules.rules() {
+        out!("{}: {}", r.name, r.summary());
+        for line in r.doc.lines().skip(1) {
+            out!("    {line}");
+        }
+        out!("    Rule: {} => {}", r.lhs, r.rhs);
+        out!("    Defined at {}", r.at);
     }
     Ok(())
 }

@@ -287,3 +287,44 @@ fn optimize_reports_json_explains_and_draws() {
     ]));
     assert!(line.contains("no/such.rules"), "{line}");
 }
+
+#[test]
+fn rules_list_prints_each_rule_with_its_documentation() {
+    let out = ok(&kayak(&["rules", "list"]));
+    let heads: Vec<&str> = out.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert!(heads.len() >= 30, "{} rules", heads.len());
+    for h in &heads {
+        let (name, summary) = h
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("`{h}` is not `name: summary`"));
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{name}"
+        );
+        assert!(!summary.is_empty(), "{name}");
+    }
+    assert!(
+        out.contains("conv_bn_fold: Folds inference batch_norm"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    Why faster:")
+            && out.contains("    Preconditions:")
+            && out.contains("    Example:")
+    );
+    // A user file's rules are listed after the built-ins.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mine.rules");
+    std::fs::write(
+        &f,
+        "# relu is idempotent.\nrelu_idempotent: (relu (relu ?x)) => (relu ?x)\n",
+    )
+    .unwrap();
+    let out = ok(&kayak(&["rules", "list", f.to_str().unwrap()]));
+    assert!(
+        out.lines().last().unwrap().contains("mine.rules:2"),
+        "{out}"
+    );
+    assert!(out.contains("relu_idempotent: relu is idempotent."));
+}
