@@ -246,23 +246,11 @@ impl Graph {
             let small = outs
                 .iter()
                 .all(|t| t.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT));
-            let all_known = ins.iter().all(|i| i.value.is_some());
-            let shape_known = matches!(node.op, Op::Shape) && ins[0].ty.shape.is_known();
-            let fold = small && (all_known || shape_known);
-            let results = if fold {
-                let vals: Vec<Tensor> = if shape_known {
-                    let dims = ins[0].ty.shape.to_known().expect("checked just above");
-                    vec![Tensor::from_i32s(
-                        &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
-                    )]
-                } else {
-                    let args: Vec<&Tensor> =
-                        ins.iter().map(|i| i.value.expect("all known")).collect();
-                    node.op
-                        .eval(&args)
-                        .map_err(|e| e.at_node(n, &node.origin))?
-                };
-                Some(vals)
+            let results = if small {
+                node.op
+                    .fold(&ins)
+                    .transpose()
+                    .map_err(|e| e.at_node(n, &node.origin))?
             } else {
                 None
             };

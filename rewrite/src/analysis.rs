@@ -162,23 +162,12 @@ pub fn check_node(egraph: &KGraph, node: &Node, fold: bool) -> Data {
                 return Data::Tuple(tys);
             }
             let ty = tys.into_iter().next().expect("one output");
-            let all_const = !ins.is_empty() && ins.iter().all(|i| i.value.is_some());
             let small = ty.shape.numel().known().is_some_and(|n| n <= FOLD_LIMIT);
-            let shape_known = matches!(op.as_ref(), Op::Shape) && ins[0].ty.shape.is_known();
-            let value = if fold && shape_known {
-                let dims: Vec<i32> = ins[0]
-                    .ty
-                    .shape
-                    .to_known()
-                    .expect("known")
-                    .iter()
-                    .map(|&d| d as i32)
-                    .collect();
-                Some(Arc::new(Tensor::from_i32s(&dims)))
-            } else if fold && all_const && small && !matches!(op.as_ref(), Op::Range(_)) {
-                let args: Vec<&Tensor> =
-                    ins.iter().map(|i| i.value.expect("all constant")).collect();
-                op.eval(&args).ok().and_then(|mut v| v.pop()).map(Arc::new)
+            let value = if fold && small {
+                op.fold(&ins)
+                    .and_then(|r| r.ok())
+                    .and_then(|mut v| v.pop())
+                    .map(Arc::new)
             } else {
                 None
             };

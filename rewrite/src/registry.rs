@@ -803,16 +803,6 @@ impl Default for Registry {
                 Op::Transpose(kayak_ir::ops::Transpose { perm }),
             ))
         });
-        a.insert("scale_into_alpha", |eg, a| {
-            // matmul(scale(s, 0) x, y) = matmul(x, y) with alpha·s
-            let (Some(Op::MatMul(m)), Some((s, t))) = (op(eg, a[0]), scale_of(eg, a[1])) else {
-                return None;
-            };
-            (t == 0.0).then_some(())?;
-            let mut m = m.clone();
-            m.alpha *= s;
-            Some(attr_leaf(eg, Op::MatMul(m)))
-        });
         a.insert("fused_binary_act", |eg, a| {
             let Some(Op::Binary(bop, axis)) = op(eg, a[0]) else {
                 return None;
@@ -897,7 +887,7 @@ impl Default for Registry {
             ))
         });
         a.insert("matmul_scale_alpha", |eg, a| {
-            // scale(s, 0) ∘ matmul → matmul with alpha·s.
+            // A pure scale on a matmul output or on either operand: alpha times s.
             let (Some(Op::MatMul(m)), Some((s, t))) = (op(eg, a[0]), scale_of(eg, a[1])) else {
                 return None;
             };
@@ -933,7 +923,6 @@ impl Default for Registry {
         applier_arity.insert("packed_attention", 1);
         applier_arity.insert("plain_matmul_attrs", 0);
         applier_arity.insert("scale_bias", 2);
-        applier_arity.insert("scale_into_alpha", 2);
         applier_arity.insert("scale_of_add", 1);
         applier_arity.insert("scale_of_mul", 1);
         applier_arity.insert("scale_weight", 2);

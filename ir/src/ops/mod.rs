@@ -401,6 +401,24 @@ impl Op {
         }
     }
 
+    /// The outputs, when the inputs' types and known values alone decide them: `shape` of a
+    /// tensor of known shape, or any op whose inputs are all known values. `None` when the
+    /// op must run at run time. The one folding rule shared by plan-time specialization and
+    /// the optimizer's analysis (each applies its own size limit).
+    pub fn fold(&self, inputs: &[InferInput<'_>]) -> Option<Result<Vec<Tensor>>> {
+        if let Op::Shape = self {
+            let dims = inputs.first()?.ty.shape.to_known()?;
+            return Some(Ok(vec![Tensor::from_i32s(
+                &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
+            )]));
+        }
+        if inputs.is_empty() && !matches!(self, Op::FillConstant(_)) {
+            return None;
+        }
+        let args: Option<Vec<&Tensor>> = inputs.iter().map(|i| i.value).collect();
+        Some(self.eval(&args?))
+    }
+
     /// Infers output types from concrete input tensors (their values known).
     pub fn infer_concrete(&self, inputs: &[&Tensor]) -> Result<Vec<TypeInfo>> {
         let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
