@@ -195,19 +195,11 @@ fn recognizer_reads_the_lines_through_the_cli() {
     ) else {
         return;
     };
-    let data = repo_root().join("tests/data/ocr_text");
-    let cases: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
-    let chars = charset(&data.join("ppocr_keys_v1.txt")).unwrap();
+    let (cases, chars) = committed_rec_cases().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;
-    for case in cases["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["model"].as_str().unwrap().contains("rec"))
-    {
-        let input = data.join(case["input"].as_str().unwrap());
+    for case in &cases {
+        let input = &case.input;
         ok(&kayak(&[
             "run",
             model.to_str().unwrap(),
@@ -217,10 +209,7 @@ fn recognizer_reads_the_lines_through_the_cli() {
             dir.path().to_str().unwrap(),
         ]));
         let probs = npy(&dir.path().join("output_0.npy")).unwrap();
-        assert_eq!(
-            ctc_decode(&probs, &chars).unwrap(),
-            case["text"].as_str().unwrap()
-        );
+        assert_eq!(ctc_decode(&probs, &chars).unwrap(), case.text);
         n += 1;
     }
     assert_eq!(n, 5);

@@ -148,3 +148,41 @@ pub fn charset(p: &Path) -> Result<Vec<String>> {
         .map(str::to_string)
         .collect())
 }
+
+/// One committed recognizer case of `tests/data/ocr_text`.
+#[derive(Debug, Clone)]
+pub struct RecCase {
+    /// The preprocessed line, `[1, 3, 48, 320]`.
+    pub input: PathBuf,
+    /// What Paddle reads.
+    pub text: String,
+    /// The reference output's file name (under the shared `ocr_text/`, when present).
+    pub output: String,
+}
+
+/// The committed recognizer cases and the character list to decode them with.
+pub fn committed_rec_cases() -> Result<(Vec<RecCase>, Vec<String>)> {
+    let data = repo_root().join("tests/data/ocr_text");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("cases.json"))?)?;
+    let mut out = Vec::new();
+    for c in cases["cases"]
+        .as_array()
+        .context("cases.json has no cases")?
+    {
+        if !c["model"].as_str().unwrap_or("").contains("rec") {
+            continue;
+        }
+        let field = |k: &str| {
+            c[k].as_str()
+                .map(str::to_string)
+                .with_context(|| format!("case without `{k}`"))
+        };
+        out.push(RecCase {
+            input: data.join(field("input")?),
+            text: field("text")?,
+            output: field("output")?,
+        });
+    }
+    Ok((out, charset(&data.join("ppocr_keys_v1.txt"))?))
+}

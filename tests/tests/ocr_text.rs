@@ -6,10 +6,7 @@ use kayak_tests::*;
 
 #[test]
 fn recognizer_reads_the_committed_lines_exactly() {
-    let data = repo_root().join("tests/data/ocr_text");
-    let cases: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("cases.json")).unwrap()).unwrap();
-    let chars = charset(&data.join("ppocr_keys_v1.txt")).unwrap();
+    let (cases, chars) = committed_rec_cases().unwrap();
     let Some(mdir) = require(
         "recognizer_reads_the_committed_lines_exactly",
         "ppocr_rec/inference.pdmodel",
@@ -19,19 +16,14 @@ fn recognizer_reads_the_committed_lines_exactly() {
     };
     let mut p = Predictor::new(Config::new().model_dir(&mdir)).unwrap();
     let mut n = 0;
-    for case in cases["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["model"].as_str().unwrap().contains("rec"))
-    {
-        let x = npy(&data.join(case["input"].as_str().unwrap())).unwrap();
+    for case in &cases {
+        let x = npy(&case.input).unwrap();
         let out = p.run_with(&[x]).unwrap();
         let text = ctc_decode(&out[0], &chars).unwrap();
-        println!("{} -> {text:?}", case["input"]);
-        assert_eq!(text, case["text"].as_str().unwrap());
+        println!("{} -> {text:?}", case.input.display());
+        assert_eq!(text, case.text);
         // Where the shared references are present, the probabilities match them too.
-        if let Some(r) = find(&format!("ocr_text/{}", case["output"].as_str().unwrap())) {
+        if let Some(r) = find(&format!("ocr_text/{}", case.output)) {
             let (ratio, at) = worst_ratio(&out[0], &npy(&r).unwrap(), ATOL, RTOL).unwrap();
             println!("  worst |err|/tol = {ratio:.4} at {at}");
             assert!(ratio <= 1.0);

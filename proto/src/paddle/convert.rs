@@ -329,15 +329,30 @@ fn pair(c: &OpCtx<'_>, name: &str, default: usize) -> Result<[usize; 2]> {
     Ok([v[0], v[1]])
 }
 
+/// The attributes conv2d and conv2d_transpose share: strides, padding, dilations, groups,
+/// layout.
+type ConvAttrs = ([usize; 2], Padding, [usize; 2], usize, Layout);
+
+fn conv_attrs(c: &OpCtx<'_>) -> Result<ConvAttrs> {
+    Ok((
+        pair(c, "strides", 1)?,
+        padding(c)?,
+        pair(c, "dilations", 1)?,
+        pos(c, "groups", 1)?,
+        layout(c, "data_format")?,
+    ))
+}
+
 fn conv2d(c: &OpCtx<'_>) -> Result<Converted> {
     c.reject_inputs(&["ResidualData"])?;
     let bias = c.opt_input("Bias")?;
+    let (strides, padding, dilations, groups, layout) = conv_attrs(c)?;
     let conv = Conv {
-        strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
-        dilations: pair(c, "dilations", 1)?,
-        groups: pos(c, "groups", 1)?,
-        layout: layout(c, "data_format")?,
+        strides,
+        padding,
+        dilations,
+        groups,
+        layout,
         has_bias: bias.is_some(),
     };
     let mut ins = vec![c.input("Input")?, c.input("Filter")?];
@@ -360,14 +375,15 @@ fn conv2d_transpose(c: &OpCtx<'_>) -> Result<Converted> {
         _ => return Err(c.bad("output_size", format!("{os:?}"))),
     };
     c.reject_inputs(&["OutputSize"])?;
+    let (strides, padding, dilations, groups, layout) = conv_attrs(c)?;
     let ct = ConvTranspose {
-        strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
-        dilations: pair(c, "dilations", 1)?,
-        groups: pos(c, "groups", 1)?,
+        strides,
+        padding,
+        dilations,
+        groups,
         output_padding,
         output_size,
-        layout: layout(c, "data_format")?,
+        layout,
         has_bias: bias.is_some(),
     };
     let mut ins = vec![c.input("Input")?, c.input("Filter")?];
