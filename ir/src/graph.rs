@@ -147,6 +147,56 @@ impl Graph {
         self.outputs.push(v);
     }
 
+    /// Evaluates the graph with the reference semantics of every op ([`Op::eval`]): the
+    /// oracle that optimized graphs and fast kernels are checked against. `inputs` are in
+    /// [`Graph::inputs`] order; returns the [`Graph::outputs`].
+    pub fn evaluate(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::Graph(format!(
+                "evaluate: {} inputs given, the graph has {}",
+                inputs.len(),
+                self.inputs.len()
+            )));
+        }
+        let mut vals: Vec<Option<Tensor>> = vec![None; self.values.len()];
+        for (&v, t) in self.inputs.iter().zip(inputs) {
+            vals[v] = Some(t.clone());
+        }
+        for (v, val) in self.values.iter().enumerate() {
+            if let ValueDef::Const(t) = &val.def {
+                vals[v] = Some((**t).clone());
+            }
+        }
+        for (k, n) in self.nodes.iter().enumerate() {
+            let outs = {
+                let args = n
+                    .inputs
+                    .iter()
+                    .map(|&i| {
+                        vals[i].as_ref().ok_or_else(|| {
+                            Error::Graph(format!(
+                                "{}: input `{}` is not computed before it",
+                                n.origin, self.values[i].name
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<&Tensor>>>()?;
+                n.op.eval(&args).map_err(|e| e.at_node(k, &n.origin))?
+            };
+            for (&o, t) in n.outputs.iter().zip(outs) {
+                vals[o] = Some(t);
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|&o| {
+                vals[o].clone().ok_or_else(|| {
+                    Error::Graph(format!("output `{}` is never computed", self.values[o].name))
+                })
+            })
+            .collect()
+    }
+
     /// The value with this name.
     pub fn value_id(&self, name: &str) -> Option<ValueId> {
         self.names.get(name).copied()

@@ -23,6 +23,7 @@ pub mod lower;
 mod optimize;
 mod registry;
 pub mod rules;
+pub mod verify;
 
 pub use analysis::{check_node, node_op, Data, KAnalysis, KGraph, FOLD_LIMIT};
 pub use cost::CostModel;

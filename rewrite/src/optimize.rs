@@ -49,6 +49,27 @@ impl RuleSet {
         s
     }
 
+    /// The conditions and appliers rule texts may call.
+    pub fn registry(&self) -> &Registry {
+        &self.reg
+    }
+
+    /// Registers a condition written in Rust for rule texts added after this call (it reads
+    /// at least `arity` arguments). Replaces a built-in of the same name.
+    pub fn register_condition(&mut self, name: &'static str, arity: usize, f: crate::Condition) {
+        let reg = Arc::make_mut(&mut self.reg);
+        reg.conditions.insert(name, f);
+        reg.cond_arity.insert(name, arity);
+    }
+
+    /// Registers an applier written in Rust for rule texts added after this call (it reads
+    /// at least `arity` arguments). Replaces a built-in of the same name.
+    pub fn register_applier(&mut self, name: &'static str, arity: usize, f: crate::ApplierFn) {
+        let reg = Arc::make_mut(&mut self.reg);
+        reg.appliers.insert(name, f);
+        reg.applier_arity.insert(name, arity);
+    }
+
     /// Adds the rules of a text (named `file` in messages).
     pub fn add_text(&mut self, text: &str, file: &str) -> Result<()> {
         for d in parse_rules(text, file, &self.reg)? {

@@ -335,6 +335,28 @@ impl Default for Registry {
         c.insert("weight_2d", |eg, a| {
             val(eg, a[0]).is_some_and(|v| v.shape().len() == 2)
         });
+        c.insert("conv_output_type", |eg, a| {
+            // The conv (attributes a[0]) of x (a[1]) by w (a[2]) has exactly r's (a[3]) type:
+            // an add of r is then elementwise, with no broadcast.
+            let (Some(Op::FusedConv(f)), Some(x), Some(w), Some(r)) = (
+                op(eg, a[0]),
+                eg[a[1]].data.ty(),
+                eg[a[2]].data.ty(),
+                eg[a[3]].data.ty(),
+            ) else {
+                return false;
+            };
+            let conv = Op::Conv2d(Conv {
+                has_bias: false,
+                ..f.conv.clone()
+            });
+            let ins = [
+                kayak_ir::InferInput { ty: x, value: None },
+                kayak_ir::InferInput { ty: w, value: None },
+            ];
+            conv.infer(&ins)
+                .is_ok_and(|t| t.len() == 1 && t[0] == *r)
+        });
         c.insert("same_type_tensors", |eg, a| {
             match (eg[a[0]].data.ty(), eg[a[1]].data.ty()) {
                 (Some(x), Some(y)) => x == y,
@@ -977,6 +999,7 @@ impl Default for Registry {
         cond_arity.insert("same_shape", 2);
         cond_arity.insert("same_shape3", 0);
         cond_arity.insert("same_type_tensors", 2);
+        cond_arity.insert("conv_output_type", 4);
         cond_arity.insert("scalar_const", 1);
         cond_arity.insert("squeeze_undoes_unsqueeze", 2);
         cond_arity.insert("view_noop", 2);
