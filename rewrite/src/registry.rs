@@ -138,7 +138,8 @@ fn is_perm(eg: &KGraph, t: Id, p: &[usize]) -> bool {
 }
 
 /// The attention pattern's pieces are what the fused op computes:
-/// a = [rq, rk, rv, tq, tk, tv, m1, am, sm, m2, t3, r2]
+/// a = [rq, rk, rv, tq, tk, tv, m1, am, m2, t3, r2] (the softmax's axis is the separate
+/// condition `softmax_last_axis`).
 fn attention_ok(eg: &KGraph, a: &[Id]) -> bool {
     let (Some(hq), Some(hk), Some(hv)) =
         (heads_of(eg, a[0]), heads_of(eg, a[1]), heads_of(eg, a[2]))
@@ -154,13 +155,9 @@ fn attention_ok(eg: &KGraph, a: &[Id]) -> bool {
         && is_perm(eg, a[5], &heads_t)
         && plain_mm(a[6], true)
         && matches!(op(eg, a[7]), Some(Op::Binary(BinaryOp::Add, -1)))
-        && matches!(
-            op(eg, a[8]),
-            Some(Op::Softmax(kayak_ir::ops::Softmax { axis: -1 | 3 }))
-        )
-        && plain_mm(a[9], false)
-        && is_perm(eg, a[10], &heads_t)
-        && matches!(op(eg, a[11]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.len() == 3 && shape[0] == 0 && shape[1] == 0 && shape[2] == (hq.0 * hq.1) as i64)
+        && plain_mm(a[8], false)
+        && is_perm(eg, a[9], &heads_t)
+        && matches!(op(eg, a[10]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.len() == 3 && shape[0] == 0 && shape[1] == 0 && shape[2] == (hq.0 * hq.1) as i64)
 }
 
 /// Output channels of a transposed conv's weight `[IC, OC/groups, KH, KW]`.
@@ -365,6 +362,13 @@ impl Default for Registry {
         });
 
         c.insert("attention_ok", attention_ok);
+        c.insert("softmax_last_axis", |eg, a| {
+            // Over the keys: the last axis of the [B, H, S, T] logits.
+            matches!(
+                op(eg, a[0]),
+                Some(Op::Softmax(kayak_ir::ops::Softmax { axis: -1 | 3 }))
+            )
+        });
         c.insert("no_bias_scale", |eg, a| {
             scale_of(eg, a[0]).is_some_and(|(_, t)| t == 0.0)
         });
@@ -962,7 +966,8 @@ impl Default for Registry {
         applier_arity.insert("zero_bias", 1);
         cond_arity.insert("act_kind", 1);
         cond_arity.insert("act_no_post", 1);
-        cond_arity.insert("attention_ok", 12);
+        cond_arity.insert("attention_ok", 11);
+        cond_arity.insert("softmax_last_axis", 1);
         cond_arity.insert("bias_t", 1);
         cond_arity.insert("channel_bias", 3);
         cond_arity.insert("channel_bias_t", 4);

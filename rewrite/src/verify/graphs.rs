@@ -485,7 +485,7 @@ pub fn attention(seed: u64, size: usize) -> RandomGraph {
     if let Some(m) = mask {
         logits = b.op(add(-1), &[logits, m]);
     }
-    let axis = if b.r.below(6) == 0 { 2 } else { -1 };
+    let axis = if b.r.below(4) == 0 { 2 } else { -1 };
     let p = b.op(Op::Softmax(Softmax { axis }), &[logits]);
     let o = b.op(mm(false, false), &[p, v]);
     let o = b.op(

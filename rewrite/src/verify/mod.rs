@@ -829,7 +829,7 @@ fn shrink_found(
 ) -> Counterexample {
     let mut best = (size, seed, inst, m, b);
     'sizes: for s in 1..size {
-        for t in 0..12u64 {
+        for t in 0..40u64 {
             let sd = mix(seed ^ (s as u64) << 40 ^ t);
             if let (_, Some((i, m, b))) =
                 draw_found(def, rules, others, generator, sd, s, cfg.tolerance)

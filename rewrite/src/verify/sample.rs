@@ -670,6 +670,12 @@ pub fn fit(
 fn reshape_to(r: &mut Rng, x: &[usize]) -> Op {
     let numel: usize = x.iter().product();
     let rank = x.len();
+    if rank == 0 {
+        return Op::Reshape(Reshape {
+            shape: vec![1],
+            shape_input: ListInput::Attr,
+        });
+    }
     let mut t: Vec<i64> = match r.below(6) {
         0 => vec![numel as i64],
         1 if rank >= 2 => vec![x[0] as i64, -1],
