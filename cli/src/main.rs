@@ -57,6 +57,21 @@ enum RulesCmd {
         /// Extra rule files.
         files: Vec<PathBuf>,
     },
+    /// Verify the rules (built-ins, plus any files given) on random instances: exit 0 only
+    /// if every rule verifies; otherwise print each shrunk counterexample and exit 1.
+    Verify {
+        /// Extra rule files.
+        files: Vec<PathBuf>,
+        /// Instances to check per rule.
+        #[arg(long, default_value_t = 30)]
+        cases: usize,
+        /// Seed of the run (the same seed gives the same instances).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Verify only this rule (repeatable).
+        #[arg(long = "rule", value_name = "NAME")]
+        only: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -144,6 +159,15 @@ fn real_main() -> Result<()> {
         Cmd::Rules {
             cmd: RulesCmd::List { files },
         } => rules_list(&files),
+        Cmd::Rules {
+            cmd:
+                RulesCmd::Verify {
+                    files,
+                    cases,
+                    seed,
+                    only,
+                },
+        } => rules_verify(&files, cases, seed, &only),
     }
 }
 
@@ -500,6 +524,69 @@ fn rules_list(files: &[PathBuf]) -> Result<()> {
         }
         out!("    Rule: {} => {}", r.lhs, r.rhs);
         out!("    Defined at {}", r.at);
+    }
+    Ok(())
+}
+
+/// `kayak rules verify`: one line per rule, a counterexample for each wrong one.
+fn rules_verify(files: &[PathBuf], cases: usize, seed: u64, only: &[String]) -> Result<()> {
+    use kayak_rewrite::verify;
+    let mut rules = kayak_rewrite::RuleSet::builtin();
+    for f in files {
+        rules.add_file(f)?;
+    }
+    for name in only {
+        if !rules.rules().iter().any(|r| &r.name == name) {
+            bail!("no rule named `{name}`");
+        }
+    }
+    let cfg = verify::VerifyConfig {
+        cases: cases.max(1),
+        seed,
+        ..Default::default()
+    };
+    let t0 = std::time::Instant::now();
+    let (mut ok, mut wrong, mut unverified) = (0, 0, 0);
+    let names: Vec<String> = rules
+        .rules()
+        .iter()
+        .filter(|r| rules.enabled(&r.name) && (only.is_empty() || only.contains(&r.name)))
+        .map(|r| r.name.clone())
+        .collect();
+    for name in &names {
+        let v = verify::verify_rule(&rules, name, &cfg)?;
+        if let Some(f) = &v.failure {
+            wrong += 1;
+            out!("FAIL {name}");
+            out!("{f}");
+        } else if v.checked == 0 {
+            unverified += 1;
+            let why: Vec<String> = v
+                .rejected
+                .iter()
+                .map(|(k, n)| format!("{k} ×{n}"))
+                .collect();
+            out!(
+                "NONE {name}: no instance met the conditions in {cases} cases ({})",
+                why.join(", ")
+            );
+        } else {
+            ok += 1;
+            out!(
+                "ok   {name}: {} instances ({} drawn, {} found in generated graphs)",
+                v.checked,
+                v.drawn,
+                v.found
+            );
+        }
+    }
+    out!(
+        "{ok} of {} rules verified, {wrong} wrong, {unverified} without instances ({cases} cases each, seed {seed}, {:.1} s)",
+        names.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    if wrong + unverified > 0 {
+        bail!("{} rules did not verify", wrong + unverified);
     }
     Ok(())
 }

@@ -317,3 +317,57 @@ fn rules_list_prints_each_rule_with_its_documentation() {
     );
     assert!(out.contains("relu_idempotent: relu is idempotent."));
 }
+
+#[test]
+fn rules_verify_passes_on_the_builtin_rules() {
+    let out = ok(&kayak(&["rules", "verify", "--cases", "8", "--seed", "3"]));
+    let last = out.lines().last().unwrap();
+    assert!(last.contains("0 wrong, 0 without instances"), "{out}");
+    let oks = out.lines().filter(|l| l.starts_with("ok   ")).count();
+    assert!(oks >= 30, "{out}");
+    assert!(
+        last.starts_with(&format!("{oks} of {oks} rules verified")),
+        "{out}"
+    );
+}
+
+#[test]
+fn rules_verify_fails_with_a_shrunk_counterexample() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("wrong.rules");
+    std::fs::write(
+        &f,
+        "# hard_sigmoid is not a clamp to [0, 1].\nhard_sigmoid_as_clip: (hard_sigmoid ?h ?x) => (clip ?c ?x)\n    let ?c = zero_bias(?x)\n",
+    )
+    .unwrap();
+    // A let that builds a constant where an attribute leaf belongs: the right side does
+    // not type-check, and verification says so.
+    let o = kayak(&[
+        "rules",
+        "verify",
+        f.to_str().unwrap(),
+        "--rule",
+        "hard_sigmoid_as_clip",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("FAIL hard_sigmoid_as_clip"), "{out}");
+
+    std::fs::write(&f, "relu6_as_relu: (relu6 ?h ?x) => (relu ?x)\n").unwrap();
+    let o = kayak(&[
+        "rules",
+        "verify",
+        f.to_str().unwrap(),
+        "--rule",
+        "relu6_as_relu",
+        "--cases",
+        "20",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("counterexample shrunk to size 1"), "{out}");
+    assert!(out.contains("instance: (relu6 "), "{out}");
+    assert!(out.contains("worst at"), "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 rules did not verify"), "{err}");
+}

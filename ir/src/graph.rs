@@ -191,7 +191,10 @@ impl Graph {
             .iter()
             .map(|&o| {
                 vals[o].clone().ok_or_else(|| {
-                    Error::Graph(format!("output `{}` is never computed", self.values[o].name))
+                    Error::Graph(format!(
+                        "output `{}` is never computed",
+                        self.values[o].name
+                    ))
                 })
             })
             .collect()

@@ -351,8 +351,7 @@ impl Default for Registry {
                 kayak_ir::InferInput { ty: x, value: None },
                 kayak_ir::InferInput { ty: w, value: None },
             ];
-            conv.infer(&ins)
-                .is_ok_and(|t| t.len() == 1 && t[0] == *r)
+            conv.infer(&ins).is_ok_and(|t| t.len() == 1 && t[0] == *r)
         });
         c.insert("same_type_tensors", |eg, a| {
             match (eg[a[0]].data.ty(), eg[a[1]].data.ty()) {

@@ -54,7 +54,11 @@ fn caught(rules: &RuleSet, name: &str) -> verify::Counterexample {
         .unwrap_or_else(|| panic!("{name} was not caught ({} instances checked)", v.checked));
     println!("{f}\n");
     assert_eq!(f.rule, name);
-    assert!(f.size >= 1 && f.size <= 2, "{name}: not shrunk (size {})", f.size);
+    assert!(
+        f.size >= 1 && f.size <= 2,
+        "{name}: not shrunk (size {})",
+        f.size
+    );
     let text = f.to_string();
     assert!(text.contains("instance: ("), "{text}");
     f
@@ -227,7 +231,9 @@ fn optimizer_with_a_planted_wrong_rule_is_caught_and_shrunk() {
         ..Default::default()
     };
     let v = verify::verify_optimizer(&rules, &cfg).unwrap();
-    let f = v.failure.expect("a conv with a bias computes something else");
+    let f = v
+        .failure
+        .expect("a conv with a bias computes something else");
     println!("{f}");
     assert!(f.instance.contains("(add (conv2d"), "{f}");
     assert!(f.optimized.contains("FusedConv"), "{f}");
@@ -271,9 +277,18 @@ mod props {
         });
         match result {
             Err(proptest::test_runner::TestError::Fail(_, rg)) => {
-                println!("shrunk to size {} seed {}: {} nodes", rg.size, rg.seed, rg.graph.nodes.len());
+                println!(
+                    "shrunk to size {} seed {}: {} nodes",
+                    rg.size,
+                    rg.seed,
+                    rg.graph.nodes.len()
+                );
                 assert!(check_graph(&rg, &rules, Tolerance::default()).is_err());
-                assert!(rg.size < 4, "shrunk toward the smallest size, got {}", rg.size);
+                assert!(
+                    rg.size < 4,
+                    "shrunk toward the smallest size, got {}",
+                    rg.size
+                );
             }
             other => panic!("the planted rule was not caught: {other:?}"),
         }

@@ -31,8 +31,11 @@ pub struct RandomGraph {
     pub size: usize,
 }
 
+/// A generator: `(seed, size)` to a graph.
+pub type Generator = fn(u64, usize) -> RandomGraph;
+
 /// The generators, by name.
-pub const GENERATORS: &[(&str, fn(u64, usize) -> RandomGraph)] = &[
+pub const GENERATORS: &[(&str, Generator)] = &[
     ("cnn", cnn),
     ("mlp", mlp),
     ("attention", attention),

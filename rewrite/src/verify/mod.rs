@@ -89,8 +89,9 @@ fn mix(mut z: u64) -> u64 {
 }
 
 fn hash_str(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3))
+    s.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 /// `|a − b| ≤ atol · max(1, max|ref|) + rtol · |b|` for every element (`b` the reference).
@@ -441,8 +442,7 @@ fn eval_classes(
     while cn.len() < eg.analysis.consts.len() {
         cn.push(format!("folded_{}", cn.len()));
     }
-    let (mut rg, keep, _) =
-        lower(eg, &choice, classes, &names, &cn).map_err(|e| e.to_string())?;
+    let (mut rg, keep, _) = lower(eg, &choice, classes, &names, &cn).map_err(|e| e.to_string())?;
     rg.outputs = keep;
     rg.evaluate(inputs).map_err(|e| e.to_string())
 }
@@ -588,7 +588,12 @@ fn found_instances(
     };
     let eg = &sat.egraph;
     let matches: Vec<Subst> = match &def.multi {
-        None => def.lhs.search(eg).into_iter().flat_map(|m| m.substs).collect(),
+        None => def
+            .lhs
+            .search(eg)
+            .into_iter()
+            .flat_map(|m| m.substs)
+            .collect(),
         Some((l, _)) => egg::MultiPattern::new(l.clone())
             .search(eg)
             .into_iter()
@@ -654,11 +659,14 @@ fn found_instances(
     out
 }
 
+/// A failing instance, what differs, and the bindings.
+type Found = (Instance, Mismatch, Vec<(String, String)>);
+
 /// What one draw gave.
 enum Draw {
     Rejected(String),
     Passed,
-    Failed(Instance, Mismatch, Vec<(String, String)>),
+    Failed(Box<Found>),
 }
 
 fn draw_random(def: &RuleDef, rules: &RuleSet, r: &mut Rng, size: usize, tol: Tolerance) -> Draw {
@@ -669,7 +677,7 @@ fn draw_random(def: &RuleDef, rules: &RuleSet, r: &mut Rng, size: usize, tol: To
     match check(def, rules, &inst, tol) {
         Outcome::Rejected(why) => Draw::Rejected(why),
         Outcome::Passed => Draw::Passed,
-        Outcome::Failed(m, b) => Draw::Failed(inst, m, b),
+        Outcome::Failed(m, b) => Draw::Failed(Box::new((inst, m, b))),
     }
 }
 
@@ -681,13 +689,13 @@ fn draw_found(
     seed: u64,
     size: usize,
     tol: Tolerance,
-) -> (usize, Option<(Instance, Mismatch, Vec<(String, String)>)>) {
+) -> (usize, Option<Box<Found>>) {
     let rg = (graphs::GENERATORS[generator].1)(seed, size);
     let mut passed = 0;
     for inst in found_instances(def, others, &rg, 3) {
         match check(def, rules, &inst, tol) {
             Outcome::Passed => passed += 1,
-            Outcome::Failed(m, b) => return (passed, Some((inst, m, b))),
+            Outcome::Failed(m, b) => return (passed, Some(Box::new((inst, m, b)))),
             Outcome::Rejected(_) => {}
         }
     }
@@ -736,7 +744,8 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
                         done = true;
                         break;
                     }
-                    Draw::Failed(inst, m, b) => {
+                    Draw::Failed(found) => {
+                        let (inst, m, b) = *found;
                         verdict.failure = Some(shrink_random(
                             &def, rules, cfg, base, size, seed, inst, m, b,
                         ));
@@ -759,7 +768,8 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
         for (j, k) in order.into_iter().enumerate() {
             let seed = mix(base ^ 0xF00D ^ ((case as u64) << 8 | j as u64));
             let (passed, failed) = draw_found(&def, rules, &others, k, seed, size, tol);
-            if let Some((inst, m, b)) = failed {
+            if let Some(found) = failed {
+                let (inst, m, b) = *found;
                 verdict.failure = Some(shrink_found(
                     &def, rules, &others, cfg, k, seed, size, inst, m, b,
                 ));
@@ -803,7 +813,8 @@ fn shrink_random(
         for t in 0..cfg.attempts * 4 {
             let sd = mix(base ^ 0x5EED ^ ((s as u64) << 32 | t as u64));
             let mut r = Rng::new(sd);
-            if let Draw::Failed(i, m, b) = draw_random(def, rules, &mut r, s, cfg.tolerance) {
+            if let Draw::Failed(found) = draw_random(def, rules, &mut r, s, cfg.tolerance) {
+                let (i, m, b) = *found;
                 best = (s, sd, i, m, b);
                 break 'sizes;
             }
@@ -831,9 +842,10 @@ fn shrink_found(
     'sizes: for s in 1..size {
         for t in 0..40u64 {
             let sd = mix(seed ^ (s as u64) << 40 ^ t);
-            if let (_, Some((i, m, b))) =
+            if let (_, Some(found)) =
                 draw_found(def, rules, others, generator, sd, s, cfg.tolerance)
             {
+                let (i, m, b) = *found;
                 best = (s, sd, i, m, b);
                 break 'sizes;
             }
@@ -880,7 +892,8 @@ fn simplify(
             let is_const = *is_const;
             let Some(id) = trial.vars[k].2 else { continue };
             if is_const {
-                trial.graph.values[id].def = kayak_ir::ValueDef::Const(std::sync::Arc::new(t.clone()));
+                trial.graph.values[id].def =
+                    kayak_ir::ValueDef::Const(std::sync::Arc::new(t.clone()));
             } else if let Some(pos) = trial.graph.inputs.iter().position(|&i| i == id) {
                 trial.inputs[pos] = t.clone();
             }
@@ -944,20 +957,42 @@ pub struct OptimizerVerdict {
     pub failure: Option<Counterexample>,
 }
 
+/// Why an optimized graph was rejected.
+#[derive(Debug, Clone)]
+pub struct GraphFailure {
+    /// What differs.
+    pub mismatch: Mismatch,
+    /// The optimized graph, one node a line (empty if optimization itself failed).
+    pub optimized: String,
+}
+
+impl GraphFailure {
+    fn new(mismatch: Mismatch, optimized: String) -> Box<GraphFailure> {
+        Box::new(GraphFailure {
+            mismatch,
+            optimized,
+        })
+    }
+}
+
 /// Optimizes one random graph with the full pipeline and compares it with the original.
 pub fn check_graph(
     rg: &graphs::RandomGraph,
     rules: &RuleSet,
     tol: Tolerance,
-) -> std::result::Result<crate::Optimized, (Mismatch, String)> {
+) -> std::result::Result<crate::Optimized, Box<GraphFailure>> {
     let g = &rg.graph;
     let o = optimize(g, &g.outputs, rules, &Limits::default(), &CostModel::cpu())
-        .map_err(|e| (Mismatch::Error(e.to_string()), String::new()))?;
+        .map_err(|e| GraphFailure::new(Mismatch::Error(e.to_string()), String::new()))?;
     let listing = |og: &Graph| {
         og.nodes
             .iter()
             .map(|n| {
-                let ins: Vec<&str> = n.inputs.iter().map(|&i| og.values[i].name.as_str()).collect();
+                let ins: Vec<&str> = n
+                    .inputs
+                    .iter()
+                    .map(|&i| og.values[i].name.as_str())
+                    .collect();
                 let outs: Vec<String> = n
                     .outputs
                     .iter()
@@ -970,15 +1005,15 @@ pub fn check_graph(
     };
     let want = g
         .evaluate(&rg.inputs)
-        .map_err(|e| (Mismatch::Error(format!("original: {e}")), String::new()))?;
+        .map_err(|e| GraphFailure::new(Mismatch::Error(format!("original: {e}")), String::new()))?;
     let mut og = o.graph.clone();
     og.outputs = o.keep.clone();
     let got = og
         .evaluate(&rg.inputs)
-        .map_err(|e| (Mismatch::Error(e.to_string()), listing(&og)))?;
+        .map_err(|e| GraphFailure::new(Mismatch::Error(e.to_string()), listing(&og)))?;
     for (k, (a, b)) in got.iter().zip(&want).enumerate() {
         if let Some(m) = compare(k, a, b, tol) {
-            return Err((m, listing(&og)));
+            return Err(GraphFailure::new(m, listing(&og)));
         }
     }
     Ok(o)
@@ -1006,7 +1041,11 @@ pub fn verify_optimizer(rules: &RuleSet, cfg: &VerifyConfig) -> Result<Optimizer
                     *v.rules_applied.entry(r).or_insert(0) += n;
                 }
             }
-            Err((m, listing)) => {
+            Err(fail) => {
+                let GraphFailure {
+                    mismatch: m,
+                    optimized: listing,
+                } = *fail;
                 // Shrink: the smallest size of the same generator that still fails.
                 let mut best = (rg, m, listing);
                 'sizes: for s in 1..size {
@@ -1014,8 +1053,8 @@ pub fn verify_optimizer(rules: &RuleSet, cfg: &VerifyConfig) -> Result<Optimizer
                         let sd = mix(seed ^ ((s as u64) << 32) ^ t);
                         let k = (seed % graphs::GENERATORS.len() as u64) as usize;
                         let cand = (graphs::GENERATORS[k].1)(sd, s);
-                        if let Err((m, l)) = check_graph(&cand, rules, cfg.tolerance) {
-                            best = (cand, m, l);
+                        if let Err(fail) = check_graph(&cand, rules, cfg.tolerance) {
+                            best = (cand, fail.mismatch, fail.optimized);
                             break 'sizes;
                         }
                     }
@@ -1023,7 +1062,10 @@ pub fn verify_optimizer(rules: &RuleSet, cfg: &VerifyConfig) -> Result<Optimizer
                 let (rg, m, listing) = best;
                 let mut bindings = Vec::new();
                 for (&i, t) in rg.graph.inputs.iter().zip(&rg.inputs) {
-                    bindings.push((rg.graph.values[i].name.clone(), format!("input {}", describe_value(t))));
+                    bindings.push((
+                        rg.graph.values[i].name.clone(),
+                        format!("input {}", describe_value(t)),
+                    ));
                 }
                 v.failure = Some(Counterexample {
                     rule: "optimizer".into(),

@@ -127,7 +127,13 @@ fn unary_attrs(kind: &str, r: &mut Rng) -> Option<UnaryOp> {
         "hard_sigmoid" => {
             let (slope, offset) = pick(
                 r,
-                &[(0.2, 0.5), (0.2, 0.5), (1.0 / 6.0, 0.5), (0.25, 0.4), (2.0, 0.1)],
+                &[
+                    (0.2, 0.5),
+                    (0.2, 0.5),
+                    (1.0 / 6.0, 0.5),
+                    (0.25, 0.4),
+                    (2.0, 0.1),
+                ],
             );
             UnaryOp::HardSigmoid { slope, offset }
         }
@@ -312,7 +318,9 @@ pub fn fit(
         return Some((Op::Binary(b, axis), out));
     }
     match kind {
-        "conv2d" | "fused_conv" => fit_conv(kind, r, size, given, known, &mut out).map(|op| (op, out)),
+        "conv2d" | "fused_conv" => {
+            fit_conv(kind, r, size, given, known, &mut out).map(|op| (op, out))
+        }
         "conv2d_transpose" => fit_conv_t(r, size, given, known, &mut out).map(|op| (op, out)),
         "batch_norm" => {
             if n != 5 {
@@ -426,11 +434,18 @@ pub fn fit(
                 }))
             })?;
             if free(0) {
-                out[0] = leaf(vec![dim(r, 1), dim(r, size), 1 + dim(r, size), 1 + dim(r, size)]);
+                out[0] = leaf(vec![
+                    dim(r, 1),
+                    dim(r, size),
+                    1 + dim(r, size),
+                    1 + dim(r, size),
+                ]);
             }
             Some((op, out))
         }
-        "matmul" | "fused_matmul" => fit_matmul(kind, r, size, given, known, &mut out).map(|op| (op, out)),
+        "matmul" | "fused_matmul" => {
+            fit_matmul(kind, r, size, given, known, &mut out).map(|op| (op, out))
+        }
         "mul" => {
             let x = match &known[0] {
                 Some(x) => x.clone(),
@@ -551,7 +566,10 @@ pub fn fit(
                 }
             };
             let op = given_or(&mut || {
-                let mut ones: Vec<i64> = (0..x.len()).filter(|&i| x[i] == 1).map(|i| i as i64).collect();
+                let mut ones: Vec<i64> = (0..x.len())
+                    .filter(|&i| x[i] == 1)
+                    .map(|i| i as i64)
+                    .collect();
                 if ones.is_empty() || r.below(4) == 0 {
                     // Paddle ignores a squeezed axis whose dim is not 1.
                     ones = vec![r.below(x.len()) as i64];
@@ -784,9 +802,7 @@ fn fit_conv(
         Some(_) => return None,
         None => {
             let c = match &known[1] {
-                Some(w) if w.len() == 4 => {
-                    w[1] * if conv.groups > 0 { conv.groups } else { 1 }
-                }
+                Some(w) if w.len() == 4 => w[1] * if conv.groups > 0 { conv.groups } else { 1 },
                 _ => dim(r, size.min(3)),
             };
             (dim(r, 1), c, 2 + dim(r, size), 2 + dim(r, size))
@@ -899,7 +915,12 @@ fn fit_conv_t(
     let w = match &known[1] {
         Some(w) => w.clone(),
         None => {
-            let w = vec![*x.get(1)?, dim(r, size.min(3)), pick(r, &[2, 3]), pick(r, &[2, 3])];
+            let w = vec![
+                *x.get(1)?,
+                dim(r, size.min(3)),
+                pick(r, &[2, 3]),
+                pick(r, &[2, 3]),
+            ];
             out[1] = leaf(w.clone());
             w
         }
@@ -1021,7 +1042,11 @@ fn fit_attention(
                 Some(_) => return None,
                 None => dim(r, size) * dim(r, 2),
             };
-            let heads = (1..=e).rev().filter(|h| e % h == 0).nth(r.below(2)).unwrap_or(1);
+            let heads = (1..=e)
+                .rev()
+                .filter(|h| e % h == 0)
+                .nth(r.below(2))
+                .unwrap_or(1);
             let hd = e / heads;
             Attention {
                 heads,
@@ -1093,9 +1118,14 @@ pub fn instantiate(
                         Some(_) => return None,
                         None => None,
                     };
-                    let given_attr = attr_var.and_then(|v| match vars.get(&v).or(given.get(&v).map(|g| (g.clone(), None)).as_ref()) {
-                        Some((Given::Attr(op), _)) => Some(op.clone()),
-                        _ => None,
+                    let given_attr = attr_var.and_then(|v| {
+                        match vars
+                            .get(&v)
+                            .or(given.get(&v).map(|g| (g.clone(), None)).as_ref())
+                        {
+                            Some((Given::Attr(op), _)) => Some(op.clone()),
+                            _ => None,
+                        }
                     });
                     let mut known = Vec::with_capacity(tensor_children.len());
                     let mut child_vals: Vec<Option<ValueId>> = Vec::new();
@@ -1115,7 +1145,9 @@ pub fn instantiate(
                                     known.push(g.values[*v].ty.shape.to_known());
                                     child_vals.push(Some(*v));
                                     free_vars.push(None);
-                                } else if let Some(Given::Tensor { value, is_const }) = given.get(var) {
+                                } else if let Some(Given::Tensor { value, is_const }) =
+                                    given.get(var)
+                                {
                                     counter += 1;
                                     let name = format!("{}{counter}", &var.to_string()[1..]);
                                     let v = if *is_const {
@@ -1124,7 +1156,16 @@ pub fn instantiate(
                                         inputs.push(value.clone());
                                         g.add_input(&name, value.type_info()).ok()?
                                     };
-                                    vars.insert(*var, (Given::Tensor { value: value.clone(), is_const: *is_const }, Some(v)));
+                                    vars.insert(
+                                        *var,
+                                        (
+                                            Given::Tensor {
+                                                value: value.clone(),
+                                                is_const: *is_const,
+                                            },
+                                            Some(v),
+                                        ),
+                                    );
                                     order.push(*var);
                                     known.push(Some(value.shape().to_vec()));
                                     child_vals.push(Some(v));
@@ -1138,7 +1179,8 @@ pub fn instantiate(
                             }
                         }
                     }
-                    let (op, leaves) = if given_attr.is_some() && known.iter().all(Option::is_some) {
+                    let (op, leaves) = if given_attr.is_some() && known.iter().all(Option::is_some)
+                    {
                         (given_attr.clone()?, vec![None; known.len()])
                     } else if attr_free && known.iter().all(Option::is_some) {
                         (param_free(kind)?, vec![None; known.len()])
@@ -1181,15 +1223,16 @@ pub fn instantiate(
                         child_vals[k] = Some(v);
                     }
                     if let Some(av) = attr_var {
-                        if !vars.contains_key(&av) {
-                            vars.insert(av, (Given::Attr(op.clone()), None));
+                        if let std::collections::hash_map::Entry::Vacant(e) = vars.entry(av) {
+                            e.insert((Given::Attr(op.clone()), None));
                             order.push(av);
                         }
                     }
                     let ins: Vec<ValueId> = child_vals.into_iter().collect::<Option<_>>()?;
                     counter += 1;
                     let outs = op_outputs(&op);
-                    let names: Vec<String> = (0..outs).map(|k| format!("{kind}_{counter}_{k}")).collect();
+                    let names: Vec<String> =
+                        (0..outs).map(|k| format!("{kind}_{counter}_{k}")).collect();
                     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
                     built[i] = g.add_node(op, ins, &name_refs, &names[0]).ok()?;
                 }
