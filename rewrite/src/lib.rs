@@ -10,6 +10,10 @@
 //! - [`optimize`]: lift, saturate (egg, backoff scheduler, node/iteration/time limits),
 //!   extract the cheapest DAG under a [`CostModel`], lower back to an `ir::Graph`.
 //!
+//! - [`verify`]: property-based verification — random instances of each rule's left side
+//!   evaluated on both sides with the reference semantics, shrunk counterexamples, and
+//!   random graphs through the whole pipeline (`kayak rules verify` on the command line).
+//!
 //! Every rewrite must produce the matched class' exact type (checked before any merge).
 #![warn(missing_docs)]
 

@@ -105,32 +105,7 @@ pub fn bn() -> Op {
 
 /// Evaluates a graph with the reference semantics.
 pub fn eval(g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
-    let mut vals: Vec<Option<Tensor>> = vec![None; g.values.len()];
-    for (k, &v) in g.inputs.iter().enumerate() {
-        vals[v] = Some(inputs[k].clone());
-    }
-    for (v, val) in g.values.iter().enumerate() {
-        if let kayak_ir::ValueDef::Const(t) = &val.def {
-            vals[v] = Some((**t).clone());
-        }
-    }
-    for n in &g.nodes {
-        let args: Vec<&Tensor> = n
-            .inputs
-            .iter()
-            .map(|&i| vals[i].as_ref().unwrap())
-            .collect();
-        let outs =
-            n.op.eval(&args)
-                .unwrap_or_else(|e| panic!("{}: {e}", n.origin));
-        for (&o, t) in n.outputs.iter().zip(outs) {
-            vals[o] = Some(t);
-        }
-    }
-    g.outputs
-        .iter()
-        .map(|&o| vals[o].clone().unwrap())
-        .collect()
+    g.evaluate(inputs).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Optimizes `g` with the built-in rules and checks the result computes the same outputs.
