@@ -241,6 +241,53 @@ fn optimizer_with_a_planted_wrong_rule_is_caught_and_shrunk() {
     assert!(matches!(f.mismatch, Mismatch::Values { .. }), "{f}");
 }
 
+#[test]
+fn random_op_cases_cover_the_kernel_kinds() {
+    // The cases fast kernels are property-tested on: they must type-check and evaluate, and
+    // vary in shape and attributes.
+    for (kind, arity) in [
+        ("conv2d", 2),
+        ("conv2d", 3),
+        ("fused_conv", 3),
+        ("fused_conv", 4),
+        ("conv2d_transpose", 3),
+        ("matmul", 2),
+        ("fused_matmul", 3),
+        ("mul", 2),
+        ("pool2d", 1),
+        ("batch_norm", 5),
+        ("layer_norm", 3),
+        ("softmax", 1),
+        ("add", 2),
+        ("mul_elementwise", 2),
+        ("div", 2),
+        ("gelu", 1),
+        ("hard_swish", 1),
+        ("sigmoid", 1),
+        ("reduce_mean", 1),
+        ("transpose", 1),
+        ("attention", 4),
+        ("embedding", 2),
+    ] {
+        let mut ok = 0;
+        let mut shapes = std::collections::BTreeSet::new();
+        for seed in 0..60u64 {
+            if let Some((op, inputs)) = verify::random_op(kind, arity, seed, 1 + seed as usize % 4)
+            {
+                let refs: Vec<&kayak_ir::Tensor> = inputs.iter().collect();
+                let out = op
+                    .eval(&refs)
+                    .unwrap_or_else(|e| panic!("{kind} {op:?}: {e}"));
+                assert_eq!(op.name(), kind);
+                shapes.insert(format!("{:?}", out[0].shape()));
+                ok += 1;
+            }
+        }
+        assert!(ok >= 40, "{kind}/{arity}: only {ok} of 60 draws type-check");
+        assert!(shapes.len() >= 5, "{kind}/{arity}: shapes {shapes:?}");
+    }
+}
+
 mod props {
     use kayak_rewrite::verify::{check_graph, strategy, Tolerance};
     use kayak_rewrite::RuleSet;

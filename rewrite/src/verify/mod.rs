@@ -944,6 +944,36 @@ fn counterexample(
     }
 }
 
+/// A random instance of one op kind with input values, drawn as rule instances are
+/// (attributes from the values models use, shapes that type-check): the cases a fast kernel
+/// is property-tested on against the reference op ([`kayak_ir::Op::eval`]). `arity` is the
+/// number of tensor inputs (2 for a conv without bias, 3 with). `None` when this draw does
+/// not type-check; callers draw again with another seed.
+pub fn random_op(
+    kind: &str,
+    arity: usize,
+    seed: u64,
+    size: usize,
+) -> Option<(kayak_ir::Op, Vec<Tensor>)> {
+    let mut r = Rng::new(seed);
+    let known = vec![None; arity];
+    let (op, leaves) = sample::fit(
+        kind,
+        &mut r,
+        size.clamp(1, graphs::MAX_SIZE),
+        None,
+        &known,
+        &[],
+    )?;
+    let inputs = leaves
+        .iter()
+        .map(|l| sample::leaf_value(&mut r, l.as_ref()?))
+        .collect::<Option<Vec<Tensor>>>()?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    op.infer_concrete(&refs).ok()?;
+    Some((op, inputs))
+}
+
 /// What running the optimizer on random graphs found.
 #[derive(Debug, Clone)]
 pub struct OptimizerVerdict {

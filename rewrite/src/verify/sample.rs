@@ -1196,15 +1196,7 @@ pub fn instantiate(
                         }
                         let var = free_vars[k]?;
                         let l = l?;
-                        let value = match l.kind {
-                            ValKind::Normal => super::graphs::uniform(r, &l.shape),
-                            ValKind::Positive => super::graphs::positive(r, &l.shape),
-                            ValKind::Ids(max) => {
-                                let n: usize = l.shape.iter().product();
-                                let ids: Vec<i64> = (0..n).map(|_| r.below(max) as i64).collect();
-                                Tensor::from_i64s(&ids).reshape(&l.shape).ok()?
-                            }
-                        };
+                        let value = leaf_value(r, &l)?;
                         let is_const = match child_hints[k] {
                             Hint::Const | Hint::Scalar => true,
                             Hint::Input => false,
@@ -1255,6 +1247,19 @@ pub fn instantiate(
         graph: g,
         inputs,
         vars,
+    })
+}
+
+/// Draws the values of a leaf.
+pub fn leaf_value(r: &mut Rng, l: &Leaf) -> Option<Tensor> {
+    Some(match l.kind {
+        ValKind::Normal => super::graphs::uniform(r, &l.shape),
+        ValKind::Positive => super::graphs::positive(r, &l.shape),
+        ValKind::Ids(max) => {
+            let n: usize = l.shape.iter().product();
+            let ids: Vec<i64> = (0..n).map(|_| r.below(max) as i64).collect();
+            Tensor::from_i64s(&ids).reshape(&l.shape).ok()?
+        }
     })
 }
 
