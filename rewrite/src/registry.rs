@@ -108,11 +108,15 @@ fn out_channels(eg: &KGraph, w: Id) -> Option<usize> {
     shape(eg, w)?.dims().first()?.known()
 }
 
-/// Does `c`, added to a `[N, C, H, W]` conv output with this `add`'s axis, act as a
-/// per-channel bias of `C` values?
+/// Does `c`, added to the output of conv `f` (`[N, C, H, W]`, or `[N, H, W, C]` for NHWC)
+/// with this `add`'s axis, act as a per-channel bias of `C` values? a = [add, c, w, f]
 fn channel_bias(eg: &KGraph, a: &[Id]) -> bool {
     let (add, c, w) = (a[0], a[1], a[2]);
-    out_channels(eg, w).is_some_and(|oc| per_channel(eg, add, c, oc))
+    let Some(f) = fused(eg, a[3]) else {
+        return false;
+    };
+    let axis = if f.conv.layout == Layout::Nhwc { 3 } else { 1 };
+    out_channels(eg, w).is_some_and(|oc| per_channel(eg, add, c, oc, axis))
 }
 
 /// `(H, D)` of a `reshape [0, 0, H, D]` that splits packed heads.
@@ -168,9 +172,9 @@ fn out_channels_t(eg: &KGraph, ct: Id, w: Id) -> Option<usize> {
     Some(shape(eg, w)?.dims().get(1)?.known()? * c.groups)
 }
 
-/// Is `c` a per-output-channel constant for an NCHW output with `oc` channels, under the
-/// add's axis rule? a = [add attrs, c]
-fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize) -> bool {
+/// Is `c` a per-output-channel constant for a rank-4 output with `oc` channels on axis
+/// `channel` (1 for NCHW, 3 for NHWC), under the add's axis rule?
+fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize, channel: usize) -> bool {
     let Some(Op::Binary(BinaryOp::Add, axis)) = op(eg, add) else {
         return false;
     };
@@ -178,15 +182,11 @@ fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize) -> bool {
     if cv.len() != oc || cv.dtype() != DType::F32 {
         return false;
     }
-    let out = Shape(vec![
-        Dim::Unknown,
-        Dim::Known(oc),
-        Dim::Unknown,
-        Dim::Unknown,
-    ]);
+    let mut out = Shape(vec![Dim::Unknown; 4]);
+    out.0[channel] = Dim::Known(oc);
     match kayak_ir::ops::paddle_broadcast("add", &out, &Shape::known(cv.shape()), *axis) {
         Ok((_, ys, _)) => ys.dims().iter().enumerate().all(|(i, d)| {
-            if i == 1 {
+            if i == channel {
                 d.known() == Some(oc)
             } else {
                 d.known() == Some(1)
@@ -201,8 +201,11 @@ fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize) -> bool {
 fn scale_out_channels(w: &Tensor, k: &[f64], axis: usize, groups: usize) -> Option<Tensor> {
     let shape = w.shape().to_vec();
     let wv = f32s(w)?;
-    let inner: usize = shape[axis + 1..].iter().product();
-    let per_axis = shape[axis];
+    let inner: usize = shape.get(axis + 1..)?.iter().product();
+    let per_axis = *shape.get(axis)?;
+    let blocks = if axis == 0 { 1 } else { groups };
+    // One factor per output channel, or no fold.
+    (groups > 0 && k.len() == per_axis * blocks && shape[0] % groups == 0).then_some(())?;
     let out: Vec<f32> = wv
         .iter()
         .enumerate()
@@ -250,6 +253,10 @@ impl Default for Registry {
         c.insert("not_const", |eg, a| val(eg, a[0]).is_none());
         c.insert("scalar_const", |eg, a| scalar(eg, a[0]).is_some());
         c.insert("channel_bias", channel_bias);
+        c.insert("bn_matches_conv", |eg, a| {
+            // The batch norm normalizes the conv's channel axis (same layout).
+            matches!((op(eg, a[0]), fused(eg, a[1])), (Some(Op::BatchNorm(bn)), Some(f)) if bn.layout == f.conv.layout)
+        });
         c.insert("plain_conv", |eg, a| {
             fused(eg, a[0]).is_some_and(|f| !f.residual && f.act.is_none() && f.post.is_none())
         });
@@ -373,7 +380,7 @@ impl Default for Registry {
         });
 
         c.insert("channel_bias_t", |eg, a| {
-            out_channels_t(eg, a[2], a[3]).is_some_and(|oc| per_channel(eg, a[0], a[1], oc))
+            out_channels_t(eg, a[2], a[3]).is_some_and(|oc| per_channel(eg, a[0], a[1], oc, 1))
         });
         c.insert("no_bias_t", |eg, a| matches!(op(eg, a[0]), Some(Op::Conv2dTranspose(c)) if !c.has_bias && c.layout == Layout::Nchw));
         c.insert("bias_t", |eg, a| matches!(op(eg, a[0]), Some(Op::Conv2dTranspose(c)) if c.has_bias && c.layout == Layout::Nchw));
@@ -800,6 +807,9 @@ impl Default for Registry {
             let Some(Op::Conv2dTranspose(c)) = op(eg, a[4]) else {
                 return None;
             };
+            // The batch norm must normalize the NCHW channel axis.
+            matches!(op(eg, a[3]), Some(Op::BatchNorm(b)) if b.layout == Layout::Nchw)
+                .then_some(())?;
             let groups = c.groups;
             let w = val(eg, a[0])?;
             let t = scale_out_channels(&w, &k, 1, groups)?;
@@ -968,7 +978,8 @@ impl Default for Registry {
         cond_arity.insert("attention_ok", 11);
         cond_arity.insert("softmax_last_axis", 1);
         cond_arity.insert("bias_t", 1);
-        cond_arity.insert("channel_bias", 3);
+        cond_arity.insert("channel_bias", 4);
+        cond_arity.insert("bn_matches_conv", 2);
         cond_arity.insert("channel_bias_t", 4);
         cond_arity.insert("elementwise_axis_ok", 1);
         cond_arity.insert("eps_scale", 1);

@@ -223,7 +223,7 @@ fn optimizer_with_a_planted_wrong_rule_is_caught_and_shrunk() {
     // Fuses a conv's bias add by dropping it.
     let rules = with_rule(
         "conv_bias_dropped: (add ?a (fused_conv ?f ?x ?w ?b) ?c) => (fused_conv ?f ?x ?w ?b)
-    if plain_conv(?f), channel_bias(?a, ?c, ?w)",
+    if plain_conv(?f), channel_bias(?a, ?c, ?w, ?f)",
     );
     let cfg = VerifyConfig {
         cases: 200,

@@ -329,9 +329,14 @@ pub fn fit(
             let op = given_or(&mut || {
                 Some(Op::BatchNorm(BatchNorm {
                     epsilon: pick(r, &[1e-5, 1e-3, 0.1, 0.5]),
-                    layout: Layout::Nchw,
+                    layout: if r.below(6) == 0 {
+                        Layout::Nhwc
+                    } else {
+                        Layout::Nchw
+                    },
                 }))
             })?;
+            let nhwc = matches!(&op, Op::BatchNorm(b) if b.layout == Layout::Nhwc);
             let x = match &known[0] {
                 Some(x) => x.clone(),
                 None => {
@@ -341,7 +346,7 @@ pub fn fit(
                     s
                 }
             };
-            let c = *x.get(1)?;
+            let c = if nhwc { *x.last()? } else { *x.get(1)? };
             for (i, slot) in out.iter_mut().enumerate().skip(1) {
                 if free(i) {
                     *slot = if i == 4 {
