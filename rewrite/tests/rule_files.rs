@@ -57,7 +57,7 @@ fn bad_rule_files_name_file_and_line() {
     );
     let e = parse_err("r: (add ?a ?x ?c) => ?x\n    if channel_bias(?a)\n");
     assert!(
-        e.starts_with("user.rules:2") && e.contains("takes 3 arguments"),
+        e.starts_with("user.rules:2") && e.contains("takes 4 arguments"),
         "{e}"
     );
     let e = parse_err("r: (relu ?x) => (sigmoid ?y)\n");
