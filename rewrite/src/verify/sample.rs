@@ -337,15 +337,7 @@ pub fn fit(
                 }))
             })?;
             let nhwc = matches!(&op, Op::BatchNorm(b) if b.layout == Layout::Nhwc);
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = pick(r, &[2, 4, 4, 4]);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| pick(r, &[2, 4, 4, 4]));
             let c = if nhwc { *x.last()? } else { *x.get(1)? };
             for (i, slot) in out.iter_mut().enumerate().skip(1) {
                 if free(i) {
@@ -359,15 +351,7 @@ pub fn fit(
             Some((op, out))
         }
         "layer_norm" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 2 + r.below(2);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 2 + r.below(2));
             if x.len() < 2 {
                 return None;
             }
@@ -452,15 +436,7 @@ pub fn fit(
             fit_matmul(kind, r, size, given, known, &mut out).map(|op| (op, out))
         }
         "mul" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 2 + r.below(2);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 2 + r.below(2));
             let op = given_or(&mut || {
                 Some(Op::Mul(Mul {
                     x_num_col_dims: 1 + r.below(x.len().saturating_sub(1).max(1)),
@@ -492,15 +468,7 @@ pub fn fit(
             Some((op, out))
         }
         "transpose" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 2 + r.below(3);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 2 + r.below(3));
             let rank = x.len();
             let op = given_or(&mut || {
                 let mut perm: Vec<usize> = (0..rank).collect();
@@ -520,28 +488,12 @@ pub fn fit(
             Some((op, out))
         }
         "reshape" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 1 + r.below(4);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 1 + r.below(4));
             let op = given_or(&mut || Some(reshape_to(r, &x)))?;
             Some((op, out))
         }
         "flatten" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 1 + r.below(4);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 1 + r.below(4));
             let op = given_or(&mut || {
                 let rank = x.len();
                 Some(Op::Flatten(if r.coin() {
@@ -587,15 +539,7 @@ pub fn fit(
             Some((op, out))
         }
         "unsqueeze" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 1 + r.below(3);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 1 + r.below(3));
             let op = given_or(&mut || {
                 Some(Op::Unsqueeze(Unsqueeze {
                     axes: vec![r.below(x.len() + 1) as i64],
@@ -604,15 +548,7 @@ pub fn fit(
             Some((op, out))
         }
         "reduce_sum" | "reduce_mean" | "reduce_max" | "reduce_min" | "reduce_prod" => {
-            let x = match &known[0] {
-                Some(x) => x.clone(),
-                None => {
-                    let rank = 1 + r.below(3);
-                    let s = shape(r, size, rank);
-                    out[0] = leaf(s.clone());
-                    s
-                }
-            };
+            let x = first_input(r, size, &known[0], &mut out, |r| 1 + r.below(3));
             let rk = match kind {
                 "reduce_sum" => ReduceKind::Sum,
                 "reduce_mean" => ReduceKind::Mean,
@@ -685,6 +621,25 @@ pub fn fit(
             Some((op, out))
         }
         _ => None,
+    }
+}
+
+/// The first input's shape: as built, or drawn (rank from `rank`) and recorded as a leaf.
+fn first_input(
+    r: &mut Rng,
+    size: usize,
+    known: &Option<Vec<usize>>,
+    out: &mut [Option<Leaf>],
+    rank: impl FnOnce(&mut Rng) -> usize,
+) -> Vec<usize> {
+    match known {
+        Some(x) => x.clone(),
+        None => {
+            let rank = rank(r);
+            let s = shape(r, size, rank);
+            out[0] = leaf(s.clone());
+            s
+        }
     }
 }
 
