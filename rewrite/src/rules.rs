@@ -404,6 +404,66 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
     Ok(rules)
 }
 
+/// Why a match does not fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declined {
+    /// A condition is false.
+    Condition(String),
+    /// An applier returned nothing.
+    Applier(String),
+}
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Declined::Condition(c) => write!(f, "condition {c} false"),
+            Declined::Applier(a) => write!(f, "applier {a} declined"),
+        }
+    }
+}
+
+fn call_ids(args: &[Var], s: &Subst) -> Vec<Id> {
+    args.iter().map(|v| s[*v]).collect()
+}
+
+/// Checks a rule's conditions on a match, in order.
+pub fn check_conditions(
+    conds: &[Call],
+    reg: &Registry,
+    egraph: &KGraph,
+    subst: &Subst,
+) -> Result<(), Declined> {
+    for c in conds {
+        if !(reg.conditions[c.name.as_str()])(egraph, &call_ids(&c.args, subst)) {
+            return Err(Declined::Condition(c.name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// What a rule does to a match before it builds its right side: the conditions, then the
+/// `let` appliers in order. Returns the substitution extended with the lets' variables.
+/// The optimizer's appliers and the verifier both go through here.
+pub fn fire_calls(
+    conds: &[Call],
+    lets: &[(Var, Call)],
+    reg: &Registry,
+    egraph: &mut KGraph,
+    subst: &Subst,
+) -> Result<Subst, Declined> {
+    check_conditions(conds, reg, egraph, subst)?;
+    let mut s = subst.clone();
+    for (v, c) in lets {
+        match (reg.appliers[c.name.as_str()])(egraph, &call_ids(&c.args, &s)) {
+            Some(id) => {
+                s.insert(*v, id);
+            }
+            None => return Err(Declined::Applier(c.name.clone())),
+        }
+    }
+    Ok(s)
+}
+
 /// The applier of a rule: checks conditions, runs the lets, then builds the right side.
 pub struct RuleApplier {
     lhs: Pattern<Node>,
@@ -422,23 +482,9 @@ impl Applier<Node, KAnalysis> for RuleApplier {
         searcher_ast: Option<&PatternAst<Node>>,
         rule_name: Symbol,
     ) -> Vec<Id> {
-        let ids = |args: &[Var], s: &Subst| -> Vec<Id> { args.iter().map(|v| s[*v]).collect() };
-        for c in &self.conds {
-            let f = self.reg.conditions[c.name.as_str()];
-            if !f(egraph, &ids(&c.args, subst)) {
-                return vec![];
-            }
-        }
-        let mut s = subst.clone();
-        for (v, c) in &self.lets {
-            let f = self.reg.appliers[c.name.as_str()];
-            match f(egraph, &ids(&c.args, &s)) {
-                Some(id) => {
-                    s.insert(*v, id);
-                }
-                None => return vec![],
-            }
-        }
+        let Ok(s) = fire_calls(&self.conds, &self.lets, &self.reg, egraph, subst) else {
+            return vec![];
+        };
         // Soundness guard: the right side must have exactly the matched class' type, so
         // no rule, however written, can merge values of different types.
         let _ = searcher_ast;
@@ -479,21 +525,9 @@ impl Applier<Node, KAnalysis> for MultiApplier {
         _ast: Option<&PatternAst<Node>>,
         _rule: Symbol,
     ) -> Vec<Id> {
-        let ids = |args: &[Var], s: &Subst| -> Vec<Id> { args.iter().map(|v| s[*v]).collect() };
-        for c in &self.conds {
-            if !(self.reg.conditions[c.name.as_str()])(egraph, &ids(&c.args, subst)) {
-                return vec![];
-            }
-        }
-        let mut s = subst.clone();
-        for (v, c) in &self.lets {
-            match (self.reg.appliers[c.name.as_str()])(egraph, &ids(&c.args, &s)) {
-                Some(id) => {
-                    s.insert(*v, id);
-                }
-                None => return vec![],
-            }
-        }
+        let Ok(s) = fire_calls(&self.conds, &self.lets, &self.reg, egraph, subst) else {
+            return vec![];
+        };
         let mut built = Vec::with_capacity(self.rhs.len());
         for (v, ast) in &self.rhs {
             let id = egraph.add_instantiation(ast, &s);

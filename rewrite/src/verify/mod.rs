@@ -4,8 +4,8 @@
 //!   graphs ([`sample`]) or, for patterns a random draw rarely hits (an attention block, a
 //!   layer norm written in primitives), matches found in random model-like graphs
 //!   ([`graphs`]) after the other rules have run. Instances whose conditions fail are
-//!   counted as rejected, not checked. On the rest the right side is built exactly as the
-//!   optimizer builds it (conditions, `let` appliers, instantiation), and both sides are
+//!   counted as rejected, not checked. On the rest the right side is built as the optimizer
+//!   builds it (the same [`crate::rules::fire_calls`], then instantiation), and both sides are
 //!   evaluated with the reference semantics ([`kayak_ir::Graph::evaluate`]) and compared
 //!   within a [`Tolerance`] scaled to the values. A right side of another type is a failure
 //!   too. A failure is shrunk — the smallest size that still fails, then simpler leaf
@@ -41,7 +41,7 @@ use crate::extract::extract;
 use crate::lift::lift;
 use crate::lower::lower;
 use crate::optimize::{optimize, saturate, Limits, RuleSet};
-use crate::rules::RuleDef;
+use crate::rules::{check_conditions, fire_calls, RuleDef};
 use crate::{Error, Result};
 use egg::{ENodeOrVar, Id, PatternAst, Searcher, Subst, Var};
 use kayak_ir::{Graph, Tensor, ValueId};
@@ -347,26 +347,14 @@ fn check(def: &RuleDef, rules: &RuleSet, inst: &Instance, tol: Tolerance) -> Out
     }
     let reg = rules.registry();
     let mut last_reject = String::new();
-    'subst: for subst in substs {
-        let ids = |args: &[Var], s: &Subst| -> Vec<Id> { args.iter().map(|v| s[*v]).collect() };
-        for c in &def.conds {
-            if !(reg.conditions[c.name.as_str()])(&eg, &ids(&c.args, &subst)) {
-                last_reject = format!("condition {} false", c.name);
-                continue 'subst;
+    for subst in substs {
+        let s = match fire_calls(&def.conds, &def.lets, reg, &mut eg, &subst) {
+            Ok(s) => s,
+            Err(why) => {
+                last_reject = why.to_string();
+                continue;
             }
-        }
-        let mut s = subst.clone();
-        for (v, c) in &def.lets {
-            match (reg.appliers[c.name.as_str()])(&mut eg, &ids(&c.args, &s)) {
-                Some(id) => {
-                    s.insert(*v, id);
-                }
-                None => {
-                    last_reject = format!("applier {} declined", c.name);
-                    continue 'subst;
-                }
-            }
-        }
+        };
         let bindings = bindings_of(def, &eg, &s, inst);
         // Right sides and the classes they must equal.
         let pairs: Vec<(Id, Id)> = match &def.multi {
@@ -607,11 +595,7 @@ fn found_instances(
         if out.len() >= limit {
             break;
         }
-        let ok = def.conds.iter().all(|c| {
-            let ids: Vec<Id> = c.args.iter().map(|v| s[*v]).collect();
-            (reg.conditions[c.name.as_str()])(eg, &ids)
-        });
-        if !ok {
+        if check_conditions(&def.conds, reg, eg, &s).is_err() {
             continue;
         }
         let mut given = HashMap::new();
