@@ -432,7 +432,8 @@ pub fn attention(seed: u64, size: usize) -> RandomGraph {
             alpha: 1.0,
         })
     };
-    let split_heads = |b: &mut B, y: ValueId| {
+    // [B, S, H·D] → [B, S, H, D] → permuted (heads first).
+    let split_heads = |b: &mut B, y: ValueId, perm: Vec<usize>| {
         let r = b.op(
             Op::Reshape(Reshape {
                 shape: vec![0, 0, heads as i64, hd as i64],
@@ -440,12 +441,7 @@ pub fn attention(seed: u64, size: usize) -> RandomGraph {
             }),
             &[y],
         );
-        b.op(
-            Op::Transpose(Transpose {
-                perm: vec![0, 2, 1, 3],
-            }),
-            &[r],
-        )
+        b.op(Op::Transpose(Transpose { perm }), &[r])
     };
     let proj = |b: &mut B| {
         let w = b.w(&[e, e]);
@@ -454,26 +450,21 @@ pub fn attention(seed: u64, size: usize) -> RandomGraph {
         b.op(add(-1), &[m, bias])
     };
     let (q, k, v) = (proj(&mut b), proj(&mut b), proj(&mut b));
-    let (q, v) = (split_heads(&mut b, q), split_heads(&mut b, v));
+    let (q, v) = (
+        split_heads(&mut b, q, vec![0, 2, 1, 3]),
+        split_heads(&mut b, v, vec![0, 2, 1, 3]),
+    );
     // K as [B, H, S, D] with trans_y, or already as [B, H, D, S].
     let k_t = b.r.coin();
-    let k = if k_t {
-        split_heads(&mut b, k)
-    } else {
-        let r = b.op(
-            Op::Reshape(Reshape {
-                shape: vec![0, 0, heads as i64, hd as i64],
-                shape_input: ListInput::Attr,
-            }),
-            &[k],
-        );
-        b.op(
-            Op::Transpose(Transpose {
-                perm: vec![0, 2, 3, 1],
-            }),
-            &[r],
-        )
-    };
+    let k = split_heads(
+        &mut b,
+        k,
+        if k_t {
+            vec![0, 2, 1, 3]
+        } else {
+            vec![0, 2, 3, 1]
+        },
+    );
     let scale = 1.0 / (hd as f32).sqrt();
     let bias = if b.r.below(6) == 0 { 0.25 } else { 0.0 };
     let qs = b.op(
