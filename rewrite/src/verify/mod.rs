@@ -653,37 +653,77 @@ enum Draw {
     Failed(Box<Found>),
 }
 
-fn draw_random(def: &RuleDef, rules: &RuleSet, r: &mut Rng, size: usize, tol: Tolerance) -> Draw {
-    let hints = hints_of(def);
-    let Some(inst) = sample::instantiate(&patterns(def), r, size, &hints, &HashMap::new()) else {
-        return Draw::Rejected("no well-typed draw".into());
-    };
-    match check(def, rules, &inst, tol) {
-        Outcome::Rejected(why) => Draw::Rejected(why),
-        Outcome::Passed => Draw::Passed,
-        Outcome::Failed(m, b) => Draw::Failed(Box::new((inst, m, b))),
-    }
+/// One rule under verification, with what every draw needs computed once.
+struct Verifier<'a> {
+    def: &'a RuleDef,
+    rules: &'a RuleSet,
+    /// The rule set without this rule (it saturates the generated graphs).
+    others: RuleSet,
+    hints: HashMap<Var, Hint>,
+    tol: Tolerance,
 }
 
-fn draw_found(
-    def: &RuleDef,
-    rules: &RuleSet,
-    others: &RuleSet,
-    generator: usize,
-    seed: u64,
-    size: usize,
-    tol: Tolerance,
-) -> (usize, Option<Box<Found>>) {
-    let rg = (graphs::GENERATORS[generator].1)(seed, size);
-    let mut passed = 0;
-    for inst in found_instances(def, others, &rg, 3) {
-        match check(def, rules, &inst, tol) {
-            Outcome::Passed => passed += 1,
-            Outcome::Failed(m, b) => return (passed, Some(Box::new((inst, m, b)))),
-            Outcome::Rejected(_) => {}
+impl Verifier<'_> {
+    /// A random instance of the left side, checked.
+    fn draw_random(&self, seed: u64, size: usize) -> Draw {
+        let mut r = Rng::new(seed);
+        let Some(inst) = sample::instantiate(
+            &patterns(self.def),
+            &mut r,
+            size,
+            &self.hints,
+            &HashMap::new(),
+        ) else {
+            return Draw::Rejected("no well-typed draw".into());
+        };
+        match check(self.def, self.rules, &inst, self.tol) {
+            Outcome::Rejected(why) => Draw::Rejected(why),
+            Outcome::Passed => Draw::Passed,
+            Outcome::Failed(m, b) => Draw::Failed(Box::new((inst, m, b))),
         }
     }
-    (passed, None)
+
+    /// Instances found in one generated graph, checked: how many passed, or a failure.
+    fn draw_found(&self, generator: usize, seed: u64, size: usize) -> (usize, Option<Box<Found>>) {
+        let rg = (graphs::GENERATORS[generator].1)(seed, size);
+        let mut passed = 0;
+        for inst in found_instances(self.def, &self.others, &rg, 3) {
+            match check(self.def, self.rules, &inst, self.tol) {
+                Outcome::Passed => passed += 1,
+                Outcome::Failed(m, b) => return (passed, Some(Box::new((inst, m, b)))),
+                Outcome::Rejected(_) => {}
+            }
+        }
+        (passed, None)
+    }
+
+    /// Shrinks a failure found at `size`: the smallest size at which one of `tries` seeds
+    /// (`seed_of(size, try)`) still fails under `draw`, then simpler leaf values.
+    #[allow(clippy::too_many_arguments)]
+    fn shrink(
+        &self,
+        size: usize,
+        seed: u64,
+        found: Found,
+        tries: u64,
+        seed_of: impl Fn(usize, u64) -> u64,
+        draw: impl Fn(u64, usize) -> Option<Box<Found>>,
+        source: &str,
+    ) -> Counterexample {
+        let mut best = (size, seed, found);
+        'sizes: for s in 1..size {
+            for t in 0..tries {
+                let sd = seed_of(s, t);
+                if let Some(f) = draw(sd, s) {
+                    best = (s, sd, *f);
+                    break 'sizes;
+                }
+            }
+        }
+        let (size, seed, (inst, m, b)) = best;
+        let (inst, m, b) = simplify(self.def, self.rules, inst, m, b, self.tol);
+        counterexample(self.def, source, seed, size, &inst, m, b)
+    }
 }
 
 /// Verifies one rule of `rules` by name (see the module docs).
@@ -695,12 +735,17 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
         .ok_or_else(|| Error::Rule {
             at: "verify".into(),
             msg: format!("no rule named `{name}`"),
-        })?
-        .clone();
+        })?;
     let mut others = rules.clone();
     others.disable(name)?;
+    let v = Verifier {
+        def,
+        rules,
+        others,
+        hints: hints_of(def),
+        tol: cfg.tolerance,
+    };
     let max_size = cfg.max_size.clamp(1, graphs::MAX_SIZE);
-    let tol = cfg.tolerance;
     let base = mix(cfg.seed ^ hash_str(name));
     let mut verdict = RuleVerdict {
         rule: name.to_string(),
@@ -719,8 +764,7 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
         if !random_useless {
             for attempt in 0..cfg.attempts {
                 let seed = mix(base ^ mix((case as u64) << 20 | attempt as u64));
-                let mut r = Rng::new(seed);
-                match draw_random(&def, rules, &mut r, size, tol) {
+                match v.draw_random(seed, size) {
                     Draw::Rejected(why) => *verdict.rejected.entry(why).or_insert(0) += 1,
                     Draw::Passed => {
                         verdict.checked += 1;
@@ -729,9 +773,17 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
                         break;
                     }
                     Draw::Failed(found) => {
-                        let (inst, m, b) = *found;
-                        verdict.failure = Some(shrink_random(
-                            &def, rules, cfg, base, size, seed, inst, m, b,
+                        verdict.failure = Some(v.shrink(
+                            size,
+                            seed,
+                            *found,
+                            cfg.attempts as u64 * 4,
+                            |s, t| mix(base ^ 0x5EED ^ ((s as u64) << 32 | t)),
+                            |sd, s| match v.draw_random(sd, s) {
+                                Draw::Failed(f) => Some(f),
+                                _ => None,
+                            },
+                            "random instance",
                         ));
                         return Ok(verdict);
                     }
@@ -751,11 +803,17 @@ pub fn verify_rule(rules: &RuleSet, name: &str, cfg: &VerifyConfig) -> Result<Ru
         };
         for (j, k) in order.into_iter().enumerate() {
             let seed = mix(base ^ 0xF00D ^ ((case as u64) << 8 | j as u64));
-            let (passed, failed) = draw_found(&def, rules, &others, k, seed, size, tol);
+            let (passed, failed) = v.draw_found(k, seed, size);
             if let Some(found) = failed {
-                let (inst, m, b) = *found;
-                verdict.failure = Some(shrink_found(
-                    &def, rules, &others, cfg, k, seed, size, inst, m, b,
+                let source = format!("found in a `{}` graph", graphs::GENERATORS[k].0);
+                verdict.failure = Some(v.shrink(
+                    size,
+                    seed,
+                    *found,
+                    40,
+                    |s, t| mix(seed ^ (s as u64) << 40 ^ t),
+                    |sd, s| v.draw_found(k, sd, s).1,
+                    &source,
                 ));
                 return Ok(verdict);
             }
@@ -778,67 +836,6 @@ pub fn verify_rules(rules: &RuleSet, cfg: &VerifyConfig) -> Result<Vec<RuleVerdi
         .filter(|d| rules.enabled(&d.name))
         .map(|d| verify_rule(rules, &d.name, cfg))
         .collect()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn shrink_random(
-    def: &RuleDef,
-    rules: &RuleSet,
-    cfg: &VerifyConfig,
-    base: u64,
-    size: usize,
-    seed: u64,
-    inst: Instance,
-    m: Mismatch,
-    b: Vec<(String, String)>,
-) -> Counterexample {
-    let mut best = (size, seed, inst, m, b);
-    'sizes: for s in 1..size {
-        for t in 0..cfg.attempts * 4 {
-            let sd = mix(base ^ 0x5EED ^ ((s as u64) << 32 | t as u64));
-            let mut r = Rng::new(sd);
-            if let Draw::Failed(found) = draw_random(def, rules, &mut r, s, cfg.tolerance) {
-                let (i, m, b) = *found;
-                best = (s, sd, i, m, b);
-                break 'sizes;
-            }
-        }
-    }
-    let (size, seed, inst, m, b) = best;
-    let (inst, m, b) = simplify(def, rules, inst, m, b, cfg.tolerance);
-    counterexample(def, "random instance", seed, size, &inst, m, b)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn shrink_found(
-    def: &RuleDef,
-    rules: &RuleSet,
-    others: &RuleSet,
-    cfg: &VerifyConfig,
-    generator: usize,
-    seed: u64,
-    size: usize,
-    inst: Instance,
-    m: Mismatch,
-    b: Vec<(String, String)>,
-) -> Counterexample {
-    let mut best = (size, seed, inst, m, b);
-    'sizes: for s in 1..size {
-        for t in 0..40u64 {
-            let sd = mix(seed ^ (s as u64) << 40 ^ t);
-            if let (_, Some(found)) =
-                draw_found(def, rules, others, generator, sd, s, cfg.tolerance)
-            {
-                let (i, m, b) = *found;
-                best = (s, sd, i, m, b);
-                break 'sizes;
-            }
-        }
-    }
-    let (size, seed, inst, m, b) = best;
-    let (inst, m, b) = simplify(def, rules, inst, m, b, cfg.tolerance);
-    let src = format!("found in a `{}` graph", graphs::GENERATORS[generator].0);
-    counterexample(def, &src, seed, size, &inst, m, b)
 }
 
 /// Simpler leaf values that still fail: each leaf rounded to halves, then all ones.
