@@ -375,11 +375,9 @@ pub fn optimize(
     let cost_after = dag_cost(&egraph, model, &choice, &roots)
         .ok_or_else(|| Error::Extract("extraction reached a cycle".into()))?;
     let input_names: Vec<String> = g.inputs.iter().map(|&v| g.values[v].name.clone()).collect();
-    let mut const_names = lifted_names;
-    while const_names.len() < egraph.analysis.consts.len() {
-        const_names.push(format!("folded_{}", const_names.len()));
-    }
-    let (graph, keep, origin) = lower::lower(&egraph, &choice, &roots, &input_names, &const_names)?;
+    // Constants folded during saturation have no name yet; `lower` names them `folded_K`.
+    let (graph, keep, origin) =
+        lower::lower(&egraph, &choice, &roots, &input_names, &lifted_names)?;
     let explain = explain_all(&egraph, &origin);
     let mut by_type = BTreeMap::new();
     for n in &graph.nodes {

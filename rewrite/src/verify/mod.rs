@@ -426,11 +426,8 @@ fn eval_classes(
     let (choice, _) =
         extract(eg, &CostModel::cpu(), classes).ok_or("no extraction for the right side")?;
     let names: Vec<String> = g.inputs.iter().map(|&v| g.values[v].name.clone()).collect();
-    let mut cn = const_names.to_vec();
-    while cn.len() < eg.analysis.consts.len() {
-        cn.push(format!("folded_{}", cn.len()));
-    }
-    let (mut rg, keep, _) = lower(eg, &choice, classes, &names, &cn).map_err(|e| e.to_string())?;
+    let (mut rg, keep, _) =
+        lower(eg, &choice, classes, &names, const_names).map_err(|e| e.to_string())?;
     rg.outputs = keep;
     rg.evaluate(inputs).map_err(|e| e.to_string())
 }
