@@ -18,6 +18,7 @@ pub struct Config {
     pub(crate) threads: usize,
     pub(crate) ir_optim: bool,
     pub(crate) memory_optim: bool,
+    pub(crate) native_kernels: bool,
     pub(crate) fetch: Vec<String>,
     pub(crate) plan_cache: usize,
     pub(crate) rules_files: Vec<PathBuf>,
@@ -32,6 +33,7 @@ impl Default for Config {
             threads: 1,
             ir_optim: true,
             memory_optim: true,
+            native_kernels: true,
             fetch: vec![],
             plan_cache: 16,
             rules_files: vec![],
@@ -80,8 +82,9 @@ impl Config {
         self
     }
 
-    /// Upper bound on the threads one run uses (at least 1). The reference CPU backend
-    /// runs on the calling thread, so today a run uses exactly one.
+    /// The threads one run uses (at least 1), the calling thread included: each predictor
+    /// (and each clone) starts `n - 1` worker threads of its own, which sleep between
+    /// runs and stop when it is dropped. No pool is shared between predictors.
     pub fn threads(mut self, n: usize) -> Config {
         self.threads = n.max(1);
         self
@@ -99,10 +102,18 @@ impl Config {
         self
     }
 
-    /// Memory-reuse switch (Paddle's `enable_memory_optim`). Values are always freed after
-    /// their last use; arena planning comes later.
+    /// Memory-reuse switch (Paddle's `enable_memory_optim`), on by default: intermediate
+    /// tensors share one arena by liveness, views alias, elementwise ops run in place.
+    /// Off: every intermediate gets its own arena slot (for debugging).
     pub fn memory_optim(mut self, on: bool) -> Config {
         self.memory_optim = on;
+        self
+    }
+
+    /// Native kernels switch, on by default. Off: every op runs its reference
+    /// implementation (slow, allocating; the oracle, for debugging a wrong result).
+    pub fn native_kernels(mut self, on: bool) -> Config {
+        self.native_kernels = on;
         self
     }
 

@@ -1,7 +1,7 @@
 //! The predictor: load → plan (per shape signature, cached) → run.
 
 use crate::{Config, Error, Result};
-use kayak_exec::{Backend, Plan, ReferenceCpu, RunState};
+use kayak_exec::{Plan, PlanOptions, RunState};
 use kayak_ir::{DType, Dim, Elem, Graph, Shape, Tensor, ValueId};
 use kayak_proto::Model;
 use std::collections::VecDeque;
@@ -19,7 +19,6 @@ struct Shared {
     fetch_names: Vec<String>,
     input_names: Vec<String>,
     plans: Mutex<PlanCache>,
-    backend: Box<dyn Backend>,
     config: Config,
 }
 
@@ -29,8 +28,9 @@ struct PlanCache {
 }
 
 impl PlanCache {
-    fn get(&mut self, key: &[Vec<usize>]) -> Option<Arc<Plan>> {
-        let i = self.entries.iter().position(|(k, _)| k.as_slice() == key)?;
+    /// The plan whose key matches `same(key)`, moved to the front. Allocates nothing.
+    fn get(&mut self, same: impl Fn(&[Vec<usize>]) -> bool) -> Option<Arc<Plan>> {
+        let i = self.entries.iter().position(|(k, _)| same(k))?;
         let e = self.entries.remove(i).expect("index from position");
         let p = e.1.clone();
         self.entries.push_front(e);
@@ -47,7 +47,8 @@ impl PlanCache {
 pub struct Predictor {
     shared: Arc<Shared>,
     inputs: Vec<Option<Tensor>>,
-    outputs: Vec<Option<Tensor>>,
+    /// The plan of the last successful run (its outputs are in `state`).
+    last: Option<Arc<Plan>>,
     state: RunState,
 }
 
@@ -56,8 +57,8 @@ impl Clone for Predictor {
         Predictor {
             shared: self.shared.clone(),
             inputs: vec![None; self.inputs.len()],
-            outputs: vec![None; self.outputs.len()],
-            state: RunState::new(),
+            last: None,
+            state: RunState::new(self.shared.config.threads),
         }
     }
 }
@@ -111,7 +112,6 @@ impl Predictor {
             fetch_names.push(f.clone());
         }
         let n_in = graph.inputs.len();
-        let n_out = keep.len();
         let (graph, keep, report) = if config.ir_optim {
             let mut rules = kayak_rewrite::RuleSet::builtin();
             for f in &config.rules_files {
@@ -197,14 +197,14 @@ impl Predictor {
                 cap: config.plan_cache,
                 entries: VecDeque::new(),
             }),
-            backend: Box::new(ReferenceCpu),
             config,
         };
+        let threads = shared.config.threads;
         Ok(Predictor {
             shared: Arc::new(shared),
             inputs: vec![None; n_in],
-            outputs: vec![None; n_out],
-            state: RunState::new(),
+            last: None,
+            state: RunState::new(threads),
         })
     }
 
@@ -299,7 +299,8 @@ impl Predictor {
     }
 
     /// Runs the model on the inputs set through [`Predictor::input`]. Results are read
-    /// through [`Predictor::output`].
+    /// through [`Predictor::output`]. Once a plan for these input shapes is cached and this
+    /// predictor has run it, a run allocates nothing on the heap.
     pub fn run(&mut self) -> Result<()> {
         for (k, t) in self.inputs.iter().enumerate() {
             if t.is_none() {
@@ -308,28 +309,52 @@ impl Predictor {
                 });
             }
         }
-        let shapes: Vec<Vec<usize>> = self
-            .inputs
-            .iter()
-            .map(|t| t.as_ref().expect("checked").shape().to_vec())
-            .collect();
-        let plan = self.plan_for(&shapes)?;
-        let args: Vec<&Tensor> = self
-            .inputs
-            .iter()
-            .map(|t| t.as_ref().expect("checked"))
-            .collect();
-        let shared = &self.shared;
-        let outs = plan.run(
-            &shared.graph,
-            shared.backend.as_ref(),
-            &args,
-            &mut self.state,
-        )?;
-        for (slot, t) in self.outputs.iter_mut().zip(outs) {
-            *slot = Some(t);
-        }
+        self.last = None;
+        let plan = match self.cached_plan() {
+            Some(p) => p,
+            None => {
+                let shapes: Vec<Vec<usize>> = self
+                    .inputs
+                    .iter()
+                    .map(|t| t.as_ref().expect("checked").shape().to_vec())
+                    .collect();
+                self.plan_for(&shapes)?
+            }
+        };
+        plan.run(&self.shared.graph, &self.inputs, &mut self.state)?;
+        self.last = Some(plan);
         Ok(())
+    }
+
+    /// The cached plan for the current inputs' shapes, if any (allocates nothing).
+    fn cached_plan(&self) -> Option<Arc<Plan>> {
+        let inputs = &self.inputs;
+        self.shared
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(|key| {
+                key.len() == inputs.len()
+                    && key
+                        .iter()
+                        .zip(inputs)
+                        .all(|(k, t)| t.as_ref().is_some_and(|t| t.shape() == k.as_slice()))
+            })
+    }
+
+    /// The plan of the last successful run (memory figures, steps, kernels).
+    pub fn last_plan(&self) -> Option<&Arc<Plan>> {
+        self.last.as_ref()
+    }
+
+    /// The options plans are made with (threads, native kernels, memory reuse).
+    pub fn plan_options(&self) -> PlanOptions {
+        let c = &self.shared.config;
+        PlanOptions {
+            threads: c.threads,
+            native: c.native_kernels,
+            reuse: c.memory_optim,
+        }
     }
 
     /// The plan for these input shapes: cached, or made and cached (a bounded LRU shared by
@@ -340,11 +365,16 @@ impl Predictor {
             .plans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(shapes)
+            .get(|k| k == shapes)
         {
             return Ok(p);
         }
-        let p = Arc::new(Plan::new(&self.shared.graph, shapes, &self.shared.keep)?);
+        let p = Arc::new(Plan::new(
+            &self.shared.graph,
+            shapes,
+            &self.shared.keep,
+            self.plan_options(),
+        )?);
         self.shared
             .plans
             .lock()
@@ -369,11 +399,7 @@ impl Predictor {
             self.inputs[k] = Some(t.clone());
         }
         self.run()?;
-        Ok(self
-            .outputs
-            .iter()
-            .map(|t| t.clone().expect("run fills every output"))
-            .collect())
+        Ok(self.state.outputs().to_vec())
     }
 }
 
@@ -506,9 +532,15 @@ impl OutputHandle<'_> {
 
     /// The tensor from the last run.
     pub fn tensor(&self) -> Result<&Tensor> {
-        self.pred.outputs[self.index]
-            .as_ref()
-            .ok_or_else(|| Error::NotRun { name: self.name() })
+        match self.pred.last {
+            Some(_) => self
+                .pred
+                .state
+                .outputs()
+                .get(self.index)
+                .ok_or_else(|| Error::NotRun { name: self.name() }),
+            None => Err(Error::NotRun { name: self.name() }),
+        }
     }
 
     /// Shape from the last run.

@@ -1,22 +1,26 @@
-//! Kayak's executor: a [`Plan`] per input-shape signature (execution order, folded shape
-//! arithmetic, when each value dies) and [`Backend`]s that run a plan's nodes.
+//! Kayak's executor: a [`Plan`] per input-shape signature and the CPU run loop.
 //!
-//! Today's backend is [`ReferenceCpu`]: it runs every op with `kayak-ir`'s reference
-//! semantics. Values are dropped right after their last use, so peak memory follows the
-//! live set; arena planning and fast kernels come with later issues.
+//! A plan fixes, for one set of input shapes: the execution order, the kernel of every step
+//! (parameters computed once), and where every value lives — graph inputs and weights in
+//! place, kept outputs in the caller's output tensors, and every intermediate tensor and
+//! kernel scratch at an offset in **one arena** planned from liveness ([`memory`]): views
+//! alias their input, elementwise and normalization ops run in place where their input
+//! dies, and buffers not alive together share bytes. A run ([`Plan::run`]) with a
+//! [`RunState`] that has run the plan before allocates nothing.
 //!
-//! Architecture invariant: this crate knows plans and backends; it never imports egg or a
+//! Architecture invariant: this crate knows plans and kernels; it never imports egg or a
 //! file format.
 #![warn(missing_docs)]
 
+pub mod cpu;
+pub mod memory;
 mod plan;
 mod run;
 
-pub use plan::{Plan, Source, Step};
-pub use run::{Backend, ReferenceCpu, RunState};
+pub use plan::{DynamicPlan, Loc, MemoryReport, Plan, PlanOptions, Step, Storage};
+pub use run::{Inputs, RunState};
 
 use kayak_ir::{DType, Shape};
-
 /// What can go wrong planning or running a graph.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,20 +1,42 @@
-//! Execution plans.
+//! Execution plans: order, kernels, and where every value lives.
 
+use crate::cpu::{self, Kernel};
+use crate::memory::{self, Lifetime};
 use crate::{Error, Result};
-use kayak_ir::{Graph, Tensor, TypeInfo, ValueDef, ValueId};
+use kayak_ir::{DType, Graph, Tensor, TypeInfo, ValueDef, ValueId};
 use std::sync::Arc;
 
-/// Where a step reads a value from.
+/// Where a value's data lives during a run.
 #[derive(Debug, Clone)]
-pub enum Source {
-    /// Graph input `k`.
+pub enum Storage {
+    /// In graph input `k` (read only).
     Input(usize),
-    /// A constant of the graph (a weight).
+    /// In a weight or a value folded at plan time (read only).
     Const(Arc<Tensor>),
-    /// A value folded while planning (shape arithmetic).
-    Folded(Arc<Tensor>),
-    /// A value computed during the run, held in [`crate::RunState`] slot `id`.
-    Computed(ValueId),
+    /// In the run's arena, at this byte offset.
+    Arena(usize),
+    /// In the run's output tensor `j` (a kept value: never overwritten).
+    Output(usize),
+}
+
+/// A value's storage, type and element count. Views share their base's storage.
+#[derive(Debug, Clone)]
+pub struct Loc {
+    /// Where the data is.
+    pub storage: Storage,
+    /// Element type.
+    pub dtype: DType,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Elements.
+    pub len: usize,
+}
+
+impl Loc {
+    /// Size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.len * self.dtype.size_of()
+    }
 }
 
 /// One node to run.
@@ -22,105 +44,509 @@ pub enum Source {
 pub struct Step {
     /// Node index in the graph.
     pub node: usize,
-    /// Where each input comes from.
-    pub inputs: Vec<Source>,
-    /// Values computed after this step that are never read again (freed right away).
-    pub frees: Vec<ValueId>,
+    /// Its input values.
+    pub inputs: Vec<ValueId>,
+    /// Its output values.
+    pub outputs: Vec<ValueId>,
+    /// The kernel that runs it.
+    pub kernel: Kernel,
+    /// The input read from the output's buffer (the op runs in place), if any.
+    pub in_place: Option<usize>,
+    /// Scratch: byte offset in the arena and length in f32s.
+    pub scratch: Option<(usize, usize)>,
 }
 
-/// An immutable plan for one input-shape signature; shared between runs and predictors.
+/// Memory figures of a plan (bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryReport {
+    /// The arena: every intermediate tensor and kernel scratch.
+    pub arena_bytes: usize,
+    /// Memory outside the arena that runs need (none: scratch is planned in the arena).
+    pub workspace_bytes: usize,
+    /// Kernel scratch (inside the arena), summed over steps.
+    pub scratch_bytes: usize,
+    /// The most intermediate bytes alive at one step (views count as their base).
+    pub lower_bound_bytes: usize,
+    /// The sum of all intermediates' bytes (no reuse at all).
+    pub naive_bytes: usize,
+    /// Bytes of the kept outputs (held outside the arena).
+    pub output_bytes: usize,
+    /// Intermediate tensors.
+    pub intermediates: usize,
+    /// Views that alias their input.
+    pub aliased_views: usize,
+    /// Steps that run in place.
+    pub in_place_steps: usize,
+    /// Steps that fall back to the reference op (these allocate).
+    pub fallback_steps: usize,
+}
+
+/// How plans are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Threads a run uses (kernel scratch is sized for them).
+    pub threads: usize,
+    /// Use native kernels (`false`: every step runs the reference op).
+    pub native: bool,
+    /// Reuse memory (`false`: every intermediate gets its own arena slot).
+    pub reuse: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            threads: 1,
+            native: true,
+            reuse: true,
+        }
+    }
+}
+
+/// An immutable plan for one input-shape signature; shared between runs and predictor
+/// clones. Each run brings its own [`crate::RunState`] (arena, outputs, threads).
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Input shapes this plan is for.
     pub input_shapes: Vec<Vec<usize>>,
-    /// Steps in execution order (nodes that only compute folded values are dropped).
+    /// Steps in execution order.
     pub steps: Vec<Step>,
     /// Concrete type of every value.
     pub types: Vec<TypeInfo>,
-    /// Where each requested output comes from.
-    pub outputs: Vec<Source>,
+    /// Where each value lives (`None`: not needed).
+    pub locs: Vec<Option<Loc>>,
+    /// The kept values, in the order asked for.
+    pub keep: Vec<ValueId>,
+    /// Memory figures.
+    pub memory: MemoryReport,
+    /// The options it was made with.
+    pub options: PlanOptions,
+    /// Set when some value's shape depends on data computed during the run: then there is
+    /// no arena; every step runs the reference op and values are allocated (and freed
+    /// after their last read) as the run goes.
+    pub dynamic: Option<DynamicPlan>,
+}
+
+/// What a run needs when shapes are only known as the run goes.
+#[derive(Debug, Clone)]
+pub struct DynamicPlan {
+    /// Weights and values folded at plan time, by value id.
+    pub consts: Vec<Option<Arc<Tensor>>>,
+    /// The last step that reads each value.
+    pub last_read: Vec<Option<usize>>,
+    /// Why the plan is dynamic.
+    pub reason: String,
 }
 
 impl Plan {
     /// Plans `graph` for concrete input shapes, producing `keep` (graph outputs and any
-    /// fetched variables) at the end.
-    pub fn new(graph: &Graph, input_shapes: &[Vec<usize>], keep: &[ValueId]) -> Result<Plan> {
+    /// fetched variables).
+    pub fn new(
+        graph: &Graph,
+        input_shapes: &[Vec<usize>],
+        keep: &[ValueId],
+        options: PlanOptions,
+    ) -> Result<Plan> {
         let spec = graph.specialize(input_shapes).map_err(Error::Plan)?;
-        let source = |v: ValueId| -> Source {
-            match &graph.values[v].def {
-                ValueDef::Input => Source::Input(
-                    graph
-                        .inputs
-                        .iter()
-                        .position(|&i| i == v)
-                        .expect("graph input"),
-                ),
-                ValueDef::Const(t) => Source::Const(t.clone()),
-                ValueDef::Node { .. } => match &spec.folded[v] {
-                    Some(t) => Source::Folded(t.clone()),
-                    None => Source::Computed(v),
-                },
-            }
-        };
-        // Liveness: which nodes are needed for `keep`, walking backwards.
-        let mut needed = vec![false; graph.values.len()];
+        let nv = graph.values.len();
+        // Which nodes run: those computing a needed, non-folded value.
+        let mut needed = vec![false; nv];
         for &k in keep {
             needed[k] = true;
         }
         let mut run_node = vec![false; graph.nodes.len()];
         for (n, node) in graph.nodes.iter().enumerate().rev() {
-            let computed = node
+            if node
                 .outputs
                 .iter()
-                .any(|&o| needed[o] && spec.folded[o].is_none());
-            if computed {
+                .any(|&o| needed[o] && spec.folded[o].is_none())
+            {
                 run_node[n] = true;
                 for &i in &node.inputs {
                     needed[i] = true;
                 }
             }
         }
-        // Last reader of each computed value.
-        let mut last_use: Vec<Option<usize>> = vec![None; graph.values.len()];
-        for (n, node) in graph.nodes.iter().enumerate() {
-            if run_node[n] {
-                for &i in &node.inputs {
-                    last_use[i] = Some(n);
-                }
-            }
+        let all_known = (0..nv).all(|v| {
+            !needed[v]
+                || matches!(graph.values[v].def, ValueDef::Const(_))
+                || spec.types[v].shape.to_known().is_some()
+        });
+        if !all_known {
+            return Ok(Plan::dynamic(
+                graph,
+                input_shapes,
+                keep,
+                options,
+                spec,
+                &run_node,
+            ));
         }
-        let kept: std::collections::HashSet<ValueId> = keep.iter().copied().collect();
+        let concrete = |v: ValueId| -> Result<Vec<usize>> {
+            spec.types[v].shape.to_known().ok_or_else(|| {
+                Error::Plan(kayak_ir::Error::Graph(format!(
+                    "value `{}` has a data-dependent shape {}; it cannot be planned",
+                    graph.values[v].name, spec.types[v].shape
+                )))
+            })
+        };
+        let mut locs: Vec<Option<Loc>> = vec![None; nv];
+        let loc = |storage: Storage, dtype: DType, shape: Vec<usize>| Loc {
+            len: shape.iter().product(),
+            storage,
+            dtype,
+            shape,
+        };
+        for (k, &v) in graph.inputs.iter().enumerate() {
+            locs[v] = Some(loc(Storage::Input(k), spec.types[v].dtype, concrete(v)?));
+        }
+        for (v, val) in graph.values.iter().enumerate() {
+            let t = match (&val.def, &spec.folded[v]) {
+                (ValueDef::Const(t), _) => t.clone(),
+                (ValueDef::Node { .. }, Some(t)) => t.clone(),
+                _ => continue,
+            };
+            locs[v] = Some(loc(
+                Storage::Const(t.clone()),
+                t.dtype(),
+                t.shape().to_vec(),
+            ));
+        }
+        // Steps in graph order with their kernels.
         let mut steps = Vec::new();
         for (n, node) in graph.nodes.iter().enumerate() {
             if !run_node[n] {
                 continue;
             }
-            let inputs = node.inputs.iter().map(|&i| source(i)).collect();
-            let mut frees: Vec<ValueId> = Vec::new();
-            // Inputs read for the last time here, and outputs nobody reads.
-            for &v in node.inputs.iter().chain(&node.outputs) {
-                let is_computed = matches!(graph.values[v].def, ValueDef::Node { .. })
-                    && spec.folded[v].is_none();
-                let dead = match last_use[v] {
-                    Some(l) => l == n && node.inputs.contains(&v),
-                    None => node.outputs.contains(&v),
-                };
-                if is_computed && dead && !kept.contains(&v) && !frees.contains(&v) {
-                    frees.push(v);
-                }
+            let mut ins = Vec::with_capacity(node.inputs.len());
+            for &i in &node.inputs {
+                ins.push((spec.types[i].dtype, concrete(i)?));
             }
+            let mut outs = Vec::with_capacity(node.outputs.len());
+            for &o in &node.outputs {
+                outs.push((spec.types[o].dtype, concrete(o)?));
+            }
+            let kernel = if node.op.is_view() {
+                Kernel::Alias
+            } else if options.native {
+                let ti: Vec<cpu::Ty<'_>> = ins.iter().map(|(d, s)| (*d, s.as_slice())).collect();
+                let to: Vec<cpu::Ty<'_>> = outs.iter().map(|(d, s)| (*d, s.as_slice())).collect();
+                cpu::compile(&node.op, &ti, &to).unwrap_or(Kernel::Fallback)
+            } else {
+                Kernel::Fallback
+            };
             steps.push(Step {
                 node: n,
-                inputs,
-                frees,
+                inputs: node.inputs.clone(),
+                outputs: node.outputs.clone(),
+                kernel,
+                in_place: None,
+                scratch: None,
             });
         }
-        let outputs = keep.iter().map(|&k| source(k)).collect();
+        // Last step reading each value.
+        let mut last_read: Vec<Option<usize>> = vec![None; nv];
+        for (s, step) in steps.iter().enumerate() {
+            for &i in &step.inputs {
+                last_read[i] = Some(s);
+            }
+        }
+        // Storage. Buffers are arena regions: `buf_of[v]` for arena-held values; a view
+        // shares its base's buffer; an in-place output takes its input's buffer.
+        let mut bufs: Vec<Lifetime> = Vec::new();
+        let mut buf_of: Vec<Option<usize>> = vec![None; nv];
+        // Tensor groups for the lower bound: views join their base, nothing else merges.
+        let mut groups: Vec<Lifetime> = Vec::new();
+        let mut group_of: Vec<Option<usize>> = vec![None; nv];
+        let mut kept_at: Vec<Option<usize>> = vec![None; nv];
+        for (j, &k) in keep.iter().enumerate() {
+            if kept_at[k].is_none() {
+                kept_at[k] = Some(j);
+            }
+        }
+        let mut report = MemoryReport::default();
+        let mut scratch_req: Vec<(usize, usize)> = Vec::new(); // (step, floats)
+        for (s, step) in steps.iter_mut().enumerate() {
+            let outs = step.outputs.clone();
+            for (oi, &o) in outs.iter().enumerate() {
+                let (dtype, shape) = (spec.types[o].dtype, concrete(o)?);
+                let dies = |v: ValueId| last_read[v].is_none_or(|l| l <= s);
+                let life = |first| Lifetime {
+                    first,
+                    last: last_read[o].unwrap_or(first).max(first),
+                    bytes: 0,
+                };
+                if let Some(j) = kept_at[o] {
+                    if matches!(step.kernel, Kernel::Alias) {
+                        step.kernel = Kernel::Copy;
+                    }
+                    locs[o] = Some(loc(Storage::Output(j), dtype, shape));
+                    continue;
+                }
+                let input0 = step.inputs.first().copied();
+                if matches!(step.kernel, Kernel::Alias) && oi == 0 {
+                    // A view: the base's storage with the new shape.
+                    let base = input0.and_then(|i| locs[i].clone()).ok_or_else(|| {
+                        Error::Plan(kayak_ir::Error::Graph("view of a missing value".into()))
+                    })?;
+                    let i = input0.expect("checked");
+                    buf_of[o] = buf_of[i];
+                    group_of[o] = group_of[i];
+                    if let Some(b) = buf_of[o] {
+                        bufs[b].last = bufs[b].last.max(life(s).last);
+                    }
+                    if let Some(g) = group_of[o] {
+                        groups[g].last = groups[g].last.max(life(s).last);
+                    }
+                    locs[o] = Some(loc(base.storage, dtype, shape));
+                    report.aliased_views += 1;
+                    continue;
+                }
+                let bytes = shape.iter().product::<usize>() * dtype.size_of();
+                report.intermediates += 1;
+                report.naive_bytes += bytes;
+                groups.push(Lifetime { bytes, ..life(s) });
+                group_of[o] = Some(groups.len() - 1);
+                // In place: an input that dies here, alone in its buffer at this step, of
+                // the same size and shape.
+                let mut reuse = None;
+                if options.reuse && oi == 0 {
+                    for &k in step.kernel.in_place_inputs() {
+                        let Some(&i) = step.inputs.get(k) else {
+                            continue;
+                        };
+                        let Some(b) = buf_of[i] else { continue };
+                        let same = locs[i]
+                            .as_ref()
+                            .is_some_and(|l| l.dtype == dtype && l.shape == shape);
+                        let alone = step
+                            .inputs
+                            .iter()
+                            .enumerate()
+                            .all(|(q, &v)| q == k || buf_of[v] != Some(b));
+                        if same && alone && bufs[b].last <= s && dies(i) {
+                            reuse = Some((k, b));
+                            break;
+                        }
+                    }
+                }
+                let b = match reuse {
+                    Some((k, b)) => {
+                        step.in_place = Some(k);
+                        report.in_place_steps += 1;
+                        bufs[b].last = life(s).last;
+                        b
+                    }
+                    None => {
+                        bufs.push(Lifetime { bytes, ..life(s) });
+                        bufs.len() - 1
+                    }
+                };
+                buf_of[o] = Some(b);
+                locs[o] = Some(loc(Storage::Arena(usize::MAX), dtype, shape));
+            }
+            let sc = step.kernel.scratch(options.threads);
+            if sc > 0 {
+                scratch_req.push((s, sc));
+            }
+            if matches!(step.kernel, Kernel::Fallback) {
+                report.fallback_steps += 1;
+            }
+        }
+        let n_value_bufs = bufs.len();
+        for &(s, floats) in &scratch_req {
+            bufs.push(Lifetime {
+                first: s,
+                last: s,
+                bytes: floats * 4,
+            });
+            report.scratch_bytes += floats * 4;
+        }
+        let (offsets, arena) = if options.reuse {
+            memory::assign_offsets(&bufs)
+        } else {
+            let mut off = Vec::with_capacity(bufs.len());
+            let mut total = 0;
+            for b in &bufs {
+                off.push(total);
+                total += b.bytes.div_ceil(memory::ALIGN) * memory::ALIGN;
+            }
+            (off, total)
+        };
+        debug_assert!(memory::check(&bufs, &offsets, arena));
+        for (v, l) in locs.iter_mut().enumerate() {
+            if let (Some(l), Some(b)) = (l.as_mut(), buf_of[v]) {
+                l.storage = Storage::Arena(offsets[b]);
+            }
+        }
+        for (q, &(s, floats)) in scratch_req.iter().enumerate() {
+            steps[s].scratch = Some((offsets[n_value_bufs + q], floats));
+        }
+        report.arena_bytes = arena;
+        report.lower_bound_bytes = memory::lower_bound(&groups);
+        report.output_bytes = keep
+            .iter()
+            .filter_map(|&k| locs[k].as_ref().map(Loc::bytes))
+            .sum();
         Ok(Plan {
             input_shapes: input_shapes.to_vec(),
             steps,
             types: spec.types,
-            outputs,
+            locs,
+            keep: keep.to_vec(),
+            memory: report,
+            options,
+            dynamic: None,
         })
+    }
+
+    fn dynamic(
+        graph: &Graph,
+        input_shapes: &[Vec<usize>],
+        keep: &[ValueId],
+        options: PlanOptions,
+        spec: kayak_ir::Specialized,
+        run_node: &[bool],
+    ) -> Plan {
+        let nv = graph.values.len();
+        let mut consts: Vec<Option<Arc<Tensor>>> = vec![None; nv];
+        for (v, val) in graph.values.iter().enumerate() {
+            consts[v] = match (&val.def, &spec.folded[v]) {
+                (ValueDef::Const(t), _) => Some(t.clone()),
+                (_, Some(t)) => Some(t.clone()),
+                _ => None,
+            };
+        }
+        let steps: Vec<Step> = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| run_node[*n])
+            .map(|(n, node)| Step {
+                node: n,
+                inputs: node.inputs.clone(),
+                outputs: node.outputs.clone(),
+                kernel: Kernel::Fallback,
+                in_place: None,
+                scratch: None,
+            })
+            .collect();
+        let mut last_read = vec![None; nv];
+        for (s, step) in steps.iter().enumerate() {
+            for &i in &step.inputs {
+                last_read[i] = Some(s);
+            }
+        }
+        let unknown = (0..nv)
+            .find(|&v| spec.types[v].shape.to_known().is_none() && consts[v].is_none())
+            .map(|v| format!("`{}` is {}", graph.values[v].name, spec.types[v].shape))
+            .unwrap_or_default();
+        let memory = MemoryReport {
+            fallback_steps: steps.len(),
+            ..MemoryReport::default()
+        };
+        Plan {
+            input_shapes: input_shapes.to_vec(),
+            steps,
+            types: spec.types,
+            locs: vec![None; nv],
+            keep: keep.to_vec(),
+            memory,
+            options,
+            dynamic: Some(DynamicPlan {
+                consts,
+                last_read,
+                reason: format!("data-dependent shape: {unknown}"),
+            }),
+        }
+    }
+
+    /// Checks the plan's memory invariants: arena regions of values alive at the same step
+    /// never overlap (unless one is the in-place input of the step writing the other), and
+    /// every region lies inside the arena. Tests call it on every model.
+    pub fn check_memory(&self) -> std::result::Result<(), String> {
+        let arena = self.memory.arena_bytes;
+        // Lifetime of each arena value: [producing step, last read].
+        let mut life: Vec<Option<(usize, usize)>> = vec![None; self.locs.len()];
+        for (s, step) in self.steps.iter().enumerate() {
+            for &o in &step.outputs {
+                life[o] = Some((s, s));
+            }
+            for &i in &step.inputs {
+                if let Some(l) = life[i].as_mut() {
+                    l.1 = s;
+                }
+            }
+        }
+        let region = |v: usize| -> Option<(usize, usize)> {
+            match self.locs[v].as_ref()?.storage {
+                Storage::Arena(o) => Some((o, o + self.locs[v].as_ref()?.bytes())),
+                _ => None,
+            }
+        };
+        // Values sharing a buffer on purpose: views with their base, in-place outputs with
+        // the input they overwrite.
+        let mut root: Vec<usize> = (0..self.locs.len()).collect();
+        for step in &self.steps {
+            let o = step.outputs[0];
+            if matches!(step.kernel, Kernel::Alias) {
+                root[o] = root[step.inputs[0]];
+            } else if let Some(k) = step.in_place {
+                root[o] = root[step.inputs[k]];
+            }
+        }
+        let vals: Vec<usize> = (0..self.locs.len())
+            .filter(|&v| region(v).is_some() && life[v].is_some())
+            .collect();
+        for &v in &vals {
+            let (s, e) = region(v).expect("filtered");
+            if e > arena {
+                return Err(format!("value {v} [{s}, {e}) outside the arena ({arena})"));
+            }
+        }
+        for (x, &a) in vals.iter().enumerate() {
+            for &b in &vals[x + 1..] {
+                let (la, lb) = (life[a].expect("f"), life[b].expect("f"));
+                if la.0 > lb.1 || lb.0 > la.1 {
+                    continue;
+                }
+                let (ra, rb) = (region(a).expect("f"), region(b).expect("f"));
+                if ra.0 >= rb.1 || rb.0 >= ra.1 {
+                    continue;
+                }
+                if root[a] == root[b] {
+                    continue;
+                }
+                return Err(format!(
+                    "values {a} {ra:?} (steps {la:?}) and {b} {rb:?} (steps {lb:?}) overlap"
+                ));
+            }
+        }
+        for (s, step) in self.steps.iter().enumerate() {
+            let Some(out) = step.outputs.first().and_then(|&o| region(o)) else {
+                continue;
+            };
+            for (k, &i) in step.inputs.iter().enumerate() {
+                if let Some(r) = region(i) {
+                    let overlap = r.0 < out.1 && out.0 < r.1;
+                    if overlap && step.in_place != Some(k) && !matches!(step.kernel, Kernel::Alias)
+                    {
+                        return Err(format!("step {s}: input {k} overlaps the output"));
+                    }
+                }
+            }
+            if let Some((off, floats)) = step.scratch {
+                if off + floats * 4 > arena {
+                    return Err(format!("step {s}: scratch outside the arena"));
+                }
+                for &v in step.inputs.iter().chain(&step.outputs) {
+                    if let Some(r) = region(v) {
+                        if r.0 < off + floats * 4 && off < r.1 {
+                            return Err(format!("step {s}: scratch overlaps value {v}"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -1,99 +1,335 @@
-//! Running a plan.
+//! Running a plan: the arena, the run loop, and the per-run state.
 
-use crate::{Error, Plan, Result, Source};
-use kayak_ir::{Graph, Op, Shape, Tensor};
+use crate::cpu::Kernel;
+use crate::plan::{Loc, Plan, Step, Storage};
+use crate::{Error, Result};
+use kayak_ir::{DType, Graph, Tensor};
+use kayak_kernels::conv::ConvEpilogue;
+use kayak_kernels::gemm::{self, Epilogue, Mat};
+use kayak_kernels::ops::{self as kops, Src};
+use kayak_kernels::ThreadPool;
 
-/// Runs ops. Implementations choose kernels; every result must equal the reference
-/// semantics within the tolerance the tests hold them to.
-pub trait Backend: Send + Sync {
-    /// A short name (`reference-cpu`, ...).
-    fn name(&self) -> &'static str;
-    /// Runs one op.
-    fn run_op(&self, op: &Op, inputs: &[&Tensor]) -> kayak_ir::Result<Vec<Tensor>>;
+/// The graph inputs of a run, by position.
+pub trait Inputs {
+    /// Input `k`, if set.
+    fn input(&self, k: usize) -> Option<&Tensor>;
+    /// How many there are.
+    fn count(&self) -> usize;
 }
 
-/// The CPU backend that runs `kayak-ir`'s reference semantics, single-threaded.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReferenceCpu;
-
-impl Backend for ReferenceCpu {
-    fn name(&self) -> &'static str {
-        "reference-cpu"
+impl Inputs for &[&Tensor] {
+    fn input(&self, k: usize) -> Option<&Tensor> {
+        self.get(k).copied()
     }
-    fn run_op(&self, op: &Op, inputs: &[&Tensor]) -> kayak_ir::Result<Vec<Tensor>> {
-        op.eval(inputs)
+    fn count(&self) -> usize {
+        self.len()
     }
 }
 
-/// Per-run buffers: one slot per graph value. Reused across runs of one predictor.
-#[derive(Debug, Default)]
+impl Inputs for Vec<&Tensor> {
+    fn input(&self, k: usize) -> Option<&Tensor> {
+        self.get(k).copied()
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Inputs for Vec<Tensor> {
+    fn input(&self, k: usize) -> Option<&Tensor> {
+        self.get(k)
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Inputs for Vec<Option<Tensor>> {
+    fn input(&self, k: usize) -> Option<&Tensor> {
+        self.get(k).and_then(Option::as_ref)
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// 64-byte aligned, 64-byte sized chunk: the arena is a `Vec` of these, so it is aligned
+/// without a custom allocator.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([u8; 64]);
+
+/// What one run needs besides the plan: the arena, the output tensors and the threads.
+/// Reused across runs; it grows to the largest plan it has run and never shrinks, so a
+/// run with a cached plan allocates nothing.
 pub struct RunState {
+    arena: Vec<Block>,
+    /// Values of a dynamic plan's run (empty otherwise).
     slots: Vec<Option<Tensor>>,
+    outputs: Vec<Tensor>,
+    pool: ThreadPool,
+}
+
+impl std::fmt::Debug for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunState")
+            .field("arena_bytes", &(self.arena.len() * 64))
+            .field("outputs", &self.outputs.len())
+            .field("threads", &self.pool.threads())
+            .finish()
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState::new(1)
+    }
 }
 
 impl RunState {
-    /// Empty state.
-    pub fn new() -> RunState {
-        RunState::default()
+    /// A state whose runs use `threads` threads (the caller's included; workers start now).
+    pub fn new(threads: usize) -> RunState {
+        RunState {
+            arena: Vec::new(),
+            slots: Vec::new(),
+            outputs: Vec::new(),
+            pool: ThreadPool::new(threads),
+        }
+    }
+
+    /// Threads of this state's pool.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// The kept values of the last run, in the plan's `keep` order.
+    pub fn outputs(&self) -> &[Tensor] {
+        &self.outputs
+    }
+
+    /// Bytes the arena holds now.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.len() * 64
+    }
+
+    /// Makes room for `plan`: the arena and the output tensors (only when they change).
+    fn prepare(&mut self, plan: &Plan) {
+        let blocks = plan.memory.arena_bytes.div_ceil(64);
+        if self.arena.len() < blocks {
+            self.arena.resize(blocks, Block([0; 64]));
+        }
+        self.outputs.truncate(plan.keep.len());
+        for (j, &k) in plan.keep.iter().enumerate() {
+            let l = plan.locs[k].as_ref().expect("kept values are planned");
+            let fits = self
+                .outputs
+                .get(j)
+                .is_some_and(|t| t.dtype() == l.dtype && t.shape() == l.shape.as_slice());
+            if !fits {
+                let t = Tensor::zeros(l.dtype, &l.shape);
+                if j < self.outputs.len() {
+                    self.outputs[j] = t;
+                } else {
+                    self.outputs.push(t);
+                }
+            }
+        }
     }
 }
 
-fn fetch<'a>(src: &'a Source, inputs: &[&'a Tensor], slots: &'a [Option<Tensor>]) -> &'a Tensor {
-    match src {
-        Source::Input(k) => inputs[*k],
-        Source::Const(t) | Source::Folded(t) => t,
-        Source::Computed(v) => slots[*v]
-            .as_ref()
-            .expect("plan order guarantees the value exists"),
+/// A raw region of memory: pointer and byte length.
+#[derive(Clone, Copy)]
+struct Region {
+    ptr: *mut u8,
+    bytes: usize,
+}
+
+/// Pointer and byte length of a tensor's data (row-major, standard layout).
+fn tensor_region(t: &Tensor) -> Region {
+    kayak_ir::with_tensor!(t, a => Region {
+        ptr: a.as_ptr() as *mut u8,
+        bytes: a.len() * std::mem::size_of_val(a.first().unwrap_or(&Default::default())),
+    })
+}
+
+struct Ctx<'a> {
+    inputs: &'a dyn Inputs,
+    arena: *mut u8,
+    outputs: *mut Tensor,
+}
+
+impl Ctx<'_> {
+    fn region(&self, l: &Loc) -> Region {
+        let bytes = l.bytes();
+        match &l.storage {
+            Storage::Input(k) => {
+                let t = self
+                    .inputs
+                    .input(*k)
+                    .expect("inputs checked before the run");
+                Region {
+                    ptr: tensor_region(t).ptr,
+                    bytes,
+                }
+            }
+            Storage::Const(t) => Region {
+                ptr: tensor_region(t).ptr,
+                bytes,
+            },
+            // SAFETY: the plan places every arena value inside `arena_bytes`, and
+            // `prepare` sized the arena to at least that.
+            #[allow(unsafe_code)]
+            Storage::Arena(off) => Region {
+                ptr: unsafe { self.arena.add(*off) },
+                bytes,
+            },
+            Storage::Output(j) => {
+                // SAFETY: `prepare` made `outputs[j]` exist with this value's type.
+                #[allow(unsafe_code)]
+                let t = unsafe { &*self.outputs.add(*j) };
+                Region {
+                    ptr: tensor_region(t).ptr,
+                    bytes,
+                }
+            }
+        }
     }
 }
+
+/// Typed views of regions. Every region is aligned for its type (arena offsets are
+/// multiples of 64; tensors come from the allocator) and holds initialized data of that
+/// type (the arena starts zeroed, and every dtype accepts any bit pattern except bool,
+/// which kernels only ever write as 0 or 1).
+macro_rules! typed {
+    ($name:ident, $name_mut:ident, $t:ty) => {
+        #[allow(unsafe_code, clippy::mut_from_ref)]
+        fn $name<'a>(r: Region) -> &'a [$t] {
+            // SAFETY: see the note above; lengths come from the plan's types.
+            unsafe {
+                std::slice::from_raw_parts(r.ptr as *const $t, r.bytes / std::mem::size_of::<$t>())
+            }
+        }
+        #[allow(unsafe_code, clippy::mut_from_ref)]
+        fn $name_mut<'a>(r: Region) -> &'a mut [$t] {
+            // SAFETY: as above; the planner never gives a step's output a region that
+            // overlaps one of its inputs (unless that input is read in place, when no
+            // input slice for it is made), checked by `Plan::check_memory`.
+            unsafe {
+                std::slice::from_raw_parts_mut(
+                    r.ptr as *mut $t,
+                    r.bytes / std::mem::size_of::<$t>(),
+                )
+            }
+        }
+    };
+}
+typed!(f32s, f32s_mut, f32);
+typed!(i64s, i64s_mut, i64);
+typed!(i32s, i32s_mut, i32);
+typed!(u8s, u8s_mut, u8);
+typed!(f64s, f64s_mut, f64);
 
 impl Plan {
-    /// Runs the plan on `inputs` (in graph input order) and returns the kept values, in the
-    /// order they were asked for.
-    pub fn run(
-        &self,
-        graph: &Graph,
-        backend: &dyn Backend,
-        inputs: &[&Tensor],
-        state: &mut RunState,
-    ) -> Result<Vec<Tensor>> {
-        if inputs.len() != self.input_shapes.len() {
+    /// Runs the plan. The kept values land in `state.outputs()`. With a plan already made
+    /// and `state` already used for it, a run allocates nothing — unless the plan has
+    /// fallback steps ([`crate::MemoryReport::fallback_steps`]).
+    pub fn run(&self, graph: &Graph, inputs: &dyn Inputs, state: &mut RunState) -> Result<()> {
+        if inputs.count() != self.input_shapes.len() {
             return Err(Error::Input {
-                index: inputs.len(),
+                index: inputs.count(),
                 reason: format!(
                     "{} inputs given, {} expected",
-                    inputs.len(),
+                    inputs.count(),
                     self.input_shapes.len()
                 ),
             });
         }
-        for (k, (t, s)) in inputs.iter().zip(&self.input_shapes).enumerate() {
+        for (k, s) in self.input_shapes.iter().enumerate() {
+            let Some(t) = inputs.input(k) else {
+                return Err(Error::Input {
+                    index: k,
+                    reason: "not set".into(),
+                });
+            };
             if t.shape() != s.as_slice() {
                 return Err(Error::Input {
                     index: k,
                     reason: format!("shape {:?}, the plan is for {:?}", t.shape(), s),
                 });
             }
+            let want = self.types[graph.inputs[k]].dtype;
+            if t.dtype() != want {
+                return Err(Error::Input {
+                    index: k,
+                    reason: format!("dtype {}, the plan is for {want}", t.dtype()),
+                });
+            }
+            let standard = kayak_ir::with_tensor!(t, a => a.is_standard_layout());
+            if !standard {
+                return Err(Error::Input {
+                    index: k,
+                    reason: "not in row-major (standard) layout".into(),
+                });
+            }
         }
+        if let Some(d) = &self.dynamic {
+            return self.run_dynamic(graph, d, inputs, state);
+        }
+        state.prepare(self);
+        let ctx = Ctx {
+            inputs,
+            arena: state.arena.as_mut_ptr() as *mut u8,
+            outputs: state.outputs.as_mut_ptr(),
+        };
+        for step in &self.steps {
+            self.run_step(graph, step, &ctx, &state.pool)?;
+        }
+        // Kept values that no step wrote into their output tensor: copy them there.
+        for (j, &k) in self.keep.iter().enumerate() {
+            let l = self.locs[k].as_ref().expect("planned");
+            if matches!(l.storage, Storage::Output(jj) if jj == j) {
+                continue;
+            }
+            let src = ctx.region(l);
+            let dst = ctx.region(&Loc {
+                storage: Storage::Output(j),
+                ..l.clone()
+            });
+            u8s_mut(dst).copy_from_slice(u8s(src));
+        }
+        Ok(())
+    }
+
+    fn run_dynamic(
+        &self,
+        graph: &Graph,
+        d: &crate::DynamicPlan,
+        inputs: &dyn Inputs,
+        state: &mut RunState,
+    ) -> Result<()> {
         state.slots.clear();
         state.slots.resize_with(graph.values.len(), || None);
-        for step in &self.steps {
+        let input_pos = |v: usize| graph.inputs.iter().position(|&i| i == v);
+        for (s, step) in self.steps.iter().enumerate() {
             let node = &graph.nodes[step.node];
-            let args: Vec<&Tensor> = step
-                .inputs
-                .iter()
-                .map(|s| fetch(s, inputs, &state.slots))
-                .collect();
-            let outs = backend
-                .run_op(&node.op, &args)
-                .map_err(|source| Error::Node {
+            let outs = {
+                let mut args: Vec<&Tensor> = Vec::with_capacity(step.inputs.len());
+                for &v in &step.inputs {
+                    let t = match (&d.consts[v], input_pos(v), &state.slots[v]) {
+                        (Some(c), _, _) => &**c,
+                        (None, Some(k), _) => inputs.input(k).expect("inputs checked"),
+                        (None, None, Some(t)) => t,
+                        _ => unreachable!("plan order computes every input first"),
+                    };
+                    args.push(t);
+                }
+                node.op.eval(&args).map_err(|source| Error::Node {
                     origin: node.origin.clone(),
                     source,
-                })?;
-            for (&v, t) in node.outputs.iter().zip(outs) {
+                })?
+            };
+            for (&v, t) in step.outputs.iter().zip(outs) {
                 let want = &self.types[v];
-                // Dims that depend on run-time data are Unknown in the plan; the rest must match.
                 let shape_ok = want.shape.rank() == t.shape().len()
                     && want
                         .shape
@@ -105,23 +341,302 @@ impl Plan {
                     return Err(Error::OutputMismatch {
                         origin: node.origin.clone(),
                         got_dtype: t.dtype(),
-                        got_shape: Shape::known(t.shape()),
+                        got_shape: kayak_ir::Shape::known(t.shape()),
                         want_dtype: want.dtype,
                         want_shape: want.shape.clone(),
                     });
                 }
                 state.slots[v] = Some(t);
             }
-            for &v in &step.frees {
-                state.slots[v] = None;
+            for &v in &step.inputs {
+                if d.last_read[v] == Some(s) && !self.keep.contains(&v) {
+                    state.slots[v] = None;
+                }
             }
         }
-        let out = self
-            .outputs
-            .iter()
-            .map(|s| fetch(s, inputs, &state.slots).clone())
-            .collect();
-        state.slots.iter_mut().for_each(|s| *s = None);
-        Ok(out)
+        state.outputs.clear();
+        for &k in &self.keep {
+            let t = match (&d.consts[k], input_pos(k)) {
+                (Some(c), _) => (**c).clone(),
+                (None, Some(i)) => inputs.input(i).expect("checked").clone(),
+                _ => state.slots[k].clone().expect("kept values are computed"),
+            };
+            state.outputs.push(t);
+        }
+        state.slots.clear();
+        Ok(())
+    }
+
+    fn loc(&self, v: usize) -> &Loc {
+        self.locs[v]
+            .as_ref()
+            .expect("every value a step touches is planned")
+    }
+
+    fn run_step(&self, graph: &Graph, step: &Step, ctx: &Ctx<'_>, pool: &ThreadPool) -> Result<()> {
+        let node = &graph.nodes[step.node];
+        let inr = |k: usize| ctx.region(self.loc(step.inputs[k]));
+        let out = || ctx.region(self.loc(step.outputs[0]));
+        let src = |k: usize| -> Src<'_> {
+            if step.in_place == Some(k) {
+                Src::Out
+            } else {
+                Src::Slice(f32s(inr(k)))
+            }
+        };
+        let scratch = || -> &mut [f32] {
+            match step.scratch {
+                Some((off, floats)) => f32s_mut(ctx.region(&Loc {
+                    storage: Storage::Arena(off),
+                    dtype: DType::F32,
+                    shape: vec![],
+                    len: floats,
+                })),
+                None => &mut [],
+            }
+        };
+        match &step.kernel {
+            Kernel::Alias => {}
+            Kernel::Copy => u8s_mut(out()).copy_from_slice(u8s(inr(0))),
+            Kernel::Fallback => {
+                let mut args = Vec::with_capacity(step.inputs.len());
+                for &v in &step.inputs {
+                    let l = self.loc(v);
+                    args.push(
+                        Tensor::from_le_bytes(l.dtype, &l.shape, u8s(ctx.region(l))).map_err(
+                            |source| Error::Node {
+                                origin: node.origin.clone(),
+                                source,
+                            },
+                        )?,
+                    );
+                }
+                let refs: Vec<&Tensor> = args.iter().collect();
+                let outs = node.op.eval(&refs).map_err(|source| Error::Node {
+                    origin: node.origin.clone(),
+                    source,
+                })?;
+                for (&v, t) in step.outputs.iter().zip(&outs) {
+                    let l = self.loc(v);
+                    if t.dtype() != l.dtype || t.shape() != l.shape.as_slice() {
+                        return Err(Error::OutputMismatch {
+                            origin: node.origin.clone(),
+                            got_dtype: t.dtype(),
+                            got_shape: kayak_ir::Shape::known(t.shape()),
+                            want_dtype: l.dtype,
+                            want_shape: kayak_ir::Shape::known(&l.shape),
+                        });
+                    }
+                    t.write_le_bytes(u8s_mut(ctx.region(l)))
+                        .map_err(|source| Error::Node {
+                            origin: node.origin.clone(),
+                            source,
+                        })?;
+                }
+            }
+            Kernel::Conv {
+                geom,
+                bias,
+                residual,
+                act,
+                post,
+            } => {
+                let b = bias.then(|| f32s(inr(2)));
+                let r = residual.then(|| f32s(inr(2 + *bias as usize)));
+                let ep = ConvEpilogue {
+                    bias: b,
+                    residual: r,
+                    act: *act,
+                    post: *post,
+                };
+                kayak_kernels::conv::conv2d(
+                    pool,
+                    geom,
+                    f32s(inr(0)),
+                    f32s(inr(1)),
+                    &ep,
+                    f32s_mut(out()),
+                    scratch(),
+                );
+            }
+            Kernel::MatMul(k) => {
+                let x = f32s(inr(0));
+                let y = f32s(inr(1));
+                let g = k.g;
+                let a = if k.tx {
+                    Mat::rows(x, g.m).t()
+                } else {
+                    Mat::rows(x, g.k)
+                };
+                let b = if k.ty {
+                    Mat::rows(y, g.k).t()
+                } else {
+                    Mat::rows(y, g.n)
+                };
+                let ep = Epilogue {
+                    alpha: k.alpha,
+                    col_bias: k.bias.then(|| f32s(inr(2))),
+                    act: k.act,
+                    ..Epilogue::default()
+                };
+                gemm::sgemm_batch(
+                    pool,
+                    g,
+                    k.batch,
+                    &|t| k.offsets(t),
+                    a,
+                    b,
+                    f32s_mut(out()),
+                    g.n,
+                    &ep,
+                );
+            }
+            Kernel::Pool(p) => kops::pool2d(pool, p, f32s(inr(0)), f32s_mut(out())),
+            Kernel::Se { dims, acts } => kops::se_block(
+                pool,
+                *dims,
+                src(0),
+                (f32s(inr(1)), f32s(inr(2)), f32s(inr(3)), f32s(inr(4))),
+                *acts,
+                f32s_mut(out()),
+                scratch(),
+            ),
+            Kernel::Softmax { outer, len, inner } => {
+                kops::softmax(pool, *outer, *len, *inner, src(0), f32s_mut(out()))
+            }
+            Kernel::LayerNorm {
+                cols,
+                skip,
+                scale,
+                bias,
+                eps,
+            } => {
+                let p0 = 1 + *skip as usize;
+                let s = scale.then(|| f32s(inr(p0)));
+                let b = bias.then(|| f32s(inr(p0 + *scale as usize)));
+                let second = skip.then(|| src(1));
+                kops::skip_layer_norm(pool, *cols, src(0), second, s, b, *eps, f32s_mut(out()));
+            }
+            Kernel::Attention { geom, mask, packed } => {
+                let q = f32s(inr(0));
+                let (k, v, m) = if *packed {
+                    (q, q, mask.then(|| f32s(inr(1))))
+                } else {
+                    (f32s(inr(1)), f32s(inr(2)), mask.then(|| f32s(inr(3))))
+                };
+                kops::attention(pool, geom, q, k, v, m, f32s_mut(out()), scratch());
+            }
+            Kernel::EmbeddingLayerNorm {
+                vocab,
+                padding,
+                cols,
+                scale,
+                bias,
+                eps,
+            } => {
+                let n = vocab.len();
+                let mut ids: [&[i64]; 4] = [&[]; 4];
+                let mut tables: [(&[f32], usize); 4] = [(&[], 0); 4];
+                for l in 0..n {
+                    ids[l] = i64s(inr(l));
+                    tables[l] = (f32s(inr(n + l)), vocab[l]);
+                }
+                let s = scale.then(|| f32s(inr(2 * n)));
+                let b = bias.then(|| f32s(inr(2 * n + *scale as usize)));
+                kops::embedding_layer_norm(
+                    &ids[..n],
+                    &tables[..n],
+                    padding,
+                    *cols,
+                    s,
+                    b,
+                    *eps,
+                    f32s_mut(out()),
+                )
+                .map_err(|(l, r, id)| Error::Node {
+                    origin: node.origin.clone(),
+                    source: kayak_ir::Error::Graph(format!(
+                        "embedding lookup {l}: id {id} at position {r} is outside the table (0..{})",
+                        vocab[l]
+                    )),
+                })?;
+            }
+            Kernel::Unary(a) => kops::unary(pool, *a, src(0), f32s_mut(out())),
+            Kernel::Binary { op, bc, act } => {
+                kops::binary(pool, *op, *act, bc, src(0), src(1), f32s_mut(out()))
+            }
+            Kernel::Compare { op, bc } => {
+                let l = self.loc(step.inputs[0]);
+                let o = u8s_mut(out());
+                match l.dtype {
+                    DType::F32 => kops::compare(*op, bc, f32s(inr(0)), f32s(inr(1)), o),
+                    DType::I64 => kops::compare(*op, bc, i64s(inr(0)), i64s(inr(1)), o),
+                    _ => kops::compare(*op, bc, i32s(inr(0)), i32s(inr(1)), o),
+                }
+            }
+            Kernel::Cast { from, to } => cast(*from, *to, inr(0), out()),
+            Kernel::Transpose { dims, strides } => {
+                let (i, o) = (inr(0), out());
+                match self.loc(step.inputs[0]).dtype.size_of() {
+                    8 => kops::strided_copy(dims, strides, 0, i64s(i), i64s_mut(o)),
+                    4 => kops::strided_copy(dims, strides, 0, i32s(i), i32s_mut(o)),
+                    1 => kops::strided_copy(dims, strides, 0, u8s(i), u8s_mut(o)),
+                    _ => return Err(unsupported(node, "transpose of 2-byte elements")),
+                }
+            }
+            Kernel::Concat { outer, lens } => {
+                let o = out();
+                let size = self.loc(step.outputs[0]).dtype.size_of();
+                let total: usize = lens.iter().sum::<usize>() * size;
+                let dst = u8s_mut(o);
+                let mut at = 0;
+                for (k, &len) in lens.iter().enumerate() {
+                    kops::concat_part(u8s(inr(k)), *outer, len * size, at, total, dst);
+                    at += len * size;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unsupported(node: &kayak_ir::Node, what: &str) -> Error {
+    Error::Node {
+        origin: node.origin.clone(),
+        source: kayak_ir::Error::Graph(format!("no CPU {what} for this op")),
+    }
+}
+
+fn cast(from: DType, to: DType, i: Region, o: Region) {
+    macro_rules! conv {
+        ($src:expr, $dst:expr, $f:expr) => {
+            for (d, s) in $dst.iter_mut().zip($src) {
+                *d = $f(*s);
+            }
+        };
+    }
+    match (from, to) {
+        (a, b) if a == b => u8s_mut(o).copy_from_slice(u8s(i)),
+        (DType::F32, DType::I64) => conv!(f32s(i), i64s_mut(o), |v: f32| v as i64),
+        (DType::F32, DType::I32) => conv!(f32s(i), i32s_mut(o), |v: f32| v as i32),
+        (DType::F32, DType::Bool) => conv!(f32s(i), u8s_mut(o), |v: f32| (v != 0.0) as u8),
+        (DType::F32, DType::F64) => conv!(f32s(i), f64s_mut(o), |v: f32| v as f64),
+        (DType::I64, DType::F32) => conv!(i64s(i), f32s_mut(o), |v: i64| v as f32),
+        (DType::I64, DType::I32) => conv!(i64s(i), i32s_mut(o), |v: i64| v as i32),
+        (DType::I64, DType::Bool) => conv!(i64s(i), u8s_mut(o), |v: i64| (v != 0) as u8),
+        (DType::I64, DType::F64) => conv!(i64s(i), f64s_mut(o), |v: i64| v as f64),
+        (DType::I32, DType::F32) => conv!(i32s(i), f32s_mut(o), |v: i32| v as f32),
+        (DType::I32, DType::I64) => conv!(i32s(i), i64s_mut(o), |v: i32| v as i64),
+        (DType::I32, DType::Bool) => conv!(i32s(i), u8s_mut(o), |v: i32| (v != 0) as u8),
+        (DType::I32, DType::F64) => conv!(i32s(i), f64s_mut(o), |v: i32| v as f64),
+        (DType::Bool, DType::F32) => conv!(u8s(i), f32s_mut(o), |v: u8| (v != 0) as u8 as f32),
+        (DType::Bool, DType::I64) => conv!(u8s(i), i64s_mut(o), |v: u8| (v != 0) as i64),
+        (DType::Bool, DType::I32) => conv!(u8s(i), i32s_mut(o), |v: u8| (v != 0) as i32),
+        (DType::Bool, DType::F64) => conv!(u8s(i), f64s_mut(o), |v: u8| (v != 0) as u8 as f64),
+        (DType::F64, DType::F32) => conv!(f64s(i), f32s_mut(o), |v: f64| v as f32),
+        (DType::F64, DType::I64) => conv!(f64s(i), i64s_mut(o), |v: f64| v as i64),
+        (DType::F64, DType::I32) => conv!(f64s(i), i32s_mut(o), |v: f64| v as i32),
+        (DType::F64, DType::Bool) => conv!(f64s(i), u8s_mut(o), |v: f64| (v != 0.0) as u8),
+        _ => unreachable!("the compiler only emits casts between these types"),
     }
 }

@@ -1,0 +1,657 @@
+//! The CPU kernels a plan's steps compile to: each op, with its concrete input and output
+//! types, becomes a [`Kernel`] (parameters computed once, at plan time) or, when no native
+//! kernel covers it, [`Kernel::Fallback`] — the reference op, which allocates its result.
+
+use kayak_ir::ops::{BinaryOp, CmpOp, Layout, PoolKind, UnaryOp};
+use kayak_ir::{DType, Op};
+use kayak_kernels::conv::Conv2d;
+use kayak_kernels::gemm::Gemm;
+use kayak_kernels::ops::{AttnGeom, BinOp, Broadcast, Pool2d, MAX_RANK};
+use kayak_kernels::Act;
+
+/// A step's kernel with everything shape-dependent already computed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Kernel {
+    /// The reference op (allocates; counted in [`crate::MemoryReport::fallback_steps`]).
+    Fallback,
+    /// A view: the output aliases its input; nothing runs.
+    Alias,
+    /// A view whose output must be its own buffer (it is kept for the caller): a copy.
+    Copy,
+    /// Convolution (fused epilogue).
+    Conv {
+        /// Geometry.
+        geom: Conv2d,
+        /// A bias input follows the weights.
+        bias: bool,
+        /// A residual input follows.
+        residual: bool,
+        /// Activation.
+        act: Act,
+        /// Affine post.
+        post: Option<(f32, f32)>,
+    },
+    /// Batched matrix product with broadcast batch dims (fused bias and activation).
+    MatMul(Box<MatMulK>),
+    /// Pooling.
+    Pool(Pool2d),
+    /// Squeeze-and-excitation.
+    Se {
+        /// (n, c, h·w).
+        dims: (usize, usize, usize),
+        /// Activations.
+        acts: (Act, Act),
+    },
+    /// Softmax over the middle of `[outer, len, inner]`.
+    Softmax {
+        /// Product of the axes before.
+        outer: usize,
+        /// The axis.
+        len: usize,
+        /// Product of the axes after.
+        inner: usize,
+    },
+    /// Layer norm (`skip`: of the sum of the first two inputs).
+    LayerNorm {
+        /// Normalized length.
+        cols: usize,
+        /// Residual input present.
+        skip: bool,
+        /// Scale input present.
+        scale: bool,
+        /// Bias input present.
+        bias: bool,
+        /// Epsilon.
+        eps: f32,
+    },
+    /// Multi-head attention.
+    Attention {
+        /// Geometry.
+        geom: AttnGeom,
+        /// A mask input follows.
+        mask: bool,
+        /// Q, K, V in one input.
+        packed: bool,
+    },
+    /// Embedding lookups summed, then layer norm.
+    EmbeddingLayerNorm {
+        /// Vocabulary size of each table.
+        vocab: Vec<usize>,
+        /// Padding id of each lookup.
+        padding: Vec<Option<i64>>,
+        /// Hidden size.
+        cols: usize,
+        /// Scale input present.
+        scale: bool,
+        /// Bias input present.
+        bias: bool,
+        /// Epsilon.
+        eps: f32,
+    },
+    /// Unary f32.
+    Unary(Act),
+    /// Binary f32 with broadcasting, then an activation.
+    Binary {
+        /// The op.
+        op: BinOp,
+        /// Shapes and strides.
+        bc: Broadcast,
+        /// Activation after.
+        act: Act,
+    },
+    /// Comparison with broadcasting (bool output).
+    Compare {
+        /// The comparison.
+        op: kayak_kernels::ops::CmpOp,
+        /// Shapes and strides.
+        bc: Broadcast,
+    },
+    /// Dtype conversion.
+    Cast {
+        /// From.
+        from: DType,
+        /// To.
+        to: DType,
+    },
+    /// Axis permutation as a strided copy.
+    Transpose {
+        /// Output dims, padded.
+        dims: [usize; MAX_RANK],
+        /// Input strides per output axis.
+        strides: [usize; MAX_RANK],
+    },
+    /// Concatenation: `[outer, len_i]` blocks into `[outer, total]`.
+    Concat {
+        /// Product of the axes before the concat axis.
+        outer: usize,
+        /// Each input's `len` (its concat dim times the inner size).
+        lens: Vec<usize>,
+    },
+}
+
+/// A batched product `out[b] = act(alpha · op(x[b]) · op(y[b]) + bias)`.
+#[derive(Debug, Clone)]
+pub struct MatMulK {
+    /// One product's shape.
+    pub g: Gemm,
+    /// Number of products.
+    pub batch: usize,
+    /// Output batch dims (padded to 4).
+    pub bdims: [usize; 4],
+    /// Batch strides of x and y (0 where broadcast), elements.
+    pub xs: [usize; 4],
+    /// As `xs`, for y.
+    pub ys: [usize; 4],
+    /// Transposes.
+    pub tx: bool,
+    /// Transposes.
+    pub ty: bool,
+    /// Multiplier.
+    pub alpha: f32,
+    /// A bias input follows.
+    pub bias: bool,
+    /// Activation.
+    pub act: Act,
+}
+
+impl MatMulK {
+    /// Offsets of product `t` into x, y and out.
+    pub fn offsets(&self, t: usize) -> (usize, usize, usize) {
+        let (mut rem, mut xo, mut yo) = (t, 0, 0);
+        for k in (0..4).rev() {
+            let i = rem % self.bdims[k];
+            rem /= self.bdims[k];
+            xo += i * self.xs[k];
+            yo += i * self.ys[k];
+        }
+        (xo, yo, t * self.g.m * self.g.n)
+    }
+}
+
+/// The kernels' activation for an IR unary op.
+pub fn act_of(u: &UnaryOp) -> Act {
+    match *u {
+        UnaryOp::Relu => Act::Relu,
+        UnaryOp::Relu6 { threshold } => Act::Relu6(threshold),
+        UnaryOp::LeakyRelu { alpha } => Act::LeakyRelu(alpha),
+        UnaryOp::HardSwish {
+            threshold,
+            scale,
+            offset,
+        } => Act::HardSwish {
+            threshold,
+            scale,
+            offset,
+        },
+        UnaryOp::HardSigmoid { slope, offset } => Act::HardSigmoid { slope, offset },
+        UnaryOp::Sigmoid => Act::Sigmoid,
+        UnaryOp::Swish { beta } => Act::Swish(beta),
+        UnaryOp::Gelu { approximate: false } => Act::Gelu,
+        UnaryOp::Gelu { approximate: true } => Act::GeluTanh,
+        UnaryOp::Tanh => Act::Tanh,
+        UnaryOp::Exp => Act::Exp,
+        UnaryOp::Log => Act::Log,
+        UnaryOp::Sqrt => Act::Sqrt,
+        UnaryOp::Rsqrt => Act::Rsqrt,
+        UnaryOp::Abs => Act::Abs,
+        UnaryOp::Square => Act::Square,
+        UnaryOp::Reciprocal => Act::Reciprocal,
+        UnaryOp::Floor => Act::Floor,
+        UnaryOp::Ceil => Act::Ceil,
+        UnaryOp::Erf => Act::Erf,
+        UnaryOp::PowScalar { factor } => Act::Pow(factor),
+        UnaryOp::Clip { min, max } => Act::Clip(min, max),
+        UnaryOp::Scale {
+            scale,
+            bias,
+            bias_after_scale,
+        } => Act::Scale {
+            scale,
+            bias,
+            after: bias_after_scale,
+        },
+    }
+}
+
+/// A value's concrete type as the compiler sees it.
+pub type Ty<'a> = (DType, &'a [usize]);
+
+impl Kernel {
+    /// Inputs this kernel can read from its output buffer (run in place), in preference
+    /// order. The planner uses one when that input dies here and has the output's size.
+    pub fn in_place_inputs(&self) -> &'static [usize] {
+        match self {
+            Kernel::Unary(_) | Kernel::Softmax { .. } | Kernel::Se { .. } => &[0],
+            Kernel::LayerNorm { skip: false, .. } => &[0],
+            Kernel::LayerNorm { skip: true, .. } | Kernel::Binary { .. } => &[0, 1],
+            _ => &[],
+        }
+    }
+
+    /// Scratch floats the kernel needs at `threads` threads.
+    pub fn scratch(&self, threads: usize) -> usize {
+        match self {
+            Kernel::Conv { geom, .. } => geom.scratch_len(threads),
+            Kernel::Attention { geom, .. } => threads.max(1) * geom.t,
+            Kernel::Se { dims, .. } => dims.1 * 2,
+            _ => 0,
+        }
+    }
+
+    /// A short name for profiles (`conv/general`, `matmul`, `fallback`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kernel::Fallback => "fallback",
+            Kernel::Alias => "alias",
+            Kernel::Copy => "copy",
+            Kernel::Conv { geom, .. } => match geom.path() {
+                kayak_kernels::conv::ConvPath::Pointwise => "conv/pointwise",
+                kayak_kernels::conv::ConvPath::Depthwise => "conv/depthwise",
+                kayak_kernels::conv::ConvPath::General => "conv/general",
+            },
+            Kernel::MatMul(_) => "matmul",
+            Kernel::Pool(_) => "pool",
+            Kernel::Se { .. } => "se_block",
+            Kernel::Softmax { .. } => "softmax",
+            Kernel::LayerNorm { .. } => "layer_norm",
+            Kernel::Attention { .. } => "attention",
+            Kernel::EmbeddingLayerNorm { .. } => "embedding_layer_norm",
+            Kernel::Unary(_) => "unary",
+            Kernel::Binary { .. } => "binary",
+            Kernel::Compare { .. } => "compare",
+            Kernel::Cast { .. } => "cast",
+            Kernel::Transpose { .. } => "transpose",
+            Kernel::Concat { .. } => "concat",
+        }
+    }
+}
+
+fn all_f32(tys: &[Ty<'_>]) -> bool {
+    tys.iter().all(|t| t.0 == DType::F32)
+}
+
+/// Compiles an op for concrete types; `None` means no native kernel covers it.
+pub fn compile(op: &Op, ins: &[Ty<'_>], outs: &[Ty<'_>]) -> Option<Kernel> {
+    let out = *outs.first()?;
+    match op {
+        Op::Conv2d(c) => conv(c, false, None, None, ins, out),
+        Op::FusedConv(f) => conv(&f.conv, f.residual, f.act.as_ref(), f.post, ins, out),
+        Op::MatMul(m) => matmul(m, false, None, ins, out),
+        Op::FusedMatMul(f) => matmul(&f.mm, f.has_bias, f.act.as_ref(), ins, out),
+        Op::Pool2d(p) => {
+            if p.layout != Layout::Nchw || !all_f32(ins) || ins.len() != 1 || ins[0].1.len() != 4 {
+                return None;
+            }
+            let x = ins[0].1;
+            let (h, w) = (x[2], x[3]);
+            let (k, s) = if p.global {
+                ([h, w], [1, 1])
+            } else {
+                (p.ksize, p.strides)
+            };
+            let (pad, _) = p.padding.resolve([h, w], k, s, [1, 1]);
+            Some(Kernel::Pool(Pool2d {
+                max: p.kind == PoolKind::Max,
+                planes: x[0] * x[1],
+                h,
+                w,
+                oh: out.1[2],
+                ow: out.1[3],
+                k,
+                s,
+                pad: [pad[0], pad[2]],
+                adaptive: p.adaptive && !p.global,
+                exclusive: p.exclusive || p.global,
+            }))
+        }
+        Op::SeBlock(s) => {
+            if !all_f32(ins) || ins[0].1.len() != 4 {
+                return None;
+            }
+            let x = ins[0].1;
+            Some(Kernel::Se {
+                dims: (x[0], x[1], x[2] * x[3]),
+                acts: (act_of(&s.act1), act_of(&s.act2)),
+            })
+        }
+        Op::Softmax(s) => {
+            if !all_f32(ins) {
+                return None;
+            }
+            let x = ins[0].1;
+            let r = x.len() as i64;
+            let a = if s.axis < 0 { s.axis + r } else { s.axis };
+            if a < 0 || a >= r.max(1) {
+                return None;
+            }
+            let a = a as usize;
+            Some(Kernel::Softmax {
+                outer: x[..a].iter().product(),
+                len: x.get(a).copied().unwrap_or(1),
+                inner: x[(a + 1).min(x.len())..].iter().product(),
+            })
+        }
+        Op::LayerNorm(l) => layer_norm(l, false, ins),
+        Op::SkipLayerNorm(s) => layer_norm(&s.ln, true, ins),
+        Op::Attention(a) => {
+            if !all_f32(ins) {
+                return None;
+            }
+            let q = ins[0].1;
+            if q.len() != 3 {
+                return None;
+            }
+            let hd = a.heads * a.head_dim;
+            let (b, s) = (q[0], q[1]);
+            let (t, row, off, mask_at) = if a.packed {
+                (s, 3 * hd, [0, hd, 2 * hd], 1)
+            } else {
+                (ins[1].1[1], hd, [0, 0, 0], 3)
+            };
+            let mut mask_strides = [0usize; 4];
+            if a.has_mask {
+                let m = ins.get(mask_at)?.1;
+                if m.len() > 4 {
+                    return None;
+                }
+                let mut dims = [1usize; 4];
+                dims[4 - m.len()..].copy_from_slice(m);
+                let full = [b, a.heads, s, t];
+                let mut run = 1;
+                for k in (0..4).rev() {
+                    mask_strides[k] = if dims[k] == full[k] && dims[k] != 1 {
+                        run
+                    } else if dims[k] == 1 {
+                        0
+                    } else {
+                        return None;
+                    };
+                    run *= dims[k];
+                }
+            }
+            Some(Kernel::Attention {
+                geom: AttnGeom {
+                    b,
+                    s,
+                    t,
+                    heads: a.heads,
+                    d: a.head_dim,
+                    scale: a.scale,
+                    row,
+                    off,
+                    mask_strides,
+                },
+                mask: a.has_mask,
+                packed: a.packed,
+            })
+        }
+        Op::EmbeddingLayerNorm(e) => {
+            let n = e.padding_idx.len();
+            if n == 0 || n > 4 || out.0 != DType::F32 {
+                return None;
+            }
+            let ids0 = ins[0].1;
+            if ins[..n].iter().any(|t| t.0 != DType::I64 || t.1 != ids0) {
+                return None;
+            }
+            let cols = *out.1.last()?;
+            let mut vocab = Vec::with_capacity(n);
+            for t in &ins[n..2 * n] {
+                if t.0 != DType::F32 || t.1.len() != 2 || t.1[1] != cols {
+                    return None;
+                }
+                vocab.push(t.1[0]);
+            }
+            if e.ln.begin_norm_axis + 1 != out.1.len() {
+                return None;
+            }
+            Some(Kernel::EmbeddingLayerNorm {
+                vocab,
+                padding: e.padding_idx.clone(),
+                cols,
+                scale: e.ln.has_scale,
+                bias: e.ln.has_bias,
+                eps: e.ln.epsilon,
+            })
+        }
+        Op::Unary(u) if all_f32(ins) && out.0 == DType::F32 => Some(Kernel::Unary(act_of(u))),
+        Op::Binary(b, axis) => binary(*b, *axis, None, ins, out),
+        Op::FusedBinary(f) => binary(f.op, f.axis, Some(&f.act), ins, out),
+        Op::Compare(c, axis) => {
+            if ins.len() != 2 || ins[0].0 != ins[1].0 {
+                return None;
+            }
+            if !matches!(ins[0].0, DType::F32 | DType::I64 | DType::I32) {
+                return None;
+            }
+            let bc = broadcast(*axis, ins, out)?;
+            let op = match c {
+                CmpOp::Eq => kayak_kernels::ops::CmpOp::Eq,
+                CmpOp::Ne => kayak_kernels::ops::CmpOp::Ne,
+                CmpOp::Lt => kayak_kernels::ops::CmpOp::Lt,
+                CmpOp::Le => kayak_kernels::ops::CmpOp::Le,
+                CmpOp::Gt => kayak_kernels::ops::CmpOp::Gt,
+                CmpOp::Ge => kayak_kernels::ops::CmpOp::Ge,
+            };
+            Some(Kernel::Compare { op, bc })
+        }
+        Op::Cast(to) => {
+            let ok = |d: DType| {
+                matches!(
+                    d,
+                    DType::F32 | DType::I64 | DType::I32 | DType::Bool | DType::F64
+                )
+            };
+            (ok(ins[0].0) && ok(*to)).then_some(Kernel::Cast {
+                from: ins[0].0,
+                to: *to,
+            })
+        }
+        Op::Transpose(t) => {
+            let x = ins[0].1;
+            let r = x.len();
+            if r > MAX_RANK || t.perm.len() != r {
+                return None;
+            }
+            let mut xstr = vec![1usize; r];
+            for k in (0..r.saturating_sub(1)).rev() {
+                xstr[k] = xstr[k + 1] * x[k + 1];
+            }
+            let mut dims = [1usize; MAX_RANK];
+            let mut strides = [0usize; MAX_RANK];
+            for (i, &p) in t.perm.iter().enumerate() {
+                dims[MAX_RANK - r + i] = x[p];
+                strides[MAX_RANK - r + i] = xstr[p];
+            }
+            Some(Kernel::Transpose { dims, strides })
+        }
+        Op::Concat(c) => {
+            let r = out.1.len() as i64;
+            let a = if c.axis < 0 { c.axis + r } else { c.axis };
+            if a < 0 || a >= r || ins.iter().any(|t| t.0 != out.0 || t.1.len() != out.1.len()) {
+                return None;
+            }
+            let a = a as usize;
+            let outer: usize = out.1[..a].iter().product();
+            let inner: usize = out.1[a + 1..].iter().product();
+            Some(Kernel::Concat {
+                outer,
+                lens: ins.iter().map(|t| t.1[a] * inner).collect(),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn conv(
+    c: &kayak_ir::ops::Conv,
+    residual: bool,
+    act: Option<&UnaryOp>,
+    post: Option<(f32, f32)>,
+    ins: &[Ty<'_>],
+    out: Ty<'_>,
+) -> Option<Kernel> {
+    if c.layout != Layout::Nchw || !all_f32(ins) || ins[0].1.len() != 4 || ins[1].1.len() != 4 {
+        return None;
+    }
+    let (x, w, o) = (ins[0].1, ins[1].1, out.1);
+    let (p, dil) = c
+        .padding
+        .resolve([x[2], x[3]], [w[2], w[3]], c.strides, c.dilations);
+    if c.groups == 0 || x[1] % c.groups != 0 || w[1] * c.groups != x[1] {
+        return None;
+    }
+    Some(Kernel::Conv {
+        geom: Conv2d {
+            n: x[0],
+            ic: x[1],
+            h: x[2],
+            w: x[3],
+            oc: o[1],
+            oh: o[2],
+            ow: o[3],
+            kh: w[2],
+            kw: w[3],
+            stride: c.strides,
+            pad: [p[0], p[2]],
+            dilation: dil,
+            groups: c.groups,
+        },
+        bias: c.has_bias,
+        residual,
+        act: act.map_or(Act::Identity, act_of),
+        post,
+    })
+}
+
+fn matmul(
+    m: &kayak_ir::ops::MatMul,
+    has_bias: bool,
+    act: Option<&UnaryOp>,
+    ins: &[Ty<'_>],
+    out: Ty<'_>,
+) -> Option<Kernel> {
+    if !all_f32(ins) {
+        return None;
+    }
+    let (x, y, o) = (ins[0].1, ins[1].1, out.1);
+    if x.len() < 2 || y.len() < 2 || o.len() < 2 || o.len() > 6 {
+        return None;
+    }
+    let (mm, k) = if m.trans_x {
+        (x[x.len() - 1], x[x.len() - 2])
+    } else {
+        (x[x.len() - 2], x[x.len() - 1])
+    };
+    let n = if m.trans_y {
+        y[y.len() - 2]
+    } else {
+        y[y.len() - 1]
+    };
+    let ob = &o[..o.len() - 2];
+    if ob.len() > 4 {
+        return None;
+    }
+    let mut bdims = [1usize; 4];
+    bdims[4 - ob.len()..].copy_from_slice(ob);
+    let strides = |t: &[usize]| -> Option<[usize; 4]> {
+        let tb = &t[..t.len() - 2];
+        if tb.len() > ob.len() {
+            return None;
+        }
+        let mut s = [0usize; 4];
+        let mut run = t[t.len() - 1] * t[t.len() - 2];
+        for (i, &d) in tb.iter().enumerate().rev() {
+            let k = 4 - tb.len() + i;
+            s[k] = if d == 1 { 0 } else { run };
+            if d != 1 && d != bdims[k] {
+                return None;
+            }
+            run *= d;
+        }
+        Some(s)
+    };
+    let (xs, ys) = (strides(x)?, strides(y)?);
+    Some(Kernel::MatMul(Box::new(MatMulK {
+        g: Gemm { m: mm, n, k },
+        batch: ob.iter().product(),
+        bdims,
+        xs,
+        ys,
+        tx: m.trans_x,
+        ty: m.trans_y,
+        alpha: m.alpha,
+        bias: has_bias,
+        act: act.map_or(Act::Identity, act_of),
+    })))
+}
+
+fn layer_norm(l: &kayak_ir::ops::LayerNorm, skip: bool, ins: &[Ty<'_>]) -> Option<Kernel> {
+    if !all_f32(ins) {
+        return None;
+    }
+    let x = ins[0].1;
+    if l.begin_norm_axis > x.len() {
+        return None;
+    }
+    let cols: usize = x[l.begin_norm_axis..].iter().product();
+    let first_param = 1 + skip as usize;
+    if skip && ins[1].1 != x {
+        return None;
+    }
+    if ins[first_param..]
+        .iter()
+        .any(|t| t.1.iter().product::<usize>() != cols)
+    {
+        return None;
+    }
+    Some(Kernel::LayerNorm {
+        cols,
+        skip,
+        scale: l.has_scale,
+        bias: l.has_bias,
+        eps: l.epsilon,
+    })
+}
+
+fn broadcast(axis: i64, ins: &[Ty<'_>], out: Ty<'_>) -> Option<Broadcast> {
+    let (a, b) = (ins[0].1, ins[1].1);
+    let (sa, sb, _) = kayak_ir::ops::paddle_broadcast(
+        "binary",
+        &kayak_ir::Shape::known(a),
+        &kayak_ir::Shape::known(b),
+        axis,
+    )
+    .ok()?;
+    let sa = sa.to_known()?;
+    let sb = sb.to_known()?;
+    Broadcast::new(out.1, &sa, &sb)
+}
+
+fn binary(
+    b: BinaryOp,
+    axis: i64,
+    act: Option<&UnaryOp>,
+    ins: &[Ty<'_>],
+    out: Ty<'_>,
+) -> Option<Kernel> {
+    if ins.len() != 2 || !all_f32(ins) || out.0 != DType::F32 {
+        return None;
+    }
+    let op = match b {
+        BinaryOp::Add => BinOp::Add,
+        BinaryOp::Sub => BinOp::Sub,
+        BinaryOp::Mul => BinOp::Mul,
+        BinaryOp::Div => BinOp::Div,
+        BinaryOp::Max => BinOp::Max,
+        BinaryOp::Min => BinOp::Min,
+        BinaryOp::Pow => BinOp::Pow,
+        _ => return None,
+    };
+    Some(Kernel::Binary {
+        op,
+        bc: broadcast(axis, ins, out)?,
+        act: act.map_or(Act::Identity, act_of),
+    })
+}

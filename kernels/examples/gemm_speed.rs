@@ -1,0 +1,51 @@
+//! Prints GFLOP/s of `sgemm` at a few sizes: `cargo run --release -p kayak-kernels --example gemm_speed [THREADS]`.
+use kayak_kernels::gemm::{sgemm, Epilogue, Gemm, Mat};
+use kayak_kernels::ThreadPool;
+
+fn main() {
+    let threads = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let pool = ThreadPool::new(threads);
+    println!("isa {:?}, {threads} thread(s)", kayak_kernels::gemm::isa());
+    for &(m, n, k) in &[
+        (64, 9216, 27),
+        (128, 128, 384),
+        (128, 1152, 384),
+        (256, 256, 256),
+        (1024, 1024, 1024),
+    ] {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0f32; m * n];
+        let g = Gemm { m, n, k };
+        let iters = (2e9 / (2.0 * (m * n * k) as f64)).clamp(3.0, 2000.0) as usize;
+        sgemm(
+            &pool,
+            g,
+            Mat::rows(&a, k),
+            Mat::rows(&b, n),
+            &mut c,
+            n,
+            &Epilogue::default(),
+        );
+        let t = std::time::Instant::now();
+        for _ in 0..iters {
+            sgemm(
+                &pool,
+                g,
+                Mat::rows(&a, k),
+                Mat::rows(&b, n),
+                &mut c,
+                n,
+                &Epilogue::default(),
+            );
+        }
+        let s = t.elapsed().as_secs_f64() / iters as f64;
+        println!(
+            "{m}x{n}x{k}: {:.1} GFLOP/s",
+            2.0 * (m * n * k) as f64 / s / 1e9
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! 2-D convolution, NCHW, with the GEMM epilogue (bias per output channel, residual,
+//! activation, affine post).
+//!
+//! Three paths, chosen by [`Conv2d::path`]:
+//! - **pointwise** (1×1, stride 1, no padding): each (image, group) is one product of the
+//!   weights with the input as it lies in memory — no copy;
+//! - **depthwise** (one input and one output channel per group): a direct loop per plane,
+//!   vectorized along the output row;
+//! - **general**: implicit im2col — the columns of a panel of output pixels are gathered
+//!   into a small scratch panel (`K × NB` floats per thread, see [`Conv2d::scratch_len`]),
+//!   then multiplied. The full im2col matrix is never built.
+
+use crate::act::{act_post, Act};
+use crate::gemm::{self, Epilogue, Gemm, Mat};
+use crate::pool::{chunk_range, SharedMut, ThreadPool};
+
+/// Panel scratch per thread, in floats (64 KiB).
+const PANEL: usize = 16 * 1024;
+
+/// A convolution's geometry (NCHW; padding resolved to explicit top/left; bottom/right
+/// padding is implied by the output size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub ic: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub oc: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub stride: [usize; 2],
+    /// Padding before (top, left).
+    pub pad: [usize; 2],
+    /// Dilations (h, w).
+    pub dilation: [usize; 2],
+    /// Groups.
+    pub groups: usize,
+}
+
+/// The algorithm a convolution runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// 1×1, stride 1, no padding: a product on the input as is.
+    Pointwise,
+    /// One channel in and out per group.
+    Depthwise,
+    /// Implicit im2col panels and a product.
+    General,
+}
+
+impl Conv2d {
+    /// Which algorithm runs.
+    pub fn path(&self) -> ConvPath {
+        if self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && self.oh == self.h
+            && self.ow == self.w
+        {
+            ConvPath::Pointwise
+        } else if self.groups == self.ic && self.oc == self.ic {
+            ConvPath::Depthwise
+        } else {
+            ConvPath::General
+        }
+    }
+
+    fn icg(&self) -> usize {
+        self.ic / self.groups
+    }
+    fn ocg(&self) -> usize {
+        self.oc / self.groups
+    }
+    fn kdim(&self) -> usize {
+        self.icg() * self.kh * self.kw
+    }
+    /// Output pixels per panel for the general path (a multiple of 16, 16..=256).
+    fn panel_cols(&self) -> usize {
+        let q = self.oh * self.ow;
+        let nb = (PANEL / self.kdim().max(1)).clamp(16, 256) / 16 * 16;
+        nb.min(q.div_ceil(16) * 16).max(16)
+    }
+
+    /// Scratch floats [`conv2d`] needs at `threads` threads (zero unless the general path).
+    pub fn scratch_len(&self, threads: usize) -> usize {
+        match self.path() {
+            ConvPath::General => threads.max(1) * self.kdim() * self.panel_cols(),
+            _ => 0,
+        }
+    }
+
+    /// Multiply-adds.
+    pub fn macs(&self) -> usize {
+        self.n * self.oc * self.oh * self.ow * self.kdim()
+    }
+}
+
+/// The per-output-channel epilogue of a convolution.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvEpilogue<'a> {
+    /// Bias per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Added elementwise (laid out like the output).
+    pub residual: Option<&'a [f32]>,
+    /// Activation after bias and residual.
+    pub act: Act,
+    /// `(scale, shift)` applied last.
+    pub post: Option<(f32, f32)>,
+}
+
+/// `out = epilogue(conv(x, w))`. `x` is `[n, ic, h, w]`, `w` is `[oc, ic/groups, kh, kw]`,
+/// `out` is `[n, oc, oh, ow]`; `scratch` has at least `p.scratch_len(pool.threads())`
+/// floats.
+///
+/// # Panics
+/// If a slice is shorter than the geometry says (shapes are checked when plans are made).
+pub fn conv2d(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (icg, ocg, kd) = (p.icg(), p.ocg(), p.kdim());
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    assert!(x.len() >= p.n * p.ic * hw, "conv input too short");
+    assert!(w.len() >= p.oc * kd, "conv weights too short");
+    assert!(out.len() >= p.n * p.oc * ohw, "conv output too short");
+    assert!(
+        ep.bias.is_none_or(|b| b.len() >= p.oc),
+        "conv bias too short"
+    );
+    assert!(ep
+        .residual
+        .is_none_or(|r| r.len() >= out.len().min(p.n * p.oc * ohw)));
+    match p.path() {
+        ConvPath::Pointwise => {
+            let groups = p.groups;
+            for g in 0..groups {
+                let e = Epilogue {
+                    row_bias: ep.bias.map(|b| &b[g * ocg..]),
+                    residual: ep.residual,
+                    act: ep.act,
+                    post: ep.post,
+                    ..Epilogue::default()
+                };
+                gemm::sgemm_batch(
+                    pool,
+                    Gemm {
+                        m: ocg,
+                        n: ohw,
+                        k: icg,
+                    },
+                    p.n,
+                    &|b| {
+                        (
+                            g * ocg * kd,
+                            (b * p.ic + g * icg) * hw,
+                            (b * p.oc + g * ocg) * ohw,
+                        )
+                    },
+                    Mat::rows(w, kd),
+                    Mat::rows(x, hw),
+                    out,
+                    ohw,
+                    &e,
+                );
+            }
+        }
+        ConvPath::Depthwise => depthwise(pool, p, x, w, ep, out),
+        ConvPath::General => general(pool, p, x, w, ep, out, scratch),
+    }
+}
+
+fn depthwise(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+) {
+    let planes = p.n * p.oc;
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    let op = SharedMut::new(out);
+    let tasks = crate::pool::chunks(planes, pool.threads(), 1);
+    let task = |t: usize| {
+        for plane in chunk_range(planes, tasks, t) {
+            let c = plane % p.oc;
+            let xs = &x[plane * hw..(plane + 1) * hw];
+            let ws = &w[c * p.kh * p.kw..(c + 1) * p.kh * p.kw];
+            // SAFETY: planes are disjoint ranges of `out`, and each plane belongs to one task.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(plane * ohw, ohw) };
+            depthwise_plane(p, xs, ws, o);
+            finish_plane(p, ep, plane, o);
+        }
+    };
+    if p.macs() < 1 << 15 || tasks == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        pool.run(tasks, &task);
+    }
+}
+
+fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32]) {
+    o.fill(0.0);
+    let [sh, sw] = p.stride;
+    let [dh, dw] = p.dilation;
+    let [ph, pw] = p.pad;
+    for oy in 0..p.oh {
+        let orow = &mut o[oy * p.ow..(oy + 1) * p.ow];
+        for ky in 0..p.kh {
+            let iy = (oy * sh + ky * dh) as isize - ph as isize;
+            if iy < 0 || iy >= p.h as isize {
+                continue;
+            }
+            let xrow = &x[iy as usize * p.w..(iy as usize + 1) * p.w];
+            for kx in 0..p.kw {
+                let wv = w[ky * p.kw + kx];
+                let off = (kx * dw) as isize - pw as isize;
+                // Valid ox: 0 <= ox*sw + off < w.
+                let lo = if off >= 0 {
+                    0
+                } else {
+                    ((-off) as usize).div_ceil(sw)
+                };
+                let hi_excl = if (p.w as isize) <= off {
+                    0
+                } else {
+                    ((p.w as isize - off - 1) as usize / sw + 1).min(p.ow)
+                };
+                if lo >= hi_excl {
+                    continue;
+                }
+                if sw == 1 {
+                    let start = (lo as isize + off) as usize;
+                    let src = &xrow[start..start + (hi_excl - lo)];
+                    for (d, s) in orow[lo..hi_excl].iter_mut().zip(src) {
+                        *d += wv * s;
+                    }
+                } else {
+                    for (ox, d) in orow.iter_mut().enumerate().take(hi_excl).skip(lo) {
+                        *d += wv * xrow[(ox as isize * sw as isize + off) as usize];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bias, residual, activation and post on one output plane.
+fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &mut [f32]) {
+    let c = plane % p.oc;
+    if let Some(b) = ep.bias {
+        let b = b[c];
+        o.iter_mut().for_each(|v| *v += b);
+    }
+    if let Some(r) = ep.residual {
+        let ohw = o.len();
+        o.iter_mut()
+            .zip(&r[plane * ohw..(plane + 1) * ohw])
+            .for_each(|(v, r)| *v += r);
+    }
+    act_post(o, ep.act, ep.post);
+}
+
+fn general(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (icg, ocg, kd) = (p.icg(), p.ocg(), p.kdim());
+    let ohw = p.oh * p.ow;
+    let nb = p.panel_cols();
+    let panels = ohw.div_ceil(nb);
+    let units = p.n * p.groups * panels;
+    let threads = pool.threads().min(units).max(1);
+    assert!(scratch.len() >= threads * kd * nb, "conv scratch too short");
+    let op = SharedMut::new(out);
+    let sp = SharedMut::new(scratch);
+    let task = |t: usize| {
+        // SAFETY: each task uses its own scratch slot t < threads.
+        #[allow(unsafe_code)]
+        let panel = unsafe { sp.slice(t * kd * nb, kd * nb) };
+        let mut u = t;
+        while u < units {
+            let (img_g, pi) = (u / panels, u % panels);
+            let (b, g) = (img_g / p.groups, img_g % p.groups);
+            let q0 = pi * nb;
+            let cols = nb.min(ohw - q0);
+            im2col_panel(
+                p,
+                &x[(b * p.ic + g * icg) * p.h * p.w..],
+                q0,
+                cols,
+                nb,
+                panel,
+            );
+            let co = (b * p.oc + g * ocg) * ohw + q0;
+            let e = Epilogue {
+                row_bias: ep.bias.map(|bb| &bb[g * ocg..]),
+                residual: ep.residual.map(|r| &r[co..]),
+                act: ep.act,
+                post: ep.post,
+                ..Epilogue::default()
+            };
+            // SAFETY: units own disjoint (image, group, column panel) blocks of the output;
+            // the slice starts at the block's first element and spans its rows.
+            #[allow(unsafe_code)]
+            let c = unsafe { op.slice(co, (ocg - 1) * ohw + cols) };
+            gemm::sgemm_serial(
+                Gemm {
+                    m: ocg,
+                    n: cols,
+                    k: kd,
+                },
+                Mat::rows(&w[g * ocg * kd..], kd),
+                Mat::rows(panel, nb),
+                c,
+                ohw,
+                &e,
+            );
+            u += threads;
+        }
+    };
+    if threads == 1 {
+        task(0);
+    } else {
+        pool.run(threads, &task);
+    }
+}
+
+/// Gathers the im2col columns `q0 .. q0+cols` of one (image, group) into `panel`
+/// (`K` rows of stride `nb`).
+fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel: &mut [f32]) {
+    let [sh, sw] = p.stride;
+    let [dh, dw] = p.dilation;
+    let [ph, pw] = p.pad;
+    let mut r = 0;
+    for c in 0..p.icg() {
+        let xc = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
+        for ky in 0..p.kh {
+            for kx in 0..p.kw {
+                let row = &mut panel[r * nb..r * nb + cols];
+                let (mut oy, mut ox) = (q0 / p.ow, q0 % p.ow);
+                for v in row.iter_mut() {
+                    let iy = (oy * sh + ky * dh) as isize - ph as isize;
+                    let ix = (ox * sw + kx * dw) as isize - pw as isize;
+                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w {
+                        xc[iy as usize * p.w + ix as usize]
+                    } else {
+                        0.0
+                    };
+                    ox += 1;
+                    if ox == p.ow {
+                        ox = 0;
+                        oy += 1;
+                    }
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(p: &Conv2d, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        let (icg, ocg) = (p.icg(), p.ocg());
+        let mut o = vec![0f32; p.n * p.oc * p.oh * p.ow];
+        for b in 0..p.n {
+            for oc in 0..p.oc {
+                let g = oc / ocg;
+                for oy in 0..p.oh {
+                    for ox in 0..p.ow {
+                        let mut s = bias[oc] as f64;
+                        for ci in 0..icg {
+                            for ky in 0..p.kh {
+                                for kx in 0..p.kw {
+                                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize
+                                        - p.pad[0] as isize;
+                                    let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize
+                                        - p.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((b * p.ic + g * icg + ci) * p.h + iy as usize)
+                                        * p.w
+                                        + ix as usize];
+                                    let wv = w[((oc * icg + ci) * p.kh + ky) * p.kw + kx];
+                                    s += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        o[((b * p.oc + oc) * p.oh + oy) * p.ow + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        o
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geom(
+        n: usize,
+        ic: usize,
+        h: usize,
+        w: usize,
+        oc: usize,
+        k: usize,
+        s: usize,
+        pad: usize,
+        d: usize,
+        g: usize,
+    ) -> Conv2d {
+        let oh = (h + 2 * pad - d * (k - 1) - 1) / s + 1;
+        let ow = (w + 2 * pad - d * (k - 1) - 1) / s + 1;
+        Conv2d {
+            n,
+            ic,
+            h,
+            w,
+            oc,
+            oh,
+            ow,
+            kh: k,
+            kw: k,
+            stride: [s, s],
+            pad: [pad, pad],
+            dilation: [d, d],
+            groups: g,
+        }
+    }
+
+    #[test]
+    fn all_paths_match_the_naive_loop() {
+        let cases = [
+            (geom(2, 8, 5, 7, 6, 1, 1, 0, 1, 1), ConvPath::Pointwise),
+            (geom(1, 8, 5, 7, 8, 1, 1, 0, 1, 2), ConvPath::Pointwise),
+            (geom(2, 6, 9, 11, 6, 3, 1, 1, 1, 6), ConvPath::Depthwise),
+            (geom(1, 4, 9, 10, 4, 5, 2, 2, 1, 4), ConvPath::Depthwise),
+            (geom(1, 4, 12, 12, 4, 3, 1, 2, 2, 4), ConvPath::Depthwise),
+            (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
+            (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
+            (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::General),
+            (geom(1, 4, 6, 6, 8, 1, 2, 0, 1, 1), ConvPath::General),
+            (geom(1, 2, 3, 3, 4, 2, 1, 1, 1, 2), ConvPath::General),
+        ];
+        for (p, path) in cases {
+            assert_eq!(p.path(), path, "{p:?}");
+            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let w: Vec<f32> = (0..p.oc * p.icg() * p.kh * p.kw)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
+                .collect();
+            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0).collect();
+            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
+                .map(|i| (i % 3) as f32 - 1.0)
+                .collect();
+            let want = naive(&p, &x, &w, &bias);
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads);
+                let mut scratch = vec![0f32; p.scratch_len(threads)];
+                let mut out = vec![f32::NAN; want.len()];
+                let ep = ConvEpilogue {
+                    bias: Some(&bias),
+                    residual: Some(&res),
+                    act: Act::Relu,
+                    post: Some((2.0, 1.0)),
+                };
+                conv2d(&pool, &p, &x, &w, &ep, &mut out, &mut scratch);
+                for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                    let b = (b + res[i]).max(0.0) * 2.0 + 1.0;
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{p:?} t{threads} [{i}]: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}

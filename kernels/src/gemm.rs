@@ -1,0 +1,781 @@
+//! f32 matrix products `C = act(alpha·A·B + bias + residual)` with a fused epilogue.
+//!
+//! Operands are strided views (`a[i,k] = data[i·rs + k·cs]`), so transposes cost nothing.
+//! When B's rows are contiguous (`cs == 1`) a register-tiled micro-kernel runs: `MR` rows
+//! of A broadcast against `NR` columns of B, accumulated over `K` in blocks of [`KC`]. It
+//! is compiled three times — AVX-512, AVX2+FMA, generic — and the best one the CPU
+//! supports is chosen once ([`isa`]). When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
+//! blocked dot-product kernel runs; anything else takes a plain loop. Work is split over
+//! the pool in row × column blocks of C; small products run on the calling thread.
+//!
+//! Nothing here allocates.
+
+use crate::act::Act;
+use crate::pool::{SharedMut, ThreadPool};
+
+/// K is accumulated in blocks of this many (a `KC × NB` panel of B stays in L2).
+pub const KC: usize = 256;
+/// Columns of C per parallel task.
+const NB: usize = 256;
+/// Rows of C per parallel task (a multiple of every MR).
+const MB: usize = 48;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PAR_MIN_FLOPS: usize = 1 << 16;
+
+/// The instruction-set path the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Portable code.
+    Generic,
+    /// AVX2 with FMA.
+    Avx2,
+    /// AVX-512F.
+    Avx512,
+}
+
+/// The best path this CPU supports, detected once. `KAYAK_ISA=generic|avx2|avx512` lowers
+/// it (never raises it past what the CPU has), so tests can run every path.
+pub fn isa() -> Isa {
+    use std::sync::OnceLock;
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let best = detect();
+        match std::env::var("KAYAK_ISA").as_deref() {
+            Ok("generic") => Isa::Generic,
+            Ok("avx2") if best != Isa::Generic => Isa::Avx2,
+            _ => best,
+        }
+    })
+}
+
+fn detect() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Generic
+}
+
+/// A strided matrix operand: element `[r, c]` is `data[r·rs + c·cs]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Mat<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major `rows × cols` matrix (row stride `cols`).
+    pub fn rows(data: &'a [f32], cols: usize) -> Mat<'a> {
+        Mat {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+    /// The transpose of this view.
+    pub fn t(self) -> Mat<'a> {
+        Mat {
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+    fn max_index(&self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * self.rs + (cols - 1) * self.cs
+        }
+    }
+}
+
+/// What happens to each element of `alpha·A·B` before it is stored, in this order:
+/// `+ row_bias[i] + col_bias[j] + residual[i, j]`, then `act`, then `scale·v + shift`.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// Multiplier of the product.
+    pub alpha: f32,
+    /// One value per row of C (a conv's per-channel bias).
+    pub row_bias: Option<&'a [f32]>,
+    /// One value per column of C (a matmul's bias).
+    pub col_bias: Option<&'a [f32]>,
+    /// A matrix laid out like C (same `ldc`), added elementwise.
+    pub residual: Option<&'a [f32]>,
+    /// Activation.
+    pub act: Act,
+    /// Affine `(scale, shift)` applied last.
+    pub post: Option<(f32, f32)>,
+}
+
+impl Default for Epilogue<'_> {
+    fn default() -> Self {
+        Epilogue {
+            alpha: 1.0,
+            row_bias: None,
+            col_bias: None,
+            residual: None,
+            act: Act::Identity,
+            post: None,
+        }
+    }
+}
+
+impl Epilogue<'_> {
+    fn is_identity(&self) -> bool {
+        self.alpha == 1.0
+            && self.row_bias.is_none()
+            && self.col_bias.is_none()
+            && self.residual.is_none()
+            && self.act == Act::Identity
+            && self.post.is_none()
+    }
+
+    /// Applies the epilogue to row `i`, columns `j0..j0+row.len()` of C.
+    fn apply_row(&self, row: &mut [f32], i: usize, j0: usize, ldc: usize) {
+        if self.is_identity() {
+            return;
+        }
+        let n = row.len();
+        if self.alpha != 1.0 {
+            row.iter_mut().for_each(|v| *v *= self.alpha);
+        }
+        if let Some(b) = self.row_bias {
+            let b = b[i];
+            row.iter_mut().for_each(|v| *v += b);
+        }
+        if let Some(b) = self.col_bias {
+            row.iter_mut()
+                .zip(&b[j0..j0 + n])
+                .for_each(|(v, b)| *v += b);
+        }
+        if let Some(r) = self.residual {
+            let r = &r[i * ldc + j0..i * ldc + j0 + n];
+            row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+        }
+        crate::act::act_post(row, self.act, self.post);
+    }
+}
+
+/// One product `C[m×n] = A[m×k]·B[k×n]` (with `ldc` the row stride of C).
+#[derive(Debug, Clone, Copy)]
+pub struct Gemm {
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// The shared dimension.
+    pub k: usize,
+}
+
+/// `C = epilogue(A·B)`, where C is row-major with row stride `ldc`.
+///
+/// # Panics
+/// If an operand's slice is too short for the shape it is given (an engine bug: shapes are
+/// checked when the plan is made).
+pub fn sgemm(
+    pool: &ThreadPool,
+    g: Gemm,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    ep: &Epilogue<'_>,
+) {
+    sgemm_batch(pool, g, 1, &|_| (0, 0, 0), a, b, c, ldc, ep);
+}
+
+/// `batch` products of one shape: product `t` reads A from `a.data[ao..]`, B from
+/// `b.data[bo..]` and writes C from `c[co..]`, with `(ao, bo, co) = offsets(t)`. The
+/// epilogue's residual is offset like C; its biases are shared by all products.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_batch(
+    pool: &ThreadPool,
+    g: Gemm,
+    batch: usize,
+    offsets: &(dyn Fn(usize) -> (usize, usize, usize) + Sync),
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    ep: &Epilogue<'_>,
+) {
+    batch_on(Some(pool), g, batch, offsets, a, b, c, ldc, ep)
+}
+
+/// [`sgemm`] on the calling thread only (for use inside another kernel's parallel tasks).
+pub fn sgemm_serial(g: Gemm, a: Mat<'_>, b: Mat<'_>, c: &mut [f32], ldc: usize, ep: &Epilogue<'_>) {
+    batch_on(None, g, 1, &|_| (0, 0, 0), a, b, c, ldc, ep)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch_on(
+    pool: Option<&ThreadPool>,
+    g: Gemm,
+    batch: usize,
+    offsets: &(dyn Fn(usize) -> (usize, usize, usize) + Sync),
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    ep: &Epilogue<'_>,
+) {
+    let Gemm { m, n, k } = g;
+    if m == 0 || n == 0 || batch == 0 {
+        return;
+    }
+    for t in 0..batch {
+        let (ao, bo, co) = offsets(t);
+        assert!(
+            k == 0
+                || (ao + a.max_index(m, k) < a.data.len() && bo + b.max_index(k, n) < b.data.len()),
+            "gemm operand too short"
+        );
+        assert!(co + (m - 1) * ldc + n <= c.len(), "gemm output too short");
+        if let Some(r) = ep.residual {
+            assert!(co + (m - 1) * ldc + n <= r.len(), "gemm residual too short");
+        }
+    }
+    assert!(
+        ep.row_bias.is_none_or(|b| b.len() >= m),
+        "row bias too short"
+    );
+    assert!(
+        ep.col_bias.is_none_or(|b| b.len() >= n),
+        "column bias too short"
+    );
+    let mblocks = m.div_ceil(MB);
+    let nblocks = n.div_ceil(NB);
+    let tasks = batch * mblocks * nblocks;
+    let flops = batch * m * n * k.max(1);
+    let cp = SharedMut::new(c);
+    let isa = isa();
+    let run = |t: usize| {
+        let bt = t / (mblocks * nblocks);
+        let r = t % (mblocks * nblocks);
+        let (mi, ni) = (r / nblocks, r % nblocks);
+        let (i0, i1) = (mi * MB, ((mi + 1) * MB).min(m));
+        let (j0, j1) = (ni * NB, ((ni + 1) * NB).min(n));
+        let (ao, bo, co) = offsets(bt);
+        let a = Mat {
+            data: &a.data[ao..],
+            ..a
+        };
+        let b = Mat {
+            data: &b.data[bo..],
+            ..b
+        };
+        let ep = Epilogue {
+            residual: ep.residual.map(|r| &r[co..]),
+            ..*ep
+        };
+        // SAFETY: tasks own disjoint (batch, row block, column block) rectangles of C; the
+        // asserts above put every rectangle inside `c`. Each task touches rows i0..i1,
+        // columns j0..j1 of its product through the raw pointer only.
+        #[allow(unsafe_code)]
+        unsafe {
+            block(isa, k, a, b, cp.0.add(co), ldc, i0, i1, j0, j1);
+        }
+        for i in i0..i1 {
+            // SAFETY: row i, columns j0..j1 of this task's rectangle (see above).
+            #[allow(unsafe_code)]
+            let row = unsafe { cp.slice(co + i * ldc + j0, j1 - j0) };
+            ep.apply_row(row, i, j0, ldc);
+        }
+    };
+    match pool {
+        Some(pool) if tasks > 1 && flops >= PAR_MIN_FLOPS && pool.threads() > 1 => {
+            pool.run(tasks, &run)
+        }
+        _ => (0..tasks).for_each(run),
+    }
+}
+
+/// Computes rows `i0..i1`, columns `j0..j1` of `C = A·B` (no epilogue).
+///
+/// # Safety
+/// `c` must be valid for writes at `i·ldc + j` for every `(i, j)` in the rectangle, and no
+/// other reference may alias those elements. `a` and `b` must cover the shape (checked by
+/// the caller).
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn block(
+    isa: Isa,
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    if k == 0 {
+        for i in i0..i1 {
+            for j in j0..j1 {
+                // SAFETY: inside the rectangle the caller owns.
+                unsafe { *c.add(i * ldc + j) = 0.0 };
+            }
+        }
+        return;
+    }
+    if b.cs == 1 {
+        // SAFETY: the caller's contract, passed on; the feature-specific versions run only
+        // when `isa()` found the features.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => nn_avx512(k, a, b, c, ldc, i0, i1, j0, j1),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => nn_avx2(k, a, b, c, ldc, i0, i1, j0, j1),
+                _ => nn_generic(k, a, b, c, ldc, i0, i1, j0, j1),
+            }
+        }
+    } else if b.rs == 1 && a.cs == 1 {
+        // SAFETY: as above.
+        unsafe {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 | Isa::Avx2 => nt_avx2(k, a, b, c, ldc, i0, i1, j0, j1),
+                _ => nt_generic(k, a, b, c, ldc, i0, i1, j0, j1),
+            }
+        }
+    } else {
+        for i in i0..i1 {
+            for j in j0..j1 {
+                let mut s = 0.0f32;
+                for p in 0..k {
+                    s += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+                }
+                // SAFETY: inside the rectangle the caller owns.
+                unsafe { *c.add(i * ldc + j) = s };
+            }
+        }
+    }
+}
+
+/// One `MR × NR` tile over `kc` steps of K; `acc_in` adds to what C holds.
+///
+/// # Safety
+/// `a` must be readable at `i·rsa + p·csa` (i < MR, p < kc), `b` at `p·ldb + j` (j < nr),
+/// `c` writable at `i·ldc + j` (i < MR, j < nr); `nr <= NR`.
+#[inline(always)]
+#[allow(unsafe_code, clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
+    kc: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    nr: usize,
+    acc_in: bool,
+) {
+    let mut acc = [[0f32; NR]; MR];
+    // SAFETY: all reads and writes stay within the bounds the caller guarantees.
+    unsafe {
+        if acc_in {
+            for i in 0..MR {
+                for j in 0..nr {
+                    acc[i][j] = *c.add(i * ldc + j);
+                }
+            }
+        }
+        if nr == NR {
+            for p in 0..kc {
+                let bp = b.add(p * ldb);
+                let mut bv = [0f32; NR];
+                for j in 0..NR {
+                    bv[j] = *bp.add(j);
+                }
+                for i in 0..MR {
+                    let av = *a.add(i * rsa + p * csa);
+                    for j in 0..NR {
+                        acc[i][j] = if FMA {
+                            av.mul_add(bv[j], acc[i][j])
+                        } else {
+                            acc[i][j] + av * bv[j]
+                        };
+                    }
+                }
+            }
+        } else {
+            for p in 0..kc {
+                let bp = b.add(p * ldb);
+                let mut bv = [0f32; NR];
+                for j in 0..nr {
+                    bv[j] = *bp.add(j);
+                }
+                for i in 0..MR {
+                    let av = *a.add(i * rsa + p * csa);
+                    for j in 0..NR {
+                        acc[i][j] = if FMA {
+                            av.mul_add(bv[j], acc[i][j])
+                        } else {
+                            acc[i][j] + av * bv[j]
+                        };
+                    }
+                }
+            }
+        }
+        for i in 0..MR {
+            for j in 0..nr {
+                *c.add(i * ldc + j) = acc[i][j];
+            }
+        }
+    }
+}
+
+/// The NN block loop for one (MR, NR, FMA) choice; rows left over use smaller tiles.
+#[inline(always)]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = KC.min(k - p0);
+        let mut i = i0;
+        while i < i1 {
+            let mr = MR.min(i1 - i);
+            let mut j = j0;
+            while j < j1 {
+                let nr = NR.min(j1 - j);
+                // SAFETY: (i..i+mr, p0..p0+kc) lies in A and (p0..p0+kc, j..j+nr) in B
+                // (the caller checked the shapes); (i, j) tiles lie in the caller's rectangle.
+                unsafe {
+                    let at = ap.add(i * a.rs + p0 * a.cs);
+                    let bt = bp.add(p0 * b.rs + j);
+                    let ct = c.add(i * ldc + j);
+                    let acc = p0 > 0;
+                    macro_rules! go {
+                        ($r:literal) => {
+                            tile::<$r, NR, FMA>(kc, at, a.rs, a.cs, bt, b.rs, ct, ldc, nr, acc)
+                        };
+                    }
+                    match mr {
+                        m if m == MR => {
+                            tile::<MR, NR, FMA>(kc, at, a.rs, a.cs, bt, b.rs, ct, ldc, nr, acc)
+                        }
+                        1 => go!(1),
+                        2 => go!(2),
+                        3 => go!(3),
+                        4 => go!(4),
+                        5 => go!(5),
+                        6 => go!(6),
+                        7 => go!(7),
+                        _ => go!(8),
+                    }
+                }
+                j += nr;
+            }
+            i += mr;
+        }
+        p0 += kc;
+    }
+}
+
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nn_generic(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { nn_loop::<4, 8, false>(k, a, b, c, ldc, i0, i1, j0, j1) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nn_avx2(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract; AVX2 and FMA were detected.
+    unsafe { nn_loop::<6, 16, true>(k, a, b, c, ldc, i0, i1, j0, j1) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nn_avx512(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract; AVX-512F was detected.
+    unsafe { nn_loop::<6, 32, true>(k, a, b, c, ldc, i0, i1, j0, j1) }
+}
+
+/// A dot product in 16 independent lanes (so it vectorizes without reassociation).
+#[inline(always)]
+fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut acc = [0f32; L];
+    let n = x.len().min(y.len());
+    let full = n / L * L;
+    for (xc, yc) in x[..full].chunks_exact(L).zip(y[..full].chunks_exact(L)) {
+        for l in 0..L {
+            acc[l] += xc[l] * yc[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for p in full..n {
+        s += x[p] * y[p];
+    }
+    s
+}
+
+#[inline(always)]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nt_loop(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    for i in i0..i1 {
+        let ar = &a.data[i * a.rs..i * a.rs + k];
+        for j in j0..j1 {
+            let br = &b.data[j * b.cs..j * b.cs + k];
+            // SAFETY: inside the rectangle the caller owns.
+            unsafe { *c.add(i * ldc + j) = dot_lanes(ar, br) };
+        }
+    }
+}
+
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nt_generic(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code, clippy::too_many_arguments)]
+unsafe fn nt_avx2(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+) {
+    // SAFETY: the caller's contract; AVX2 was detected.
+    unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) }
+}
+
+/// A plain dot product, vectorized (used by attention and small reductions).
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Generic {
+        #[target_feature(enable = "avx2,fma")]
+        fn d(x: &[f32], y: &[f32]) -> f32 {
+            dot_lanes(x, y)
+        }
+        // SAFETY: AVX2 and FMA were detected by `isa()`.
+        #[allow(unsafe_code)]
+        return unsafe { d(x, y) };
+    }
+    dot_lanes(x, y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, n: usize, k: usize, a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    s += a.data[i * a.rs + p * a.cs] as f64 * b.data[p * b.rs + j * b.cs] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    fn rand(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_shape_and_layout_matches_the_naive_product() {
+        let pools = [ThreadPool::new(1), ThreadPool::new(3)];
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (7, 5, 3),
+            (6, 16, 256),
+            (13, 33, 300),
+            (50, 270, 17),
+            (97, 300, 513),
+            (4, 0, 3),
+            (3, 4, 0),
+        ] {
+            let ad = rand(m * k, 1);
+            let bd = rand(k * n, 2);
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = if ta {
+                    Mat::rows(&ad, m).t()
+                } else {
+                    Mat::rows(&ad, k)
+                };
+                let b = if tb {
+                    Mat::rows(&bd, k).t()
+                } else {
+                    Mat::rows(&bd, n)
+                };
+                let want = naive(m, n, k, a, b);
+                for pool in &pools {
+                    let mut c = vec![f32::NAN; m * n];
+                    sgemm(
+                        pool,
+                        Gemm { m, n, k },
+                        a,
+                        b,
+                        &mut c,
+                        n,
+                        &Epilogue::default(),
+                    );
+                    for (x, y) in c.iter().zip(&want) {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                            "{m}x{n}x{k} {ta}{tb}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn epilogue_applies_in_order() {
+        let (m, n, k) = (9, 20, 7);
+        let ad = rand(m * k, 3);
+        let bd = rand(k * n, 4);
+        let rb = rand(m, 5);
+        let cb = rand(n, 6);
+        let res = rand(m * n, 7);
+        let ep = Epilogue {
+            alpha: 0.5,
+            row_bias: Some(&rb),
+            col_bias: Some(&cb),
+            residual: Some(&res),
+            act: Act::Relu6(0.4),
+            post: Some((2.0, -0.1)),
+        };
+        let mut c = vec![0f32; m * n];
+        sgemm(
+            &ThreadPool::new(2),
+            Gemm { m, n, k },
+            Mat::rows(&ad, k),
+            Mat::rows(&bd, n),
+            &mut c,
+            n,
+            &ep,
+        );
+        let p = naive(m, n, k, Mat::rows(&ad, k), Mat::rows(&bd, n));
+        for i in 0..m {
+            for j in 0..n {
+                let v = (0.5 * p[i * n + j] + rb[i] + cb[j] + res[i * n + j]).clamp(0.0, 0.4) * 2.0
+                    - 0.1;
+                assert!((c[i * n + j] - v).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn batches_use_their_offsets() {
+        let (m, n, k, bt) = (5, 18, 4, 3);
+        let ad = rand(bt * m * k, 8);
+        let bd = rand(k * n, 9);
+        let mut c = vec![0f32; bt * m * n];
+        sgemm_batch(
+            &ThreadPool::new(2),
+            Gemm { m, n, k },
+            bt,
+            &|t| (t * m * k, 0, t * m * n),
+            Mat::rows(&ad, k),
+            Mat::rows(&bd, n),
+            &mut c,
+            n,
+            &Epilogue::default(),
+        );
+        for t in 0..bt {
+            let want = naive(m, n, k, Mat::rows(&ad[t * m * k..], k), Mat::rows(&bd, n));
+            for (x, y) in c[t * m * n..(t + 1) * m * n].iter().zip(&want) {
+                assert!((x - y).abs() < 1e-4);
+            }
+        }
+    }
+}

@@ -1,0 +1,795 @@
+//! Everything but products and convolutions: pooling, normalization, softmax, attention,
+//! squeeze-excitation, elementwise with broadcasting, and layout moves. All write into
+//! caller-given buffers; ops that can run in place take a [`Src`] that may be the output.
+
+use crate::act::Act;
+use crate::gemm::dot;
+use crate::pool::{chunk_range, chunks, SharedMut, ThreadPool};
+
+/// Largest rank the strided kernels handle (shapes are left-padded with 1s).
+pub const MAX_RANK: usize = 6;
+
+/// An input that is either its own slice or the output buffer itself (in place).
+#[derive(Debug, Clone, Copy)]
+pub enum Src<'a> {
+    /// Its own data.
+    Slice(&'a [f32]),
+    /// The data is already in the output buffer.
+    Out,
+}
+
+impl Src<'_> {
+    /// Puts the data in `out` (a copy, unless it is already there).
+    pub fn load_into(self, out: &mut [f32]) {
+        if let Src::Slice(s) = self {
+            out.copy_from_slice(&s[..out.len()]);
+        }
+    }
+}
+
+/// Runs `f` over `n` independent items, in contiguous chunks over the pool when the work
+/// (`n · cost` element operations) is worth it. `f` gets the item range.
+pub fn par_ranges(
+    pool: &ThreadPool,
+    n: usize,
+    cost: usize,
+    f: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) {
+    let t = if n.saturating_mul(cost) < 1 << 15 {
+        1
+    } else {
+        chunks(n, pool.threads(), 1)
+    };
+    if t <= 1 {
+        f(0..n);
+    } else {
+        pool.run(t, &|i| f(chunk_range(n, t, i)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Unary
+
+/// `out = act(x)` (or in place).
+pub fn unary(pool: &ThreadPool, act: Act, x: Src<'_>, out: &mut [f32]) {
+    let n = out.len();
+    let op = SharedMut::new(out);
+    par_ranges(pool, n, 8, &|r| {
+        // SAFETY: ranges from `par_ranges` are disjoint and inside `out`.
+        #[allow(unsafe_code)]
+        let o = unsafe { op.slice(r.start, r.len()) };
+        if let Src::Slice(s) = x {
+            o.copy_from_slice(&s[r]);
+        }
+        act.apply_slice(o);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Binary with broadcasting
+
+/// An elementwise binary operation on f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// `max(a, b)`.
+    Max,
+    /// `min(a, b)`.
+    Min,
+    /// `a^b`.
+    Pow,
+}
+
+impl BinOp {
+    #[inline(always)]
+    fn f(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+            BinOp::Div => a / b,
+            BinOp::Max => a.max(b),
+            BinOp::Min => a.min(b),
+            BinOp::Pow => a.powf(b),
+        }
+    }
+}
+
+/// Shapes and strides of a broadcast elementwise op, left-padded to [`MAX_RANK`]; a stride
+/// of 0 repeats an operand along that axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Output dims.
+    pub dims: [usize; MAX_RANK],
+    /// Strides of `a` in elements.
+    pub sa: [usize; MAX_RANK],
+    /// Strides of `b` in elements.
+    pub sb: [usize; MAX_RANK],
+}
+
+impl Broadcast {
+    /// Numpy-style broadcast of two shapes already aligned to the output's rank (1 where an
+    /// operand repeats). `None` if a rank exceeds [`MAX_RANK`] or the dims do not broadcast.
+    pub fn new(out: &[usize], a: &[usize], b: &[usize]) -> Option<Broadcast> {
+        let r = out.len();
+        if r > MAX_RANK || a.len() != r || b.len() != r {
+            return None;
+        }
+        let mut bc = Broadcast {
+            dims: [1; MAX_RANK],
+            sa: [0; MAX_RANK],
+            sb: [0; MAX_RANK],
+        };
+        let (mut ra, mut rb) = (1usize, 1usize);
+        for i in (0..r).rev() {
+            let k = MAX_RANK - r + i;
+            bc.dims[k] = out[i];
+            for (d, s, run) in [
+                (a[i], &mut bc.sa[k], &mut ra),
+                (b[i], &mut bc.sb[k], &mut rb),
+            ] {
+                if d == out[i] {
+                    *s = if d == 1 { 0 } else { *run };
+                } else if d == 1 {
+                    *s = 0;
+                } else {
+                    return None;
+                }
+                *run *= d;
+            }
+        }
+        Some(bc)
+    }
+
+    /// Element count of the output.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// True when the output is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f(row, a_offset, b_offset)` for every output row (all axes but the last) in
+    /// `rows`.
+    fn rows(&self, rows: std::ops::Range<usize>, mut f: impl FnMut(usize, usize, usize)) {
+        let inner = self.dims[MAX_RANK - 1];
+        for row in rows {
+            let (mut rem, mut ao, mut bo) = (row, 0, 0);
+            for k in (0..MAX_RANK - 1).rev() {
+                let i = rem % self.dims[k];
+                rem /= self.dims[k];
+                ao += i * self.sa[k];
+                bo += i * self.sb[k];
+            }
+            let _ = inner;
+            f(row, ao, bo);
+        }
+    }
+}
+
+/// `out = act(op(a, b))` with broadcasting; `a` or `b` may be [`Src::Out`] when it has the
+/// output's shape.
+pub fn binary(
+    pool: &ThreadPool,
+    op: BinOp,
+    act: Act,
+    bc: &Broadcast,
+    a: Src<'_>,
+    b: Src<'_>,
+    out: &mut [f32],
+) {
+    let inner = bc.dims[MAX_RANK - 1];
+    let rows = bc.len() / inner.max(1);
+    if inner == 0 || rows == 0 {
+        return;
+    }
+    let (ia, ib) = (bc.sa[MAX_RANK - 1], bc.sb[MAX_RANK - 1]);
+    let op_ = SharedMut::new(out);
+    par_ranges(pool, rows, inner, &|r| {
+        bc.rows(r, |row, ao, bo| {
+            // SAFETY: rows are disjoint ranges of the output; each row belongs to one chunk.
+            #[allow(unsafe_code)]
+            let o = unsafe { op_.slice(row * inner, inner) };
+            match (a, b) {
+                (Src::Out, Src::Slice(b)) => {
+                    for (j, v) in o.iter_mut().enumerate() {
+                        *v = op.f(*v, b[bo + j * ib]);
+                    }
+                }
+                (Src::Slice(a), Src::Out) => {
+                    for (j, v) in o.iter_mut().enumerate() {
+                        *v = op.f(a[ao + j * ia], *v);
+                    }
+                }
+                (Src::Slice(a), Src::Slice(b)) => match (ia, ib) {
+                    (1, 1) => {
+                        let (a, b) = (&a[ao..ao + inner], &b[bo..bo + inner]);
+                        for ((v, x), y) in o.iter_mut().zip(a).zip(b) {
+                            *v = op.f(*x, *y);
+                        }
+                    }
+                    (1, 0) => {
+                        let (a, y) = (&a[ao..ao + inner], b[bo]);
+                        for (v, x) in o.iter_mut().zip(a) {
+                            *v = op.f(*x, y);
+                        }
+                    }
+                    (0, 1) => {
+                        let (x, b) = (a[ao], &b[bo..bo + inner]);
+                        for (v, y) in o.iter_mut().zip(b) {
+                            *v = op.f(x, *y);
+                        }
+                    }
+                    _ => {
+                        for (j, v) in o.iter_mut().enumerate() {
+                            *v = op.f(a[ao + j * ia], b[bo + j * ib]);
+                        }
+                    }
+                },
+                (Src::Out, Src::Out) => o.iter_mut().for_each(|v| *v = op.f(*v, *v)),
+            }
+            act.apply_slice(o);
+        })
+    });
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+}
+
+/// `out = (a op b)` as 0/1 bytes, with broadcasting, for any ordered element type.
+pub fn compare<T: Copy + PartialOrd>(op: CmpOp, bc: &Broadcast, a: &[T], b: &[T], out: &mut [u8]) {
+    let inner = bc.dims[MAX_RANK - 1];
+    let rows = bc.len() / inner.max(1);
+    let (ia, ib) = (bc.sa[MAX_RANK - 1], bc.sb[MAX_RANK - 1]);
+    bc.rows(0..rows, |row, ao, bo| {
+        for j in 0..inner {
+            let (x, y) = (a[ao + j * ia], b[bo + j * ib]);
+            out[row * inner + j] = match op {
+                CmpOp::Eq => x == y,
+                CmpOp::Ne => x != y,
+                CmpOp::Lt => x < y,
+                CmpOp::Le => x <= y,
+                CmpOp::Gt => x > y,
+                CmpOp::Ge => x >= y,
+            } as u8;
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Normalization and softmax
+
+/// Softmax over the middle axis of `[outer, len, inner]`, in place or from `x`.
+pub fn softmax(
+    pool: &ThreadPool,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    x: Src<'_>,
+    out: &mut [f32],
+) {
+    x.load_into(out);
+    let op = SharedMut::new(out);
+    if inner == 1 {
+        par_ranges(pool, outer, len * 4, &|r| {
+            // SAFETY: disjoint row ranges.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(r.start * len, r.len() * len) };
+            for row in o.chunks_exact_mut(len) {
+                softmax_row(row);
+            }
+        });
+    } else {
+        par_ranges(pool, outer, len * inner * 4, &|r| {
+            for b in r {
+                // SAFETY: disjoint outer blocks.
+                #[allow(unsafe_code)]
+                let o = unsafe { op.slice(b * len * inner, len * inner) };
+                for i in 0..inner {
+                    let mut m = f32::NEG_INFINITY;
+                    for l in 0..len {
+                        m = m.max(o[l * inner + i]);
+                    }
+                    let mut s = 0.0f32;
+                    for l in 0..len {
+                        let e = (o[l * inner + i] - m).exp();
+                        o[l * inner + i] = e;
+                        s += e;
+                    }
+                    let inv = 1.0 / s;
+                    for l in 0..len {
+                        o[l * inner + i] *= inv;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Softmax of one contiguous row, in place.
+pub fn softmax_row(row: &mut [f32]) {
+    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0f32;
+    for v in row.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    let inv = 1.0 / s;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Layer normalization of each `cols`-long row, in place.
+pub fn layer_norm_row(row: &mut [f32], scale: Option<&[f32]>, bias: Option<&[f32]>, eps: f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    match (scale, bias) {
+        (Some(s), Some(b)) => {
+            for ((v, s), b) in row.iter_mut().zip(s).zip(b) {
+                *v = (*v - mean) * inv * s + b;
+            }
+        }
+        (Some(s), None) => {
+            for (v, s) in row.iter_mut().zip(s) {
+                *v = (*v - mean) * inv * s;
+            }
+        }
+        (None, Some(b)) => {
+            for (v, b) in row.iter_mut().zip(b) {
+                *v = (*v - mean) * inv + b;
+            }
+        }
+        (None, None) => row.iter_mut().for_each(|v| *v = (*v - mean) * inv),
+    }
+}
+
+/// `out = layer_norm(a + b)` over rows of `cols` (`b` absent: plain layer norm). Either
+/// input may be [`Src::Out`].
+#[allow(clippy::too_many_arguments)]
+pub fn skip_layer_norm(
+    pool: &ThreadPool,
+    cols: usize,
+    a: Src<'_>,
+    b: Option<Src<'_>>,
+    scale: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    eps: f32,
+    out: &mut [f32],
+) {
+    if cols == 0 {
+        return;
+    }
+    let rows = out.len() / cols;
+    let op = SharedMut::new(out);
+    par_ranges(pool, rows, cols * 6, &|r| {
+        for row in r {
+            // SAFETY: disjoint rows.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(row * cols, cols) };
+            let rr = row * cols..(row + 1) * cols;
+            match (a, b) {
+                (Src::Slice(a), None) => o.copy_from_slice(&a[rr]),
+                (Src::Out, None) | (Src::Out, Some(Src::Out)) => {}
+                (Src::Out, Some(Src::Slice(b))) | (Src::Slice(b), Some(Src::Out)) => {
+                    o.iter_mut().zip(&b[rr]).for_each(|(v, y)| *v += y)
+                }
+                (Src::Slice(a), Some(Src::Slice(b))) => {
+                    for ((v, x), y) in o.iter_mut().zip(&a[rr.clone()]).zip(&b[rr]) {
+                        *v = x + y;
+                    }
+                }
+            }
+            if matches!((a, b), (Src::Out, Some(Src::Out))) {
+                o.iter_mut().for_each(|v| *v += *v);
+            }
+            layer_norm_row(o, scale, bias, eps);
+        }
+    });
+}
+
+/// `out[r, :] = layer_norm(Σᵢ tableᵢ[idsᵢ[r], :])` for token rows `r`; ids out of range
+/// are reported as `Err(position)`. A row whose id is its lookup's `padding_idx` reads as
+/// zeros.
+#[allow(clippy::too_many_arguments)]
+pub fn embedding_layer_norm(
+    ids: &[&[i64]],
+    tables: &[(&[f32], usize)],
+    padding: &[Option<i64>],
+    cols: usize,
+    scale: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    eps: f32,
+    out: &mut [f32],
+) -> Result<(), (usize, usize, i64)> {
+    let rows = out.len() / cols.max(1);
+    for r in 0..rows {
+        let o = &mut out[r * cols..(r + 1) * cols];
+        o.fill(0.0);
+        for (l, ((ids, (table, vocab)), pad)) in ids.iter().zip(tables).zip(padding).enumerate() {
+            let id = ids[r];
+            if id < 0 || id as usize >= *vocab {
+                return Err((l, r, id));
+            }
+            if Some(id) == *pad {
+                continue;
+            }
+            let t = &table[id as usize * cols..(id as usize + 1) * cols];
+            o.iter_mut().zip(t).for_each(|(v, x)| *v += x);
+        }
+        layer_norm_row(o, scale, bias, eps);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Squeeze-and-excitation
+
+/// `out = x · act2(w2 · act1(w1 · mean_hw(x) + b1) + b2)` per channel, over `[n, c, hw]`.
+/// `w1` is `[c1, c]`, `w2` is `[c, c1]`; `scratch` holds `c + c1` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn se_block(
+    pool: &ThreadPool,
+    (n, c, hw): (usize, usize, usize),
+    x: Src<'_>,
+    (w1, b1, w2, b2): (&[f32], &[f32], &[f32], &[f32]),
+    (act1, act2): (Act, Act),
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let c1 = b1.len();
+    let (mean, hidden) = scratch[..c + c1].split_at_mut(c);
+    for b in 0..n {
+        let img = b * c * hw..(b + 1) * c * hw;
+        let src: &[f32] = match x {
+            Src::Slice(s) => &s[img.clone()],
+            Src::Out => &out[img.clone()],
+        };
+        for (ch, m) in mean.iter_mut().enumerate() {
+            *m = src[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32;
+        }
+        for (o, h) in hidden.iter_mut().enumerate() {
+            *h = act1.apply(dot(&w1[o * c..(o + 1) * c], mean) + b1[o]);
+        }
+        // Reuse `mean` for the gates.
+        for (ch, g) in mean.iter_mut().enumerate() {
+            *g = act2.apply(dot(&w2[ch * c1..(ch + 1) * c1], hidden) + b2[ch]);
+        }
+        let gates: &[f32] = mean;
+        let o = SharedMut::new(&mut out[img.clone()]);
+        par_ranges(pool, c, hw, &|r| {
+            for ch in r {
+                // SAFETY: disjoint channel planes of this image.
+                #[allow(unsafe_code)]
+                let plane = unsafe { o.slice(ch * hw, hw) };
+                let g = gates[ch];
+                match x {
+                    Src::Slice(s) => {
+                        let s = &s[img.start + ch * hw..img.start + (ch + 1) * hw];
+                        plane.iter_mut().zip(s).for_each(|(v, x)| *v = x * g);
+                    }
+                    Src::Out => plane.iter_mut().for_each(|v| *v *= g),
+                }
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Attention
+
+/// Geometry of multi-head attention on packed heads: Q is `[b, s, ·]`, K and V `[b, t, ·]`;
+/// head `h` of a row occupies `h·d .. (h+1)·d` after the operand's offset. Row strides let
+/// Q, K and V live in one packed `[b, s, 3·H·D]` tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttnGeom {
+    /// Batch.
+    pub b: usize,
+    /// Query length.
+    pub s: usize,
+    /// Key length.
+    pub t: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Head size.
+    pub d: usize,
+    /// Logit multiplier.
+    pub scale: f32,
+    /// Row stride of Q, K and V (elements).
+    pub row: usize,
+    /// Offsets of Q, K and V within a row.
+    pub off: [usize; 3],
+    /// Strides of the mask over (b, h, s, t); all zero without a mask.
+    pub mask_strides: [usize; 4],
+}
+
+/// `out[b, s, h·D + d] = Σ_t softmax_t(scale·q·k + mask) · v`, out `[b, s, H·D]`. `q`, `k`,
+/// `v` may be the same slice (packed). `scratch` holds `threads · t` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    pool: &ThreadPool,
+    g: &AttnGeom,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let hd = g.heads * g.d;
+    let units = g.b * g.heads * g.s;
+    let threads = if units * g.t * g.d < 1 << 14 {
+        1
+    } else {
+        pool.threads().min(units).max(1)
+    };
+    assert!(
+        scratch.len() >= threads * g.t,
+        "attention scratch too short"
+    );
+    let op = SharedMut::new(out);
+    let sp = SharedMut::new(scratch);
+    let task = |th: usize| {
+        // SAFETY: each task has its own scratch row.
+        #[allow(unsafe_code)]
+        let logits = unsafe { sp.slice(th * g.t, g.t) };
+        for u in chunk_range(units, threads, th) {
+            let (bh, si) = (u / g.s, u % g.s);
+            let (bi, hi) = (bh / g.heads, bh % g.heads);
+            let qr = &q[(bi * g.s + si) * g.row + g.off[0] + hi * g.d..][..g.d];
+            for (ti, l) in logits.iter_mut().enumerate() {
+                let kr = &k[(bi * g.t + ti) * g.row + g.off[1] + hi * g.d..][..g.d];
+                let m = mask.map_or(0.0, |m| {
+                    let [a, b, c, d] = g.mask_strides;
+                    m[bi * a + hi * b + si * c + ti * d]
+                });
+                *l = g.scale * dot(qr, kr) + m;
+            }
+            softmax_row(logits);
+            // SAFETY: unit u owns out[b, s, h·D .. (h+1)·D]; units are disjoint.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice((bi * g.s + si) * hd + hi * g.d, g.d) };
+            o.fill(0.0);
+            for (ti, &p) in logits.iter().enumerate() {
+                let vr = &v[(bi * g.t + ti) * g.row + g.off[2] + hi * g.d..][..g.d];
+                o.iter_mut().zip(vr).for_each(|(a, x)| *a += p * x);
+            }
+        }
+    };
+    if threads == 1 {
+        task(0);
+    } else {
+        pool.run(threads, &task);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pooling
+
+/// A 2-D pooling window geometry (NCHW, padding resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    /// Max (else average).
+    pub max: bool,
+    /// Planes (`n · c`).
+    pub planes: usize,
+    /// Input size.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output size.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Window.
+    pub k: [usize; 2],
+    /// Strides.
+    pub s: [usize; 2],
+    /// Padding before (top, left).
+    pub pad: [usize; 2],
+    /// Adaptive windows (`k`, `s`, `pad` unused).
+    pub adaptive: bool,
+    /// Average over the valid elements only (else over the padded window).
+    pub exclusive: bool,
+}
+
+/// Pools each plane of `x` into `out`.
+pub fn pool2d(pool: &ThreadPool, p: &Pool2d, x: &[f32], out: &mut [f32]) {
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    let op = SharedMut::new(out);
+    // (start, end) clipped to the input, and the window size counted when not exclusive.
+    let win = |i: usize, ax: usize, len: usize, o: usize| -> (usize, usize, usize) {
+        if p.adaptive {
+            let start = (i * len) / o;
+            let end = ((i + 1) * len).div_ceil(o);
+            (start, end, end - start)
+        } else {
+            let start = (i * p.s[ax]) as isize - p.pad[ax] as isize;
+            let end = (start + p.k[ax] as isize).min(len as isize);
+            let sc = start.max(0);
+            (sc as usize, end.max(sc) as usize, p.k[ax])
+        }
+    };
+    par_ranges(pool, p.planes, hw, &|r| {
+        for pl in r {
+            let xs = &x[pl * hw..(pl + 1) * hw];
+            // SAFETY: disjoint output planes.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(pl * ohw, ohw) };
+            for oy in 0..p.oh {
+                let (y0, y1, ky) = win(oy, 0, p.h, p.oh);
+                for ox in 0..p.ow {
+                    let (x0, x1, kx) = win(ox, 1, p.w, p.ow);
+                    o[oy * p.ow + ox] = if p.max {
+                        let mut m = f32::NEG_INFINITY;
+                        for iy in y0..y1 {
+                            for v in &xs[iy * p.w + x0..iy * p.w + x1] {
+                                m = m.max(*v);
+                            }
+                        }
+                        m
+                    } else {
+                        let mut s = 0.0f32;
+                        for iy in y0..y1 {
+                            s += xs[iy * p.w + x0..iy * p.w + x1].iter().sum::<f32>();
+                        }
+                        let count = if p.exclusive || p.adaptive {
+                            (y1 - y0) * (x1 - x0)
+                        } else {
+                            ky * kx
+                        };
+                        s / count.max(1) as f32
+                    };
+                }
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout moves
+
+/// Copies a strided view of `x` (dims and element strides, left-padded to [`MAX_RANK`],
+/// starting at `offset`) into the contiguous `out`: transpose, slice and concat parts are
+/// all this.
+pub fn strided_copy<T: Copy>(
+    dims: &[usize; MAX_RANK],
+    strides: &[usize; MAX_RANK],
+    offset: usize,
+    x: &[T],
+    out: &mut [T],
+) {
+    let inner = dims[MAX_RANK - 1];
+    let rows: usize = dims[..MAX_RANK - 1].iter().product();
+    if inner == 0 || rows == 0 {
+        return;
+    }
+    let si = strides[MAX_RANK - 1];
+    for row in 0..rows {
+        let (mut rem, mut off) = (row, offset);
+        for k in (0..MAX_RANK - 1).rev() {
+            off += (rem % dims[k]) * strides[k];
+            rem /= dims[k];
+        }
+        let o = &mut out[row * inner..(row + 1) * inner];
+        if si == 1 {
+            o.copy_from_slice(&x[off..off + inner]);
+        } else {
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = x[off + j * si];
+            }
+        }
+    }
+}
+
+/// Copies `src` (`[outer, len]` row-major) into columns `at .. at+len` of `dst`
+/// (`[outer, total]`): one input of a concatenation.
+pub fn concat_part<T: Copy>(
+    src: &[T],
+    outer: usize,
+    len: usize,
+    at: usize,
+    total: usize,
+    dst: &mut [T],
+) {
+    for o in 0..outer {
+        dst[o * total + at..o * total + at + len].copy_from_slice(&src[o * len..(o + 1) * len]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_binary_matches_direct_indexing() {
+        let pool = ThreadPool::new(2);
+        let out = [2, 3, 4];
+        let a: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..3).map(|i| 10.0 * i as f32).collect();
+        let bc = Broadcast::new(&out, &[2, 3, 4], &[1, 3, 1]).unwrap();
+        let mut o = vec![0f32; 24];
+        binary(
+            &pool,
+            BinOp::Sub,
+            Act::Identity,
+            &bc,
+            Src::Slice(&a),
+            Src::Slice(&b),
+            &mut o,
+        );
+        for i in 0..24 {
+            assert_eq!(o[i], a[i] - b[(i / 4) % 3]);
+        }
+        // In place on a.
+        let mut o2 = a.clone();
+        binary(
+            &pool,
+            BinOp::Mul,
+            Act::Relu,
+            &bc,
+            Src::Out,
+            Src::Slice(&b),
+            &mut o2,
+        );
+        for i in 0..24 {
+            assert_eq!(o2[i], (a[i] * b[(i / 4) % 3]).max(0.0));
+        }
+        assert!(Broadcast::new(&out, &[2, 3, 4], &[1, 2, 1]).is_none());
+    }
+
+    #[test]
+    fn softmax_and_layer_norm_rows() {
+        let pool = ThreadPool::new(1);
+        let x = [1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0];
+        let mut o = [0f32; 6];
+        softmax(&pool, 2, 3, 1, Src::Slice(&x), &mut o);
+        let e: f32 = 1.0 + 1f32.exp() + 2f32.exp();
+        assert!((o[0] - 1.0 / e).abs() < 1e-6 && (o[4] - 1.0 / 3.0).abs() < 1e-6);
+        // Axis 0 of [3, 2] == middle axis of [1, 3, 2].
+        let mut o2 = [0f32; 6];
+        softmax(&pool, 1, 3, 2, Src::Slice(&x), &mut o2);
+        assert!((o2[0] - 1f32.exp() / (1f32.exp() + 3f32.exp() + 1.0)).abs() < 1e-6);
+        let mut r = [1.0f32, 3.0];
+        layer_norm_row(&mut r, Some(&[2.0, 1.0]), Some(&[0.0, 10.0]), 0.0);
+        assert_eq!(r, [-2.0, 11.0]);
+    }
+
+    #[test]
+    fn strided_copy_transposes() {
+        // x [2, 3] -> out [3, 2].
+        let x = [0, 1, 2, 3, 4, 5];
+        let mut dims = [1; MAX_RANK];
+        let mut st = [0; MAX_RANK];
+        dims[4] = 3;
+        dims[5] = 2;
+        st[4] = 1;
+        st[5] = 3;
+        let mut o = [0; 6];
+        strided_copy(&dims, &st, 0, &x, &mut o);
+        assert_eq!(o, [0, 3, 1, 4, 2, 5]);
+    }
+}

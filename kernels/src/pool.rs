@@ -1,0 +1,310 @@
+//! A fixed thread pool that runs `n` tasks of one closure and returns when all are done.
+//!
+//! Dispatch allocates nothing: the closure is lent to the workers by pointer for the length
+//! of [`ThreadPool::run`], tasks are handed out by an atomic counter, and the workers sleep
+//! on a condition variable between dispatches (no spinning). Dropping the pool joins them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// A borrowed task closure with its lifetime erased (see the SAFETY note in `run`).
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    tasks: usize,
+}
+
+// SAFETY: `Job` is only a pointer to a `Sync` closure; `run` keeps the closure alive until
+// every worker has reported back, so sending the pointer to the workers is sound.
+#[allow(unsafe_code)]
+unsafe impl Send for Job {}
+
+struct State {
+    job: Option<Job>,
+    generation: u64,
+    /// Workers that have not finished the current generation.
+    active: usize,
+    panicked: bool,
+    shutdown: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    wake: Condvar,
+    done: Condvar,
+    next: AtomicUsize,
+}
+
+/// `threads - 1` worker threads; the calling thread is the last worker.
+pub struct ThreadPool {
+    inner: Arc<Inner>,
+    workers: Vec<JoinHandle<()>>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl ThreadPool {
+    /// A pool that runs tasks on `threads` threads in all (the caller included): it starts
+    /// `threads - 1` workers. `threads` is at least 1.
+    pub fn new(threads: usize) -> ThreadPool {
+        let threads = threads.max(1);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                job: None,
+                generation: 0,
+                active: 0,
+                panicked: false,
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            next: AtomicUsize::new(0),
+        });
+        let workers = (1..threads)
+            .map(|i| {
+                let inner = inner.clone();
+                std::thread::Builder::new()
+                    .name(format!("kayak-worker-{i}"))
+                    .spawn(move || worker(&inner))
+                    .expect("spawning a kernel worker thread")
+            })
+            .collect();
+        ThreadPool {
+            inner,
+            workers,
+            threads,
+        }
+    }
+
+    /// Threads a dispatch runs on (the caller included).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f(0) .. f(tasks - 1)`, spread over the pool, and returns when all have run.
+    /// With one task, or no workers, everything runs on the calling thread.
+    ///
+    /// # Panics
+    /// If a task panics on a worker, the panic is reported here once all tasks are done.
+    pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        if tasks == 0 {
+            return;
+        }
+        if self.workers.is_empty() || tasks == 1 {
+            (0..tasks).for_each(f);
+            return;
+        }
+        // SAFETY: the pointer's lifetime is erased so that workers can hold it; this
+        // function does not return before every worker has decremented `active` for this
+        // generation, after which no worker touches the job again.
+        #[allow(unsafe_code)]
+        let f_static: *const (dyn Fn(usize) + Sync) = unsafe {
+            std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const (dyn Fn(usize) + Sync)>(
+                f as *const _,
+            )
+        };
+        let inner = &*self.inner;
+        {
+            let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            inner.next.store(0, Ordering::SeqCst);
+            s.job = Some(Job { f: f_static, tasks });
+            s.generation += 1;
+            s.active = self.workers.len();
+            s.panicked = false;
+        }
+        inner.wake.notify_all();
+        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+            let t = inner.next.fetch_add(1, Ordering::Relaxed);
+            if t >= tasks {
+                break;
+            }
+            f(t);
+        }));
+        let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        while s.active > 0 {
+            s = inner.done.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.job = None;
+        let panicked = s.panicked;
+        drop(s);
+        if let Err(p) = mine {
+            std::panic::resume_unwind(p);
+        }
+        assert!(!panicked, "a kernel task panicked on a worker thread");
+    }
+}
+
+fn worker(inner: &Inner) {
+    let mut seen = 0u64;
+    loop {
+        let job = {
+            let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            while s.generation == seen && !s.shutdown {
+                s = inner.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            if s.shutdown {
+                return;
+            }
+            seen = s.generation;
+            s.job
+        };
+        let ok = match job {
+            Some(job) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // SAFETY: `run` keeps the closure alive until this worker reports back below.
+                #[allow(unsafe_code)]
+                let f = unsafe { &*job.f };
+                loop {
+                    let t = inner.next.fetch_add(1, Ordering::Relaxed);
+                    if t >= job.tasks {
+                        break;
+                    }
+                    f(t);
+                }
+            }))
+            .is_ok(),
+            None => true,
+        };
+        let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.panicked |= !ok;
+        s.active -= 1;
+        if s.active == 0 {
+            inner.done.notify_one();
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        {
+            let mut s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.shutdown = true;
+        }
+        self.inner.wake.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A raw pointer that tasks share to write disjoint parts of one output.
+#[derive(Clone, Copy, Debug)]
+pub struct SharedMut<T>(pub *mut T);
+
+// SAFETY: used only to let parallel tasks write disjoint index ranges of one buffer; each
+// use site states why its ranges are disjoint.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Send for SharedMut<T> {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    /// Wraps a slice's pointer.
+    pub fn new(s: &mut [T]) -> SharedMut<T> {
+        SharedMut(s.as_mut_ptr())
+    }
+
+    /// `len` elements from `start`.
+    ///
+    /// # Safety
+    /// The range must lie inside the wrapped slice and no other live reference may
+    /// overlap it.
+    #[allow(unsafe_code)]
+    pub unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        // SAFETY: the caller guarantees bounds and exclusivity.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+/// Splits `n` items into at most `parts` contiguous chunks of at least `min` items:
+/// returns the chunk count; chunk `i` is [`chunk_range`]`(n, chunks, i)`.
+pub fn chunks(n: usize, parts: usize, min: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    (n / min.max(1)).clamp(1, parts.max(1))
+}
+
+/// The `i`-th of `chunks` near-equal contiguous ranges of `0..n`.
+pub fn chunk_range(n: usize, chunks: usize, i: usize) -> std::ops::Range<usize> {
+    let base = n / chunks;
+    let rem = n % chunks;
+    let start = i * base + i.min(rem);
+    start..start + base + usize::from(i < rem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn every_task_runs_once_at_any_thread_count() {
+        for threads in 1..=4 {
+            let pool = ThreadPool::new(threads);
+            for tasks in [0, 1, 2, 3, 17, 100] {
+                let hits: Vec<AtomicU64> = (0..tasks).map(|_| AtomicU64::new(0)).collect();
+                pool.run(tasks, &|t| {
+                    hits[t].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn disjoint_writes_through_shared_mut() {
+        let pool = ThreadPool::new(3);
+        let mut out = vec![0usize; 1000];
+        let p = SharedMut::new(&mut out);
+        let n = chunks(1000, 3, 1);
+        pool.run(n, &|i| {
+            let r = chunk_range(1000, n, i);
+            // SAFETY: chunk ranges are disjoint and inside `out`.
+            #[allow(unsafe_code)]
+            let s = unsafe { p.slice(r.start, r.len()) };
+            for (k, v) in s.iter_mut().enumerate() {
+                *v = r.start + k;
+            }
+        });
+        assert!(out.iter().enumerate().all(|(i, &v)| i == v));
+    }
+
+    #[test]
+    fn a_panicking_task_is_reported_and_the_pool_survives() {
+        let pool = ThreadPool::new(2);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.run(8, &|t| assert!(t != 5, "task 5 fails"));
+        }));
+        assert!(r.is_err());
+        let count = AtomicU64::new(0);
+        pool.run(8, &|_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn chunk_ranges_cover_exactly() {
+        for n in [1, 7, 64, 1001] {
+            for parts in 1..5 {
+                let c = chunks(n, parts, 3);
+                let mut next = 0;
+                for i in 0..c {
+                    let r = chunk_range(n, c, i);
+                    assert_eq!(r.start, next);
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+            }
+        }
+    }
+}
