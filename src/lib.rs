@@ -33,6 +33,9 @@ pub use predictor::{InputHandle, OutputHandle, Predictor};
 /// The IR, for users who inspect graphs.
 pub use kayak_ir as ir;
 
+/// The executor (plans, memory figures), for users who inspect how a model runs.
+pub use kayak_exec as exec;
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -30,12 +30,31 @@ fn hash64(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
+/// A digest of the params: the buffer's bytes, or the file's, streamed.
+pub(crate) fn params_digest(b: &kayak_proto::ModelBytes) -> std::io::Result<u64> {
+    use std::io::Read;
+    let Some(path) = &b.params_file else {
+        return Ok(hash64(&[&b.params]));
+    };
+    let mut f = std::fs::File::open(path)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        buf[..n].hash(&mut h);
+    }
+    Ok(h.finish())
+}
+
 /// The key of an optimization.
-pub(crate) fn key(model: &[u8], params: &[u8], rules: &str, keep: &[String]) -> u64 {
+pub(crate) fn key(model: &[u8], params: u64, rules: &str, keep: &[String]) -> u64 {
     let keep = keep.join("\u{1}");
     hash64(&[
         model,
-        params,
+        &params.to_le_bytes(),
         rules.as_bytes(),
         keep.as_bytes(),
         env!("CARGO_PKG_VERSION").as_bytes(),

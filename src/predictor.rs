@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 /// What predictor clones share: the model (weights held once) and the plan cache.
 struct Shared {
+    /// The model; its `graph` is the graph that runs (the optimized one when optimization
+    /// is on: the imported graph is dropped, so every weight is held once).
     model: Model,
-    /// The graph that runs: the optimized one, or the imported one.
-    graph: Graph,
     report: Option<kayak_rewrite::Report>,
     /// Graph outputs then fetched variables.
     keep: Vec<ValueId>,
@@ -83,7 +83,7 @@ impl Predictor {
         })?;
         let bytes = src.load()?;
         let model = kayak_proto::import(&bytes)?;
-        Predictor::build(model, config, Some((&bytes.model, &bytes.params)))
+        Predictor::build(model, config, Some(&bytes))
     }
 
     /// Builds a predictor for an already imported model.
@@ -92,7 +92,11 @@ impl Predictor {
     }
 
     /// `bytes` (the model and params files) key the optimized-graph cache.
-    fn build(model: Model, config: Config, bytes: Option<(&[u8], &[u8])>) -> Result<Predictor> {
+    fn build(
+        model: Model,
+        config: Config,
+        bytes: Option<&kayak_proto::ModelBytes>,
+    ) -> Result<Predictor> {
         let graph = &model.graph;
         let mut keep = graph.outputs.clone();
         let name = |v: ValueId| -> String {
@@ -121,12 +125,19 @@ impl Predictor {
                 rules.disable(r)?;
             }
             let cache = match (&config.optim_cache_dir, bytes) {
-                (Some(dir), Some((m, p))) => {
-                    let kept: Vec<String> =
-                        output_names.iter().chain(&fetch_names).cloned().collect();
-                    let key = crate::optim_cache::key(m, p, &rules.fingerprint(), &kept);
-                    Some((crate::optim_cache::path(dir, key), key))
-                }
+                (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
+                    Ok(digest) => {
+                        let kept: Vec<String> =
+                            output_names.iter().chain(&fetch_names).cloned().collect();
+                        let key =
+                            crate::optim_cache::key(&b.model, digest, &rules.fingerprint(), &kept);
+                        Some((crate::optim_cache::path(dir, key), key))
+                    }
+                    Err(e) => {
+                        log::warn!("optimized-graph cache off: cannot read the params: {e}");
+                        None
+                    }
+                },
                 _ => None,
             };
             let t0 = std::time::Instant::now();
@@ -185,9 +196,12 @@ impl Predictor {
         } else {
             (graph.clone(), keep, None)
         };
+        let mut model = model;
+        // The imported graph goes: weights that folding replaced are freed, the rest are
+        // shared (`Arc`) with the graph that runs.
+        model.graph = graph;
         let shared = Shared {
             model,
-            graph,
             report,
             keep,
             output_names,
@@ -208,7 +222,9 @@ impl Predictor {
         })
     }
 
-    /// The imported model (graph, op histogram, parameter sizes).
+    /// The model: its op histogram and parameter sizes describe the imported program; its
+    /// `graph` is the graph that runs (with optimization on, the imported graph is not
+    /// kept, so that weights replaced by folded ones are not held twice).
     pub fn model(&self) -> &Model {
         &self.shared.model
     }
@@ -220,7 +236,7 @@ impl Predictor {
 
     /// The graph that runs (optimized unless switched off).
     pub fn graph(&self) -> &Graph {
-        &self.shared.graph
+        &self.shared.model.graph
     }
 
     /// The configuration this predictor was built with.
@@ -246,7 +262,7 @@ impl Predictor {
     /// Declared dtype and (possibly symbolic) shape of an input.
     pub fn input_type(&self, name: &str) -> Result<(DType, Shape)> {
         let k = self.input_index(name)?;
-        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
         Ok((ty.dtype, ty.shape.clone()))
     }
 
@@ -287,7 +303,7 @@ impl Predictor {
     /// Checks a tensor against an input's declaration.
     fn check_input(&self, k: usize, t: &Tensor) -> Result<()> {
         let name = &self.shared.input_names[k];
-        let ty = &self.shared.graph.values[self.shared.graph.inputs[k]].ty;
+        let ty = &self.shared.model.graph.values[self.shared.model.graph.inputs[k]].ty;
         if t.dtype() != ty.dtype {
             return Err(Error::InputDType {
                 name: name.clone(),
@@ -302,6 +318,10 @@ impl Predictor {
     /// through [`Predictor::output`]. Once a plan for these input shapes is cached and this
     /// predictor has run it, a run allocates nothing on the heap.
     pub fn run(&mut self) -> Result<()> {
+        self.run_inner(None)
+    }
+
+    fn run_inner(&mut self, times: Option<&mut Vec<u64>>) -> Result<()> {
         for (k, t) in self.inputs.iter().enumerate() {
             if t.is_none() {
                 return Err(Error::MissingInput {
@@ -321,9 +341,40 @@ impl Predictor {
                 self.plan_for(&shapes)?
             }
         };
-        plan.run(&self.shared.graph, &self.inputs, &mut self.state)?;
+        match times {
+            Some(t) => {
+                t.resize(plan.steps.len(), 0);
+                plan.run_timed(
+                    &self.shared.model.graph,
+                    &self.inputs,
+                    &mut self.state,
+                    Some(t),
+                )?
+            }
+            None => plan.run(&self.shared.model.graph, &self.inputs, &mut self.state)?,
+        }
         self.last = Some(plan);
         Ok(())
+    }
+
+    /// [`Predictor::run`], adding each plan step's wall time (ns) to `times` (resized to
+    /// the plan's step count): `kayak bench --profile`.
+    pub fn run_profiled(&mut self, times: &mut Vec<u64>) -> Result<()> {
+        self.run_inner(Some(times))
+    }
+
+    /// Bytes of the weights the running graph holds (each tensor once, folded weights
+    /// included; the imported graph's replaced weights are not kept).
+    pub fn weights_bytes(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        self.graph()
+            .values
+            .iter()
+            .filter_map(|v| match &v.def {
+                kayak_ir::ValueDef::Const(t) if seen.insert(Arc::as_ptr(t)) => Some(t.byte_len()),
+                _ => None,
+            })
+            .sum()
     }
 
     /// The cached plan for the current inputs' shapes, if any (allocates nothing).
@@ -370,7 +421,7 @@ impl Predictor {
             return Ok(p);
         }
         let p = Arc::new(Plan::new(
-            &self.shared.graph,
+            &self.shared.model.graph,
             shapes,
             &self.shared.keep,
             self.plan_options(),
@@ -435,7 +486,7 @@ impl InputHandle<'_> {
 
     /// Declared dtype.
     pub fn dtype(&self) -> DType {
-        self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
+        self.pred.shared.model.graph.values[self.pred.shared.model.graph.inputs[self.index]]
             .ty
             .dtype
     }
@@ -451,14 +502,12 @@ impl InputHandle<'_> {
     /// Sets the input's shape; the data is zeroed until copied in. The buffer is reused
     /// when the shape does not change.
     pub fn reshape(&mut self, shape: &[usize]) -> Result<()> {
-        let (dtype, decl) = (
-            self.dtype(),
-            self.pred.shared.graph.values[self.pred.shared.graph.inputs[self.index]]
-                .ty
-                .shape
-                .clone(),
-        );
-        check_shape(self.name(), &decl, shape)?;
+        let dtype = self.dtype();
+        let shared = &self.pred.shared;
+        let decl = &shared.model.graph.values[shared.model.graph.inputs[self.index]]
+            .ty
+            .shape;
+        check_shape(&shared.input_names[self.index], decl, shape)?;
         let slot = &mut self.pred.inputs[self.index];
         if slot.as_ref().map(|t| t.shape()) != Some(shape) {
             *slot = Some(Tensor::zeros(dtype, shape));
@@ -469,26 +518,32 @@ impl InputHandle<'_> {
     /// Copies data in (row-major); the element type must be the input's dtype and the
     /// length must match the shape set by [`InputHandle::reshape`].
     pub fn copy_from_cpu<T: Elem>(&mut self, data: &[T]) -> Result<()> {
-        let name = self.name().to_string();
+        // Names are formatted only on the error paths: a copy allocates nothing.
         if T::DTYPE != self.dtype() {
             return Err(Error::InputDType {
-                name,
+                name: self.name().to_string(),
                 expected: self.dtype(),
                 got: T::DTYPE,
             });
         }
-        let t = self.pred.inputs[self.index].as_mut().ok_or_else(|| {
-            Error::Config(format!("input `{name}`: call reshape before copy_from_cpu"))
-        })?;
+        let index = self.index;
+        let Some(t) = self.pred.inputs[index].as_mut() else {
+            return Err(Error::Config(format!(
+                "input `{}`: call reshape before copy_from_cpu",
+                self.name()
+            )));
+        };
         if t.len() != data.len() {
+            let expected = t.len();
             return Err(Error::BufferSize {
-                name,
-                expected: t.len(),
+                name: self.name().to_string(),
+                expected,
                 got: data.len(),
             });
         }
         // The buffer made by `reshape` has the input's dtype (checked above) and is
         // row-major: copy into it without allocating.
+        let got = t.dtype();
         match T::unwrap_mut(t) {
             Some(a) => match a.as_slice_mut() {
                 Some(dst) => dst.copy_from_slice(data),
@@ -496,9 +551,9 @@ impl InputHandle<'_> {
             },
             None => {
                 return Err(Error::InputDType {
-                    name,
+                    name: self.name().to_string(),
                     expected: T::DTYPE,
-                    got: t.dtype(),
+                    got,
                 })
             }
         }
@@ -569,8 +624,9 @@ impl OutputHandle<'_> {
                 got: out.len(),
             });
         }
-        for (o, v) in out.iter_mut().zip(a.iter()) {
-            *o = *v;
+        match a.as_slice() {
+            Some(s) => out.copy_from_slice(s),
+            None => out.iter_mut().zip(a.iter()).for_each(|(o, v)| *o = *v),
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ macro_rules! out {
     }};
 }
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "kayak",
@@ -43,6 +45,8 @@ enum Cmd {
     Run(RunArgs),
     /// Optimize a model and report what the rules did.
     Optimize(OptimizeArgs),
+    /// Load, optimize, plan and run a model repeatedly: timings, memory and op counts.
+    Bench(BenchArgs),
     /// The rewrite rules.
     Rules {
         #[command(subcommand)]
@@ -97,6 +101,46 @@ struct OptimizeArgs {
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Model directory or .pdmodel file.
+    model: PathBuf,
+    /// An input as NAME=FILE.npy (repeatable); inputs not given are seeded random data.
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Shape of a random input as NAME=D0,D1,... (repeatable).
+    #[arg(long = "shape", value_name = "NAME=D0,D1,...")]
+    shapes: Vec<String>,
+    /// Threads per run.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Untimed runs before timing.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 100)]
+    iters: usize,
+    /// Run the graph as imported, without optimization.
+    #[arg(long = "no-optimize")]
+    no_optimize: bool,
+    /// Every other run uses random inputs of this shape instead, NAME=D0,D1,...
+    /// (repeatable): shows that memory stays flat across shape changes.
+    #[arg(long = "alternate-shape", value_name = "NAME=D0,D1,...")]
+    alternate: Vec<String>,
+    /// Also print time per op type and the 20 slowest nodes.
+    #[arg(long)]
+    profile: bool,
+    /// Print one JSON object on a single line, as the last line of stdout.
+    #[arg(long)]
+    json: bool,
+    /// Seed for random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep optimized graphs here; a second load skips saturation.
+    #[arg(long = "optim-cache-dir", value_name = "DIR")]
+    optim_cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -156,6 +200,7 @@ fn real_main() -> Result<()> {
         Cmd::Inspect { model } => inspect(model),
         Cmd::Run(args) => run(args),
         Cmd::Optimize(args) => optimize(args),
+        Cmd::Bench(args) => bench::bench(args),
         Cmd::Rules {
             cmd: RulesCmd::List { files },
         } => rules_list(&files),
@@ -259,6 +304,70 @@ fn parse_kv(s: &str, what: &str) -> Result<(String, String)> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// The inputs of a run: each from `--input NAME=FILE.npy`, else random with its
+/// `--shape`, else random with its declared shape (a dynamic batch taken as 1). Prints a
+/// line per random input unless `quiet`.
+fn build_inputs(
+    p: &Predictor,
+    inputs: &[String],
+    shapes: &[String],
+    seed: u64,
+    quiet: bool,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut given = std::collections::HashMap::new();
+    for s in inputs {
+        let (k, v) = parse_kv(s, "--input")?;
+        if !p.input_names().contains(&k) {
+            bail!(
+                "--input {k}: the model has no input named `{k}` (inputs: {:?})",
+                p.input_names()
+            );
+        }
+        given.insert(k, kayak::npy::read(&v)?);
+    }
+    let mut shape_of = std::collections::HashMap::new();
+    for s in shapes {
+        let (k, v) = parse_kv(s, "--shape")?;
+        if !p.input_names().contains(&k) {
+            bail!(
+                "--shape {k}: the model has no input named `{k}` (inputs: {:?})",
+                p.input_names()
+            );
+        }
+        let dims = parse_dims(&k, &v)?;
+        shape_of.insert(k, dims);
+    }
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut out = Vec::new();
+    for name in p.input_names() {
+        let t = match given.remove(name) {
+            Some(t) => t,
+            None => {
+                let (dtype, decl) = p.input_type(name)?;
+                let dims = match shape_of.get(name) {
+                    Some(d) => d.clone(),
+                    None => decl
+                        .dims()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| match d {
+                            Dim::Known(n) => Ok(*n),
+                            _ if i == 0 => Ok(1),
+                            _ => Err(anyhow!("input `{name}` has dynamic shape {decl}: give --shape {name}=... or --input {name}=FILE.npy")),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                };
+                if !quiet {
+                    out!("input  {name}: random {dtype}{dims:?} (seed {seed})");
+                }
+                random_tensor(dtype, &dims, &mut rng)
+            }
+        };
+        out.push((name.clone(), t));
+    }
+    Ok(out)
+}
+
 fn run(args: RunArgs) -> Result<()> {
     let RunArgs {
         model: path,
@@ -295,54 +404,8 @@ fn run(args: RunArgs) -> Result<()> {
             }
         );
     }
-    let mut given = std::collections::HashMap::new();
-    for s in &inputs {
-        let (k, v) = parse_kv(s, "--input")?;
-        if !p.input_names().contains(&k) {
-            bail!(
-                "--input {k}: the model has no input named `{k}` (inputs: {:?})",
-                p.input_names()
-            );
-        }
-        given.insert(k, kayak::npy::read(&v)?);
-    }
-    let mut shape_of = std::collections::HashMap::new();
-    for s in &shapes {
-        let (k, v) = parse_kv(s, "--shape")?;
-        if !p.input_names().contains(&k) {
-            bail!(
-                "--shape {k}: the model has no input named `{k}` (inputs: {:?})",
-                p.input_names()
-            );
-        }
-        let dims = parse_dims(&k, &v)?;
-        shape_of.insert(k, dims);
-    }
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let names = p.input_names().to_vec();
-    for name in &names {
-        let t = match given.remove(name) {
-            Some(t) => t,
-            None => {
-                let (dtype, decl) = p.input_type(name)?;
-                let dims = match shape_of.get(name) {
-                    Some(d) => d.clone(),
-                    None => decl
-                        .dims()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| match d {
-                            Dim::Known(n) => Ok(*n),
-                            _ if i == 0 => Ok(1),
-                            _ => Err(anyhow!("input `{name}` has dynamic shape {decl}: give --shape {name}=... or --input {name}=FILE.npy")),
-                        })
-                        .collect::<Result<Vec<_>>>()?,
-                };
-                out!("input  {name}: random {dtype}{dims:?} (seed {seed})");
-                random_tensor(dtype, &dims, &mut rng)
-            }
-        };
-        p.input(name)?.set(t)?;
+    for (name, t) in build_inputs(&p, &inputs, &shapes, seed, false)? {
+        p.input(&name)?.set(t)?;
     }
     let t0 = std::time::Instant::now();
     p.run()?;

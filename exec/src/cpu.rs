@@ -3,7 +3,7 @@
 //! kernel covers it, [`Kernel::Fallback`] — the reference op, which allocates its result.
 
 use kayak_ir::ops::{BinaryOp, CmpOp, Layout, PoolKind, UnaryOp};
-use kayak_ir::{DType, Op};
+use kayak_ir::{DType, Op, Tensor};
 use kayak_kernels::conv::Conv2d;
 use kayak_kernels::gemm::Gemm;
 use kayak_kernels::ops::{AttnGeom, BinOp, Broadcast, Pool2d, MAX_RANK};
@@ -121,6 +121,17 @@ pub enum Kernel {
         /// Input strides per output axis.
         strides: [usize; MAX_RANK],
     },
+    /// Transposed convolution (with bias).
+    ConvTranspose {
+        /// Geometry.
+        geom: kayak_kernels::conv::ConvTranspose2d,
+        /// A bias input follows the weights.
+        bias: bool,
+    },
+    /// Pure data movement (slice, strided slice, nearest resize, split, transpose...): one
+    /// separable gather per output, derived at plan time by running the op on an index
+    /// tensor.
+    Gather(Vec<kayak_kernels::ops::Gather>),
     /// Concatenation: `[outer, len_i]` blocks into `[outer, total]`.
     Concat {
         /// Product of the axes before the concat axis.
@@ -234,6 +245,7 @@ impl Kernel {
         match self {
             Kernel::Conv { geom, .. } => geom.scratch_len(threads),
             Kernel::Attention { geom, .. } => threads.max(1) * geom.t,
+            Kernel::ConvTranspose { geom, .. } => geom.scratch_len(threads),
             Kernel::Se { dims, .. } => dims.1 * 2,
             _ => 0,
         }
@@ -263,6 +275,8 @@ impl Kernel {
             Kernel::Cast { .. } => "cast",
             Kernel::Transpose { .. } => "transpose",
             Kernel::Concat { .. } => "concat",
+            Kernel::ConvTranspose { .. } => "conv_transpose",
+            Kernel::Gather(_) => "gather",
         }
     }
 }
@@ -271,10 +285,78 @@ fn all_f32(tys: &[Ty<'_>]) -> bool {
     tys.iter().all(|t| t.0 == DType::F32)
 }
 
-/// Compiles an op for concrete types; `None` means no native kernel covers it.
-pub fn compile(op: &Op, ins: &[Ty<'_>], outs: &[Ty<'_>]) -> Option<Kernel> {
+/// Compiles an op for concrete types; `values` holds the inputs known at plan time
+/// (weights, folded values). `None` means no native kernel covers it.
+pub fn compile(
+    op: &Op,
+    ins: &[Ty<'_>],
+    values: &[Option<&Tensor>],
+    outs: &[Ty<'_>],
+) -> Option<Kernel> {
     let out = *outs.first()?;
     match op {
+        Op::Slice(_) | Op::StridedSlice(_) | Op::Split(_) => probe_gather(op, ins, values, outs),
+        Op::Interp(i) if i.mode == kayak_ir::ops::InterpMode::Nearest => {
+            // Resizing never mixes images or channels: probe one NCHW plane and extend.
+            let (x, o) = (ins[0].1, out.1);
+            if i.layout == Layout::Nchw && x.len() == 4 && o.len() == 4 {
+                let plane_in = [1, 1, x[2], x[3]];
+                let plane_out = [1, 1, o[2], o[3]];
+                let Some(Kernel::Gather(mut g)) =
+                    probe_gather(op, &[(ins[0].0, &plane_in)], values, &[(out.0, &plane_out)])
+                else {
+                    return None;
+                };
+                let g = g.pop()?;
+                let mut dims = g.dims;
+                let mut tables = g.tables;
+                let (a0, a1) = (MAX_RANK - 4, MAX_RANK - 3);
+                dims[a0] = o[0];
+                dims[a1] = o[1];
+                tables[a0] = (0..o[0]).map(|n| n * x[1] * x[2] * x[3]).collect();
+                tables[a1] = (0..o[1]).map(|c| c * x[2] * x[3]).collect();
+                Some(Kernel::Gather(vec![kayak_kernels::ops::Gather {
+                    dims,
+                    tables,
+                }]))
+            } else {
+                probe_gather(op, ins, values, outs)
+            }
+        }
+        Op::Conv2dTranspose(c) => {
+            if c.layout != Layout::Nchw
+                || !all_f32(ins)
+                || ins[0].1.len() != 4
+                || ins[1].1.len() != 4
+            {
+                return None;
+            }
+            let (x, w, o) = (ins[0].1, ins[1].1, out.1);
+            if c.groups == 0 || x[1] % c.groups != 0 || w[0] != x[1] || o[1] != w[1] * c.groups {
+                return None;
+            }
+            let (p, dil) = c
+                .padding
+                .resolve([x[2], x[3]], [w[2], w[3]], c.strides, c.dilations);
+            Some(Kernel::ConvTranspose {
+                geom: kayak_kernels::conv::ConvTranspose2d {
+                    n: x[0],
+                    ic: x[1],
+                    h: x[2],
+                    w: x[3],
+                    oc: o[1],
+                    oh: o[2],
+                    ow: o[3],
+                    kh: w[2],
+                    kw: w[3],
+                    stride: c.strides,
+                    pad: [p[0], p[2]],
+                    dilation: dil,
+                    groups: c.groups,
+                },
+                bias: c.has_bias,
+            })
+        }
         Op::Conv2d(c) => conv(c, false, None, None, ins, out),
         Op::FusedConv(f) => conv(&f.conv, f.residual, f.act.as_ref(), f.post, ins, out),
         Op::MatMul(m) => matmul(m, false, None, ins, out),
@@ -654,4 +736,106 @@ fn binary(
         bc: broadcast(axis, ins, out)?,
         act: act.map_or(Act::Identity, act_of),
     })
+}
+
+/// Derives one separable gather per output of a data-movement op by running the reference
+/// op on an index tensor (`x[i] = i`): each output element then names the input element
+/// it copies. The tables are read off the axes and checked against every element, so a
+/// mapping that is not separable is rejected (`None`). Only for ops whose every output
+/// element is exactly one input element (slices, resizes by nearest neighbour, splits).
+fn probe_gather(
+    op: &Op,
+    ins: &[Ty<'_>],
+    values: &[Option<&Tensor>],
+    outs: &[Ty<'_>],
+) -> Option<Kernel> {
+    let x = ins.first()?.1;
+    let n: usize = x.iter().product();
+    if n == 0 || n >= 1 << 24 || x.len() > MAX_RANK || values.first()?.is_some() {
+        return None;
+    }
+    if outs.iter().any(|o| o.1.len() > MAX_RANK || o.0 != ins[0].0) {
+        return None;
+    }
+    let rest: Vec<Tensor> = values[1..]
+        .iter()
+        .map(|v| v.map(|t| (*t).clone()))
+        .collect::<Option<_>>()?;
+    // The index tensor in a dtype the op accepts and that holds the indices exactly.
+    let probes = [DType::I64, DType::F32];
+    let results = probes.iter().find_map(|&dt| {
+        let iota = Tensor::F64(kayak_ir::ndarray_from(
+            x,
+            (0..n).map(|i| i as f64).collect(),
+        ))
+        .cast(dt);
+        let mut args: Vec<&Tensor> = vec![&iota];
+        args.extend(rest.iter());
+        op.eval(&args).ok()
+    })?;
+    if results.len() != outs.len() {
+        return None;
+    }
+    let mut gathers = Vec::with_capacity(outs.len());
+    for (t, o) in results.iter().zip(outs) {
+        if t.shape() != o.1 {
+            return None;
+        }
+        let idx = t.to_f64_vec();
+        if idx
+            .iter()
+            .any(|&v| v < 0.0 || v.fract() != 0.0 || v >= n as f64)
+        {
+            return None;
+        }
+        let r = o.1.len();
+        let mut dims = [1usize; MAX_RANK];
+        dims[MAX_RANK - r..].copy_from_slice(o.1);
+        let mut strides = [0usize; MAX_RANK];
+        let mut run = 1;
+        for k in (0..MAX_RANK).rev() {
+            strides[k] = run;
+            run *= dims[k];
+        }
+        if idx.is_empty() {
+            gathers.push(kayak_kernels::ops::Gather {
+                dims,
+                tables: dims.iter().map(|&d| vec![0; d]).collect(),
+            });
+            continue;
+        }
+        let base = idx[0] as usize;
+        let mut tables: Vec<Vec<usize>> = (0..MAX_RANK)
+            .map(|k| (0..dims[k]).map(|i| idx[i * strides[k]] as usize).collect())
+            .collect();
+        // Offsets relative to the base along every axis but the last, which keeps it.
+        for (k, t) in tables.iter_mut().enumerate().take(MAX_RANK - 1) {
+            for v in t.iter_mut() {
+                *v = v.checked_sub(base)?;
+            }
+            let _ = k;
+        }
+        // Check every element.
+        let mut ok = true;
+        let mut i = [0usize; MAX_RANK];
+        for &v in idx.iter() {
+            let s: usize = (0..MAX_RANK).map(|k| tables[k][i[k]]).sum();
+            if s != v as usize {
+                ok = false;
+                break;
+            }
+            for k in (0..MAX_RANK).rev() {
+                i[k] += 1;
+                if i[k] < dims[k] {
+                    break;
+                }
+                i[k] = 0;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        gathers.push(kayak_kernels::ops::Gather { dims, tables });
+    }
+    Some(Kernel::Gather(gathers))
 }

@@ -230,7 +230,15 @@ impl Plan {
             } else if options.native {
                 let ti: Vec<cpu::Ty<'_>> = ins.iter().map(|(d, s)| (*d, s.as_slice())).collect();
                 let to: Vec<cpu::Ty<'_>> = outs.iter().map(|(d, s)| (*d, s.as_slice())).collect();
-                cpu::compile(&node.op, &ti, &to).unwrap_or(Kernel::Fallback)
+                let vals: Vec<Option<&Tensor>> = node
+                    .inputs
+                    .iter()
+                    .map(|&i| match locs[i].as_ref().map(|l| &l.storage) {
+                        Some(Storage::Const(t)) => Some(&**t),
+                        _ => None,
+                    })
+                    .collect();
+                cpu::compile(&node.op, &ti, &vals, &to).unwrap_or(Kernel::Fallback)
             } else {
                 Kernel::Fallback
             };
@@ -373,6 +381,12 @@ impl Plan {
             (off, total)
         };
         debug_assert!(memory::check(&bufs, &offsets, arena));
+        log::debug!(
+            "arena {arena} bytes for {} buffers ({} scratch), lower bound {}",
+            n_value_bufs,
+            bufs.len() - n_value_bufs,
+            memory::lower_bound(&groups)
+        );
         for (v, l) in locs.iter_mut().enumerate() {
             if let (Some(l), Some(b)) = (l.as_mut(), buf_of[v]) {
                 l.storage = Storage::Arena(offsets[b]);

@@ -137,6 +137,18 @@ impl RunState {
     }
 }
 
+/// True if `strides` are the row-major strides of `shape` (checked without allocating).
+fn row_major(shape: &[usize], strides: &[isize]) -> bool {
+    let mut run = 1isize;
+    for (&d, &s) in shape.iter().zip(strides).rev() {
+        if d > 1 && s != run {
+            return false;
+        }
+        run *= d as isize;
+    }
+    true
+}
+
 /// A raw region of memory: pointer and byte length.
 #[derive(Clone, Copy)]
 struct Region {
@@ -228,12 +240,25 @@ typed!(i64s, i64s_mut, i64);
 typed!(i32s, i32s_mut, i32);
 typed!(u8s, u8s_mut, u8);
 typed!(f64s, f64s_mut, f64);
+typed!(u16s, u16s_mut, u16);
 
 impl Plan {
     /// Runs the plan. The kept values land in `state.outputs()`. With a plan already made
     /// and `state` already used for it, a run allocates nothing — unless the plan has
     /// fallback steps ([`crate::MemoryReport::fallback_steps`]).
     pub fn run(&self, graph: &Graph, inputs: &dyn Inputs, state: &mut RunState) -> Result<()> {
+        self.run_timed(graph, inputs, state, None)
+    }
+
+    /// [`Plan::run`], adding each step's wall time in nanoseconds to `times[step]` when
+    /// given (`times` must have one entry per step).
+    pub fn run_timed(
+        &self,
+        graph: &Graph,
+        inputs: &dyn Inputs,
+        state: &mut RunState,
+        mut times: Option<&mut [u64]>,
+    ) -> Result<()> {
         if inputs.count() != self.input_shapes.len() {
             return Err(Error::Input {
                 index: inputs.count(),
@@ -264,7 +289,7 @@ impl Plan {
                     reason: format!("dtype {}, the plan is for {want}", t.dtype()),
                 });
             }
-            let standard = kayak_ir::with_tensor!(t, a => a.is_standard_layout());
+            let standard = kayak_ir::with_tensor!(t, a => row_major(a.shape(), a.strides()));
             if !standard {
                 return Err(Error::Input {
                     index: k,
@@ -281,8 +306,15 @@ impl Plan {
             arena: state.arena.as_mut_ptr() as *mut u8,
             outputs: state.outputs.as_mut_ptr(),
         };
-        for step in &self.steps {
-            self.run_step(graph, step, &ctx, &state.pool)?;
+        for (s, step) in self.steps.iter().enumerate() {
+            match times.as_deref_mut() {
+                Some(t) => {
+                    let t0 = std::time::Instant::now();
+                    self.run_step(graph, step, &ctx, &state.pool)?;
+                    t[s] += t0.elapsed().as_nanos() as u64;
+                }
+                None => self.run_step(graph, step, &ctx, &state.pool)?,
+            }
         }
         // Kept values that no step wrote into their output tensor: copy them there.
         for (j, &k) in self.keep.iter().enumerate() {
@@ -582,6 +614,28 @@ impl Plan {
                     4 => kops::strided_copy(dims, strides, 0, i32s(i), i32s_mut(o)),
                     1 => kops::strided_copy(dims, strides, 0, u8s(i), u8s_mut(o)),
                     _ => return Err(unsupported(node, "transpose of 2-byte elements")),
+                }
+            }
+            Kernel::ConvTranspose { geom, bias } => kayak_kernels::conv::conv_transpose2d(
+                pool,
+                geom,
+                f32s(inr(0)),
+                f32s(inr(1)),
+                bias.then(|| f32s(inr(2))),
+                f32s_mut(out()),
+                scratch(),
+            ),
+            Kernel::Gather(gs) => {
+                let i = inr(0);
+                let size = self.loc(step.inputs[0]).dtype.size_of();
+                for (g, &o) in gs.iter().zip(&step.outputs) {
+                    let o = ctx.region(self.loc(o));
+                    match size {
+                        8 => kops::gather(pool, g, i64s(i), i64s_mut(o)),
+                        4 => kops::gather(pool, g, i32s(i), i32s_mut(o)),
+                        2 => kops::gather(pool, g, u16s(i), u16s_mut(o)),
+                        _ => kops::gather(pool, g, u8s(i), u8s_mut(o)),
+                    }
                 }
             }
             Kernel::Concat { outer, lens } => {

@@ -14,7 +14,8 @@ use crate::act::{act_post, Act};
 use crate::gemm::{self, Epilogue, Gemm, Mat};
 use crate::pool::{chunk_range, SharedMut, ThreadPool};
 
-/// Panel scratch per thread, in floats (64 KiB).
+/// Panel scratch per thread, in floats (64 KiB); a panel is at least 64 columns wide
+/// (up to 256), so a deep K gets a bigger panel rather than narrow, slow products.
 const PANEL: usize = 16 * 1024;
 
 /// A convolution's geometry (NCHW; padding resolved to explicit top/left; bottom/right
@@ -90,7 +91,7 @@ impl Conv2d {
     /// Output pixels per panel for the general path (a multiple of 16, 16..=256).
     fn panel_cols(&self) -> usize {
         let q = self.oh * self.ow;
-        let nb = (PANEL / self.kdim().max(1)).clamp(16, 256) / 16 * 16;
+        let nb = (PANEL / self.kdim().max(1)).clamp(64, 256) / 32 * 32;
         nb.min(q.div_ceil(16) * 16).max(16)
     }
 
@@ -499,6 +500,239 @@ mod tests {
                         (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
                         "{p:?} t{threads} [{i}]: {a} vs {b}"
                     );
+                }
+            }
+        }
+    }
+}
+
+/// A transposed convolution's geometry (NCHW; weights `[ic, oc/groups, kh, kw]`; padding
+/// resolved to top/left; the output size is given, so output padding is implied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvTranspose2d {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub ic: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub oc: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides.
+    pub stride: [usize; 2],
+    /// Padding (top, left).
+    pub pad: [usize; 2],
+    /// Dilations.
+    pub dilation: [usize; 2],
+    /// Groups.
+    pub groups: usize,
+}
+
+impl ConvTranspose2d {
+    /// Input pixels per panel.
+    fn panel_cols(&self) -> usize {
+        let ocg = self.oc / self.groups;
+        (PANEL / ocg.max(1))
+            .clamp(16, 1024)
+            .min(self.h * self.w)
+            .max(1)
+    }
+
+    /// Scratch floats [`conv_transpose2d`] needs at `threads` threads.
+    pub fn scratch_len(&self, threads: usize) -> usize {
+        threads.max(1) * (self.oc / self.groups) * self.panel_cols()
+    }
+}
+
+/// `out = conv_transpose(x, w) + bias`. Each kernel tap `(ky, kx)` is a product of its
+/// weight slice with a panel of input pixels (into `scratch`), scattered into the output
+/// at `(iy·s − pad + ky·d, ix·s − pad + kx·d)`. Work is split over output channels'
+/// (image, group) blocks and output rows so that no two tasks write the same element.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d(
+    pool: &ThreadPool,
+    p: &ConvTranspose2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (icg, ocg) = (p.ic / p.groups, p.oc / p.groups);
+    let (hw, ohw, taps) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
+    assert!(x.len() >= p.n * p.ic * hw, "conv_transpose input too short");
+    assert!(
+        w.len() >= p.ic * ocg * taps,
+        "conv_transpose weights too short"
+    );
+    assert!(
+        out.len() >= p.n * p.oc * ohw,
+        "conv_transpose output too short"
+    );
+    let nb = p.panel_cols();
+    let units = p.n * p.groups;
+    // Each (image, group) writes only its own output channels: one unit per task.
+    let threads = pool.threads().min(units).max(1);
+    assert!(
+        scratch.len() >= threads * ocg * nb,
+        "conv_transpose scratch too short"
+    );
+    let op = SharedMut::new(out);
+    let sp = SharedMut::new(scratch);
+    let task = |t: usize| {
+        // SAFETY: scratch slot t belongs to task t.
+        #[allow(unsafe_code)]
+        let tmp = unsafe { sp.slice(t * ocg * nb, ocg * nb) };
+        let mut u = t;
+        while u < units {
+            let (b, g) = (u / p.groups, u % p.groups);
+            let o0 = (b * p.oc + g * ocg) * ohw;
+            // SAFETY: unit (b, g) owns output channels g·ocg .. (g+1)·ocg of image b.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(o0, ocg * ohw) };
+            for (c, plane) in o.chunks_exact_mut(ohw).enumerate() {
+                plane.fill(bias.map_or(0.0, |bb| bb[g * ocg + c]));
+            }
+            let xg = &x[(b * p.ic + g * icg) * hw..];
+            for ky in 0..p.kh {
+                for kx in 0..p.kw {
+                    // A[oc, ic] = w[g·icg + ic, oc, ky, kx].
+                    let a = Mat {
+                        data: &w[g * icg * ocg * taps + ky * p.kw + kx..],
+                        rs: taps,
+                        cs: ocg * taps,
+                    };
+                    let mut q0 = 0;
+                    while q0 < hw {
+                        let cols = nb.min(hw - q0);
+                        gemm::sgemm_serial(
+                            Gemm {
+                                m: ocg,
+                                n: cols,
+                                k: icg,
+                            },
+                            a,
+                            Mat {
+                                data: &xg[q0..],
+                                rs: hw,
+                                cs: 1,
+                            },
+                            tmp,
+                            nb,
+                            &Epilogue::default(),
+                        );
+                        for q in 0..cols {
+                            let (iy, ix) = ((q0 + q) / p.w, (q0 + q) % p.w);
+                            let oy = (iy * p.stride[0] + ky * p.dilation[0]) as isize
+                                - p.pad[0] as isize;
+                            let ox = (ix * p.stride[1] + kx * p.dilation[1]) as isize
+                                - p.pad[1] as isize;
+                            if oy < 0 || ox < 0 || oy >= p.oh as isize || ox >= p.ow as isize {
+                                continue;
+                            }
+                            let at = oy as usize * p.ow + ox as usize;
+                            for c in 0..ocg {
+                                o[c * ohw + at] += tmp[c * nb + q];
+                            }
+                        }
+                        q0 += cols;
+                    }
+                }
+            }
+            u += threads;
+        }
+    };
+    if threads == 1 {
+        task(0);
+    } else {
+        pool.run(threads, &task);
+    }
+}
+
+#[cfg(test)]
+mod transpose_tests {
+    use super::*;
+
+    #[test]
+    fn conv_transpose_matches_the_scatter_definition() {
+        for &(ic, oc, g, k, s, pad, d, h, w) in &[
+            (4, 6, 1, 2, 2, 0, 1, 5, 7),
+            (4, 4, 2, 3, 2, 1, 1, 4, 4),
+            (3, 2, 1, 3, 1, 1, 2, 6, 5),
+        ] {
+            let oh = (h - 1) * s + d * (k - 1) + 1 - 2 * pad;
+            let ow = (w - 1) * s + d * (k - 1) + 1 - 2 * pad;
+            let p = ConvTranspose2d {
+                n: 2,
+                ic,
+                h,
+                w,
+                oc,
+                oh,
+                ow,
+                kh: k,
+                kw: k,
+                stride: [s, s],
+                pad: [pad, pad],
+                dilation: [d, d],
+                groups: g,
+            };
+            let (icg, ocg) = (ic / g, oc / g);
+            let x: Vec<f32> = (0..2 * ic * h * w)
+                .map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0)
+                .collect();
+            let wt: Vec<f32> = (0..ic * ocg * k * k)
+                .map(|i| ((i * 3 % 7) as f32 - 3.0) / 5.0)
+                .collect();
+            let bias: Vec<f32> = (0..oc).map(|i| i as f32).collect();
+            let mut want = vec![0f32; 2 * oc * oh * ow];
+            for b in 0..2 {
+                for o in 0..oc {
+                    want[(b * oc + o) * oh * ow..(b * oc + o + 1) * oh * ow].fill(bias[o]);
+                }
+                for ci in 0..ic {
+                    let gg = ci / icg;
+                    for o in 0..ocg {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                for iy in 0..h {
+                                    for ix in 0..w {
+                                        let oy = (iy * s + ky * d) as isize - pad as isize;
+                                        let ox = (ix * s + kx * d) as isize - pad as isize;
+                                        if oy < 0
+                                            || ox < 0
+                                            || oy >= oh as isize
+                                            || ox >= ow as isize
+                                        {
+                                            continue;
+                                        }
+                                        want[((b * oc + gg * ocg + o) * oh + oy as usize) * ow
+                                            + ox as usize] += x[((b * ic + ci) * h + iy) * w + ix]
+                                            * wt[((ci * ocg + o) * k + ky) * k + kx];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for threads in [1, 2] {
+                let pool = ThreadPool::new(threads);
+                let mut scratch = vec![0f32; p.scratch_len(threads)];
+                let mut out = vec![f32::NAN; want.len()];
+                conv_transpose2d(&pool, &p, &x, &wt, Some(&bias), &mut out, &mut scratch);
+                for (a, b) in out.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{p:?}: {a} vs {b}");
                 }
             }
         }

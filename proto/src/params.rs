@@ -14,8 +14,9 @@
 
 use crate::framework::var_type::TensorDesc;
 use crate::{Error, Result};
-use kayak_ir::{DType, Tensor};
+use kayak_ir::{DType, Elem, Tensor};
 use prost::Message;
+use std::io::Read;
 
 /// Maps Paddle's `VarType.Type` number to a dtype (`None`: not a tensor dtype Kayak holds).
 pub fn dtype_from_paddle(t: i32) -> Option<DType> {
@@ -33,27 +34,50 @@ pub fn dtype_from_paddle(t: i32) -> Option<DType> {
     })
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Reads records from any byte source, tracking the offset for messages. Small fields go
+/// through a reused buffer; tensor data streams straight into the tensor (so reading a
+/// params file never holds the file and its tensors at once).
+struct Cursor<'a, R: Read> {
+    r: R,
+    pos: u64,
+    len: u64,
     file: &'a str,
     var: &'a str,
+    buf: Vec<u8>,
 }
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| Error::ParamsTruncated {
-                file: self.file.to_string(),
-                var: self.var.to_string(),
-                offset: self.buf.len(),
-            })?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
+impl<R: Read> Cursor<'_, R> {
+    fn truncated(&self) -> Error {
+        Error::ParamsTruncated {
+            file: self.file.to_string(),
+            var: self.var.to_string(),
+            offset: self.len as usize,
+        }
+    }
+    fn fill(&mut self, out: &mut [u8]) -> Result<()> {
+        if self.pos + out.len() as u64 > self.len {
+            return Err(self.truncated());
+        }
+        self.r.read_exact(out).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => self.truncated(),
+            _ => Error::Io {
+                path: self.file.to_string(),
+                source: e,
+            },
+        })?;
+        self.pos += out.len() as u64;
+        Ok(())
+    }
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.pos + n as u64 > self.len {
+            return Err(self.truncated());
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(n, 0);
+        let r = self.fill(&mut buf);
+        self.buf = buf;
+        r?;
+        Ok(&self.buf[..n])
     }
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(
@@ -69,6 +93,22 @@ impl<'a> Cursor<'a> {
         Ok(i32::from_le_bytes(
             self.take(4)?.try_into().expect("4 bytes"),
         ))
+    }
+    /// Reads `dims` elements of `T` into a new tensor, 64 KiB at a time.
+    fn tensor<T: Elem>(&mut self, dims: &[usize]) -> Result<Tensor> {
+        let size = std::mem::size_of::<T>();
+        let n: usize = dims.iter().product();
+        let mut data: Vec<T> = Vec::with_capacity(n);
+        let mut chunk = [0u8; 1 << 16];
+        let per = chunk.len() / size;
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(per);
+            self.fill(&mut chunk[..k * size])?;
+            data.extend(chunk[..k * size].chunks_exact(size).map(T::read_le));
+            left -= k;
+        }
+        Ok(T::wrap(kayak_ir::ndarray_from(dims, data)))
     }
 }
 
@@ -87,12 +127,24 @@ pub struct ParamSpec {
 /// persistable variables), checking each against its declaration and that the file is
 /// consumed exactly.
 pub fn read_params(buf: &[u8], specs: &[ParamSpec], file: &str) -> Result<Vec<Tensor>> {
+    read_params_from(buf, buf.len() as u64, specs, file)
+}
+
+/// [`read_params`] from a reader of `len` bytes (a file streamed record by record).
+pub fn read_params_from(
+    r: impl Read,
+    len: u64,
+    specs: &[ParamSpec],
+    file: &str,
+) -> Result<Vec<Tensor>> {
     let mut out = Vec::with_capacity(specs.len());
     let mut cur = Cursor {
-        buf,
+        r,
         pos: 0,
+        len,
         file,
         var: "",
+        buf: Vec::new(),
     };
     let mismatch = |var: &str, reason: String| Error::ParamsMismatch {
         file: file.to_string(),
@@ -183,16 +235,24 @@ pub fn read_params(buf: &[u8], specs: &[ParamSpec], file: &str) -> Result<Vec<Te
         let bytes = numel
             .checked_mul(dtype.size_of())
             .ok_or_else(|| mismatch(&spec.name, "size overflows".into()))?;
-        let data = cur.take(bytes)?;
-        out.push(
-            Tensor::from_le_bytes(dtype, &dims, data)
-                .map_err(|e| mismatch(&spec.name, e.to_string()))?,
-        );
+        let _ = bytes;
+        let t = match dtype {
+            DType::F32 => cur.tensor::<f32>(&dims)?,
+            DType::F16 => cur.tensor::<half::f16>(&dims)?,
+            DType::BF16 => cur.tensor::<half::bf16>(&dims)?,
+            DType::F64 => cur.tensor::<f64>(&dims)?,
+            DType::I8 => cur.tensor::<i8>(&dims)?,
+            DType::U8 => cur.tensor::<u8>(&dims)?,
+            DType::I32 => cur.tensor::<i32>(&dims)?,
+            DType::I64 => cur.tensor::<i64>(&dims)?,
+            DType::Bool => cur.tensor::<bool>(&dims)?,
+        };
+        out.push(t);
     }
-    if cur.pos != buf.len() {
+    if cur.pos != cur.len {
         return Err(Error::ParamsTrailing {
             file: file.to_string(),
-            bytes: buf.len() - cur.pos,
+            bytes: (cur.len - cur.pos) as usize,
             count: specs.len(),
         });
     }

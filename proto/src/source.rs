@@ -32,8 +32,11 @@ pub enum ModelSource {
 pub struct ModelBytes {
     /// Program bytes.
     pub model: Vec<u8>,
-    /// Params bytes.
+    /// Params bytes (empty when `params_file` is set).
     pub params: Vec<u8>,
+    /// The params file, read by the importer record by record (so the file and its
+    /// tensors are never in memory together). `None` for buffers.
+    pub params_file: Option<PathBuf>,
     /// Name of the program (its path, or `<buffer>`).
     pub model_name: String,
     /// Name of the params (its path, or `<buffer>`).
@@ -130,7 +133,8 @@ impl ModelSource {
                 let params_missing = !p.exists();
                 Ok(ModelBytes {
                     model: read(&m)?,
-                    params: if params_missing { vec![] } else { read(&p)? },
+                    params: vec![],
+                    params_file: (!params_missing).then(|| p.clone()),
                     model_name: m.display().to_string(),
                     params_name: p.display().to_string(),
                     params_missing,
@@ -140,6 +144,7 @@ impl ModelSource {
                 ModelSource::Buffers { model, params } => Ok(ModelBytes {
                     model: model.clone(),
                     params: params.clone(),
+                    params_file: None,
                     model_name: "<model buffer>".into(),
                     params_name: "<params buffer>".into(),
                     params_missing: false,

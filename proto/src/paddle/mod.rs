@@ -7,7 +7,7 @@ pub use convert::{registry, Converted, Converter};
 pub use ctx::OpCtx;
 
 use crate::framework::{ProgramDesc, VarDesc};
-use crate::params::{dtype_from_paddle, read_params, ParamSpec};
+use crate::params::{dtype_from_paddle, read_params, read_params_from, ParamSpec};
 use crate::{Error, ModelBytes, OpLoc, Result};
 use kayak_ir::{Dim, Graph, Shape, TypeInfo, ValueId};
 use prost::Message;
@@ -133,7 +133,23 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         });
     }
     specs.sort_by(|a, b| a.name.cmp(&b.name));
-    let tensors = read_params(&bytes.params, &specs, &bytes.params_name)?;
+    let tensors = match &bytes.params_file {
+        Some(path) => {
+            let io = |source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            let f = std::fs::File::open(path).map_err(io)?;
+            let len = f.metadata().map_err(io)?.len();
+            read_params_from(
+                std::io::BufReader::with_capacity(1 << 16, f),
+                len,
+                &specs,
+                &bytes.params_name,
+            )?
+        }
+        None => read_params(&bytes.params, &specs, &bytes.params_name)?,
+    };
     let param_elements = tensors.iter().map(|t| t.len()).sum();
     let param_bytes = tensors.iter().map(|t| t.byte_len()).sum();
     let param_count = tensors.len();

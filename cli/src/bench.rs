@@ -1,0 +1,299 @@
+//! `kayak bench`: load → optimize → plan → run, timed, with memory figures and op counts.
+//!
+//! Latency is what `../shared/tools/peers.py` times for the peer engines: copying the
+//! inputs into the predictor's input buffers, the run, and copying every output into a
+//! buffer of the caller's.
+
+use crate::{build_inputs, BenchArgs};
+use anyhow::{Context, Result};
+use kayak::{Config, Predictor, Tensor};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// A process memory figure from /proc/self/status (`VmHWM`: peak RSS, `VmRSS`: now), in
+/// bytes; 0 where /proc is not available.
+pub fn proc_status_bytes(key: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(key)).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<usize>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One input set and the caller's output buffers for it.
+struct Case {
+    inputs: Vec<(String, Tensor)>,
+    outputs: Vec<(String, Tensor)>,
+}
+
+/// Copies a case's inputs in, runs, copies the outputs out.
+fn run_case(p: &mut Predictor, c: &mut Case, times: Option<&mut Vec<u64>>) -> Result<()> {
+    for (name, t) in &c.inputs {
+        let mut h = p.input(name)?;
+        h.reshape(t.shape())?;
+        kayak::ir::with_tensor!(t, a => h.copy_from_cpu(a.as_slice().context("input not contiguous")?))?;
+    }
+    match times {
+        Some(t) => p.run_profiled(t)?,
+        None => p.run()?,
+    }
+    for (name, buf) in &mut c.outputs {
+        let h = p.output(name)?;
+        kayak::ir::with_tensor!(buf, a => h.copy_to_cpu(a.as_slice_mut().context("buffer not contiguous")?))?;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+/// Runs the command.
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let t_load = Instant::now();
+    let mut cfg = Config::new()
+        .model_path(&args.model)
+        .threads(args.threads)
+        .ir_optim(!args.no_optimize);
+    if let Some(d) = &args.optim_cache_dir {
+        cfg = cfg.optim_cache_dir(d);
+    }
+    let mut p = Predictor::new(cfg)?;
+    let new_ms = t_load.elapsed().as_secs_f64() * 1e3;
+    let optimize_ms = p.optimization_report().map_or(0.0, |r| r.optimize_ms);
+    let load_ms = new_ms - optimize_ms;
+    let ops_before: usize = p.model().op_histogram.values().sum();
+    let ops_after = p.optimization_report().map_or(ops_before, |r| r.ops_after);
+
+    let main = build_inputs(&p, &args.inputs, &args.shapes, args.seed, args.json)?;
+    let mut cases = vec![Case {
+        inputs: main,
+        outputs: vec![],
+    }];
+    if !args.alternate.is_empty() {
+        let alt = build_inputs(&p, &[], &args.alternate, args.seed + 1, args.json)?;
+        cases.push(Case {
+            inputs: alt,
+            outputs: vec![],
+        });
+    }
+
+    // Plan for the main shapes (timed), then the first run (timed, plan cached).
+    let shapes: Vec<Vec<usize>> = cases[0]
+        .inputs
+        .iter()
+        .map(|(_, t)| t.shape().to_vec())
+        .collect();
+    let t_plan = Instant::now();
+    p.plan_for(&shapes)?;
+    let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
+    let names: Vec<String> = p
+        .output_names()
+        .iter()
+        .chain(p.fetch_names())
+        .cloned()
+        .collect();
+    let t_first = Instant::now();
+    for (name, t) in &cases[0].inputs {
+        p.input(name)?.set(t.clone())?;
+    }
+    p.run()?;
+    cases[0].outputs = names
+        .iter()
+        .map(|n| Ok((n.clone(), p.output(n)?.tensor()?.clone())))
+        .collect::<Result<_>>()?;
+    let first_run_ms = t_first.elapsed().as_secs_f64() * 1e3;
+    let plan = p
+        .last_plan()
+        .context("no plan after the first run")?
+        .clone();
+    if cases.len() > 1 {
+        for (name, t) in &cases[1].inputs {
+            p.input(name)?.set(t.clone())?;
+        }
+        p.run()?;
+        cases[1].outputs = names
+            .iter()
+            .map(|n| Ok((n.clone(), p.output(n)?.tensor()?.clone())))
+            .collect::<Result<_>>()?;
+    }
+
+    for i in 0..args.warmup {
+        let n = cases.len();
+        run_case(&mut p, &mut cases[i % n], None)?;
+    }
+    let rss_warm = proc_status_bytes("VmRSS:");
+    let mut lat = Vec::with_capacity(args.iters);
+    let mut times: Vec<u64> = Vec::new();
+    let bar = std::io::stderr().is_terminal() && !args.json;
+    let t_all = Instant::now();
+    for i in 0..args.iters {
+        let n = cases.len();
+        let t0 = Instant::now();
+        // The profile covers the main shapes only (the step list is per plan).
+        let prof = (args.profile && i % n == 0).then_some(&mut times);
+        run_case(&mut p, &mut cases[i % n], prof)?;
+        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+        if bar && t_all.elapsed().as_secs_f64() > 1.0 && (i % (args.iters / 50).max(1) == 0) {
+            let done = (i + 1) * 40 / args.iters;
+            eprint!(
+                "\r[{}{}] {}/{}",
+                "#".repeat(done),
+                " ".repeat(40 - done),
+                i + 1,
+                args.iters
+            );
+        }
+    }
+    if bar && t_all.elapsed().as_secs_f64() > 1.0 {
+        eprintln!("\r[{}] {}/{}", "#".repeat(40), args.iters, args.iters);
+    }
+    let rss_end = proc_status_bytes("VmRSS:");
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let (min, med, p90, max) = (
+        lat.first().copied().unwrap_or(0.0),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        lat.last().copied().unwrap_or(0.0),
+    );
+    let m = &plan.memory;
+    let weights = p.weights_bytes();
+    let peak_rss = proc_status_bytes("VmHWM:");
+    let model = args.model.display().to_string();
+
+    if !args.json || args.profile {
+        out!("model:    {model}");
+        out!("threads:  {}", args.threads);
+        out!(
+            "load {load_ms:.1} ms, optimize {optimize_ms:.1} ms, plan {plan_ms:.2} ms, first run {first_run_ms:.2} ms"
+        );
+        out!(
+            "latency over {} runs (ms): min {min:.3}, median {med:.3}, p90 {p90:.3}, max {max:.3}",
+            args.iters
+        );
+        out!(
+            "memory:   arena {} (lower bound {}, {:.3}x; no reuse {}), workspace {}, weights {}, outputs {}",
+            mb(m.arena_bytes),
+            mb(m.lower_bound_bytes),
+            m.arena_bytes as f64 / m.lower_bound_bytes.max(1) as f64,
+            mb(m.naive_bytes),
+            mb(m.workspace_bytes),
+            mb(weights),
+            mb(m.output_bytes),
+        );
+        out!(
+            "          {} intermediates, {} views aliased, {} steps in place, scratch {}; peak RSS {}, RSS after warm-up {}, at the end {}",
+            m.intermediates,
+            m.aliased_views,
+            m.in_place_steps,
+            mb(m.scratch_bytes),
+            mb(peak_rss),
+            mb(rss_warm),
+            mb(rss_end)
+        );
+        out!(
+            "ops:      {ops_before} -> {ops_after}; {} steps, {} on the reference fallback",
+            plan.steps.len(),
+            m.fallback_steps
+        );
+    }
+    if args.profile {
+        profile(
+            &p,
+            &plan,
+            &times,
+            (args.iters as u64).div_ceil(cases.len() as u64),
+        );
+    }
+    if args.json {
+        let j = serde_json::json!({
+            "model": model,
+            "threads": args.threads,
+            "load_ms": load_ms,
+            "optimize_ms": optimize_ms,
+            "plan_ms": plan_ms,
+            "first_run_ms": first_run_ms,
+            "latency_ms": {"min": min, "median": med, "p90": p90, "max": max},
+            "iters": args.iters,
+            "arena_bytes": m.arena_bytes,
+            "workspace_bytes": m.workspace_bytes,
+            "scratch_bytes": m.scratch_bytes,
+            "arena_lower_bound_bytes": m.lower_bound_bytes,
+            "intermediate_bytes_naive": m.naive_bytes,
+            "output_bytes": m.output_bytes,
+            "weights_bytes": weights,
+            "peak_rss_bytes": peak_rss,
+            "rss_after_warmup_bytes": rss_warm,
+            "rss_end_bytes": rss_end,
+            "ops_before": ops_before,
+            "ops_after": ops_after,
+            "steps": plan.steps.len(),
+            "fallback_steps": m.fallback_steps,
+            "in_place_steps": m.in_place_steps,
+            "aliased_views": m.aliased_views,
+        });
+        out!("{j}");
+    }
+    Ok(())
+}
+
+fn mb(b: usize) -> String {
+    if b >= 1 << 20 {
+        format!("{:.2} MiB", b as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
+
+/// Time per op type and the 20 slowest nodes, per run.
+fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
+    let g = p.graph();
+    let total: u64 = times.iter().sum();
+    let runs = runs.max(1);
+    let mut by_type: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
+    for (s, step) in plan.steps.iter().enumerate() {
+        let key = format!("{} [{}]", g.nodes[step.node].op.name(), step.kernel.name());
+        let e = by_type.entry(key).or_default();
+        e.0 += times.get(s).copied().unwrap_or(0);
+        e.1 += 1;
+    }
+    let mut rows: Vec<_> = by_type.into_iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
+    out!("time per op type (per run):");
+    for (k, (ns, n)) in rows {
+        out!(
+            "  {k:<44} {n:>4} x  {:>9.3} ms  {:>5.1}%",
+            ns as f64 / runs as f64 / 1e6,
+            100.0 * ns as f64 / total.max(1) as f64
+        );
+    }
+    let mut nodes: Vec<usize> = (0..plan.steps.len()).collect();
+    nodes.sort_by_key(|&s| std::cmp::Reverse(times.get(s).copied().unwrap_or(0)));
+    out!("slowest nodes (per run):");
+    for &s in nodes.iter().take(20) {
+        let step = &plan.steps[s];
+        let node = &g.nodes[step.node];
+        let shape = step
+            .outputs
+            .first()
+            .and_then(|&o| plan.locs[o].as_ref())
+            .map(|l| format!("{:?}", l.shape))
+            .unwrap_or_default();
+        out!(
+            "  {:>9.3} ms  {:<14} {:<16} {shape:<20} {}",
+            times.get(s).copied().unwrap_or(0) as f64 / runs as f64 / 1e6,
+            node.op.name(),
+            step.kernel.name(),
+            node.origin
+        );
+    }
+}
