@@ -1,0 +1,392 @@
+//! Every native kernel against the reference op (`Op::eval`), on random cases drawn as
+//! rule instances are (`verify::random_op`) plus hand-made random cases for the fused ops
+//! the sampler does not draw. Each case runs as a one-node plan at 1 and 3 threads, with
+//! the data input fed at run time and the rest as weights, so the plan compiles it to a
+//! native kernel (asserted) — the executor's real path, arena and all.
+//!
+//! The test re-runs itself under every instruction-set path this CPU has
+//! (`KAYAK_ISA=generic`, `avx2`), so the portable and the AVX2 kernels are checked too.
+
+use kayak::exec::{Plan, PlanOptions, RunState};
+use kayak::ir::ops::*;
+use kayak::ir::{DType, Graph, Op, Tensor, TypeInfo};
+use kayak_rewrite::verify::random_op;
+use std::sync::Arc;
+
+/// Runs `op` as a one-node plan (input 0 fed, the rest weights, or all fed) and compares
+/// with the reference. Returns the kernel name, or an error message.
+fn check(
+    op: &Op,
+    inputs: &[Tensor],
+    all_fed: bool,
+    threads: usize,
+) -> Result<&'static str, String> {
+    let mut g = Graph::new();
+    let mut ids = Vec::new();
+    let mut fed = Vec::new();
+    for (k, t) in inputs.iter().enumerate() {
+        if k == 0 || all_fed {
+            ids.push(
+                g.add_input(&format!("in{k}"), TypeInfo::known(t.dtype(), t.shape()))
+                    .unwrap(),
+            );
+            fed.push(t.clone());
+        } else {
+            ids.push(g.add_const(&format!("w{k}"), Arc::new(t.clone())).unwrap());
+        }
+    }
+    let n_out = op.num_outputs();
+    let names: Vec<String> = (0..n_out).map(|i| format!("out{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let outs = g
+        .add_node(op.clone(), ids, &names, "case")
+        .map_err(|e| e.to_string())?;
+    g.outputs = outs.clone();
+    let shapes: Vec<Vec<usize>> = fed.iter().map(|t| t.shape().to_vec()).collect();
+    let plan = Plan::new(
+        &g,
+        &shapes,
+        &outs,
+        PlanOptions {
+            threads,
+            ..PlanOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    plan.check_memory()?;
+    let kernel = plan.steps.first().map_or("none", |s| s.kernel.name());
+    let mut state = RunState::new(threads);
+    plan.run(&g, &fed, &mut state).map_err(|e| e.to_string())?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let want = op.eval(&refs).map_err(|e| e.to_string())?;
+    for (k, (got, want)) in state.outputs().iter().zip(&want).enumerate() {
+        if got.shape() != want.shape() || got.dtype() != want.dtype() {
+            return Err(format!(
+                "output {k}: {}{:?} vs {}{:?}",
+                got.dtype(),
+                got.shape(),
+                want.dtype(),
+                want.shape()
+            ));
+        }
+        let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
+        let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            if (x - y).abs() > 1e-5 * scale + 1e-4 * y.abs() || x.is_nan() != y.is_nan() {
+                return Err(format!("output {k}[{i}]: {x} vs {y} ({kernel})"));
+            }
+        }
+    }
+    Ok(kernel)
+}
+
+fn rand_t(shape: &[usize], seed: u64) -> Tensor {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let n: usize = shape.iter().product();
+    let v = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_f32s(shape, v).unwrap()
+}
+
+/// Hand-made random cases of the ops `random_op` does not draw.
+fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
+    let r = |k: u64| 2 + ((seed * 31 + k * 17) % 5) as usize;
+    let (n, c, h, w) = (1 + seed as usize % 2, r(1) * 2, r(2), r(3) + 1);
+    let c1 = r(4);
+    let act = [
+        UnaryOp::Relu,
+        UnaryOp::HardSigmoid {
+            slope: 0.2,
+            offset: 0.5,
+        },
+        UnaryOp::Sigmoid,
+    ][seed as usize % 3];
+    let mut v = vec![
+        (
+            Op::SeBlock(SeBlock {
+                act1: UnaryOp::Relu,
+                act2: act,
+            }),
+            vec![
+                rand_t(&[n, c, h, w], seed),
+                rand_t(&[c1, c, 1, 1], seed + 1),
+                rand_t(&[c1], seed + 2),
+                rand_t(&[c, c1, 1, 1], seed + 3),
+                rand_t(&[c], seed + 4),
+            ],
+            false,
+        ),
+        (
+            Op::SkipLayerNorm(SkipLayerNorm {
+                ln: LayerNorm {
+                    begin_norm_axis: 2,
+                    epsilon: 1e-5,
+                    has_scale: true,
+                    has_bias: true,
+                },
+            }),
+            vec![
+                rand_t(&[n, h, w * 4], seed),
+                rand_t(&[n, h, w * 4], seed + 1),
+                rand_t(&[w * 4], seed + 2),
+                rand_t(&[w * 4], seed + 3),
+            ],
+            true,
+        ),
+        (
+            Op::FusedBinary(FusedBinary {
+                op: BinaryOp::Mul,
+                axis: 1,
+                act,
+            }),
+            vec![rand_t(&[n, c, h, w], seed), rand_t(&[c], seed + 1)],
+            false,
+        ),
+        (
+            Op::Unary(UnaryOp::Tanh),
+            vec![rand_t(&[n, c, h], seed)],
+            false,
+        ),
+        (
+            Op::Concat(Concat { axis: 1 }),
+            vec![
+                rand_t(&[n, c, h], seed),
+                rand_t(&[n, c1, h], seed + 1),
+                rand_t(&[n, 1, h], seed + 2),
+            ],
+            true,
+        ),
+        (
+            Op::Slice(Slice {
+                axes: vec![1, 2],
+                starts: vec![1, -(h as i64)],
+                ends: vec![c as i64, i64::MAX],
+                decrease_axis: vec![],
+                starts_input: ListInput::Attr,
+                ends_input: ListInput::Attr,
+            }),
+            vec![rand_t(&[n, c, h, w], seed)],
+            false,
+        ),
+        (
+            Op::Compare(CmpOp::Gt, -1),
+            vec![rand_t(&[n, c, h], seed), rand_t(&[h], seed + 1)],
+            true,
+        ),
+        (Op::Cast(DType::I64), vec![rand_t(&[n, c], seed)], false),
+    ];
+    let heads = 1 + seed as usize % 3;
+    let d = 4 + seed as usize % 5;
+    let (s, t) = (r(5), r(6));
+    v.push((
+        Op::Attention(Attention {
+            heads,
+            head_dim: d,
+            scale: 0.3,
+            has_mask: true,
+            packed: false,
+        }),
+        vec![
+            rand_t(&[n, s, heads * d], seed),
+            rand_t(&[n, t, heads * d], seed + 1),
+            rand_t(&[n, t, heads * d], seed + 2),
+            rand_t(&[n, 1, 1, t], seed + 3),
+        ],
+        true,
+    ));
+    v.push((
+        Op::Attention(Attention {
+            heads,
+            head_dim: d,
+            scale: 0.5,
+            has_mask: false,
+            packed: true,
+        }),
+        vec![rand_t(&[n, s, 3 * heads * d], seed)],
+        false,
+    ));
+    v.push((
+        Op::Interp(Interp {
+            mode: InterpMode::Nearest,
+            out_h: -1,
+            out_w: -1,
+            scale: vec![2.0, 2.0],
+            align_corners: false,
+            align_mode: 1,
+            layout: Layout::Nchw,
+            out_size_input: ListInput::Attr,
+            scale_input: false,
+        }),
+        vec![rand_t(&[n, c, h, w], seed)],
+        false,
+    ));
+    v.push((
+        Op::Pool2d(Pool {
+            kind: if seed % 2 == 0 {
+                PoolKind::Max
+            } else {
+                PoolKind::Avg
+            },
+            ksize: [3, 3],
+            strides: [2, 2],
+            padding: Padding::Explicit([1, 1, 1, 1]),
+            global: false,
+            adaptive: false,
+            ceil_mode: seed % 3 == 0,
+            exclusive: seed % 2 == 1,
+            layout: Layout::Nchw,
+        }),
+        vec![rand_t(&[n, c, h + 3, w + 2], seed)],
+        false,
+    ));
+    let ids = Tensor::I64(kayak::ir::ndarray_from(
+        &[n, s],
+        (0..n * s).map(|i| (i * 7 % 11) as i64).collect(),
+    ));
+    let types = Tensor::I64(kayak::ir::ndarray_from(
+        &[n, s],
+        (0..n * s).map(|i| (i % 2) as i64).collect(),
+    ));
+    v.push((
+        Op::EmbeddingLayerNorm(EmbeddingLayerNorm {
+            padding_idx: vec![Some(0), None],
+            ln: LayerNorm {
+                begin_norm_axis: 2,
+                epsilon: 1e-5,
+                has_scale: true,
+                has_bias: true,
+            },
+        }),
+        vec![
+            ids,
+            types,
+            rand_t(&[11, 8], seed),
+            rand_t(&[2, 8], seed + 1),
+            rand_t(&[8], seed + 2),
+            rand_t(&[8], seed + 3),
+        ],
+        true,
+    ));
+    v
+}
+
+fn run_all() {
+    let mut failures = Vec::new();
+    let mut kernels = std::collections::BTreeMap::<String, usize>::new();
+    let kinds = [
+        ("conv2d", 2),
+        ("conv2d", 3),
+        ("fused_conv", 3),
+        ("fused_conv", 4),
+        ("conv2d_transpose", 3),
+        ("matmul", 2),
+        ("fused_matmul", 3),
+        ("pool2d", 1),
+        ("layer_norm", 3),
+        ("softmax", 1),
+        ("add", 2),
+        ("sub", 2),
+        ("mul_elementwise", 2),
+        ("div", 2),
+        ("max", 2),
+        ("gelu", 1),
+        ("hard_swish", 1),
+        ("relu6", 1),
+        ("swish", 1),
+        ("scale", 1),
+        ("clip", 1),
+        ("transpose", 1),
+        ("attention", 4),
+        ("split", 1),
+    ];
+    for (kind, arity) in kinds {
+        let mut native = 0;
+        for seed in 0..40u64 {
+            let Some((op, inputs)) = random_op(kind, arity, seed, 1 + seed as usize % 4) else {
+                continue;
+            };
+            for threads in [1, 3] {
+                match check(&op, &inputs, false, threads) {
+                    Ok(k) => {
+                        if k != "fallback" {
+                            native += 1;
+                        }
+                        *kernels.entry(format!("{kind} -> {k}")).or_default() += 1;
+                    }
+                    Err(e) => failures.push(format!(
+                        "{kind} seed {seed} threads {threads}: {e}\n  op {op:?}"
+                    )),
+                }
+            }
+        }
+        if native < 20 {
+            failures.push(format!(
+                "{kind}/{arity}: only {native} cases ran a native kernel"
+            ));
+        }
+    }
+    for seed in 0..12u64 {
+        for (op, inputs, all_fed) in extra_cases(seed) {
+            for threads in [1, 3] {
+                match check(&op, &inputs, all_fed, threads) {
+                    Ok("fallback") => failures.push(format!("{}: no native kernel", op.name())),
+                    Ok(k) => *kernels.entry(format!("{} -> {k}", op.name())).or_default() += 1,
+                    Err(e) => failures.push(format!(
+                        "{} seed {seed} threads {threads}: {e}\n  op {op:?}",
+                        op.name()
+                    )),
+                }
+            }
+        }
+    }
+    println!("isa {:?}", kayak_kernels_isa());
+    for (k, n) in &kernels {
+        println!("  {k}: {n}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn kayak_kernels_isa() -> String {
+    std::env::var("KAYAK_ISA").unwrap_or_else(|_| "best".into())
+}
+
+#[test]
+fn native_kernels_match_the_reference_ops() {
+    run_all();
+}
+
+#[test]
+fn every_isa_path_matches_the_reference_ops() {
+    if std::env::var("KAYAK_ISA").is_ok() {
+        return; // the child run: `native_kernels_match_the_reference_ops` does the work
+    }
+    let me = std::env::current_exe().unwrap();
+    for isa in ["generic", "avx2"] {
+        let out = std::process::Command::new(&me)
+            .args([
+                "--exact",
+                "native_kernels_match_the_reference_ops",
+                "--nocapture",
+            ])
+            .env("KAYAK_ISA", isa)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "KAYAK_ISA={isa}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Memory planning on the real models: the plan's invariants, the arena against the
+//! liveness lower bound, weights held once, reuse on and off computing the same thing, 1
+//! and 2 threads agreeing, and predictor clones running different shapes at once.
+
+use kayak::{Config, Predictor, Tensor};
+use kayak_tests::{npy, require};
+
+const MODELS: [&str; 5] = [
+    "ppocr_cls",
+    "mobilenet_v3_small",
+    "ernie_mini",
+    "ppocr_rec",
+    "ppocr_det",
+];
+
+fn inputs(p: &Predictor, d: &std::path::Path) -> Vec<Tensor> {
+    p.input_names()
+        .iter()
+        .map(|n| npy(&d.join(format!("input_{n}.npy"))).unwrap())
+        .collect()
+}
+
+fn params_file_bytes(d: &std::path::Path) -> u64 {
+    std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pdiparams"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn arenas_reach_the_lower_bound_and_weights_are_held_once() {
+    let mut table =
+        vec!["model | arena | lower bound | ratio | no reuse | weights | .pdiparams".to_string()];
+    for model in MODELS {
+        let Some(d) = require("arenas_reach_the_lower_bound", model) else {
+            continue;
+        };
+        let mut p = Predictor::new(Config::new().model_dir(&d)).unwrap();
+        let x = inputs(&p, &d);
+        p.run_with(&x).unwrap();
+        let plan = p.last_plan().unwrap().clone();
+        plan.check_memory()
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        let m = &plan.memory;
+        let used = m.arena_bytes + m.workspace_bytes;
+        assert!(
+            used as f64 <= 1.05 * m.lower_bound_bytes as f64,
+            "{model}: arena {} + workspace {} > 1.05 x lower bound {}",
+            m.arena_bytes,
+            m.workspace_bytes,
+            m.lower_bound_bytes
+        );
+        assert!(
+            m.naive_bytes > 2 * m.arena_bytes,
+            "{model}: reuse saves little: {m:?}"
+        );
+        assert!(
+            m.in_place_steps > 0 && m.fallback_steps == 0,
+            "{model}: {m:?}"
+        );
+        let file = params_file_bytes(&d);
+        let weights = p.weights_bytes();
+        assert!(
+            weights as f64 <= 1.1 * file as f64,
+            "{model}: weights {weights} > 1.1 x params file {file}"
+        );
+        table.push(format!(
+            "{model} | {} | {} | {:.3} | {} | {weights} | {file}",
+            m.arena_bytes,
+            m.lower_bound_bytes,
+            used as f64 / m.lower_bound_bytes as f64,
+            m.naive_bytes
+        ));
+    }
+    println!("{}", table.join("\n"));
+}
+
+#[test]
+fn reuse_off_and_two_threads_compute_the_same() {
+    for model in MODELS {
+        let Some(d) = require("reuse_off_and_two_threads", model) else {
+            continue;
+        };
+        let mut base = Predictor::new(Config::new().model_dir(&d)).unwrap();
+        let x = inputs(&base, &d);
+        let want = base.run_with(&x).unwrap();
+        let mut no_reuse = Predictor::new(Config::new().model_dir(&d).memory_optim(false)).unwrap();
+        let got = no_reuse.run_with(&x).unwrap();
+        let m = &no_reuse.last_plan().unwrap().memory;
+        assert_eq!(m.in_place_steps, 0);
+        assert!(
+            m.arena_bytes >= m.naive_bytes,
+            "{model}: reuse off still reuses"
+        );
+        assert_eq!(got, want, "{model}: reuse changes the result");
+        let mut two = Predictor::new(Config::new().model_dir(&d).threads(2)).unwrap();
+        let got2 = two.run_with(&x).unwrap();
+        for (a, b) in got2.iter().zip(&want) {
+            let (ok, worst) = kayak_tests::worst_ratio(a, b, 1e-5, 1e-4)
+                .map(|(r, i)| (r <= 1.0, i))
+                .unwrap();
+            assert!(ok, "{model}: 2 threads differ from 1 at {worst}");
+        }
+    }
+}
+
+#[test]
+fn clones_run_other_shapes_concurrently() {
+    let Some(d) = require("clones_run_other_shapes_concurrently", "ppocr_rec") else {
+        return;
+    };
+    let Some(dy) = require("clones_run_other_shapes_concurrently", "dynamic") else {
+        return;
+    };
+    let p = Predictor::new(Config::new().model_dir(&d).threads(2)).unwrap();
+    let cases: Vec<(Tensor, Tensor)> = ["rec_0_w160", "rec_0_w640"]
+        .iter()
+        .map(|c| {
+            (
+                npy(&dy.join(format!("{c}_input_x.npy"))).unwrap(),
+                npy(&dy.join(format!("{c}_output_0.npy"))).unwrap(),
+            )
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (k, (x, want)) in cases.iter().enumerate() {
+            let mut q = p.clone();
+            s.spawn(move || {
+                for _ in 0..4 {
+                    let got = q.run_with(std::slice::from_ref(x)).unwrap();
+                    let (r, at) = kayak_tests::worst_ratio(&got[0], want, 1e-4, 1e-3).unwrap();
+                    assert!(r <= 1.0, "case {k}: mismatch at {at} (ratio {r})");
+                }
+            });
+        }
+    });
+}
