@@ -71,7 +71,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let new_ms = t_load.elapsed().as_secs_f64() * 1e3;
     let optimize_ms = p.optimization_report().map_or(0.0, |r| r.optimize_ms);
     let load_ms = new_ms - optimize_ms;
-    let ops_before: usize = p.model().op_histogram.values().sum();
+    let ops_before = p
+        .optimization_report()
+        .map_or_else(|| p.graph().nodes.len(), |r| r.ops_before);
     let ops_after = p.optimization_report().map_or(ops_before, |r| r.ops_after);
 
     let main = build_inputs(&p, &args.inputs, &args.shapes, args.seed, args.json)?;
@@ -132,6 +134,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         run_case(&mut p, &mut cases[i % n], None)?;
     }
     let rss_warm = proc_status_bytes("VmRSS:");
+    let hwm_warm = proc_status_bytes("VmHWM:");
     let mut lat = Vec::with_capacity(args.iters);
     let mut times: Vec<u64> = Vec::new();
     let bar = std::io::stderr().is_terminal() && !args.json;
@@ -191,11 +194,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             mb(m.output_bytes),
         );
         out!(
-            "          {} intermediates, {} views aliased, {} steps in place, scratch {}; peak RSS {}, RSS after warm-up {}, at the end {}",
+            "          {} intermediates, {} views aliased, {} steps in place, scratch {}, {} order; peak RSS {}, RSS after warm-up {}, at the end {}",
             m.intermediates,
             m.aliased_views,
             m.in_place_steps,
             mb(m.scratch_bytes),
+            if m.reordered { "memory-scheduled" } else { "graph" },
             mb(peak_rss),
             mb(rss_warm),
             mb(rss_end)
@@ -233,6 +237,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "weights_bytes": weights,
             "peak_rss_bytes": peak_rss,
             "rss_after_warmup_bytes": rss_warm,
+            "peak_rss_after_warmup_bytes": hwm_warm,
             "rss_end_bytes": rss_end,
             "ops_before": ops_before,
             "ops_after": ops_after,
@@ -240,6 +245,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "fallback_steps": m.fallback_steps,
             "in_place_steps": m.in_place_steps,
             "aliased_views": m.aliased_views,
+            "reordered": m.reordered,
         });
         out!("{j}");
     }

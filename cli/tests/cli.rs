@@ -371,3 +371,79 @@ fn rules_verify_fails_with_a_shrunk_counterexample() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1 rules did not verify"), "{err}");
 }
+
+#[test]
+fn bench_reports_timings_memory_and_op_counts() {
+    // The bundled classifier: 2 shapes alternating, the JSON line last on stdout.
+    let out = ok(&kayak(&[
+        "bench",
+        "assets/ppocr_cls",
+        "--input",
+        "x=assets/text_line.npy",
+        "--alternate-shape",
+        "x=1,3,48,96",
+        "--iters",
+        "20",
+        "--warmup",
+        "2",
+        "--json",
+    ]));
+    let last = out.lines().last().unwrap();
+    let j: serde_json::Value = serde_json::from_str(last).unwrap();
+    for key in [
+        "model",
+        "threads",
+        "load_ms",
+        "optimize_ms",
+        "plan_ms",
+        "first_run_ms",
+        "latency_ms",
+        "arena_bytes",
+        "workspace_bytes",
+        "arena_lower_bound_bytes",
+        "intermediate_bytes_naive",
+        "weights_bytes",
+        "peak_rss_bytes",
+        "ops_before",
+        "ops_after",
+    ] {
+        assert!(j.get(key).is_some(), "missing {key}: {last}");
+    }
+    let lat = &j["latency_ms"];
+    let (min, med, p90, max) = (
+        lat["min"].as_f64().unwrap(),
+        lat["median"].as_f64().unwrap(),
+        lat["p90"].as_f64().unwrap(),
+        lat["max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= med && med <= p90 && p90 <= max, "{lat}");
+    let arena = j["arena_bytes"].as_u64().unwrap();
+    let lb = j["arena_lower_bound_bytes"].as_u64().unwrap();
+    let naive = j["intermediate_bytes_naive"].as_u64().unwrap();
+    assert!(
+        lb > 0 && arena as f64 <= 1.05 * lb as f64 && naive > arena,
+        "{last}"
+    );
+    assert!(j["ops_after"].as_u64().unwrap() < j["ops_before"].as_u64().unwrap());
+    assert!(j["weights_bytes"].as_u64().unwrap() > 400_000);
+    assert!(j["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
+    // Without --json: the human report, and --profile's tables.
+    let out = ok(&kayak(&[
+        "bench",
+        "assets/ppocr_cls",
+        "--input",
+        "x=assets/text_line.npy",
+        "--iters",
+        "3",
+        "--profile",
+    ]));
+    assert!(out.contains("latency over 3 runs"), "{out}");
+    assert!(
+        out.contains("time per op type") && out.contains("fused_conv [conv/"),
+        "{out}"
+    );
+    assert!(out.contains("slowest nodes"), "{out}");
+    // Bad input: one clear line.
+    let e = fails(&kayak(&["bench", "assets/ppocr_cls", "--shape", "y=1,2"]));
+    assert!(e.contains("no input named `y`"), "{e}");
+}

@@ -137,3 +137,61 @@ fn clones_run_other_shapes_concurrently() {
         }
     });
 }
+
+#[test]
+fn the_memory_schedule_runs_a_branch_to_its_end_first() {
+    use kayak::exec::{Plan, PlanOptions, RunState};
+    use kayak::ir::ops::{BinaryOp, Layout, Padding, Pool, PoolKind, UnaryOp};
+    use kayak::ir::{DType, Graph, Op, TypeInfo};
+    // Two branches, each a big tensor reduced to a small one. In graph order both big
+    // tensors are alive together; run branch by branch, only one is.
+    let mut g = Graph::new();
+    let x = g
+        .add_input("x", TypeInfo::known(DType::F32, &[1, 8, 32, 32]))
+        .unwrap();
+    let pool = Op::Pool2d(Pool {
+        kind: PoolKind::Avg,
+        ksize: [1, 1],
+        strides: [1, 1],
+        padding: Padding::Explicit([0; 4]),
+        global: true,
+        adaptive: false,
+        ceil_mode: false,
+        exclusive: true,
+        layout: Layout::Nchw,
+    });
+    let a1 = g
+        .add_node(Op::Unary(UnaryOp::Relu), vec![x], &["a1"], "a1")
+        .unwrap()[0];
+    let b1 = g
+        .add_node(Op::Unary(UnaryOp::Sigmoid), vec![x], &["b1"], "b1")
+        .unwrap()[0];
+    let a2 = g.add_node(pool.clone(), vec![a1], &["a2"], "a2").unwrap()[0];
+    let b2 = g.add_node(pool, vec![b1], &["b2"], "b2").unwrap()[0];
+    let y = g
+        .add_node(Op::Binary(BinaryOp::Add, -1), vec![a2, b2], &["y"], "y")
+        .unwrap()[0];
+    g.outputs = vec![y];
+    let plan = Plan::new(&g, &[vec![1, 8, 32, 32]], &[y], PlanOptions::default()).unwrap();
+    plan.check_memory().unwrap();
+    let big = 8 * 32 * 32 * 4;
+    assert!(plan.memory.reordered, "{:?}", plan.memory);
+    assert!(plan.memory.arena_bytes < 2 * big, "{:?}", plan.memory);
+    assert!(plan.memory.lower_bound_bytes < 2 * big);
+    let order: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| g.nodes[s.node].origin.as_str())
+        .collect();
+    assert_eq!(order, ["a1", "a2", "b1", "b2", "y"]);
+    let xs = Tensor::from_f32s(
+        &[1, 8, 32, 32],
+        (0..8192).map(|i| (i % 7) as f32 - 3.0).collect(),
+    )
+    .unwrap();
+    let mut st = RunState::new(1);
+    plan.run(&g, &vec![xs.clone()], &mut st).unwrap();
+    let want = g.evaluate(&[xs]).unwrap();
+    let (r, _) = kayak_tests::worst_ratio(&st.outputs()[0], &want[0], 1e-6, 1e-5).unwrap();
+    assert!(r <= 1.0);
+}
