@@ -68,19 +68,38 @@ pub struct KAnalysis {
     pub provenance: std::collections::HashMap<Node, (String, Vec<Node>)>,
     /// Constants by content, so an equal value is one constant (and one e-node).
     pub const_index: std::collections::HashMap<(kayak_ir::DType, Vec<usize>, u64), Vec<u32>>,
+    /// Results of `let` appliers by (applier, canonical argument classes): a rule matches
+    /// the same classes again on every iteration, and an applier's result (a folded
+    /// weight, say) depends only on its arguments' values, which never change once known.
+    /// Only successes are kept, so an applier that declined is asked again later.
+    pub applier_memo: std::collections::HashMap<(usize, Vec<Id>), Id>,
+}
+
+/// A content hash of a tensor's elements (FNV-1a over each element's little-endian
+/// bytes), computed without copying the data.
+fn content_hash(t: &Tensor) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    kayak_ir::with_tensor!(t, a => {
+        let mut buf = [0u8; 8];
+        for v in a.iter() {
+            kayak_ir::Elem::write_le(*v, &mut buf);
+            h ^= u64::from_le_bytes(buf);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            buf = [0u8; 8];
+        }
+    });
+    h
 }
 
 impl KAnalysis {
     /// The index of a constant equal to `t`, adding it if new.
     pub fn intern(&mut self, t: Arc<Tensor>) -> u32 {
-        use std::hash::{Hash, Hasher};
-        let bytes = t.to_le_bytes();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        let key = (t.dtype(), t.shape().to_vec(), h.finish());
+        let key = (t.dtype(), t.shape().to_vec(), content_hash(&t));
         if let Some(ks) = self.const_index.get(&key) {
             for &k in ks {
-                if self.consts[k as usize].to_le_bytes() == bytes {
+                let c = &self.consts[k as usize];
+                // Bitwise equality (so equal NaNs dedupe too), compared in place.
+                if Arc::ptr_eq(c, &t) || c.to_le_bytes() == t.to_le_bytes() {
                     return k;
                 }
             }

@@ -21,8 +21,36 @@ pub struct Choice {
 
 struct Best {
     total: f64,
-    set: Rc<BTreeMap<Id, f64>>,
+    /// The classes below (and including) this one with their costs, sorted by class.
+    set: Rc<Vec<(Id, f64)>>,
     node: usize,
+}
+
+/// Node costs, computed once per class (extraction runs many times during refinement).
+struct Costs {
+    ids: Vec<Id>,
+    nodes: HashMap<Id, Vec<f64>>,
+}
+
+impl Costs {
+    fn new(egraph: &KGraph, model: &CostModel) -> Costs {
+        let mut ids: Vec<Id> = egraph.classes().map(|c| c.id).collect();
+        ids.sort();
+        let nodes = ids
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    egraph[id]
+                        .nodes
+                        .iter()
+                        .map(|n| model.node_cost(egraph, n))
+                        .collect(),
+                )
+            })
+            .collect();
+        Costs { ids, nodes }
+    }
 }
 
 /// Extracts a cheap DAG for `roots`: greedy DAG extraction, then refinement by *pinning*
@@ -36,8 +64,9 @@ pub fn extract_refined(
     roots: &[Id],
     candidates: &[Id],
 ) -> Option<(Choice, f64)> {
+    let costs = Costs::new(egraph, model);
     let mut pins: std::collections::HashSet<Id> = std::collections::HashSet::new();
-    let (mut best, _) = extract_pinned(egraph, model, roots, &pins)?;
+    let (mut best, _) = extract_pinned(egraph, &costs, roots, &pins)?;
     let mut best_cost = dag_cost(egraph, model, &best, roots)?;
     for &c in candidates {
         let c = egraph.find(c);
@@ -45,7 +74,7 @@ pub fn extract_refined(
             continue;
         }
         pins.insert(c);
-        match extract_pinned(egraph, model, roots, &pins)
+        match extract_pinned(egraph, &costs, roots, &pins)
             .and_then(|(ch, _)| dag_cost(egraph, model, &ch, roots).map(|cost| (ch, cost)))
         {
             Some((ch, cost)) if cost < best_cost * (1.0 - 1e-12) => {
@@ -62,59 +91,99 @@ pub fn extract_refined(
 
 /// Greedy DAG extraction for `roots`.
 pub fn extract(egraph: &KGraph, model: &CostModel, roots: &[Id]) -> Option<(Choice, f64)> {
-    extract_pinned(egraph, model, roots, &Default::default())
+    extract_pinned(
+        egraph,
+        &Costs::new(egraph, model),
+        roots,
+        &Default::default(),
+    )
+}
+
+/// `a ∪ b` of sorted sets into `out`; on a class in both, `b`'s cost wins (as inserting
+/// `b`'s entries after `a`'s would).
+fn merge_into(a: &[(Id, f64)], b: &[(Id, f64)], out: &mut Vec<(Id, f64)>) {
+    out.clear();
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(b[j]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
 }
 
 /// Greedy DAG extraction where the `pinned` classes count as already paid for.
+///
+/// A node is re-evaluated only when one of its children's best choice changed since it
+/// was last evaluated: with unchanged children it would compute the same set and total,
+/// and a class's best only ever improves, so skipping it changes nothing.
 fn extract_pinned(
     egraph: &KGraph,
-    model: &CostModel,
+    costs: &Costs,
     roots: &[Id],
     pinned: &std::collections::HashSet<Id>,
 ) -> Option<(Choice, f64)> {
-    let mut ids: Vec<Id> = egraph.classes().map(|c| c.id).collect();
-    ids.sort();
-    // Node costs computed once.
-    let node_costs: HashMap<Id, Vec<f64>> = ids
-        .iter()
-        .map(|&id| {
-            (
-                id,
-                egraph[id]
-                    .nodes
-                    .iter()
-                    .map(|n| model.node_cost(egraph, n))
-                    .collect(),
-            )
-        })
-        .collect();
+    let ids = &costs.ids;
     let mut best: HashMap<Id, Best> = HashMap::new();
+    // A counter that ticks on every improvement; when each class last improved, and when
+    // each node was last evaluated.
+    let mut clock = 0u64;
+    let mut changed_at: HashMap<Id, u64> = HashMap::new();
+    let mut evaluated_at: HashMap<(Id, usize), u64> = HashMap::new();
+    let mut acc: Vec<(Id, f64)> = Vec::new();
+    let mut tmp: Vec<(Id, f64)> = Vec::new();
+    let mut kids: Vec<Id> = Vec::new();
     for _pass in 0..100 {
         let mut changed = false;
-        for &id in &ids {
+        for &id in ids {
             for (i, node) in egraph[id].nodes.iter().enumerate() {
-                let c = node_costs[&id][i];
+                let c = costs.nodes[&id][i];
                 if !c.is_finite() {
                     continue;
                 }
-                let kids: Vec<Id> = node.children().iter().map(|&k| egraph.find(k)).collect();
+                kids.clear();
+                kids.extend(node.children().iter().map(|&k| egraph.find(k)));
                 if kids.iter().any(|k| !best.contains_key(k)) {
                     continue;
                 }
+                if let Some(&at) = evaluated_at.get(&(id, i)) {
+                    if kids
+                        .iter()
+                        .all(|k| changed_at.get(k).is_none_or(|&t| t <= at))
+                    {
+                        continue;
+                    }
+                }
+                evaluated_at.insert((id, i), clock);
                 if kids
                     .iter()
-                    .any(|k| *k == id || best[k].set.contains_key(&id))
+                    .any(|k| *k == id || best[k].set.binary_search_by_key(&id, |e| e.0).is_ok())
                 {
                     continue;
                 }
-                let mut set: BTreeMap<Id, f64> = BTreeMap::new();
+                acc.clear();
                 for k in &kids {
-                    for (cls, cost) in best[k].set.iter() {
-                        set.insert(*cls, *cost);
-                    }
+                    merge_into(&acc, &best[k].set, &mut tmp);
+                    std::mem::swap(&mut acc, &mut tmp);
                 }
-                set.insert(id, if pinned.contains(&id) { 0.0 } else { c });
-                let total: f64 = set.values().sum();
+                let me = (id, if pinned.contains(&id) { 0.0 } else { c });
+                let at = acc.partition_point(|e| e.0 < id);
+                acc.insert(at, me);
+                let total: f64 = acc.iter().map(|e| e.1).sum();
                 let better = match best.get(&id) {
                     None => true,
                     Some(b) => total < b.total - 1e-15 * b.total.abs().max(1e-12),
@@ -124,10 +193,13 @@ fn extract_pinned(
                         id,
                         Best {
                             total,
-                            set: Rc::new(set),
+                            set: Rc::new(acc.clone()),
                             node: i,
                         },
                     );
+                    clock += 1;
+                    changed_at.insert(id, clock);
+                    evaluated_at.insert((id, i), clock);
                     changed = true;
                 }
             }

@@ -454,7 +454,23 @@ pub fn fire_calls(
     check_conditions(conds, reg, egraph, subst)?;
     let mut s = subst.clone();
     for (v, c) in lets {
-        match (reg.appliers[c.name.as_str()])(egraph, &call_ids(&c.args, &s)) {
+        let f = reg.appliers[c.name.as_str()];
+        let args: Vec<Id> = call_ids(&c.args, &s)
+            .into_iter()
+            .map(|a| egraph.find(a))
+            .collect();
+        let key = (f as usize, args);
+        let got = match egraph.analysis.applier_memo.get(&key) {
+            Some(&id) => Some(id),
+            None => {
+                let r = f(egraph, &key.1);
+                if let Some(id) = r {
+                    egraph.analysis.applier_memo.insert(key, id);
+                }
+                r
+            }
+        };
+        match got {
             Some(id) => {
                 s.insert(*v, id);
             }
