@@ -109,11 +109,13 @@ macro_rules! elem_num {
             fn from_f64(v: f64) -> Self {
                 v as $t
             }
+            #[inline]
             fn read_le(b: &[u8]) -> Self {
                 let mut buf = [0u8; std::mem::size_of::<$t>()];
                 buf.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
                 <$t>::from_le_bytes(buf)
             }
+            #[inline]
             fn write_le(self, out: &mut [u8]) {
                 out[..std::mem::size_of::<$t>()].copy_from_slice(&self.to_le_bytes());
             }
@@ -152,9 +154,11 @@ macro_rules! elem_half {
             fn from_f64(v: f64) -> Self {
                 <$t>::from_f64(v)
             }
+            #[inline]
             fn read_le(b: &[u8]) -> Self {
                 <$t>::from_le_bytes([b[0], b[1]])
             }
+            #[inline]
             fn write_le(self, out: &mut [u8]) {
                 out[..2].copy_from_slice(&self.to_le_bytes());
             }
@@ -191,9 +195,11 @@ impl Elem for bool {
     fn from_f64(v: f64) -> Self {
         v != 0.0
     }
+    #[inline]
     fn read_le(b: &[u8]) -> Self {
         b[0] != 0
     }
+    #[inline]
     fn write_le(self, out: &mut [u8]) {
         out[0] = self as u8;
     }

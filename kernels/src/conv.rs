@@ -352,7 +352,9 @@ fn general(
 }
 
 /// Gathers the im2col columns `q0 .. q0+cols` of one (image, group) into `panel`
-/// (`K` rows of stride `nb`).
+/// (`K` rows of stride `nb`). Each panel row is filled one output row segment at a time:
+/// zeros where the window falls in the padding, and a straight copy (stride 1) or a
+/// strided read in between.
 fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel: &mut [f32]) {
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
@@ -363,20 +365,50 @@ fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel:
         for ky in 0..p.kh {
             for kx in 0..p.kw {
                 let row = &mut panel[r * nb..r * nb + cols];
-                let (mut oy, mut ox) = (q0 / p.ow, q0 % p.ow);
-                for v in row.iter_mut() {
+                let off = (kx * dw) as isize - pw as isize;
+                // Output columns ox with 0 <= ox·sw + off < w.
+                let lo = if off >= 0 {
+                    0
+                } else {
+                    ((-off) as usize).div_ceil(sw)
+                }
+                .min(p.ow);
+                let hi = if (p.w as isize) <= off {
+                    0
+                } else {
+                    ((p.w as isize - off - 1) as usize / sw + 1).min(p.ow)
+                }
+                .max(lo);
+                let mut q = q0;
+                let mut done = 0;
+                while done < cols {
+                    let (oy, ox0) = (q / p.ow, q % p.ow);
+                    let n = (p.ow - ox0).min(cols - done);
+                    let seg = &mut row[done..done + n];
                     let iy = (oy * sh + ky * dh) as isize - ph as isize;
-                    let ix = (ox * sw + kx * dw) as isize - pw as isize;
-                    *v = if iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w {
-                        xc[iy as usize * p.w + ix as usize]
+                    if iy < 0 || iy >= p.h as isize {
+                        seg.fill(0.0);
                     } else {
-                        0.0
-                    };
-                    ox += 1;
-                    if ox == p.ow {
-                        ox = 0;
-                        oy += 1;
+                        let xr = &xc[iy as usize * p.w..(iy as usize + 1) * p.w];
+                        // Segment columns ox0 .. ox0+n: zeros before lo, data in lo..hi, zeros after.
+                        let a = lo.clamp(ox0, ox0 + n);
+                        let b = hi.clamp(ox0, ox0 + n);
+                        seg[..a - ox0].fill(0.0);
+                        seg[b - ox0..].fill(0.0);
+                        if b > a {
+                            let dst = &mut seg[a - ox0..b - ox0];
+                            let start = (a as isize * sw as isize + off) as usize;
+                            if sw == 1 {
+                                dst.copy_from_slice(&xr[start..start + (b - a)]);
+                            } else {
+                                for (k, v) in dst.iter_mut().enumerate() {
+                                    *v = xr[start + k * sw];
+                                }
+                            }
+                        }
                     }
+                    q += n;
+                    done += n;
                 }
                 r += 1;
             }
@@ -631,18 +663,27 @@ pub fn conv_transpose2d(
                             nb,
                             &Epilogue::default(),
                         );
-                        for q in 0..cols {
+                        // Where each column lands (or u32::MAX outside the output), then
+                        // one contiguous pass per channel.
+                        let mut ats = [u32::MAX; 1024];
+                        debug_assert!(ohw < u32::MAX as usize);
+                        for (q, at) in ats.iter_mut().enumerate().take(cols) {
                             let (iy, ix) = ((q0 + q) / p.w, (q0 + q) % p.w);
                             let oy = (iy * p.stride[0] + ky * p.dilation[0]) as isize
                                 - p.pad[0] as isize;
                             let ox = (ix * p.stride[1] + kx * p.dilation[1]) as isize
                                 - p.pad[1] as isize;
-                            if oy < 0 || ox < 0 || oy >= p.oh as isize || ox >= p.ow as isize {
-                                continue;
+                            if oy >= 0 && ox >= 0 && oy < p.oh as isize && ox < p.ow as isize {
+                                *at = (oy as usize * p.ow + ox as usize) as u32;
                             }
-                            let at = oy as usize * p.ow + ox as usize;
-                            for c in 0..ocg {
-                                o[c * ohw + at] += tmp[c * nb + q];
+                        }
+                        for c in 0..ocg {
+                            let plane = &mut o[c * ohw..(c + 1) * ohw];
+                            let t = &tmp[c * nb..c * nb + cols];
+                            for (&at, &v) in ats[..cols].iter().zip(t) {
+                                if at != u32::MAX {
+                                    plane[at as usize] += v;
+                                }
                             }
                         }
                         q0 += cols;

@@ -99,7 +99,7 @@ impl<R: Read> Cursor<'_, R> {
         let size = std::mem::size_of::<T>();
         let n: usize = dims.iter().product();
         let mut data: Vec<T> = Vec::with_capacity(n);
-        let mut chunk = [0u8; 1 << 16];
+        let mut chunk = vec![0u8; 1 << 18];
         let per = chunk.len() / size;
         let mut left = n;
         while left > 0 {

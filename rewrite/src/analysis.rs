@@ -75,17 +75,23 @@ pub struct KAnalysis {
     pub applier_memo: std::collections::HashMap<(usize, Vec<Id>), Id>,
 }
 
-/// A content hash of a tensor's elements (FNV-1a over each element's little-endian
-/// bytes), computed without copying the data.
+/// A hash of a tensor's contents from at most 256 evenly spaced elements (FNV-1a over
+/// their little-endian bytes): cheap on big weights; equal tensors hash equal, and
+/// `intern` compares contents in full on a hash match.
 fn content_hash(t: &Tensor) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut mix = |x: u64| {
+        h ^= x;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
     kayak_ir::with_tensor!(t, a => {
-        let mut buf = [0u8; 8];
-        for v in a.iter() {
+        let n = a.len();
+        mix(n as u64);
+        let step = n.div_ceil(256).max(1);
+        for v in a.iter().step_by(step) {
+            let mut buf = [0u8; 8];
             kayak_ir::Elem::write_le(*v, &mut buf);
-            h ^= u64::from_le_bytes(buf);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            buf = [0u8; 8];
+            mix(u64::from_le_bytes(buf));
         }
     });
     h
@@ -98,8 +104,9 @@ impl KAnalysis {
         if let Some(ks) = self.const_index.get(&key) {
             for &k in ks {
                 let c = &self.consts[k as usize];
-                // Bitwise equality (so equal NaNs dedupe too), compared in place.
-                if Arc::ptr_eq(c, &t) || c.to_le_bytes() == t.to_le_bytes() {
+                // Compared in place (a constant holding NaN never equals another; it is
+                // then kept twice, which is harmless).
+                if Arc::ptr_eq(c, &t) || **c == *t {
                     return k;
                 }
             }

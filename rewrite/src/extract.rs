@@ -66,7 +66,9 @@ pub fn extract_refined(
 ) -> Option<(Choice, f64)> {
     let costs = Costs::new(egraph, model);
     let mut pins: std::collections::HashSet<Id> = std::collections::HashSet::new();
-    let (mut best, _) = extract_pinned(egraph, &costs, roots, &pins)?;
+    let mut state = Greedy::default();
+    state.run(egraph, &costs, &pins, None);
+    let mut best = state.choice(egraph, roots)?;
     let mut best_cost = dag_cost(egraph, model, &best, roots)?;
     for &c in candidates {
         let c = egraph.find(c);
@@ -74,12 +76,18 @@ pub fn extract_refined(
             continue;
         }
         pins.insert(c);
-        match extract_pinned(egraph, &costs, roots, &pins)
-            .and_then(|(ch, _)| dag_cost(egraph, model, &ch, roots).map(|cost| (ch, cost)))
+        // Pinning only lowers costs, and only of the classes above `c`: start from the
+        // current fixed point with `c` marked changed, instead of from scratch.
+        let mut trial = state.clone();
+        trial.run(egraph, &costs, &pins, Some(c));
+        match trial
+            .choice(egraph, roots)
+            .and_then(|ch| dag_cost(egraph, model, &ch, roots).map(|cost| (ch, cost)))
         {
             Some((ch, cost)) if cost < best_cost * (1.0 - 1e-12) => {
                 best = ch;
                 best_cost = cost;
+                state = trial;
             }
             _ => {
                 pins.remove(&c);
@@ -91,12 +99,16 @@ pub fn extract_refined(
 
 /// Greedy DAG extraction for `roots`.
 pub fn extract(egraph: &KGraph, model: &CostModel, roots: &[Id]) -> Option<(Choice, f64)> {
-    extract_pinned(
+    let mut g = Greedy::default();
+    g.run(
         egraph,
         &Costs::new(egraph, model),
-        roots,
         &Default::default(),
-    )
+        None,
+    );
+    let choice = g.choice(egraph, roots)?;
+    let total = g.total(egraph, roots)?;
+    Some((choice, total))
 }
 
 /// `a ∪ b` of sorted sets into `out`; on a class in both, `b`'s cost wins (as inserting
@@ -126,102 +138,133 @@ fn merge_into(a: &[(Id, f64)], b: &[(Id, f64)], out: &mut Vec<(Id, f64)>) {
     out.extend_from_slice(&b[j..]);
 }
 
-/// Greedy DAG extraction where the `pinned` classes count as already paid for.
-///
-/// A node is re-evaluated only when one of its children's best choice changed since it
-/// was last evaluated: with unchanged children it would compute the same set and total,
-/// and a class's best only ever improves, so skipping it changes nothing.
-fn extract_pinned(
-    egraph: &KGraph,
-    costs: &Costs,
-    roots: &[Id],
-    pinned: &std::collections::HashSet<Id>,
-) -> Option<(Choice, f64)> {
-    let ids = &costs.ids;
-    let mut best: HashMap<Id, Best> = HashMap::new();
-    // A counter that ticks on every improvement; when each class last improved, and when
-    // each node was last evaluated.
-    let mut clock = 0u64;
-    let mut changed_at: HashMap<Id, u64> = HashMap::new();
-    let mut evaluated_at: HashMap<(Id, usize), u64> = HashMap::new();
-    let mut acc: Vec<(Id, f64)> = Vec::new();
-    let mut tmp: Vec<(Id, f64)> = Vec::new();
-    let mut kids: Vec<Id> = Vec::new();
-    for _pass in 0..100 {
-        let mut changed = false;
-        for &id in ids {
-            for (i, node) in egraph[id].nodes.iter().enumerate() {
-                let c = costs.nodes[&id][i];
-                if !c.is_finite() {
-                    continue;
-                }
-                kids.clear();
-                kids.extend(node.children().iter().map(|&k| egraph.find(k)));
-                if kids.iter().any(|k| !best.contains_key(k)) {
-                    continue;
-                }
-                if let Some(&at) = evaluated_at.get(&(id, i)) {
-                    if kids
-                        .iter()
-                        .all(|k| changed_at.get(k).is_none_or(|&t| t <= at))
-                    {
+/// The state of greedy DAG extraction: each class' best node and its cost set, and when
+/// each class last improved / each node was last evaluated.
+#[derive(Clone, Default)]
+struct Greedy {
+    best: HashMap<Id, Best>,
+    clock: u64,
+    changed_at: HashMap<Id, u64>,
+    evaluated_at: HashMap<(Id, usize), u64>,
+}
+
+impl Clone for Best {
+    fn clone(&self) -> Best {
+        Best {
+            total: self.total,
+            set: self.set.clone(),
+            node: self.node,
+        }
+    }
+}
+
+impl Greedy {
+    /// Runs greedy DAG extraction, where the `pinned` classes count as already paid for,
+    /// to a fixed point. A node is re-evaluated only when one of its children's best
+    /// choice changed since it was last evaluated: with unchanged children it would compute
+    /// the same set and total, and a class's best only ever improves, so skipping it changes
+    /// nothing. `dirty` (a class just pinned) has its own nodes re-evaluated.
+    fn run(
+        &mut self,
+        egraph: &KGraph,
+        costs: &Costs,
+        pinned: &std::collections::HashSet<Id>,
+        dirty: Option<Id>,
+    ) {
+        if let Some(d) = dirty {
+            for i in 0..egraph[d].nodes.len() {
+                self.evaluated_at.remove(&(d, i));
+            }
+            // Its current best must be re-derived with the pinned cost.
+            self.best.remove(&d);
+            self.clock += 1;
+            self.changed_at.insert(d, self.clock);
+        }
+        let mut acc: Vec<(Id, f64)> = Vec::new();
+        let mut tmp: Vec<(Id, f64)> = Vec::new();
+        let mut kids: Vec<Id> = Vec::new();
+        for _pass in 0..100 {
+            let mut changed = false;
+            for &id in &costs.ids {
+                for (i, node) in egraph[id].nodes.iter().enumerate() {
+                    let c = costs.nodes[&id][i];
+                    if !c.is_finite() {
                         continue;
                     }
-                }
-                evaluated_at.insert((id, i), clock);
-                if kids
-                    .iter()
-                    .any(|k| *k == id || best[k].set.binary_search_by_key(&id, |e| e.0).is_ok())
-                {
-                    continue;
-                }
-                acc.clear();
-                for k in &kids {
-                    merge_into(&acc, &best[k].set, &mut tmp);
-                    std::mem::swap(&mut acc, &mut tmp);
-                }
-                let me = (id, if pinned.contains(&id) { 0.0 } else { c });
-                let at = acc.partition_point(|e| e.0 < id);
-                acc.insert(at, me);
-                let total: f64 = acc.iter().map(|e| e.1).sum();
-                let better = match best.get(&id) {
-                    None => true,
-                    Some(b) => total < b.total - 1e-15 * b.total.abs().max(1e-12),
-                };
-                if better {
-                    best.insert(
-                        id,
-                        Best {
-                            total,
-                            set: Rc::new(acc.clone()),
-                            node: i,
-                        },
-                    );
-                    clock += 1;
-                    changed_at.insert(id, clock);
-                    evaluated_at.insert((id, i), clock);
-                    changed = true;
+                    kids.clear();
+                    kids.extend(node.children().iter().map(|&k| egraph.find(k)));
+                    if kids.iter().any(|k| !self.best.contains_key(k)) {
+                        continue;
+                    }
+                    if let Some(&at) = self.evaluated_at.get(&(id, i)) {
+                        if kids
+                            .iter()
+                            .all(|k| self.changed_at.get(k).is_none_or(|&t| t <= at))
+                        {
+                            continue;
+                        }
+                    }
+                    self.evaluated_at.insert((id, i), self.clock);
+                    if kids.iter().any(|k| {
+                        *k == id || self.best[k].set.binary_search_by_key(&id, |e| e.0).is_ok()
+                    }) {
+                        continue;
+                    }
+                    acc.clear();
+                    for k in &kids {
+                        merge_into(&acc, &self.best[k].set, &mut tmp);
+                        std::mem::swap(&mut acc, &mut tmp);
+                    }
+                    let me = (id, if pinned.contains(&id) { 0.0 } else { c });
+                    let at = acc.partition_point(|e| e.0 < id);
+                    acc.insert(at, me);
+                    let total: f64 = acc.iter().map(|e| e.1).sum();
+                    let better = match self.best.get(&id) {
+                        None => true,
+                        Some(b) => total < b.total - 1e-15 * b.total.abs().max(1e-12),
+                    };
+                    if better {
+                        self.best.insert(
+                            id,
+                            Best {
+                                total,
+                                set: Rc::new(acc.clone()),
+                                node: i,
+                            },
+                        );
+                        self.clock += 1;
+                        self.changed_at.insert(id, self.clock);
+                        self.evaluated_at.insert((id, i), self.clock);
+                        changed = true;
+                    }
                 }
             }
-        }
-        if !changed {
-            break;
-        }
-    }
-    let mut all: BTreeMap<Id, f64> = BTreeMap::new();
-    for r in roots {
-        let b = best.get(&egraph.find(*r))?;
-        for (k, v) in b.set.iter() {
-            all.insert(*k, *v);
+            if !changed {
+                break;
+            }
         }
     }
-    let total = all.values().sum();
-    Some((
-        Choice {
-            node: best.into_iter().map(|(k, b)| (k, b.node)).collect(),
-        },
-        total,
-    ))
+
+    /// The chosen node per class (`None` if a root has no finite choice).
+    fn choice(&self, egraph: &KGraph, roots: &[Id]) -> Option<Choice> {
+        for r in roots {
+            self.best.get(&egraph.find(*r))?;
+        }
+        Some(Choice {
+            node: self.best.iter().map(|(k, b)| (*k, b.node)).collect(),
+        })
+    }
+
+    /// The greedy estimate of the roots' DAG cost (the union of their sets).
+    fn total(&self, egraph: &KGraph, roots: &[Id]) -> Option<f64> {
+        let mut all: BTreeMap<Id, f64> = BTreeMap::new();
+        for r in roots {
+            for (k, v) in self.best.get(&egraph.find(*r))?.set.iter() {
+                all.insert(*k, *v);
+            }
+        }
+        Some(all.values().sum())
+    }
 }
 
 /// The DAG cost of a choice from `roots`: each reachable class once. `None` if the choice

@@ -45,7 +45,12 @@ fn shape(eg: &KGraph, id: Id) -> Option<&Shape> {
 }
 fn f32s(t: &Tensor) -> Option<Vec<f32>> {
     (t.dtype() == DType::F32)
-        .then(|| t.as_f32().map(|a| a.iter().copied().collect()))
+        .then(|| {
+            t.as_f32().map(|a| match a.as_slice() {
+                Some(s) => s.to_vec(),
+                None => a.iter().copied().collect(),
+            })
+        })
         .flatten()
 }
 /// Adds an attribute leaf.
