@@ -99,6 +99,8 @@ impl Conv2d {
     pub fn scratch_len(&self, threads: usize) -> usize {
         match self.path() {
             ConvPath::General => threads.max(1) * self.kdim() * self.panel_cols(),
+            // A strided depthwise conv splits each input row into its stride phases.
+            ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.w,
             _ => 0,
         }
     }
@@ -183,7 +185,7 @@ pub fn conv2d(
                 );
             }
         }
-        ConvPath::Depthwise => depthwise(pool, p, x, w, ep, out),
+        ConvPath::Depthwise => depthwise(pool, p, x, w, ep, out, scratch),
         ConvPath::General => general(pool, p, x, w, ep, out, scratch),
     }
 }
@@ -195,12 +197,25 @@ fn depthwise(
     w: &[f32],
     ep: &ConvEpilogue<'_>,
     out: &mut [f32],
+    scratch: &mut [f32],
 ) {
     let planes = p.n * p.oc;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let op = SharedMut::new(out);
     let tasks = crate::pool::chunks(planes, pool.threads(), 1);
+    let strided = p.stride[1] > 1;
+    if strided {
+        assert!(scratch.len() >= tasks * p.w, "depthwise scratch too short");
+    }
+    let sp = SharedMut::new(scratch);
     let task = |t: usize| {
+        // SAFETY: task t owns scratch row t (only used when strided).
+        #[allow(unsafe_code)]
+        let phases = if strided {
+            unsafe { sp.slice(t * p.w, p.w) }
+        } else {
+            &mut []
+        };
         for plane in chunk_range(planes, tasks, t) {
             let c = plane % p.oc;
             let xs = &x[plane * hw..(plane + 1) * hw];
@@ -208,7 +223,7 @@ fn depthwise(
             // SAFETY: planes are disjoint ranges of `out`, and each plane belongs to one task.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            depthwise_plane(p, xs, ws, o);
+            depthwise_plane(p, xs, ws, o, phases);
             finish_plane(p, ep, plane, o);
         }
     };
@@ -219,7 +234,10 @@ fn depthwise(
     }
 }
 
-fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32]) {
+/// One depthwise plane. With a column stride `s > 1`, each input row used is first split
+/// into its `s` phases (`phase q` holds `x[q], x[q+s], …`, laid end to end in `phases`), so
+/// that every tap reads contiguous memory.
+fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut [f32]) {
     o.fill(0.0);
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
@@ -232,6 +250,19 @@ fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32]) {
                 continue;
             }
             let xrow = &x[iy as usize * p.w..(iy as usize + 1) * p.w];
+            // Phase q starts at `start[q]` in `phases` (only with a stride).
+            let mut start = [0usize; 8];
+            let split = sw > 1 && sw <= 8;
+            if split {
+                let mut at = 0;
+                for (q, st) in start.iter_mut().enumerate().take(sw) {
+                    *st = at;
+                    for (k, v) in xrow.iter().skip(q).step_by(sw).enumerate() {
+                        phases[at + k] = *v;
+                    }
+                    at += (p.w - q.min(p.w)).div_ceil(sw);
+                }
+            }
             for kx in 0..p.kw {
                 let wv = w[ky * p.kw + kx];
                 let off = (kx * dw) as isize - pw as isize;
@@ -249,16 +280,23 @@ fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32]) {
                 if lo >= hi_excl {
                     continue;
                 }
-                if sw == 1 {
-                    let start = (lo as isize + off) as usize;
-                    let src = &xrow[start..start + (hi_excl - lo)];
-                    for (d, s) in orow[lo..hi_excl].iter_mut().zip(src) {
-                        *d += wv * s;
-                    }
+                let n = hi_excl - lo;
+                let src: &[f32] = if sw == 1 {
+                    let st = (lo as isize + off) as usize;
+                    &xrow[st..st + n]
+                } else if split {
+                    // x[ox·s + off] = phase (off mod s), element ox + ⌊off / s⌋.
+                    let q = off.rem_euclid(sw as isize) as usize;
+                    let j = (lo as isize + off.div_euclid(sw as isize)) as usize;
+                    &phases[start[q] + j..start[q] + j + n]
                 } else {
                     for (ox, d) in orow.iter_mut().enumerate().take(hi_excl).skip(lo) {
                         *d += wv * xrow[(ox as isize * sw as isize + off) as usize];
                     }
+                    continue;
+                };
+                for (d, s) in orow[lo..hi_excl].iter_mut().zip(src) {
+                    *d += wv * s;
                 }
             }
         }

@@ -281,8 +281,9 @@ fn batch_on(
         // asserts above put every rectangle inside `c`. Each task touches rows i0..i1,
         // columns j0..j1 of its product through the raw pointer only.
         #[allow(unsafe_code)]
-        unsafe {
-            block(isa, k, a, b, cp.0.add(co), ldc, i0, i1, j0, j1);
+        let fused = unsafe { block(isa, k, a, b, cp.0.add(co), ldc, i0, i1, j0, j1, &ep) };
+        if fused {
+            return;
         }
         for i in i0..i1 {
             // SAFETY: row i, columns j0..j1 of this task's rectangle (see above).
@@ -299,7 +300,8 @@ fn batch_on(
     }
 }
 
-/// Computes rows `i0..i1`, columns `j0..j1` of `C = A·B` (no epilogue).
+/// Computes rows `i0..i1`, columns `j0..j1` of `C = A·B`; returns true if it also applied
+/// the epilogue (the register-tiled path does, tile by tile while the tile is in L1).
 ///
 /// # Safety
 /// `c` must be valid for writes at `i·ldc + j` for every `(i, j)` in the rectangle, and no
@@ -317,7 +319,8 @@ unsafe fn block(
     i1: usize,
     j0: usize,
     j1: usize,
-) {
+    ep: &Epilogue<'_>,
+) -> bool {
     if k == 0 {
         for i in i0..i1 {
             for j in j0..j1 {
@@ -325,7 +328,7 @@ unsafe fn block(
                 unsafe { *c.add(i * ldc + j) = 0.0 };
             }
         }
-        return;
+        return false;
     }
     if b.cs == 1 {
         // SAFETY: the caller's contract, passed on; the feature-specific versions run only
@@ -333,12 +336,13 @@ unsafe fn block(
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => nn_avx512(k, a, b, c, ldc, i0, i1, j0, j1),
+                Isa::Avx512 => nn_avx512(k, a, b, c, ldc, i0, i1, j0, j1, ep),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => nn_avx2(k, a, b, c, ldc, i0, i1, j0, j1),
-                _ => nn_generic(k, a, b, c, ldc, i0, i1, j0, j1),
+                Isa::Avx2 => nn_avx2(k, a, b, c, ldc, i0, i1, j0, j1, ep),
+                _ => nn_generic(k, a, b, c, ldc, i0, i1, j0, j1, ep),
             }
         }
+        true
     } else if b.rs == 1 && a.cs == 1 {
         // SAFETY: as above.
         unsafe {
@@ -348,6 +352,7 @@ unsafe fn block(
                 _ => nt_generic(k, a, b, c, ldc, i0, i1, j0, j1),
             }
         }
+        false
     } else {
         for i in i0..i1 {
             for j in j0..j1 {
@@ -359,6 +364,7 @@ unsafe fn block(
                 unsafe { *c.add(i * ldc + j) = s };
             }
         }
+        false
     }
 }
 
@@ -449,7 +455,9 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
     i1: usize,
     j0: usize,
     j1: usize,
+    ep: &Epilogue<'_>,
 ) {
+    let fuse = !ep.is_identity();
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
     let mut p0 = 0;
     while p0 < k {
@@ -485,6 +493,13 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
                         7 => go!(7),
                         _ => go!(8),
                     }
+                    if fuse && p0 + kc == k {
+                        for r in 0..mr {
+                            // SAFETY: row i+r, columns j..j+nr of the tile just stored.
+                            let row = std::slice::from_raw_parts_mut(ct.add(r * ldc), nr);
+                            ep.apply_row(row, i + r, j, ldc);
+                        }
+                    }
                 }
                 j += nr;
             }
@@ -505,9 +520,10 @@ unsafe fn nn_generic(
     i1: usize,
     j0: usize,
     j1: usize,
+    ep: &Epilogue<'_>,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { nn_loop::<4, 8, false>(k, a, b, c, ldc, i0, i1, j0, j1) }
+    unsafe { nn_loop::<4, 8, false>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -523,9 +539,10 @@ unsafe fn nn_avx2(
     i1: usize,
     j0: usize,
     j1: usize,
+    ep: &Epilogue<'_>,
 ) {
     // SAFETY: the caller's contract; AVX2 and FMA were detected.
-    unsafe { nn_loop::<6, 16, true>(k, a, b, c, ldc, i0, i1, j0, j1) }
+    unsafe { nn_loop::<6, 16, true>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -541,9 +558,10 @@ unsafe fn nn_avx512(
     i1: usize,
     j0: usize,
     j1: usize,
+    ep: &Epilogue<'_>,
 ) {
     // SAFETY: the caller's contract; AVX-512F was detected.
-    unsafe { nn_loop::<6, 32, true>(k, a, b, c, ldc, i0, i1, j0, j1) }
+    unsafe { nn_loop::<6, 32, true>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
 }
 
 /// A dot product in 16 independent lanes (so it vectorizes without reassociation).
