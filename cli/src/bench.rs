@@ -284,7 +284,7 @@ fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
     }
     let mut nodes: Vec<usize> = (0..plan.steps.len()).collect();
     nodes.sort_by_key(|&s| std::cmp::Reverse(times.get(s).copied().unwrap_or(0)));
-    out!("slowest nodes (per run):");
+    out!("slowest nodes (per run; GFLOP/s for products):");
     for &s in nodes.iter().take(20) {
         let step = &plan.steps[s];
         let node = &g.nodes[step.node];
@@ -294,9 +294,15 @@ fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
             .and_then(|&o| plan.locs[o].as_ref())
             .map(|l| format!("{:?}", l.shape))
             .unwrap_or_default();
+        let ms = times.get(s).copied().unwrap_or(0) as f64 / runs as f64 / 1e6;
+        let flops = step.kernel.flops();
+        let rate = if flops > 0 && ms > 0.0 {
+            format!("{:>6.1}", flops as f64 / (ms * 1e-3) / 1e9)
+        } else {
+            "     -".to_string()
+        };
         out!(
-            "  {:>9.3} ms  {:<14} {:<16} {shape:<20} {}",
-            times.get(s).copied().unwrap_or(0) as f64 / runs as f64 / 1e6,
+            "  {ms:>9.3} ms {rate}  {:<14} {:<16} {shape:<20} {}",
             node.op.name(),
             step.kernel.name(),
             node.origin

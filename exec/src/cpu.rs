@@ -78,6 +78,10 @@ pub enum Kernel {
     EmbeddingLayerNorm {
         /// Vocabulary size of each table.
         vocab: Vec<usize>,
+        /// Per lookup, the strides of its ids over the output's leading dims (0: broadcast).
+        id_strides: Vec<[usize; 4]>,
+        /// The output's leading dims, left-padded to 4.
+        lead: [usize; 4],
         /// Padding id of each lookup.
         padding: Vec<Option<i64>>,
         /// Hidden size.
@@ -247,6 +251,20 @@ impl Kernel {
             Kernel::Attention { geom, .. } => threads.max(1) * geom.t,
             Kernel::ConvTranspose { geom, .. } => geom.scratch_len(threads),
             Kernel::Se { dims, .. } => dims.1 * 2,
+            _ => 0,
+        }
+    }
+
+    /// Floating-point operations one run of the kernel performs (multiply-adds count two),
+    /// for the products that dominate run time; 0 for the rest.
+    pub fn flops(&self) -> usize {
+        match self {
+            Kernel::Conv { geom, .. } => 2 * geom.macs(),
+            Kernel::ConvTranspose { geom, .. } => {
+                2 * geom.n * geom.ic * geom.h * geom.w * (geom.oc / geom.groups) * geom.kh * geom.kw
+            }
+            Kernel::MatMul(k) => 2 * k.batch * k.g.m * k.g.n * k.g.k,
+            Kernel::Attention { geom, .. } => 4 * geom.b * geom.heads * geom.s * geom.t * geom.d,
             _ => 0,
         }
     }
@@ -473,11 +491,32 @@ pub fn compile(
             if n == 0 || n > 4 || out.0 != DType::F32 {
                 return None;
             }
-            let ids0 = ins[0].1;
-            if ins[..n].iter().any(|t| t.0 != DType::I64 || t.1 != ids0) {
+            let cols = *out.1.last()?;
+            let lead_dims = &out.1[..out.1.len() - 1];
+            if lead_dims.len() > 4 {
                 return None;
             }
-            let cols = *out.1.last()?;
+            let mut lead = [1usize; 4];
+            lead[4 - lead_dims.len()..].copy_from_slice(lead_dims);
+            let mut id_strides = Vec::with_capacity(n);
+            for t in &ins[..n] {
+                if t.0 != DType::I64 || t.1.len() > lead_dims.len() {
+                    return None;
+                }
+                // Numpy broadcast, right-aligned, to the leading dims.
+                let mut st = [0usize; 4];
+                let mut run = 1;
+                for (i, &d) in t.1.iter().enumerate().rev() {
+                    let k = 4 - t.1.len() + i;
+                    if d == lead[k] && d != 1 {
+                        st[k] = run;
+                    } else if d != 1 {
+                        return None;
+                    }
+                    run *= d;
+                }
+                id_strides.push(st);
+            }
             let mut vocab = Vec::with_capacity(n);
             for t in &ins[n..2 * n] {
                 if t.0 != DType::F32 || t.1.len() != 2 || t.1[1] != cols {
@@ -490,6 +529,8 @@ pub fn compile(
             }
             Some(Kernel::EmbeddingLayerNorm {
                 vocab,
+                id_strides,
+                lead,
                 padding: e.padding_idx.clone(),
                 cols,
                 scale: e.ln.has_scale,

@@ -563,6 +563,8 @@ impl Plan {
             }
             Kernel::EmbeddingLayerNorm {
                 vocab,
+                id_strides,
+                lead,
                 padding,
                 cols,
                 scale,
@@ -580,6 +582,8 @@ impl Plan {
                 let b = bias.then(|| f32s(inr(2 * n + *scale as usize)));
                 kops::embedding_layer_norm(
                     &ids[..n],
+                    id_strides,
+                    *lead,
                     &tables[..n],
                     padding,
                     *cols,

@@ -411,12 +411,16 @@ pub fn skip_layer_norm(
     });
 }
 
-/// `out[r, :] = layer_norm(Σᵢ tableᵢ[idsᵢ[r], :])` for token rows `r`; ids out of range
-/// are reported as `Err(position)`. A row whose id is its lookup's `padding_idx` reads as
-/// zeros.
+/// `out[r, :] = layer_norm(Σᵢ tableᵢ[idsᵢ[r], :])` for the token rows `r` of the output's
+/// leading dims `lead` (left-padded to 4). Lookup `i` reads its id for row
+/// `(r₀, r₁, r₂, r₃)` at `Σ rₖ·strides[i][k]` (stride 0 where its ids broadcast). An id
+/// outside its table is reported as `Err((lookup, row, id))`; a row whose id is its
+/// lookup's `padding_idx` reads as zeros.
 #[allow(clippy::too_many_arguments)]
 pub fn embedding_layer_norm(
     ids: &[&[i64]],
+    strides: &[[usize; 4]],
+    lead: [usize; 4],
     tables: &[(&[f32], usize)],
     padding: &[Option<i64>],
     cols: usize,
@@ -429,8 +433,15 @@ pub fn embedding_layer_norm(
     for r in 0..rows {
         let o = &mut out[r * cols..(r + 1) * cols];
         o.fill(0.0);
+        let mut idx = [0usize; 4];
+        let mut rem = r;
+        for k in (0..4).rev() {
+            idx[k] = rem % lead[k].max(1);
+            rem /= lead[k].max(1);
+        }
         for (l, ((ids, (table, vocab)), pad)) in ids.iter().zip(tables).zip(padding).enumerate() {
-            let id = ids[r];
+            let at: usize = (0..4).map(|k| idx[k] * strides[l][k]).sum();
+            let id = ids[at];
             if id < 0 || id as usize >= *vocab {
                 return Err((l, r, id));
             }

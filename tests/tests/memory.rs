@@ -195,3 +195,39 @@ fn the_memory_schedule_runs_a_branch_to_its_end_first() {
     let (r, _) = kayak_tests::worst_ratio(&st.outputs()[0], &want[0], 1e-6, 1e-5).unwrap();
     assert!(r <= 1.0);
 }
+
+#[test]
+fn every_dynamic_case_runs_on_native_kernels_only() {
+    let Some(dy) = require("every_dynamic_case_runs_on_native_kernels_only", "dynamic") else {
+        return;
+    };
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dy.join("cases.json")).unwrap()).unwrap();
+    let mut seen = 0;
+    for case in cases["cases"].as_array().unwrap() {
+        let model = case["model"].as_str().unwrap();
+        let Some(d) = require("every_dynamic_case_runs_on_native_kernels_only", model) else {
+            continue;
+        };
+        let mut p = Predictor::new(Config::new().model_dir(&d)).unwrap();
+        let x: Vec<Tensor> = p
+            .input_names()
+            .iter()
+            .map(|n| npy(&dy.join(case["inputs"][n].as_str().unwrap())).unwrap())
+            .collect();
+        p.run_with(&x).unwrap();
+        let m = &p.last_plan().unwrap().memory;
+        assert_eq!(
+            m.fallback_steps, 0,
+            "{}: {} steps on the reference fallback",
+            case["name"], m.fallback_steps
+        );
+        assert!(
+            m.arena_bytes as f64 <= 1.05 * m.lower_bound_bytes as f64,
+            "{}: {m:?}",
+            case["name"]
+        );
+        seen += 1;
+    }
+    assert!(seen >= 10, "only {seen} dynamic cases");
+}
