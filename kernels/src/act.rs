@@ -123,8 +123,36 @@ impl Act {
         }
     }
 
-    /// Applies the function to every element, in place.
+    /// Applies the function to every element, in place (vectorized where the CPU allows:
+    /// the body is compiled for AVX-512 and AVX2 as well, and chosen at run time).
     pub fn apply_slice(self, xs: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        match crate::gemm::isa() {
+            crate::gemm::Isa::Avx512 => {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn go(a: Act, xs: &mut [f32]) {
+                    a.apply_slice_body(xs)
+                }
+                // SAFETY: the features were detected by `isa()`.
+                #[allow(unsafe_code)]
+                return unsafe { go(self, xs) };
+            }
+            crate::gemm::Isa::Avx2 => {
+                #[target_feature(enable = "avx2,fma")]
+                fn go(a: Act, xs: &mut [f32]) {
+                    a.apply_slice_body(xs)
+                }
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                return unsafe { go(self, xs) };
+            }
+            crate::gemm::Isa::Generic => {}
+        }
+        self.apply_slice_body(xs)
+    }
+
+    #[inline(always)]
+    fn apply_slice_body(self, xs: &mut [f32]) {
         match self {
             Act::Identity => {}
             Act::Relu => xs.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -141,8 +169,143 @@ impl Act {
             Act::HardSigmoid { slope, offset } => xs
                 .iter_mut()
                 .for_each(|v| *v = (slope * *v + offset).clamp(0.0, 1.0)),
+            Act::Sigmoid => xs.iter_mut().for_each(|v| *v = 1.0 / (1.0 + exp(-*v))),
+            Act::Swish(b) => xs.iter_mut().for_each(|v| *v = *v / (1.0 + exp(-b * *v))),
+            Act::Exp => xs.iter_mut().for_each(|v| *v = exp(*v)),
+            Act::Tanh => xs.iter_mut().for_each(|v| *v = tanh(*v)),
             a => xs.iter_mut().for_each(|v| *v = a.apply(*v)),
         }
+    }
+}
+
+/// `e^x` in f32 with branch-free code that vectorizes: `x = n·ln2 + r` with `|r| ≤ ln2/2`,
+/// a degree-6 polynomial for `e^r` (Cephes' `expf` coefficients, about 1 ulp), and `2^n`
+/// built in the exponent bits. Saturates to 0 below −87.3 and to `f32::MAX`-range above
+/// 88.7; NaN stays NaN.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let nan = x.is_nan();
+    let x = x.clamp(-87.3, 88.7);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if nan {
+        f32::NAN
+    } else {
+        e * scale
+    }
+}
+
+/// `tanh(x)`: below `|x| < 0.625` an odd polynomial (Cephes' `tanhf` coefficients), above
+/// it `sign(x)·(1 − 2/(e^{2|x|} + 1))` from [`exp`]; both branch-free.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let a = x.abs();
+    let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    let z = x * x;
+    let mut p = -5.704_988_7e-3f32;
+    p = p * z + 2.063_908_9e-2;
+    p = p * z - 5.373_971_6e-2;
+    p = p * z + 1.333_144_2e-1;
+    p = p * z - 3.333_328_2e-1;
+    let small = p * z * a + a;
+    let t = if a < 0.625 { small } else { big };
+    t.copysign(x)
+}
+
+/// `e^{x - shift}` for every element, in place, returning their sum (softmax's inner
+/// loop), vectorized like [`Act::apply_slice`].
+pub fn exp_sum(xs: &mut [f32], shift: f32) -> f32 {
+    #[inline(always)]
+    fn body(xs: &mut [f32], shift: f32) -> f32 {
+        const L: usize = 16;
+        let mut acc = [0f32; L];
+        let mut chunks = xs.chunks_exact_mut(L);
+        for c in &mut chunks {
+            for l in 0..L {
+                c[l] = exp(c[l] - shift);
+                acc[l] += c[l];
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for v in chunks.into_remainder() {
+            *v = exp(*v - shift);
+            s += *v;
+        }
+        s
+    }
+    #[cfg(target_arch = "x86_64")]
+    match crate::gemm::isa() {
+        crate::gemm::Isa::Avx512 => {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn go(xs: &mut [f32], shift: f32) -> f32 {
+                body(xs, shift)
+            }
+            // SAFETY: the features were detected by `isa()`.
+            #[allow(unsafe_code)]
+            return unsafe { go(xs, shift) };
+        }
+        crate::gemm::Isa::Avx2 => {
+            #[target_feature(enable = "avx2,fma")]
+            fn go(xs: &mut [f32], shift: f32) -> f32 {
+                body(xs, shift)
+            }
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            return unsafe { go(xs, shift) };
+        }
+        crate::gemm::Isa::Generic => {}
+    }
+    body(xs, shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_and_tanh_are_accurate_to_a_few_ulp() {
+        let mut worst = (0f64, 0f64, 0f64);
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (e, want) = (exp(x) as f64, (x as f64).exp());
+            let rel = ((e - want) / want).abs();
+            if rel > worst.0 {
+                worst = (rel, x as f64, e);
+            }
+            x += 0.0137;
+        }
+        assert!(
+            worst.0 < 1e-6,
+            "exp: relative error {:e} at {}",
+            worst.0,
+            worst.1
+        );
+        assert!(exp(-200.0) < 1.3e-38, "underflow saturates near 0");
+        assert!(exp(f32::NAN).is_nan());
+        let mut x = -20.0f32;
+        while x < 20.0 {
+            let (t, want) = (tanh(x) as f64, (x as f64).tanh());
+            assert!(
+                (t - want).abs() <= 1e-6 * want.abs().max(1e-3),
+                "tanh({x}) = {t} vs {want}"
+            );
+            x += 0.0071;
+        }
+        let mut v: Vec<f32> = (0..100).map(|i| i as f32 / 10.0 - 5.0).collect();
+        let want: f64 = v.iter().map(|&a| ((a - 1.0) as f64).exp()).sum();
+        let got = exp_sum(&mut v, 1.0) as f64;
+        assert!((got - want).abs() < 1e-5 * want);
     }
 }
 

@@ -332,11 +332,7 @@ pub fn softmax(
 /// Softmax of one contiguous row, in place.
 pub fn softmax_row(row: &mut [f32]) {
     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut s = 0.0f32;
-    for v in row.iter_mut() {
-        *v = (*v - m).exp();
-        s += *v;
-    }
+    let s = crate::act::exp_sum(row, m);
     let inv = 1.0 / s;
     row.iter_mut().for_each(|v| *v *= inv);
 }
