@@ -183,6 +183,7 @@ impl Act {
 /// built in the exponent bits. Saturates to 0 below −87.3 and to `f32::MAX`-range above
 /// 88.7; NaN stays NaN.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the published coefficients, as published
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
@@ -209,6 +210,7 @@ pub fn exp(x: f32) -> f32 {
 /// `tanh(x)`: below `|x| < 0.625` an odd polynomial (Cephes' `tanhf` coefficients), above
 /// it `sign(x)·(1 − 2/(e^{2|x|} + 1))` from [`exp`]; both branch-free.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the published coefficients, as published
 pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
@@ -269,6 +271,20 @@ pub fn exp_sum(xs: &mut [f32], shift: f32) -> f32 {
     body(xs, shift)
 }
 
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `out = act(post_scale·(act(v)) + shift)`-style epilogue of fused ops: activation, then
+/// an optional affine `(scale, shift)`.
+pub fn act_post(xs: &mut [f32], act: Act, post: Option<(f32, f32)>) {
+    act.apply_slice(xs);
+    if let Some((s, t)) = post {
+        xs.iter_mut().for_each(|v| *v = s * *v + t);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,19 +322,5 @@ mod tests {
         let want: f64 = v.iter().map(|&a| ((a - 1.0) as f64).exp()).sum();
         let got = exp_sum(&mut v, 1.0) as f64;
         assert!((got - want).abs() < 1e-5 * want);
-    }
-}
-
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// `out = act(post_scale·(act(v)) + shift)`-style epilogue of fused ops: activation, then
-/// an optional affine `(scale, shift)`.
-pub fn act_post(xs: &mut [f32], act: Act, post: Option<(f32, f32)>) {
-    act.apply_slice(xs);
-    if let Some((s, t)) = post {
-        xs.iter_mut().for_each(|v| *v = s * *v + t);
     }
 }

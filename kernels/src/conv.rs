@@ -454,128 +454,6 @@ fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel:
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(p: &Conv2d, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
-        let (icg, ocg) = (p.icg(), p.ocg());
-        let mut o = vec![0f32; p.n * p.oc * p.oh * p.ow];
-        for b in 0..p.n {
-            for oc in 0..p.oc {
-                let g = oc / ocg;
-                for oy in 0..p.oh {
-                    for ox in 0..p.ow {
-                        let mut s = bias[oc] as f64;
-                        for ci in 0..icg {
-                            for ky in 0..p.kh {
-                                for kx in 0..p.kw {
-                                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize
-                                        - p.pad[0] as isize;
-                                    let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize
-                                        - p.pad[1] as isize;
-                                    if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xv = x[((b * p.ic + g * icg + ci) * p.h + iy as usize)
-                                        * p.w
-                                        + ix as usize];
-                                    let wv = w[((oc * icg + ci) * p.kh + ky) * p.kw + kx];
-                                    s += xv as f64 * wv as f64;
-                                }
-                            }
-                        }
-                        o[((b * p.oc + oc) * p.oh + oy) * p.ow + ox] = s as f32;
-                    }
-                }
-            }
-        }
-        o
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn geom(
-        n: usize,
-        ic: usize,
-        h: usize,
-        w: usize,
-        oc: usize,
-        k: usize,
-        s: usize,
-        pad: usize,
-        d: usize,
-        g: usize,
-    ) -> Conv2d {
-        let oh = (h + 2 * pad - d * (k - 1) - 1) / s + 1;
-        let ow = (w + 2 * pad - d * (k - 1) - 1) / s + 1;
-        Conv2d {
-            n,
-            ic,
-            h,
-            w,
-            oc,
-            oh,
-            ow,
-            kh: k,
-            kw: k,
-            stride: [s, s],
-            pad: [pad, pad],
-            dilation: [d, d],
-            groups: g,
-        }
-    }
-
-    #[test]
-    fn all_paths_match_the_naive_loop() {
-        let cases = [
-            (geom(2, 8, 5, 7, 6, 1, 1, 0, 1, 1), ConvPath::Pointwise),
-            (geom(1, 8, 5, 7, 8, 1, 1, 0, 1, 2), ConvPath::Pointwise),
-            (geom(2, 6, 9, 11, 6, 3, 1, 1, 1, 6), ConvPath::Depthwise),
-            (geom(1, 4, 9, 10, 4, 5, 2, 2, 1, 4), ConvPath::Depthwise),
-            (geom(1, 4, 12, 12, 4, 3, 1, 2, 2, 4), ConvPath::Depthwise),
-            (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
-            (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
-            (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::General),
-            (geom(1, 4, 6, 6, 8, 1, 2, 0, 1, 1), ConvPath::General),
-            (geom(1, 2, 3, 3, 4, 2, 1, 1, 1, 2), ConvPath::General),
-        ];
-        for (p, path) in cases {
-            assert_eq!(p.path(), path, "{p:?}");
-            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let w: Vec<f32> = (0..p.oc * p.icg() * p.kh * p.kw)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
-                .collect();
-            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0).collect();
-            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
-                .map(|i| (i % 3) as f32 - 1.0)
-                .collect();
-            let want = naive(&p, &x, &w, &bias);
-            for threads in [1, 2, 3] {
-                let pool = ThreadPool::new(threads);
-                let mut scratch = vec![0f32; p.scratch_len(threads)];
-                let mut out = vec![f32::NAN; want.len()];
-                let ep = ConvEpilogue {
-                    bias: Some(&bias),
-                    residual: Some(&res),
-                    act: Act::Relu,
-                    post: Some((2.0, 1.0)),
-                };
-                conv2d(&pool, &p, &x, &w, &ep, &mut out, &mut scratch);
-                for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-                    let b = (b + res[i]).max(0.0) * 2.0 + 1.0;
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{p:?} t{threads} [{i}]: {a} vs {b}"
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// A transposed convolution's geometry (NCHW; weights `[ic, oc/groups, kh, kw]`; padding
 /// resolved to top/left; the output size is given, so output padding is implied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -812,6 +690,128 @@ mod transpose_tests {
                 conv_transpose2d(&pool, &p, &x, &wt, Some(&bias), &mut out, &mut scratch);
                 for (a, b) in out.iter().zip(&want) {
                     assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{p:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(p: &Conv2d, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        let (icg, ocg) = (p.icg(), p.ocg());
+        let mut o = vec![0f32; p.n * p.oc * p.oh * p.ow];
+        for b in 0..p.n {
+            for oc in 0..p.oc {
+                let g = oc / ocg;
+                for oy in 0..p.oh {
+                    for ox in 0..p.ow {
+                        let mut s = bias[oc] as f64;
+                        for ci in 0..icg {
+                            for ky in 0..p.kh {
+                                for kx in 0..p.kw {
+                                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize
+                                        - p.pad[0] as isize;
+                                    let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize
+                                        - p.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((b * p.ic + g * icg + ci) * p.h + iy as usize)
+                                        * p.w
+                                        + ix as usize];
+                                    let wv = w[((oc * icg + ci) * p.kh + ky) * p.kw + kx];
+                                    s += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        o[((b * p.oc + oc) * p.oh + oy) * p.ow + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        o
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geom(
+        n: usize,
+        ic: usize,
+        h: usize,
+        w: usize,
+        oc: usize,
+        k: usize,
+        s: usize,
+        pad: usize,
+        d: usize,
+        g: usize,
+    ) -> Conv2d {
+        let oh = (h + 2 * pad - d * (k - 1) - 1) / s + 1;
+        let ow = (w + 2 * pad - d * (k - 1) - 1) / s + 1;
+        Conv2d {
+            n,
+            ic,
+            h,
+            w,
+            oc,
+            oh,
+            ow,
+            kh: k,
+            kw: k,
+            stride: [s, s],
+            pad: [pad, pad],
+            dilation: [d, d],
+            groups: g,
+        }
+    }
+
+    #[test]
+    fn all_paths_match_the_naive_loop() {
+        let cases = [
+            (geom(2, 8, 5, 7, 6, 1, 1, 0, 1, 1), ConvPath::Pointwise),
+            (geom(1, 8, 5, 7, 8, 1, 1, 0, 1, 2), ConvPath::Pointwise),
+            (geom(2, 6, 9, 11, 6, 3, 1, 1, 1, 6), ConvPath::Depthwise),
+            (geom(1, 4, 9, 10, 4, 5, 2, 2, 1, 4), ConvPath::Depthwise),
+            (geom(1, 4, 12, 12, 4, 3, 1, 2, 2, 4), ConvPath::Depthwise),
+            (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
+            (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
+            (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::General),
+            (geom(1, 4, 6, 6, 8, 1, 2, 0, 1, 1), ConvPath::General),
+            (geom(1, 2, 3, 3, 4, 2, 1, 1, 1, 2), ConvPath::General),
+        ];
+        for (p, path) in cases {
+            assert_eq!(p.path(), path, "{p:?}");
+            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let w: Vec<f32> = (0..p.oc * p.icg() * p.kh * p.kw)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
+                .collect();
+            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0).collect();
+            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
+                .map(|i| (i % 3) as f32 - 1.0)
+                .collect();
+            let want = naive(&p, &x, &w, &bias);
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads);
+                let mut scratch = vec![0f32; p.scratch_len(threads)];
+                let mut out = vec![f32::NAN; want.len()];
+                let ep = ConvEpilogue {
+                    bias: Some(&bias),
+                    residual: Some(&res),
+                    act: Act::Relu,
+                    post: Some((2.0, 1.0)),
+                };
+                conv2d(&pool, &p, &x, &w, &ep, &mut out, &mut scratch);
+                for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                    let b = (b + res[i]).max(0.0) * 2.0 + 1.0;
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{p:?} t{threads} [{i}]: {a} vs {b}"
+                    );
                 }
             }
         }
