@@ -242,6 +242,35 @@ fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
     let [ph, pw] = p.pad;
+    // Per kernel column: the valid output columns [lo, hi) (0 <= ox·sw + off < w) and where
+    // they read, the same for every row — computed once.
+    const MAX_KW: usize = 32;
+    let split = sw > 1 && sw <= 8;
+    let mut taps = [(0usize, 0usize, 0isize); MAX_KW];
+    let kw = p.kw.min(MAX_KW);
+    for (kx, t) in taps.iter_mut().enumerate().take(kw) {
+        let off = (kx * dw) as isize - pw as isize;
+        let lo = if off >= 0 {
+            0
+        } else {
+            ((-off) as usize).div_ceil(sw)
+        };
+        let hi = if (p.w as isize) <= off {
+            0
+        } else {
+            ((p.w as isize - off - 1) as usize / sw + 1).min(p.ow)
+        };
+        *t = (lo.min(hi), hi, off);
+    }
+    // Phase q of a row starts at `start[q]` in `phases` (only with a stride).
+    let mut start = [0usize; 8];
+    if split {
+        let mut at = 0;
+        for (q, st) in start.iter_mut().enumerate().take(sw) {
+            *st = at;
+            at += (p.w - q.min(p.w)).div_ceil(sw);
+        }
+    }
     for oy in 0..p.oh {
         let orow = &mut o[oy * p.ow..(oy + 1) * p.ow];
         for ky in 0..p.kh {
@@ -250,37 +279,35 @@ fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut
                 continue;
             }
             let xrow = &x[iy as usize * p.w..(iy as usize + 1) * p.w];
-            // Phase q starts at `start[q]` in `phases` (only with a stride).
-            let mut start = [0usize; 8];
-            let split = sw > 1 && sw <= 8;
             if split {
-                let mut at = 0;
-                for (q, st) in start.iter_mut().enumerate().take(sw) {
-                    *st = at;
+                for (q, &st) in start.iter().enumerate().take(sw) {
                     for (k, v) in xrow.iter().skip(q).step_by(sw).enumerate() {
-                        phases[at + k] = *v;
+                        phases[st + k] = *v;
                     }
-                    at += (p.w - q.min(p.w)).div_ceil(sw);
                 }
             }
             for kx in 0..p.kw {
                 let wv = w[ky * p.kw + kx];
-                let off = (kx * dw) as isize - pw as isize;
-                // Valid ox: 0 <= ox*sw + off < w.
-                let lo = if off >= 0 {
-                    0
+                let (lo, hi, off) = if kx < MAX_KW {
+                    taps[kx]
                 } else {
-                    ((-off) as usize).div_ceil(sw)
+                    let off = (kx * dw) as isize - pw as isize;
+                    let lo = if off >= 0 {
+                        0
+                    } else {
+                        ((-off) as usize).div_ceil(sw)
+                    };
+                    let hi = if (p.w as isize) <= off {
+                        0
+                    } else {
+                        ((p.w as isize - off - 1) as usize / sw + 1).min(p.ow)
+                    };
+                    (lo.min(hi), hi, off)
                 };
-                let hi_excl = if (p.w as isize) <= off {
-                    0
-                } else {
-                    ((p.w as isize - off - 1) as usize / sw + 1).min(p.ow)
-                };
-                if lo >= hi_excl {
+                if lo >= hi {
                     continue;
                 }
-                let n = hi_excl - lo;
+                let n = hi - lo;
                 let src: &[f32] = if sw == 1 {
                     let st = (lo as isize + off) as usize;
                     &xrow[st..st + n]
@@ -290,12 +317,12 @@ fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut
                     let j = (lo as isize + off.div_euclid(sw as isize)) as usize;
                     &phases[start[q] + j..start[q] + j + n]
                 } else {
-                    for (ox, d) in orow.iter_mut().enumerate().take(hi_excl).skip(lo) {
+                    for (ox, d) in orow.iter_mut().enumerate().take(hi).skip(lo) {
                         *d += wv * xrow[(ox as isize * sw as isize + off) as usize];
                     }
                     continue;
                 };
-                for (d, s) in orow[lo..hi_excl].iter_mut().zip(src) {
+                for (d, s) in orow[lo..hi].iter_mut().zip(src) {
                     *d += wv * s;
                 }
             }

@@ -330,6 +330,17 @@ unsafe fn block(
         }
         return false;
     }
+    if j1 - j0 == 1 && a.cs == 1 && b.rs == 1 {
+        // One column (a matrix-vector product, e.g. a 1×1 conv on a 1×1 image): dot
+        // products of A's rows with B's column, both contiguous.
+        let bc = &b.data[j0 * b.cs..j0 * b.cs + k];
+        for i in i0..i1 {
+            let v = dot(&a.data[i * a.rs..i * a.rs + k], bc);
+            // SAFETY: inside the rectangle the caller owns.
+            unsafe { *c.add(i * ldc + j0) = v };
+        }
+        return false;
+    }
     if b.cs == 1 {
         // SAFETY: the caller's contract, passed on; the feature-specific versions run only
         // when `isa()` found the features.
