@@ -279,6 +279,7 @@ impl Kernel {
                 kayak_kernels::conv::ConvPath::Pointwise => "conv/pointwise",
                 kayak_kernels::conv::ConvPath::Depthwise => "conv/depthwise",
                 kayak_kernels::conv::ConvPath::General => "conv/general",
+                kayak_kernels::conv::ConvPath::Winograd => "conv/winograd",
             },
             Kernel::MatMul(_) => "matmul",
             Kernel::Pool(_) => "pool",

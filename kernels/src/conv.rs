@@ -55,6 +55,8 @@ pub struct Conv2d {
 pub enum ConvPath {
     /// 1×1, stride 1, no padding: a product on the input as is.
     Pointwise,
+    /// 3×3, stride 1: Winograd F(2×2, 3×3) ([`crate::winograd`]).
+    Winograd,
     /// One channel in and out per group.
     Depthwise,
     /// Implicit im2col panels and a product.
@@ -74,6 +76,8 @@ impl Conv2d {
             ConvPath::Pointwise
         } else if self.groups == self.ic && self.oc == self.ic {
             ConvPath::Depthwise
+        } else if crate::winograd::applies(self) {
+            ConvPath::Winograd
         } else {
             ConvPath::General
         }
@@ -99,6 +103,7 @@ impl Conv2d {
     pub fn scratch_len(&self, threads: usize) -> usize {
         match self.path() {
             ConvPath::General => threads.max(1) * self.kdim() * self.panel_cols(),
+            ConvPath::Winograd => crate::winograd::scratch_len(self, threads),
             // A strided depthwise conv splits each input row into its stride phases.
             ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.w,
             _ => 0,
@@ -187,6 +192,7 @@ pub fn conv2d(
         }
         ConvPath::Depthwise => depthwise(pool, p, x, w, ep, out, scratch),
         ConvPath::General => general(pool, p, x, w, ep, out, scratch),
+        ConvPath::Winograd => crate::winograd::conv3x3(pool, p, x, w, ep, out, scratch),
     }
 }
 
@@ -238,6 +244,17 @@ fn depthwise(
 /// into its `s` phases (`phase q` holds `x[q], x[q+s], …`, laid end to end in `phases`), so
 /// that every tap reads contiguous memory.
 fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut [f32]) {
+    crate::simd!(depthwise_plane_body(
+        p: &Conv2d,
+        x: &[f32],
+        w: &[f32],
+        o: &mut [f32],
+        phases: &mut [f32]
+    ))
+}
+
+#[inline(always)]
+fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut [f32]) {
     o.fill(0.0);
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
@@ -805,7 +822,10 @@ mod tests {
             (geom(1, 4, 12, 12, 4, 3, 1, 2, 2, 4), ConvPath::Depthwise),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
             (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
-            (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::General),
+            (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::Winograd),
+            (geom(2, 16, 9, 7, 8, 3, 1, 1, 1, 1), ConvPath::Winograd),
+            (geom(1, 24, 37, 41, 12, 3, 1, 0, 1, 1), ConvPath::Winograd),
+            (geom(1, 8, 6, 6, 8, 3, 1, 1, 1, 1), ConvPath::General),
             (geom(1, 4, 6, 6, 8, 1, 2, 0, 1, 1), ConvPath::General),
             (geom(1, 2, 3, 3, 4, 2, 1, 1, 1, 2), ConvPath::General),
         ];

@@ -4,7 +4,7 @@
 //! - [`pool`]: the thread pool kernels split work over (no allocation per dispatch).
 //! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA / generic.
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
-//!   product, depthwise direct) with the same epilogues.
+//!   product, depthwise direct, 3×3 stride 1 by [`winograd`]) with the same epilogues.
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves.
 //!
@@ -14,11 +14,51 @@
 //! Architecture invariant: this crate never sees a graph or an e-graph.
 #![warn(missing_docs)]
 
+/// Calls `$body($args)` through a wrapper compiled for the best instruction set `isa()`
+/// found (AVX-512, AVX2+FMA, or portable), so that loops written plainly in `$body` (an
+/// `#[inline(always)]` fn) are vectorized for the CPU at hand. `$name(arg: Type, ...)`
+/// spells the wrapper's signature.
+macro_rules! simd {
+    ($body:ident($($arg:ident: $ty:ty),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        match crate::gemm::isa() {
+            crate::gemm::Isa::Avx512 => {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn go($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                // SAFETY: `isa()` detected the features.
+                #[allow(unsafe_code)]
+                unsafe {
+                    go($($arg),*)
+                }
+            }
+            crate::gemm::Isa::Avx2 => {
+                #[target_feature(enable = "avx2,fma")]
+                fn go($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    go($($arg),*)
+                }
+            }
+            crate::gemm::Isa::Generic => $body($($arg),*),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        $body($($arg),*)
+    }};
+}
+pub(crate) use simd;
+
 pub mod act;
 pub mod conv;
 pub mod gemm;
 pub mod ops;
 pub mod pool;
+pub mod winograd;
 
 pub use act::Act;
+
 pub use pool::ThreadPool;

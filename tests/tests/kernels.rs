@@ -181,6 +181,40 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         ),
         (Op::Cast(DType::I64), vec![rand_t(&[n, c], seed)], false),
     ];
+    // 3×3 stride-1 convs with enough channels for the Winograd path, odd sizes, every pad.
+    let (ic, oc, pad) = (
+        16 + 8 * (seed as usize % 4),
+        8 + 4 * (seed as usize % 3),
+        seed as usize % 3,
+    );
+    let (hh, ww) = (4 + r(7) * 2 + 1, 5 + r(8) * 3);
+    let (oh, ow) = (hh + 2 * pad - 2, ww + 2 * pad - 2);
+    v.push((
+        Op::FusedConv(FusedConv {
+            conv: Conv {
+                strides: [1, 1],
+                padding: Padding::Explicit([pad; 4]),
+                dilations: [1, 1],
+                groups: 1,
+                layout: Layout::Nchw,
+                has_bias: true,
+            },
+            residual: true,
+            act: Some(UnaryOp::HardSwish {
+                threshold: 6.0,
+                scale: 6.0,
+                offset: 3.0,
+            }),
+            post: None,
+        }),
+        vec![
+            rand_t(&[n, ic, hh, ww], seed),
+            rand_t(&[oc, ic, 3, 3], seed + 1),
+            rand_t(&[oc], seed + 2),
+            rand_t(&[n, oc, oh, ow], seed + 3),
+        ],
+        false,
+    ));
     let heads = 1 + seed as usize % 3;
     let d = 4 + seed as usize % 5;
     let (s, t) = (r(5), r(6));
