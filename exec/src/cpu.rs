@@ -260,9 +260,7 @@ impl Kernel {
     pub fn flops(&self) -> usize {
         match self {
             Kernel::Conv { geom, .. } => 2 * geom.macs(),
-            Kernel::ConvTranspose { geom, .. } => {
-                2 * geom.n * geom.ic * geom.h * geom.w * (geom.oc / geom.groups) * geom.kh * geom.kw
-            }
+            Kernel::ConvTranspose { geom, .. } => 2 * geom.macs(),
             Kernel::MatMul(k) => 2 * k.batch * k.g.m * k.g.n * k.g.k,
             Kernel::Attention { geom, .. } => 4 * geom.b * geom.heads * geom.s * geom.t * geom.d,
             _ => 0,
@@ -358,21 +356,15 @@ pub fn compile(
                 .padding
                 .resolve([x[2], x[3]], [w[2], w[3]], c.strides, c.dilations);
             Some(Kernel::ConvTranspose {
-                geom: kayak_kernels::conv::ConvTranspose2d {
-                    n: x[0],
-                    ic: x[1],
-                    h: x[2],
-                    w: x[3],
-                    oc: o[1],
-                    oh: o[2],
-                    ow: o[3],
-                    kh: w[2],
-                    kw: w[3],
-                    stride: c.strides,
-                    pad: [p[0], p[2]],
-                    dilation: dil,
-                    groups: c.groups,
-                },
+                geom: kayak_kernels::conv::ConvTranspose2d(geometry(
+                    x,
+                    [w[2], w[3]],
+                    o,
+                    c.strides,
+                    p,
+                    dil,
+                    c.groups,
+                )),
                 bias: c.has_bias,
             })
         }
@@ -627,26 +619,40 @@ fn conv(
         return None;
     }
     Some(Kernel::Conv {
-        geom: Conv2d {
-            n: x[0],
-            ic: x[1],
-            h: x[2],
-            w: x[3],
-            oc: o[1],
-            oh: o[2],
-            ow: o[3],
-            kh: w[2],
-            kw: w[3],
-            stride: c.strides,
-            pad: [p[0], p[2]],
-            dilation: dil,
-            groups: c.groups,
-        },
+        geom: geometry(x, [w[2], w[3]], o, c.strides, p, dil, c.groups),
         bias: c.has_bias,
         residual,
         act: act.map_or(Act::Identity, act_of),
         post,
     })
+}
+
+/// A convolution's geometry from NCHW input and output shapes, the kernel size, and the
+/// resolved padding (`[top, bottom, left, right]`).
+fn geometry(
+    x: &[usize],
+    k: [usize; 2],
+    o: &[usize],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    dilation: [usize; 2],
+    groups: usize,
+) -> Conv2d {
+    Conv2d {
+        n: x[0],
+        ic: x[1],
+        h: x[2],
+        w: x[3],
+        oc: o[1],
+        oh: o[2],
+        ow: o[3],
+        kh: k[0],
+        kw: k[1],
+        stride,
+        pad: [pad[0], pad[2]],
+        dilation,
+        groups,
+    }
 }
 
 fn matmul(

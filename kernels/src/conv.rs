@@ -348,7 +348,7 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
 }
 
 /// Bias, residual, activation and post on one output plane.
-fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &mut [f32]) {
+pub(crate) fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &mut [f32]) {
     let c = plane % p.oc;
     if let Some(b) = ep.bias {
         let b = b[c];
@@ -498,51 +498,31 @@ fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel:
     }
 }
 
-/// A transposed convolution's geometry (NCHW; weights `[ic, oc/groups, kh, kw]`; padding
-/// resolved to top/left; the output size is given, so output padding is implied).
+/// A transposed convolution's geometry: the fields of [`Conv2d`] (input `[n, ic, h, w]`,
+/// output `[n, oc, oh, ow]`, padding resolved to top/left; the output size is given, so
+/// output padding is implied), with weights laid out `[ic, oc/groups, kh, kw]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvTranspose2d {
-    /// Batch.
-    pub n: usize,
-    /// Input channels.
-    pub ic: usize,
-    /// Input height.
-    pub h: usize,
-    /// Input width.
-    pub w: usize,
-    /// Output channels.
-    pub oc: usize,
-    /// Output height.
-    pub oh: usize,
-    /// Output width.
-    pub ow: usize,
-    /// Kernel height.
-    pub kh: usize,
-    /// Kernel width.
-    pub kw: usize,
-    /// Strides.
-    pub stride: [usize; 2],
-    /// Padding (top, left).
-    pub pad: [usize; 2],
-    /// Dilations.
-    pub dilation: [usize; 2],
-    /// Groups.
-    pub groups: usize,
-}
+pub struct ConvTranspose2d(pub Conv2d);
 
 impl ConvTranspose2d {
     /// Input pixels per panel.
     fn panel_cols(&self) -> usize {
-        let ocg = self.oc / self.groups;
-        (PANEL / ocg.max(1))
+        let p = &self.0;
+        (PANEL / p.ocg().max(1))
             .clamp(16, 1024)
-            .min(self.h * self.w)
+            .min(p.h * p.w)
             .max(1)
     }
 
     /// Scratch floats [`conv_transpose2d`] needs at `threads` threads.
     pub fn scratch_len(&self, threads: usize) -> usize {
-        threads.max(1) * (self.oc / self.groups) * self.panel_cols()
+        threads.max(1) * self.0.ocg() * self.panel_cols()
+    }
+
+    /// Multiply-adds.
+    pub fn macs(&self) -> usize {
+        let p = &self.0;
+        p.n * p.ic * p.h * p.w * p.ocg() * p.kh * p.kw
     }
 }
 
@@ -553,14 +533,15 @@ impl ConvTranspose2d {
 #[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d(
     pool: &ThreadPool,
-    p: &ConvTranspose2d,
+    t: &ConvTranspose2d,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (icg, ocg) = (p.ic / p.groups, p.oc / p.groups);
+    let p = &t.0;
+    let (icg, ocg) = (p.icg(), p.ocg());
     let (hw, ohw, taps) = (p.h * p.w, p.oh * p.ow, p.kh * p.kw);
     assert!(x.len() >= p.n * p.ic * hw, "conv_transpose input too short");
     assert!(
@@ -571,7 +552,7 @@ pub fn conv_transpose2d(
         out.len() >= p.n * p.oc * ohw,
         "conv_transpose output too short"
     );
-    let nb = p.panel_cols();
+    let nb = t.panel_cols();
     let units = p.n * p.groups;
     // Each (image, group) writes only its own output channels: one unit per task.
     let threads = pool.threads().min(units).max(1);
@@ -673,7 +654,7 @@ mod transpose_tests {
         ] {
             let oh = (h - 1) * s + d * (k - 1) + 1 - 2 * pad;
             let ow = (w - 1) * s + d * (k - 1) + 1 - 2 * pad;
-            let p = ConvTranspose2d {
+            let p = ConvTranspose2d(Conv2d {
                 n: 2,
                 ic,
                 h,
@@ -687,7 +668,7 @@ mod transpose_tests {
                 pad: [pad, pad],
                 dilation: [d, d],
                 groups: g,
-            };
+            });
             let (icg, ocg) = (ic / g, oc / g);
             let x: Vec<f32> = (0..2 * ic * h * w)
                 .map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0)

@@ -520,60 +520,33 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
     }
 }
 
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nn_generic(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { nn_loop::<4, 8, false>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
+/// One instantiation of the NN block loop, compiled with the given target features.
+macro_rules! nn_variant {
+    ($name:ident, [$($feat:literal)?], $mr:literal, $nr:literal, $fma:literal) => {
+        $(#[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feat)])?
+        #[allow(unsafe_code, clippy::too_many_arguments)]
+        unsafe fn $name(
+            k: usize,
+            a: Mat<'_>,
+            b: Mat<'_>,
+            c: *mut f32,
+            ldc: usize,
+            i0: usize,
+            i1: usize,
+            j0: usize,
+            j1: usize,
+            ep: &Epilogue<'_>,
+        ) {
+            // SAFETY: the caller's contract (and, for a feature build, the features were
+            // detected by `isa()`).
+            unsafe { nn_loop::<$mr, $nr, $fma>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nn_avx2(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) {
-    // SAFETY: the caller's contract; AVX2 and FMA were detected.
-    unsafe { nn_loop::<6, 16, true>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nn_avx512(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) {
-    // SAFETY: the caller's contract; AVX-512F was detected.
-    unsafe { nn_loop::<6, 32, true>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
-}
+nn_variant!(nn_generic, [], 4, 8, false);
+nn_variant!(nn_avx2, ["avx2,fma"], 6, 16, true);
+nn_variant!(nn_avx512, ["avx512f,avx2,fma"], 6, 32, true);
 
 /// A dot product in 16 independent lanes (so it vectorizes without reassociation).
 #[inline(always)]

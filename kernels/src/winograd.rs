@@ -143,24 +143,13 @@ pub fn conv3x3(
         pool.run(threads, &task);
     }
     // Epilogue per output plane.
-    let planes = p.n * oc;
     let op = SharedMut::new(out);
-    crate::ops::par_ranges(pool, planes, ohw, &|r| {
+    crate::ops::par_ranges(pool, p.n * oc, ohw, &|r| {
         for plane in r {
             // SAFETY: disjoint planes.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            let c = plane % oc;
-            if let Some(bias) = ep.bias {
-                let bv = bias[c];
-                o.iter_mut().for_each(|v| *v += bv);
-            }
-            if let Some(res) = ep.residual {
-                o.iter_mut()
-                    .zip(&res[plane * ohw..(plane + 1) * ohw])
-                    .for_each(|(v, r)| *v += r);
-            }
-            crate::act::act_post(o, ep.act, ep.post);
+            crate::conv::finish_plane(p, ep, plane, o);
         }
     });
 }
