@@ -355,14 +355,8 @@ unsafe fn block(
         }
         true
     } else if b.rs == 1 && a.cs == 1 {
-        // SAFETY: as above.
-        unsafe {
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 | Isa::Avx2 => nt_avx2(k, a, b, c, ldc, i0, i1, j0, j1),
-                _ => nt_generic(k, a, b, c, ldc, i0, i1, j0, j1),
-            }
-        }
+        // SAFETY: the caller's contract (`dot` picks the instruction set itself).
+        unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) };
         false
     } else {
         for i in i0..i1 {
@@ -567,7 +561,6 @@ fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
     s
 }
 
-#[inline(always)]
 #[allow(unsafe_code, clippy::too_many_arguments)]
 unsafe fn nt_loop(
     k: usize,
@@ -585,43 +578,9 @@ unsafe fn nt_loop(
         for j in j0..j1 {
             let br = &b.data[j * b.cs..j * b.cs + k];
             // SAFETY: inside the rectangle the caller owns.
-            unsafe { *c.add(i * ldc + j) = dot_lanes(ar, br) };
+            unsafe { *c.add(i * ldc + j) = dot(ar, br) };
         }
     }
-}
-
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nt_generic(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nt_avx2(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-) {
-    // SAFETY: the caller's contract; AVX2 was detected.
-    unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) }
 }
 
 /// A plain dot product, vectorized (used by attention and small reductions).
