@@ -248,7 +248,7 @@ impl Kernel {
     pub fn scratch(&self, threads: usize) -> usize {
         match self {
             Kernel::Conv { geom, .. } => geom.scratch_len(threads),
-            Kernel::Attention { geom, .. } => threads.max(1) * geom.t,
+            Kernel::Attention { geom, .. } => kayak_kernels::ops::attention_scratch(geom, threads),
             Kernel::ConvTranspose { geom, .. } => geom.scratch_len(threads),
             Kernel::Se { dims, .. } => dims.1 * 2,
             _ => 0,

@@ -533,8 +533,17 @@ pub struct AttnGeom {
     pub mask_strides: [usize; 4],
 }
 
+/// Scratch floats [`attention`] needs at `threads` threads: per thread one head's logits
+/// (`s × t`) and its transposed keys (`d × t`).
+pub fn attention_scratch(g: &AttnGeom, threads: usize) -> usize {
+    threads.max(1) * (g.s * g.t + g.d * g.t)
+}
+
 /// `out[b, s, h·D + d] = Σ_t softmax_t(scale·q·k + mask) · v`, out `[b, s, H·D]`. `q`, `k`,
-/// `v` may be the same slice (packed). `scratch` holds `threads · t` floats.
+/// `v` may be the same slice (packed). Per (batch, head): the logits `scale·Q·Kᵀ` as one
+/// product (keys transposed into scratch so the register-tiled kernel runs), the mask and
+/// a softmax per row, then `P·V` as a second product written straight into the head's
+/// columns of the output. (Batch, head) pairs are split over the pool.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
     pool: &ThreadPool,
@@ -546,44 +555,94 @@ pub fn attention(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    use crate::gemm::{sgemm_serial, Epilogue, Gemm, Mat};
     let hd = g.heads * g.d;
-    let units = g.b * g.heads * g.s;
-    let threads = if units * g.t * g.d < 1 << 14 {
+    let units = g.b * g.heads;
+    let threads = if units * g.s * g.t * g.d < 1 << 15 {
         1
     } else {
         pool.threads().min(units).max(1)
     };
+    let per = g.s * g.t + g.d * g.t;
     assert!(
-        scratch.len() >= threads * g.t,
+        scratch.len() >= threads * per,
         "attention scratch too short"
     );
+    if g.s == 0 || g.t == 0 || g.d == 0 {
+        return;
+    }
     let op = SharedMut::new(out);
     let sp = SharedMut::new(scratch);
     let task = |th: usize| {
-        // SAFETY: each task has its own scratch row.
+        // SAFETY: each task has its own scratch slot.
         #[allow(unsafe_code)]
-        let logits = unsafe { sp.slice(th * g.t, g.t) };
+        let mine = unsafe { sp.slice(th * per, per) };
+        let (logits, kt) = mine.split_at_mut(g.s * g.t);
         for u in chunk_range(units, threads, th) {
-            let (bh, si) = (u / g.s, u % g.s);
-            let (bi, hi) = (bh / g.heads, bh % g.heads);
-            let qr = &q[(bi * g.s + si) * g.row + g.off[0] + hi * g.d..][..g.d];
-            for (ti, l) in logits.iter_mut().enumerate() {
+            let (bi, hi) = (u / g.heads, u % g.heads);
+            // Kᵀ of this head: kt[d][t].
+            for ti in 0..g.t {
                 let kr = &k[(bi * g.t + ti) * g.row + g.off[1] + hi * g.d..][..g.d];
-                let m = mask.map_or(0.0, |m| {
-                    let [a, b, c, d] = g.mask_strides;
-                    m[bi * a + hi * b + si * c + ti * d]
-                });
-                *l = g.scale * dot(qr, kr) + m;
+                for (di, &x) in kr.iter().enumerate() {
+                    kt[di * g.t + ti] = x;
+                }
             }
-            softmax_row(logits);
-            // SAFETY: unit u owns out[b, s, h·D .. (h+1)·D]; units are disjoint.
+            let qh = Mat {
+                data: &q[bi * g.s * g.row + g.off[0] + hi * g.d..],
+                rs: g.row,
+                cs: 1,
+            };
+            sgemm_serial(
+                Gemm {
+                    m: g.s,
+                    n: g.t,
+                    k: g.d,
+                },
+                qh,
+                Mat::rows(kt, g.t),
+                logits,
+                g.t,
+                &Epilogue {
+                    alpha: g.scale,
+                    ..Epilogue::default()
+                },
+            );
+            for (si, row) in logits.chunks_exact_mut(g.t).enumerate() {
+                if let Some(m) = mask {
+                    let [ma, mb, mc, md] = g.mask_strides;
+                    let base = bi * ma + hi * mb + si * mc;
+                    if md == 1 {
+                        row.iter_mut()
+                            .zip(&m[base..base + g.t])
+                            .for_each(|(l, x)| *l += x);
+                    } else {
+                        row.iter_mut()
+                            .enumerate()
+                            .for_each(|(ti, l)| *l += m[base + ti * md]);
+                    }
+                }
+                softmax_row(row);
+            }
+            // SAFETY: unit (b, h) owns rows b·s .. (b+1)·s, columns h·D .. (h+1)·D of the
+            // output; units are disjoint, and the slice is only written at those elements.
             #[allow(unsafe_code)]
-            let o = unsafe { op.slice((bi * g.s + si) * hd + hi * g.d, g.d) };
-            o.fill(0.0);
-            for (ti, &p) in logits.iter().enumerate() {
-                let vr = &v[(bi * g.t + ti) * g.row + g.off[2] + hi * g.d..][..g.d];
-                o.iter_mut().zip(vr).for_each(|(a, x)| *a += p * x);
-            }
+            let o = unsafe { op.slice(bi * g.s * hd + hi * g.d, (g.s - 1) * hd + g.d) };
+            sgemm_serial(
+                Gemm {
+                    m: g.s,
+                    n: g.d,
+                    k: g.t,
+                },
+                Mat::rows(logits, g.t),
+                Mat {
+                    data: &v[bi * g.t * g.row + g.off[2] + hi * g.d..],
+                    rs: g.row,
+                    cs: 1,
+                },
+                o,
+                hd,
+                &Epilogue::default(),
+            );
         }
     };
     if threads == 1 {
