@@ -373,13 +373,15 @@ unsafe fn block(
     }
 }
 
-/// One `MR × NR` tile over `kc` steps of K; `acc_in` adds to what C holds.
+/// One `MR × NR` tile over `kc` steps of K; `acc_in` adds to what C holds. Full tiles
+/// (`nr == NR`) run [`tile_full`], whose accumulators are indexed by constants only, so
+/// they stay in registers; narrower edge tiles go through zero-padded copies.
 ///
 /// # Safety
 /// `a` must be readable at `i·rsa + p·csa` (i < MR, p < kc), `b` at `p·ldb + j` (j < nr),
 /// `c` writable at `i·ldc + j` (i < MR, j < nr); `nr <= NR`.
 #[inline(always)]
-#[allow(unsafe_code, clippy::too_many_arguments, clippy::needless_range_loop)]
+#[allow(unsafe_code, clippy::too_many_arguments)]
 unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     kc: usize,
     a: *const f32,
@@ -392,55 +394,92 @@ unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     nr: usize,
     acc_in: bool,
 ) {
+    // SAFETY: the caller's bounds, passed on; the edge path reads B through a padded copy
+    // of at most `KC` rows and writes C through a local tile.
+    unsafe {
+        if nr == NR {
+            tile_full::<MR, NR, FMA>(kc, a, rsa, csa, b, ldb, c, ldc, acc_in);
+        } else {
+            let mut bpad = [[0f32; NR]; KC];
+            for (p, row) in bpad.iter_mut().enumerate().take(kc) {
+                for (j, v) in row.iter_mut().enumerate().take(nr) {
+                    *v = *b.add(p * ldb + j);
+                }
+            }
+            let mut cpad = [[0f32; NR]; MR];
+            if acc_in {
+                for (i, row) in cpad.iter_mut().enumerate() {
+                    for (j, v) in row.iter_mut().enumerate().take(nr) {
+                        *v = *c.add(i * ldc + j);
+                    }
+                }
+            }
+            tile_full::<MR, NR, FMA>(
+                kc,
+                a,
+                rsa,
+                csa,
+                bpad.as_ptr() as *const f32,
+                NR,
+                cpad.as_mut_ptr() as *mut f32,
+                NR,
+                acc_in,
+            );
+            for (i, row) in cpad.iter().enumerate() {
+                for (j, v) in row.iter().enumerate().take(nr) {
+                    *c.add(i * ldc + j) = *v;
+                }
+            }
+        }
+    }
+}
+
+/// A full `MR × NR` tile (see [`tile`]).
+///
+/// # Safety
+/// As [`tile`] with `nr == NR`.
+#[inline(always)]
+#[allow(unsafe_code, clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile_full<const MR: usize, const NR: usize, const FMA: bool>(
+    kc: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    acc_in: bool,
+) {
     let mut acc = [[0f32; NR]; MR];
     // SAFETY: all reads and writes stay within the bounds the caller guarantees.
     unsafe {
         if acc_in {
             for i in 0..MR {
-                for j in 0..nr {
+                for j in 0..NR {
                     acc[i][j] = *c.add(i * ldc + j);
                 }
             }
         }
-        if nr == NR {
-            for p in 0..kc {
-                let bp = b.add(p * ldb);
-                let mut bv = [0f32; NR];
-                for j in 0..NR {
-                    bv[j] = *bp.add(j);
-                }
-                for i in 0..MR {
-                    let av = *a.add(i * rsa + p * csa);
-                    for j in 0..NR {
-                        acc[i][j] = if FMA {
-                            av.mul_add(bv[j], acc[i][j])
-                        } else {
-                            acc[i][j] + av * bv[j]
-                        };
-                    }
-                }
+        for p in 0..kc {
+            let bp = b.add(p * ldb);
+            let mut bv = [0f32; NR];
+            for j in 0..NR {
+                bv[j] = *bp.add(j);
             }
-        } else {
-            for p in 0..kc {
-                let bp = b.add(p * ldb);
-                let mut bv = [0f32; NR];
-                for j in 0..nr {
-                    bv[j] = *bp.add(j);
-                }
-                for i in 0..MR {
-                    let av = *a.add(i * rsa + p * csa);
-                    for j in 0..NR {
-                        acc[i][j] = if FMA {
-                            av.mul_add(bv[j], acc[i][j])
-                        } else {
-                            acc[i][j] + av * bv[j]
-                        };
-                    }
+            for i in 0..MR {
+                let av = *a.add(i * rsa + p * csa);
+                for j in 0..NR {
+                    acc[i][j] = if FMA {
+                        av.mul_add(bv[j], acc[i][j])
+                    } else {
+                        acc[i][j] + av * bv[j]
+                    };
                 }
             }
         }
         for i in 0..MR {
-            for j in 0..nr {
+            for j in 0..NR {
                 *c.add(i * ldc + j) = acc[i][j];
             }
         }
