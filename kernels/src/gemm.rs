@@ -17,8 +17,8 @@ use crate::pool::{SharedMut, ThreadPool};
 pub const KC: usize = 256;
 /// Columns of C per parallel task.
 const NB: usize = 256;
-/// Rows of C per parallel task (a multiple of every MR).
-const MB: usize = 48;
+/// Rows of C per parallel task (a multiple of the AVX-512 kernel's 14 rows).
+const MB: usize = 56;
 /// Below this many multiply-adds a product runs on the calling thread.
 const PAR_MIN_FLOPS: usize = 1 << 16;
 
@@ -503,6 +503,7 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
 ) {
     let fuse = !ep.is_identity();
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
+    debug_assert!(MR <= 15, "the row remainder match covers up to 15 rows");
     let mut p0 = 0;
     while p0 < k {
         let kc = KC.min(k - p0);
@@ -535,7 +536,14 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
                         5 => go!(5),
                         6 => go!(6),
                         7 => go!(7),
-                        _ => go!(8),
+                        8 => go!(8),
+                        9 => go!(9),
+                        10 => go!(10),
+                        11 => go!(11),
+                        12 => go!(12),
+                        13 => go!(13),
+                        14 => go!(14),
+                        _ => go!(15),
                     }
                     if fuse && p0 + kc == k {
                         for r in 0..mr {
@@ -579,7 +587,7 @@ macro_rules! nn_variant {
 }
 nn_variant!(nn_generic, [], 4, 8, false);
 nn_variant!(nn_avx2, ["avx2,fma"], 6, 16, true);
-nn_variant!(nn_avx512, ["avx512f,avx2,fma"], 6, 32, true);
+nn_variant!(nn_avx512, ["avx512f,avx2,fma"], 14, 32, true);
 
 /// A dot product in 16 independent lanes (so it vectorizes without reassociation).
 #[inline(always)]
@@ -714,6 +722,31 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_remainder_is_computed() {
+        // M from 1 to 70 hits every leftover row count of every kernel's MR (up to 14).
+        let pool = ThreadPool::new(1);
+        for m in 1..=70 {
+            let (n, k) = (37, 5);
+            let ad = rand(m * k, m as u64);
+            let bd = rand(k * n, 99);
+            let want = naive(m, n, k, Mat::rows(&ad, k), Mat::rows(&bd, n));
+            let mut c = vec![f32::NAN; m * n];
+            sgemm(
+                &pool,
+                Gemm { m, n, k },
+                Mat::rows(&ad, k),
+                Mat::rows(&bd, n),
+                &mut c,
+                n,
+                &Epilogue::default(),
+            );
+            for (x, y) in c.iter().zip(&want) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "m {m}: {x} vs {y}");
             }
         }
     }
