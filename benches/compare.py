@@ -11,7 +11,7 @@ same .npy inputs with the same thread count, one after the other. Prints two tab
 
 Usage: benches/compare.py [--threads N] [--iters N] [--models a,b] [--engines ort,paddle]
 Needs the peers' environment (../shared/tools/setup-peers.sh; default
-~/.cache/kayak-peers) and a release build of `kayak` (built here if missing).
+~/.cache/kayak-peers) and builds `kayak` (release) first.
 """
 import argparse
 import json
@@ -50,8 +50,8 @@ def main():
     ap.add_argument("--models", default=",".join(INPUTS))
     ap.add_argument("--engines", default="ort,paddle")
     a = ap.parse_args()
-    if not os.path.exists(KAYAK):
-        subprocess.run(["cargo", "build", "--release", "--bin", "kayak"], cwd=ROOT, check=True)
+    # Always build (a no-op when up to date): a stale binary would measure old code.
+    subprocess.run(["cargo", "build", "--release", "--bin", "kayak"], cwd=ROOT, check=True)
     rows = []
     for m in a.models.split(","):
         d = os.path.join(MODELS, m)
