@@ -104,7 +104,9 @@ impl Conv2d {
         match self.path() {
             ConvPath::General => threads.max(1) * self.kdim() * self.panel_cols(),
             ConvPath::Winograd => crate::winograd::scratch_len(self, threads),
-            // A strided depthwise conv splits each input row into its stride phases.
+            // Small planes run flat on a padded copy; a strided depthwise conv otherwise
+            // splits each input row into its stride phases.
+            ConvPath::Depthwise if small_plane(self) => threads.max(1) * flat_scratch(self),
             ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.w,
             _ => 0,
         }
@@ -209,19 +211,20 @@ fn depthwise(
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let op = SharedMut::new(out);
     let tasks = crate::pool::chunks(planes, pool.threads(), 1);
-    let strided = p.stride[1] > 1;
-    if strided {
-        assert!(scratch.len() >= tasks * p.w, "depthwise scratch too short");
-    }
+    let flat = small_plane(p);
+    let per = if flat {
+        flat_scratch(p)
+    } else if p.stride[1] > 1 {
+        p.w
+    } else {
+        0
+    };
+    assert!(scratch.len() >= tasks * per, "depthwise scratch too short");
     let sp = SharedMut::new(scratch);
     let task = |t: usize| {
-        // SAFETY: task t owns scratch row t (only used when strided).
+        // SAFETY: task t owns scratch slot t.
         #[allow(unsafe_code)]
-        let phases = if strided {
-            unsafe { sp.slice(t * p.w, p.w) }
-        } else {
-            &mut []
-        };
+        let mine = unsafe { sp.slice(t * per, per) };
         for plane in chunk_range(planes, tasks, t) {
             let c = plane % p.oc;
             let xs = &x[plane * hw..(plane + 1) * hw];
@@ -229,7 +232,11 @@ fn depthwise(
             // SAFETY: planes are disjoint ranges of `out`, and each plane belongs to one task.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            depthwise_plane(p, xs, ws, o, phases);
+            if flat {
+                depthwise_flat(p, xs, ws, o, mine);
+            } else {
+                depthwise_plane(p, xs, ws, o, mine);
+            }
             finish_plane(p, ep, plane, o);
         }
     };
@@ -237,6 +244,65 @@ fn depthwise(
         (0..tasks).for_each(task);
     } else {
         pool.run(tasks, &task);
+    }
+}
+
+/// Depthwise planes at most this wide run [`depthwise_flat`].
+const FLAT_MAX_W: usize = 32;
+
+fn small_plane(p: &Conv2d) -> bool {
+    p.ow <= FLAT_MAX_W && p.stride == [1, 1]
+}
+
+/// The padded plane of [`depthwise_flat`]: (rows, row width).
+fn flat_geometry(p: &Conv2d) -> (usize, usize) {
+    let wp = ((p.ow - 1) + (p.kw - 1) * p.dilation[1] + 1).max(p.w + p.pad[1]);
+    let hp = ((p.oh - 1) + (p.kh - 1) * p.dilation[0] + 1).max(p.h + p.pad[0]) + 1;
+    (hp, wp)
+}
+
+fn flat_scratch(p: &Conv2d) -> usize {
+    let (hp, wp) = flat_geometry(p);
+    hp * wp + p.oh * wp
+}
+
+/// One small stride-1 depthwise plane, computed flat: the input goes into a zero-padded
+/// plane `wp` wide; each tap `(ky, kx)` is then one contiguous multiply-add over the whole
+/// output, on a grid `wp` wide whose extra columns are dropped at the end (output `f`
+/// reads the padded plane at `f + ky·dh·wp + kx·dw`).
+fn depthwise_flat(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch: &mut [f32]) {
+    crate::simd!(depthwise_flat_body(
+        p: &Conv2d,
+        x: &[f32],
+        w: &[f32],
+        o: &mut [f32],
+        scratch: &mut [f32]
+    ))
+}
+
+#[inline(always)]
+fn depthwise_flat_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch: &mut [f32]) {
+    let (hp, wp) = flat_geometry(p);
+    let (padded, wide) = scratch.split_at_mut(hp * wp);
+    padded.fill(0.0);
+    for (iy, row) in x.chunks_exact(p.w).enumerate() {
+        let at = (iy + p.pad[0]) * wp + p.pad[1];
+        padded[at..at + p.w].copy_from_slice(row);
+    }
+    let n = p.oh * wp;
+    let wide = &mut wide[..n];
+    wide.fill(0.0);
+    for ky in 0..p.kh {
+        for kx in 0..p.kw {
+            let wv = w[ky * p.kw + kx];
+            let c = ky * p.dilation[0] * wp + kx * p.dilation[1];
+            for (d, v) in wide.iter_mut().zip(&padded[c..c + n]) {
+                *d += wv * v;
+            }
+        }
+    }
+    for (oy, orow) in o.chunks_exact_mut(p.ow).enumerate() {
+        orow.copy_from_slice(&wide[oy * wp..oy * wp + p.ow]);
     }
 }
 
