@@ -251,25 +251,30 @@ fn depthwise(
 const FLAT_MAX_W: usize = 32;
 
 fn small_plane(p: &Conv2d) -> bool {
-    p.ow <= FLAT_MAX_W && p.stride == [1, 1]
+    p.ow <= FLAT_MAX_W && p.stride[0] == p.stride[1] && p.stride[0] <= 4
 }
 
-/// The padded plane of [`depthwise_flat`]: (rows, row width).
+/// The geometry of [`depthwise_flat`]: phase-plane rows and width (`hq`, `wq`); the padded
+/// plane is `s·hq × s·wq`.
 fn flat_geometry(p: &Conv2d) -> (usize, usize) {
-    let wp = ((p.ow - 1) + (p.kw - 1) * p.dilation[1] + 1).max(p.w + p.pad[1]);
-    let hp = ((p.oh - 1) + (p.kh - 1) * p.dilation[0] + 1).max(p.h + p.pad[0]) + 1;
-    (hp, wp)
+    let s = p.stride[0];
+    let wq = (p.ow + ((p.kw - 1) * p.dilation[1]) / s + 1).max((p.w + p.pad[1]).div_ceil(s));
+    let hq = (p.oh + ((p.kh - 1) * p.dilation[0]) / s + 2).max((p.h + p.pad[0]).div_ceil(s) + 1);
+    (hq, wq)
 }
 
 fn flat_scratch(p: &Conv2d) -> usize {
-    let (hp, wp) = flat_geometry(p);
-    hp * wp + p.oh * wp
+    let s = p.stride[0];
+    let (hq, wq) = flat_geometry(p);
+    2 * s * s * hq * wq + p.oh * wq
 }
 
-/// One small stride-1 depthwise plane, computed flat: the input goes into a zero-padded
-/// plane `wp` wide; each tap `(ky, kx)` is then one contiguous multiply-add over the whole
-/// output, on a grid `wp` wide whose extra columns are dropped at the end (output `f`
-/// reads the padded plane at `f + ky·dh·wp + kx·dw`).
+/// One small depthwise plane, computed flat. The input goes into a zero-padded plane
+/// `s·hq × s·wq` (`s` the stride), split into `s²` phase planes by row and column parity
+/// (`phase (r, c)` holds padded rows `r, r+s, …`, columns `c, c+s, …`). Tap `(ky, kx)`
+/// then reads phase `(ky·dh mod s, kx·dw mod s)` at a fixed offset for every output, so
+/// each tap is one contiguous multiply-add over the whole output, on a grid `wq` wide
+/// whose extra columns are dropped at the end.
 fn depthwise_flat(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch: &mut [f32]) {
     crate::simd!(depthwise_flat_body(
         p: &Conv2d,
@@ -282,27 +287,52 @@ fn depthwise_flat(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch: &mut
 
 #[inline(always)]
 fn depthwise_flat_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch: &mut [f32]) {
-    let (hp, wp) = flat_geometry(p);
-    let (padded, wide) = scratch.split_at_mut(hp * wp);
+    let s = p.stride[0];
+    let (hq, wq) = flat_geometry(p);
+    let (hp, wp) = (s * hq, s * wq);
+    let (padded, rest) = scratch.split_at_mut(hp * wp);
+    let (phases, wide) = rest.split_at_mut(hp * wp);
     padded.fill(0.0);
     for (iy, row) in x.chunks_exact(p.w).enumerate() {
         let at = (iy + p.pad[0]) * wp + p.pad[1];
         padded[at..at + p.w].copy_from_slice(row);
     }
-    let n = p.oh * wp;
+    let plane = hq * wq;
+    if s == 1 {
+        phases[..plane].copy_from_slice(padded);
+    } else {
+        for r in 0..s {
+            for c in 0..s {
+                let ph = &mut phases[(r * s + c) * plane..(r * s + c + 1) * plane];
+                for (i, prow) in ph.chunks_exact_mut(wq).enumerate() {
+                    let src = &padded[(i * s + r) * wp..(i * s + r + 1) * wp];
+                    for (j, v) in prow.iter_mut().enumerate() {
+                        *v = src[j * s + c];
+                    }
+                }
+            }
+        }
+    }
+    let n = p.oh * wq;
     let wide = &mut wide[..n];
     wide.fill(0.0);
     for ky in 0..p.kh {
+        let (ry, oy) = ((ky * p.dilation[0]) % s, (ky * p.dilation[0]) / s);
         for kx in 0..p.kw {
+            let (rx, ox) = ((kx * p.dilation[1]) % s, (kx * p.dilation[1]) / s);
             let wv = w[ky * p.kw + kx];
-            let c = ky * p.dilation[0] * wp + kx * p.dilation[1];
-            for (d, v) in wide.iter_mut().zip(&padded[c..c + n]) {
+            let base = (ry * s + rx) * plane + oy * wq + ox;
+            debug_assert!(
+                base + n <= (ry * s + rx + 1) * plane,
+                "tap read leaves its phase"
+            );
+            for (d, v) in wide.iter_mut().zip(&phases[base..base + n]) {
                 *d += wv * v;
             }
         }
     }
     for (oy, orow) in o.chunks_exact_mut(p.ow).enumerate() {
-        orow.copy_from_slice(&wide[oy * wp..oy * wp + p.ow]);
+        orow.copy_from_slice(&wide[oy * wq..oy * wq + p.ow]);
     }
 }
 

@@ -145,7 +145,44 @@ impl Broadcast {
                 *run *= d;
             }
         }
+        bc.coalesce();
         Some(bc)
+    }
+
+    /// Merges neighbouring axes that both operands walk the same way (contiguously across
+    /// them, or repeating across both), so the innermost loop is as long as possible: a
+    /// per-channel operand over `[n, c, h, w]` becomes rows of `h·w`.
+    fn coalesce(&mut self) {
+        let mut k = MAX_RANK - 1;
+        while k > 0 {
+            let (inner, outer) = (k, k - 1);
+            let mergeable = |s: &[usize; MAX_RANK]| {
+                (s[outer] == 0 && s[inner] == 0) || s[outer] == s[inner] * self.dims[inner]
+            };
+            if self.dims[outer] == 1 {
+                // A unit axis merges with anything.
+                self.sa[outer] = 0;
+                self.sb[outer] = 0;
+            }
+            if self.dims[outer] == 1 || (mergeable(&self.sa) && mergeable(&self.sb)) {
+                // Fold `outer` into `inner`, shifting the axes above down by one.
+                self.dims[inner] *= self.dims[outer];
+                for j in (1..=outer).rev() {
+                    self.dims[j] = self.dims[j - 1];
+                    self.sa[j] = self.sa[j - 1];
+                    self.sb[j] = self.sb[j - 1];
+                }
+                self.dims[0] = 1;
+                self.sa[0] = 0;
+                self.sb[0] = 0;
+                // All axes from 0 to `outer` moved up: stop when only unit axes remain.
+                if self.dims[..=outer].iter().all(|&d| d == 1) {
+                    break;
+                }
+            } else {
+                k -= 1;
+            }
+        }
     }
 
     /// Element count of the output.
@@ -824,7 +861,63 @@ mod tests {
         for i in 0..24 {
             assert_eq!(o2[i], (a[i] * b[(i / 4) % 3]).max(0.0));
         }
+        assert!(Broadcast::new(&out, &[2, 3, 4], &[1, 3, 4]).is_some());
         assert!(Broadcast::new(&out, &[2, 3, 4], &[1, 2, 1]).is_none());
+        // Coalescing: per-channel over [2, 3, 4, 5] gives rows of 20; same shapes, one row.
+        let bc = Broadcast::new(&[2, 3, 4, 5], &[2, 3, 4, 5], &[1, 3, 1, 1]).unwrap();
+        assert_eq!(bc.dims[MAX_RANK - 1], 20);
+        let bc = Broadcast::new(&[2, 3, 4], &[2, 3, 4], &[2, 3, 4]).unwrap();
+        assert_eq!(bc.dims[MAX_RANK - 1], 24);
+        // And every coalesced form still computes the right thing.
+        for (sa, sb) in [
+            (vec![2, 3, 4, 5], vec![1, 3, 1, 1]),
+            (vec![2, 1, 4, 5], vec![2, 3, 1, 5]),
+            (vec![1, 3, 4, 1], vec![2, 3, 4, 5]),
+            (vec![2, 3, 4, 5], vec![2, 3, 4, 5]),
+            (vec![2, 3, 1, 1], vec![1, 1, 4, 5]),
+        ] {
+            let o = [2, 3, 4, 5];
+            let a: Vec<f32> = (0..sa.iter().product::<usize>())
+                .map(|i| i as f32)
+                .collect();
+            let b: Vec<f32> = (0..sb.iter().product::<usize>())
+                .map(|i| (i * 7) as f32)
+                .collect();
+            let bc = Broadcast::new(&o, &sa, &sb).unwrap();
+            let mut got = vec![0f32; 120];
+            binary(
+                &pool,
+                BinOp::Add,
+                Act::Identity,
+                &bc,
+                Src::Slice(&a),
+                Src::Slice(&b),
+                &mut got,
+            );
+            let idx = |s: &[usize], i: [usize; 4]| {
+                let mut f = 0;
+                for k in 0..4 {
+                    f = f * s[k] + if s[k] == 1 { 0 } else { i[k] };
+                }
+                f
+            };
+            let mut f = 0;
+            for i0 in 0..2 {
+                for i1 in 0..3 {
+                    for i2 in 0..4 {
+                        for i3 in 0..5 {
+                            let i = [i0, i1, i2, i3];
+                            assert_eq!(
+                                got[f],
+                                a[idx(&sa, i)] + b[idx(&sb, i)],
+                                "{sa:?} {sb:?} at {i:?}"
+                            );
+                            f += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
