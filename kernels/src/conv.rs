@@ -247,11 +247,21 @@ fn depthwise(
     }
 }
 
-/// Depthwise planes at most this wide run [`depthwise_flat`].
-const FLAT_MAX_W: usize = 32;
+/// Depthwise planes whose padded copy holds at most this many floats (256 KiB) run
+/// [`depthwise_flat`] when at most 32 wide; others run row by row ([`depthwise_plane`]).
+const FLAT_MAX: usize = 64 * 1024;
 
 fn small_plane(p: &Conv2d) -> bool {
-    p.ow <= FLAT_MAX_W && p.stride[0] == p.stride[1] && p.stride[0] <= 4
+    if p.stride[0] != p.stride[1] || p.stride[0] > 4 {
+        return false;
+    }
+    // The padded copy (and a strided plane's phase split) only pays on narrow planes,
+    // whose rows are too short for the row-by-row loops; wide rows vectorize as they are.
+    if p.ow > 32 {
+        return false;
+    }
+    let (hq, wq) = flat_geometry(p);
+    p.stride[0] * p.stride[0] * hq * wq <= FLAT_MAX
 }
 
 /// The geometry of [`depthwise_flat`]: phase-plane rows and width (`hq`, `wq`); the padded
