@@ -1,10 +1,17 @@
 //! A fixed thread pool that runs `n` tasks of one closure and returns when all are done.
 //!
 //! Dispatch allocates nothing: the closure is lent to the workers by pointer for the length
-//! of [`ThreadPool::run`], tasks are handed out by an atomic counter, and the workers sleep
-//! on a condition variable between dispatches (no spinning). Dropping the pool joins them.
+//! of [`ThreadPool::run`], tasks are handed out by an atomic counter. Between dispatches a
+//! worker first spins for a bounded time ([`SPIN`]) on an atomic generation counter — the
+//! next op of a run usually comes within microseconds, and a condition-variable wake-up
+//! costs several — then sleeps on a condition variable, so no thread spins once a run is
+//! over. The caller waits for the workers the same way. Dropping the pool joins them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a worker (or the caller, waiting for workers) spins before it sleeps.
+pub const SPIN: Duration = Duration::from_micros(50);
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -34,6 +41,10 @@ struct Inner {
     wake: Condvar,
     done: Condvar,
     next: AtomicUsize,
+    /// Mirrors `State::generation`, for spinning without the lock.
+    generation: AtomicU64,
+    /// Mirrors `State::active`, for spinning without the lock.
+    active: AtomicUsize,
 }
 
 /// `threads - 1` worker threads; the calling thread is the last worker.
@@ -41,11 +52,16 @@ pub struct ThreadPool {
     inner: Arc<Inner>,
     workers: Vec<JoinHandle<()>>,
     threads: usize,
+    /// Names this pool's threads (`kayak-w<id>-<k>`).
+    id: usize,
 }
+
+static POOLS: AtomicUsize = AtomicUsize::new(0);
 
 impl std::fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreadPool")
+            .field("id", &self.id)
             .field("threads", &self.threads)
             .finish()
     }
@@ -67,12 +83,15 @@ impl ThreadPool {
             wake: Condvar::new(),
             done: Condvar::new(),
             next: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
         });
+        let id = POOLS.fetch_add(1, Ordering::Relaxed) % 10_000;
         let workers = (1..threads)
             .map(|i| {
                 let inner = inner.clone();
                 std::thread::Builder::new()
-                    .name(format!("kayak-worker-{i}"))
+                    .name(format!("kayak-w{id}-{i}"))
                     .spawn(move || worker(&inner))
                     .expect("spawning a kernel worker thread")
             })
@@ -81,6 +100,7 @@ impl ThreadPool {
             inner,
             workers,
             threads,
+            id,
         }
     }
 
@@ -119,6 +139,8 @@ impl ThreadPool {
             s.generation += 1;
             s.active = self.workers.len();
             s.panicked = false;
+            inner.active.store(self.workers.len(), Ordering::SeqCst);
+            inner.generation.store(s.generation, Ordering::SeqCst);
         }
         inner.wake.notify_all();
         let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
@@ -128,6 +150,10 @@ impl ThreadPool {
             }
             f(t);
         }));
+        let t0 = Instant::now();
+        while inner.active.load(Ordering::Acquire) > 0 && t0.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
         let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
         while s.active > 0 {
             s = inner.done.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -145,6 +171,11 @@ impl ThreadPool {
 fn worker(inner: &Inner) {
     let mut seen = 0u64;
     loop {
+        // Spin a little for the next dispatch before sleeping.
+        let t0 = Instant::now();
+        while inner.generation.load(Ordering::Acquire) == seen && t0.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
         let job = {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             while s.generation == seen && !s.shutdown {
@@ -175,6 +206,7 @@ fn worker(inner: &Inner) {
         let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
         s.panicked |= !ok;
         s.active -= 1;
+        inner.active.store(s.active, Ordering::Release);
         if s.active == 0 {
             inner.done.notify_one();
         }
@@ -290,6 +322,42 @@ mod tests {
             count.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(count.load(Ordering::Relaxed), 8);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn workers_sleep_once_the_spin_is_over() {
+        let pool = ThreadPool::new(3);
+        let count = AtomicU64::new(0);
+        pool.run(64, &|_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        std::thread::sleep(SPIN * 400);
+        // Every worker thread of this pool is asleep (state S), none spinning (R). (Other
+        // tests' pools run alongside: only this pool's threads are looked at.)
+        let mine = format!("kayak-w{}-", pool.id);
+        let mut workers = 0;
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(&mine) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state is the first field after the parenthesized name.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            if state == Some("S") {
+                workers += 1;
+            } else {
+                panic!("worker {comm:?} is {state:?} after the spin window");
+            }
+        }
+        assert!(workers >= 2, "found {workers} sleeping workers");
+        drop(pool);
     }
 
     #[test]
