@@ -202,7 +202,11 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n without a float-to-int conversion (which would not vectorize): `n + 127 + 2²³`
+    // is a float whose mantissa bits are exactly `n + 127` (an integer in 1..=254 after the
+    // clamp); shifted into the exponent field they make 2^n.
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0x007f_ffff;
+    let scale = f32::from_bits(biased << 23);
     if nan {
         f32::NAN
     } else {

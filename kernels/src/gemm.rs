@@ -261,7 +261,9 @@ fn batch_on(
     let run = |t: usize| {
         let bt = t / (mblocks * nblocks);
         let r = t % (mblocks * nblocks);
-        let (mi, ni) = (r / nblocks, r % nblocks);
+        // Row blocks vary fastest: consecutive tasks share one column panel of B, which
+        // stays in L2 instead of being fetched again per row block.
+        let (mi, ni) = (r % mblocks, r / mblocks);
         let (i0, i1) = (mi * MB, ((mi + 1) * MB).min(m));
         let (j0, j1) = (ni * NB, ((ni + 1) * NB).min(n));
         let (ao, bo, co) = offsets(bt);
@@ -545,15 +547,19 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
                         14 => go!(14),
                         _ => go!(15),
                     }
-                    if fuse && p0 + kc == k {
-                        for r in 0..mr {
-                            // SAFETY: row i+r, columns j..j+nr of the tile just stored.
-                            let row = std::slice::from_raw_parts_mut(ct.add(r * ldc), nr);
-                            ep.apply_row(row, i + r, j, ldc);
-                        }
-                    }
                 }
                 j += nr;
+            }
+            if fuse && p0 + kc == k {
+                // The row tile just finished (all its columns): its epilogue, while it is
+                // still in L1, in runs as long as the task's columns.
+                for r in 0..mr {
+                    // SAFETY: row i+r, columns j0..j1 of the caller's rectangle.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(c.add((i + r) * ldc + j0), j1 - j0)
+                    };
+                    ep.apply_row(row, i + r, j0, ldc);
+                }
             }
             i += mr;
         }
