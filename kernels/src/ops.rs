@@ -195,19 +195,23 @@ impl Broadcast {
         self.len() == 0
     }
 
+    /// The offsets of `a` and `b` at the start of output row `row` (all axes but the last).
+    fn offsets(&self, row: usize) -> (usize, usize) {
+        let (mut rem, mut ao, mut bo) = (row, 0, 0);
+        for k in (0..MAX_RANK - 1).rev() {
+            let i = rem % self.dims[k];
+            rem /= self.dims[k];
+            ao += i * self.sa[k];
+            bo += i * self.sb[k];
+        }
+        (ao, bo)
+    }
+
     /// Calls `f(row, a_offset, b_offset)` for every output row (all axes but the last) in
     /// `rows`.
     fn rows(&self, rows: std::ops::Range<usize>, mut f: impl FnMut(usize, usize, usize)) {
-        let inner = self.dims[MAX_RANK - 1];
         for row in rows {
-            let (mut rem, mut ao, mut bo) = (row, 0, 0);
-            for k in (0..MAX_RANK - 1).rev() {
-                let i = rem % self.dims[k];
-                rem /= self.dims[k];
-                ao += i * self.sa[k];
-                bo += i * self.sb[k];
-            }
-            let _ = inner;
+            let (ao, bo) = self.offsets(row);
             f(row, ao, bo);
         }
     }
@@ -225,17 +229,24 @@ pub fn binary(
     out: &mut [f32],
 ) {
     let inner = bc.dims[MAX_RANK - 1];
-    let rows = bc.len() / inner.max(1);
-    if inner == 0 || rows == 0 {
+    let total = bc.len();
+    if inner == 0 || total == 0 {
         return;
     }
     let (ia, ib) = (bc.sa[MAX_RANK - 1], bc.sb[MAX_RANK - 1]);
     let op_ = SharedMut::new(out);
-    par_ranges(pool, rows, inner, &|r| {
-        bc.rows(r, |row, ao, bo| {
-            // SAFETY: rows are disjoint ranges of the output; each row belongs to one chunk.
+    // Split the flat output (not the rows: after coalescing a same-shape op is one row).
+    par_ranges(pool, total, 1, &|r| {
+        let mut at = r.start;
+        while at < r.end {
+            let row = at / inner;
+            let (j0, j1) = (at % inner, (r.end - row * inner).min(inner));
+            let (ao0, bo0) = bc.offsets(row);
+            let (ao, bo) = (ao0 + j0 * ia, bo0 + j0 * ib);
+            let n = j1 - j0;
+            // SAFETY: ranges are disjoint parts of the output.
             #[allow(unsafe_code)]
-            let o = unsafe { op_.slice(row * inner, inner) };
+            let o = unsafe { op_.slice(at, n) };
             match (a, b) {
                 (Src::Out, Src::Slice(b)) => {
                     for (j, v) in o.iter_mut().enumerate() {
@@ -249,19 +260,19 @@ pub fn binary(
                 }
                 (Src::Slice(a), Src::Slice(b)) => match (ia, ib) {
                     (1, 1) => {
-                        let (a, b) = (&a[ao..ao + inner], &b[bo..bo + inner]);
+                        let (a, b) = (&a[ao..ao + n], &b[bo..bo + n]);
                         for ((v, x), y) in o.iter_mut().zip(a).zip(b) {
                             *v = op.f(*x, *y);
                         }
                     }
                     (1, 0) => {
-                        let (a, y) = (&a[ao..ao + inner], b[bo]);
+                        let (a, y) = (&a[ao..ao + n], b[bo]);
                         for (v, x) in o.iter_mut().zip(a) {
                             *v = op.f(*x, y);
                         }
                     }
                     (0, 1) => {
-                        let (x, b) = (a[ao], &b[bo..bo + inner]);
+                        let (x, b) = (a[ao], &b[bo..bo + n]);
                         for (v, y) in o.iter_mut().zip(b) {
                             *v = op.f(x, *y);
                         }
@@ -275,7 +286,8 @@ pub fn binary(
                 (Src::Out, Src::Out) => o.iter_mut().for_each(|v| *v = op.f(*v, *v)),
             }
             act.apply_slice(o);
-        })
+            at += n;
+        }
     });
 }
 
@@ -917,6 +929,29 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn big_broadcasts_split_inside_rows() {
+        // Enough elements to run on 3 threads, with ranges that start and end mid-row.
+        let pool = ThreadPool::new(3);
+        let o = [3, 7, 1901];
+        let a: Vec<f32> = (0..3 * 7 * 1901).map(|i| (i % 97) as f32).collect();
+        let b: Vec<f32> = (0..7).map(|i| i as f32 * 0.5).collect();
+        let bc = Broadcast::new(&o, &[3, 7, 1901], &[1, 7, 1]).unwrap();
+        let mut got = vec![0f32; a.len()];
+        binary(
+            &pool,
+            BinOp::Mul,
+            Act::Identity,
+            &bc,
+            Src::Slice(&a),
+            Src::Slice(&b),
+            &mut got,
+        );
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(*g, a[i] * b[(i / 1901) % 7], "at {i}");
         }
     }
 
