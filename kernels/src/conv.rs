@@ -659,8 +659,10 @@ pub fn conv_transpose2d(
         "conv_transpose output too short"
     );
     let nb = t.panel_cols();
-    let units = p.n * p.groups;
-    // Each (image, group) writes only its own output channels: one unit per task.
+    // Work units: (image, group, chunk of output channels); each writes only its own
+    // channels' planes, so units never touch the same element.
+    let chunks_per = pool.threads().min(ocg).max(1);
+    let units = p.n * p.groups * chunks_per;
     let threads = pool.threads().min(units).max(1);
     assert!(
         scratch.len() >= threads * ocg * nb,
@@ -674,20 +676,23 @@ pub fn conv_transpose2d(
         let tmp = unsafe { sp.slice(t * ocg * nb, ocg * nb) };
         let mut u = t;
         while u < units {
-            let (b, g) = (u / p.groups, u % p.groups);
-            let o0 = (b * p.oc + g * ocg) * ohw;
-            // SAFETY: unit (b, g) owns output channels g·ocg .. (g+1)·ocg of image b.
+            let (bg, ch) = (u / chunks_per, u % chunks_per);
+            let (b, g) = (bg / p.groups, bg % p.groups);
+            let cr = chunk_range(ocg, chunks_per, ch);
+            let (c0, nc) = (cr.start, cr.len());
+            let o0 = (b * p.oc + g * ocg + c0) * ohw;
+            // SAFETY: unit (b, g, chunk) owns output channels g·ocg + c0 .. + nc of image b.
             #[allow(unsafe_code)]
-            let o = unsafe { op.slice(o0, ocg * ohw) };
+            let o = unsafe { op.slice(o0, nc * ohw) };
             for (c, plane) in o.chunks_exact_mut(ohw).enumerate() {
-                plane.fill(bias.map_or(0.0, |bb| bb[g * ocg + c]));
+                plane.fill(bias.map_or(0.0, |bb| bb[g * ocg + c0 + c]));
             }
             let xg = &x[(b * p.ic + g * icg) * hw..];
             for ky in 0..p.kh {
                 for kx in 0..p.kw {
-                    // A[oc, ic] = w[g·icg + ic, oc, ky, kx].
+                    // A[oc, ic] = w[g·icg + ic, oc, ky, kx], rows c0 .. c0 + nc.
                     let a = Mat {
-                        data: &w[g * icg * ocg * taps + ky * p.kw + kx..],
+                        data: &w[g * icg * ocg * taps + c0 * taps + ky * p.kw + kx..],
                         rs: taps,
                         cs: ocg * taps,
                     };
@@ -696,7 +701,7 @@ pub fn conv_transpose2d(
                         let cols = nb.min(hw - q0);
                         gemm::sgemm_serial(
                             Gemm {
-                                m: ocg,
+                                m: nc,
                                 n: cols,
                                 k: icg,
                             },
@@ -724,7 +729,7 @@ pub fn conv_transpose2d(
                                 *at = (oy as usize * p.ow + ox as usize) as u32;
                             }
                         }
-                        for c in 0..ocg {
+                        for c in 0..nc {
                             let plane = &mut o[c * ohw..(c + 1) * ohw];
                             let t = &tmp[c * nb..c * nb + cols];
                             for (&at, &v) in ats[..cols].iter().zip(t) {
