@@ -524,9 +524,17 @@ pub fn se_block(
             Src::Slice(s) => &s[img.clone()],
             Src::Out => &out[img.clone()],
         };
-        for (ch, m) in mean.iter_mut().enumerate() {
-            *m = src[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32;
-        }
+        let mp = SharedMut::new(mean);
+        par_ranges(pool, c, hw, &|r| {
+            // SAFETY: disjoint channel ranges of `mean`.
+            #[allow(unsafe_code)]
+            let ms = unsafe { mp.slice(r.start, r.len()) };
+            for (m, ch) in ms.iter_mut().zip(r) {
+                *m = src[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32;
+            }
+        });
+        // The tasks above are done: `mean` (only reborrowed for the raw pointer) holds the
+        // means.
         for (o, h) in hidden.iter_mut().enumerate() {
             *h = act1.apply(dot(&w1[o * c..(o + 1) * c], mean) + b1[o]);
         }
