@@ -107,7 +107,7 @@ impl Conv2d {
             // Small planes run flat on a padded copy; a strided depthwise conv otherwise
             // splits each input row into its stride phases.
             ConvPath::Depthwise if small_plane(self) => threads.max(1) * flat_scratch(self),
-            ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.w,
+            ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.h * self.w,
             _ => 0,
         }
     }
@@ -215,7 +215,7 @@ fn depthwise(
     let per = if flat {
         flat_scratch(p)
     } else if p.stride[1] > 1 {
-        p.w
+        p.h * p.w
     } else {
         0
     };
@@ -346,9 +346,9 @@ fn depthwise_flat_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], scratch:
     }
 }
 
-/// One depthwise plane. With a column stride `s > 1`, each input row used is first split
-/// into its `s` phases (`phase q` holds `x[q], x[q+s], …`, laid end to end in `phases`), so
-/// that every tap reads contiguous memory.
+/// One depthwise plane. With a column stride `s > 1`, every input row is first split into
+/// its `s` phases (`phase q` holds `x[q], x[q+s], …`, laid end to end; row `iy` at `iy·w` in
+/// `phases`), so that every tap reads contiguous memory.
 fn depthwise_plane(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases: &mut [f32]) {
     crate::simd!(depthwise_plane_body(
         p: &Conv2d,
@@ -393,6 +393,14 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
             *st = at;
             at += (p.w - q.min(p.w)).div_ceil(sw);
         }
+        // Every input row split once (row iy's phases at iy·w in `phases`).
+        for (xrow, prow) in x.chunks_exact(p.w).zip(phases.chunks_exact_mut(p.w)) {
+            for (q, &st) in start.iter().enumerate().take(sw) {
+                for (k, v) in xrow.iter().skip(q).step_by(sw).enumerate() {
+                    prow[st + k] = *v;
+                }
+            }
+        }
     }
     for oy in 0..p.oh {
         let orow = &mut o[oy * p.ow..(oy + 1) * p.ow];
@@ -402,13 +410,11 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
                 continue;
             }
             let xrow = &x[iy as usize * p.w..(iy as usize + 1) * p.w];
-            if split {
-                for (q, &st) in start.iter().enumerate().take(sw) {
-                    for (k, v) in xrow.iter().skip(q).step_by(sw).enumerate() {
-                        phases[st + k] = *v;
-                    }
-                }
-            }
+            let prow: &[f32] = if split {
+                &phases[iy as usize * p.w..(iy as usize + 1) * p.w]
+            } else {
+                &[]
+            };
             for kx in 0..p.kw {
                 let wv = w[ky * p.kw + kx];
                 let (lo, hi, off) = if kx < MAX_KW {
@@ -438,7 +444,7 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
                     // x[ox·s + off] = phase (off mod s), element ox + ⌊off / s⌋.
                     let q = off.rem_euclid(sw as isize) as usize;
                     let j = (lo as isize + off.div_euclid(sw as isize)) as usize;
-                    &phases[start[q] + j..start[q] + j + n]
+                    &prow[start[q] + j..start[q] + j + n]
                 } else {
                     for (ox, d) in orow.iter_mut().enumerate().take(hi).skip(lo) {
                         *d += wv * xrow[(ox as isize * sw as isize + off) as usize];
@@ -912,6 +918,9 @@ mod tests {
             (geom(2, 6, 9, 11, 6, 3, 1, 1, 1, 6), ConvPath::Depthwise),
             (geom(1, 4, 9, 10, 4, 5, 2, 2, 1, 4), ConvPath::Depthwise),
             (geom(1, 4, 12, 12, 4, 3, 1, 2, 2, 4), ConvPath::Depthwise),
+            // Wide strided planes take the row path over pre-split phases.
+            (geom(1, 3, 20, 70, 3, 3, 2, 1, 1, 3), ConvPath::Depthwise),
+            (geom(2, 2, 9, 81, 2, 5, 3, 2, 1, 2), ConvPath::Depthwise),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
             (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
             (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::Winograd),
