@@ -43,31 +43,40 @@ impl Default for Config {
     }
 }
 
+// The builder methods are kept out of line: with rustc 1.95.0 in release mode, inlining
+// them into a caller that drops a `Predictor` and then builds a new `Config` miscompiled
+// into a double free of the previous model path (`tests/examples/cache_repro.rs`
+// reproduces it; nightly 1.97 does not). Building a config is not on any hot path.
 impl Config {
     /// A configuration with no model yet, 1 thread, optimization switches on.
+    #[inline(never)]
     pub fn new() -> Config {
         Config::default()
     }
 
     /// A directory holding `inference.pdmodel` / `model.pdmodel` and its `.pdiparams`.
+    #[inline(never)]
     pub fn model_dir(mut self, dir: impl Into<PathBuf>) -> Config {
         self.source = Some(ModelSource::Dir(dir.into()));
         self
     }
 
     /// A `.pdmodel` file; its params are the `.pdiparams` with the same stem.
+    #[inline(never)]
     pub fn model_file(mut self, file: impl Into<PathBuf>) -> Config {
         self.source = Some(ModelSource::ModelFile(file.into()));
         self
     }
 
     /// A directory or a `.pdmodel` file, whichever `path` is.
+    #[inline(never)]
     pub fn model_path(mut self, path: impl Into<PathBuf>) -> Config {
         self.source = Some(ModelSource::from_path(path.into()));
         self
     }
 
     /// Explicit program and params files.
+    #[inline(never)]
     pub fn model_files(mut self, model: impl Into<PathBuf>, params: impl Into<PathBuf>) -> Config {
         self.source = Some(ModelSource::Paths {
             model: model.into(),
@@ -77,6 +86,7 @@ impl Config {
     }
 
     /// A model already in memory.
+    #[inline(never)]
     pub fn model_buffers(mut self, model: Vec<u8>, params: Vec<u8>) -> Config {
         self.source = Some(ModelSource::Buffers { model, params });
         self
@@ -85,6 +95,7 @@ impl Config {
     /// The threads one run uses (at least 1), the calling thread included: each predictor
     /// (and each clone) starts `n - 1` worker threads of its own, which sleep between
     /// runs and stop when it is dropped. No pool is shared between predictors.
+    #[inline(never)]
     pub fn threads(mut self, n: usize) -> Config {
         self.threads = n.max(1);
         self
@@ -97,6 +108,7 @@ impl Config {
 
     /// Graph optimization switch (Paddle's `switch_ir_optim`): on by default, the e-graph
     /// optimizer rewrites the graph with its rules before planning.
+    #[inline(never)]
     pub fn ir_optim(mut self, on: bool) -> Config {
         self.ir_optim = on;
         self
@@ -105,6 +117,7 @@ impl Config {
     /// Memory-reuse switch (Paddle's `enable_memory_optim`), on by default: intermediate
     /// tensors share one arena by liveness, views alias, elementwise ops run in place.
     /// Off: every intermediate gets its own arena slot (for debugging).
+    #[inline(never)]
     pub fn memory_optim(mut self, on: bool) -> Config {
         self.memory_optim = on;
         self
@@ -112,6 +125,7 @@ impl Config {
 
     /// Native kernels switch, on by default. Off: every op runs its reference
     /// implementation (slow, allocating; the oracle, for debugging a wrong result).
+    #[inline(never)]
     pub fn native_kernels(mut self, on: bool) -> Config {
         self.native_kernels = on;
         self
@@ -119,6 +133,7 @@ impl Config {
 
     /// Also fetch this model variable after each run (for debugging precision); it is kept
     /// whatever the optimizer does.
+    #[inline(never)]
     pub fn fetch_var(mut self, name: impl Into<String>) -> Config {
         self.fetch.push(name.into());
         self
@@ -126,12 +141,14 @@ impl Config {
 
     /// Also apply the rules of this file (loaded at run time; see `kayak rules list` for
     /// the grammar and the built-ins).
+    #[inline(never)]
     pub fn rules_file(mut self, path: impl Into<PathBuf>) -> Config {
         self.rules_files.push(path.into());
         self
     }
 
     /// Turns off a rule by name (like Paddle's `DeletePass`).
+    #[inline(never)]
     pub fn disable_rule(mut self, name: impl Into<String>) -> Config {
         self.disabled_rules.push(name.into());
         self
@@ -139,12 +156,14 @@ impl Config {
 
     /// Keep optimized graphs (with folded weights) in this directory, so a second load of
     /// the same model with the same rules skips saturation. Bad entries are rebuilt.
+    #[inline(never)]
     pub fn optim_cache_dir(mut self, dir: impl Into<PathBuf>) -> Config {
         self.optim_cache_dir = Some(dir.into());
         self
     }
 
     /// How many input-shape signatures keep their plan cached (at least 1).
+    #[inline(never)]
     pub fn plan_cache_size(mut self, n: usize) -> Config {
         self.plan_cache = n.max(1);
         self

@@ -93,6 +93,22 @@ pub enum Kernel {
         /// Epsilon.
         eps: f32,
     },
+    /// Inference batch norm over `[outer, c, inner]`.
+    BatchNorm {
+        /// (outer, channels, inner).
+        dims: (usize, usize, usize),
+        /// Epsilon.
+        eps: f32,
+    },
+    /// Embedding lookup (`ids` i64 or i32).
+    Embedding {
+        /// Table rows.
+        vocab: usize,
+        /// Row size.
+        d: usize,
+        /// The id whose rows read as zeros (normalized: never negative).
+        padding: Option<i64>,
+    },
     /// Unary f32.
     Unary(Act),
     /// Binary f32 with broadcasting, then an activation.
@@ -237,7 +253,10 @@ impl Kernel {
     /// order. The planner uses one when that input dies here and has the output's size.
     pub fn in_place_inputs(&self) -> &'static [usize] {
         match self {
-            Kernel::Unary(_) | Kernel::Softmax { .. } | Kernel::Se { .. } => &[0],
+            Kernel::Unary(_)
+            | Kernel::Softmax { .. }
+            | Kernel::Se { .. }
+            | Kernel::BatchNorm { .. } => &[0],
             Kernel::LayerNorm { skip: false, .. } => &[0],
             Kernel::LayerNorm { skip: true, .. } | Kernel::Binary { .. } => &[0, 1],
             _ => &[],
@@ -287,6 +306,8 @@ impl Kernel {
             Kernel::Attention { .. } => "attention",
             Kernel::EmbeddingLayerNorm { .. } => "embedding_layer_norm",
             Kernel::Unary(_) => "unary",
+            Kernel::BatchNorm { .. } => "batch_norm",
+            Kernel::Embedding { .. } => "embedding",
             Kernel::Binary { .. } => "binary",
             Kernel::Compare { .. } => "compare",
             Kernel::Cast { .. } => "cast",
@@ -520,11 +541,18 @@ pub fn compile(
             if e.ln.begin_norm_axis + 1 != out.1.len() {
                 return None;
             }
+            // A negative padding id counts from the end of its table (as the reference does).
+            let padding = e
+                .padding_idx
+                .iter()
+                .zip(&vocab)
+                .map(|(p, &v)| p.map(|p| if p < 0 { p + v as i64 } else { p }))
+                .collect();
             Some(Kernel::EmbeddingLayerNorm {
                 vocab,
                 id_strides,
                 lead,
-                padding: e.padding_idx.clone(),
+                padding,
                 cols,
                 scale: e.ln.has_scale,
                 bias: e.ln.has_bias,
@@ -532,6 +560,32 @@ pub fn compile(
             })
         }
         Op::Unary(u) if all_f32(ins) && out.0 == DType::F32 => Some(Kernel::Unary(act_of(u))),
+        Op::BatchNorm(b) => {
+            let x = ins[0].1;
+            if b.layout != Layout::Nchw || !all_f32(ins) || x.len() < 2 {
+                return None;
+            }
+            let c = x[1];
+            if ins[1..].iter().any(|t| t.1.iter().product::<usize>() != c) {
+                return None;
+            }
+            Some(Kernel::BatchNorm {
+                dims: (x[0], c, x[2..].iter().product()),
+                eps: b.epsilon,
+            })
+        }
+        Op::Embedding { padding_idx } => {
+            let t = ins.get(1)?;
+            if !matches!(ins[0].0, DType::I64 | DType::I32) || t.0 != DType::F32 || t.1.len() != 2 {
+                return None;
+            }
+            let vocab = t.1[0];
+            Some(Kernel::Embedding {
+                vocab,
+                d: t.1[1],
+                padding: padding_idx.map(|p| if p < 0 { p + vocab as i64 } else { p }),
+            })
+        }
         Op::Binary(b, axis) => binary(*b, *axis, None, ins, out),
         Op::FusedBinary(f) => binary(f.op, f.axis, Some(&f.act), ins, out),
         Op::Compare(c, axis) => {

@@ -594,13 +594,41 @@ impl Plan {
                 )
                 .map_err(|(l, r, id)| Error::Node {
                     origin: node.origin.clone(),
-                    source: kayak_ir::Error::Graph(format!(
-                        "embedding lookup {l}: id {id} at position {r} is outside the table (0..{})",
-                        vocab[l]
-                    )),
+                    source: kayak_ir::Error::OutOfRange {
+                        op: "embedding_layer_norm",
+                        reason: format!(
+                            "lookup {l}: id {id} at position {r} out of range for a table of {} rows",
+                            vocab[l]
+                        ),
+                    },
                 })?;
             }
             Kernel::Unary(a) => kops::unary(pool, *a, src(0), f32s_mut(out())),
+            Kernel::BatchNorm { dims, eps } => kops::batch_norm(
+                pool,
+                *dims,
+                src(0),
+                (f32s(inr(1)), f32s(inr(2)), f32s(inr(3)), f32s(inr(4))),
+                *eps,
+                f32s_mut(out()),
+            ),
+            Kernel::Embedding { vocab, d, padding } => {
+                let table = f32s(inr(1));
+                let o = f32s_mut(out());
+                let r = match self.loc(step.inputs[0]).dtype {
+                    DType::I64 => kops::embedding(i64s(inr(0)), table, (*vocab, *d), *padding, o),
+                    _ => kops::embedding(i32s(inr(0)), table, (*vocab, *d), *padding, o),
+                };
+                r.map_err(|(i, id)| Error::Node {
+                    origin: node.origin.clone(),
+                    source: kayak_ir::Error::OutOfRange {
+                        op: "embedding",
+                        reason: format!(
+                            "id {id} at position {i} out of range for a table of {vocab} rows"
+                        ),
+                    },
+                })?;
+            }
             Kernel::Binary { op, bc, act } => {
                 kops::binary(pool, *op, *act, bc, src(0), src(1), f32s_mut(out()))
             }

@@ -501,6 +501,60 @@ pub fn embedding_layer_norm(
     Ok(())
 }
 
+/// Inference batch norm over `[outer, c, inner]` (channel axis in the middle): per channel
+/// `y = (x − mean)·scale/√(var + eps) + bias`, in place or from `x`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm(
+    pool: &ThreadPool,
+    (outer, c, inner): (usize, usize, usize),
+    x: Src<'_>,
+    (scale, bias, mean, var): (&[f32], &[f32], &[f32], &[f32]),
+    eps: f32,
+    out: &mut [f32],
+) {
+    let op = SharedMut::new(out);
+    par_ranges(pool, outer * c, inner, &|r| {
+        for plane in r {
+            let ch = plane % c;
+            let a = scale[ch] / (var[ch] + eps).sqrt();
+            let b = bias[ch] - mean[ch] * a;
+            // SAFETY: disjoint planes of the output.
+            #[allow(unsafe_code)]
+            let o = unsafe { op.slice(plane * inner, inner) };
+            match x {
+                Src::Slice(x) => o
+                    .iter_mut()
+                    .zip(&x[plane * inner..(plane + 1) * inner])
+                    .for_each(|(v, x)| *v = x * a + b),
+                Src::Out => o.iter_mut().for_each(|v| *v = *v * a + b),
+            }
+        }
+    });
+}
+
+/// Embedding lookup: row `ids[i]` of `table` (`[vocab, d]`) into `out[i, :]`; the
+/// `padding` id's rows read as zeros. An id outside the table is `Err((position, id))`.
+pub fn embedding<I: Copy + Into<i64>>(
+    ids: &[I],
+    table: &[f32],
+    (vocab, d): (usize, usize),
+    padding: Option<i64>,
+    out: &mut [f32],
+) -> Result<(), (usize, i64)> {
+    for (i, (&id, o)) in ids.iter().zip(out.chunks_exact_mut(d.max(1))).enumerate() {
+        let id: i64 = id.into();
+        if id < 0 || id as usize >= vocab {
+            return Err((i, id));
+        }
+        if Some(id) == padding {
+            o.fill(0.0);
+        } else {
+            o.copy_from_slice(&table[id as usize * d..(id as usize + 1) * d]);
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // Squeeze-and-excitation
 

@@ -215,6 +215,32 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         ],
         false,
     ));
+    // Batch norm (NCHW), fed or in place, and embeddings with a negative padding id.
+    v.push((
+        Op::BatchNorm(BatchNorm {
+            epsilon: 1e-3,
+            layout: Layout::Nchw,
+        }),
+        vec![
+            rand_t(&[n, c, h, w], seed),
+            rand_t(&[c], seed + 1),
+            rand_t(&[c], seed + 2),
+            rand_t(&[c], seed + 3),
+            Tensor::from_f32s(&[c], (0..c).map(|i| 0.5 + i as f32 * 0.1).collect()).unwrap(),
+        ],
+        false,
+    ));
+    let ids32 = Tensor::I32(kayak::ir::ndarray_from(
+        &[n, 5],
+        (0..n * 5).map(|i| (i * 5 % 9) as i32).collect(),
+    ));
+    v.push((
+        Op::Embedding {
+            padding_idx: Some(-1),
+        },
+        vec![ids32, rand_t(&[9, 6], seed)],
+        false,
+    ));
     let heads = 1 + seed as usize % 3;
     let d = 4 + seed as usize % 5;
     let (s, t) = (r(5), r(6));
