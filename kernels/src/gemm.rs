@@ -380,8 +380,9 @@ unsafe fn block(
 /// they stay in registers; narrower edge tiles go through zero-padded copies.
 ///
 /// # Safety
-/// `a` must be readable at `i·rsa + p·csa` (i < MR, p < kc), `b` at `p·ldb + j` (j < nr),
-/// `c` writable at `i·ldc + j` (i < MR, j < nr); `nr <= NR`.
+/// `a` must be readable at `i·rsa + p·csa` (i < MR, p < kc), `b` at `p·ldb + j` (j < nr)
+/// and at any offset below `b_avail`, `c` writable at `i·ldc + j` (i < MR, j < nr);
+/// `nr <= NR`.
 #[inline(always)]
 #[allow(unsafe_code, clippy::too_many_arguments)]
 unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
@@ -391,16 +392,44 @@ unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     csa: usize,
     b: *const f32,
     ldb: usize,
+    b_avail: usize,
     c: *mut f32,
     ldc: usize,
     nr: usize,
     acc_in: bool,
 ) {
-    // SAFETY: the caller's bounds, passed on; the edge path reads B through a padded copy
-    // of at most `KC` rows and writes C through a local tile.
+    // SAFETY: the caller's bounds, passed on. An edge tile reads B directly when a
+    // full-width read stays inside B's slice (`b_avail` readable elements from `b`; the
+    // extra lanes are computed and dropped), else through a padded copy of at most `KC`
+    // rows; it writes C through a local tile.
     unsafe {
         if nr == NR {
             tile_full::<MR, NR, FMA>(kc, a, rsa, csa, b, ldb, c, ldc, acc_in);
+        } else if (kc - 1) * ldb + NR <= b_avail {
+            let mut cpad = [[0f32; NR]; MR];
+            if acc_in {
+                for (i, row) in cpad.iter_mut().enumerate() {
+                    for (j, v) in row.iter_mut().enumerate().take(nr) {
+                        *v = *c.add(i * ldc + j);
+                    }
+                }
+            }
+            tile_full::<MR, NR, FMA>(
+                kc,
+                a,
+                rsa,
+                csa,
+                b,
+                ldb,
+                cpad.as_mut_ptr() as *mut f32,
+                NR,
+                acc_in,
+            );
+            for (i, row) in cpad.iter().enumerate() {
+                for (j, v) in row.iter().enumerate().take(nr) {
+                    *c.add(i * ldc + j) = *v;
+                }
+            }
         } else {
             let mut bpad = [[0f32; NR]; KC];
             for (p, row) in bpad.iter_mut().enumerate().take(kc) {
@@ -520,17 +549,20 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
                 unsafe {
                     let at = ap.add(i * a.rs + p0 * a.cs);
                     let bt = bp.add(p0 * b.rs + j);
+                    let b_avail = b.data.len() - (p0 * b.rs + j);
                     let ct = c.add(i * ldc + j);
                     let acc = p0 > 0;
                     macro_rules! go {
                         ($r:literal) => {
-                            tile::<$r, NR, FMA>(kc, at, a.rs, a.cs, bt, b.rs, ct, ldc, nr, acc)
+                            tile::<$r, NR, FMA>(
+                                kc, at, a.rs, a.cs, bt, b.rs, b_avail, ct, ldc, nr, acc,
+                            )
                         };
                     }
                     match mr {
-                        m if m == MR => {
-                            tile::<MR, NR, FMA>(kc, at, a.rs, a.cs, bt, b.rs, ct, ldc, nr, acc)
-                        }
+                        m if m == MR => tile::<MR, NR, FMA>(
+                            kc, at, a.rs, a.cs, bt, b.rs, b_avail, ct, ldc, nr, acc,
+                        ),
                         1 => go!(1),
                         2 => go!(2),
                         3 => go!(3),
