@@ -405,38 +405,22 @@ unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
     unsafe {
         if nr == NR {
             tile_full::<MR, NR, FMA>(kc, a, rsa, csa, b, ldb, c, ldc, acc_in);
-        } else if (kc - 1) * ldb + NR <= b_avail {
-            let mut cpad = [[0f32; NR]; MR];
-            if acc_in {
-                for (i, row) in cpad.iter_mut().enumerate() {
-                    for (j, v) in row.iter_mut().enumerate().take(nr) {
-                        *v = *c.add(i * ldc + j);
-                    }
-                }
-            }
-            tile_full::<MR, NR, FMA>(
-                kc,
-                a,
-                rsa,
-                csa,
-                b,
-                ldb,
-                cpad.as_mut_ptr() as *mut f32,
-                NR,
-                acc_in,
-            );
-            for (i, row) in cpad.iter().enumerate() {
-                for (j, v) in row.iter().enumerate().take(nr) {
-                    *c.add(i * ldc + j) = *v;
-                }
-            }
         } else {
-            let mut bpad = [[0f32; NR]; KC];
-            for (p, row) in bpad.iter_mut().enumerate().take(kc) {
-                for (j, v) in row.iter_mut().enumerate().take(nr) {
-                    *v = *b.add(p * ldb + j);
+            // B: read in place when a full-width read stays inside its slice, else from a
+            // zero-padded copy (only then initialized).
+            let bpad: [[f32; NR]; KC];
+            let (bsrc, bld) = if (kc - 1) * ldb + NR <= b_avail {
+                (b, ldb)
+            } else {
+                let mut pad = [[0f32; NR]; KC];
+                for (p, row) in pad.iter_mut().enumerate().take(kc) {
+                    for (j, v) in row.iter_mut().enumerate().take(nr) {
+                        *v = *b.add(p * ldb + j);
+                    }
                 }
-            }
+                bpad = pad;
+                (bpad.as_ptr() as *const f32, NR)
+            };
             let mut cpad = [[0f32; NR]; MR];
             if acc_in {
                 for (i, row) in cpad.iter_mut().enumerate() {
@@ -450,8 +434,8 @@ unsafe fn tile<const MR: usize, const NR: usize, const FMA: bool>(
                 a,
                 rsa,
                 csa,
-                bpad.as_ptr() as *const f32,
-                NR,
+                bsrc,
+                bld,
                 cpad.as_mut_ptr() as *mut f32,
                 NR,
                 acc_in,
