@@ -66,20 +66,7 @@ fn residual_relu() -> Graph {
 fn se_block() -> Graph {
     let mut b = B::new();
     let x = b.input(&[2, 8, 5, 5]);
-    let p = b.op(
-        Op::Pool2d(Pool {
-            kind: PoolKind::Avg,
-            ksize: [1, 1],
-            strides: [1, 1],
-            padding: Padding::Explicit([0; 4]),
-            global: false,
-            adaptive: true,
-            ceil_mode: false,
-            exclusive: true,
-            layout: Layout::Nchw,
-        }),
-        &[x],
-    );
+    let p = b.op(Op::Pool2d(Pool::adaptive(PoolKind::Avg, [1, 1])), &[x]);
     let (w1, b1, w2, b2) = (
         b.w(rand(&[2, 8, 1, 1], 1)),
         b.w(rand(&[2], 2)),

@@ -288,19 +288,18 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
     ));
     v.push((
         Op::Pool2d(Pool {
-            kind: if seed % 2 == 0 {
-                PoolKind::Max
-            } else {
-                PoolKind::Avg
-            },
-            ksize: [3, 3],
-            strides: [2, 2],
             padding: Padding::Explicit([1, 1, 1, 1]),
-            global: false,
-            adaptive: false,
             ceil_mode: seed % 3 == 0,
             exclusive: seed % 2 == 1,
-            layout: Layout::Nchw,
+            ..Pool::window(
+                if seed % 2 == 0 {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Avg
+                },
+                [3, 3],
+                [2, 2],
+            )
         }),
         vec![rand_t(&[n, c, h + 3, w + 2], seed)],
         false,

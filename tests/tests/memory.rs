@@ -141,7 +141,7 @@ fn clones_run_other_shapes_concurrently() {
 #[test]
 fn the_memory_schedule_runs_a_branch_to_its_end_first() {
     use kayak::exec::{Plan, PlanOptions, RunState};
-    use kayak::ir::ops::{BinaryOp, Layout, Padding, Pool, PoolKind, UnaryOp};
+    use kayak::ir::ops::{BinaryOp, Pool, PoolKind, UnaryOp};
     use kayak::ir::{DType, Graph, Op, TypeInfo};
     // Two branches, each a big tensor reduced to a small one. In graph order both big
     // tensors are alive together; run branch by branch, only one is.
@@ -150,15 +150,8 @@ fn the_memory_schedule_runs_a_branch_to_its_end_first() {
         .add_input("x", TypeInfo::known(DType::F32, &[1, 8, 32, 32]))
         .unwrap();
     let pool = Op::Pool2d(Pool {
-        kind: PoolKind::Avg,
-        ksize: [1, 1],
-        strides: [1, 1],
-        padding: Padding::Explicit([0; 4]),
         global: true,
-        adaptive: false,
-        ceil_mode: false,
-        exclusive: true,
-        layout: Layout::Nchw,
+        ..Pool::window(PoolKind::Avg, [1, 1], [1, 1])
     });
     let a1 = g
         .add_node(Op::Unary(UnaryOp::Relu), vec![x], &["a1"], "a1")

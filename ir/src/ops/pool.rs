@@ -38,6 +38,30 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// A `ksize` window moved by `strides`: no padding, NCHW, output size rounded down,
+    /// averages over the valid elements. Override fields with struct update syntax.
+    pub fn window(kind: PoolKind, ksize: [usize; 2], strides: [usize; 2]) -> Pool {
+        Pool {
+            kind,
+            ksize,
+            strides,
+            padding: Padding::Explicit([0; 4]),
+            global: false,
+            adaptive: false,
+            ceil_mode: false,
+            exclusive: true,
+            layout: Layout::Nchw,
+        }
+    }
+
+    /// Adaptive pooling to an `out` grid (NCHW).
+    pub fn adaptive(kind: PoolKind, out: [usize; 2]) -> Pool {
+        Pool {
+            adaptive: true,
+            ..Pool::window(kind, out, [1, 1])
+        }
+    }
+
     fn out_size(&self, input: [usize; 2]) -> Result<([usize; 2], [usize; 4])> {
         if self.global {
             return Ok(([1, 1], [0; 4]));
@@ -193,15 +217,10 @@ mod tests {
 
     fn pool(kind: PoolKind, k: usize, s: usize, pad: usize, ceil: bool, excl: bool) -> Pool {
         Pool {
-            kind,
-            ksize: [k, k],
-            strides: [s, s],
             padding: Padding::Explicit([pad; 4]),
-            global: false,
-            adaptive: false,
             ceil_mode: ceil,
             exclusive: excl,
-            layout: Layout::Nchw,
+            ..Pool::window(kind, [k, k], [s, s])
         }
     }
 

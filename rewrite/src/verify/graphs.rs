@@ -237,17 +237,8 @@ pub fn cnn(seed: u64, size: usize) -> RandomGraph {
         if b.r.below(3) == 0 {
             // SE block, sometimes squeezing with max instead of average (no fusion then).
             let avg = b.r.coin();
-            let pool = Op::Pool2d(Pool {
-                kind: if avg { PoolKind::Avg } else { PoolKind::Max },
-                ksize: [1, 1],
-                strides: [1, 1],
-                padding: Padding::Explicit([0; 4]),
-                global: false,
-                adaptive: true,
-                ceil_mode: false,
-                exclusive: true,
-                layout: Layout::Nchw,
-            });
+            let kind = if avg { PoolKind::Avg } else { PoolKind::Max };
+            let pool = Op::Pool2d(Pool::adaptive(kind, [1, 1]));
             let p = b.op(pool, &[y]);
             let (w1, b1, w2, b2) = (b.w(&[2, c, 1, 1]), b.w(&[2]), b.w(&[c, 2, 1, 1]), b.w(&[c]));
             let h = b.op(conv(1, 1), &[p, w1]);
@@ -291,17 +282,7 @@ pub fn cnn(seed: u64, size: usize) -> RandomGraph {
                 }),
                 &[y, s, t, m, v],
             );
-            let pool = Op::Pool2d(Pool {
-                kind: PoolKind::Max,
-                ksize: [2, 2],
-                strides: [2, 2],
-                padding: Padding::Explicit([0; 4]),
-                global: false,
-                adaptive: false,
-                ceil_mode: false,
-                exclusive: true,
-                layout: Layout::Nchw,
-            });
+            let pool = Op::Pool2d(Pool::window(PoolKind::Max, [2, 2], [2, 2]));
             y = b.op(pool, &[y]);
         }
     }

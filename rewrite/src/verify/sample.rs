@@ -378,17 +378,7 @@ pub fn fit(
         }
         "pool2d" => {
             let op = given_or(&mut || {
-                let base = Pool {
-                    kind: PoolKind::Avg,
-                    ksize: [1, 1],
-                    strides: [1, 1],
-                    padding: Padding::Explicit([0; 4]),
-                    global: false,
-                    adaptive: false,
-                    ceil_mode: false,
-                    exclusive: true,
-                    layout: Layout::Nchw,
-                };
+                let base = Pool::window(PoolKind::Avg, [1, 1], [1, 1]);
                 Some(Op::Pool2d(match r.below(6) {
                     0 => Pool {
                         global: true,
