@@ -312,9 +312,15 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         &[n, s],
         (0..n * s).map(|i| (i % 2) as i64).collect(),
     ));
+    // Position ids broadcast over the batch (as BERT/ERNIE exports have them), and a
+    // negative padding id (counted from the end of its table).
+    let pos = Tensor::I64(kayak::ir::ndarray_from(
+        &[1, s],
+        (0..s).map(|i| i as i64).collect(),
+    ));
     v.push((
         Op::EmbeddingLayerNorm(EmbeddingLayerNorm {
-            padding_idx: vec![Some(0), None],
+            padding_idx: vec![Some(0), None, Some(-2)],
             ln: LayerNorm {
                 begin_norm_axis: 2,
                 epsilon: 1e-5,
@@ -325,8 +331,10 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         vec![
             ids,
             types,
+            pos,
             rand_t(&[11, 8], seed),
             rand_t(&[2, 8], seed + 1),
+            rand_t(&[s, 8], seed + 4),
             rand_t(&[8], seed + 2),
             rand_t(&[8], seed + 3),
         ],
