@@ -31,6 +31,20 @@ struct Case {
     outputs: Vec<(String, Tensor)>,
 }
 
+/// A case's first run: sets its inputs, runs, and makes its output buffers from the
+/// results (their shapes are known only now).
+fn first_run(p: &mut Predictor, c: &mut Case, names: &[String]) -> Result<()> {
+    for (name, t) in &c.inputs {
+        p.input(name)?.set(t.clone())?;
+    }
+    p.run()?;
+    c.outputs = names
+        .iter()
+        .map(|n| Ok((n.clone(), p.output(n)?.tensor()?.clone())))
+        .collect::<Result<_>>()?;
+    Ok(())
+}
+
 /// Copies a case's inputs in, runs, copies the outputs out.
 fn run_case(p: &mut Predictor, c: &mut Case, times: Option<&mut Vec<u64>>) -> Result<()> {
     for (name, t) in &c.inputs {
@@ -105,28 +119,14 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         .cloned()
         .collect();
     let t_first = Instant::now();
-    for (name, t) in &cases[0].inputs {
-        p.input(name)?.set(t.clone())?;
-    }
-    p.run()?;
-    cases[0].outputs = names
-        .iter()
-        .map(|n| Ok((n.clone(), p.output(n)?.tensor()?.clone())))
-        .collect::<Result<_>>()?;
+    first_run(&mut p, &mut cases[0], &names)?;
     let first_run_ms = t_first.elapsed().as_secs_f64() * 1e3;
     let plan = p
         .last_plan()
         .context("no plan after the first run")?
         .clone();
     if cases.len() > 1 {
-        for (name, t) in &cases[1].inputs {
-            p.input(name)?.set(t.clone())?;
-        }
-        p.run()?;
-        cases[1].outputs = names
-            .iter()
-            .map(|n| Ok((n.clone(), p.output(n)?.tensor()?.clone())))
-            .collect::<Result<_>>()?;
+        first_run(&mut p, &mut cases[1], &names)?;
     }
 
     for i in 0..args.warmup {
