@@ -134,13 +134,6 @@ pub enum Kernel {
         /// To.
         to: DType,
     },
-    /// Axis permutation as a strided copy.
-    Transpose {
-        /// Output dims, padded.
-        dims: [usize; MAX_RANK],
-        /// Input strides per output axis.
-        strides: [usize; MAX_RANK],
-    },
     /// Transposed convolution (with bias).
     ConvTranspose {
         /// Geometry.
@@ -148,9 +141,9 @@ pub enum Kernel {
         /// A bias input follows the weights.
         bias: bool,
     },
-    /// Pure data movement (slice, strided slice, nearest resize, split, transpose...): one
-    /// separable gather per output, derived at plan time by running the op on an index
-    /// tensor.
+    /// Pure data movement (slice, strided slice, nearest resize, split, transpose): one
+    /// separable gather per output — derived at plan time by running the op on an index
+    /// tensor, or (transpose) from the permuted strides.
     Gather(Vec<kayak_kernels::ops::Gather>),
     /// Concatenation: `[outer, len_i]` blocks into `[outer, total]`.
     Concat {
@@ -311,7 +304,6 @@ impl Kernel {
             Kernel::Binary { .. } => "binary",
             Kernel::Compare { .. } => "compare",
             Kernel::Cast { .. } => "cast",
-            Kernel::Transpose { .. } => "transpose",
             Kernel::Concat { .. } => "concat",
             Kernel::ConvTranspose { .. } => "conv_transpose",
             Kernel::Gather(_) => "gather",
@@ -628,13 +620,17 @@ pub fn compile(
             for k in (0..r.saturating_sub(1)).rev() {
                 xstr[k] = xstr[k + 1] * x[k + 1];
             }
+            // A gather whose tables are the permuted input strides.
             let mut dims = [1usize; MAX_RANK];
-            let mut strides = [0usize; MAX_RANK];
+            let mut tables = vec![vec![0usize]; MAX_RANK];
             for (i, &p) in t.perm.iter().enumerate() {
                 dims[MAX_RANK - r + i] = x[p];
-                strides[MAX_RANK - r + i] = xstr[p];
+                tables[MAX_RANK - r + i] = (0..x[p]).map(|j| j * xstr[p]).collect();
             }
-            Some(Kernel::Transpose { dims, strides })
+            Some(Kernel::Gather(vec![kayak_kernels::ops::Gather {
+                dims,
+                tables,
+            }]))
         }
         Op::Concat(c) => {
             let r = out.1.len() as i64;

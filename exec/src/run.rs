@@ -642,15 +642,6 @@ impl Plan {
                 }
             }
             Kernel::Cast { from, to } => cast(*from, *to, inr(0), out()),
-            Kernel::Transpose { dims, strides } => {
-                let (i, o) = (inr(0), out());
-                match self.loc(step.inputs[0]).dtype.size_of() {
-                    8 => kops::strided_copy(dims, strides, 0, i64s(i), i64s_mut(o)),
-                    4 => kops::strided_copy(dims, strides, 0, i32s(i), i32s_mut(o)),
-                    1 => kops::strided_copy(dims, strides, 0, u8s(i), u8s_mut(o)),
-                    _ => return Err(unsupported(node, "transpose of 2-byte elements")),
-                }
-            }
             Kernel::ConvTranspose { geom, bias } => kayak_kernels::conv::conv_transpose2d(
                 pool,
                 geom,
@@ -686,13 +677,6 @@ impl Plan {
             }
         }
         Ok(())
-    }
-}
-
-fn unsupported(node: &kayak_ir::Node, what: &str) -> Error {
-    Error::Node {
-        origin: node.origin.clone(),
-        source: kayak_ir::Error::Graph(format!("no CPU {what} for this op")),
     }
 }
 

@@ -849,39 +849,6 @@ pub fn pool2d(pool: &ThreadPool, p: &Pool2d, x: &[f32], out: &mut [f32]) {
 // ---------------------------------------------------------------------------------------
 // Layout moves
 
-/// Copies a strided view of `x` (dims and element strides, left-padded to [`MAX_RANK`],
-/// starting at `offset`) into the contiguous `out`: transpose, slice and concat parts are
-/// all this.
-pub fn strided_copy<T: Copy>(
-    dims: &[usize; MAX_RANK],
-    strides: &[usize; MAX_RANK],
-    offset: usize,
-    x: &[T],
-    out: &mut [T],
-) {
-    let inner = dims[MAX_RANK - 1];
-    let rows: usize = dims[..MAX_RANK - 1].iter().product();
-    if inner == 0 || rows == 0 {
-        return;
-    }
-    let si = strides[MAX_RANK - 1];
-    for row in 0..rows {
-        let (mut rem, mut off) = (row, offset);
-        for k in (0..MAX_RANK - 1).rev() {
-            off += (rem % dims[k]) * strides[k];
-            rem /= dims[k];
-        }
-        let o = &mut out[row * inner..(row + 1) * inner];
-        if si == 1 {
-            o.copy_from_slice(&x[off..off + inner]);
-        } else {
-            for (j, v) in o.iter_mut().enumerate() {
-                *v = x[off + j * si];
-            }
-        }
-    }
-}
-
 /// Copies `src` (`[outer, len]` row-major) into columns `at .. at+len` of `dst`
 /// (`[outer, total]`): one input of a concatenation.
 pub fn concat_part<T: Copy>(
@@ -1035,17 +1002,17 @@ mod tests {
     }
 
     #[test]
-    fn strided_copy_transposes() {
-        // x [2, 3] -> out [3, 2].
+    fn gather_transposes() {
+        // x [2, 3] -> out [3, 2]: tables are the permuted strides.
         let x = [0, 1, 2, 3, 4, 5];
         let mut dims = [1; MAX_RANK];
-        let mut st = [0; MAX_RANK];
+        let mut tables = vec![vec![0usize]; MAX_RANK];
         dims[4] = 3;
         dims[5] = 2;
-        st[4] = 1;
-        st[5] = 3;
+        tables[4] = vec![0, 1, 2];
+        tables[5] = vec![0, 3];
         let mut o = [0; 6];
-        strided_copy(&dims, &st, 0, &x, &mut o);
+        gather(&ThreadPool::new(1), &Gather { dims, tables }, &x, &mut o);
         assert_eq!(o, [0, 3, 1, 4, 2, 5]);
     }
 }
