@@ -40,6 +40,8 @@ pub enum Kernel {
     Se {
         /// (n, c, h·w).
         dims: (usize, usize, usize),
+        /// Squeezed width (the first projection's outputs).
+        c1: usize,
         /// Activations.
         acts: (Act, Act),
     },
@@ -262,7 +264,7 @@ impl Kernel {
             Kernel::Conv { geom, .. } => geom.scratch_len(threads),
             Kernel::Attention { geom, .. } => kayak_kernels::ops::attention_scratch(geom, threads),
             Kernel::ConvTranspose { geom, .. } => geom.scratch_len(threads),
-            Kernel::Se { dims, .. } => dims.1 * 2,
+            Kernel::Se { dims, c1, .. } => dims.1 + c1,
             _ => 0,
         }
     }
@@ -418,6 +420,7 @@ pub fn compile(
             let x = ins[0].1;
             Some(Kernel::Se {
                 dims: (x[0], x[1], x[2] * x[3]),
+                c1: ins.get(2)?.1.iter().product(),
                 acts: (act_of(&s.act1), act_of(&s.act2)),
             })
         }

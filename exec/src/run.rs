@@ -527,7 +527,7 @@ impl Plan {
                 );
             }
             Kernel::Pool(p) => kops::pool2d(pool, p, f32s(inr(0)), f32s_mut(out())),
-            Kernel::Se { dims, acts } => kops::se_block(
+            Kernel::Se { dims, acts, .. } => kops::se_block(
                 pool,
                 *dims,
                 src(0),

@@ -215,6 +215,21 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         ],
         false,
     ));
+    // An SE block whose squeeze is wider than its channels (scratch holds c + c1).
+    v.push((
+        Op::SeBlock(SeBlock {
+            act1: UnaryOp::Relu,
+            act2: UnaryOp::Sigmoid,
+        }),
+        vec![
+            rand_t(&[n, 3, h, w], seed),
+            rand_t(&[7, 3, 1, 1], seed + 1),
+            rand_t(&[7], seed + 2),
+            rand_t(&[3, 7, 1, 1], seed + 3),
+            rand_t(&[3], seed + 4),
+        ],
+        false,
+    ));
     // Batch norm (NCHW), fed or in place, and embeddings with a negative padding id.
     v.push((
         Op::BatchNorm(BatchNorm {
