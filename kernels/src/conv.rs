@@ -212,6 +212,7 @@ fn depthwise(
     let op = SharedMut::new(out);
     let tasks = crate::pool::chunks(planes, pool.threads(), 1);
     let flat = small_plane(p);
+    let fast = fast_depthwise(p);
     let per = if flat {
         flat_scratch(p)
     } else if p.stride[1] > 1 {
@@ -232,7 +233,15 @@ fn depthwise(
             // SAFETY: planes are disjoint ranges of `out`, and each plane belongs to one task.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            if flat {
+            if flat && fast {
+                // SAFETY: `fast` means AVX2+FMA were detected and the taps fit;
+                // `mine` holds `flat_scratch` floats, more than the phases need.
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                unsafe {
+                    crate::conv_avx2::depthwise_plane(p, flat_geometry(p), xs, ws, o, mine)
+                };
+            } else if flat {
                 depthwise_flat(p, xs, ws, o, mine);
             } else {
                 depthwise_plane(p, xs, ws, o, mine);
@@ -255,13 +264,25 @@ fn small_plane(p: &Conv2d) -> bool {
     if p.stride[0] != p.stride[1] || p.stride[0] > 4 {
         return false;
     }
-    // The padded copy (and a strided plane's phase split) only pays on narrow planes,
-    // whose rows are too short for the row-by-row loops; wide rows vectorize as they are.
-    if p.ow > 32 {
+    // The portable flat loop's padded copy (and a strided plane's phase split) only pays
+    // on narrow planes, whose rows are too short for the row-by-row loops; wide rows
+    // vectorize as they are. The AVX2 kernel keeps every tap in registers and wins on
+    // any plane that fits.
+    if p.ow > 32 && !fast_depthwise(p) {
         return false;
     }
     let (hq, wq) = flat_geometry(p);
     p.stride[0] * p.stride[0] * hq * wq <= FLAT_MAX
+}
+
+/// Whether the AVX2 depthwise kernel ([`crate::conv_avx2`]) runs flat planes.
+fn fast_depthwise(p: &Conv2d) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::isa() != crate::gemm::Isa::Generic {
+        return p.kh * p.kw <= crate::conv_avx2::MAX_TAPS;
+    }
+    let _ = p;
+    false
 }
 
 /// The geometry of [`depthwise_flat`]: phase-plane rows and width (`hq`, `wq`); the padded
@@ -276,7 +297,7 @@ fn flat_geometry(p: &Conv2d) -> (usize, usize) {
 fn flat_scratch(p: &Conv2d) -> usize {
     let s = p.stride[0];
     let (hq, wq) = flat_geometry(p);
-    2 * s * s * hq * wq + p.oh * wq
+    2 * s * s * hq * wq + p.oh * wq + 8
 }
 
 /// One small depthwise plane, computed flat. The input goes into a zero-padded plane
@@ -921,6 +942,15 @@ mod tests {
             // Wide strided planes take the row path over pre-split phases.
             (geom(1, 3, 20, 70, 3, 3, 2, 1, 1, 3), ConvPath::Depthwise),
             (geom(2, 2, 9, 81, 2, 5, 3, 2, 1, 2), ConvPath::Depthwise),
+            // Stride 2 with even and odd padding over widths the vector deinterleave
+            // covers; strides 3 and 4; 7×7 (49 taps) and 9×9 (beyond the AVX2 kernel).
+            (geom(1, 3, 21, 40, 3, 3, 2, 0, 1, 3), ConvPath::Depthwise),
+            (geom(1, 3, 22, 41, 3, 5, 2, 2, 1, 3), ConvPath::Depthwise),
+            (geom(1, 2, 13, 50, 2, 3, 3, 1, 1, 2), ConvPath::Depthwise),
+            (geom(1, 2, 17, 37, 2, 3, 4, 1, 1, 2), ConvPath::Depthwise),
+            (geom(1, 2, 15, 19, 2, 7, 1, 3, 1, 2), ConvPath::Depthwise),
+            (geom(1, 2, 15, 19, 2, 9, 1, 4, 1, 2), ConvPath::Depthwise),
+            (geom(1, 2, 16, 18, 2, 3, 2, 2, 2, 2), ConvPath::Depthwise),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
             (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
             (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::Winograd),

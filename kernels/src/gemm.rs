@@ -130,7 +130,7 @@ impl Default for Epilogue<'_> {
 }
 
 impl Epilogue<'_> {
-    fn is_identity(&self) -> bool {
+    pub(crate) fn is_identity(&self) -> bool {
         self.alpha == 1.0
             && self.row_bias.is_none()
             && self.col_bias.is_none()
@@ -140,7 +140,7 @@ impl Epilogue<'_> {
     }
 
     /// Applies the epilogue to row `i`, columns `j0..j0+row.len()` of C.
-    fn apply_row(&self, row: &mut [f32], i: usize, j0: usize, ldc: usize) {
+    pub(crate) fn apply_row(&self, row: &mut [f32], i: usize, j0: usize, ldc: usize) {
         if self.is_identity() {
             return;
         }
@@ -351,7 +351,7 @@ unsafe fn block(
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => nn_avx512(k, a, b, c, ldc, i0, i1, j0, j1, ep),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => nn_avx2(k, a, b, c, ldc, i0, i1, j0, j1, ep),
+                Isa::Avx2 => crate::gemm_avx2::nn(k, a, b, c, ldc, i0, i1, j0, j1, ep),
                 _ => nn_generic(k, a, b, c, ldc, i0, i1, j0, j1, ep),
             }
         }
@@ -608,7 +608,6 @@ macro_rules! nn_variant {
     };
 }
 nn_variant!(nn_generic, [], 4, 8, false);
-nn_variant!(nn_avx2, ["avx2,fma"], 6, 16, true);
 nn_variant!(nn_avx512, ["avx512f,avx2,fma"], 14, 32, true);
 
 /// A dot product in 16 independent lanes (so it vectorizes without reassociation).

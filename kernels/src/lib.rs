@@ -54,7 +54,11 @@ pub(crate) use simd;
 
 pub mod act;
 pub mod conv;
+#[cfg(target_arch = "x86_64")]
+mod conv_avx2;
 pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx2;
 pub mod ops;
 pub mod pool;
 pub mod winograd;

@@ -1,0 +1,212 @@
+//! The AVX2+FMA micro-kernels of [`crate::gemm`], written with intrinsics so that the
+//! accumulators are `__m256` registers by construction (the auto-vectorized tile kept its
+//! edge tiles on the stack and ran them scalar).
+//!
+//! A tile is `MR` rows × `NV` vectors of 8 columns. Full row tiles are 6 × 16 (12
+//! accumulators); fewer rows take wider tiles so that at least 6–8 independent FMA chains
+//! hide the FMA latency (1 row × 64 columns for a matrix-vector product). A tile narrower
+//! than its vectors reads B full width where B's slice allows and writes its last vector
+//! of C through a local copy (see [`tile`]).
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use crate::gemm::{Epilogue, Mat, KC};
+
+/// Rows per full tile.
+const MR: usize = 6;
+
+/// Lanes `< n` set (n in 1..=8).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lanes(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
+
+/// One `R × 8·NV` tile over `kc` steps of K, of which the first `nr` (in `8·NV−7 ..=
+/// 8·NV`) columns are real; `acc_in` adds to what C holds.
+///
+/// A narrower tile reads B full width in place when that stays inside B's slice
+/// (`b_avail` floats readable from `b`; the extra lanes are computed and dropped), else
+/// its last vector with a masked load; its last vector of C goes through a local copy
+/// (masked stores are microcoded and slow on AMD).
+///
+/// # Safety
+/// `a` readable at `i·rsa + p·csa` (i < R, p < kc), `b` at `p·ldb + j` (j < nr) and at
+/// any offset below `b_avail`, `c` writable at `i·ldc + j` (j < nr).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile<const R: usize, const NV: usize>(
+    kc: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    ldb: usize,
+    b_avail: usize,
+    c: *mut f32,
+    ldc: usize,
+    nr: usize,
+    acc_in: bool,
+) {
+    let last = nr - 8 * (NV - 1);
+    let in_place = last == 8 || (kc - 1) * ldb + 8 * NV <= b_avail;
+    let mut acc = [[_mm256_setzero_ps(); NV]; R];
+    // SAFETY: every access is inside the bounds the caller guarantees: full-width B reads
+    // only when `in_place`, C's last vector through `buf` when partial.
+    unsafe {
+        if acc_in {
+            for i in 0..R {
+                for v in 0..NV {
+                    let p = c.add(i * ldc + 8 * v);
+                    acc[i][v] = if v + 1 < NV || last == 8 {
+                        _mm256_loadu_ps(p)
+                    } else {
+                        let mut buf = [0f32; 8];
+                        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), last);
+                        _mm256_loadu_ps(buf.as_ptr())
+                    };
+                }
+            }
+        }
+        if in_place {
+            for p in 0..kc {
+                let bp = b.add(p * ldb);
+                let mut bv = [_mm256_setzero_ps(); NV];
+                for v in 0..NV {
+                    bv[v] = _mm256_loadu_ps(bp.add(8 * v));
+                }
+                for i in 0..R {
+                    let av = _mm256_broadcast_ss(&*a.add(i * rsa + p * csa));
+                    for v in 0..NV {
+                        acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                    }
+                }
+            }
+        } else {
+            let mask = lanes(last);
+            for p in 0..kc {
+                let bp = b.add(p * ldb);
+                let mut bv = [_mm256_setzero_ps(); NV];
+                for v in 0..NV {
+                    bv[v] = if v + 1 < NV {
+                        _mm256_loadu_ps(bp.add(8 * v))
+                    } else {
+                        _mm256_maskload_ps(bp.add(8 * v), mask)
+                    };
+                }
+                for i in 0..R {
+                    let av = _mm256_broadcast_ss(&*a.add(i * rsa + p * csa));
+                    for v in 0..NV {
+                        acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                    }
+                }
+            }
+        }
+        for i in 0..R {
+            for v in 0..NV {
+                let p = c.add(i * ldc + 8 * v);
+                if v + 1 < NV || last == 8 {
+                    _mm256_storeu_ps(p, acc[i][v]);
+                } else {
+                    let mut buf = [0f32; 8];
+                    _mm256_storeu_ps(buf.as_mut_ptr(), acc[i][v]);
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, last);
+                }
+            }
+        }
+    }
+}
+
+/// The widest tile (in vectors of 8 columns) for a row tile of `r` rows.
+fn max_vectors(r: usize) -> usize {
+    match r {
+        1 => 8,
+        2 => 4,
+        3 => 3,
+        _ => 2,
+    }
+}
+
+/// Rows `i0..i1`, columns `j0..j1` of `C = A·B` with B's rows contiguous (`b.cs == 1`),
+/// the epilogue applied per finished row tile.
+///
+/// # Safety
+/// As `gemm::block`: `c` valid for writes over the rectangle with no other alias; `a` and
+/// `b` cover the shape; AVX2 and FMA present.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn nn(
+    k: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: *mut f32,
+    ldc: usize,
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+    ep: &Epilogue<'_>,
+) {
+    let fuse = !ep.is_identity();
+    let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = KC.min(k - p0);
+        let acc = p0 > 0;
+        let mut i = i0;
+        while i < i1 {
+            let mr = MR.min(i1 - i);
+            let width = 8 * max_vectors(mr);
+            let mut j = j0;
+            while j < j1 {
+                let nr = width.min(j1 - j);
+                let nv = nr.div_ceil(8);
+                // SAFETY: (i..i+mr, p0..p0+kc) lies in A, (p0..p0+kc, j..j+nr) in B (the
+                // caller checked the shapes); the tile lies in the caller's rectangle.
+                unsafe {
+                    let at = ap.add(i * a.rs + p0 * a.cs);
+                    let bt = bp.add(p0 * b.rs + j);
+                    let ct = c.add(i * ldc + j);
+                    let b_avail = b.data.len() - (p0 * b.rs + j);
+                    macro_rules! go {
+                        ($r:literal, $($v:literal)*) => {
+                            match nv {
+                                $($v => tile::<$r, $v>(
+                                    kc, at, a.rs, a.cs, bt, b.rs, b_avail, ct, ldc, nr, acc,
+                                ),)*
+                                _ => unreachable!("tile of {} vectors", nv),
+                            }
+                        };
+                    }
+                    match mr {
+                        6 => go!(6, 1 2),
+                        5 => go!(5, 1 2),
+                        4 => go!(4, 1 2),
+                        3 => go!(3, 1 2 3),
+                        2 => go!(2, 1 2 3 4),
+                        _ => go!(1, 1 2 3 4 5 6 7 8),
+                    }
+                }
+                j += nr;
+            }
+            if fuse && p0 + kc == k {
+                // The row tile just finished: its epilogue while it is still in L1.
+                for r in 0..mr {
+                    // SAFETY: row i+r, columns j0..j1 of the caller's rectangle.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(c.add((i + r) * ldc + j0), j1 - j0)
+                    };
+                    ep.apply_row(row, i + r, j0, ldc);
+                }
+            }
+            i += mr;
+        }
+        p0 += kc;
+    }
+}
