@@ -87,21 +87,6 @@ pub enum BinOp {
     Pow,
 }
 
-impl BinOp {
-    #[inline(always)]
-    fn f(self, a: f32, b: f32) -> f32 {
-        match self {
-            BinOp::Add => a + b,
-            BinOp::Sub => a - b,
-            BinOp::Mul => a * b,
-            BinOp::Div => a / b,
-            BinOp::Max => a.max(b),
-            BinOp::Min => a.min(b),
-            BinOp::Pow => a.powf(b),
-        }
-    }
-}
-
 /// Shapes and strides of a broadcast elementwise op, left-padded to [`MAX_RANK`]; a stride
 /// of 0 repeats an operand along that axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,48 +232,87 @@ pub fn binary(
             // SAFETY: ranges are disjoint parts of the output.
             #[allow(unsafe_code)]
             let o = unsafe { op_.slice(at, n) };
-            match (a, b) {
-                (Src::Out, Src::Slice(b)) => {
-                    for (j, v) in o.iter_mut().enumerate() {
-                        *v = op.f(*v, b[bo + j * ib]);
-                    }
-                }
-                (Src::Slice(a), Src::Out) => {
-                    for (j, v) in o.iter_mut().enumerate() {
-                        *v = op.f(a[ao + j * ia], *v);
-                    }
-                }
-                (Src::Slice(a), Src::Slice(b)) => match (ia, ib) {
-                    (1, 1) => {
-                        let (a, b) = (&a[ao..ao + n], &b[bo..bo + n]);
-                        for ((v, x), y) in o.iter_mut().zip(a).zip(b) {
-                            *v = op.f(*x, *y);
-                        }
-                    }
-                    (1, 0) => {
-                        let (a, y) = (&a[ao..ao + n], b[bo]);
-                        for (v, x) in o.iter_mut().zip(a) {
-                            *v = op.f(*x, y);
-                        }
-                    }
-                    (0, 1) => {
-                        let (x, b) = (a[ao], &b[bo..bo + n]);
-                        for (v, y) in o.iter_mut().zip(b) {
-                            *v = op.f(x, *y);
-                        }
-                    }
-                    _ => {
-                        for (j, v) in o.iter_mut().enumerate() {
-                            *v = op.f(a[ao + j * ia], b[bo + j * ib]);
-                        }
-                    }
-                },
-                (Src::Out, Src::Out) => o.iter_mut().for_each(|v| *v = op.f(*v, *v)),
-            }
+            binary_row(op, o, Operand::of(a, ao, ia, n), Operand::of(b, bo, ib, n));
             act.apply_slice(o);
             at += n;
         }
     });
+}
+
+/// One operand of a row of [`binary`].
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    /// The output row itself (in place).
+    Out,
+    /// One value for the whole row.
+    Scalar(f32),
+    /// As many contiguous values as the row.
+    Run(&'a [f32]),
+    /// Values `inc` apart.
+    Strided(&'a [f32], usize),
+}
+
+impl<'a> Operand<'a> {
+    /// `n` values of `s` from `off`, `inc` apart.
+    fn of(s: Src<'a>, off: usize, inc: usize, n: usize) -> Operand<'a> {
+        match s {
+            Src::Out => Operand::Out,
+            Src::Slice(x) if inc == 0 => Operand::Scalar(x[off]),
+            Src::Slice(x) if inc == 1 => Operand::Run(&x[off..off + n]),
+            Src::Slice(x) => Operand::Strided(&x[off..off + (n - 1) * inc + 1], inc),
+        }
+    }
+}
+
+/// `o[j] = op(a[j], b[j])` over one row, the op chosen once (so each loop is one op and
+/// vectorizes), compiled for the best instruction set.
+fn binary_row(op: BinOp, o: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
+    crate::simd!(binary_row_body(op: BinOp, o: &mut [f32], a: Operand<'_>, b: Operand<'_>))
+}
+
+#[inline(always)]
+fn binary_row_body(op: BinOp, o: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
+    match op {
+        BinOp::Add => row_with(|x, y| x + y, o, a, b),
+        BinOp::Sub => row_with(|x, y| x - y, o, a, b),
+        BinOp::Mul => row_with(|x, y| x * y, o, a, b),
+        BinOp::Div => row_with(|x, y| x / y, o, a, b),
+        // `f32::max`/`min` semantics (a NaN operand yields the other), written out: LLVM
+        // fails to select the vectorized `maxnum` for AVX-512F.
+        BinOp::Max => row_with(|x, y| if y.is_nan() || x > y { x } else { y }, o, a, b),
+        BinOp::Min => row_with(|x, y| if y.is_nan() || x < y { x } else { y }, o, a, b),
+        BinOp::Pow => row_with(f32::powf, o, a, b),
+    }
+}
+
+#[inline(always)]
+fn row_with(f: impl Fn(f32, f32) -> f32 + Copy, o: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
+    use Operand::*;
+    let n = o.len();
+    let get = |x: Operand<'_>, j: usize, v: f32| match x {
+        Out => v,
+        Scalar(s) => s,
+        Run(r) => r[j],
+        Strided(r, inc) => r[j * inc],
+    };
+    match (a, b) {
+        (Out, Run(y)) => o.iter_mut().zip(&y[..n]).for_each(|(v, y)| *v = f(*v, *y)),
+        (Out, Scalar(y)) => o.iter_mut().for_each(|v| *v = f(*v, y)),
+        (Run(x), Out) => o.iter_mut().zip(&x[..n]).for_each(|(v, x)| *v = f(*x, *v)),
+        (Scalar(x), Out) => o.iter_mut().for_each(|v| *v = f(x, *v)),
+        (Run(x), Run(y)) => {
+            for ((v, x), y) in o.iter_mut().zip(&x[..n]).zip(&y[..n]) {
+                *v = f(*x, *y);
+            }
+        }
+        (Run(x), Scalar(y)) => o.iter_mut().zip(&x[..n]).for_each(|(v, x)| *v = f(*x, y)),
+        (Scalar(x), Run(y)) => o.iter_mut().zip(&y[..n]).for_each(|(v, y)| *v = f(x, *y)),
+        _ => {
+            for (j, v) in o.iter_mut().enumerate() {
+                *v = f(get(a, j, *v), get(b, j, *v));
+            }
+        }
+    }
 }
 
 /// A comparison.

@@ -377,6 +377,8 @@ fn run_all() {
         ("mul_elementwise", 2),
         ("div", 2),
         ("max", 2),
+        ("min", 2),
+        ("pow", 2),
         ("gelu", 1),
         ("hard_swish", 1),
         ("relu6", 1),
