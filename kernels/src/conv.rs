@@ -212,7 +212,10 @@ fn depthwise(
     let op = SharedMut::new(out);
     let tasks = crate::pool::chunks(planes, pool.threads(), 1);
     let flat = small_plane(p);
-    let fast = fast_depthwise(p);
+    #[cfg(target_arch = "x86_64")]
+    let fast = fast_depthwise(p)
+        .then(|| crate::conv_avx2::Depthwise::new(p, flat_geometry(p)))
+        .flatten();
     let per = if flat {
         flat_scratch(p)
     } else if p.stride[1] > 1 {
@@ -233,15 +236,19 @@ fn depthwise(
             // SAFETY: planes are disjoint ranges of `out`, and each plane belongs to one task.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            if flat && fast {
-                // SAFETY: `fast` means AVX2+FMA were detected and the taps fit;
-                // `mine` holds `flat_scratch` floats, more than the phases need.
-                #[cfg(target_arch = "x86_64")]
+            #[cfg(target_arch = "x86_64")]
+            if let (true, Some(k)) = (flat, &fast) {
+                // SAFETY: `fast` exists only when `isa()` detected AVX2+FMA; `mine` holds
+                // `flat_scratch` floats, more than the phases need. The bias is added in
+                // the kernel.
                 #[allow(unsafe_code)]
                 unsafe {
-                    crate::conv_avx2::depthwise_plane(p, flat_geometry(p), xs, ws, o, mine)
+                    k.plane(xs, ws, ep.bias.map_or(0.0, |b| b[c]), o, mine)
                 };
-            } else if flat {
+                finish_plane(p, &ConvEpilogue { bias: None, ..*ep }, plane, o);
+                continue;
+            }
+            if flat {
                 depthwise_flat(p, xs, ws, o, mine);
             } else {
                 depthwise_plane(p, xs, ws, o, mine);
@@ -279,7 +286,7 @@ fn small_plane(p: &Conv2d) -> bool {
 fn fast_depthwise(p: &Conv2d) -> bool {
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::isa() != crate::gemm::Isa::Generic {
-        return p.kh * p.kw <= crate::conv_avx2::MAX_TAPS;
+        return p.kh * p.kw <= crate::conv_avx2::MAX_TAPS && p.stride[0] == p.stride[1];
     }
     let _ = p;
     false

@@ -18,145 +18,187 @@ use crate::conv::Conv2d;
 /// Most taps a kernel may have here (larger kernels take the portable path).
 pub(crate) const MAX_TAPS: usize = 64;
 
-/// One depthwise plane: `o` (`oh × ow`) from `x` (`h × w`) and the plane's `kh × kw`
-/// weights; `phases` holds at least `s²·hq·wq + 8` floats (`(hq, wq)` = `geometry`).
-///
-/// # Safety
-/// AVX2 and FMA present; `p.kh·p.kw <= MAX_TAPS`; the slices as long as stated.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn depthwise_plane(
-    p: &Conv2d,
-    (hq, wq): (usize, usize),
-    x: &[f32],
-    w: &[f32],
-    o: &mut [f32],
-    phases: &mut [f32],
-) {
-    let s = p.stride[0];
-    let plane = hq * wq;
-    let phases = &mut phases[..s * s * plane + 8];
-    phases.fill(0.0);
-    // Scatter: padded row r = iy + pad_top goes to phase row (r mod s), index r / s;
-    // padded column c = ix + pad_left to phase column (c mod s), index c / s.
-    for (iy, xrow) in x.chunks_exact(p.w).enumerate() {
-        let r = iy + p.pad[0];
-        let (pr, qi) = (r % s, r / s);
-        let row_at = |pc: usize| (pr * s + pc) * plane + qi * wq;
-        match s {
-            1 => {
-                let at = row_at(0) + p.pad[1];
-                phases[at..at + p.w].copy_from_slice(xrow);
+/// A depthwise convolution's plane kernel, with everything that does not depend on the
+/// plane (phase geometry, tap offsets) computed once per call.
+pub(crate) struct Depthwise {
+    p: Conv2d,
+    hq: usize,
+    wq: usize,
+    /// Offset of each tap in the phases, relative to output (0, 0).
+    off: [usize; MAX_TAPS],
+}
+
+impl Depthwise {
+    /// The kernel for `p` with phase planes `hq × wq`; `None` when its taps exceed
+    /// [`MAX_TAPS`] or its strides differ.
+    pub(crate) fn new(p: &Conv2d, (hq, wq): (usize, usize)) -> Option<Depthwise> {
+        if p.kh * p.kw > MAX_TAPS || p.stride[0] != p.stride[1] {
+            return None;
+        }
+        let s = p.stride[0];
+        let plane = hq * wq;
+        let mut off = [0usize; MAX_TAPS];
+        for ky in 0..p.kh {
+            let (ry, oy) = ((ky * p.dilation[0]) % s, (ky * p.dilation[0]) / s);
+            for kx in 0..p.kw {
+                let (rx, ox) = ((kx * p.dilation[1]) % s, (kx * p.dilation[1]) / s);
+                off[ky * p.kw + kx] = (ry * s + rx) * plane + oy * wq + ox;
             }
-            2 => {
-                let (e0, o0) = (row_at(0), row_at(1));
-                // x[ix] → padded column ix + pad; parity of that picks the phase.
-                // x[ix] with ix ≡ src0 (mod 2) goes to phase column 0, the others to 1.
-                let (src0, src1) = if p.pad[1] % 2 == 0 { (0, 1) } else { (1, 0) };
-                let pairs = p.w / 2;
-                let mut k = 0;
-                // SAFETY: 16 floats from 2k are inside `xrow` (k + 8 <= pairs); the stores
-                // land at phase indices < wq (the geometry holds the padded row).
-                unsafe {
-                    while k + 8 <= pairs {
-                        let a = _mm256_loadu_ps(xrow.as_ptr().add(2 * k));
-                        let b = _mm256_loadu_ps(xrow.as_ptr().add(2 * k + 8));
-                        // evens / odds, in order after the cross-lane fix-up
-                        let ev = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                            _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)),
-                            0xD8,
-                        ));
-                        let od = _mm256_castpd_ps(_mm256_permute4x64_pd(
-                            _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)),
-                            0xD8,
-                        ));
-                        let (to0, to1) = if src0 == 0 { (ev, od) } else { (od, ev) };
-                        // x[2k + src] lands at (2k + src + pad) / 2 of its phase row.
-                        let i0 = (2 * k + src0 + p.pad[1]) / 2;
-                        let i1 = (2 * k + src1 + p.pad[1]) / 2;
-                        debug_assert!(i0 + 8 <= wq && i1 + 8 <= wq);
-                        _mm256_storeu_ps(phases.as_mut_ptr().add(e0 + i0), to0);
-                        _mm256_storeu_ps(phases.as_mut_ptr().add(o0 + i1), to1);
-                        k += 8;
+        }
+        Some(Depthwise { p: *p, hq, wq, off })
+    }
+
+    /// Floats of `phases` [`Depthwise::plane`] uses.
+    pub(crate) fn phases_len(&self) -> usize {
+        self.p.stride[0] * self.p.stride[0] * self.hq * self.wq + 8
+    }
+
+    /// One plane: `o` (`oh × ow`) from `x` (`h × w`), the plane's `kh × kw` weights and
+    /// its bias; `phases` holds at least [`Depthwise::phases_len`] floats.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; the slices as long as stated.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn plane(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: f32,
+        o: &mut [f32],
+        phases: &mut [f32],
+    ) {
+        let (p, wq) = (&self.p, self.wq);
+        let s = p.stride[0];
+        let plane = self.hq * wq;
+        let phases = &mut phases[..self.phases_len()];
+        phases.fill(0.0);
+        // Scatter: padded row r = iy + pad_top goes to phase row (r mod s), index r / s;
+        // padded column c = ix + pad_left to phase column (c mod s), index c / s.
+        let (mut pr, mut qi) = (p.pad[0] % s, p.pad[0] / s);
+        for xrow in x.chunks_exact(p.w) {
+            let row_at = |pc: usize| (pr * s + pc) * plane + qi * wq;
+            match s {
+                1 => {
+                    let at = row_at(0) + p.pad[1];
+                    phases[at..at + p.w].copy_from_slice(xrow);
+                }
+                2 => {
+                    let (e0, o0) = (row_at(0), row_at(1));
+                    // x[ix] with ix ≡ src0 (mod 2) goes to phase column 0, the others to 1.
+                    let (src0, src1) = if p.pad[1] % 2 == 0 { (0, 1) } else { (1, 0) };
+                    let pairs = p.w / 2;
+                    let mut k = 0;
+                    // SAFETY: 16 floats from 2k are inside `xrow` (k + 8 <= pairs); the
+                    // stores land at phase indices < wq (the geometry holds the padded row).
+                    unsafe {
+                        while k + 8 <= pairs {
+                            let a = _mm256_loadu_ps(xrow.as_ptr().add(2 * k));
+                            let b = _mm256_loadu_ps(xrow.as_ptr().add(2 * k + 8));
+                            // evens / odds, in order after the cross-lane fix-up
+                            let ev = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)),
+                                0xD8,
+                            ));
+                            let od = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)),
+                                0xD8,
+                            ));
+                            let (to0, to1) = if src0 == 0 { (ev, od) } else { (od, ev) };
+                            // x[2k + src] lands at (2k + src + pad) / 2 of its phase row.
+                            let i0 = (2 * k + src0 + p.pad[1]) / 2;
+                            let i1 = (2 * k + src1 + p.pad[1]) / 2;
+                            debug_assert!(i0 + 8 <= wq && i1 + 8 <= wq);
+                            _mm256_storeu_ps(phases.as_mut_ptr().add(e0 + i0), to0);
+                            _mm256_storeu_ps(phases.as_mut_ptr().add(o0 + i1), to1);
+                            k += 8;
+                        }
+                    }
+                    for (ix, &v) in xrow.iter().enumerate().skip(2 * k) {
+                        let c = ix + p.pad[1];
+                        phases[row_at(c % 2) + c / 2] = v;
                     }
                 }
-                for (ix, &v) in xrow.iter().enumerate().skip(2 * k) {
-                    let c = ix + p.pad[1];
-                    phases[row_at(c % 2) + c / 2] = v;
+                _ => {
+                    let (mut pc, mut ci) = (p.pad[1] % s, p.pad[1] / s);
+                    for &v in xrow {
+                        phases[row_at(pc) + ci] = v;
+                        pc += 1;
+                        if pc == s {
+                            pc = 0;
+                            ci += 1;
+                        }
+                    }
                 }
             }
-            _ => {
-                for (ix, &v) in xrow.iter().enumerate() {
-                    let c = ix + p.pad[1];
-                    phases[row_at(c % s) + c / s] = v;
-                }
+            pr += 1;
+            if pr == s {
+                pr = 0;
+                qi += 1;
             }
         }
-    }
-    // Tap offsets within `phases`, relative to output (0, 0).
-    let taps = p.kh * p.kw;
-    let mut off = [0usize; MAX_TAPS];
-    let mut wv = [0f32; MAX_TAPS];
-    for ky in 0..p.kh {
-        let (ry, oy) = ((ky * p.dilation[0]) % s, (ky * p.dilation[0]) / s);
-        for kx in 0..p.kw {
-            let (rx, ox) = ((kx * p.dilation[1]) % s, (kx * p.dilation[1]) / s);
-            off[ky * p.kw + kx] = (ry * s + rx) * plane + oy * wq + ox;
-            wv[ky * p.kw + kx] = w[ky * p.kw + kx];
-        }
-    }
-    // Output vectors: (row, first column), four at a time, all 8 lanes wide. A row's last
-    // vector reads past the row's end within `phases` (the `+ 8` slack) and writes past it
-    // into the next row's start, which a later vector (in this order) writes again; only
-    // a vector that would leave `o` goes through a local copy.
-    let per_row = p.ow.div_ceil(8);
-    let total = p.oh * per_row;
-    let job = |t: usize| {
-        let (oy, c) = (t / per_row, t % per_row);
-        (oy * p.ow + 8 * c, oy * wq + 8 * c)
-    };
-    let olen = o.len();
-    let pp = phases.as_ptr();
-    let op = o.as_mut_ptr();
-    let store = |at: usize, v: __m256| {
-        // SAFETY: a whole vector only when it fits in `o`; else the lanes inside `o`.
+        let taps = p.kh * p.kw;
+        let (off, wv) = (&self.off[..taps], &w[..taps]);
+        // Output vectors: (row, first column), four at a time, all 8 lanes wide. A row's
+        // last vector reads past the row's end within `phases` (the `+ 8` slack) and writes
+        // past it into the next row's start, which a later vector (in this order) writes
+        // again; only a vector that would leave `o` goes through a local copy.
+        let per_row = p.ow.div_ceil(8);
+        let total = p.oh * per_row;
+        let (mut oy, mut c) = (0, 0);
+        let mut next = || {
+            let j = (oy * p.ow + 8 * c, oy * wq + 8 * c);
+            c += 1;
+            if c == per_row {
+                c = 0;
+                oy += 1;
+            }
+            j
+        };
+        let olen = o.len();
+        let pp = phases.as_ptr();
+        let op = o.as_mut_ptr();
+        let store = |at: usize, v: __m256| {
+            // SAFETY: a whole vector only when it fits in `o`; else the lanes inside `o`.
+            unsafe {
+                if at + 8 <= olen {
+                    _mm256_storeu_ps(op.add(at), v);
+                } else {
+                    let mut tmp = [0f32; 8];
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), v);
+                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), op.add(at), olen - at);
+                }
+            }
+        };
+        let b0 = _mm256_set1_ps(bias);
+        let mut t = 0;
+        // SAFETY: reads are at phase rows oy + ⌊ky·dh/s⌋ < hq of one phase, columns from
+        // 8c + ⌊kx·dw/s⌋ on, 8 floats: inside `s²·hq·wq + 8` floats of `phases`.
         unsafe {
-            if at + 8 <= olen {
-                _mm256_storeu_ps(op.add(at), v);
-            } else {
-                let mut tmp = [0f32; 8];
-                _mm256_storeu_ps(tmp.as_mut_ptr(), v);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), op.add(at), olen - at);
-            }
-        }
-    };
-    let mut t = 0;
-    // SAFETY: reads are at phase rows oy + ⌊ky·dh/s⌋ < hq of one phase, columns from
-    // 8c + ⌊kx·dw/s⌋ on, 8 floats: inside `s²·hq·wq + 8` floats of `phases`.
-    unsafe {
-        while t + 4 <= total {
-            let j = [job(t), job(t + 1), job(t + 2), job(t + 3)];
-            let mut acc = [_mm256_setzero_ps(); 4];
-            for q in 0..taps {
-                let w = _mm256_set1_ps(wv[q]);
-                let b = pp.add(off[q]);
-                for u in 0..4 {
-                    acc[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(b.add(j[u].1)), acc[u]);
+            while t + 4 <= total {
+                let j = [next(), next(), next(), next()];
+                let mut acc = [b0; 4];
+                for (&q, &wq) in off.iter().zip(wv) {
+                    let w = _mm256_set1_ps(wq);
+                    let b = pp.add(q);
+                    for u in 0..4 {
+                        acc[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(b.add(j[u].1)), acc[u]);
+                    }
                 }
+                for u in 0..4 {
+                    store(j[u].0, acc[u]);
+                }
+                t += 4;
             }
-            for u in 0..4 {
-                store(j[u].0, acc[u]);
+            while t < total {
+                let j = next();
+                let mut acc = b0;
+                for (&q, &wq) in off.iter().zip(wv) {
+                    let v = _mm256_loadu_ps(pp.add(q + j.1));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(wq), v, acc);
+                }
+                store(j.0, acc);
+                t += 1;
             }
-            t += 4;
-        }
-        while t < total {
-            let j = job(t);
-            let mut acc = _mm256_setzero_ps();
-            for q in 0..taps {
-                let v = _mm256_loadu_ps(pp.add(off[q] + j.1));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(wv[q]), v, acc);
-            }
-            store(j.0, acc);
-            t += 1;
         }
     }
 }
