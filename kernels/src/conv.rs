@@ -273,13 +273,15 @@ fn small_plane(p: &Conv2d) -> bool {
     }
     // The portable flat loop's padded copy (and a strided plane's phase split) only pays
     // on narrow planes, whose rows are too short for the row-by-row loops; wide rows
-    // vectorize as they are. The AVX2 kernel keeps every tap in registers and wins on
-    // any plane that fits.
-    if p.ow > 32 && !fast_depthwise(p) {
+    // vectorize as they are. The AVX2 kernel keeps every tap in registers and also wins
+    // on wide planes, unless padding makes the phases much larger than the input (a few
+    // rows tall: PP-OCR's 2–6 × 96 planes run faster row by row).
+    let (hq, wq) = flat_geometry(p);
+    let padded = p.stride[0] * p.stride[0] * hq * wq;
+    if p.ow > 32 && !(fast_depthwise(p) && 2 * padded <= 3 * p.h * p.w) {
         return false;
     }
-    let (hq, wq) = flat_geometry(p);
-    p.stride[0] * p.stride[0] * hq * wq <= FLAT_MAX
+    padded <= FLAT_MAX
 }
 
 /// Whether the AVX2 depthwise kernel ([`crate::conv_avx2`]) runs flat planes.
