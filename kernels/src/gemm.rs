@@ -808,6 +808,67 @@ mod tests {
         }
     }
 
+    /// Every activation, through every tile shape: those the AVX2 tile applies in
+    /// registers (relu, relu6, leaky relu, hard swish, hard sigmoid) and one it leaves to
+    /// the row pass (gelu), against the scalar definition.
+    #[test]
+    fn every_activation_in_the_epilogue_matches_its_definition() {
+        let acts = [
+            Act::Relu,
+            Act::Relu6(0.4),
+            Act::LeakyRelu(0.1),
+            Act::HardSwish {
+                threshold: 6.0,
+                scale: 6.0,
+                offset: 3.0,
+            },
+            Act::HardSigmoid {
+                slope: 0.2,
+                offset: 0.5,
+            },
+            Act::Gelu,
+        ];
+        for (m, n, k) in [(13, 37, 9), (1, 70, 5), (2, 9, 300), (7, 16, 3)] {
+            let ad = rand(m * k, 11);
+            let bd = rand(k * n, 12);
+            let rb = rand(m, 13);
+            let cb = rand(n, 14);
+            let res = rand(m * n, 15);
+            let p = naive(m, n, k, Mat::rows(&ad, k), Mat::rows(&bd, n));
+            for act in acts {
+                let ep = Epilogue {
+                    alpha: 1.5,
+                    row_bias: Some(&rb),
+                    col_bias: Some(&cb),
+                    residual: Some(&res),
+                    act,
+                    post: Some((0.5, 0.25)),
+                };
+                let mut c = vec![0f32; m * n];
+                sgemm(
+                    &ThreadPool::new(1),
+                    Gemm { m, n, k },
+                    Mat::rows(&ad, k),
+                    Mat::rows(&bd, n),
+                    &mut c,
+                    n,
+                    &ep,
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let x = 1.5 * p[i * n + j] + rb[i] + cb[j] + res[i * n + j];
+                        let want = act.apply(x) * 0.5 + 0.25;
+                        let got = c[i * n + j];
+                        assert!(
+                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "{act:?} {m}x{n}x{k} [{i},{j}]: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn batches_use_their_offsets() {
         let (m, n, k, bt) = (5, 18, 4, 3);
