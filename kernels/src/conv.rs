@@ -575,6 +575,45 @@ fn general(
     }
 }
 
+/// `dst[k] = src[2k]` (`src` holds `2·dst.len() − 1` floats): a stride-2 conv's im2col
+/// row, 8 at a time with a vector deinterleave on AVX2.
+fn evens(src: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    assert!(src.len() + 1 >= 2 * n, "evens: source too short");
+    let mut k = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::isa() != crate::gemm::Isa::Generic {
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(unsafe_code)]
+        fn go(src: &[f32], dst: &mut [f32]) -> usize {
+            use std::arch::x86_64::*;
+            let mut k = 0;
+            // SAFETY: 16 floats from 2k are in `src`, 8 from k in `dst` (the loop's test).
+            unsafe {
+                while 2 * k + 16 <= src.len() && k + 8 <= dst.len() {
+                    let a = _mm256_loadu_ps(src.as_ptr().add(2 * k));
+                    let b = _mm256_loadu_ps(src.as_ptr().add(2 * k + 8));
+                    let ev = _mm256_castpd_ps(_mm256_permute4x64_pd(
+                        _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)),
+                        0xD8,
+                    ));
+                    _mm256_storeu_ps(dst.as_mut_ptr().add(k), ev);
+                    k += 8;
+                }
+            }
+            k
+        }
+        // SAFETY: `isa()` detected AVX2 and FMA.
+        #[allow(unsafe_code)]
+        {
+            k = unsafe { go(src, dst) };
+        }
+    }
+    for (j, v) in dst.iter_mut().enumerate().skip(k) {
+        *v = src[2 * j];
+    }
+}
+
 /// Gathers the im2col columns `q0 .. q0+cols` of one (image, group) into `panel`
 /// (`K` rows of stride `nb`). Each panel row is filled one output row segment at a time:
 /// zeros where the window falls in the padding, and a straight copy (stride 1) or a
@@ -624,6 +663,8 @@ fn im2col_panel(p: &Conv2d, x: &[f32], q0: usize, cols: usize, nb: usize, panel:
                             let start = (a as isize * sw as isize + off) as usize;
                             if sw == 1 {
                                 dst.copy_from_slice(&xr[start..start + (b - a)]);
+                            } else if sw == 2 {
+                                evens(&xr[start..start + 2 * (b - a) - 1], dst);
                             } else {
                                 for (k, v) in dst.iter_mut().enumerate() {
                                     *v = xr[start + k * sw];
@@ -961,6 +1002,8 @@ mod tests {
             (geom(1, 2, 15, 19, 2, 9, 1, 4, 1, 2), ConvPath::Depthwise),
             (geom(1, 2, 16, 18, 2, 3, 2, 2, 2, 2), ConvPath::Depthwise),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
+            // Stride 2 over rows long enough for several deinterleaved vectors.
+            (geom(1, 3, 9, 70, 16, 3, 2, 1, 1, 1), ConvPath::General),
             (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
             (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::Winograd),
             (geom(2, 16, 9, 7, 8, 3, 1, 1, 1, 1), ConvPath::Winograd),
