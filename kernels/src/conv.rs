@@ -5,7 +5,9 @@
 //! - **pointwise** (1×1, stride 1, no padding): each (image, group) is one product of the
 //!   weights with the input as it lies in memory — no copy;
 //! - **depthwise** (one input and one output channel per group): a direct loop per plane,
-//!   vectorized along the output row;
+//!   vectorized along the output row; with AVX2, planes that fit run `conv_avx2`'s kernel
+//!   (the plane split into zero-padded stride phases once, every tap accumulated in
+//!   registers, each output written once);
 //! - **general**: implicit im2col — the columns of a panel of output pixels are gathered
 //!   into a small scratch panel (`K × NB` floats per thread, see [`Conv2d::scratch_len`]),
 //!   then multiplied. The full im2col matrix is never built.

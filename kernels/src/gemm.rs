@@ -3,7 +3,9 @@
 //! Operands are strided views (`a[i,k] = data[i·rs + k·cs]`), so transposes cost nothing.
 //! When B's rows are contiguous (`cs == 1`) a register-tiled micro-kernel runs: `MR` rows
 //! of A broadcast against `NR` columns of B, accumulated over `K` in blocks of [`KC`]. It
-//! is compiled three times — AVX-512, AVX2+FMA, generic — and the best one the CPU
+//! exists three times — AVX-512 and generic (plain loops the compiler vectorizes), and
+//! AVX2+FMA (intrinsics, `gemm_avx2`, whose accumulators are registers by construction
+//! and whose edge tiles avoid masked stores, slow on AMD) — and the best one the CPU
 //! supports is chosen once ([`isa`]). When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
 //! blocked dot-product kernel runs; anything else takes a plain loop. Work is split over
 //! the pool in row × column blocks of C; small products run on the calling thread.

@@ -2,9 +2,11 @@
 //! CPU features at run time, that write into buffers the caller owns and allocate nothing.
 //!
 //! - [`pool`]: the thread pool kernels split work over (no allocation per dispatch).
-//! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA / generic.
+//! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA / generic
+//!   (the AVX2 micro-kernels are written with intrinsics, in `gemm_avx2`).
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
-//!   product, depthwise direct, 3×3 stride 1 by [`winograd`]) with the same epilogues.
+//!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
+//!   registers —, 3×3 stride 1 by [`winograd`]) with the same epilogues.
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves.
 //!
