@@ -17,7 +17,17 @@ fn main() {
             .collect();
         let a = vec![0.5f32; m * k];
         let mut c = vec![0f32; m * n];
-        for matrices in [1usize, 8] {
+        let bias = vec![0.1f32; n];
+        let gelu = Epilogue {
+            col_bias: Some(&bias),
+            act: kayak_kernels::Act::Gelu,
+            ..Epilogue::default()
+        };
+        for (matrices, ep, what) in [
+            (1usize, Epilogue::default(), ""),
+            (8, Epilogue::default(), ""),
+            (8, gelu, " + bias + gelu"),
+        ] {
             let iters = 200;
             let t = std::time::Instant::now();
             for it in 0..iters {
@@ -28,11 +38,11 @@ fn main() {
                     Mat::rows(&bs[it % matrices], n),
                     &mut c,
                     n,
-                    &Epilogue::default(),
+                    &ep,
                 );
             }
             let gflops = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
-            println!("{m}x{n}x{k}, {matrices} weight matrices: {gflops:.1} GFLOP/s");
+            println!("{m}x{n}x{k}{what}, {matrices} weight matrices: {gflops:.1} GFLOP/s");
         }
     }
 }

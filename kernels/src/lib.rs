@@ -55,6 +55,8 @@ macro_rules! simd {
 pub(crate) use simd;
 
 pub mod act;
+#[cfg(target_arch = "x86_64")]
+mod act_avx2;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_avx2;
