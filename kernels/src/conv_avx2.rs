@@ -171,34 +171,45 @@ impl Depthwise {
         };
         let b0 = _mm256_set1_ps(bias);
         let mut t = 0;
-        // SAFETY: reads are at phase rows oy + ⌊ky·dh/s⌋ < hq of one phase, columns from
-        // 8c + ⌊kx·dw/s⌋ on, 8 floats: inside `s²·hq·wq + 8` floats of `phases`.
-        unsafe {
-            while t + 4 <= total {
-                let j = [next(), next(), next(), next()];
-                let mut acc = [b0; 4];
-                for (&q, &wq) in off.iter().zip(wv) {
-                    let w = _mm256_set1_ps(wq);
-                    let b = pp.add(q);
-                    for u in 0..4 {
-                        acc[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(b.add(j[u].1)), acc[u]);
+        macro_rules! group {
+            ($u:literal) => {
+                while t + $u <= total {
+                    let mut j = [(0usize, 0usize); $u];
+                    j.iter_mut().for_each(|j| *j = next());
+                    let mut acc = [b0; $u];
+                    // SAFETY: reads are at phase rows oy + ⌊ky·dh/s⌋ < hq of one phase,
+                    // columns from 8c + ⌊kx·dw/s⌋ on, 8 floats: inside `s²·hq·wq + 8`
+                    // floats of `phases`.
+                    unsafe {
+                        let mut base = [pp; $u];
+                        for u in 0..$u {
+                            base[u] = pp.add(j[u].1);
+                        }
+                        for (&q, &wq) in off.iter().zip(wv) {
+                            let w = _mm256_set1_ps(wq);
+                            for u in 0..$u {
+                                acc[u] =
+                                    _mm256_fmadd_ps(w, _mm256_loadu_ps(base[u].add(q)), acc[u]);
+                            }
+                        }
                     }
+                    for u in 0..$u {
+                        store(j[u].0, acc[u]);
+                    }
+                    t += $u;
                 }
-                for u in 0..4 {
-                    store(j[u].0, acc[u]);
-                }
-                t += 4;
-            }
-            while t < total {
-                let j = next();
-                let mut acc = b0;
-                for (&q, &wq) in off.iter().zip(wv) {
-                    let v = _mm256_loadu_ps(pp.add(q + j.1));
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(wq), v, acc);
-                }
-                store(j.0, acc);
-                t += 1;
-            }
+            };
+        }
+        // Six at a time (independent FMA chains hide the FMA latency), then the rest as
+        // one group: a 7-row 7×7 plane runs 6 + 1 with one chain in the last group.
+        group!(6);
+        match total - t {
+            5 => group!(5),
+            4 => group!(4),
+            3 => group!(3),
+            2 => group!(2),
+            1 => group!(1),
+            _ => {}
         }
     }
 }
