@@ -321,6 +321,43 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// `xs = act(xs + bias)` in one pass for the activations convs fuse (identity, relu,
+/// relu6, leaky relu, hard swish, hard sigmoid), compiled for the best instruction set;
+/// other activations take a second pass.
+pub fn bias_act(xs: &mut [f32], bias: f32, act: Act) {
+    #[inline(always)]
+    fn body(xs: &mut [f32], b: f32, act: Act) {
+        match act {
+            Act::Identity => xs.iter_mut().for_each(|v| *v += b),
+            Act::Relu => xs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            Act::Relu6(t) => xs.iter_mut().for_each(|v| *v = (*v + b).max(0.0).min(t)),
+            Act::LeakyRelu(a) => xs.iter_mut().for_each(|v| {
+                let x = *v + b;
+                *v = if x > 0.0 { x } else { a * x };
+            }),
+            Act::HardSwish {
+                threshold,
+                scale,
+                offset,
+            } => {
+                let inv = 1.0 / scale;
+                xs.iter_mut().for_each(|v| {
+                    let x = *v + b;
+                    *v = x * (x + offset).max(0.0).min(threshold) * inv;
+                })
+            }
+            Act::HardSigmoid { slope, offset } => xs
+                .iter_mut()
+                .for_each(|v| *v = (slope * (*v + b) + offset).clamp(0.0, 1.0)),
+            _ => {
+                xs.iter_mut().for_each(|v| *v += b);
+                act.apply_slice(xs);
+            }
+        }
+    }
+    crate::simd!(body(xs: &mut [f32], bias: f32, act: Act))
+}
+
 /// `out = act(post_scale·(act(v)) + shift)`-style epilogue of fused ops: activation, then
 /// an optional affine `(scale, shift)`.
 pub fn act_post(xs: &mut [f32], act: Act, post: Option<(f32, f32)>) {

@@ -494,6 +494,17 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
 /// Bias, residual, activation and post on one output plane.
 pub(crate) fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &mut [f32]) {
     let c = plane % p.oc;
+    if ep.residual.is_none() {
+        // One pass for bias and activation.
+        match ep.bias {
+            Some(b) => crate::act::bias_act(o, b[c], ep.act),
+            None => ep.act.apply_slice(o),
+        }
+        if let Some((s, t)) = ep.post {
+            o.iter_mut().for_each(|v| *v = s * *v + t);
+        }
+        return;
+    }
     if let Some(b) = ep.bias {
         let b = b[c];
         o.iter_mut().for_each(|v| *v += b);

@@ -147,6 +147,17 @@ impl Epilogue<'_> {
             return;
         }
         let n = row.len();
+        if self.alpha == 1.0 && self.col_bias.is_none() && self.residual.is_none() {
+            // A conv's usual epilogue: one pass for bias and activation.
+            match self.row_bias {
+                Some(b) => crate::act::bias_act(row, b[i], self.act),
+                None => self.act.apply_slice(row),
+            }
+            if let Some((s, t)) = self.post {
+                row.iter_mut().for_each(|v| *v = s * *v + t);
+            }
+            return;
+        }
         if self.alpha != 1.0 {
             row.iter_mut().for_each(|v| *v *= self.alpha);
         }
