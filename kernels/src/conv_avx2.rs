@@ -59,6 +59,7 @@ impl Depthwise {
     /// # Safety
     /// AVX2 and FMA present; the slices as long as stated.
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::int_plus_one)] // `t + $u <= total` reads the same for every group size
     pub(crate) unsafe fn plane(
         &self,
         x: &[f32],
