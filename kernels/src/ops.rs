@@ -404,7 +404,7 @@ pub fn softmax(
 
 /// Softmax of one contiguous row, in place.
 pub fn softmax_row(row: &mut [f32]) {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m = reduce_lanes(row, true);
     let s = crate::act::exp_sum(row, m);
     let inv = 1.0 / s;
     row.iter_mut().for_each(|v| *v *= inv);
@@ -412,9 +412,34 @@ pub fn softmax_row(row: &mut [f32]) {
 
 /// Layer normalization of each `cols`-long row, in place.
 pub fn layer_norm_row(row: &mut [f32], scale: Option<&[f32]>, bias: Option<&[f32]>, eps: f32) {
+    crate::simd!(layer_norm_row_body(
+        row: &mut [f32],
+        scale: Option<&[f32]>,
+        bias: Option<&[f32]>,
+        eps: f32
+    ))
+}
+
+/// `Σ f(x)` in 16 independent lanes (so it vectorizes; a plain `sum` is one chain of
+/// dependent adds).
+#[inline(always)]
+fn sum_lanes(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    const L: usize = 16;
+    let full = x.len() / L * L;
+    let mut acc = [0f32; L];
+    for c in x[..full].chunks_exact(L) {
+        for l in 0..L {
+            acc[l] += f(c[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + x[full..].iter().map(|&v| f(v)).sum::<f32>()
+}
+
+#[inline(always)]
+fn layer_norm_row_body(row: &mut [f32], scale: Option<&[f32]>, bias: Option<&[f32]>, eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum_lanes(row, |v| v) / n;
+    let var = sum_lanes(row, |v| (v - mean) * (v - mean)) / n;
     let inv = 1.0 / (var + eps).sqrt();
     match (scale, bias) {
         (Some(s), Some(b)) => {
@@ -608,7 +633,7 @@ pub fn se_block(
             #[allow(unsafe_code)]
             let ms = unsafe { mp.slice(r.start, r.len()) };
             for (m, ch) in ms.iter_mut().zip(r) {
-                *m = src[ch * hw..(ch + 1) * hw].iter().sum::<f32>() / hw as f32;
+                *m = reduce_lanes(&src[ch * hw..(ch + 1) * hw], false) / hw as f32;
             }
         });
         // The tasks above are done: `mean` (only reborrowed for the raw pointer) holds the
