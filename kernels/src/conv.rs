@@ -778,17 +778,20 @@ pub fn conv_transpose2d(
                 plane.fill(bias.map_or(0.0, |bb| bb[g * ocg + c0 + c]));
             }
             let xg = &x[(b * p.ic + g * icg) * hw..];
-            for ky in 0..p.kh {
-                for kx in 0..p.kw {
-                    // A[oc, ic] = w[g·icg + ic, oc, ky, kx], rows c0 .. c0 + nc.
-                    let a = Mat {
-                        data: &w[g * icg * ocg * taps + c0 * taps + ky * p.kw + kx..],
-                        rs: taps,
-                        cs: ocg * taps,
-                    };
-                    let mut q0 = 0;
-                    while q0 < hw {
-                        let cols = nb.min(hw - q0);
+            // Panels of input columns outside, taps inside: the output rows one panel
+            // touches stay in cache across its taps (tap-outer swept the whole output,
+            // tens of MB on PP-OCR det, once per tap).
+            let mut q0 = 0;
+            while q0 < hw {
+                let cols = nb.min(hw - q0);
+                for ky in 0..p.kh {
+                    for kx in 0..p.kw {
+                        // A[oc, ic] = w[g·icg + ic, oc, ky, kx], rows c0 .. c0 + nc.
+                        let a = Mat {
+                            data: &w[g * icg * ocg * taps + c0 * taps + ky * p.kw + kx..],
+                            rs: taps,
+                            cs: ocg * taps,
+                        };
                         gemm::sgemm_serial(
                             Gemm {
                                 m: nc,
@@ -809,14 +812,23 @@ pub fn conv_transpose2d(
                         // one contiguous pass per channel.
                         let mut ats = [u32::MAX; 1024];
                         debug_assert!(ohw < u32::MAX as usize);
-                        for (q, at) in ats.iter_mut().enumerate().take(cols) {
-                            let (iy, ix) = ((q0 + q) / p.w, (q0 + q) % p.w);
+                        // (iy, ix) of column q0, then stepped (no division per column).
+                        let (mut iy, mut ix) = (q0 / p.w, q0 % p.w);
+                        for at in ats.iter_mut().take(cols) {
                             let oy = (iy * p.stride[0] + ky * p.dilation[0]) as isize
                                 - p.pad[0] as isize;
                             let ox = (ix * p.stride[1] + kx * p.dilation[1]) as isize
                                 - p.pad[1] as isize;
-                            if oy >= 0 && ox >= 0 && oy < p.oh as isize && ox < p.ow as isize {
-                                *at = (oy as usize * p.ow + ox as usize) as u32;
+                            *at = if oy >= 0 && ox >= 0 && oy < p.oh as isize && ox < p.ow as isize
+                            {
+                                (oy as usize * p.ow + ox as usize) as u32
+                            } else {
+                                u32::MAX
+                            };
+                            ix += 1;
+                            if ix == p.w {
+                                ix = 0;
+                                iy += 1;
                             }
                         }
                         for c in 0..nc {
@@ -828,9 +840,9 @@ pub fn conv_transpose2d(
                                 }
                             }
                         }
-                        q0 += cols;
                     }
                 }
+                q0 += cols;
             }
             u += threads;
         }
