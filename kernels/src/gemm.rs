@@ -19,8 +19,16 @@ use crate::pool::{SharedMut, ThreadPool};
 pub const KC: usize = 256;
 /// Columns of C per parallel task.
 const NB: usize = 256;
-/// Rows of C per parallel task (a multiple of the AVX-512 kernel's 14 rows).
-const MB: usize = 56;
+/// Rows of C per parallel task: a multiple of the micro-kernel's rows (14 for AVX-512,
+/// 6 for AVX2, 4 portable), so that only a product's last block can end in a partial row
+/// tile. 60 for AVX2 also divides most channel counts (96, 120, 240, 480, …) into whole
+/// tiles, where 56 left a 2-row tile in every block.
+fn mb(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx2 => 60,
+        _ => 56,
+    }
+}
 /// Below this many multiply-adds a product runs on the calling thread.
 const PAR_MIN_FLOPS: usize = 1 << 16;
 
@@ -265,19 +273,20 @@ fn batch_on(
         ep.col_bias.is_none_or(|b| b.len() >= n),
         "column bias too short"
     );
-    let mblocks = m.div_ceil(MB);
+    let isa = isa();
+    let mb = mb(isa);
+    let mblocks = m.div_ceil(mb);
     let nblocks = n.div_ceil(NB);
     let tasks = batch * mblocks * nblocks;
     let flops = batch * m * n * k.max(1);
     let cp = SharedMut::new(c);
-    let isa = isa();
     let run = |t: usize| {
         let bt = t / (mblocks * nblocks);
         let r = t % (mblocks * nblocks);
         // Row blocks vary fastest: consecutive tasks share one column panel of B, which
         // stays in L2 instead of being fetched again per row block.
         let (mi, ni) = (r % mblocks, r / mblocks);
-        let (i0, i1) = (mi * MB, ((mi + 1) * MB).min(m));
+        let (i0, i1) = (mi * mb, ((mi + 1) * mb).min(m));
         let (j0, j1) = (ni * NB, ((ni + 1) * NB).min(n));
         let (ao, bo, co) = offsets(bt);
         let a = Mat {
