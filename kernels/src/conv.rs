@@ -270,7 +270,8 @@ fn depthwise(
 const FLAT_MAX: usize = 64 * 1024;
 
 fn small_plane(p: &Conv2d) -> bool {
-    if p.stride[0] != p.stride[1] || p.stride[0] > 4 {
+    // The portable flat loop takes equal strides only; the AVX2 kernel any up to 4.
+    if p.stride[0] > 4 || p.stride[1] > 4 || (p.stride[0] != p.stride[1] && !fast_depthwise(p)) {
         return false;
     }
     // The portable flat loop's padded copy (and a strided plane's phase split) only pays
@@ -279,7 +280,7 @@ fn small_plane(p: &Conv2d) -> bool {
     // on wide planes (PP-OCR rec's 12 × 80 planes: 1.49 → 1.11 ms per conv), unless
     // padding makes the phases more than 3× the input (planes a few rows tall).
     let (hq, wq) = flat_geometry(p);
-    let padded = p.stride[0] * p.stride[0] * hq * wq;
+    let padded = p.stride[0] * p.stride[1] * hq * wq;
     if p.ow > 32 && !(fast_depthwise(p) && padded <= 3 * p.h * p.w) {
         return false;
     }
@@ -290,25 +291,24 @@ fn small_plane(p: &Conv2d) -> bool {
 fn fast_depthwise(p: &Conv2d) -> bool {
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::isa() != crate::gemm::Isa::Generic {
-        return p.kh * p.kw <= crate::conv_avx2::MAX_TAPS && p.stride[0] == p.stride[1];
+        return p.kh * p.kw <= crate::conv_avx2::MAX_TAPS;
     }
     let _ = p;
     false
 }
 
 /// The geometry of [`depthwise_flat`]: phase-plane rows and width (`hq`, `wq`); the padded
-/// plane is `s·hq × s·wq`.
+/// plane is `sh·hq × sw·wq`.
 fn flat_geometry(p: &Conv2d) -> (usize, usize) {
-    let s = p.stride[0];
-    let wq = (p.ow + ((p.kw - 1) * p.dilation[1]) / s + 1).max((p.w + p.pad[1]).div_ceil(s));
-    let hq = (p.oh + ((p.kh - 1) * p.dilation[0]) / s + 2).max((p.h + p.pad[0]).div_ceil(s) + 1);
+    let [sh, sw] = p.stride;
+    let wq = (p.ow + ((p.kw - 1) * p.dilation[1]) / sw + 1).max((p.w + p.pad[1]).div_ceil(sw));
+    let hq = (p.oh + ((p.kh - 1) * p.dilation[0]) / sh + 2).max((p.h + p.pad[0]).div_ceil(sh) + 1);
     (hq, wq)
 }
 
 fn flat_scratch(p: &Conv2d) -> usize {
-    let s = p.stride[0];
     let (hq, wq) = flat_geometry(p);
-    2 * s * s * hq * wq + p.oh * wq + 8
+    2 * p.stride[0] * p.stride[1] * hq * wq + p.oh * wq + 8
 }
 
 /// One small depthwise plane, computed flat. The input goes into a zero-padded plane
@@ -1006,6 +1006,14 @@ mod tests {
         }
     }
 
+    /// `p` with strides `(sh, sw)`, its output size recomputed.
+    fn strided(mut p: Conv2d, sh: usize, sw: usize) -> Conv2d {
+        p.stride = [sh, sw];
+        p.oh = (p.h + 2 * p.pad[0] - p.dilation[0] * (p.kh - 1) - 1) / sh + 1;
+        p.ow = (p.w + 2 * p.pad[1] - p.dilation[1] * (p.kw - 1) - 1) / sw + 1;
+        p
+    }
+
     #[test]
     fn all_paths_match_the_naive_loop() {
         let cases = [
@@ -1026,6 +1034,19 @@ mod tests {
             (geom(1, 2, 15, 19, 2, 7, 1, 3, 1, 2), ConvPath::Depthwise),
             (geom(1, 2, 15, 19, 2, 9, 1, 4, 1, 2), ConvPath::Depthwise),
             (geom(1, 2, 16, 18, 2, 3, 2, 2, 2, 2), ConvPath::Depthwise),
+            // Unequal strides (PP-OCR cls/rec: 2 × 1), both ways, and 3 × 2.
+            (
+                strided(geom(1, 3, 6, 40, 3, 3, 1, 1, 1, 3), 2, 1),
+                ConvPath::Depthwise,
+            ),
+            (
+                strided(geom(1, 3, 7, 33, 3, 5, 1, 2, 1, 3), 1, 2),
+                ConvPath::Depthwise,
+            ),
+            (
+                strided(geom(1, 2, 11, 20, 2, 3, 1, 1, 1, 2), 3, 2),
+                ConvPath::Depthwise,
+            ),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
             // Stride 2 over rows long enough for several deinterleaved vectors.
             (geom(1, 3, 9, 70, 16, 3, 2, 1, 1, 1), ConvPath::General),

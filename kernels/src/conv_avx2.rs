@@ -30,19 +30,19 @@ pub(crate) struct Depthwise {
 
 impl Depthwise {
     /// The kernel for `p` with phase planes `hq × wq`; `None` when its taps exceed
-    /// [`MAX_TAPS`] or its strides differ.
+    /// [`MAX_TAPS`].
     pub(crate) fn new(p: &Conv2d, (hq, wq): (usize, usize)) -> Option<Depthwise> {
-        if p.kh * p.kw > MAX_TAPS || p.stride[0] != p.stride[1] {
+        if p.kh * p.kw > MAX_TAPS {
             return None;
         }
-        let s = p.stride[0];
+        let [sh, sw] = p.stride;
         let plane = hq * wq;
         let mut off = [0usize; MAX_TAPS];
         for ky in 0..p.kh {
-            let (ry, oy) = ((ky * p.dilation[0]) % s, (ky * p.dilation[0]) / s);
+            let (ry, oy) = ((ky * p.dilation[0]) % sh, (ky * p.dilation[0]) / sh);
             for kx in 0..p.kw {
-                let (rx, ox) = ((kx * p.dilation[1]) % s, (kx * p.dilation[1]) / s);
-                off[ky * p.kw + kx] = (ry * s + rx) * plane + oy * wq + ox;
+                let (rx, ox) = ((kx * p.dilation[1]) % sw, (kx * p.dilation[1]) / sw);
+                off[ky * p.kw + kx] = (ry * sw + rx) * plane + oy * wq + ox;
             }
         }
         Some(Depthwise { p: *p, hq, wq, off })
@@ -50,7 +50,7 @@ impl Depthwise {
 
     /// Floats of `phases` [`Depthwise::plane`] uses.
     pub(crate) fn phases_len(&self) -> usize {
-        self.p.stride[0] * self.p.stride[0] * self.hq * self.wq + 8
+        self.p.stride[0] * self.p.stride[1] * self.hq * self.wq + 8
     }
 
     /// One plane: `o` (`oh × ow`) from `x` (`h × w`), the plane's `kh × kw` weights and
@@ -69,13 +69,14 @@ impl Depthwise {
         phases: &mut [f32],
     ) {
         let (p, wq) = (&self.p, self.wq);
-        let s = p.stride[0];
+        let [sh, s] = p.stride;
         let plane = self.hq * wq;
         let phases = &mut phases[..self.phases_len()];
         phases.fill(0.0);
-        // Scatter: padded row r = iy + pad_top goes to phase row (r mod s), index r / s;
-        // padded column c = ix + pad_left to phase column (c mod s), index c / s.
-        let (mut pr, mut qi) = (p.pad[0] % s, p.pad[0] / s);
+        // Scatter: padded row r = iy + pad_top goes to phase row (r mod sh), index r / sh;
+        // padded column c = ix + pad_left to phase column (c mod s), index c / s (s the
+        // column stride).
+        let (mut pr, mut qi) = (p.pad[0] % sh, p.pad[0] / sh);
         for xrow in x.chunks_exact(p.w) {
             let row_at = |pc: usize| (pr * s + pc) * plane + qi * wq;
             match s {
@@ -132,7 +133,7 @@ impl Depthwise {
                 }
             }
             pr += 1;
-            if pr == s {
+            if pr == sh {
                 pr = 0;
                 qi += 1;
             }
