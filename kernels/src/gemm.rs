@@ -5,8 +5,9 @@
 //! of A broadcast against `NR` columns of B, accumulated over `K` in blocks of [`KC`]. It
 //! exists three times — AVX-512 and generic (plain loops the compiler vectorizes), and
 //! AVX2+FMA (intrinsics, `gemm_avx2`, whose accumulators are registers by construction
-//! and whose edge tiles avoid masked stores, slow on AMD) — and the best one the CPU
-//! supports is chosen once ([`isa`]). When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
+//! and whose edge tiles avoid masked stores, slow on AMD; it packs both operands when B's
+//! row stride is a multiple of 2 KiB) — and the best one the CPU supports is chosen once
+//! ([`isa`]). When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
 //! blocked dot-product kernel runs; anything else takes a plain loop. Work is split over
 //! the pool in row × column blocks of C; small products run on the calling thread.
 //!
@@ -27,6 +28,20 @@ fn mb(isa: Isa) -> usize {
     match isa {
         Isa::Avx2 => 60,
         _ => 56,
+    }
+}
+
+/// The (rows, columns) of C per task: [`mb`] × [`NB`], or, when the AVX2 kernel packs
+/// the operands (B's row stride a multiple of 2 KiB, see `gemm_avx2`), blocks twice as
+/// tall and wide so each packed panel serves more tiles, when the product is large
+/// enough to still give every thread several tasks.
+fn blocks(isa: Isa, b: &Mat<'_>, m: usize, n: usize, threads: usize) -> (usize, usize) {
+    let packs = isa == Isa::Avx2 && b.cs == 1 && b.rs % 512 == 0;
+    let (big_m, big_n) = (2 * mb(isa), 2 * NB);
+    if packs && m.div_ceil(big_m) * n.div_ceil(big_n) >= 4 * threads {
+        (big_m, big_n)
+    } else {
+        (mb(isa), NB)
     }
 }
 /// Below this many multiply-adds a product runs on the calling thread.
@@ -274,9 +289,9 @@ fn batch_on(
         "column bias too short"
     );
     let isa = isa();
-    let mb = mb(isa);
+    let (mb, nb) = blocks(isa, &b, m, n, pool.map_or(1, |p| p.threads()));
     let mblocks = m.div_ceil(mb);
-    let nblocks = n.div_ceil(NB);
+    let nblocks = n.div_ceil(nb);
     let tasks = batch * mblocks * nblocks;
     let flops = batch * m * n * k.max(1);
     let cp = SharedMut::new(c);
@@ -287,7 +302,7 @@ fn batch_on(
         // stays in L2 instead of being fetched again per row block.
         let (mi, ni) = (r % mblocks, r / mblocks);
         let (i0, i1) = (mi * mb, ((mi + 1) * mb).min(m));
-        let (j0, j1) = (ni * NB, ((ni + 1) * NB).min(n));
+        let (j0, j1) = (ni * nb, ((ni + 1) * nb).min(n));
         let (ao, bo, co) = offsets(bt);
         let a = Mat {
             data: &a.data[ao..],
@@ -730,6 +745,11 @@ mod tests {
             (13, 33, 300),
             (50, 270, 17),
             (97, 300, 513),
+            // B's row stride a multiple of 2 KiB: the AVX2 path packs both operands
+            // (several row panels, a partial strip, K in two blocks, and big blocks).
+            (70, 512, 300),
+            (13, 1024, 40),
+            (250, 1536, 20),
             (4, 0, 3),
             (3, 4, 0),
         ] {
@@ -887,6 +907,38 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// A view of B narrower than its row stride (attention's V inside the packed QKV): a
+    /// stride that is a multiple of 2 KiB with a width that ends in a partial strip.
+    #[test]
+    fn a_narrow_view_of_a_wide_b_matches_the_naive_product() {
+        for (m, n, k, ldb) in [(20, 40, 33, 512), (7, 21, 300, 1024), (61, 9, 5, 512)] {
+            let ad = rand(m * k, 21);
+            let bd = rand(k * ldb, 22);
+            let b = Mat {
+                data: &bd,
+                rs: ldb,
+                cs: 1,
+            };
+            let want = naive(m, n, k, Mat::rows(&ad, k), b);
+            let mut c = vec![f32::NAN; m * n];
+            sgemm(
+                &ThreadPool::new(1),
+                Gemm { m, n, k },
+                Mat::rows(&ad, k),
+                b,
+                &mut c,
+                n,
+                &Epilogue::default(),
+            );
+            for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{m}x{n}x{k} [{i}]: {x} vs {y}"
+                );
             }
         }
     }
