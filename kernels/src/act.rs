@@ -162,22 +162,10 @@ impl Act {
 
     #[inline(always)]
     fn apply_slice_body(self, xs: &mut [f32]) {
+        if self == Act::Identity || piecewise(xs, self, |v| v) {
+            return;
+        }
         match self {
-            Act::Identity => {}
-            Act::Relu => xs.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Act::Relu6(t) => xs.iter_mut().for_each(|v| *v = v.max(0.0).min(t)),
-            Act::HardSwish {
-                threshold,
-                scale,
-                offset,
-            } => {
-                let inv = 1.0 / scale;
-                xs.iter_mut()
-                    .for_each(|v| *v = *v * (*v + offset).max(0.0).min(threshold) * inv)
-            }
-            Act::HardSigmoid { slope, offset } => xs
-                .iter_mut()
-                .for_each(|v| *v = (slope * *v + offset).clamp(0.0, 1.0)),
             Act::Sigmoid => xs.iter_mut().for_each(|v| *v = 1.0 / (1.0 + exp(-*v))),
             Act::Gelu => xs.iter_mut().for_each(|v| {
                 *v = 0.5 * *v * erfc(-*v * std::f32::consts::FRAC_1_SQRT_2);
@@ -321,38 +309,46 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// `xs = act(xs + bias)` in one pass for the activations convs fuse (identity, relu,
-/// relu6, leaky relu, hard swish, hard sigmoid), compiled for the best instruction set;
-/// other activations take a second pass.
+/// `xs = act(pre(xs))` in one pass for the piecewise-linear activations (identity, relu,
+/// relu6, leaky relu, hard swish, hard sigmoid), each its own loop; false, with nothing
+/// done, for the others.
+#[inline(always)]
+fn piecewise(xs: &mut [f32], act: Act, pre: impl Fn(f32) -> f32) -> bool {
+    match act {
+        Act::Identity => xs.iter_mut().for_each(|v| *v = pre(*v)),
+        Act::Relu => xs.iter_mut().for_each(|v| *v = pre(*v).max(0.0)),
+        Act::Relu6(t) => xs.iter_mut().for_each(|v| *v = pre(*v).max(0.0).min(t)),
+        Act::LeakyRelu(a) => xs.iter_mut().for_each(|v| {
+            let x = pre(*v);
+            *v = if x > 0.0 { x } else { a * x };
+        }),
+        Act::HardSwish {
+            threshold,
+            scale,
+            offset,
+        } => {
+            let inv = 1.0 / scale;
+            xs.iter_mut().for_each(|v| {
+                let x = pre(*v);
+                *v = x * (x + offset).max(0.0).min(threshold) * inv;
+            })
+        }
+        Act::HardSigmoid { slope, offset } => xs
+            .iter_mut()
+            .for_each(|v| *v = (slope * pre(*v) + offset).clamp(0.0, 1.0)),
+        _ => return false,
+    }
+    true
+}
+
+/// `xs = act(xs + bias)`: one pass for the activations convs fuse (see `piecewise`),
+/// compiled for the best instruction set; other activations take a second pass.
 pub fn bias_act(xs: &mut [f32], bias: f32, act: Act) {
     #[inline(always)]
     fn body(xs: &mut [f32], b: f32, act: Act) {
-        match act {
-            Act::Identity => xs.iter_mut().for_each(|v| *v += b),
-            Act::Relu => xs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-            Act::Relu6(t) => xs.iter_mut().for_each(|v| *v = (*v + b).max(0.0).min(t)),
-            Act::LeakyRelu(a) => xs.iter_mut().for_each(|v| {
-                let x = *v + b;
-                *v = if x > 0.0 { x } else { a * x };
-            }),
-            Act::HardSwish {
-                threshold,
-                scale,
-                offset,
-            } => {
-                let inv = 1.0 / scale;
-                xs.iter_mut().for_each(|v| {
-                    let x = *v + b;
-                    *v = x * (x + offset).max(0.0).min(threshold) * inv;
-                })
-            }
-            Act::HardSigmoid { slope, offset } => xs
-                .iter_mut()
-                .for_each(|v| *v = (slope * (*v + b) + offset).clamp(0.0, 1.0)),
-            _ => {
-                xs.iter_mut().for_each(|v| *v += b);
-                act.apply_slice(xs);
-            }
+        if !piecewise(xs, act, |v| v + b) {
+            xs.iter_mut().for_each(|v| *v += b);
+            act.apply_slice(xs);
         }
     }
     crate::simd!(body(xs: &mut [f32], bias: f32, act: Act))

@@ -164,6 +164,27 @@ impl Epilogue<'_> {
             && self.post.is_none()
     }
 
+    /// Applies the epilogue to rows `rows`, columns `j0..j1` of C at `c` (row stride `ldc`).
+    ///
+    /// # Safety
+    /// `c` valid for reads and writes at `i·ldc + j` for those rows and columns, and no
+    /// other reference to them alive.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn apply_rows(
+        &self,
+        c: *mut f32,
+        ldc: usize,
+        rows: std::ops::Range<usize>,
+        j0: usize,
+        j1: usize,
+    ) {
+        for i in rows {
+            // SAFETY: row i, columns j0..j1, as the caller guarantees.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + j0), j1 - j0) };
+            self.apply_row(row, i, j0, ldc);
+        }
+    }
+
     /// Applies the epilogue to row `i`, columns `j0..j0+row.len()` of C.
     pub(crate) fn apply_row(&self, row: &mut [f32], i: usize, j0: usize, ldc: usize) {
         if self.is_identity() {
@@ -606,13 +627,8 @@ unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
             if fuse && p0 + kc == k {
                 // The row tile just finished (all its columns): its epilogue, while it is
                 // still in L1, in runs as long as the task's columns.
-                for r in 0..mr {
-                    // SAFETY: row i+r, columns j0..j1 of the caller's rectangle.
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut(c.add((i + r) * ldc + j0), j1 - j0)
-                    };
-                    ep.apply_row(row, i + r, j0, ldc);
-                }
+                // SAFETY: rows i..i+mr, columns j0..j1 of the caller's rectangle.
+                unsafe { ep.apply_rows(c, ldc, i..i + mr, j0, j1) };
             }
             i += mr;
         }

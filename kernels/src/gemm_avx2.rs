@@ -206,13 +206,8 @@ pub(crate) unsafe fn nn(
             }
             if fuse && p0 + kc == k {
                 // The row tile just finished: its epilogue while it is still in L1.
-                for r in 0..mr {
-                    // SAFETY: row i+r, columns j0..j1 of the caller's rectangle.
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut(c.add((i + r) * ldc + j0), j1 - j0)
-                    };
-                    ep.apply_row(row, i + r, j0, ldc);
-                }
+                // SAFETY: rows i..i+mr, columns j0..j1 of the caller's rectangle.
+                unsafe { ep.apply_rows(c, ldc, i..i + mr, j0, j1) };
             }
             i += mr;
         }
@@ -328,10 +323,7 @@ unsafe fn nn_packed(
         p0 += kc;
     }
     if !ep.is_identity() {
-        for i in i0..i1 {
-            // SAFETY: row i, columns j0..j1 of the caller's rectangle.
-            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + j0), j1 - j0) };
-            ep.apply_row(row, i, j0, ldc);
-        }
+        // SAFETY: the caller's rectangle.
+        unsafe { ep.apply_rows(c, ldc, i0..i1, j0, j1) };
     }
 }
