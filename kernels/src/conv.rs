@@ -241,7 +241,7 @@ fn depthwise(
             #[cfg(target_arch = "x86_64")]
             if let (true, Some(k)) = (flat, &fast) {
                 // SAFETY: `fast` exists only when `isa()` detected AVX2+FMA; `mine` holds
-                // `flat_scratch` floats, more than the phases need. The bias is added in
+                // `flat_scratch` floats, at least what the phases need. The bias is added in
                 // the kernel.
                 #[allow(unsafe_code)]
                 unsafe {
@@ -306,9 +306,16 @@ fn flat_geometry(p: &Conv2d) -> (usize, usize) {
     (hq, wq)
 }
 
+/// Scratch floats per thread for a flat plane: the AVX2 kernel's phases (plus 8 floats
+/// of slack), or the portable loop's padded plane, phases and output grid.
 fn flat_scratch(p: &Conv2d) -> usize {
     let (hq, wq) = flat_geometry(p);
-    2 * p.stride[0] * p.stride[1] * hq * wq + p.oh * wq + 8
+    let phases = p.stride[0] * p.stride[1] * hq * wq;
+    if fast_depthwise(p) {
+        phases + 8
+    } else {
+        2 * phases + p.oh * wq + 8
+    }
 }
 
 /// One small depthwise plane, computed flat. The input goes into a zero-padded plane
