@@ -9,13 +9,20 @@ same .npy inputs with the same thread count, one after the other. Prints two tab
 - latency: medians, and the ratio kayak / peer (below 1: Kayak is faster). Latency is
   inputs copied in + run + outputs copied out for every engine.
 
-Usage: benches/compare.py [--threads N] [--iters N] [--models a,b] [--engines ort,paddle]
+With `--rounds R` each model's (kayak, peers) pair runs R times, alternating, and the
+latency table gives the median of each engine's medians and the median of the per-round
+ratios: on a shared VM whose speed drifts by 10-20% over minutes, a ratio taken within one
+round is steadier than one taken across them.
+
+Usage: benches/compare.py [--threads N] [--iters N] [--rounds R] [--models a,b]
+                          [--engines ort,paddle]
 Needs the peers' environment (../shared/tools/setup-peers.sh; default
 ~/.cache/kayak-peers) and builds `kayak` (release) first.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -49,6 +56,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--models", default=",".join(INPUTS))
     ap.add_argument("--engines", default="ort,paddle")
+    ap.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args()
     # Always build (a no-op when up to date): a stale binary would measure old code.
     subprocess.run(["cargo", "build", "--release", "--bin", "kayak"], cwd=ROOT, check=True)
@@ -60,13 +68,18 @@ def main():
                  "--warmup", str(a.warmup), "--json"]
         for i in ins:
             k_cmd += ["--input", i]
-        k = last_json(subprocess.run(k_cmd, capture_output=True, text=True, check=True).stdout)
         p_cmd = [PY, PEERS, "bench", d, "--threads", str(a.threads), "--runs", str(a.iters),
                  "--warmup", str(a.warmup), "--engines", a.engines]
         for i in ins:
             p_cmd += ["--input", i]
-        p = last_json(subprocess.run(p_cmd, capture_output=True, text=True, check=True).stdout)
-        rows.append((m, k, p))
+        rounds = []
+        for _ in range(a.rounds):
+            k = last_json(subprocess.run(k_cmd, capture_output=True, text=True,
+                                         check=True).stdout)
+            p = last_json(subprocess.run(p_cmd, capture_output=True, text=True,
+                                         check=True).stdout)
+            rounds.append((k, p))
+        rows.append((m, rounds[0][0], rounds[0][1], rounds))
 
     engines = a.engines.split(",")
     print(f"startup, {a.threads} thread(s) (ms): kayak load + optimize + plan + first run; "
@@ -74,7 +87,7 @@ def main():
     print("| model | kayak load | optimize | plan | first run | kayak total | "
           + " | ".join(f"{e} total | ratio" for e in engines) + " |")
     print("|---|---|---|---|---|---|" + "---|---|" * len(engines))
-    for m, k, p in rows:
+    for m, k, p, _ in rows:
         total = k["load_ms"] + k["optimize_ms"] + k["plan_ms"] + k["first_run_ms"]
         cells = []
         for e in engines:
@@ -86,15 +99,19 @@ def main():
         print(f"| {m} | {k['load_ms']:.1f} | {k['optimize_ms']:.1f} | {k['plan_ms']:.2f} | "
               f"{k['first_run_ms']:.1f} | {total:.1f} | " + " | ".join(cells) + " |")
     print()
-    print(f"latency, {a.threads} thread(s), median ms (ratio = kayak / peer)")
+    print(f"latency, {a.threads} thread(s), median ms (ratio = kayak / peer)"
+          + (f"; medians over {a.rounds} alternating rounds" if a.rounds > 1 else ""))
     print("| model | kayak | " + " | ".join(f"{e} | ratio" for e in engines) + " |")
     print("|---|---|" + "---|---|" * len(engines))
-    for m, k, p in rows:
-        km = k["latency_ms"]["median"]
+    for m, _, _, rounds in rows:
+        km = statistics.median(k["latency_ms"]["median"] for k, _ in rounds)
         cells = []
         for e in engines:
-            if e in p:
-                cells.append(f"{p[e]['median_ms']:.3f} | {km / p[e]['median_ms']:.2f}")
+            if all(e in p for _, p in rounds):
+                pm = statistics.median(p[e]["median_ms"] for _, p in rounds)
+                ratio = statistics.median(k["latency_ms"]["median"] / p[e]["median_ms"]
+                                          for k, p in rounds)
+                cells.append(f"{pm:.3f} | {ratio:.2f}")
             else:
                 cells.append("— | —")
         print(f"| {m} | {km:.3f} | " + " | ".join(cells) + " |")
@@ -102,7 +119,7 @@ def main():
     print("memory (bytes): arena vs liveness lower bound, weights, peak RSS")
     print("| model | arena | lower bound | ratio | naive | weights | peak RSS |")
     print("|---|---|---|---|---|---|---|")
-    for m, k, _ in rows:
+    for m, k, _, _ in rows:
         lb = max(k["arena_lower_bound_bytes"], 1)
         print(f"| {m} | {k['arena_bytes'] + k['workspace_bytes']} | {lb} | "
               f"{(k['arena_bytes'] + k['workspace_bytes']) / lb:.3f} | "
