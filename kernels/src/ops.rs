@@ -859,12 +859,53 @@ pub fn pool2d(pool: &ThreadPool, p: &Pool2d, x: &[f32], out: &mut [f32]) {
             (sc as usize, end.max(sc) as usize, p.k[ax])
         }
     };
+    // Small windows that all lie inside the plane (PP-LCNet's final 2×2 max pool) skip
+    // the clipping; large ones keep the lane-reduced path below.
+    let inside = !p.adaptive
+        && p.k[0] * p.k[1] < 32
+        && p.pad == [0, 0]
+        && p.oh > 0
+        && p.ow > 0
+        && (p.oh - 1) * p.s[0] + p.k[0] <= p.h
+        && (p.ow - 1) * p.s[1] + p.k[1] <= p.w;
     par_ranges(pool, p.planes, hw, &|r| {
         for pl in r {
             let xs = &x[pl * hw..(pl + 1) * hw];
             // SAFETY: disjoint output planes.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(pl * ohw, ohw) };
+            if inside {
+                // Every window lies inside the plane: no clipping, and each output is
+                // reduced row by row as below (same order, same result).
+                let [kh, kw] = p.k;
+                let count = (kh * kw) as f32;
+                for (oy, orow) in o.chunks_exact_mut(p.ow).enumerate() {
+                    let rows = &xs[oy * p.s[0] * p.w..(oy * p.s[0] + kh) * p.w];
+                    for (ox, d) in orow.iter_mut().enumerate() {
+                        let x0 = ox * p.s[1];
+                        if p.max {
+                            // `v > m` skips NaN as `f32::max` does, without its NaN fix-up
+                            // in the dependency chain; rows reduce independently.
+                            let gt = |m: f32, v: f32| if v > m { v } else { m };
+                            *d = rows
+                                .chunks_exact(p.w)
+                                .map(|r| {
+                                    r[x0..x0 + kw]
+                                        .iter()
+                                        .fold(f32::NEG_INFINITY, |m, &v| gt(m, v))
+                                })
+                                .fold(f32::NEG_INFINITY, gt);
+                        } else {
+                            let mut s = 0.0f32;
+                            for r in rows.chunks_exact(p.w) {
+                                s += r[x0..x0 + kw].iter().sum::<f32>();
+                            }
+                            *d = s / count;
+                        }
+                    }
+                }
+                continue;
+            }
             for oy in 0..p.oh {
                 let (y0, y1, ky) = win(oy, 0, p.h, p.oh);
                 for ox in 0..p.ow {
@@ -985,6 +1026,9 @@ mod tests {
                 (2, 1, [5, w], [4, 1], [0, 0], false, true),
                 (3, 1, [5, w], [4, 1], [1, 0], false, false),
                 (4, 3, [3, 3], [2, 2], [1, 1], false, true),
+                // Windows all inside the plane (no padding, no clipping).
+                (4, 3, [2, 2], [2, 2], [0, 0], false, true),
+                (3, 2, [3, 3], [3, 3], [0, 0], false, false),
             ] {
                 let p = Pool2d {
                     max,
