@@ -21,14 +21,17 @@
 /// Calls `$body($args)` through a wrapper compiled for the best instruction set `isa()`
 /// found (AVX-512, AVX2+FMA, or portable), so that loops written plainly in `$body` (an
 /// `#[inline(always)]` fn) are vectorized for the CPU at hand. `$name(arg: Type, ...)`
-/// spells the wrapper's signature.
+/// spells the wrapper's signature, with `-> Type` when `$body` returns a value.
 macro_rules! simd {
-    ($body:ident($($arg:ident: $ty:ty),*)) => {{
+    ($body:ident($($arg:ident: $ty:ty),*)) => {
+        crate::simd!($body($($arg: $ty),*) -> ())
+    };
+    ($body:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {{
         #[cfg(target_arch = "x86_64")]
         match crate::gemm::isa() {
             crate::gemm::Isa::Avx512 => {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                fn go($($arg: $ty),*) {
+                fn go($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
                 }
                 // SAFETY: `isa()` detected the features.
@@ -39,7 +42,7 @@ macro_rules! simd {
             }
             crate::gemm::Isa::Avx2 => {
                 #[target_feature(enable = "avx2,fma")]
-                fn go($($arg: $ty),*) {
+                fn go($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
                 }
                 // SAFETY: as above.

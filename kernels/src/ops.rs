@@ -956,10 +956,10 @@ pub fn pool2d(pool: &ThreadPool, p: &Pool2d, x: &[f32], out: &mut [f32]) {
 /// independent lanes so that it vectorizes, compiled for the best instruction set.
 fn reduce_lanes(x: &[f32], max: bool) -> f32 {
     #[inline(always)]
-    fn body(x: &[f32], max: bool, out: &mut f32) {
+    fn body(x: &[f32], max: bool) -> f32 {
         const L: usize = 16;
         let full = x.len() / L * L;
-        *out = if max {
+        if max {
             let mut acc = [f32::NEG_INFINITY; L];
             for c in x[..full].chunks_exact(L) {
                 for l in 0..L {
@@ -978,12 +978,9 @@ fn reduce_lanes(x: &[f32], max: bool) -> f32 {
                 }
             }
             acc.iter().sum::<f32>() + x[full..].iter().sum::<f32>()
-        };
+        }
     }
-    let mut result = 0.0;
-    let out = &mut result;
-    crate::simd!(body(x: &[f32], max: bool, out: &mut f32));
-    result
+    crate::simd!(body(x: &[f32], max: bool) -> f32)
 }
 
 // ---------------------------------------------------------------------------------------
