@@ -341,7 +341,21 @@ fn batch_on(
         // asserts above put every rectangle inside `c`. Each task touches rows i0..i1,
         // columns j0..j1 of its product through the raw pointer only.
         #[allow(unsafe_code)]
-        let fused = unsafe { block(isa, k, a, b, cp.0.add(co), ldc, i0, i1, j0, j1, &ep) };
+        let fused = unsafe {
+            let c = cp.0.add(co);
+            let blk = Block {
+                k,
+                a,
+                b,
+                c,
+                ldc,
+                i0,
+                i1,
+                j0,
+                j1,
+            };
+            block(isa, blk, &ep)
+        };
         if fused {
             return;
         }
@@ -360,6 +374,21 @@ fn batch_on(
     }
 }
 
+/// One task's rectangle of `C = A·B`: rows `i0..i1`, columns `j0..j1`, with C at `c`
+/// (row stride `ldc`) and `k` the shared dimension.
+#[derive(Clone, Copy)]
+pub(crate) struct Block<'a> {
+    pub(crate) k: usize,
+    pub(crate) a: Mat<'a>,
+    pub(crate) b: Mat<'a>,
+    pub(crate) c: *mut f32,
+    pub(crate) ldc: usize,
+    pub(crate) i0: usize,
+    pub(crate) i1: usize,
+    pub(crate) j0: usize,
+    pub(crate) j1: usize,
+}
+
 /// Computes rows `i0..i1`, columns `j0..j1` of `C = A·B`; returns true if it also applied
 /// the epilogue (the register-tiled path does, tile by tile while the tile is in L1).
 ///
@@ -367,20 +396,19 @@ fn batch_on(
 /// `c` must be valid for writes at `i·ldc + j` for every `(i, j)` in the rectangle, and no
 /// other reference may alias those elements. `a` and `b` must cover the shape (checked by
 /// the caller).
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn block(
-    isa: Isa,
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) -> bool {
+#[allow(unsafe_code)]
+unsafe fn block(isa: Isa, blk: Block<'_>, ep: &Epilogue<'_>) -> bool {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j0,
+        j1,
+    } = blk;
     if k == 0 {
         for i in i0..i1 {
             for j in j0..j1 {
@@ -407,16 +435,16 @@ unsafe fn block(
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => nn_avx512(k, a, b, c, ldc, i0, i1, j0, j1, ep),
+                Isa::Avx512 => nn_avx512(blk, ep),
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => crate::gemm_avx2::nn(k, a, b, c, ldc, i0, i1, j0, j1, ep),
-                _ => nn_generic(k, a, b, c, ldc, i0, i1, j0, j1, ep),
+                Isa::Avx2 => crate::gemm_avx2::nn(blk, ep),
+                _ => nn_generic(blk, ep),
             }
         }
         true
     } else if b.rs == 1 && a.cs == 1 {
         // SAFETY: the caller's contract (`dot` picks the instruction set itself).
-        unsafe { nt_loop(k, a, b, c, ldc, i0, i1, j0, j1) };
+        unsafe { nt_loop(blk) };
         false
     } else {
         for i in i0..i1 {
@@ -561,19 +589,22 @@ unsafe fn tile_full<const MR: usize, const NR: usize, const FMA: bool>(
 
 /// The NN block loop for one (MR, NR, FMA) choice; rows left over use smaller tiles.
 #[inline(always)]
-#[allow(unsafe_code, clippy::too_many_arguments)]
+#[allow(unsafe_code)]
 unsafe fn nn_loop<const MR: usize, const NR: usize, const FMA: bool>(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
+    blk: Block<'_>,
     ep: &Epilogue<'_>,
 ) {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j0,
+        j1,
+    } = blk;
     let fuse = !ep.is_identity();
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
     debug_assert!(MR <= 15, "the row remainder match covers up to 15 rows");
@@ -641,22 +672,11 @@ macro_rules! nn_variant {
     ($name:ident, [$($feat:literal)?], $mr:literal, $nr:literal, $fma:literal) => {
         $(#[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feat)])?
-        #[allow(unsafe_code, clippy::too_many_arguments)]
-        unsafe fn $name(
-            k: usize,
-            a: Mat<'_>,
-            b: Mat<'_>,
-            c: *mut f32,
-            ldc: usize,
-            i0: usize,
-            i1: usize,
-            j0: usize,
-            j1: usize,
-            ep: &Epilogue<'_>,
-        ) {
+        #[allow(unsafe_code)]
+        unsafe fn $name(blk: Block<'_>, ep: &Epilogue<'_>) {
             // SAFETY: the caller's contract (and, for a feature build, the features were
             // detected by `isa()`).
-            unsafe { nn_loop::<$mr, $nr, $fma>(k, a, b, c, ldc, i0, i1, j0, j1, ep) }
+            unsafe { nn_loop::<$mr, $nr, $fma>(blk, ep) }
         }
     };
 }
@@ -682,18 +702,19 @@ fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
     s
 }
 
-#[allow(unsafe_code, clippy::too_many_arguments)]
-unsafe fn nt_loop(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-) {
+#[allow(unsafe_code)]
+unsafe fn nt_loop(blk: Block<'_>) {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j0,
+        j1,
+    } = blk;
     for i in i0..i1 {
         let ar = &a.data[i * a.rs..i * a.rs + k];
         for j in j0..j1 {

@@ -12,7 +12,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::gemm::{Epilogue, Mat, KC};
+use crate::gemm::{Block, Epilogue, KC};
 
 /// Rows per full tile.
 const MR: usize = 6;
@@ -140,26 +140,25 @@ fn max_vectors(r: usize) -> usize {
 /// As `gemm::block`: `c` valid for writes over the rectangle with no other alias; `a` and
 /// `b` cover the shape; AVX2 and FMA present.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn nn(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) {
+pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j0,
+        j1,
+    } = blk;
     // Pack when B's row stride is a multiple of 2 KiB: a panel's rows then fall into a
     // few cache sets (and alias 4 KiB apart), which costs more than packing; otherwise
     // reading in place is faster here (measured on Zen 1: 1024³ 24 → 32 GFLOP/s packed,
     // 128×1152×384 38 → 34).
     if i1 - i0 > MR && i1 - i0 <= PACK_ROWS && j1 - j0 >= 2 * NP && b.rs % 512 == 0 {
         // SAFETY: the caller's contract, passed on.
-        unsafe { nn_packed(k, a, b, c, ldc, i0, i1, j0, j1, ep) };
+        unsafe { nn_packed(blk, ep) };
         return;
     }
     let fuse = !ep.is_identity();
@@ -233,19 +232,18 @@ const PACK_ROWS: usize = 120;
 /// # Safety
 /// As [`nn`], with `i1 − i0 <= PACK_ROWS`.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn nn_packed(
-    k: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    c: *mut f32,
-    ldc: usize,
-    i0: usize,
-    i1: usize,
-    j0: usize,
-    j1: usize,
-    ep: &Epilogue<'_>,
-) {
+unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j0,
+        j1,
+    } = blk;
     let mut apack = [0f32; PACK_ROWS * KC];
     let mut bpack = [0f32; KC * NP];
     let rows = i1 - i0;
