@@ -37,21 +37,9 @@ fn arenas_reach_the_lower_bound_and_weights_are_held_once() {
         let Some(d) = require("arenas_reach_the_lower_bound", model) else {
             continue;
         };
-        let mut p = Predictor::new(Config::new().model_dir(&d)).unwrap();
-        let x = inputs(&p, &d);
-        p.run_with(&x).unwrap();
-        let plan = p.last_plan().unwrap().clone();
-        plan.check_memory()
-            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        let (p, plan) = planned_at_the_bound(model, &d, 1);
         let m = &plan.memory;
         let used = m.arena_bytes + m.workspace_bytes;
-        assert!(
-            used as f64 <= 1.05 * m.lower_bound_bytes as f64,
-            "{model}: arena {} + workspace {} > 1.05 x lower bound {}",
-            m.arena_bytes,
-            m.workspace_bytes,
-            m.lower_bound_bytes
-        );
         assert!(
             m.naive_bytes > 2 * m.arena_bytes,
             "{model}: reuse saves little: {m:?}"
@@ -85,22 +73,33 @@ fn arenas_reach_the_lower_bound_at_two_threads() {
         let Some(d) = require("arenas_reach_the_lower_bound_at_two_threads", model) else {
             continue;
         };
-        let mut p = Predictor::new(Config::new().model_dir(&d).threads(2)).unwrap();
-        let x = inputs(&p, &d);
-        p.run_with(&x).unwrap();
-        let plan = p.last_plan().unwrap().clone();
-        plan.check_memory()
-            .unwrap_or_else(|e| panic!("{model}: {e}"));
-        let m = &plan.memory;
-        let used = m.arena_bytes + m.workspace_bytes;
-        assert!(
-            used as f64 <= 1.05 * m.lower_bound_bytes as f64,
-            "{model} at 2 threads: arena {} + workspace {} > 1.05 x lower bound {}",
-            m.arena_bytes,
-            m.workspace_bytes,
-            m.lower_bound_bytes
-        );
+        planned_at_the_bound(model, &d, 2);
     }
+}
+
+/// Runs `model` at `threads` threads on its reference inputs and checks its plan: no live
+/// regions overlap, and arena + workspace is at most 1.05× the liveness lower bound.
+fn planned_at_the_bound(
+    model: &str,
+    d: &std::path::Path,
+    threads: usize,
+) -> (Predictor, std::sync::Arc<kayak::exec::Plan>) {
+    let mut p = Predictor::new(Config::new().model_dir(d).threads(threads)).unwrap();
+    let x = inputs(&p, d);
+    p.run_with(&x).unwrap();
+    let plan = p.last_plan().unwrap().clone();
+    plan.check_memory()
+        .unwrap_or_else(|e| panic!("{model}: {e}"));
+    let m = &plan.memory;
+    let used = m.arena_bytes + m.workspace_bytes;
+    assert!(
+        used as f64 <= 1.05 * m.lower_bound_bytes as f64,
+        "{model} at {threads} thread(s): arena {} + workspace {} > 1.05 x lower bound {}",
+        m.arena_bytes,
+        m.workspace_bytes,
+        m.lower_bound_bytes
+    );
+    (p, plan)
 }
 
 #[test]
