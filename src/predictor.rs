@@ -200,6 +200,12 @@ impl Predictor {
         // The imported graph goes: weights that folding replaced are freed, the rest are
         // shared (`Arc`) with the graph that runs.
         model.graph = graph;
+        if config.ir_optim && config.native_kernels {
+            // Constant matmul weights packed for the GEMM, replacing the originals (which
+            // nothing else holds now, so each is freed as its packed form arrives).
+            let packed = kayak_exec::prepack_weights(&mut model.graph, &keep);
+            log::debug!("{packed} matmul weights packed for the CPU GEMM");
+        }
         let shared = Shared {
             model,
             report,

@@ -179,6 +179,9 @@ pub struct MatMulK {
     pub bias: bool,
     /// Activation.
     pub act: Act,
+    /// y is a constant packed by the load-time lowering (`crate::prepack`): every product
+    /// reads the same packed `k × n` weight.
+    pub packed: bool,
 }
 
 impl MatMulK {
@@ -385,8 +388,8 @@ pub fn compile(
         }
         Op::Conv2d(c) => conv(c, false, None, None, ins, out),
         Op::FusedConv(f) => conv(&f.conv, f.residual, f.act.as_ref(), f.post, ins, out),
-        Op::MatMul(m) => matmul(m, false, None, ins, out),
-        Op::FusedMatMul(f) => matmul(&f.mm, f.has_bias, f.act.as_ref(), ins, out),
+        Op::MatMul(m) => matmul(m, false, None, None, ins, out),
+        Op::FusedMatMul(f) => matmul(&f.mm, f.has_bias, f.act.as_ref(), f.packed_n, ins, out),
         Op::Pool2d(p) => {
             if p.layout != Layout::Nchw || !all_f32(ins) || ins.len() != 1 || ins[0].1.len() != 4 {
                 return None;
@@ -712,13 +715,23 @@ fn matmul(
     m: &kayak_ir::ops::MatMul,
     has_bias: bool,
     act: Option<&UnaryOp>,
+    packed_n: Option<usize>,
     ins: &[Ty<'_>],
     out: Ty<'_>,
 ) -> Option<Kernel> {
     if !all_f32(ins) {
         return None;
     }
-    let (x, y, o) = (ins[0].1, ins[1].1, out.1);
+    let (x, o) = (ins[0].1, out.1);
+    // A packed weight (`[⌈n/16⌉, k, 16]`) stands for a `k × n` matrix.
+    let logical;
+    let y = match packed_n {
+        Some(n) => {
+            logical = [ins[1].1.get(1).copied()?, n];
+            &logical[..]
+        }
+        None => ins[1].1,
+    };
     if x.len() < 2 || y.len() < 2 || o.len() < 2 || o.len() > 6 {
         return None;
     }
@@ -767,6 +780,7 @@ fn matmul(
         alpha: m.alpha,
         bias: has_bias,
         act: act.map_or(Act::Identity, act_of),
+        packed: packed_n.is_some(),
     })))
 }
 

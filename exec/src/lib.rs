@@ -15,9 +15,11 @@
 pub mod cpu;
 pub mod memory;
 mod plan;
+mod prepack;
 mod run;
 
 pub use plan::{DynamicPlan, Loc, MemoryReport, Plan, PlanOptions, Step, Storage};
+pub use prepack::prepack_weights;
 pub use run::{Inputs, RunState};
 
 use kayak_ir::{DType, Shape};

@@ -514,6 +514,25 @@ impl Plan {
                     act: k.act,
                     ..Epilogue::default()
                 };
+                if k.packed {
+                    let c = f32s_mut(out());
+                    if !k.tx {
+                        // x's products are contiguous and all read the one weight: one
+                        // product of all their rows.
+                        let g = gemm::Gemm {
+                            m: k.batch * g.m,
+                            ..g
+                        };
+                        gemm::sgemm_packed(pool, g, Mat::rows(x, g.k), y, c, g.n, &ep);
+                    } else {
+                        for t in 0..k.batch {
+                            let (xo, _, co) = k.offsets(t);
+                            let a = Mat::rows(&x[xo..], g.m).t();
+                            gemm::sgemm_packed(pool, g, a, y, &mut c[co..], g.n, &ep);
+                        }
+                    }
+                    return Ok(());
+                }
                 gemm::sgemm_batch(
                     pool,
                     g,

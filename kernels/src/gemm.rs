@@ -26,7 +26,7 @@ const NB: usize = 256;
 /// tiles, where 56 left a 2-row tile in every block.
 fn mb(isa: Isa) -> usize {
     match isa {
-        Isa::Avx2 => 60,
+        Isa::Avx2 | Isa::Avx512 => 60,
         _ => 56,
     }
 }
@@ -36,7 +36,7 @@ fn mb(isa: Isa) -> usize {
 /// tall and wide so each packed panel serves more tiles, when the product is large
 /// enough to still give every thread several tasks.
 fn blocks(isa: Isa, b: &Mat<'_>, m: usize, n: usize, threads: usize) -> (usize, usize) {
-    let packs = isa == Isa::Avx2 && b.cs == 1 && b.rs % 512 == 0;
+    let packs = isa != Isa::Generic && b.cs == 1 && b.rs % 512 == 0;
     let (big_m, big_n) = (2 * mb(isa), 2 * NB);
     if packs && m.div_ceil(big_m) * n.div_ceil(big_n) >= 4 * threads {
         (big_m, big_n)
@@ -374,6 +374,137 @@ fn batch_on(
     }
 }
 
+/// Columns per strip of a packed B ([`pack_b`]).
+pub const PACK_COLS: usize = 16;
+
+/// Floats a `k × n` B takes packed by [`pack_b`]: `⌈n/16⌉` strips of `k × 16`.
+pub fn packed_len(k: usize, n: usize) -> usize {
+    n.div_ceil(PACK_COLS) * k * PACK_COLS
+}
+
+/// Packs B (`k × n`, any strides) for [`sgemm_packed`]: strip `s` holds columns
+/// `16s .. 16s+16` (zeros past `n`), row `p` of it at `s·16k + 16p`. A weight packed once
+/// at load is then read strictly sequentially by the micro-kernel, whatever its row
+/// stride, and never packed again per product (as ONNX Runtime's MLAS prepacks constant
+/// B).
+///
+/// # Panics
+/// If `out` is not [`packed_len`] long or B's slice is too short for `k × n`.
+pub fn pack_b(b: Mat<'_>, k: usize, n: usize, out: &mut [f32]) {
+    assert_eq!(out.len(), packed_len(k, n), "packed B length");
+    assert!(
+        k == 0 || n == 0 || b.max_index(k, n) < b.data.len(),
+        "B too short"
+    );
+    for (s, strip) in out.chunks_exact_mut(k * PACK_COLS).enumerate() {
+        let j0 = s * PACK_COLS;
+        let cols = PACK_COLS.min(n - j0);
+        for (p, row) in strip.chunks_exact_mut(PACK_COLS).enumerate() {
+            let start = p * b.rs + j0 * b.cs;
+            if b.cs == 1 {
+                row[..cols].copy_from_slice(&b.data[start..start + cols]);
+            } else {
+                for (c, v) in row[..cols].iter_mut().enumerate() {
+                    *v = b.data[start + c * b.cs];
+                }
+            }
+            row[cols..].fill(0.0);
+        }
+    }
+}
+
+/// `C = epilogue(A·B)` with B packed by [`pack_b`] (`bp`, for this `k × n`). Tasks are
+/// (row block × 128-column block) rectangles; within one, each 16-column strip of B runs
+/// against every row tile of the block while it is in L1, and the epilogue runs once the
+/// block is done.
+///
+/// # Panics
+/// If an operand is too short for the shape (an engine bug: shapes are checked when the
+/// plan is made).
+pub fn sgemm_packed(
+    pool: &ThreadPool,
+    g: Gemm,
+    a: Mat<'_>,
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    ep: &Epilogue<'_>,
+) {
+    let Gemm { m, n, k } = g;
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert_eq!(bp.len(), packed_len(k, n), "packed B length");
+    assert!(
+        k == 0 || a.max_index(m, k) < a.data.len(),
+        "gemm operand too short"
+    );
+    assert!((m - 1) * ldc + n <= c.len(), "gemm output too short");
+    if let Some(r) = ep.residual {
+        assert!((m - 1) * ldc + n <= r.len(), "gemm residual too short");
+    }
+    assert!(
+        ep.row_bias.is_none_or(|b| b.len() >= m),
+        "row bias too short"
+    );
+    assert!(
+        ep.col_bias.is_none_or(|b| b.len() >= n),
+        "column bias too short"
+    );
+    const NBP: usize = 128;
+    let isa = isa();
+    let threads = pool.threads();
+    let nblocks = n.div_ceil(NBP);
+    // Row blocks: as few as keep A's block (rows × KC) in L2, then split further until
+    // every thread has several tasks; sized evenly in whole 6-row tiles.
+    let mut mblocks = m.div_ceil(192);
+    while threads > 1 && mblocks * nblocks < 4 * threads && m / (mblocks + 1) >= 24 {
+        mblocks += 1;
+    }
+    let mb = m.div_ceil(mblocks).next_multiple_of(6);
+    let mblocks = m.div_ceil(mb);
+    let tasks = mblocks * nblocks;
+    let cp = SharedMut::new(c);
+    let run = |t: usize| {
+        let (mi, ni) = (t % mblocks, t / mblocks);
+        let (i0, i1) = (mi * mb, ((mi + 1) * mb).min(m));
+        let (j0, j1) = (ni * NBP, ((ni + 1) * NBP).min(n));
+        for j in (j0..j1).step_by(PACK_COLS) {
+            let strip = &bp[j * k..(j + PACK_COLS) * k];
+            let blk = Block {
+                k,
+                a,
+                b: Mat::rows(strip, PACK_COLS),
+                // SAFETY: columns j.. of this task's rectangle (tasks are disjoint; the
+                // asserts above put every rectangle inside `c`).
+                #[allow(unsafe_code)]
+                c: unsafe { cp.0.add(j) },
+                ldc,
+                i0,
+                i1,
+                j0: 0,
+                j1: PACK_COLS.min(n - j),
+            };
+            // SAFETY: as above; the strip is `k × 16` with row stride 16.
+            #[allow(unsafe_code)]
+            unsafe {
+                block(isa, blk, &Epilogue::default())
+            };
+        }
+        for i in i0..i1 {
+            // SAFETY: row i, columns j0..j1 of this task's rectangle.
+            #[allow(unsafe_code)]
+            let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
+            ep.apply_row(row, i, j0, ldc);
+        }
+    };
+    if tasks > 1 && m * n * k >= PAR_MIN_FLOPS && threads > 1 {
+        pool.run(tasks, &run)
+    } else {
+        (0..tasks).for_each(run)
+    }
+}
+
 /// One task's rectangle of `C = A·B`: rows `i0..i1`, columns `j0..j1`, with C at `c`
 /// (row stride `ldc`) and `k` the shared dimension.
 #[derive(Clone, Copy)]
@@ -435,9 +566,7 @@ unsafe fn block(isa: Isa, blk: Block<'_>, ep: &Epilogue<'_>) -> bool {
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => nn_avx512(blk, ep),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => crate::gemm_avx2::nn(blk, ep),
+                Isa::Avx512 | Isa::Avx2 => crate::gemm_avx2::nn(blk, ep),
                 _ => nn_generic(blk, ep),
             }
         }
@@ -681,7 +810,6 @@ macro_rules! nn_variant {
     };
 }
 nn_variant!(nn_generic, [], 4, 8, false);
-nn_variant!(nn_avx512, ["avx512f,avx2,fma"], 14, 32, true);
 
 /// A dot product in 16 independent lanes (so it vectorizes without reassociation).
 #[inline(always)]
@@ -950,6 +1078,82 @@ mod tests {
 
     /// A view of B narrower than its row stride (attention's V inside the packed QKV): a
     /// stride that is a multiple of 2 KiB with a width that ends in a partial strip.
+    /// Products against a packed B: the packed layout (strips of 16 with zero padding),
+    /// ragged columns and rows, K across the K blocks, transposed operands, the epilogue
+    /// (bias, residual, activation), and the row/column task split at 1 and 2 threads.
+    #[test]
+    fn packed_b_products_match_the_naive_product() {
+        let shapes = [
+            (1, 16, 16),
+            (7, 33, 5),
+            (128, 384, 300),
+            (13, 130, 520),
+            (200, 47, 64),
+            (6, 1000, 17),
+        ];
+        for (m, n, k) in shapes {
+            for (tb, ta) in [(false, false), (true, false), (false, true)] {
+                let ad = rand(m * k, 41);
+                let bd = rand(k * n, 42);
+                let a = if ta {
+                    Mat::rows(&ad, m).t()
+                } else {
+                    Mat::rows(&ad, k)
+                };
+                let b = if tb {
+                    Mat::rows(&bd, k).t()
+                } else {
+                    Mat::rows(&bd, n)
+                };
+                let mut bp = vec![f32::NAN; packed_len(k, n)];
+                pack_b(b, k, n, &mut bp);
+                // The layout: strip s, row p, column c at s·16k + 16p + c; zeros past n.
+                for (i, v) in bp.iter().enumerate() {
+                    let (s, p, c) = (i / (16 * k), i / 16 % k, i % 16);
+                    let j = 16 * s + c;
+                    let want = if j < n {
+                        bd[if tb { j * k + p } else { p * n + j }]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(*v, want, "packed [{s}, {p}, {c}] of {k}x{n}");
+                }
+                let bias = rand(n, 43);
+                let res = rand(m * n, 44);
+                let mut want = naive(m, n, k, a, b);
+                for (i, w) in want.iter_mut().enumerate() {
+                    let v = 0.5 * *w + bias[i % n] + res[i];
+                    *w = v.max(0.0);
+                }
+                let ep = Epilogue {
+                    alpha: 0.5,
+                    col_bias: Some(&bias),
+                    residual: Some(&res),
+                    act: Act::Relu,
+                    ..Epilogue::default()
+                };
+                for threads in [1, 2] {
+                    let mut c = vec![f32::NAN; m * n];
+                    sgemm_packed(
+                        &ThreadPool::new(threads),
+                        Gemm { m, n, k },
+                        a,
+                        &bp,
+                        &mut c,
+                        n,
+                        &ep,
+                    );
+                    for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                            "{m}x{n}x{k} (ta {ta}, tb {tb}, {threads} threads) [{i}]: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_narrow_view_of_a_wide_b_matches_the_naive_product() {
         for (m, n, k, ldb) in [(20, 40, 33, 512), (7, 21, 300, 1024), (61, 9, 5, 512)] {

@@ -690,6 +690,7 @@ impl Default for Registry {
                     mm,
                     has_bias: true,
                     act: None,
+                    packed_n: None,
                 }),
             ))
         });

@@ -34,6 +34,59 @@ pub struct FusedMatMul {
     pub has_bias: bool,
     /// Activation applied last.
     pub act: Option<UnaryOp>,
+    /// `Some(n)`: `y` is a constant `k × n` weight stored packed for the CPU GEMM
+    /// ([`pack_weight`]): shape `[⌈n/16⌉, k, 16]`, strip `s` holding columns
+    /// `16s..16s+16` (zeros past `n`), with `mm.trans_y` false (a transpose is applied
+    /// when packing). Set by the executor's load-time lowering, never by rules.
+    #[serde(default)]
+    pub packed_n: Option<usize>,
+}
+
+/// Columns per strip of a packed weight ([`FusedMatMul::packed_n`]).
+pub const PACK_COLS: usize = 16;
+
+/// `w` (`[k, n]`, or `[n, k]` with `trans`) packed as [`FusedMatMul::packed_n`] says.
+///
+/// # Errors
+/// If `w` is not a rank-2 float tensor.
+pub fn pack_weight(w: &Tensor, trans: bool) -> Result<Tensor> {
+    let a = float_in("pack_weight", w, 0)?;
+    if a.ndim() != 2 {
+        return Err(shape_err(
+            "pack_weight",
+            format!("weight must be rank 2, got {:?}", a.shape()),
+        ));
+    }
+    let (k, n) = if trans {
+        (a.shape()[1], a.shape()[0])
+    } else {
+        (a.shape()[0], a.shape()[1])
+    };
+    let strips = n.div_ceil(PACK_COLS);
+    let mut out = vec![0f32; strips * k * PACK_COLS];
+    for (i, v) in out.iter_mut().enumerate() {
+        let (s, p, c) = (i / (k * PACK_COLS), i / PACK_COLS % k, i % PACK_COLS);
+        let j = s * PACK_COLS + c;
+        if j < n {
+            *v = if trans { a[[j, p]] } else { a[[p, j]] };
+        }
+    }
+    Tensor::from_f32s(&[strips, k, PACK_COLS], out)
+}
+
+/// The `[k, n]` weight a packed one ([`pack_weight`]) holds.
+fn unpack_weight(p: &ArrayD<f32>, n: usize) -> Result<ArrayD<f32>> {
+    let d = p.shape();
+    if d.len() != 3 || d[2] != PACK_COLS || d[0] != n.div_ceil(PACK_COLS) {
+        return Err(shape_err(
+            "fused_matmul",
+            format!("packed weight {d:?} does not hold {n} columns in strips of {PACK_COLS}"),
+        ));
+    }
+    let k = d[1];
+    Ok(ArrayD::from_shape_fn(IxDyn(&[k, n]), |ix| {
+        p[[ix[1] / PACK_COLS, ix[0], ix[1] % PACK_COLS]]
+    }))
 }
 
 /// Squeeze-and-excitation: `x * act2(w2 · act1(w1 · mean_hw(x) + b1) + b2)` per channel.
@@ -127,7 +180,35 @@ pub(super) fn infer_fused_matmul(
     inputs: &[InferInput<'_>],
 ) -> Result<Vec<TypeInfo>> {
     arity("fused_matmul", inputs, 2 + f.has_bias as usize)?;
-    let out = super::matmul::infer_matmul(&f.mm, &inputs[..2])?;
+    let logical;
+    let out = match f.packed_n {
+        None => super::matmul::infer_matmul(&f.mm, &inputs[..2])?,
+        Some(n) => {
+            let d = inputs[1].ty.shape.dims();
+            let ok = !f.mm.trans_y
+                && d.len() == 3
+                && d[0].known() == Some(n.div_ceil(PACK_COLS))
+                && d[2].known() == Some(PACK_COLS);
+            if !ok {
+                return Err(shape_err(
+                    "fused_matmul",
+                    format!(
+                        "packed weight {} does not hold {n} columns in strips of {PACK_COLS}",
+                        inputs[1].ty.shape
+                    ),
+                ));
+            }
+            logical = TypeInfo {
+                dtype: inputs[1].ty.dtype,
+                shape: crate::Shape(vec![d[1].clone(), crate::Dim::Known(n)]),
+            };
+            let y = InferInput {
+                ty: &logical,
+                value: None,
+            };
+            super::matmul::infer_matmul(&f.mm, &[inputs[0], y])?
+        }
+    };
     if f.has_bias {
         let b = inputs[2].ty;
         let last = out[0].shape.dims().last().cloned();
@@ -149,7 +230,10 @@ pub(super) fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<T
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_fused_matmul(f, &super::concrete_inputs(&tys, inputs))?;
     let x = float_in("fused_matmul", inputs[0], 0)?;
-    let w = float_in("fused_matmul", inputs[1], 1)?;
+    let mut w = float_in("fused_matmul", inputs[1], 1)?;
+    if let Some(n) = f.packed_n {
+        w = std::borrow::Cow::Owned(unpack_weight(&w, n)?);
+    }
     let mut y = super::matmul::batched_matmul(&x, &w, f.mm.trans_x, f.mm.trans_y, f.mm.alpha)?;
     if f.has_bias {
         let b = float_in("fused_matmul", inputs[2], 2)?;

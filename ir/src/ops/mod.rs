@@ -25,7 +25,8 @@ pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillConstant, Range};
 pub use fused::{
-    Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock, SkipLayerNorm,
+    pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock,
+    SkipLayerNorm, PACK_COLS,
 };
 pub use interp::{Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};

@@ -967,7 +967,12 @@ fn fit_matmul(
         out[2] = leaf(vec![*yout.last()?]);
     }
     Some(if fused {
-        Op::FusedMatMul(FusedMatMul { mm, has_bias, act })
+        Op::FusedMatMul(FusedMatMul {
+            mm,
+            has_bias,
+            act,
+            packed_n: None,
+        })
     } else {
         Op::MatMul(mm)
     })
