@@ -414,9 +414,8 @@ pub fn pack_b(b: Mat<'_>, k: usize, n: usize, out: &mut [f32]) {
 }
 
 /// `C = epilogue(A·B)` with B packed by [`pack_b`] (`bp`, for this `k × n`). Tasks are
-/// (row block × 128-column block) rectangles; within one, each 16-column strip of B runs
-/// against every row tile of the block while it is in L1, and the epilogue runs once the
-/// block is done.
+/// (row block × column block) rectangles; within one, each 16-column strip of B runs
+/// against 48 rows at a time, whose epilogue then runs while they are in L1 or L2.
 ///
 /// # Panics
 /// If an operand is too short for the shape (an engine bug: shapes are checked when the
@@ -451,51 +450,59 @@ pub fn sgemm_packed(
         ep.col_bias.is_none_or(|b| b.len() >= n),
         "column bias too short"
     );
-    const NBP: usize = 128;
     let isa = isa();
     let threads = pool.threads();
-    let nblocks = n.div_ceil(NBP);
-    // Row blocks: as few as keep A's block (rows × KC) in L2, then split further until
-    // every thread has several tasks; sized evenly in whole 6-row tiles.
+    // Tasks: column blocks of whole strips, as many as a multiple of the thread count
+    // (B, the operand that comes from memory, is then read once and split evenly), and
+    // row blocks only past 192 rows or when the strips run out; rows in whole 6-row tiles.
+    let strips = n.div_ceil(PACK_COLS);
+    let nblocks = n.div_ceil(256).next_multiple_of(threads).min(strips);
     let mut mblocks = m.div_ceil(192);
-    while threads > 1 && mblocks * nblocks < 4 * threads && m / (mblocks + 1) >= 24 {
-        mblocks += 1;
+    if nblocks * mblocks < threads {
+        mblocks = threads.div_ceil(nblocks).min(m.div_ceil(6));
     }
+    let nb = strips.div_ceil(nblocks) * PACK_COLS;
+    let nblocks = n.div_ceil(nb);
     let mb = m.div_ceil(mblocks).next_multiple_of(6);
     let mblocks = m.div_ceil(mb);
     let tasks = mblocks * nblocks;
     let cp = SharedMut::new(c);
     let run = |t: usize| {
         let (mi, ni) = (t % mblocks, t / mblocks);
-        let (i0, i1) = (mi * mb, ((mi + 1) * mb).min(m));
-        let (j0, j1) = (ni * NBP, ((ni + 1) * NBP).min(n));
-        for j in (j0..j1).step_by(PACK_COLS) {
-            let strip = &bp[j * k..(j + PACK_COLS) * k];
-            let blk = Block {
-                k,
-                a,
-                b: Mat::rows(strip, PACK_COLS),
-                // SAFETY: columns j.. of this task's rectangle (tasks are disjoint; the
-                // asserts above put every rectangle inside `c`).
+        let (r0, r1) = (mi * mb, ((mi + 1) * mb).min(m));
+        let (j0, j1) = (ni * nb, ((ni + 1) * nb).min(n));
+        // Rows in chunks of 8 tiles: every strip runs against a chunk, then the chunk's
+        // epilogue runs while it is in L1.
+        for i0 in (r0..r1).step_by(48) {
+            let i1 = (i0 + 48).min(r1);
+            for j in (j0..j1).step_by(PACK_COLS) {
+                let strip = &bp[j * k..(j + PACK_COLS) * k];
+                let blk = Block {
+                    k,
+                    a,
+                    b: Mat::rows(strip, PACK_COLS),
+                    // SAFETY: columns j.. of this task's rectangle (tasks are disjoint;
+                    // the asserts above put every rectangle inside `c`).
+                    #[allow(unsafe_code)]
+                    c: unsafe { cp.0.add(j) },
+                    ldc,
+                    i0,
+                    i1,
+                    j0: 0,
+                    j1: PACK_COLS.min(n - j),
+                };
+                // SAFETY: as above; the strip is `k × 16` with row stride 16.
                 #[allow(unsafe_code)]
-                c: unsafe { cp.0.add(j) },
-                ldc,
-                i0,
-                i1,
-                j0: 0,
-                j1: PACK_COLS.min(n - j),
-            };
-            // SAFETY: as above; the strip is `k × 16` with row stride 16.
-            #[allow(unsafe_code)]
-            unsafe {
-                block(isa, blk, &Epilogue::default())
-            };
-        }
-        for i in i0..i1 {
-            // SAFETY: row i, columns j0..j1 of this task's rectangle.
-            #[allow(unsafe_code)]
-            let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
-            ep.apply_row(row, i, j0, ldc);
+                unsafe {
+                    block(isa, blk, &Epilogue::default())
+                };
+            }
+            for i in i0..i1 {
+                // SAFETY: row i, columns j0..j1 of this task's rectangle.
+                #[allow(unsafe_code)]
+                let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
+                ep.apply_row(row, i, j0, ldc);
+            }
         }
     };
     if tasks > 1 && m * n * k >= PAR_MIN_FLOPS && threads > 1 {
