@@ -157,6 +157,23 @@ impl Default for Epilogue<'_> {
 }
 
 impl Epilogue<'_> {
+    /// Panics unless an `m × n` C (row stride `ldc`) fits in `c_len` floats and the
+    /// residual (from `co`) and biases cover it.
+    fn check_output(&self, m: usize, n: usize, c_len: usize, ldc: usize, co: usize) {
+        assert!((m - 1) * ldc + n <= c_len, "gemm output too short");
+        if let Some(r) = self.residual {
+            assert!(co + (m - 1) * ldc + n <= r.len(), "gemm residual too short");
+        }
+        assert!(
+            self.row_bias.is_none_or(|b| b.len() >= m),
+            "row bias too short"
+        );
+        assert!(
+            self.col_bias.is_none_or(|b| b.len() >= n),
+            "column bias too short"
+        );
+    }
+
     pub(crate) fn is_identity(&self) -> bool {
         self.alpha == 1.0
             && self.row_bias.is_none()
@@ -298,19 +315,8 @@ fn batch_on(
                 || (ao + a.max_index(m, k) < a.data.len() && bo + b.max_index(k, n) < b.data.len()),
             "gemm operand too short"
         );
-        assert!(co + (m - 1) * ldc + n <= c.len(), "gemm output too short");
-        if let Some(r) = ep.residual {
-            assert!(co + (m - 1) * ldc + n <= r.len(), "gemm residual too short");
-        }
+        ep.check_output(m, n, c.len() - co.min(c.len()), ldc, co);
     }
-    assert!(
-        ep.row_bias.is_none_or(|b| b.len() >= m),
-        "row bias too short"
-    );
-    assert!(
-        ep.col_bias.is_none_or(|b| b.len() >= n),
-        "column bias too short"
-    );
     let isa = isa();
     let (mb, nb) = blocks(isa, &b, m, n, pool.map_or(1, |p| p.threads()));
     let mblocks = m.div_ceil(mb);
@@ -440,18 +446,7 @@ pub fn sgemm_packed(
         k == 0 || a.max_index(m, k) < a.data.len(),
         "gemm operand too short"
     );
-    assert!((m - 1) * ldc + n <= c.len(), "gemm output too short");
-    if let Some(r) = ep.residual {
-        assert!((m - 1) * ldc + n <= r.len(), "gemm residual too short");
-    }
-    assert!(
-        ep.row_bias.is_none_or(|b| b.len() >= m),
-        "row bias too short"
-    );
-    assert!(
-        ep.col_bias.is_none_or(|b| b.len() >= n),
-        "column bias too short"
-    );
+    ep.check_output(m, n, c.len(), ldc, 0);
     let isa = isa();
     let threads = pool.threads();
     // Tasks: column blocks of whole strips, as many as a multiple of the thread count

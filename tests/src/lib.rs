@@ -186,3 +186,19 @@ pub fn committed_rec_cases() -> Result<(Vec<RecCase>, Vec<String>)> {
     }
     Ok((out, charset(&data.join("ppocr_keys_v1.txt"))?))
 }
+
+/// An f32 tensor of `shape` with values in [-1, 1) from a xorshift generator seeded by
+/// `seed` (the same seed gives the same tensor).
+pub fn rand_t(shape: &[usize], seed: u64) -> Tensor {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let n: usize = shape.iter().product();
+    let v = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_f32s(shape, v).expect("the shape's element count")
+}

@@ -11,6 +11,7 @@ use kayak::exec::{Plan, PlanOptions, RunState};
 use kayak::ir::ops::*;
 use kayak::ir::{DType, Graph, Op, Tensor, TypeInfo};
 use kayak_rewrite::verify::random_op;
+use kayak_tests::rand_t;
 use std::sync::Arc;
 
 /// Runs `op` as a one-node plan (input 0 fed, the rest weights, or all fed) and compares
@@ -78,20 +79,6 @@ fn check(
         }
     }
     Ok(kernel)
-}
-
-fn rand_t(shape: &[usize], seed: u64) -> Tensor {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let n: usize = shape.iter().product();
-    let v = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_f32s(shape, v).unwrap()
 }
 
 /// Hand-made random cases of the ops `random_op` does not draw.
