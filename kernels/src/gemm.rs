@@ -472,6 +472,33 @@ pub fn sgemm_packed(
         // epilogue runs while it is in L1.
         for i0 in (r0..r1).step_by(48) {
             let i1 = (i0 + 48).min(r1);
+            #[cfg(target_arch = "x86_64")]
+            if i1 - i0 < 6 && isa != Isa::Generic {
+                // Fewer rows than a tile: a row at a time, four strips per step.
+                for i in i0..i1 {
+                    // SAFETY: row i of A (asserted to cover m × k); the packed B; row i,
+                    // columns j0..j1 of this task's rectangle; AVX2 detected by `isa()`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        crate::gemm_avx2::packed_row(
+                            k,
+                            a.data.as_ptr().add(i * a.rs),
+                            a.cs,
+                            bp.as_ptr(),
+                            n,
+                            j0 / PACK_COLS..j1.div_ceil(PACK_COLS),
+                            cp.0.add(i * ldc),
+                        )
+                    };
+                }
+                for i in i0..i1 {
+                    // SAFETY: row i, columns j0..j1 of this task's rectangle.
+                    #[allow(unsafe_code)]
+                    let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
+                    ep.apply_row(row, i, j0, ldc);
+                }
+                continue;
+            }
             for j in (j0..j1).step_by(PACK_COLS) {
                 let strip = &bp[j * k..(j + PACK_COLS) * k];
                 let blk = Block {
@@ -1083,8 +1110,9 @@ mod tests {
     /// A view of B narrower than its row stride (attention's V inside the packed QKV): a
     /// stride that is a multiple of 2 KiB with a width that ends in a partial strip.
     /// Products against a packed B: the packed layout (strips of 16 with zero padding),
-    /// ragged columns and rows, K across the K blocks, transposed operands, the epilogue
-    /// (bias, residual, activation), and the row/column task split at 1 and 2 threads.
+    /// ragged columns and rows (fewer than a tile too), K across the K blocks, transposed
+    /// operands, the epilogue (bias, residual, activation), and the row/column task split
+    /// at 1 and 2 threads.
     #[test]
     fn packed_b_products_match_the_naive_product() {
         let shapes = [
@@ -1094,6 +1122,11 @@ mod tests {
             (13, 130, 520),
             (200, 47, 64),
             (6, 1000, 17),
+            // Fewer rows than a tile (alone, or a block's last 2): a row at a time over
+            // groups of 4 strips and their remainder.
+            (1, 1000, 300),
+            (3, 50, 40),
+            (50, 70, 33),
         ];
         for (m, n, k) in shapes {
             for (tb, ta) in [(false, false), (true, false), (false, true)] {

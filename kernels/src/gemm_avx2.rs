@@ -325,3 +325,60 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
         unsafe { ep.apply_rows(c, ldc, i0..i1, j0, j1) };
     }
 }
+
+/// One row of `C = A·B` against a packed B ([`crate::gemm::pack_b`]), over its strips
+/// `strips`, four strips (64 columns, 8 accumulator chains) at a time: the rows a packed
+/// product has too few of for 6-row tiles (a matrix-vector product, a block's last rows),
+/// where one strip's 2 chains would leave the FMA units waiting on latency.
+///
+/// # Safety
+/// `a` readable at `p·csa` (p < k); `bp` holds the packed `k × n` B; `c` writable at
+/// `j` for `j` in the strips' columns below `n` (C's row, column 0 at `c`); AVX2 and FMA present.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn packed_row(
+    k: usize,
+    a: *const f32,
+    csa: usize,
+    bp: *const f32,
+    n: usize,
+    strips: std::ops::Range<usize>,
+    c: *mut f32,
+) {
+    let strip = k * NP;
+    let (mut s, s1) = (strips.start, strips.end);
+    while s < s1 {
+        let w = 4.min(s1 - s);
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        // SAFETY: strips s..s+w lie in `bp` (k × 16 floats each); `a` as the caller says.
+        unsafe {
+            let b = bp.add(s * strip);
+            macro_rules! steps {
+                ($w:literal) => {
+                    for p in 0..k {
+                        let av = _mm256_broadcast_ss(&*a.add(p * csa));
+                        for (q, acc) in acc.iter_mut().enumerate().take($w) {
+                            let bq = b.add(q * strip + p * NP);
+                            acc[0] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bq), acc[0]);
+                            acc[1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bq.add(8)), acc[1]);
+                        }
+                    }
+                };
+            }
+            match w {
+                4 => steps!(4),
+                3 => steps!(3),
+                2 => steps!(2),
+                _ => steps!(1),
+            }
+            for (q, acc) in acc.iter().enumerate().take(w) {
+                let j = (s + q) * NP;
+                let cols = NP.min(n - j);
+                let mut buf = [0f32; NP];
+                _mm256_storeu_ps(buf.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(buf.as_mut_ptr().add(8), acc[1]);
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), c.add(j), cols);
+            }
+        }
+        s += w;
+    }
+}
