@@ -231,6 +231,7 @@ fn depthwise(
         // SAFETY: task t owns scratch slot t.
         #[allow(unsafe_code)]
         let mine = unsafe { sp.slice(t * per, per) };
+        let mut fresh = true;
         for plane in chunk_range(planes, tasks, t) {
             let c = plane % p.oc;
             let xs = &x[plane * hw..(plane + 1) * hw];
@@ -245,8 +246,9 @@ fn depthwise(
                 // the kernel.
                 #[allow(unsafe_code)]
                 unsafe {
-                    k.plane(xs, ws, ep.bias.map_or(0.0, |b| b[c]), o, mine)
+                    k.plane(xs, ws, ep.bias.map_or(0.0, |b| b[c]), o, mine, fresh)
                 };
+                fresh = false;
                 finish_plane(p, &ConvEpilogue { bias: None, ..*ep }, plane, o);
                 continue;
             }
@@ -930,7 +932,8 @@ mod transpose_tests {
             }
             for threads in [1, 2] {
                 let pool = ThreadPool::new(threads);
-                let mut scratch = vec![0f32; p.scratch_len(threads)];
+                // Scratch as the arena hands it out: holding whatever was there (NaN here).
+                let mut scratch = vec![f32::NAN; p.scratch_len(threads)];
                 let mut out = vec![f32::NAN; want.len()];
                 conv_transpose2d(&pool, &p, &x, &wt, Some(&bias), &mut out, &mut scratch);
                 for (a, b) in out.iter().zip(&want) {
@@ -1080,7 +1083,8 @@ mod tests {
             let want = naive(&p, &x, &w, &bias);
             for threads in [1, 2, 3] {
                 let pool = ThreadPool::new(threads);
-                let mut scratch = vec![0f32; p.scratch_len(threads)];
+                // Scratch as the arena hands it out: holding whatever was there (NaN here).
+                let mut scratch = vec![f32::NAN; p.scratch_len(threads)];
                 let mut out = vec![f32::NAN; want.len()];
                 let ep = ConvEpilogue {
                     bias: Some(&bias),

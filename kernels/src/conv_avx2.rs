@@ -54,7 +54,10 @@ impl Depthwise {
     }
 
     /// One plane: `o` (`oh × ow`) from `x` (`h × w`), the plane's `kh × kw` weights and
-    /// its bias; `phases` holds at least [`Depthwise::phases_len`] floats.
+    /// its bias; `phases` holds at least [`Depthwise::phases_len`] floats. `fresh`: the
+    /// phases have not been used by this kernel since they were handed out, so their
+    /// padding is zeroed first; every later plane scatters into exactly the same places
+    /// and leaves the padding as it was.
     ///
     /// # Safety
     /// AVX2 and FMA present; the slices as long as stated.
@@ -67,12 +70,15 @@ impl Depthwise {
         bias: f32,
         o: &mut [f32],
         phases: &mut [f32],
+        fresh: bool,
     ) {
         let (p, wq) = (&self.p, self.wq);
         let [sh, s] = p.stride;
         let plane = self.hq * wq;
         let phases = &mut phases[..self.phases_len()];
-        phases.fill(0.0);
+        if fresh {
+            phases.fill(0.0);
+        }
         // Scatter: padded row r = iy + pad_top goes to phase row (r mod sh), index r / sh;
         // padded column c = ix + pad_left to phase column (c mod s), index c / s (s the
         // column stride).
@@ -93,7 +99,10 @@ impl Depthwise {
                     // SAFETY: 16 floats from 2k are inside `xrow` (k + 8 <= pairs); the
                     // stores land at phase indices < wq (the geometry holds the padded row).
                     unsafe {
-                        while k + 8 <= pairs {
+                        while k < pairs && pairs >= 8 {
+                            // The last block overlaps the one before rather than leaving
+                            // a scalar tail (it stores the same values again).
+                            k = k.min(pairs - 8);
                             let a = _mm256_loadu_ps(xrow.as_ptr().add(2 * k));
                             let b = _mm256_loadu_ps(xrow.as_ptr().add(2 * k + 8));
                             // evens / odds, in order after the cross-lane fix-up
@@ -115,6 +124,7 @@ impl Depthwise {
                             k += 8;
                         }
                     }
+                    let k = if pairs >= 8 { pairs } else { 0 };
                     for (ix, &v) in xrow.iter().enumerate().skip(2 * k) {
                         let c = ix + p.pad[1];
                         phases[row_at(c % 2) + c / 2] = v;
@@ -202,15 +212,43 @@ impl Depthwise {
                 }
             };
         }
+        // A last group of 1–3 vectors splits its taps over two accumulators per vector
+        // (even and odd taps, added at the end), so that it is not one long chain of
+        // dependent FMAs: a 7×7 plane is 7 vectors, 6 + 1.
+        macro_rules! split_group {
+            ($u:literal) => {{
+                let mut j = [(0usize, 0usize); $u];
+                j.iter_mut().for_each(|j| *j = next());
+                let mut acc = [[b0, _mm256_setzero_ps()]; $u];
+                // SAFETY: as in `group!`.
+                unsafe {
+                    let mut base = [pp; $u];
+                    for u in 0..$u {
+                        base[u] = pp.add(j[u].1);
+                    }
+                    for (tap, (&q, &wq)) in off.iter().zip(wv).enumerate() {
+                        let w = _mm256_set1_ps(wq);
+                        let h = tap & 1;
+                        for u in 0..$u {
+                            acc[u][h] =
+                                _mm256_fmadd_ps(w, _mm256_loadu_ps(base[u].add(q)), acc[u][h]);
+                        }
+                    }
+                }
+                for u in 0..$u {
+                    store(j[u].0, _mm256_add_ps(acc[u][0], acc[u][1]));
+                }
+            }};
+        }
         // Six at a time (independent FMA chains hide the FMA latency), then the rest as
-        // one group: a 7-row 7×7 plane runs 6 + 1 with one chain in the last group.
+        // one group.
         group!(6);
         match total - t {
             5 => group!(5),
             4 => group!(4),
-            3 => group!(3),
-            2 => group!(2),
-            1 => group!(1),
+            3 => split_group!(3),
+            2 => split_group!(2),
+            1 => split_group!(1),
             _ => {}
         }
     }
