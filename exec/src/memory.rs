@@ -155,7 +155,7 @@ pub fn check(buffers: &[Lifetime], offsets: &[usize], arena: usize) -> bool {
         if a.bytes == 0 {
             continue;
         }
-        if offsets[i] % ALIGN != 0 || offsets[i] + a.bytes > arena {
+        if !offsets[i].is_multiple_of(ALIGN) || offsets[i] + a.bytes > arena {
             return false;
         }
         for (j, b) in buffers.iter().enumerate().skip(i + 1) {

@@ -3,13 +3,13 @@
 //! Operands are strided views (`a[i,k] = data[i·rs + k·cs]`), so transposes cost nothing.
 //! When B's rows are contiguous (`cs == 1`) a register-tiled micro-kernel runs: `MR` rows
 //! of A broadcast against `NR` columns of B, accumulated over `K` in blocks of [`KC`]. It
-//! exists twice — generic (plain loops the compiler vectorizes) and AVX2+FMA (intrinsics,
-//! `gemm_avx2`, whose accumulators are registers by construction and whose edge tiles
-//! avoid masked stores, slow on AMD; it packs both operands when B's row stride is a
-//! multiple of 2 KiB) — chosen once ([`isa`]); AVX-512 machines run the AVX2 one (on a
-//! Zen 4, whose 512-bit units are double-pumped 256-bit ones, the auto-vectorized 14×32
-//! AVX-512 tile ran 1024³ at 31 GFLOP/s against its 86). A constant B can be packed once
-//! ([`pack_b`]) into 16-column strips that [`sgemm_packed`] reads sequentially. When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
+//! exists three times, chosen once ([`isa`]): generic (plain loops the compiler
+//! vectorizes), AVX2+FMA and AVX-512 — both with intrinsics (`gemm_avx2`, `gemm_avx512`),
+//! so the accumulators are registers by construction (an auto-vectorized 14×32 AVX-512
+//! tile ran 1024³ at 31 GFLOP/s on a Zen 4 where these run 85); AVX2's edge tiles avoid
+//! masked stores (slow on AMD), AVX-512's use them (single instructions there). Both pack
+//! both operands when B's row stride is a multiple of 2 KiB. A constant B can be packed
+//! once ([`pack_b`]) into 16-column strips that [`sgemm_packed`] reads sequentially. When B is transposed (`rs == 1`, as in `Q·Kᵀ`) a
 //! blocked dot-product kernel runs; anything else takes a plain loop. Work is split over
 //! the pool in row × column blocks of C; small products run on the calling thread.
 //!
@@ -22,9 +22,9 @@ use crate::pool::{SharedMut, ThreadPool};
 pub const KC: usize = 256;
 /// Columns of C per parallel task.
 const NB: usize = 256;
-/// Rows of C per parallel task: a multiple of the micro-kernel's rows (6 for AVX2, which
-/// AVX-512 machines run too, 4 portable), so that only a product's last block can end in
-/// a partial row tile. 60 for AVX2 also divides most channel counts (96, 120, 240, 480, …)
+/// Rows of C per parallel task: a multiple of the micro-kernel's rows (12 for AVX-512,
+/// 6 for AVX2, 4 portable), so that only a product's last block can end in a partial row
+/// tile. 60 for AVX2 also divides most channel counts (96, 120, 240, 480, …)
 /// into whole tiles, where 56 left a 2-row tile in every block.
 fn mb(isa: Isa) -> usize {
     match isa {
@@ -38,7 +38,7 @@ fn mb(isa: Isa) -> usize {
 /// tall and wide so each packed panel serves more tiles, when the product is large
 /// enough to still give every thread several tasks.
 fn blocks(isa: Isa, b: &Mat<'_>, m: usize, n: usize, threads: usize) -> (usize, usize) {
-    let packs = isa != Isa::Generic && b.cs == 1 && b.rs % 512 == 0;
+    let packs = isa != Isa::Generic && b.cs == 1 && b.rs.is_multiple_of(512);
     let (big_m, big_n) = (2 * mb(isa), 2 * NB);
     if packs && m.div_ceil(big_m) * n.div_ceil(big_n) >= 4 * threads {
         (big_m, big_n)
@@ -473,6 +473,22 @@ pub fn sgemm_packed(
         for i0 in (r0..r1).step_by(48) {
             let i1 = (i0 + 48).min(r1);
             #[cfg(target_arch = "x86_64")]
+            if isa == Isa::Avx512 && i1 - i0 >= 6 {
+                // SAFETY: rows i0..i1 of A (asserted to cover m × k), the packed B, this
+                // task's rectangle of C; AVX-512F detected by `isa()`.
+                #[allow(unsafe_code)]
+                unsafe {
+                    crate::gemm_avx512::packed(k, a, bp, n, cp.0, ldc, i0..i1, j0..j1)
+                };
+                for i in i0..i1 {
+                    // SAFETY: row i, columns j0..j1 of this task's rectangle.
+                    #[allow(unsafe_code)]
+                    let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
+                    ep.apply_row(row, i, j0, ldc);
+                }
+                continue;
+            }
+            #[cfg(target_arch = "x86_64")]
             if i1 - i0 < 6 && isa != Isa::Generic {
                 // Fewer rows than a tile: a row at a time, four strips per step.
                 for i in i0..i1 {
@@ -597,7 +613,9 @@ unsafe fn block(isa: Isa, blk: Block<'_>, ep: &Epilogue<'_>) -> bool {
         unsafe {
             match isa {
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 | Isa::Avx2 => crate::gemm_avx2::nn(blk, ep),
+                Isa::Avx512 => crate::gemm_avx512::nn(blk, ep),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => crate::gemm_avx2::nn(blk, ep),
                 _ => nn_generic(blk, ep),
             }
         }

@@ -2,9 +2,9 @@
 //! CPU features at run time, that write into buffers the caller owns and allocate nothing.
 //!
 //! - [`pool`]: the thread pool kernels split work over (no allocation per dispatch).
-//! - [`gemm`]: f32 matrix products with fused epilogues, AVX2+FMA (micro-kernels written
-//!   with intrinsics, in `gemm_avx2`; AVX-512 machines run them too) or generic; B packed
-//!   once into strips for constant weights (`pack_b`, `sgemm_packed`).
+//! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA (micro-kernels
+//!   written with intrinsics, in `gemm_avx512` and `gemm_avx2`) or generic; B packed once
+//!   into strips for constant weights (`pack_b`, `sgemm_packed`).
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
 //!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
 //!   registers —, 3×3 stride 1 by [`winograd`]) with the same epilogues.
@@ -69,6 +69,8 @@ mod conv_avx2;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_avx2;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 pub mod ops;
 pub mod pool;
 pub mod winograd;

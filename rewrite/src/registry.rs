@@ -210,7 +210,7 @@ fn scale_out_channels(w: &Tensor, k: &[f64], axis: usize, groups: usize) -> Opti
     let per_axis = *shape.get(axis)?;
     let blocks = if axis == 0 { 1 } else { groups };
     // One factor per output channel, or no fold.
-    (groups > 0 && k.len() == per_axis * blocks && shape[0] % groups == 0).then_some(())?;
+    (groups > 0 && k.len() == per_axis * blocks && shape[0].is_multiple_of(groups)).then_some(())?;
     let out: Vec<f32> = wv
         .iter()
         .enumerate()

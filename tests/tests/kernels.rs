@@ -291,10 +291,10 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
     v.push((
         Op::Pool2d(Pool {
             padding: Padding::Explicit([1, 1, 1, 1]),
-            ceil_mode: seed % 3 == 0,
+            ceil_mode: seed.is_multiple_of(3),
             exclusive: seed % 2 == 1,
             ..Pool::window(
-                if seed % 2 == 0 {
+                if seed.is_multiple_of(2) {
                     PoolKind::Max
                 } else {
                     PoolKind::Avg

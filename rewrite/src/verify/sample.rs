@@ -649,7 +649,7 @@ fn reshape_to(r: &mut Rng, x: &[usize]) -> Op {
         1 if rank >= 2 => vec![x[0] as i64, -1],
         2 => {
             let last = *x.last().unwrap_or(&1);
-            let f = (2..last).find(|f| last % f == 0).unwrap_or(1);
+            let f = (2..last).find(|f| last.is_multiple_of(*f)).unwrap_or(1);
             let mut v: Vec<i64> = x[..rank - 1].iter().map(|&d| d as i64).collect();
             v.extend([f as i64, (last / f) as i64]);
             v
@@ -661,7 +661,7 @@ fn reshape_to(r: &mut Rng, x: &[usize]) -> Op {
         }
         4 => x.iter().map(|&d| d as i64).collect(),
         _ => {
-            let f = (2..=numel).find(|f| numel % f == 0).unwrap_or(1);
+            let f = (2..=numel).find(|f| numel.is_multiple_of(*f)).unwrap_or(1);
             vec![f as i64, (numel / f) as i64]
         }
     };
