@@ -242,11 +242,26 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
             // past the block's columns).
             for s in 0..w.div_ceil(L) {
                 let cols = L.min(w - s * L);
-                let dst = &mut bpack[s * kc * L..(s + 1) * kc * L];
-                for (p, row) in dst.chunks_exact_mut(L).enumerate() {
-                    let src = (p0 + p) * b.rs + j + s * L;
-                    row[..cols].copy_from_slice(&b.data[src..src + cols]);
-                    row[cols..].fill(0.0);
+                let mask: __mmask16 = if cols == L {
+                    0xffff
+                } else {
+                    (1u16 << cols) - 1
+                };
+                let dst = bpack[s * kc * L..(s + 1) * kc * L].as_mut_ptr();
+                let src = b.data.as_ptr();
+                for p in 0..kc {
+                    // SAFETY: B's row p0 + p holds columns j + 16s .. + cols (the caller
+                    // checked the shapes; the load is masked to them); the buffer holds
+                    // kc rows of 16 per strip.
+                    unsafe {
+                        let q = src.add((p0 + p) * b.rs + j + s * L);
+                        let v = if cols == L {
+                            _mm512_loadu_ps(q)
+                        } else {
+                            _mm512_maskz_loadu_ps(mask, q)
+                        };
+                        _mm512_storeu_ps(dst.add(p * L), v);
+                    }
                 }
             }
             for t in 0..panels {
@@ -279,17 +294,34 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
 /// Rows `i0..i1`, K steps `p0..p0+kc` of A into `MR`-row panels: panel t holds rows
 /// `i0 + 12t ..`, K step p at `t·12·kc + 12p` (rows past `i1` are 0).
 fn pack_a(a: Mat<'_>, i0: usize, i1: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    assert!(
+        out.len() >= (i1 - i0).div_ceil(MR) * MR * kc,
+        "A pack too short"
+    );
+    assert!(
+        i1 == i0 || kc == 0 || (i1 - 1) * a.rs + (p0 + kc - 1) * a.cs < a.data.len(),
+        "A too short"
+    );
+    let (src, dst) = (a.data.as_ptr(), out.as_mut_ptr());
     for t in 0..(i1 - i0).div_ceil(MR) {
-        let panel = &mut out[t * MR * kc..(t + 1) * MR * kc];
         let rows = MR.min(i1 - (i0 + t * MR));
-        for r in 0..MR {
-            if r < rows {
-                let start = (i0 + t * MR + r) * a.rs + p0 * a.cs;
-                for (p, v) in panel.iter_mut().skip(r).step_by(MR).enumerate() {
-                    *v = a.data[start + p * a.cs];
+        let mut starts = [0usize; MR];
+        for (r, st) in starts.iter_mut().enumerate().take(rows) {
+            *st = (i0 + t * MR + r) * a.rs + p0 * a.cs;
+        }
+        // SAFETY: the asserts above: every read is inside A's rows i0..i1, K steps
+        // p0..p0+kc; every write inside the pack.
+        unsafe {
+            let panel = dst.add(t * MR * kc);
+            for p in 0..kc {
+                let step = panel.add(p * MR);
+                for (r, &st) in starts.iter().enumerate() {
+                    *step.add(r) = if r < rows {
+                        *src.add(st + p * a.cs)
+                    } else {
+                        0.0
+                    };
                 }
-            } else {
-                panel.iter_mut().skip(r).step_by(MR).for_each(|v| *v = 0.0);
             }
         }
     }
