@@ -41,10 +41,30 @@ fn blocks(isa: Isa, b: &Mat<'_>, m: usize, n: usize, threads: usize) -> (usize, 
     let packs = isa != Isa::Generic && b.cs == 1 && b.rs.is_multiple_of(512);
     let (big_m, big_n) = (2 * mb(isa), 2 * NB);
     if packs && m.div_ceil(big_m) * n.div_ceil(big_n) >= 4 * threads {
-        (big_m, big_n)
-    } else {
-        (mb(isa), NB)
+        return (big_m, big_n);
     }
+    // A product too small to give every thread two blocks is cut finer — columns first,
+    // in whole tiles, down to 32 columns and two row tiles (a 240 → 40 projection on a
+    // 14×14 plane was one block, so one thread did all of it).
+    let (rows, cols) = match isa {
+        Isa::Avx512 => (12, 32),
+        Isa::Avx2 => (6, 16),
+        Isa::Generic => (4, 8),
+    };
+    let (mut mb, mut nb) = (mb(isa), NB);
+    while threads > 1 && m.div_ceil(mb) * n.div_ceil(nb) < 2 * threads {
+        if nb >= 2 * cols && n.div_ceil(nb) <= m.div_ceil(mb) {
+            nb = (nb / 2).next_multiple_of(cols).min(n.next_multiple_of(cols) / 2);
+            nb = nb.max(cols);
+        } else if mb >= 4 * rows {
+            mb = (mb / 2).next_multiple_of(rows);
+        } else if nb >= 2 * cols {
+            nb = (nb / 2).next_multiple_of(cols).max(cols);
+        } else {
+            break;
+        }
+    }
+    (mb, nb)
 }
 /// Below this many multiply-adds a product runs on the calling thread.
 const PAR_MIN_FLOPS: usize = 1 << 16;
