@@ -54,7 +54,9 @@ fn blocks(isa: Isa, b: &Mat<'_>, m: usize, n: usize, threads: usize) -> (usize, 
     let (mut mb, mut nb) = (mb(isa), NB);
     while threads > 1 && m.div_ceil(mb) * n.div_ceil(nb) < 2 * threads {
         if nb >= 2 * cols && n.div_ceil(nb) <= m.div_ceil(mb) {
-            nb = (nb / 2).next_multiple_of(cols).min(n.next_multiple_of(cols) / 2);
+            nb = (nb / 2)
+                .next_multiple_of(cols)
+                .min(n.next_multiple_of(cols) / 2);
             nb = nb.max(cols);
         } else if mb >= 4 * rows {
             mb = (mb / 2).next_multiple_of(rows);

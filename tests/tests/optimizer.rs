@@ -61,6 +61,26 @@ fn mobilenet_v3_small_beats_paddle_op_count() {
     );
 }
 
+/// MobileNetV3's squeeze-and-excitation blocks multiply gate first (`multiply(gate, x)`);
+/// with multiplication commuting in the e-graph, all nine become `se_block`s.
+#[test]
+fn mobilenet_v3_small_fuses_its_gate_first_se_blocks() {
+    let test = "mobilenet_v3_small_fuses_its_gate_first_se_blocks";
+    let Some(manifest) = require(test, "mobilenet_v3_small/manifest.json") else {
+        return;
+    };
+    let p = Predictor::new(Config::new().model_dir(manifest.parent().unwrap())).unwrap();
+    let count = |name: &str| {
+        p.graph()
+            .nodes
+            .iter()
+            .filter(|n| n.op.name() == name)
+            .count()
+    };
+    assert_eq!(count("se_block"), 9);
+    assert_eq!(count("mul_elementwise"), 0);
+}
+
 #[test]
 fn ernie_mini_beats_paddle_op_count() {
     check("ernie_mini_beats_paddle_op_count", "ernie_mini");
