@@ -149,11 +149,16 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
         unsafe { nn_packed(blk, ep) };
         return;
     }
-    // Up to 8 columns past the last whole vector go to the AVX2 tile, 8 wide, first
-    // (a 16-lane vector would mostly compute dropped lanes: a 7×7 plane's 49 columns are
-    // 3 vectors and 1 column); the row tiles' epilogues below then see them done.
+    // Columns past the last whole vector are done first (the row tiles' epilogues below
+    // then see them done), not by a 16-lane tile that would mostly compute dropped lanes
+    // (a 7×7 plane's 49 columns are 3 vectors and 1 column): up to 4 as dot products of
+    // A's rows with the gathered columns ([`tail_dots`]), up to 8 by the AVX2 tile.
     let tail = (j1 - j0) % L;
-    let j1 = if (1..=8).contains(&tail) {
+    let j1 = if tail <= DOT_COLS && tail > 0 && a.cs == 1 && k <= DOT_MAX_K {
+        // SAFETY: the caller's contract for a part of its rectangle.
+        unsafe { tail_dots(blk, j1 - tail) };
+        j1 - tail
+    } else if (1..=8).contains(&tail) {
         let rest = Block {
             j0: j1 - tail,
             ..blk
@@ -374,5 +379,69 @@ pub(crate) unsafe fn packed(
             j += w;
         }
         p0 += kc;
+    }
+}
+
+/// Most columns [`tail_dots`] takes.
+const DOT_COLS: usize = 4;
+/// Longest K [`tail_dots`] takes (its gathered columns live on the stack: 32 KiB).
+const DOT_MAX_K: usize = 2048;
+
+/// Columns `jt..j1` (at most [`DOT_COLS`]) of the block's rows of `C = A·B` as dot
+/// products: the columns of B gathered once into contiguous vectors, then each row of A
+/// (contiguous, `a.cs == 1`) against all of them, 16 lanes at a time. A 6×8 AVX2 tile
+/// for one column used one lane in eight and was bound by its 7 loads per 6 FMAs (a
+/// 7×7 plane's last column cost 6× what the lanes needed).
+///
+/// # Safety
+/// As [`nn`], with `a.cs == 1`, `k <= DOT_MAX_K`, `j1 − jt <= DOT_COLS`.
+#[target_feature(enable = "avx512f")]
+unsafe fn tail_dots(blk: Block<'_>, jt: usize) {
+    let Block {
+        k,
+        a,
+        b,
+        c,
+        ldc,
+        i0,
+        i1,
+        j1,
+        ..
+    } = blk;
+    let cols = j1 - jt;
+    let mut g = [[0f32; DOT_MAX_K]; DOT_COLS];
+    for (q, col) in g.iter_mut().enumerate().take(cols) {
+        for (p, v) in col.iter_mut().enumerate().take(k) {
+            *v = b.data[p * b.rs + jt + q];
+        }
+    }
+    let rem = k % L;
+    let mask: __mmask16 = if rem == 0 { 0 } else { (1u16 << rem) - 1 };
+    let full = k - rem;
+    for i in i0..i1 {
+        let row = &a.data[i * a.rs..i * a.rs + k];
+        let mut acc = [_mm512_setzero_ps(); DOT_COLS];
+        // SAFETY: `row` and the gathered columns hold k floats; the last partial vector
+        // is masked to them; C's (i, jt + q) lies in the caller's rectangle.
+        unsafe {
+            let mut p = 0;
+            while p < full {
+                let av = _mm512_loadu_ps(row.as_ptr().add(p));
+                for q in 0..cols {
+                    acc[q] = _mm512_fmadd_ps(av, _mm512_loadu_ps(g[q].as_ptr().add(p)), acc[q]);
+                }
+                p += L;
+            }
+            if rem > 0 {
+                let av = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(p));
+                for q in 0..cols {
+                    let bv = _mm512_maskz_loadu_ps(mask, g[q].as_ptr().add(p));
+                    acc[q] = _mm512_fmadd_ps(av, bv, acc[q]);
+                }
+            }
+            for (q, acc) in acc.iter().enumerate().take(cols) {
+                *c.add(i * ldc + jt + q) = _mm512_reduce_add_ps(*acc);
+            }
+        }
     }
 }
