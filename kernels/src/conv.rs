@@ -218,6 +218,10 @@ fn depthwise(
     let fast = fast_depthwise(p)
         .then(|| crate::conv_avx2::Depthwise::new(p, flat_geometry(p)))
         .flatten();
+    // Rows of 14 and more run 16 lanes wide where AVX-512 is there (a 7-wide row would
+    // leave most of 16 lanes idle).
+    #[cfg(target_arch = "x86_64")]
+    let wide = crate::gemm::isa() == crate::gemm::Isa::Avx512 && p.ow >= 14;
     let per = if flat {
         flat_scratch(p)
     } else if p.stride[1] > 1 {
@@ -244,9 +248,14 @@ fn depthwise(
                 // SAFETY: `fast` exists only when `isa()` detected AVX2+FMA; `mine` holds
                 // `flat_scratch` floats, at least what the phases need. The bias is added in
                 // the kernel.
+                let b = ep.bias.map_or(0.0, |b| b[c]);
                 #[allow(unsafe_code)]
                 unsafe {
-                    k.plane(xs, ws, ep.bias.map_or(0.0, |b| b[c]), o, mine, fresh)
+                    if wide {
+                        k.plane512(xs, ws, b, o, mine, fresh)
+                    } else {
+                        k.plane(xs, ws, b, o, mine, fresh)
+                    }
                 };
                 fresh = false;
                 finish_plane(p, &ConvEpilogue { bias: None, ..*ep }, plane, o);
@@ -308,13 +317,13 @@ fn flat_geometry(p: &Conv2d) -> (usize, usize) {
     (hq, wq)
 }
 
-/// Scratch floats per thread for a flat plane: the AVX2 kernel's phases (plus 8 floats
+/// Scratch floats per thread for a flat plane: the AVX2 kernel's phases (plus 16 floats
 /// of slack), or the portable loop's padded plane, phases and output grid.
 fn flat_scratch(p: &Conv2d) -> usize {
     let (hq, wq) = flat_geometry(p);
     let phases = p.stride[0] * p.stride[1] * hq * wq;
     if fast_depthwise(p) {
-        phases + 8
+        phases + 16
     } else {
         2 * phases + p.oh * wq + 8
     }

@@ -21,11 +21,11 @@ pub(crate) const MAX_TAPS: usize = 64;
 /// A depthwise convolution's plane kernel, with everything that does not depend on the
 /// plane (phase geometry, tap offsets) computed once per call.
 pub(crate) struct Depthwise {
-    p: Conv2d,
+    pub(crate) p: Conv2d,
     hq: usize,
-    wq: usize,
+    pub(crate) wq: usize,
     /// Offset of each tap in the phases, relative to output (0, 0).
-    off: [usize; MAX_TAPS],
+    pub(crate) off: [usize; MAX_TAPS],
 }
 
 impl Depthwise {
@@ -48,30 +48,19 @@ impl Depthwise {
         Some(Depthwise { p: *p, hq, wq, off })
     }
 
-    /// Floats of `phases` [`Depthwise::plane`] uses.
+    /// Floats of `phases` [`Depthwise::plane`] uses (16 of slack past the phases, for
+    /// a row's last vector to read past its end, 16 lanes wide on AVX-512).
     pub(crate) fn phases_len(&self) -> usize {
-        self.p.stride[0] * self.p.stride[1] * self.hq * self.wq + 8
+        self.p.stride[0] * self.p.stride[1] * self.hq * self.wq + 16
     }
 
-    /// One plane: `o` (`oh × ow`) from `x` (`h × w`), the plane's `kh × kw` weights and
-    /// its bias; `phases` holds at least [`Depthwise::phases_len`] floats. `fresh`: the
-    /// phases have not been used by this kernel since they were handed out, so their
-    /// padding is zeroed first; every later plane scatters into exactly the same places
-    /// and leaves the padding as it was.
+    /// Scatters the plane `x` into its zero-padded stride phases (`phases` holds at least
+    /// [`Depthwise::phases_len`] floats); `fresh` as [`Depthwise::plane`] says.
     ///
     /// # Safety
-    /// AVX2 and FMA present; the slices as long as stated.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::int_plus_one)] // `t + $u <= total` reads the same for every group size
-    pub(crate) unsafe fn plane(
-        &self,
-        x: &[f32],
-        w: &[f32],
-        bias: f32,
-        o: &mut [f32],
-        phases: &mut [f32],
-        fresh: bool,
-    ) {
+    /// AVX2 present.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn scatter(&self, x: &[f32], phases: &mut [f32], fresh: bool) {
         let (p, wq) = (&self.p, self.wq);
         let [sh, s] = p.stride;
         let plane = self.hq * wq;
@@ -148,6 +137,31 @@ impl Depthwise {
                 qi += 1;
             }
         }
+    }
+
+    /// One plane: `o` (`oh × ow`) from `x` (`h × w`), the plane's `kh × kw` weights and
+    /// its bias; `phases` holds at least [`Depthwise::phases_len`] floats. `fresh`: the
+    /// phases have not been used by this kernel since they were handed out, so their
+    /// padding is zeroed first; every later plane scatters into exactly the same places
+    /// and leaves the padding as it was.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; the slices as long as stated.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::int_plus_one)] // `t + $u <= total` reads the same for every group size
+    pub(crate) unsafe fn plane(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: f32,
+        o: &mut [f32],
+        phases: &mut [f32],
+        fresh: bool,
+    ) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.scatter(x, phases, fresh) };
+        let p = &self.p;
+        let wq = self.wq;
         let taps = p.kh * p.kw;
         let (off, wv) = (&self.off[..taps], &w[..taps]);
         // Output vectors: (row, first column), four at a time, all 8 lanes wide. A row's

@@ -66,6 +66,8 @@ mod act_avx2;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_avx2;
+#[cfg(target_arch = "x86_64")]
+mod conv_avx512;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_avx2;
