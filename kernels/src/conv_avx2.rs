@@ -85,8 +85,9 @@ impl Depthwise {
                     let (src0, src1) = if p.pad[1] % 2 == 0 { (0, 1) } else { (1, 0) };
                     let pairs = p.w / 2;
                     let mut k = 0;
-                    // SAFETY: 16 floats from 2k are inside `xrow` (k + 8 <= pairs); the
-                    // stores land at phase indices < wq (the geometry holds the padded row).
+                    // SAFETY: 16 (8) floats from 2k are inside `xrow` (k + 8 <= pairs, or
+                    // k + 4 <= pairs); the stores land at phase indices < wq (the geometry
+                    // holds the padded row).
                     unsafe {
                         while k < pairs && pairs >= 8 {
                             // The last block overlaps the one before rather than leaving
@@ -112,8 +113,28 @@ impl Depthwise {
                             _mm256_storeu_ps(phases.as_mut_ptr().add(o0 + i1), to1);
                             k += 8;
                         }
+                        // Rows of 8 to 15: four pairs at a time, the last block again
+                        // overlapping (a 14-wide row would otherwise go one by one).
+                        while k < pairs && (4..8).contains(&pairs) {
+                            k = k.min(pairs - 4);
+                            let a = _mm256_loadu_ps(xrow.as_ptr().add(2 * k));
+                            // evens in the low half, odds in the high half
+                            let v = _mm256_permutevar8x32_ps(
+                                a,
+                                _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7),
+                            );
+                            let (ev, od) =
+                                (_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                            let (to0, to1) = if src0 == 0 { (ev, od) } else { (od, ev) };
+                            let i0 = (2 * k + src0 + p.pad[1]) / 2;
+                            let i1 = (2 * k + src1 + p.pad[1]) / 2;
+                            debug_assert!(i0 + 4 <= wq && i1 + 4 <= wq);
+                            _mm_storeu_ps(phases.as_mut_ptr().add(e0 + i0), to0);
+                            _mm_storeu_ps(phases.as_mut_ptr().add(o0 + i1), to1);
+                            k += 4;
+                        }
                     }
-                    let k = if pairs >= 8 { pairs } else { 0 };
+                    let k = if pairs >= 4 { pairs } else { 0 };
                     for (ix, &v) in xrow.iter().enumerate().skip(2 * k) {
                         let c = ix + p.pad[1];
                         phases[row_at(c % 2) + c / 2] = v;
