@@ -637,14 +637,24 @@ pub fn se_block(
             }
         });
         // The tasks above are done: `mean` (only reborrowed for the raw pointer) holds the
-        // means.
-        for (o, h) in hidden.iter_mut().enumerate() {
-            *h = act1.apply(dot(&w1[o * c..(o + 1) * c], mean) + b1[o]);
-        }
-        // Reuse `mean` for the gates.
-        for (ch, g) in mean.iter_mut().enumerate() {
-            *g = act2.apply(dot(&w2[ch * c1..(ch + 1) * c1], hidden) + b2[ch]);
-        }
+        // means. The two projections are matrix-vector products, rows split over the pool
+        // (one thread below ~32K multiply-adds), each range's bias and activation in one
+        // pass; the gates go back into `mean`'s place.
+        let project = |w: &[f32], v: &[f32], bias: &[f32], act: Act, y: &mut [f32]| {
+            let k = v.len();
+            let yp = SharedMut::new(y);
+            par_ranges(pool, bias.len(), k, &|r| {
+                // SAFETY: disjoint row ranges of `y`.
+                #[allow(unsafe_code)]
+                let ys = unsafe { yp.slice(r.start, r.len()) };
+                for (y, o) in ys.iter_mut().zip(r) {
+                    *y = dot(&w[o * k..(o + 1) * k], v) + bias[o];
+                }
+                act.apply_slice(ys);
+            });
+        };
+        project(w1, mean, b1, act1, hidden);
+        project(w2, hidden, b2, act2, mean);
         let gates: &[f32] = mean;
         let o = SharedMut::new(&mut out[img.clone()]);
         par_ranges(pool, c, hw, &|r| {
