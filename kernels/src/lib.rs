@@ -7,7 +7,8 @@
 //!   into strips for constant weights (`pack_b`, `sgemm_packed`).
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
 //!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
-//!   registers —, 3×3 stride 1 by [`winograd`]) with the same epilogues.
+//!   registers; `conv_avx512` does it 16 lanes wide —, 3×3 stride 1 by [`winograd`]) with
+//!   the same epilogues.
 //! - [`act`]: activations (transcendentals vectorized; on AVX2 `act_avx2`'s FMA forms).
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves. Reductions run in 16 lanes (a plain `sum` is one chain
