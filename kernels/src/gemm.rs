@@ -965,6 +965,16 @@ mod tests {
         c
     }
 
+    /// A logical `rows × cols` operand stored row-major, or (`transposed`) as the
+    /// row-major `cols × rows` matrix seen through its transpose.
+    fn operand(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Mat<'_> {
+        if transposed {
+            Mat::rows(data, rows).t()
+        } else {
+            Mat::rows(data, cols)
+        }
+    }
+
     fn rand(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
@@ -1000,16 +1010,7 @@ mod tests {
             let ad = rand(m * k, 1);
             let bd = rand(k * n, 2);
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = if ta {
-                    Mat::rows(&ad, m).t()
-                } else {
-                    Mat::rows(&ad, k)
-                };
-                let b = if tb {
-                    Mat::rows(&bd, k).t()
-                } else {
-                    Mat::rows(&bd, n)
-                };
+                let (a, b) = (operand(&ad, m, k, ta), operand(&bd, k, n, tb));
                 let want = naive(m, n, k, a, b);
                 for pool in &pools {
                     let mut c = vec![f32::NAN; m * n];
@@ -1180,16 +1181,7 @@ mod tests {
             for (tb, ta) in [(false, false), (true, false), (false, true)] {
                 let ad = rand(m * k, 41);
                 let bd = rand(k * n, 42);
-                let a = if ta {
-                    Mat::rows(&ad, m).t()
-                } else {
-                    Mat::rows(&ad, k)
-                };
-                let b = if tb {
-                    Mat::rows(&bd, k).t()
-                } else {
-                    Mat::rows(&bd, n)
-                };
+                let (a, b) = (operand(&ad, m, k, ta), operand(&bd, k, n, tb));
                 let mut bp = vec![f32::NAN; packed_len(k, n)];
                 pack_b(b, k, n, &mut bp);
                 // The layout: strip s, row p, column c at s·16k + 16p + c; zeros past n.
