@@ -223,13 +223,21 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
-/// `erfc(x)` (Numerical Recipes' `erfcc` fit, fractional error below 1.2e-7 everywhere)
-/// on [`exp`], branch-free: GELU's `1 + erf(z)` is `erfc(−z)`, accurate in relative terms
-/// at both tails.
+/// `erfc(x)` (Numerical Recipes' `erfcc` fit, fractional error below 1.2e-7) on [`exp`],
+/// branch-free: GELU's `1 + erf(z)` is `erfc(−z)`, accurate in relative terms at both
+/// tails down to `erfc(9) ≈ 4e-37`, where it is held for finite `x` (`|x|` is capped at
+/// 9 so no intermediate is denormal).
 #[inline(always)]
 #[allow(clippy::excessive_precision)] // the published coefficients, as published
 pub fn erfc(x: f32) -> f32 {
-    let z = x.abs();
+    // Capped as in `act_avx2`: past 9, the intermediates would be denormal (slow); ±∞ and
+    // NaN go through as they are.
+    let a = x.abs();
+    let z = if a > 9.0 && a != f32::INFINITY {
+        9.0
+    } else {
+        a
+    };
     let t = 1.0 / (1.0 + 0.5 * z);
     let mut p = 0.170_872_77f32;
     p = p * t - 0.822_152_23;
