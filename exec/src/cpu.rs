@@ -295,6 +295,7 @@ impl Kernel {
                 kayak_kernels::conv::ConvPath::Depthwise => "conv/depthwise",
                 kayak_kernels::conv::ConvPath::General => "conv/general",
                 kayak_kernels::conv::ConvPath::Winograd => "conv/winograd",
+                kayak_kernels::conv::ConvPath::Direct => "conv/direct",
             },
             Kernel::MatMul(_) => "matmul",
             Kernel::Pool(_) => "pool",

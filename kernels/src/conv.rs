@@ -63,6 +63,9 @@ pub enum ConvPath {
     Depthwise,
     /// Implicit im2col panels and a product.
     General,
+    /// Few taps (a first convolution: 3 channels × 3×3), AVX-512: output rows computed
+    /// directly from their input rows split into stride phases (`conv_avx512`).
+    Direct,
 }
 
 impl Conv2d {
@@ -80,6 +83,8 @@ impl Conv2d {
             ConvPath::Depthwise
         } else if crate::winograd::applies(self) {
             ConvPath::Winograd
+        } else if direct(self) {
+            ConvPath::Direct
         } else {
             ConvPath::General
         }
@@ -110,6 +115,8 @@ impl Conv2d {
             // splits each input row into its stride phases.
             ConvPath::Depthwise if small_plane(self) => threads.max(1) * flat_scratch(self),
             ConvPath::Depthwise if self.stride[1] > 1 => threads.max(1) * self.h * self.w,
+            #[cfg(target_arch = "x86_64")]
+            ConvPath::Direct => threads.max(1) * crate::conv_avx512::direct_scratch(self),
             _ => 0,
         }
     }
@@ -196,8 +203,93 @@ pub fn conv2d(
         }
         ConvPath::Depthwise => depthwise(pool, p, x, w, ep, out, scratch),
         ConvPath::General => general(pool, p, x, w, ep, out, scratch),
+        ConvPath::Direct => direct_conv(pool, p, x, w, ep, out, scratch),
         ConvPath::Winograd => crate::winograd::conv3x3(pool, p, x, w, ep, out, scratch),
     }
+}
+
+/// Whether the direct few-tap kernel runs `p` (AVX-512 only).
+fn direct(p: &Conv2d) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::isa() == crate::gemm::Isa::Avx512 {
+        return crate::conv_avx512::direct_applies(p);
+    }
+    let _ = p;
+    false
+}
+
+/// [`ConvPath::Direct`]: output rows over the pool, then the epilogue plane by plane.
+fn direct_conv(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let per = crate::conv_avx512::direct_scratch(p);
+        let units = p.n * p.oh;
+        // The weights transposed, tap-major: a tap's output channels side by side.
+        use crate::conv_avx512::{DIRECT_MAX_OC, DIRECT_MAX_TAPS};
+        let taps = p.ic * p.kh * p.kw;
+        let mut wt = [0f32; DIRECT_MAX_TAPS * DIRECT_MAX_OC];
+        for o in 0..p.oc {
+            for t in 0..taps {
+                wt[t * p.oc + o] = w[o * taps + t];
+            }
+        }
+        let wt = &wt[..taps * p.oc];
+        let threads = pool.threads().min(units).max(1);
+        assert!(scratch.len() >= threads * per, "conv scratch too short");
+        let op = SharedMut::new(out);
+        let sp = SharedMut::new(scratch);
+        let opr = &op;
+        let task = |t: usize| {
+            // SAFETY: task t owns scratch slot t.
+            #[allow(unsafe_code)]
+            let rows = unsafe { sp.slice(t * per, per) };
+            let shared: &SharedMut<f32> = opr;
+            let mut fresh = true;
+            for u in chunk_range(units, threads, t) {
+                // SAFETY: `direct` ran this path only where `isa()` found AVX-512F; unit u
+                // writes only row u % oh of image u / oh's planes (disjoint between units);
+                // the asserts in `conv2d` cover the slices.
+                #[allow(unsafe_code)]
+                unsafe {
+                    crate::conv_avx512::direct_row(
+                        p,
+                        x,
+                        wt,
+                        shared.0,
+                        (u / p.oh, u % p.oh),
+                        rows,
+                        fresh,
+                    )
+                };
+                fresh = false;
+            }
+        };
+        if threads == 1 {
+            task(0);
+        } else {
+            pool.run(threads, &task);
+        }
+        let ohw = p.oh * p.ow;
+        let planes = p.n * p.oc;
+        crate::ops::par_ranges(pool, planes, ohw, &|r| {
+            for plane in r {
+                // SAFETY: planes are disjoint.
+                #[allow(unsafe_code)]
+                let o = unsafe { op.slice(plane * ohw, ohw) };
+                finish_plane(p, ep, plane, o);
+            }
+        });
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("the direct path is chosen only on x86-64 with AVX-512: {p:?} {x:?} {w:?} {ep:?} {out:?} {scratch:?} {pool:?}");
 }
 
 fn depthwise(
@@ -608,7 +700,7 @@ fn general(
 
 /// `dst[k] = src[2k]` (`src` holds `2·dst.len() − 1` floats): a stride-2 conv's im2col
 /// row, 8 at a time with a vector deinterleave on AVX2.
-fn evens(src: &[f32], dst: &mut [f32]) {
+pub(crate) fn evens(src: &[f32], dst: &mut [f32]) {
     let n = dst.len();
     assert!(src.len() + 1 >= 2 * n, "evens: source too short");
     let mut k = 0;
@@ -1082,6 +1174,12 @@ mod tests {
 
     #[test]
     fn all_paths_match_the_naive_loop() {
+        // Few-tap convolutions run the direct kernel where AVX-512 is there, else im2col.
+        let few = if crate::gemm::isa() == crate::gemm::Isa::Avx512 {
+            ConvPath::Direct
+        } else {
+            ConvPath::General
+        };
         let cases = [
             (geom(2, 8, 5, 7, 6, 1, 1, 0, 1, 1), ConvPath::Pointwise),
             (geom(1, 8, 5, 7, 8, 1, 1, 0, 1, 2), ConvPath::Pointwise),
@@ -1114,8 +1212,15 @@ mod tests {
                 ConvPath::Depthwise,
             ),
             (geom(2, 3, 17, 19, 16, 3, 2, 1, 1, 1), ConvPath::General),
-            // Stride 2 over rows long enough for several deinterleaved vectors.
-            (geom(1, 3, 9, 70, 16, 3, 2, 1, 1, 1), ConvPath::General),
+            // Stride 2 over rows long enough for several deinterleaved vectors (the
+            // direct few-tap kernel on AVX-512).
+            (geom(1, 3, 9, 70, 16, 3, 2, 1, 1, 1), few),
+            // More few-tap shapes: two images and an odd width; 5×5 with 13 output
+            // channels (blocks of 8, 4, 1); no padding, one input channel; strides 2 × 1.
+            (geom(2, 3, 20, 37, 16, 3, 2, 1, 1, 1), few),
+            (geom(1, 2, 20, 40, 13, 5, 1, 2, 1, 1), few),
+            (geom(1, 1, 9, 33, 7, 3, 2, 0, 1, 1), few),
+            (strided(geom(1, 3, 10, 40, 16, 3, 1, 1, 1, 1), 2, 1), few),
             (geom(1, 8, 7, 9, 12, 3, 1, 1, 1, 4), ConvPath::General),
             (geom(1, 40, 6, 6, 24, 3, 1, 1, 1, 1), ConvPath::Winograd),
             (geom(2, 16, 9, 7, 8, 3, 1, 1, 1, 1), ConvPath::Winograd),

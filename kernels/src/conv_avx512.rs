@@ -105,3 +105,169 @@ impl Depthwise {
         }
     }
 }
+
+/// Most taps (`ic·kh·kw`) the direct kernel takes: a network's first convolution (3
+/// channels, 3×3: 27) and the like.
+pub(crate) const DIRECT_MAX_TAPS: usize = 64;
+
+/// Most output channels the direct kernel takes (its transposed weights live on the
+/// stack: 16 KiB at most).
+pub(crate) const DIRECT_MAX_OC: usize = 64;
+
+/// Whether [`direct_row`] covers `p`: ungrouped, few taps and output channels, unit
+/// dilation, column stride 1 or 2, rows at least a vector wide.
+pub(crate) fn direct_applies(p: &crate::conv::Conv2d) -> bool {
+    p.groups == 1
+        && p.ic * p.kh * p.kw <= DIRECT_MAX_TAPS
+        && p.oc <= DIRECT_MAX_OC
+        && p.dilation == [1, 1]
+        && (p.stride[1] == 1 || p.stride[1] == 2)
+        && p.ow >= L
+}
+
+/// Floats of scratch [`direct_row`] needs: each of the `ic·kh` input rows it reads, split
+/// into its column-stride phases, zero-padded, with a vector of slack.
+pub(crate) fn direct_scratch(p: &crate::conv::Conv2d) -> usize {
+    p.ic * p.kh * p.stride[1] * direct_width(p)
+}
+
+fn direct_width(p: &crate::conv::Conv2d) -> usize {
+    (p.w + 2 * p.pad[1])
+        .div_ceil(p.stride[1])
+        .max(p.ow + (p.kw - 1) / p.stride[1])
+        + L
+}
+
+/// Output row `oy` of image `n` of a convolution with few taps, computed directly: the
+/// `ic·kh` input rows it reads are split once into their column-stride phases (zero
+/// padded), so that tap `(c, ky, kx)` over 16 output columns is one load from phase
+/// `kx mod s` at `kx / s`; 16 output channels accumulate at a time, each tap a broadcast
+/// weight times that vector. Unlike im2col + GEMM, no panel is written and read back (a
+/// 3→16 stem conv on 224×224 spent a third of its time building panels). Writes the
+/// raw sums (the caller applies the epilogue).
+///
+/// # Safety
+/// AVX-512F present; `x` holds image `n` (`ic·h·w` floats from `n·ic·h·w`), `w` the
+/// weights transposed (`wt`: `ic·kh·kw × oc`, tap-major), `out` is writable at row `oy` of
+/// every output plane of image `n` with no other alias there, `rows` holds
+/// [`direct_scratch`] floats; `fresh` as `Depthwise::plane` has it.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn direct_row(
+    p: &crate::conv::Conv2d,
+    x: &[f32],
+    wt: &[f32],
+    out: *mut f32,
+    (n, oy): (usize, usize),
+    rows: &mut [f32],
+    fresh: bool,
+) {
+    let s = p.stride[1];
+    let wd = direct_width(p);
+    let rows = &mut rows[..direct_scratch(p)];
+    // Split every input row this output row reads: padded column c goes to phase c mod s,
+    // index c / s. The padding is zeroed when the rows are `fresh` and every later row
+    // writes the same places; a row outside the image is zeroed whole.
+    if fresh {
+        rows.fill(0.0);
+    }
+    for c in 0..p.ic {
+        for ky in 0..p.kh {
+            let iy = (oy * p.stride[0] + ky) as isize - p.pad[0] as isize;
+            if iy < 0 || iy >= p.h as isize {
+                let r = (c * p.kh + ky) * s;
+                rows[r * wd..(r + s) * wd].fill(0.0);
+                continue;
+            }
+            let src = &x[((n * p.ic + c) * p.h + iy as usize) * p.w..][..p.w];
+            let r = (c * p.kh + ky) * s;
+            for ph in 0..s {
+                // Source columns ix ≡ ph − pad (mod s) land in phase ph from index
+                // (ix0 + pad) / s on.
+                let ix0 = (ph + s - p.pad[1] % s) % s;
+                if ix0 >= p.w {
+                    continue;
+                }
+                let count = (p.w - ix0).div_ceil(s);
+                let at = (r + ph) * wd + (ix0 + p.pad[1]) / s;
+                let dst = &mut rows[at..at + count];
+                if s == 1 {
+                    dst.copy_from_slice(&src[ix0..ix0 + count]);
+                } else {
+                    crate::conv::evens(&src[ix0..], dst);
+                }
+            }
+        }
+    }
+    let rp = rows.as_ptr();
+    // Output channels 16 at a time, then a remainder in 8, 4, 2, 1.
+    let mut oc0 = 0;
+    while oc0 < p.oc {
+        let left = p.oc - oc0;
+        // SAFETY: the caller's contract; `rows` as split above.
+        unsafe {
+            oc0 += match left {
+                16.. => direct_block::<16>(p, rp, wd, wt, out, (n, oy), oc0),
+                8.. => direct_block::<8>(p, rp, wd, wt, out, (n, oy), oc0),
+                4.. => direct_block::<4>(p, rp, wd, wt, out, (n, oy), oc0),
+                2.. => direct_block::<2>(p, rp, wd, wt, out, (n, oy), oc0),
+                _ => direct_block::<1>(p, rp, wd, wt, out, (n, oy), oc0),
+            };
+        }
+    }
+}
+
+/// Output channels `oc0 .. oc0 + NB` of [`direct_row`]'s row (accumulators indexed by
+/// constants only, so they stay in registers); returns `NB`.
+///
+/// # Safety
+/// As [`direct_row`], with `rows` its split input rows (`wd` floats each).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn direct_block<const NB: usize>(
+    p: &crate::conv::Conv2d,
+    rows: *const f32,
+    wd: usize,
+    wt: &[f32],
+    out: *mut f32,
+    (n, oy): (usize, usize),
+    oc0: usize,
+) -> usize {
+    let s = p.stride[1];
+    let taps = p.ic * p.kh * p.kw;
+    // Per tap: where its window starts in the split rows.
+    let mut at = [0usize; DIRECT_MAX_TAPS];
+    for (t, a) in at.iter_mut().enumerate().take(taps) {
+        let (ck, kx) = (t / p.kw, t % p.kw);
+        *a = (ck * s + kx % s) * wd + kx / s;
+    }
+    // Tap t's output channels side by side in the transposed weights (`taps × oc`).
+    let wt = &wt[..taps * p.oc];
+    let mut xb = 0;
+    while xb < p.ow {
+        let lanes = L.min(p.ow - xb);
+        let mask: __mmask16 = if lanes == L {
+            0xffff
+        } else {
+            (1u16 << lanes) - 1
+        };
+        let mut acc = [_mm512_setzero_ps(); NB];
+        // SAFETY: every read is inside the split rows (their width holds the output
+        // columns plus the kernel's reach and a vector of slack); the stores are masked
+        // to row oy's real columns of planes oc0.. of image n.
+        unsafe {
+            for (&a0, wt) in at.iter().zip(wt.chunks_exact(p.oc)).take(taps) {
+                let v = _mm512_loadu_ps(rows.add(a0 + xb));
+                for (a, &wo) in acc.iter_mut().zip(&wt[oc0..oc0 + NB]) {
+                    *a = _mm512_fmadd_ps(_mm512_set1_ps(wo), v, *a);
+                }
+            }
+            for (o, acc) in acc.iter().enumerate() {
+                let at = out.add(((n * p.oc + oc0 + o) * p.oh + oy) * p.ow + xb);
+                _mm512_mask_storeu_ps(at, mask, *acc);
+            }
+        }
+        xb += L;
+    }
+    NB
+}
