@@ -1003,6 +1003,9 @@ mod tests {
             // (several row panels, a partial strip, K in two blocks, and big blocks).
             (70, 512, 300),
             (13, 1024, 40),
+            // 1–4 columns past the last 16 with K long enough for the dot-product tail.
+            (30, 49, 96),
+            (20, 68, 100),
             (250, 1536, 20),
             (4, 0, 3),
             (3, 4, 0),
