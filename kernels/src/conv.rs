@@ -289,7 +289,10 @@ fn direct_conv(
         });
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("the direct path is chosen only on x86-64 with AVX-512: {p:?} {x:?} {w:?} {ep:?} {out:?} {scratch:?} {pool:?}");
+    {
+        let _ = (pool, p, x, w, ep, out, scratch);
+        unreachable!("the direct path is chosen only on x86-64 with AVX-512");
+    }
 }
 
 fn depthwise(
