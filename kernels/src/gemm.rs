@@ -498,10 +498,9 @@ pub fn sgemm_packed(
         let (mi, ni) = (t % mblocks, t / mblocks);
         let (r0, r1) = (mi * mb, ((mi + 1) * mb).min(m));
         let (j0, j1) = (ni * nb, ((ni + 1) * nb).min(n));
-        // Rows in chunks of 8 tiles: every strip runs against a chunk, then the chunk's
-        // epilogue runs while it is in L1.
-        for i0 in (r0..r1).step_by(48) {
-            let i1 = (i0 + 48).min(r1);
+        // Rows i0..i1 of the product over the task's columns, by the widest kernel that
+        // fits them.
+        let product = |i0: usize, i1: usize| {
             #[cfg(target_arch = "x86_64")]
             if isa == Isa::Avx512 && i1 - i0 >= 6 {
                 // SAFETY: rows i0..i1 of A (asserted to cover m × k), the packed B, this
@@ -510,13 +509,7 @@ pub fn sgemm_packed(
                 unsafe {
                     crate::gemm_avx512::packed(k, a, bp, n, cp.0, ldc, i0..i1, j0..j1)
                 };
-                for i in i0..i1 {
-                    // SAFETY: row i, columns j0..j1 of this task's rectangle.
-                    #[allow(unsafe_code)]
-                    let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
-                    ep.apply_row(row, i, j0, ldc);
-                }
-                continue;
+                return;
             }
             #[cfg(target_arch = "x86_64")]
             if i1 - i0 < 6 && isa != Isa::Generic {
@@ -537,13 +530,7 @@ pub fn sgemm_packed(
                         )
                     };
                 }
-                for i in i0..i1 {
-                    // SAFETY: row i, columns j0..j1 of this task's rectangle.
-                    #[allow(unsafe_code)]
-                    let row = unsafe { cp.slice(i * ldc + j0, j1 - j0) };
-                    ep.apply_row(row, i, j0, ldc);
-                }
-                continue;
+                return;
             }
             for j in (j0..j1).step_by(PACK_COLS) {
                 let strip = &bp[j * k..(j + PACK_COLS) * k];
@@ -567,6 +554,12 @@ pub fn sgemm_packed(
                     block(isa, blk, &Epilogue::default())
                 };
             }
+        };
+        // Rows in chunks of 8 tiles: the chunk's product, then its epilogue while it is
+        // in L1.
+        for i0 in (r0..r1).step_by(48) {
+            let i1 = (i0 + 48).min(r1);
+            product(i0, i1);
             for i in i0..i1 {
                 // SAFETY: row i, columns j0..j1 of this task's rectangle.
                 #[allow(unsafe_code)]
@@ -975,6 +968,17 @@ mod tests {
         }
     }
 
+    /// Every element of `got` within 1e-4 (relative to 1 + |want|) of `want`.
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (x, y)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what} [{i}]: {x} vs {y}"
+            );
+        }
+    }
+
     fn rand(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
@@ -1026,12 +1030,7 @@ mod tests {
                         n,
                         &Epilogue::default(),
                     );
-                    for (x, y) in c.iter().zip(&want) {
-                        assert!(
-                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                            "{m}x{n}x{k} {ta}{tb}: {x} vs {y}"
-                        );
-                    }
+                    assert_close(&c, &want, &format!("{m}x{n}x{k} {ta}{tb}"));
                 }
             }
         }
@@ -1056,9 +1055,7 @@ mod tests {
                 n,
                 &Epilogue::default(),
             );
-            for (x, y) in c.iter().zip(&want) {
-                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "m {m}: {x} vs {y}");
-            }
+            assert_close(&c, &want, &format!("m {m}"));
         }
     }
 
@@ -1223,12 +1220,8 @@ mod tests {
                         n,
                         &ep,
                     );
-                    for (i, (x, y)) in c.iter().zip(&want).enumerate() {
-                        assert!(
-                            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                            "{m}x{n}x{k} (ta {ta}, tb {tb}, {threads} threads) [{i}]: {x} vs {y}"
-                        );
-                    }
+                    let what = format!("{m}x{n}x{k} (ta {ta}, tb {tb}, {threads} threads)");
+                    assert_close(&c, &want, &what);
                 }
             }
         }
@@ -1255,12 +1248,7 @@ mod tests {
                 n,
                 &Epilogue::default(),
             );
-            for (i, (x, y)) in c.iter().zip(&want).enumerate() {
-                assert!(
-                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
-                    "{m}x{n}x{k} [{i}]: {x} vs {y}"
-                );
-            }
+            assert_close(&c, &want, &format!("{m}x{n}x{k}"));
         }
     }
 
