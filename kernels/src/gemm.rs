@@ -575,6 +575,54 @@ pub fn sgemm_packed(
     }
 }
 
+/// Rows `i0..i1`, K steps `p0..p0+kc` of A into `MR`-row panels for a packed
+/// micro-kernel: panel t holds rows `i0 + MR·t ..`, K step p at `t·MR·kc + MR·p` (rows
+/// past `i1` are 0).
+///
+/// # Panics
+/// If `out` or A is too short for that.
+#[allow(unsafe_code)]
+pub(crate) fn pack_a<const MR: usize>(
+    a: Mat<'_>,
+    i0: usize,
+    i1: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [f32],
+) {
+    assert!(
+        out.len() >= (i1 - i0).div_ceil(MR) * MR * kc,
+        "A pack too short"
+    );
+    assert!(
+        i1 == i0 || kc == 0 || (i1 - 1) * a.rs + (p0 + kc - 1) * a.cs < a.data.len(),
+        "A too short"
+    );
+    let (src, dst) = (a.data.as_ptr(), out.as_mut_ptr());
+    for t in 0..(i1 - i0).div_ceil(MR) {
+        let rows = MR.min(i1 - (i0 + t * MR));
+        let mut starts = [0usize; MR];
+        for (r, st) in starts.iter_mut().enumerate().take(rows) {
+            *st = (i0 + t * MR + r) * a.rs + p0 * a.cs;
+        }
+        // SAFETY: the asserts above: every read is inside A's rows i0..i1, K steps
+        // p0..p0+kc; every write inside the pack.
+        unsafe {
+            let panel = dst.add(t * MR * kc);
+            for p in 0..kc {
+                let step = panel.add(p * MR);
+                for (r, &st) in starts.iter().enumerate() {
+                    *step.add(r) = if r < rows {
+                        *src.add(st + p * a.cs)
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// One task's rectangle of `C = A·B`: rows `i0..i1`, columns `j0..j1`, with C at `c`
 /// (row stride `ldc`) and `k` the shared dimension.
 #[derive(Clone, Copy)]

@@ -246,32 +246,13 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
     } = blk;
     let mut apack = [0f32; PACK_ROWS * KC];
     let mut bpack = [0f32; KC * NP];
-    let rows = i1 - i0;
-    let panels = rows.div_ceil(MR);
+    let panels = (i1 - i0).div_ceil(MR);
     let bp = b.data.as_ptr();
     let mut p0 = 0;
     while p0 < k {
         let kc = KC.min(k - p0);
         let acc = p0 > 0;
-        // A: panel t holds rows i0 + 6t .. + 6, K step p at t·6·kc + 6p (rows past i1 are 0).
-        for t in 0..panels {
-            let panel = &mut apack[t * MR * kc..(t + 1) * MR * kc];
-            let rows = MR.min(i1 - (i0 + t * MR));
-            // Row r of the panel starts at `starts[r]` in A (a row past i1 reads zeros).
-            let mut starts = [0usize; MR];
-            for (r, st) in starts.iter_mut().enumerate().take(rows) {
-                *st = (i0 + t * MR + r) * a.rs + p0 * a.cs;
-            }
-            for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
-                for (r, v) in step.iter_mut().enumerate() {
-                    *v = if r < rows {
-                        a.data[starts[r] + p * a.cs]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
+        crate::gemm::pack_a::<MR>(a, i0, i1, p0, kc, &mut apack);
         let mut j = j0;
         while j < j1 {
             let nr = NP.min(j1 - j);

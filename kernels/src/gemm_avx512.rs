@@ -239,7 +239,7 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
     let mut p0 = 0;
     while p0 < k {
         let kc = KC.min(k - p0);
-        pack_a(a, i0, i1, p0, kc, &mut apack);
+        crate::gemm::pack_a::<MR>(a, i0, i1, p0, kc, &mut apack);
         let mut j = j0;
         while j < j1 {
             let w = (2 * L).min(j1 - j);
@@ -293,42 +293,6 @@ unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
     if !ep.is_identity() {
         // SAFETY: the caller's rectangle.
         unsafe { ep.apply_rows(c, ldc, i0..i1, j0, j1) };
-    }
-}
-
-/// Rows `i0..i1`, K steps `p0..p0+kc` of A into `MR`-row panels: panel t holds rows
-/// `i0 + 12t ..`, K step p at `t·12·kc + 12p` (rows past `i1` are 0).
-fn pack_a(a: Mat<'_>, i0: usize, i1: usize, p0: usize, kc: usize, out: &mut [f32]) {
-    assert!(
-        out.len() >= (i1 - i0).div_ceil(MR) * MR * kc,
-        "A pack too short"
-    );
-    assert!(
-        i1 == i0 || kc == 0 || (i1 - 1) * a.rs + (p0 + kc - 1) * a.cs < a.data.len(),
-        "A too short"
-    );
-    let (src, dst) = (a.data.as_ptr(), out.as_mut_ptr());
-    for t in 0..(i1 - i0).div_ceil(MR) {
-        let rows = MR.min(i1 - (i0 + t * MR));
-        let mut starts = [0usize; MR];
-        for (r, st) in starts.iter_mut().enumerate().take(rows) {
-            *st = (i0 + t * MR + r) * a.rs + p0 * a.cs;
-        }
-        // SAFETY: the asserts above: every read is inside A's rows i0..i1, K steps
-        // p0..p0+kc; every write inside the pack.
-        unsafe {
-            let panel = dst.add(t * MR * kc);
-            for p in 0..kc {
-                let step = panel.add(p * MR);
-                for (r, &st) in starts.iter().enumerate() {
-                    *step.add(r) = if r < rows {
-                        *src.add(st + p * a.cs)
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
     }
 }
 
