@@ -28,6 +28,50 @@ pub(crate) struct Depthwise {
     pub(crate) off: [usize; MAX_TAPS],
 }
 
+/// The output vectors of a plane, in order: row by row, `lanes` columns each (a row's
+/// last one reaching past its end); each as (offset in the output, offset in the
+/// phases).
+pub(crate) struct Walk {
+    ow: usize,
+    oh: usize,
+    wq: usize,
+    lanes: usize,
+    per_row: usize,
+    oy: usize,
+    c: usize,
+}
+
+impl Walk {
+    pub(crate) fn new(p: &Conv2d, wq: usize, lanes: usize) -> Walk {
+        Walk {
+            ow: p.ow,
+            oh: p.oh,
+            wq,
+            lanes,
+            per_row: p.ow.div_ceil(lanes),
+            oy: 0,
+            c: 0,
+        }
+    }
+
+    /// Vectors in the plane.
+    pub(crate) fn total(&self) -> usize {
+        self.oh * self.per_row
+    }
+
+    /// The next vector's offsets.
+    pub(crate) fn advance(&mut self) -> (usize, usize) {
+        let at = self.lanes * self.c;
+        let j = (self.oy * self.ow + at, self.oy * self.wq + at);
+        self.c += 1;
+        if self.c == self.per_row {
+            self.c = 0;
+            self.oy += 1;
+        }
+        j
+    }
+}
+
 impl Depthwise {
     /// The kernel for `p` with phase planes `hq × wq`; `None` when its taps exceed
     /// [`MAX_TAPS`].
@@ -189,18 +233,9 @@ impl Depthwise {
         // last vector reads past the row's end within `phases` (the `+ 8` slack) and writes
         // past it into the next row's start, which a later vector (in this order) writes
         // again; only a vector that would leave `o` goes through a local copy.
-        let per_row = p.ow.div_ceil(8);
-        let total = p.oh * per_row;
-        let (mut oy, mut c) = (0, 0);
-        let mut next = || {
-            let j = (oy * p.ow + 8 * c, oy * wq + 8 * c);
-            c += 1;
-            if c == per_row {
-                c = 0;
-                oy += 1;
-            }
-            j
-        };
+        let mut walk = Walk::new(p, wq, 8);
+        let total = walk.total();
+        let mut next = || walk.advance();
         let olen = o.len();
         let pp = phases.as_ptr();
         let op = o.as_mut_ptr();

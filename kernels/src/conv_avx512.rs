@@ -35,18 +35,9 @@ impl Depthwise {
         let wq = self.wq;
         let taps = p.kh * p.kw;
         let (off, wv) = (&self.off[..taps], &w[..taps]);
-        let per_row = p.ow.div_ceil(L);
-        let total = p.oh * per_row;
-        let (mut oy, mut c) = (0, 0);
-        let mut next = || {
-            let j = (oy * p.ow + L * c, oy * wq + L * c);
-            c += 1;
-            if c == per_row {
-                c = 0;
-                oy += 1;
-            }
-            j
-        };
+        let mut walk = crate::conv_avx2::Walk::new(p, wq, L);
+        let total = walk.total();
+        let mut next = || walk.advance();
         let olen = o.len();
         let pp = phases.as_ptr();
         let op = o.as_mut_ptr();
