@@ -272,11 +272,7 @@ fn direct_conv(
                 fresh = false;
             }
         };
-        if threads == 1 {
-            task(0);
-        } else {
-            pool.run(threads, &task);
-        }
+        pool.run(threads, &task);
         let ohw = p.oh * p.ow;
         let planes = p.n * p.oc;
         crate::ops::par_ranges(pool, planes, ohw, &|r| {
@@ -694,11 +690,7 @@ fn general(
             u += threads;
         }
     };
-    if threads == 1 {
-        task(0);
-    } else {
-        pool.run(threads, &task);
-    }
+    pool.run(threads, &task);
 }
 
 /// `dst[k] = src[2k]` (`src` holds `2·dst.len() − 1` floats): a stride-2 conv's im2col
@@ -1007,11 +999,7 @@ pub fn conv_transpose2d(
             u += threads;
         }
     };
-    if threads == 1 {
-        task(0);
-    } else {
-        pool.run(threads, &task);
-    }
+    pool.run(threads, &task);
 }
 
 #[cfg(test)]

@@ -815,11 +815,7 @@ pub fn attention(
             );
         }
     };
-    if threads == 1 {
-        task(0);
-    } else {
-        pool.run(threads, &task);
-    }
+    pool.run(threads, &task);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -137,11 +137,7 @@ pub fn conv3x3(
             output_transform(p, m, t0, nt, tw, o);
         }
     };
-    if threads == 1 {
-        task(0);
-    } else {
-        pool.run(threads, &task);
-    }
+    pool.run(threads, &task);
     // Epilogue per output plane.
     let op = SharedMut::new(out);
     crate::ops::par_ranges(pool, p.n * oc, ohw, &|r| {
