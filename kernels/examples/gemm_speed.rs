@@ -1,4 +1,5 @@
-//! Prints GFLOP/s of `sgemm` at a few sizes: `cargo run --release -p kayak-kernels --example gemm_speed [THREADS]`.
+//! Prints GFLOP/s of `sgemm` at a few sizes: `cargo run --release -p kayak-kernels --example gemm_speed [THREADS]`
+//! (`SHAPE=m,n,k` for one shape).
 use kayak_kernels::gemm::{sgemm, Epilogue, Gemm, Mat};
 use kayak_kernels::ThreadPool;
 
@@ -9,7 +10,15 @@ fn main() {
         .unwrap_or(1);
     let pool = ThreadPool::new(threads);
     println!("isa {:?}, {threads} thread(s)", kayak_kernels::gemm::isa());
-    for &(m, n, k) in &[
+    // `SHAPE=m,n,k` runs that one shape (for profiling).
+    let one: Option<Vec<(usize, usize, usize)>> = std::env::var("SHAPE").ok().map(|s| {
+        let d: Vec<usize> = s
+            .split(',')
+            .map(|x| x.parse().expect("SHAPE=m,n,k"))
+            .collect();
+        vec![(d[0], d[1], d[2])]
+    });
+    for &(m, n, k) in one.as_deref().unwrap_or(&[
         (128, 1024, 384),
         (128, 512, 384),
         (128, 2048, 384),
@@ -21,7 +30,7 @@ fn main() {
         (128, 1152, 384),
         (256, 256, 256),
         (1024, 1024, 1024),
-    ] {
+    ]) {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0f32; m * n];

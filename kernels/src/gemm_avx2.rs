@@ -152,15 +152,6 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
         j0,
         j1,
     } = blk;
-    // Pack when B's row stride is a multiple of 2 KiB: a panel's rows then fall into a
-    // few cache sets (and alias 4 KiB apart), which costs more than packing; otherwise
-    // reading in place is faster here (measured on Zen 1: 1024³ 24 → 32 GFLOP/s packed,
-    // 128×1152×384 38 → 34).
-    if i1 - i0 > MR && i1 - i0 <= PACK_ROWS && j1 - j0 >= 2 * NP && b.rs % 512 == 0 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { nn_packed(blk, ep) };
-        return;
-    }
     let fuse = !ep.is_identity();
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
     let mut p0 = 0;
@@ -216,94 +207,61 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
 
 /// Columns of a packed strip of B.
 const NP: usize = 16;
-/// Most rows of A one packed block holds (a multiple of [`MR`], at least the GEMM's row
-/// block).
-const PACK_ROWS: usize = 120;
 
-/// [`nn`] with both operands packed, as BLIS-style GEMMs do: per block of K, the task's
-/// rows of A go into `MR`-row panels (each K step's `MR` values adjacent; up to 120 KiB on
-/// the stack, in L2), and each 16-column strip of B into a contiguous `KC × 16` buffer
-/// (16 KiB, in L1) that every row panel then runs against. The micro-kernel's reads are
-/// then sequential whatever the operands' strides: a B row stride that is a multiple of
-/// 2 KiB otherwise maps a panel's rows onto a few cache sets. The epilogue runs once the
-/// block is done. (Callers' threads need ~140 KiB of stack for this; Rust's default is
-/// 2 MiB.)
+/// One packed block of `C = A·B` ([`crate::gemm::panel_block`]): `rows` rows of A in
+/// 6-row panels (`ap`, by `pack_a::<6>`) against `cols` columns of B in 16-column strips
+/// (`bp`, by `pack_b_panel`), both over `kc` steps of K; C at `c`. Each strip runs
+/// against every row panel of the block.
 ///
 /// # Safety
-/// As [`nn`], with `i1 − i0 <= PACK_ROWS`.
+/// `ap` holds `⌈rows/6⌉·6·kc` floats, `bp` `⌈cols/16⌉·16·kc`; `c` is writable over
+/// `rows × cols` (row stride `ldc`) with no other alias; AVX2 and FMA present.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
-    let Block {
-        k,
-        a,
-        b,
-        c,
-        ldc,
-        i0,
-        i1,
-        j0,
-        j1,
-    } = blk;
-    let mut apack = [0f32; PACK_ROWS * KC];
-    let mut bpack = [0f32; KC * NP];
-    let panels = (i1 - i0).div_ceil(MR);
-    let bp = b.data.as_ptr();
-    let mut p0 = 0;
-    while p0 < k {
-        let kc = KC.min(k - p0);
-        let acc = p0 > 0;
-        crate::gemm::pack_a::<MR>(a, i0, i1, p0, kc, &mut apack);
-        let mut j = j0;
-        while j < j1 {
-            let nr = NP.min(j1 - j);
-            // SAFETY: rows p0..p0+kc, columns j..j+nr lie in B (the caller checked the
-            // shapes); the tiles lie in the caller's rectangle; the packs hold what the
-            // tiles read (kc × MR and kc × NP).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn panel_tiles(
+    kc: usize,
+    ap: &[f32],
+    rows: usize,
+    bp: &[f32],
+    cols: usize,
+    c: *mut f32,
+    ldc: usize,
+    acc: bool,
+) {
+    debug_assert!(
+        ap.len() >= rows.div_ceil(MR) * MR * kc && bp.len() >= cols.div_ceil(NP) * NP * kc
+    );
+    for j in (0..cols).step_by(NP) {
+        let nr = NP.min(cols - j);
+        let nv = nr.div_ceil(8);
+        let bt = bp[j * kc..].as_ptr();
+        let avail = bp.len() - j * kc;
+        for t in 0..rows.div_ceil(MR) {
+            let mr = MR.min(rows - t * MR);
+            // SAFETY: panel t holds mr rows × kc (6 per K step); strip j/16 holds kc rows
+            // of 16 (zero-padded); the tile lies in the caller's rectangle.
             unsafe {
-                for (p, row) in bpack.chunks_exact_mut(NP).take(kc).enumerate() {
-                    let src = bp.add((p0 + p) * b.rs + j);
-                    if nr == NP {
-                        _mm256_storeu_ps(row.as_mut_ptr(), _mm256_loadu_ps(src));
-                        _mm256_storeu_ps(row.as_mut_ptr().add(8), _mm256_loadu_ps(src.add(8)));
-                    } else {
-                        std::ptr::copy_nonoverlapping(src, row.as_mut_ptr(), nr);
-                        row[nr..].fill(0.0);
-                    }
+                let at = ap.as_ptr().add(t * MR * kc);
+                let ct = c.add(t * MR * ldc + j);
+                macro_rules! go {
+                    ($r:literal) => {
+                        if nv == 2 {
+                            tile::<$r, 2>(kc, at, 1, MR, bt, NP, avail, ct, ldc, nr, acc)
+                        } else {
+                            tile::<$r, 1>(kc, at, 1, MR, bt, NP, avail, ct, ldc, nr, acc)
+                        }
+                    };
                 }
-                let bt = bpack.as_ptr();
-                let avail = kc * NP;
-                let nv = nr.div_ceil(8);
-                for t in 0..panels {
-                    let i = i0 + t * MR;
-                    let mr = MR.min(i1 - i);
-                    let at = apack.as_ptr().add(t * MR * kc);
-                    let ct = c.add(i * ldc + j);
-                    macro_rules! go {
-                        ($r:literal) => {
-                            if nv == 2 {
-                                tile::<$r, 2>(kc, at, 1, MR, bt, NP, avail, ct, ldc, nr, acc)
-                            } else {
-                                tile::<$r, 1>(kc, at, 1, MR, bt, NP, avail, ct, ldc, nr, acc)
-                            }
-                        };
-                    }
-                    match mr {
-                        6 => go!(6),
-                        5 => go!(5),
-                        4 => go!(4),
-                        3 => go!(3),
-                        2 => go!(2),
-                        _ => go!(1),
-                    }
+                match mr {
+                    6 => go!(6),
+                    5 => go!(5),
+                    4 => go!(4),
+                    3 => go!(3),
+                    2 => go!(2),
+                    _ => go!(1),
                 }
             }
-            j += nr;
         }
-        p0 += kc;
-    }
-    if !ep.is_identity() {
-        // SAFETY: the caller's rectangle.
-        unsafe { ep.apply_rows(c, ldc, i0..i1, j0, j1) };
     }
 }
 

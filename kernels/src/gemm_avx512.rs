@@ -8,7 +8,8 @@
 //!
 //! B is addressed as vectors: row `p` of vector `s` at `b + s·sd + p·ldb`, which covers
 //! B read in place (`sd = 16`, `ldb` its row stride), a packed weight's strips
-//! ([`crate::gemm::pack_b`]: `sd = 16k`, `ldb = 16`) and [`nn_packed`]'s strip buffer.
+//! ([`crate::gemm::pack_b`]: `sd = 16k`, `ldb = 16`) and the strips of
+//! `gemm::pack_b_panel`.
 
 #![allow(unsafe_code)]
 
@@ -142,13 +143,6 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
         j0,
         j1,
     } = blk;
-    // A B row stride that is a multiple of 2 KiB maps a tile's rows of B onto a few cache
-    // sets: pack then (see `gemm_avx2::nn`).
-    if i1 - i0 > MR && i1 - i0 <= PACK_ROWS && j1 - j0 >= 2 * L && b.rs % 512 == 0 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { nn_packed(blk, ep) };
-        return;
-    }
     // Columns past the last whole vector are done first (the row tiles' epilogues below
     // then see them done), not by a 16-lane tile that would mostly compute dropped lanes
     // (a 7×7 plane's 49 columns are 3 vectors and 1 column): up to 4 as dot products of
@@ -209,90 +203,45 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
     }
 }
 
-/// Most rows of A one packed block holds (a multiple of [`MR`], at least the GEMM's row
-/// block).
-const PACK_ROWS: usize = 120;
-
-/// [`nn`] with both operands packed, BLIS-style (as `gemm_avx2::nn_packed`): per block
-/// of K, the task's rows of A in 12-row panels (up to 120 KiB on the stack) and two
-/// 16-column strips of B at a time in a `2 × KC × 16` buffer (32 KiB). The epilogue runs
-/// once the block is done.
+/// One packed block of `C = A·B` ([`crate::gemm::panel_block`]): `rows` rows of A in
+/// 12-row panels (`ap`, by `pack_a::<12>`) against `cols` columns of B in 16-column
+/// strips (`bp`, by `pack_b_panel`), both over `kc` steps of K; C at `c`. Each pair of
+/// strips runs against every row panel of the block.
 ///
 /// # Safety
-/// As [`nn`], with `i1 − i0 <= PACK_ROWS`.
+/// `ap` holds `⌈rows/12⌉·12·kc` floats, `bp` `⌈cols/16⌉·16·kc`; `c` is writable over
+/// `rows × cols` (row stride `ldc`) with no other alias; AVX-512F present.
 #[target_feature(enable = "avx512f")]
-unsafe fn nn_packed(blk: Block<'_>, ep: &Epilogue<'_>) {
-    let Block {
-        k,
-        a,
-        b,
-        c,
-        ldc,
-        i0,
-        i1,
-        j0,
-        j1,
-    } = blk;
-    let mut apack = [0f32; PACK_ROWS * KC];
-    let mut bpack = [0f32; 2 * KC * L];
-    let panels = (i1 - i0).div_ceil(MR);
-    let mut p0 = 0;
-    while p0 < k {
-        let kc = KC.min(k - p0);
-        crate::gemm::pack_a::<MR>(a, i0, i1, p0, kc, &mut apack);
-        let mut j = j0;
-        while j < j1 {
-            let w = (2 * L).min(j1 - j);
-            // Strip s of the pair holds columns j + 16s.., row p at s·16kc + 16p (zeros
-            // past the block's columns).
-            for s in 0..w.div_ceil(L) {
-                let cols = L.min(w - s * L);
-                let mask: __mmask16 = if cols == L {
-                    0xffff
-                } else {
-                    (1u16 << cols) - 1
-                };
-                let dst = bpack[s * kc * L..(s + 1) * kc * L].as_mut_ptr();
-                let src = b.data.as_ptr();
-                for p in 0..kc {
-                    // SAFETY: B's row p0 + p holds columns j + 16s .. + cols (the caller
-                    // checked the shapes; the load is masked to them); the buffer holds
-                    // kc rows of 16 per strip.
-                    unsafe {
-                        let q = src.add((p0 + p) * b.rs + j + s * L);
-                        let v = if cols == L {
-                            _mm512_loadu_ps(q)
-                        } else {
-                            _mm512_maskz_loadu_ps(mask, q)
-                        };
-                        _mm512_storeu_ps(dst.add(p * L), v);
-                    }
-                }
-            }
-            for t in 0..panels {
-                let i = i0 + t * MR;
-                let r = MR.min(i1 - i);
-                // SAFETY: the panel holds r rows × kc (row-interleaved by 12); the pair's
-                // strips hold kc × 16 each; the tile lies in the caller's rectangle.
-                unsafe {
-                    any_tile(
-                        r,
-                        w.div_ceil(L),
-                        kc,
-                        (apack.as_ptr().add(t * MR * kc), 1, MR),
-                        (bpack.as_ptr(), kc * L, L),
-                        (c.add(i * ldc + j), ldc, w),
-                        p0 > 0,
-                    )
-                };
-            }
-            j += w;
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn panel_tiles(
+    kc: usize,
+    ap: &[f32],
+    rows: usize,
+    bp: &[f32],
+    cols: usize,
+    c: *mut f32,
+    ldc: usize,
+    acc_in: bool,
+) {
+    debug_assert!(ap.len() >= rows.div_ceil(MR) * MR * kc && bp.len() >= cols.div_ceil(L) * L * kc);
+    for j in (0..cols).step_by(2 * L) {
+        let w = (2 * L).min(cols - j);
+        for t in 0..rows.div_ceil(MR) {
+            let r = MR.min(rows - t * MR);
+            // SAFETY: panel t holds r rows × kc (12 per K step); strips j/16.. hold kc
+            // rows of 16 each; the tile lies in the caller's rectangle.
+            unsafe {
+                any_tile(
+                    r,
+                    w.div_ceil(L),
+                    kc,
+                    (ap.as_ptr().add(t * MR * kc), 1, MR),
+                    (bp.as_ptr().add(j * kc), kc * L, L),
+                    (c.add(t * MR * ldc + j), ldc, w),
+                    acc_in,
+                )
+            };
         }
-        p0 += kc;
-    }
-    if !ep.is_identity() {
-        // SAFETY: the caller's rectangle.
-        unsafe { ep.apply_rows(c, ldc, i0..i1, j0, j1) };
     }
 }
 
