@@ -111,6 +111,10 @@ impl Conv2d {
         match self.path() {
             ConvPath::General => threads.max(1) * self.kdim() * self.panel_cols(),
             ConvPath::Winograd => crate::winograd::scratch_len(self, threads),
+            #[cfg(target_arch = "x86_64")]
+            ConvPath::Depthwise if crate::dw_blocked::applies(self) => {
+                crate::dw_blocked::scratch_len(self, threads)
+            }
             // Small planes run flat on a padded copy; a strided depthwise conv otherwise
             // splits each input row into its stride phases.
             ConvPath::Depthwise if small_plane(self) => threads.max(1) * flat_scratch(self),
@@ -300,6 +304,11 @@ fn depthwise(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dw_blocked::applies(p) {
+        crate::dw_blocked::depthwise(pool, p, x, w, ep, out, scratch);
+        return;
+    }
     let planes = p.n * p.oc;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let op = SharedMut::new(out);
@@ -1161,6 +1170,67 @@ mod tests {
         p.oh = (p.h + 2 * p.pad[0] - p.dilation[0] * (p.kh - 1) - 1) / sh + 1;
         p.ow = (p.w + 2 * p.pad[1] - p.dilation[1] * (p.kw - 1) - 1) / sw + 1;
         p
+    }
+
+    #[test]
+    fn blocked_depthwise_matches_the_naive_loop() {
+        // Channel counts with full and partial blocks of 16; 7×7 and 14×14 planes; a tall
+        // plane cut into row chunks; a 7×7 kernel, a dilated one (one load per tap); no
+        // padding with rows of several 8-pixel groups and a tail; two images.
+        let cases = [
+            geom(2, 40, 7, 7, 40, 5, 1, 2, 1, 40),
+            geom(1, 16, 14, 14, 16, 3, 1, 1, 1, 16),
+            geom(1, 24, 120, 100, 24, 3, 1, 1, 1, 24),
+            geom(1, 33, 9, 23, 33, 7, 1, 3, 1, 33),
+            geom(1, 20, 12, 12, 20, 3, 1, 2, 2, 20),
+            geom(1, 17, 5, 40, 17, 5, 1, 0, 1, 17),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        let blocked = crate::gemm::isa() == crate::gemm::Isa::Avx512;
+        #[cfg(not(target_arch = "x86_64"))]
+        let blocked = false;
+        for p in cases {
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(crate::dw_blocked::applies(&p), blocked, "{p:?}");
+            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let w: Vec<f32> = (0..p.oc * p.kh * p.kw)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
+                .collect();
+            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0 - 1.0).collect();
+            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
+                .map(|i| (i % 3) as f32 - 1.0)
+                .collect();
+            let want = naive(&p, &x, &w, &bias);
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool::new(threads);
+                for residual in [None, Some(&res[..])] {
+                    let mut scratch = vec![f32::NAN; p.scratch_len(threads)];
+                    let mut out = vec![f32::NAN; want.len()];
+                    let ep = ConvEpilogue {
+                        bias: Some(&bias),
+                        residual,
+                        act: Act::HardSwish {
+                            threshold: 6.0,
+                            scale: 6.0,
+                            offset: 3.0,
+                        },
+                        post: Some((2.0, 1.0)),
+                    };
+                    conv2d(&pool, &p, &x, &w, &ep, &mut out, &mut scratch);
+                    for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                        let v = b + residual.map_or(0.0, |r| r[i]);
+                        let b = v * (v + 3.0).clamp(0.0, 6.0) / 6.0 * 2.0 + 1.0;
+                        assert!(
+                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{p:?} t{threads} residual {} [{i}]: {a} vs {b}",
+                            residual.is_some()
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

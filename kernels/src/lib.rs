@@ -69,6 +69,8 @@ pub mod conv;
 mod conv_avx2;
 #[cfg(target_arch = "x86_64")]
 mod conv_avx512;
+#[cfg(target_arch = "x86_64")]
+mod dw_blocked;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_avx2;

@@ -1,0 +1,465 @@
+//! Depthwise convolution on AVX-512 in blocks of 16 channels, the layout ONNX Runtime
+//! keeps whole networks in (NCHW16c), made here inside the op: a block's input rows are
+//! transposed into a zero-padded `[rows][width][16]` buffer, each output pixel of the
+//! block is then one 16-lane accumulator (a tap is one FMA with one aligned load, whatever
+//! the stride, width or kernel size — no idle lanes on 7×7 planes, no shifted loads), and
+//! each output row is transposed back into the block's 16 planes with its epilogue.
+//!
+//! A task is a range of (image, channel block, row chunk) items; a chunk's padded input
+//! block holds at most [`BLOCK_MAX`] floats, so it stays in L2, and chunks are cut finer
+//! when the blocks alone would leave a thread idle (MobileNet's first depthwise conv has
+//! 16 channels: one block).
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use crate::act::act_post;
+use crate::conv::{Conv2d, ConvEpilogue};
+use crate::pool::{chunk_range, SharedMut, ThreadPool};
+
+/// Lanes per vector: channels per block.
+const L: usize = 16;
+/// Output pixels accumulating together.
+const NB: usize = 8;
+/// Most floats of a task's padded input block (128 KiB).
+const BLOCK_MAX: usize = 32 * 1024;
+/// Most taps (their offsets live on the stack).
+pub(crate) const MAX_TAPS: usize = 64;
+
+/// How a blocked run is cut: output rows per chunk, chunks per plane, the padded width and
+/// the padded input rows a chunk needs.
+#[derive(Debug, Clone, Copy)]
+struct Tiling {
+    rows: usize,
+    chunks: usize,
+    wp: usize,
+    hp: usize,
+}
+
+impl Tiling {
+    fn new(p: &Conv2d, threads: usize) -> Option<Tiling> {
+        let [sh, sw] = p.stride;
+        let [dh, dw] = p.dilation;
+        let wp = ((p.ow - 1) * sw + (p.kw - 1) * dw + 1).max(p.pad[1] + p.w);
+        let span = |rows: usize| (rows - 1) * sh + (p.kh - 1) * dh + 1;
+        if span(1) * wp * L > BLOCK_MAX {
+            return None;
+        }
+        let mut rows = p.oh;
+        while rows > 1 && span(rows) * wp * L > BLOCK_MAX {
+            rows -= 1;
+        }
+        // Two items per thread at least, if the rows allow.
+        let blocks = p.n * p.oc.div_ceil(L);
+        while rows > 1 && blocks * p.oh.div_ceil(rows) < 2 * threads {
+            rows = rows.div_ceil(2);
+        }
+        let chunks = p.oh.div_ceil(rows);
+        let rows = p.oh.div_ceil(chunks);
+        Some(Tiling {
+            rows,
+            chunks,
+            wp,
+            hp: span(rows),
+        })
+    }
+
+    /// Scratch floats per thread: the padded input block, one output row of pixels and
+    /// the block's transposed weights.
+    fn per_thread(&self, p: &Conv2d) -> usize {
+        self.hp * self.wp * L + p.ow * L + p.kh * p.kw * L
+    }
+}
+
+/// Whether the blocked kernel runs `p` (a depthwise conv): on AVX-512, with at most
+/// [`MAX_TAPS`] taps and one output row's input block within [`BLOCK_MAX`].
+pub(crate) fn applies(p: &Conv2d) -> bool {
+    crate::gemm::isa() == crate::gemm::Isa::Avx512
+        && p.stride == [1, 1]
+        && p.kh * p.kw <= MAX_TAPS
+        && p.oh > 0
+        && p.ow > 0
+        && Tiling::new(p, 1).is_some()
+}
+
+/// Scratch floats for [`depthwise`] at `threads` threads.
+pub(crate) fn scratch_len(p: &Conv2d, threads: usize) -> usize {
+    Tiling::new(p, threads).map_or(0, |t| threads.max(1) * t.per_thread(p))
+}
+
+/// `out = epilogue(depthwise conv(x, w))`, as [`crate::conv::conv2d`] (whose checks on
+/// the slices' lengths have run).
+///
+/// # Panics
+/// If `p` does not [`applies`] or `scratch` is shorter than [`scratch_len`].
+pub(crate) fn depthwise(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    assert!(
+        applies(p),
+        "the blocked depthwise kernel does not take {p:?}"
+    );
+    let threads = pool.threads();
+    let t = Tiling::new(p, threads).expect("applies");
+    let per = t.per_thread(p);
+    let items = p.n * p.oc.div_ceil(L) * t.chunks;
+    let tasks = threads.min(items);
+    assert!(scratch.len() >= tasks * per, "depthwise scratch too short");
+    assert!(
+        x.len() >= p.n * p.ic * p.h * p.w
+            && w.len() >= p.oc * p.kh * p.kw
+            && out.len() >= p.n * p.oc * p.oh * p.ow,
+        "depthwise operand too short"
+    );
+    let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
+    let task = |k: usize| {
+        // SAFETY: task k owns scratch slot k.
+        let mine = unsafe { sp.slice(k * per, per) };
+        let (block, rest) = mine.split_at_mut(t.hp * t.wp * L);
+        let (row, wt) = rest.split_at_mut(p.ow * L);
+        let (wt, _) = wt.as_chunks_mut::<L>();
+        for item in chunk_range(items, tasks, k) {
+            // SAFETY: items write disjoint (image, channel block, output rows) parts of
+            // `out`, each item belongs to one task; the lengths were asserted above; the
+            // ISA was detected (`applies`).
+            unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt) };
+        }
+    };
+    pool.run(tasks, &task);
+}
+
+/// One (image, channel block, row chunk) item.
+///
+/// # Safety
+/// AVX-512F present; `x`, `w`, `out` (through `op`) as long as `p` says; no other task
+/// writes this item's part of `out`; `block` holds `hp·wp·16` floats, `row` `ow·16`,
+/// `wt` `kh·kw` taps.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_item(
+    p: &Conv2d,
+    t: &Tiling,
+    item: usize,
+    (x, w): (&[f32], &[f32]),
+    ep: &ConvEpilogue<'_>,
+    op: SharedMut<f32>,
+    block: &mut [f32],
+    row: &mut [f32],
+    wt: &mut [[f32; L]],
+) {
+    let cblocks = p.oc.div_ceil(L);
+    let (chunk, cb, img) = (
+        item % t.chunks,
+        (item / t.chunks) % cblocks,
+        item / (t.chunks * cblocks),
+    );
+    let c0 = cb * L;
+    let ch = L.min(p.oc - c0);
+    let (oy0, oy1) = (chunk * t.rows, ((chunk + 1) * t.rows).min(p.oh));
+    if oy0 >= oy1 {
+        return;
+    }
+    let [sh, sw] = p.stride;
+    let [dh, dw] = p.dilation;
+    // Kernels 3 or 5 wide, column stride 1 or 2, undilated columns: one load per input
+    // column ([`Taps::rows_of`]); any other: one per tap.
+    let shape = if dw == 1 && matches!(p.kw, 3 | 5) && matches!(sw, 1 | 2) {
+        (p.kw, sw)
+    } else {
+        (0, 0)
+    };
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    let plane0 = img * p.oc + c0;
+    let wp = t.wp;
+    // The padded input rows this chunk reads: from padded row oy0·sh.
+    let rows_in = (oy1 - oy0 - 1) * sh + (p.kh - 1) * dh + 1;
+    let top = (oy0 * sh) as isize - p.pad[0] as isize;
+    let xp = x.as_ptr();
+    let bp = block.as_mut_ptr();
+    // SAFETY: every read of x is inside plane (plane0 + j) for j < ch, at an input row in
+    // 0..h and columns below w (masked); every write of the block inside its hp·wp·16
+    // floats (rows_in <= hp, columns below wp).
+    unsafe {
+        for r in 0..rows_in {
+            let iy = top + r as isize;
+            let dst = bp.add(r * wp * L);
+            let zero = |from: usize, to: usize| {
+                for q in from..to {
+                    _mm512_storeu_ps(dst.add(q * L), _mm512_setzero_ps());
+                }
+            };
+            if iy < 0 || iy >= p.h as isize {
+                zero(0, wp);
+                continue;
+            }
+            let iy = iy as usize;
+            zero(0, p.pad[1]);
+            zero(p.pad[1] + p.w, wp);
+            for x0 in (0..p.w).step_by(L) {
+                let cols = L.min(p.w - x0);
+                let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
+                let mut v = [_mm512_setzero_ps(); L];
+                for (j, v) in v.iter_mut().enumerate().take(ch) {
+                    *v = _mm512_maskz_loadu_ps(m, xp.add((plane0 + j) * hw + iy * p.w + x0));
+                }
+                transpose(&mut v);
+                for (i, v) in v.iter().enumerate().take(cols) {
+                    _mm512_storeu_ps(dst.add((p.pad[1] + x0 + i) * L), *v);
+                }
+            }
+        }
+    }
+    // The block's weights, tap-major (16 taps of the block's channels transposed at a
+    // time), and bias.
+    let taps = p.kh * p.kw;
+    let wt = &mut wt[..taps];
+    let cmask: __mmask16 = ((1u32 << ch) - 1) as __mmask16;
+    // SAFETY: reads of w inside channels c0..c0+ch (taps each, masked); writes inside wt.
+    unsafe {
+        for g in (0..taps).step_by(L) {
+            let n = L.min(taps - g);
+            let m: __mmask16 = ((1u32 << n) - 1) as __mmask16;
+            let mut v = [_mm512_setzero_ps(); L];
+            for (j, v) in v.iter_mut().enumerate().take(ch) {
+                *v = _mm512_maskz_loadu_ps(m, w.as_ptr().add((c0 + j) * taps + g));
+            }
+            transpose(&mut v);
+            for (t, v) in v.iter().enumerate().take(n) {
+                _mm512_storeu_ps(wt[g + t].as_mut_ptr(), *v);
+            }
+        }
+    }
+    let mut off = [0usize; MAX_TAPS];
+    if shape.0 == 0 {
+        for ky in 0..p.kh {
+            for kx in 0..p.kw {
+                off[ky * p.kw + kx] = (ky * dh * wp + kx * dw) * L;
+            }
+        }
+    }
+    let k = Taps {
+        w: wt,
+        off: &off[..taps],
+        // SAFETY: the bias of channels c0..c0+ch (masked).
+        bias: ep.bias.map_or(_mm512_setzero_ps(), |b| unsafe {
+            _mm512_maskz_loadu_ps(cmask, b[c0..].as_ptr())
+        }),
+        step: sw * L,
+        kh: p.kh,
+        row: dh * wp * L,
+    };
+    let rp = row.as_mut_ptr();
+    for oy in oy0..oy1 {
+        // SAFETY: pixel ox of this row reads block row (oy − oy0)·sh + ky·dh < rows_in,
+        // column ox·sw + kx·dw < wp; the row buffer holds ow·16 floats.
+        unsafe {
+            let src = bp.add((oy - oy0) * sh * wp * L) as *const f32;
+            let mut ox = 0;
+            while ox < p.ow {
+                let n = NB.min(p.ow - ox);
+                let (s, d) = (src.add(ox * sw * L), rp.add(ox * L));
+                macro_rules! go {
+                    ($($n:literal)*) => {
+                        match (n, shape) {
+                            $(($n, (3, 1)) => k.rows_of::<$n, 3, 1>(s, d),
+                            ($n, (3, 2)) => k.rows_of::<$n, 3, 2>(s, d),
+                            ($n, (5, 1)) => k.rows_of::<$n, 5, 1>(s, d),
+                            ($n, (5, 2)) => k.rows_of::<$n, 5, 2>(s, d),
+                            ($n, _) => k.pixels::<$n>(s, d),)*
+                            _ => unreachable!("{n} pixels"),
+                        }
+                    };
+                }
+                go!(1 2 3 4 5 6 7 8);
+                ox += n;
+            }
+        }
+        if ep.residual.is_none() {
+            act_post(&mut row[..p.ow * L], ep.act, ep.post);
+        }
+        // Back into the block's planes, 16 pixels at a time.
+        // SAFETY: reads inside the row buffer (pixels below ow); writes row oy, columns
+        // x0..x0+cols of planes plane0 + j, j < ch (masked).
+        unsafe {
+            let o = op.0;
+            for x0 in (0..p.ow).step_by(L) {
+                let cols = L.min(p.ow - x0);
+                let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
+                let mut v = [_mm512_setzero_ps(); L];
+                for (i, v) in v.iter_mut().enumerate().take(cols) {
+                    *v = _mm512_loadu_ps(rp.add((x0 + i) * L));
+                }
+                transpose(&mut v);
+                for (j, v) in v.iter().enumerate().take(ch) {
+                    _mm512_mask_storeu_ps(o.add((plane0 + j) * ohw + oy * p.ow + x0), m, *v);
+                }
+            }
+            if let Some(res) = ep.residual {
+                for j in 0..ch {
+                    let at = (plane0 + j) * ohw + oy * p.ow;
+                    let seg = std::slice::from_raw_parts_mut(o.add(at), p.ow);
+                    seg.iter_mut()
+                        .zip(&res[at..at + p.ow])
+                        .for_each(|(v, r)| *v += r);
+                    act_post(seg, ep.act, ep.post);
+                }
+            }
+        }
+    }
+}
+
+/// A block's taps: weights (tap-major, 16 channels each), their offsets in the padded
+/// block, the bias and the step between output pixels (floats); `kh` and the floats
+/// between kernel rows (`row`) for [`Taps::rows_of`].
+struct Taps<'a> {
+    w: &'a [[f32; L]],
+    off: &'a [usize],
+    bias: __m512,
+    step: usize,
+    kh: usize,
+    row: usize,
+}
+
+impl Taps<'_> {
+    /// [`Taps::pixels`] for a kernel `KW` wide with column stride `SW` and no column
+    /// dilation: per kernel row, each input column the `N` pixels read is loaded once and
+    /// multiplied into every pixel that reads it (`(N−1)·SW + KW` loads and `KW` weights
+    /// for `N·KW` FMAs, where one load per FMA bound the plain loop).
+    ///
+    /// # Safety
+    /// As [`Taps::pixels`], with `w` holding `kh·KW` taps.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows_of<const N: usize, const KW: usize, const SW: usize>(
+        &self,
+        src: *const f32,
+        dst: *mut f32,
+    ) {
+        let mut acc = [self.bias; N];
+        // SAFETY: the caller's contract: column q of kernel row ky is tap (ky, kx) of
+        // pixel (q − kx)/SW.
+        unsafe {
+            for ky in 0..self.kh {
+                let s = src.add(ky * self.row);
+                let mut wv = [_mm512_setzero_ps(); KW];
+                for (kx, wv) in wv.iter_mut().enumerate() {
+                    *wv = _mm512_loadu_ps(self.w[ky * KW + kx].as_ptr());
+                }
+                for q in 0..(N - 1) * SW + KW {
+                    let v = _mm512_loadu_ps(s.add(q * L));
+                    for (kx, wv) in wv.iter().enumerate() {
+                        if q >= kx && (q - kx) % SW == 0 && (q - kx) / SW < N {
+                            let i = (q - kx) / SW;
+                            acc[i] = _mm512_fmadd_ps(*wv, v, acc[i]);
+                        }
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(dst.add(i * L), *acc);
+            }
+        }
+    }
+
+    /// `N` output pixels from `src` (the first pixel's top-left tap) into `dst` (16 floats
+    /// each).
+    ///
+    /// # Safety
+    /// AVX-512F present; `src + off[t] + i·step` readable for 16 floats (t < taps, i < N);
+    /// `dst` writable for `16·N` floats.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pixels<const N: usize>(&self, src: *const f32, dst: *mut f32) {
+        let mut acc = [self.bias; N];
+        // SAFETY: the caller's contract.
+        unsafe {
+            for (wt, &off) in self.w.iter().zip(self.off) {
+                let wv = _mm512_loadu_ps(wt.as_ptr());
+                let s = src.add(off);
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(wv, _mm512_loadu_ps(s.add(i * self.step)), *acc);
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(dst.add(i * L), *acc);
+            }
+        }
+    }
+}
+
+/// Transposes 16 vectors of 16 in place: lane j of vector i becomes lane i of vector j.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose(r: &mut [__m512; L]) {
+    // Pairs of rows interleaved, then pairs of pairs: within each 128-bit lane `q`,
+    // vector 4a + b holds column 4q + b of rows 4a .. 4a+4.
+    let mut t = [_mm512_setzero_ps(); L];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for a in 0..4 {
+        let (t0, t1, t2, t3) = (
+            _mm512_castps_pd(t[4 * a]),
+            _mm512_castps_pd(t[4 * a + 1]),
+            _mm512_castps_pd(t[4 * a + 2]),
+            _mm512_castps_pd(t[4 * a + 3]),
+        );
+        r[4 * a] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[4 * a + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[4 * a + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[4 * a + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    // 128-bit lanes: vector b (+8) pairs lanes 0, 2 (1, 3) of rows 0–3 and 4–7 (8–11,
+    // 12–15); then the halves are joined.
+    for b in 0..4 {
+        t[b] = _mm512_shuffle_f32x4::<0x88>(r[b], r[b + 4]);
+        t[b + 4] = _mm512_shuffle_f32x4::<0xdd>(r[b], r[b + 4]);
+        t[b + 8] = _mm512_shuffle_f32x4::<0x88>(r[b + 8], r[b + 12]);
+        t[b + 12] = _mm512_shuffle_f32x4::<0xdd>(r[b + 8], r[b + 12]);
+    }
+    for b in 0..4 {
+        r[b] = _mm512_shuffle_f32x4::<0x88>(t[b], t[b + 8]);
+        r[b + 8] = _mm512_shuffle_f32x4::<0xdd>(t[b], t[b + 8]);
+        r[b + 4] = _mm512_shuffle_f32x4::<0x88>(t[b + 4], t[b + 12]);
+        r[b + 12] = _mm512_shuffle_f32x4::<0xdd>(t[b + 4], t[b + 12]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        if crate::gemm::isa() != crate::gemm::Isa::Avx512 {
+            return;
+        }
+        let m: Vec<f32> = (0..256).map(|i| i as f32).collect();
+        // SAFETY: AVX-512F detected; 16 loads and stores of 16 floats inside `m`, `got`.
+        let got = unsafe {
+            let mut v = [_mm512_setzero_ps(); L];
+            for (i, v) in v.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(m.as_ptr().add(16 * i));
+            }
+            transpose(&mut v);
+            let mut got = vec![0f32; 256];
+            for (i, v) in v.iter().enumerate() {
+                _mm512_storeu_ps(got.as_mut_ptr().add(16 * i), *v);
+            }
+            got
+        };
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(got[16 * j + i], m[16 * i + j], "({i}, {j})");
+            }
+        }
+    }
+}
