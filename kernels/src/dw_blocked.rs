@@ -352,12 +352,22 @@ impl Taps<'_> {
                 for (kx, wv) in wv.iter_mut().enumerate() {
                     *wv = _mm512_loadu_ps(self.w[ky * KW + kx].as_ptr());
                 }
-                for q in 0..(N - 1) * SW + KW {
-                    let v = _mm512_loadu_ps(s.add(q * L));
-                    for (kx, wv) in wv.iter().enumerate() {
-                        if q >= kx && (q - kx) % SW == 0 && (q - kx) / SW < N {
-                            let i = (q - kx) / SW;
-                            acc[i] = _mm512_fmadd_ps(*wv, v, acc[i]);
+                // A window of the KW columns pixel i reads, slid SW columns per pixel.
+                let mut win = [_mm512_setzero_ps(); KW];
+                for (q, v) in win.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(s.add(q * L));
+                }
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    for kx in 0..KW {
+                        *acc = _mm512_fmadd_ps(wv[kx], win[kx], *acc);
+                    }
+                    if i + 1 < N {
+                        for kx in 0..KW {
+                            win[kx] = if kx + SW < KW {
+                                win[kx + SW]
+                            } else {
+                                _mm512_loadu_ps(s.add(((i + 1) * SW + kx) * L))
+                            };
                         }
                     }
                 }
