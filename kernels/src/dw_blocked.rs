@@ -22,61 +22,64 @@ use crate::pool::{chunk_range, SharedMut, ThreadPool};
 const L: usize = 16;
 /// Output pixels accumulating together.
 const NB: usize = 8;
-/// Most floats of a task's padded input block (128 KiB).
-const BLOCK_MAX: usize = 32 * 1024;
-/// Most taps (their offsets live on the stack).
+/// Most floats of a task's ring of transposed input rows (64 KiB).
+const BLOCK_MAX: usize = 16 * 1024;
+/// Most taps (a kernel's rows' pointers live on the stack).
 pub(crate) const MAX_TAPS: usize = 64;
 
 /// How a blocked run is cut: output rows per chunk, chunks per plane, the padded width and
-/// the padded input rows a chunk needs.
+/// the input rows one output row reads (the ring of transposed rows a task keeps).
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
     rows: usize,
     chunks: usize,
     wp: usize,
-    hp: usize,
+    ring: usize,
 }
 
 impl Tiling {
     fn new(p: &Conv2d, threads: usize) -> Option<Tiling> {
-        let [sh, sw] = p.stride;
+        let sw = p.stride[1];
         let [dh, dw] = p.dilation;
         let wp = ((p.ow - 1) * sw + (p.kw - 1) * dw + 1).max(p.pad[1] + p.w);
-        let span = |rows: usize| (rows - 1) * sh + (p.kh - 1) * dh + 1;
-        if span(1) * wp * L > BLOCK_MAX {
+        // Rows a window of the kernel spans, or all the input's if fewer.
+        let ring = ((p.kh - 1) * dh + 1).min(p.h);
+        if ring * wp * L > BLOCK_MAX || p.stride[0] > ring {
             return None;
         }
-        let mut rows = p.oh;
-        while rows > 1 && span(rows) * wp * L > BLOCK_MAX {
-            rows -= 1;
-        }
-        // Two items per thread at least, if the rows allow.
+        // Two items per thread at least, if the rows allow (each chunk transposes its
+        // `ring − 1` rows above again).
         let blocks = p.n * p.oc.div_ceil(L);
-        while rows > 1 && blocks * p.oh.div_ceil(rows) < 2 * threads {
-            rows = rows.div_ceil(2);
+        let mut chunks = 1;
+        while chunks < p.oh && blocks * chunks < 2 * threads {
+            chunks += 1;
         }
-        let chunks = p.oh.div_ceil(rows);
         let rows = p.oh.div_ceil(chunks);
         Some(Tiling {
             rows,
-            chunks,
+            chunks: p.oh.div_ceil(rows),
             wp,
-            hp: span(rows),
+            ring,
         })
     }
 
-    /// Scratch floats per thread: the padded input block, one output row of pixels and
+    /// Scratch floats per thread: the ring of transposed input rows, 16 output pixels and
     /// the block's transposed weights.
     fn per_thread(&self, p: &Conv2d) -> usize {
-        self.hp * self.wp * L + p.ow * L + p.kh * p.kw * L
+        self.ring * self.wp * L + L * L + p.kh * p.kw * L
     }
 }
 
-/// Whether the blocked kernel runs `p` (a depthwise conv): on AVX-512, with at most
-/// [`MAX_TAPS`] taps and one output row's input block within [`BLOCK_MAX`].
+/// Whether the blocked kernel runs `p` (a depthwise conv): on AVX-512, stride 1, at most
+/// [`MAX_TAPS`] taps, a ring of rows within [`BLOCK_MAX`], and planes at least as tall as
+/// the kernel. (With stride 2 the input's transposes cost more than the plane kernel's
+/// phase split: MobileNet's 72×56×56 k3 52 → 83 µs. On planes thinner than the kernel —
+/// PP-OCR cls's 2 and 3 rows under 5×5 kernels — most taps fall in the padding, and the
+/// ring's scratch took cls's arena past 1.05× its lower bound at 2 threads.)
 pub(crate) fn applies(p: &Conv2d) -> bool {
     crate::gemm::isa() == crate::gemm::Isa::Avx512
         && p.stride == [1, 1]
+        && p.h >= p.kh
         && p.kh * p.kw <= MAX_TAPS
         && p.oh > 0
         && p.ow > 0
@@ -122,8 +125,8 @@ pub(crate) fn depthwise(
     let task = |k: usize| {
         // SAFETY: task k owns scratch slot k.
         let mine = unsafe { sp.slice(k * per, per) };
-        let (block, rest) = mine.split_at_mut(t.hp * t.wp * L);
-        let (row, wt) = rest.split_at_mut(p.ow * L);
+        let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
+        let (row, wt) = rest.split_at_mut(L * L);
         let (wt, _) = wt.as_chunks_mut::<L>();
         for item in chunk_range(items, tasks, k) {
             // SAFETY: items write disjoint (image, channel block, output rows) parts of
@@ -139,7 +142,7 @@ pub(crate) fn depthwise(
 ///
 /// # Safety
 /// AVX-512F present; `x`, `w`, `out` (through `op`) as long as `p` says; no other task
-/// writes this item's part of `out`; `block` holds `hp·wp·16` floats, `row` `ow·16`,
+/// writes this item's part of `out`; `block` holds `ring·wp·16` floats, `row` `16·16`,
 /// `wt` `kh·kw` taps.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -177,29 +180,22 @@ unsafe fn run_item(
     };
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let plane0 = img * p.oc + c0;
-    let wp = t.wp;
-    // The padded input rows this chunk reads: from padded row oy0·sh.
-    let rows_in = (oy1 - oy0 - 1) * sh + (p.kh - 1) * dh + 1;
-    let top = (oy0 * sh) as isize - p.pad[0] as isize;
+    let (wp, ring) = (t.wp, t.ring);
+    // Input row iy goes to ring slot iy % ring, padded left and right with zeros; rows
+    // in the padding above and below are never stored (their taps are skipped).
     let xp = x.as_ptr();
     let bp = block.as_mut_ptr();
-    // SAFETY: every read of x is inside plane (plane0 + j) for j < ch, at an input row in
-    // 0..h and columns below w (masked); every write of the block inside its hp·wp·16
-    // floats (rows_in <= hp, columns below wp).
-    unsafe {
-        for r in 0..rows_in {
-            let iy = top + r as isize;
-            let dst = bp.add(r * wp * L);
+    let fill = |iy: usize| {
+        // SAFETY: every read of x is inside plane (plane0 + j) for j < ch, at input row
+        // iy < h and columns below w (masked); every write inside ring slot iy % ring
+        // (wp·16 floats).
+        unsafe {
+            let dst = bp.add((iy % ring) * wp * L);
             let zero = |from: usize, to: usize| {
                 for q in from..to {
                     _mm512_storeu_ps(dst.add(q * L), _mm512_setzero_ps());
                 }
             };
-            if iy < 0 || iy >= p.h as isize {
-                zero(0, wp);
-                continue;
-            }
-            let iy = iy as usize;
             zero(0, p.pad[1]);
             zero(p.pad[1] + p.w, wp);
             for x0 in (0..p.w).step_by(L) {
@@ -215,7 +211,7 @@ unsafe fn run_item(
                 }
             }
         }
-    }
+    };
     // The block's weights, tap-major (16 taps of the block's channels transposed at a
     // time), and bias.
     let taps = p.kh * p.kw;
@@ -236,71 +232,84 @@ unsafe fn run_item(
             }
         }
     }
-    let mut off = [0usize; MAX_TAPS];
-    if shape.0 == 0 {
-        for ky in 0..p.kh {
-            for kx in 0..p.kw {
-                off[ky * p.kw + kx] = (ky * dh * wp + kx * dw) * L;
-            }
-        }
-    }
     let k = Taps {
         w: wt,
-        off: &off[..taps],
         // SAFETY: the bias of channels c0..c0+ch (masked).
         bias: ep.bias.map_or(_mm512_setzero_ps(), |b| unsafe {
             _mm512_maskz_loadu_ps(cmask, b[c0..].as_ptr())
         }),
         step: sw * L,
-        kh: p.kh,
-        row: dh * wp * L,
+        kw: p.kw,
+        col: dw * L,
     };
     let rp = row.as_mut_ptr();
+    let mut rows = [(0usize, std::ptr::null::<f32>()); MAX_TAPS];
+    // The next input row to fill.
+    let mut filled = (oy0 * sh).saturating_sub(p.pad[0]);
     for oy in oy0..oy1 {
-        // SAFETY: pixel ox of this row reads block row (oy − oy0)·sh + ky·dh < rows_in,
-        // column ox·sw + kx·dw < wp; the row buffer holds ow·16 floats.
-        unsafe {
-            let src = bp.add((oy - oy0) * sh * wp * L) as *const f32;
-            let mut ox = 0;
-            while ox < p.ow {
-                let n = NB.min(p.ow - ox);
-                let (s, d) = (src.add(ox * sw * L), rp.add(ox * L));
-                macro_rules! go {
+        // This output row reads input rows oy·sh − pad + ky·dh: those inside the input.
+        let mut n_rows = 0;
+        for ky in 0..p.kh {
+            let iy = (oy * sh + ky * dh) as isize - p.pad[0] as isize;
+            if iy < 0 || iy >= p.h as isize {
+                continue;
+            }
+            let iy = iy as usize;
+            while filled <= iy {
+                fill(filled);
+                filled += 1;
+            }
+            // SAFETY: a ring slot.
+            rows[n_rows] = (ky, unsafe { bp.add((iy % ring) * wp * L) as *const f32 });
+            n_rows += 1;
+        }
+        let rows = &rows[..n_rows];
+        for x0 in (0..p.ow).step_by(L) {
+            let cols = L.min(p.ow - x0);
+            // SAFETY: pixel ox of this row reads its kernel rows' columns ox·sw + kx·dw
+            // < wp; the pixel buffer holds 16·16 floats.
+            unsafe {
+                let mut ox = x0;
+                while ox < x0 + cols {
+                    let n = NB.min(x0 + cols - ox);
+                    let (c, d) = (ox * sw * L, rp.add((ox - x0) * L));
+                    macro_rules! go {
                     ($($n:literal)*) => {
                         match (n, shape) {
-                            $(($n, (3, 1)) => k.rows_of::<$n, 3, 1>(s, d),
-                            ($n, (3, 2)) => k.rows_of::<$n, 3, 2>(s, d),
-                            ($n, (5, 1)) => k.rows_of::<$n, 5, 1>(s, d),
-                            ($n, (5, 2)) => k.rows_of::<$n, 5, 2>(s, d),
-                            ($n, _) => k.pixels::<$n>(s, d),)*
+                            $(($n, (3, 1)) => k.rows_of::<$n, 3, 1>(rows, c, d),
+                            ($n, (3, 2)) => k.rows_of::<$n, 3, 2>(rows, c, d),
+                            ($n, (5, 1)) => k.rows_of::<$n, 5, 1>(rows, c, d),
+                            ($n, (5, 2)) => k.rows_of::<$n, 5, 2>(rows, c, d),
+                            ($n, _) => k.pixels::<$n>(rows, c, d),)*
                             _ => unreachable!("{n} pixels"),
                         }
                     };
                 }
-                go!(1 2 3 4 5 6 7 8);
-                ox += n;
+                    go!(1 2 3 4 5 6 7 8);
+                    ox += n;
+                }
             }
-        }
-        if ep.residual.is_none() {
-            act_post(&mut row[..p.ow * L], ep.act, ep.post);
-        }
-        // Back into the block's planes, 16 pixels at a time.
-        // SAFETY: reads inside the row buffer (pixels below ow); writes row oy, columns
-        // x0..x0+cols of planes plane0 + j, j < ch (masked).
-        unsafe {
-            let o = op.0;
-            for x0 in (0..p.ow).step_by(L) {
-                let cols = L.min(p.ow - x0);
+            if ep.residual.is_none() {
+                act_post(&mut row[..cols * L], ep.act, ep.post);
+            }
+            // Back into the block's planes.
+            // SAFETY: reads inside the pixel buffer (cols pixels); writes row oy, columns
+            // x0..x0+cols of planes plane0 + j, j < ch (masked).
+            unsafe {
                 let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
                 let mut v = [_mm512_setzero_ps(); L];
                 for (i, v) in v.iter_mut().enumerate().take(cols) {
-                    *v = _mm512_loadu_ps(rp.add((x0 + i) * L));
+                    *v = _mm512_loadu_ps(rp.add(i * L));
                 }
                 transpose(&mut v);
                 for (j, v) in v.iter().enumerate().take(ch) {
-                    _mm512_mask_storeu_ps(o.add((plane0 + j) * ohw + oy * p.ow + x0), m, *v);
+                    _mm512_mask_storeu_ps(op.0.add((plane0 + j) * ohw + oy * p.ow + x0), m, *v);
                 }
             }
+        }
+        // SAFETY: row oy of planes plane0 + j, j < ch, written above by this item only.
+        unsafe {
+            let o = op.0;
             if let Some(res) = ep.residual {
                 for j in 0..ch {
                     let at = (plane0 + j) * ohw + oy * p.ow;
@@ -315,44 +324,70 @@ unsafe fn run_item(
     }
 }
 
-/// A block's taps: weights (tap-major, 16 channels each), their offsets in the padded
-/// block, the bias and the step between output pixels (floats); `kh` and the floats
-/// between kernel rows (`row`) for [`Taps::rows_of`].
+/// A block's taps: weights (tap-major, 16 channels each), the bias, the floats between
+/// output pixels (`step`) and between kernel columns (`col`), and the kernel's width.
 struct Taps<'a> {
     w: &'a [[f32; L]],
-    off: &'a [usize],
     bias: __m512,
     step: usize,
-    kh: usize,
-    row: usize,
+    kw: usize,
+    col: usize,
 }
 
 impl Taps<'_> {
-    /// [`Taps::pixels`] for a kernel `KW` wide with column stride `SW` and no column
-    /// dilation: per kernel row, each input column the `N` pixels read is loaded once and
-    /// multiplied into every pixel that reads it (`(N−1)·SW + KW` loads and `KW` weights
-    /// for `N·KW` FMAs, where one load per FMA bound the plain loop).
+    /// `N` output pixels into `dst` (16 floats each) from the kernel rows `rows` holds as
+    /// (ky, input row): kernel row `ky` of the first pixel starts `c` floats into its row
+    /// (kernel rows over padding are left out: they add nothing).
     ///
     /// # Safety
-    /// As [`Taps::pixels`], with `w` holding `kh·KW` taps.
+    /// AVX-512F present; `row + c + i·step + kx·col` readable for 16 floats (each listed
+    /// row, kernel column kx, pixel i < N); `dst` writable for `16·N` floats.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pixels<const N: usize>(&self, rows: &[(usize, *const f32)], c: usize, dst: *mut f32) {
+        let mut acc = [self.bias; N];
+        // SAFETY: the caller's contract.
+        unsafe {
+            for &(ky, row) in rows {
+                for kx in 0..self.kw {
+                    let wv = _mm512_loadu_ps(self.w[ky * self.kw + kx].as_ptr());
+                    let s = row.add(c + kx * self.col);
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        *acc = _mm512_fmadd_ps(wv, _mm512_loadu_ps(s.add(i * self.step)), *acc);
+                    }
+                }
+            }
+            for (i, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(dst.add(i * L), *acc);
+            }
+        }
+    }
+
+    /// [`Taps::pixels`] for a kernel `KW` wide with column stride `SW` and no column
+    /// dilation: per kernel row, a window of the `KW` input columns a pixel reads slides
+    /// `SW` columns per pixel, so each column is loaded once (`(N−1)·SW + KW` loads and
+    /// `KW` weights for `N·KW` FMAs, where one load per FMA bound the plain loop).
+    ///
+    /// # Safety
+    /// As [`Taps::pixels`], with `kw == KW`.
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn rows_of<const N: usize, const KW: usize, const SW: usize>(
         &self,
-        src: *const f32,
+        rows: &[(usize, *const f32)],
+        c: usize,
         dst: *mut f32,
     ) {
         let mut acc = [self.bias; N];
-        // SAFETY: the caller's contract: column q of kernel row ky is tap (ky, kx) of
-        // pixel (q − kx)/SW.
+        // SAFETY: the caller's contract: column i·SW + kx of a kernel row is tap kx of
+        // pixel i.
         unsafe {
-            for ky in 0..self.kh {
-                let s = src.add(ky * self.row);
+            for &(ky, row) in rows {
+                let s = row.add(c);
                 let mut wv = [_mm512_setzero_ps(); KW];
                 for (kx, wv) in wv.iter_mut().enumerate() {
                     *wv = _mm512_loadu_ps(self.w[ky * KW + kx].as_ptr());
                 }
-                // A window of the KW columns pixel i reads, slid SW columns per pixel.
                 let mut win = [_mm512_setzero_ps(); KW];
                 for (q, v) in win.iter_mut().enumerate() {
                     *v = _mm512_loadu_ps(s.add(q * L));
@@ -370,31 +405,6 @@ impl Taps<'_> {
                             };
                         }
                     }
-                }
-            }
-            for (i, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(dst.add(i * L), *acc);
-            }
-        }
-    }
-
-    /// `N` output pixels from `src` (the first pixel's top-left tap) into `dst` (16 floats
-    /// each).
-    ///
-    /// # Safety
-    /// AVX-512F present; `src + off[t] + i·step` readable for 16 floats (t < taps, i < N);
-    /// `dst` writable for `16·N` floats.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pixels<const N: usize>(&self, src: *const f32, dst: *mut f32) {
-        let mut acc = [self.bias; N];
-        // SAFETY: the caller's contract.
-        unsafe {
-            for (wt, &off) in self.w.iter().zip(self.off) {
-                let wv = _mm512_loadu_ps(wt.as_ptr());
-                let s = src.add(off);
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(wv, _mm512_loadu_ps(s.add(i * self.step)), *acc);
                 }
             }
             for (i, acc) in acc.iter().enumerate() {
