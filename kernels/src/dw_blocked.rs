@@ -70,15 +70,15 @@ impl Tiling {
     }
 }
 
-/// Whether the blocked kernel runs `p` (a depthwise conv): on AVX-512, stride 1, at most
-/// [`MAX_TAPS`] taps, a ring of rows within [`BLOCK_MAX`], and planes at least as tall as
-/// the kernel. (With stride 2 the input's transposes cost more than the plane kernel's
-/// phase split: MobileNet's 72×56×56 k3 52 → 83 µs. On planes thinner than the kernel —
-/// PP-OCR cls's 2 and 3 rows under 5×5 kernels — most taps fall in the padding, and the
-/// ring's scratch took cls's arena past 1.05× its lower bound at 2 threads.)
+/// Whether the blocked kernel can run `p` (a depthwise conv): on AVX-512, strides of 1
+/// or 2, at most [`MAX_TAPS`] taps, a ring of rows within [`BLOCK_MAX`], and planes at
+/// least as tall as the kernel (on thinner ones — PP-OCR cls's 2 and 3 rows under 5×5
+/// kernels — most taps fall in the padding, and the ring's scratch took cls's arena past
+/// 1.05× its lower bound at 2 threads). `conv` decides where it runs.
 pub(crate) fn applies(p: &Conv2d) -> bool {
     crate::gemm::isa() == crate::gemm::Isa::Avx512
-        && p.stride == [1, 1]
+        && p.stride[0] <= 2
+        && p.stride[1] <= 2
         && p.h >= p.kh
         && p.kh * p.kw <= MAX_TAPS
         && p.oh > 0
@@ -201,13 +201,21 @@ unsafe fn run_item(
             for x0 in (0..p.w).step_by(L) {
                 let cols = L.min(p.w - x0);
                 let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
+                // Loops of 16 with masks (a channel past the block's loads nothing): with
+                // constant trip counts the 16 vectors stay in registers.
                 let mut v = [_mm512_setzero_ps(); L];
-                for (j, v) in v.iter_mut().enumerate().take(ch) {
-                    *v = _mm512_maskz_loadu_ps(m, xp.add((plane0 + j) * hw + iy * p.w + x0));
+                for (j, v) in v.iter_mut().enumerate() {
+                    let at = xp.wrapping_add((plane0 + j) * hw + iy * p.w + x0);
+                    *v = _mm512_maskz_loadu_ps(if j < ch { m } else { 0 }, at);
+                    if j < ch {
+                        _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(2 * p.w) as *const i8);
+                    }
                 }
                 transpose(&mut v);
-                for (i, v) in v.iter().enumerate().take(cols) {
-                    _mm512_storeu_ps(dst.add((p.pad[1] + x0 + i) * L), *v);
+                for (i, v) in v.iter().enumerate() {
+                    if i < cols {
+                        _mm512_storeu_ps(dst.add((p.pad[1] + x0 + i) * L), *v);
+                    }
                 }
             }
         }
@@ -223,12 +231,15 @@ unsafe fn run_item(
             let n = L.min(taps - g);
             let m: __mmask16 = ((1u32 << n) - 1) as __mmask16;
             let mut v = [_mm512_setzero_ps(); L];
-            for (j, v) in v.iter_mut().enumerate().take(ch) {
-                *v = _mm512_maskz_loadu_ps(m, w.as_ptr().add((c0 + j) * taps + g));
+            for (j, v) in v.iter_mut().enumerate() {
+                let at = w.as_ptr().wrapping_add((c0 + j) * taps + g);
+                *v = _mm512_maskz_loadu_ps(if j < ch { m } else { 0 }, at);
             }
             transpose(&mut v);
-            for (t, v) in v.iter().enumerate().take(n) {
-                _mm512_storeu_ps(wt[g + t].as_mut_ptr(), *v);
+            for (t, v) in v.iter().enumerate() {
+                if t < n {
+                    _mm512_storeu_ps(wt[g + t].as_mut_ptr(), *v);
+                }
             }
         }
     }
@@ -298,12 +309,15 @@ unsafe fn run_item(
             unsafe {
                 let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
                 let mut v = [_mm512_setzero_ps(); L];
-                for (i, v) in v.iter_mut().enumerate().take(cols) {
-                    *v = _mm512_loadu_ps(rp.add(i * L));
+                for (i, v) in v.iter_mut().enumerate() {
+                    if i < cols {
+                        *v = _mm512_loadu_ps(rp.add(i * L));
+                    }
                 }
                 transpose(&mut v);
-                for (j, v) in v.iter().enumerate().take(ch) {
-                    _mm512_mask_storeu_ps(op.0.add((plane0 + j) * ohw + oy * p.ow + x0), m, *v);
+                for (j, v) in v.iter().enumerate() {
+                    let at = op.0.wrapping_add((plane0 + j) * ohw + oy * p.ow + x0);
+                    _mm512_mask_storeu_ps(at, if j < ch { m } else { 0 }, *v);
                 }
             }
         }
