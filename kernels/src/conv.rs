@@ -1184,6 +1184,22 @@ mod tests {
         p
     }
 
+    /// Input, weights, bias and residual for `p`: small patterned values.
+    #[allow(clippy::type_complexity)]
+    fn operands(p: &Conv2d) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let x = (0..p.n * p.ic * p.h * p.w)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let w = (0..p.oc * p.icg() * p.kh * p.kw)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
+            .collect();
+        let bias = (0..p.oc).map(|i| i as f32 / 10.0 - 1.0).collect();
+        let res = (0..p.n * p.oc * p.oh * p.ow)
+            .map(|i| (i % 3) as f32 - 1.0)
+            .collect();
+        (x, w, bias, res)
+    }
+
     #[test]
     fn blocked_depthwise_matches_the_naive_loop() {
         // Channel counts with full and partial blocks of 16; 7×7 and 14×14 planes; a
@@ -1210,16 +1226,7 @@ mod tests {
         for p in cases {
             #[cfg(target_arch = "x86_64")]
             assert_eq!(blocked_depthwise(&p), blocked, "{p:?}");
-            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let w: Vec<f32> = (0..p.oc * p.kh * p.kw)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
-                .collect();
-            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0 - 1.0).collect();
-            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
-                .map(|i| (i % 3) as f32 - 1.0)
-                .collect();
+            let (x, w, bias, res) = operands(&p);
             let want = naive(&p, &x, &w, &bias);
             for threads in [1, 2, 3] {
                 let pool = ThreadPool::new(threads);
@@ -1310,16 +1317,7 @@ mod tests {
         ];
         for (p, path) in cases {
             assert_eq!(p.path(), path, "{p:?}");
-            let x: Vec<f32> = (0..p.n * p.ic * p.h * p.w)
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
-                .collect();
-            let w: Vec<f32> = (0..p.oc * p.icg() * p.kh * p.kw)
-                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0)
-                .collect();
-            let bias: Vec<f32> = (0..p.oc).map(|i| i as f32 / 10.0).collect();
-            let res: Vec<f32> = (0..p.n * p.oc * p.oh * p.ow)
-                .map(|i| (i % 3) as f32 - 1.0)
-                .collect();
+            let (x, w, bias, res) = operands(&p);
             let want = naive(&p, &x, &w, &bias);
             for threads in [1, 2, 3] {
                 let pool = ThreadPool::new(threads);

@@ -735,45 +735,37 @@ unsafe fn panel_block(isa: Isa, blk: Block<'_>, ep: &Epilogue<'_>) {
         buf.resize(bsize + MC * pkc, 0.0);
     }
     let (bpack, apack) = buf.split_at_mut(bsize);
+    // The ISA's A packing (its tile's rows) and tiles.
+    type Pack = fn(Mat<'_>, usize, usize, usize, usize, &mut [f32]);
+    type Tiles = unsafe fn(usize, &[f32], usize, &[f32], usize, *mut f32, usize, bool);
+    let (pack, tiles): (Pack, Tiles) = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (pack_a::<12>, crate::gemm_avx512::panel_tiles),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (pack_a::<6>, crate::gemm_avx2::panel_tiles),
+        _ => unreachable!("the packed path on {isa:?}"),
+    };
     let mut p0 = 0;
     while p0 < k {
         let kc = pkc.min(k - p0);
         pack_b_panel(b, p0, kc, j0, j1, bpack);
         for r0 in (i0..i1).step_by(MC) {
             let r1 = (r0 + MC).min(i1);
-            // SAFETY (both arms): the packs hold rows r0..r1 × kc and kc × the block's
-            // columns; C's rectangle is the caller's; the ISA was detected.
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe {
-                    pack_a::<12>(a, r0, r1, p0, kc, apack);
-                    crate::gemm_avx512::panel_tiles(
-                        kc,
-                        apack,
-                        r1 - r0,
-                        bpack,
-                        w,
-                        c.add(r0 * ldc + j0),
-                        ldc,
-                        p0 > 0,
-                    )
-                },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe {
-                    pack_a::<6>(a, r0, r1, p0, kc, apack);
-                    crate::gemm_avx2::panel_tiles(
-                        kc,
-                        apack,
-                        r1 - r0,
-                        bpack,
-                        w,
-                        c.add(r0 * ldc + j0),
-                        ldc,
-                        p0 > 0,
-                    )
-                },
-                _ => unreachable!("the packed path on {isa:?}"),
-            }
+            pack(a, r0, r1, p0, kc, apack);
+            // SAFETY: the packs hold rows r0..r1 × kc and kc × the block's columns; C's
+            // rectangle is the caller's; the ISA was detected.
+            unsafe {
+                tiles(
+                    kc,
+                    apack,
+                    r1 - r0,
+                    bpack,
+                    w,
+                    c.add(r0 * ldc + j0),
+                    ldc,
+                    p0 > 0,
+                )
+            };
             if p0 + kc == k && !ep.is_identity() {
                 // SAFETY: rows r0..r1 of the caller's rectangle.
                 unsafe { ep.apply_rows(c, ldc, r0..r1, j0, j1) };
