@@ -312,7 +312,10 @@ fn depthwise(
     let planes = p.n * p.oc;
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
     let op = SharedMut::new(out);
-    let tasks = crate::pool::chunks(planes, pool.threads(), 1);
+    // Groups of planes, four per thread, handed out as threads come free (one group per
+    // thread left a thread waiting whenever the other was slow or descheduled).
+    let threads = pool.threads();
+    let tasks = crate::pool::chunks(planes, if threads > 1 { 4 * threads } else { 1 }, 1);
     let flat = small_plane(p);
     #[cfg(target_arch = "x86_64")]
     let fast = fast_depthwise(p)
@@ -329,12 +332,16 @@ fn depthwise(
     } else {
         0
     };
-    assert!(scratch.len() >= tasks * per, "depthwise scratch too short");
+    assert!(
+        scratch.len() >= threads.min(tasks) * per,
+        "depthwise scratch too short"
+    );
     let sp = SharedMut::new(scratch);
-    let task = |t: usize| {
-        // SAFETY: task t owns scratch slot t.
+    let task = |t: usize, thread: usize| {
+        // SAFETY: a thread runs one task at a time, so its slot (below min(threads, tasks):
+        // one per thread that can be running) is this task's.
         #[allow(unsafe_code)]
-        let mine = unsafe { sp.slice(t * per, per) };
+        let mine = unsafe { sp.slice(thread * per, per) };
         let mut fresh = true;
         for plane in chunk_range(planes, tasks, t) {
             let c = plane % p.oc;
@@ -370,9 +377,9 @@ fn depthwise(
         }
     };
     if p.macs() < 1 << 15 || tasks == 1 {
-        (0..tasks).for_each(task);
+        (0..tasks).for_each(|t| task(t, 0));
     } else {
-        pool.run(tasks, &task);
+        pool.run_indexed(tasks, &task);
     }
 }
 

@@ -5,10 +5,10 @@
 //! the stride, width or kernel size — no idle lanes on 7×7 planes, no shifted loads), and
 //! each output row is transposed back into the block's 16 planes with its epilogue.
 //!
-//! A task is a range of (image, channel block, row chunk) items; a chunk's padded input
-//! block holds at most [`BLOCK_MAX`] floats, so it stays in L2, and chunks are cut finer
-//! when the blocks alone would leave a thread idle (MobileNet's first depthwise conv has
-//! 16 channels: one block).
+//! A task is one (image, channel block, row chunk) item, handed to threads as they come
+//! free; a task keeps the input rows one output row reads in a ring (at most
+//! [`BLOCK_MAX`] floats), and rows are cut into chunks when the blocks alone would leave
+//! a thread idle (MobileNet's first depthwise conv has 16 channels: one block).
 
 #![allow(unsafe_code)]
 
@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 
 use crate::act::act_post;
 use crate::conv::{Conv2d, ConvEpilogue};
-use crate::pool::{chunk_range, SharedMut, ThreadPool};
+use crate::pool::{SharedMut, ThreadPool};
 
 /// Lanes per vector: channels per block.
 const L: usize = 16;
@@ -113,8 +113,10 @@ pub(crate) fn depthwise(
     let t = Tiling::new(p, threads).expect("applies");
     let per = t.per_thread(p);
     let items = p.n * p.oc.div_ceil(L) * t.chunks;
-    let tasks = threads.min(items);
-    assert!(scratch.len() >= tasks * per, "depthwise scratch too short");
+    assert!(
+        scratch.len() >= threads.min(items) * per,
+        "depthwise scratch too short"
+    );
     assert!(
         x.len() >= p.n * p.ic * p.h * p.w
             && w.len() >= p.oc * p.kh * p.kw
@@ -122,20 +124,20 @@ pub(crate) fn depthwise(
         "depthwise operand too short"
     );
     let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
-    let task = |k: usize| {
-        // SAFETY: task k owns scratch slot k.
-        let mine = unsafe { sp.slice(k * per, per) };
+    // Items are handed out as threads come free (a static split left a thread waiting
+    // whenever the other was slow or descheduled); each uses its thread's scratch slot.
+    let task = |item: usize, thread: usize| {
+        // SAFETY: a thread runs one item at a time, so slot `thread` (below
+        // min(threads, items): one slot per thread that can be running) is this item's.
+        let mine = unsafe { sp.slice(thread * per, per) };
         let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
         let (row, wt) = rest.split_at_mut(L * L);
         let (wt, _) = wt.as_chunks_mut::<L>();
-        for item in chunk_range(items, tasks, k) {
-            // SAFETY: items write disjoint (image, channel block, output rows) parts of
-            // `out`, each item belongs to one task; the lengths were asserted above; the
-            // ISA was detected (`applies`).
-            unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt) };
-        }
+        // SAFETY: items write disjoint (image, channel block, output rows) parts of `out`;
+        // the lengths were asserted above; the ISA was detected (`applies`).
+        unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt) };
     };
-    pool.run(tasks, &task);
+    pool.run_indexed(items, &task);
 }
 
 /// One (image, channel block, row chunk) item.

@@ -15,10 +15,11 @@ pub const SPIN: Duration = Duration::from_micros(50);
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// A borrowed task closure with its lifetime erased (see the SAFETY note in `run`).
+/// A borrowed task closure (task, thread index) with its lifetime erased (see the SAFETY
+/// note in `run_indexed`).
 #[derive(Clone, Copy)]
 struct Job {
-    f: *const (dyn Fn(usize) + Sync),
+    f: *const (dyn Fn(usize, usize) + Sync),
     tasks: usize,
 }
 
@@ -92,7 +93,7 @@ impl ThreadPool {
                 let inner = inner.clone();
                 std::thread::Builder::new()
                     .name(format!("kayak-w{id}-{i}"))
-                    .spawn(move || worker(&inner))
+                    .spawn(move || worker(&inner, i))
                     .expect("spawning a kernel worker thread")
             })
             .collect();
@@ -115,22 +116,31 @@ impl ThreadPool {
     /// # Panics
     /// If a task panics on a worker, the panic is reported here once all tasks are done.
     pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+        self.run_indexed(tasks, &|t, _| f(t));
+    }
+
+    /// As [`ThreadPool::run`], with the index of the thread running each task (0 for the
+    /// caller, `1..threads` for the workers): tasks handed out one at a time, as threads
+    /// come free, can still use per-thread scratch (slot `thread`), where a static split
+    /// into one task per thread would leave every thread waiting for the slowest.
+    ///
+    /// # Panics
+    /// As [`ThreadPool::run`].
+    pub fn run_indexed(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         if tasks == 0 {
             return;
         }
         if self.workers.is_empty() || tasks == 1 {
-            (0..tasks).for_each(f);
+            (0..tasks).for_each(|t| f(t, 0));
             return;
         }
+        type Task<'a> = dyn Fn(usize, usize) + Sync + 'a;
         // SAFETY: the pointer's lifetime is erased so that workers can hold it; this
         // function does not return before every worker has decremented `active` for this
         // generation, after which no worker touches the job again.
         #[allow(unsafe_code)]
-        let f_static: *const (dyn Fn(usize) + Sync) = unsafe {
-            std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), *const (dyn Fn(usize) + Sync)>(
-                f as *const _,
-            )
-        };
+        let f_static: *const Task<'static> =
+            unsafe { std::mem::transmute::<*const Task<'_>, *const Task<'static>>(f as *const _) };
         let inner = &*self.inner;
         {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,7 +158,7 @@ impl ThreadPool {
             if t >= tasks {
                 break;
             }
-            f(t);
+            f(t, 0);
         }));
         let t0 = Instant::now();
         while inner.active.load(Ordering::Acquire) > 0 && t0.elapsed() < SPIN {
@@ -168,7 +178,8 @@ impl ThreadPool {
     }
 }
 
-fn worker(inner: &Inner) {
+/// Worker `index` (1..threads) of a pool.
+fn worker(inner: &Inner, index: usize) {
     let mut seen = 0u64;
     loop {
         // Spin a little for the next dispatch before sleeping.
@@ -197,7 +208,7 @@ fn worker(inner: &Inner) {
                     if t >= job.tasks {
                         break;
                     }
-                    f(t);
+                    f(t, index);
                 }
             }))
             .is_ok(),
@@ -289,6 +300,34 @@ mod tests {
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             }
+        }
+    }
+
+    #[test]
+    fn indexed_tasks_never_share_a_thread_index_while_running() {
+        use std::sync::atomic::AtomicBool;
+        for threads in 1..=4 {
+            let pool = ThreadPool::new(threads);
+            let busy: Vec<AtomicBool> = (0..threads).map(|_| AtomicBool::new(false)).collect();
+            let hits: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
+            let seen: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
+            pool.run_indexed(64, &|t, thread| {
+                assert!(thread < threads, "thread index {thread} of {threads}");
+                assert!(
+                    !busy[thread].swap(true, Ordering::SeqCst),
+                    "two running tasks hold thread index {thread}"
+                );
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                hits[t].fetch_add(1, Ordering::Relaxed);
+                seen[thread].fetch_add(1, Ordering::Relaxed);
+                busy[thread].store(false, Ordering::SeqCst);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            // With tasks that take a while, every thread gets some.
+            assert!(
+                seen.iter().all(|s| s.load(Ordering::Relaxed) > 0),
+                "{threads} threads: {seen:?}"
+            );
         }
     }
 
