@@ -384,15 +384,15 @@ fn depthwise(
 }
 
 /// Whether a depthwise conv runs in channel blocks ([`crate::dw_blocked`]): where that
-/// kernel applies, on planes of at most 32×32 (it measured faster on all of MobileNetV3's
+/// kernel applies, on planes of at most 64×64 (it measured faster on all of MobileNetV3's
 /// and PP-OCR rec's: 576×7×7 k5 55 → 28 µs, 288×14×14 k5 s2 40 → 17, 240×12×80 k5 235 →
-/// 165 µs), and on planes too big for the AVX2 plane kernel's padded copy (PP-OCR det's
-/// 32×320×320 k3 s2: 2.6 → 1.3 ms). Mid-sized planes keep the plane kernel, which
-/// measured faster there (det's 64×160×160 k3 s2: 0.34 against 0.61 ms; 72×56×56 k3 s2:
-/// 52 against 70 µs).
+/// 165 µs; 72×56×56 k3 s2 in 5 of 6 alternating runs, medians 77 → 67 µs), and on planes
+/// too big for the AVX2 plane kernel's padded copy (PP-OCR det's 32×320×320 k3 s2: 2.6 →
+/// 1.3 ms). Mid-sized planes keep the plane kernel, which measured faster there (det's
+/// 64×160×160 k3 s2: 0.35–0.47 against 0.55–0.65 ms).
 #[cfg(target_arch = "x86_64")]
 fn blocked_depthwise(p: &Conv2d) -> bool {
-    crate::dw_blocked::applies(p) && (p.h * p.w <= 1024 || !small_plane(p))
+    crate::dw_blocked::applies(p) && (p.h * p.w <= 4096 || !small_plane(p))
 }
 
 /// Depthwise planes whose padded copy holds at most this many floats (256 KiB) run
@@ -1291,6 +1291,11 @@ mod tests {
             (geom(1, 2, 15, 19, 2, 7, 1, 3, 1, 2), ConvPath::Depthwise),
             (geom(1, 2, 15, 19, 2, 9, 1, 4, 1, 2), ConvPath::Depthwise),
             (geom(1, 2, 16, 18, 2, 3, 2, 2, 2, 2), ConvPath::Depthwise),
+            // Planes past 64×64 and planes thinner than the kernel: the plane kernel, also
+            // on AVX-512 (where smaller planes run in channel blocks).
+            (geom(1, 3, 70, 72, 3, 3, 1, 1, 1, 3), ConvPath::Depthwise),
+            (geom(1, 3, 80, 70, 3, 3, 2, 1, 1, 3), ConvPath::Depthwise),
+            (geom(1, 20, 2, 40, 20, 5, 1, 2, 1, 20), ConvPath::Depthwise),
             // Unequal strides (PP-OCR cls/rec: 2 × 1), both ways, and 3 × 2.
             (
                 strided(geom(1, 3, 6, 40, 3, 3, 1, 1, 1, 3), 2, 1),
