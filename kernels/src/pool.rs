@@ -5,7 +5,8 @@
 //! worker first spins for a bounded time ([`SPIN`]) on an atomic generation counter — the
 //! next op of a run usually comes within microseconds, and a condition-variable wake-up
 //! costs several — then sleeps on a condition variable, so no thread spins once a run is
-//! over. The caller waits for the workers the same way. Dropping the pool joins them.
+//! over. The caller waits for the workers the same way. Wake-ups (system calls) happen
+//! only for threads that are asleep. Dropping the pool joins them.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +34,11 @@ struct State {
     generation: u64,
     /// Workers that have not finished the current generation.
     active: usize,
+    /// Workers asleep on `wake` (a dispatch wakes them only if there are any: a worker
+    /// still spinning sees the generation change by itself, and a wake-up is a system call).
+    sleepers: usize,
+    /// The caller is asleep on `done` (likewise).
+    caller_waiting: bool,
     panicked: bool,
     shutdown: bool,
 }
@@ -78,6 +84,8 @@ impl ThreadPool {
                 job: None,
                 generation: 0,
                 active: 0,
+                sleepers: 0,
+                caller_waiting: false,
                 panicked: false,
                 shutdown: false,
             }),
@@ -142,7 +150,7 @@ impl ThreadPool {
         let f_static: *const Task<'static> =
             unsafe { std::mem::transmute::<*const Task<'_>, *const Task<'static>>(f as *const _) };
         let inner = &*self.inner;
-        {
+        let sleepers = {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             inner.next.store(0, Ordering::SeqCst);
             s.job = Some(Job { f: f_static, tasks });
@@ -151,8 +159,13 @@ impl ThreadPool {
             s.panicked = false;
             inner.active.store(self.workers.len(), Ordering::SeqCst);
             inner.generation.store(s.generation, Ordering::SeqCst);
+            s.sleepers
+        };
+        // A worker counts itself in `sleepers` under the lock before it waits, so one that
+        // has not (and has not seen this generation yet) will see it under the lock.
+        if sleepers > 0 {
+            inner.wake.notify_all();
         }
-        inner.wake.notify_all();
         let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
             let t = inner.next.fetch_add(1, Ordering::Relaxed);
             if t >= tasks {
@@ -166,8 +179,10 @@ impl ThreadPool {
         }
         let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
         while s.active > 0 {
+            s.caller_waiting = true;
             s = inner.done.wait(s).unwrap_or_else(|e| e.into_inner());
         }
+        s.caller_waiting = false;
         s.job = None;
         let panicked = s.panicked;
         drop(s);
@@ -190,7 +205,9 @@ fn worker(inner: &Inner, index: usize) {
         let job = {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             while s.generation == seen && !s.shutdown {
+                s.sleepers += 1;
                 s = inner.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                s.sleepers -= 1;
             }
             if s.shutdown {
                 return;
@@ -218,7 +235,7 @@ fn worker(inner: &Inner, index: usize) {
         s.panicked |= !ok;
         s.active -= 1;
         inner.active.store(s.active, Ordering::Release);
-        if s.active == 0 {
+        if s.active == 0 && s.caller_waiting {
             inner.done.notify_one();
         }
     }
@@ -396,6 +413,16 @@ mod tests {
             }
         }
         assert!(workers >= 2, "found {workers} sleeping workers");
+        // The next dispatch wakes them: every thread takes some of the (slow) tasks.
+        let seen: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(0)).collect();
+        pool.run_indexed(24, &|_, thread| {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            seen[thread].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(
+            seen.iter().all(|s| s.load(Ordering::Relaxed) > 0),
+            "sleeping workers were not woken: {seen:?}"
+        );
         drop(pool);
     }
 
