@@ -332,14 +332,13 @@ fn depthwise(
     } else {
         0
     };
-    assert!(
-        scratch.len() >= threads.min(tasks) * per,
-        "depthwise scratch too short"
-    );
+    // Any thread may run a group (one slot each), unless there is one group.
+    let slots = if tasks > 1 { threads } else { 1 };
+    assert!(scratch.len() >= slots * per, "depthwise scratch too short");
     let sp = SharedMut::new(scratch);
     let task = |t: usize, thread: usize| {
-        // SAFETY: a thread runs one task at a time, so its slot (below min(threads, tasks):
-        // one per thread that can be running) is this task's.
+        // SAFETY: a thread runs one task at a time, so its slot (below `slots`, asserted
+        // to fit) is this task's.
         #[allow(unsafe_code)]
         let mine = unsafe { sp.slice(thread * per, per) };
         let mut fresh = true;

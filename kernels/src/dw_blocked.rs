@@ -1,9 +1,10 @@
 //! Depthwise convolution on AVX-512 in blocks of 16 channels, the layout ONNX Runtime
 //! keeps whole networks in (NCHW16c), made here inside the op: a block's input rows are
-//! transposed into a zero-padded `[rows][width][16]` buffer, each output pixel of the
-//! block is then one 16-lane accumulator (a tap is one FMA with one aligned load, whatever
-//! the stride, width or kernel size — no idle lanes on 7×7 planes, no shifted loads), and
-//! each output row is transposed back into the block's 16 planes with its epilogue.
+//! transposed into zero-padded `[width][16]` rows (a ring of the rows one output row
+//! reads), each output pixel of the block is then one 16-lane accumulator (a tap is one
+//! FMA, whatever the stride, width or kernel size — no idle lanes on 7×7 planes, no
+//! shifted loads), and every 16 output pixels are transposed back into the block's 16
+//! planes with their epilogue.
 //!
 //! A task is one (image, channel block, row chunk) item, handed to threads as they come
 //! free; a task keeps the input rows one output row reads in a ring (at most
@@ -113,10 +114,9 @@ pub(crate) fn depthwise(
     let t = Tiling::new(p, threads).expect("applies");
     let per = t.per_thread(p);
     let items = p.n * p.oc.div_ceil(L) * t.chunks;
-    assert!(
-        scratch.len() >= threads.min(items) * per,
-        "depthwise scratch too short"
-    );
+    // Any thread may run an item (one slot each), unless there is one item.
+    let slots = if items > 1 { threads } else { 1 };
+    assert!(scratch.len() >= slots * per, "depthwise scratch too short");
     assert!(
         x.len() >= p.n * p.ic * p.h * p.w
             && w.len() >= p.oc * p.kh * p.kw
@@ -127,8 +127,8 @@ pub(crate) fn depthwise(
     // Items are handed out as threads come free (a static split left a thread waiting
     // whenever the other was slow or descheduled); each uses its thread's scratch slot.
     let task = |item: usize, thread: usize| {
-        // SAFETY: a thread runs one item at a time, so slot `thread` (below
-        // min(threads, items): one slot per thread that can be running) is this item's.
+        // SAFETY: a thread runs one item at a time, so slot `thread` (below `slots`,
+        // asserted to fit) is this item's.
         let mine = unsafe { sp.slice(thread * per, per) };
         let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
         let (row, wt) = rest.split_at_mut(L * L);
@@ -287,17 +287,17 @@ unsafe fn run_item(
                     let n = NB.min(x0 + cols - ox);
                     let (c, d) = (ox * sw * L, rp.add((ox - x0) * L));
                     macro_rules! go {
-                    ($($n:literal)*) => {
-                        match (n, shape) {
-                            $(($n, (3, 1)) => k.rows_of::<$n, 3, 1>(rows, c, d),
-                            ($n, (3, 2)) => k.rows_of::<$n, 3, 2>(rows, c, d),
-                            ($n, (5, 1)) => k.rows_of::<$n, 5, 1>(rows, c, d),
-                            ($n, (5, 2)) => k.rows_of::<$n, 5, 2>(rows, c, d),
-                            ($n, _) => k.pixels::<$n>(rows, c, d),)*
-                            _ => unreachable!("{n} pixels"),
-                        }
-                    };
-                }
+                        ($($n:literal)*) => {
+                            match (n, shape) {
+                                $(($n, (3, 1)) => k.rows_of::<$n, 3, 1>(rows, c, d),
+                                ($n, (3, 2)) => k.rows_of::<$n, 3, 2>(rows, c, d),
+                                ($n, (5, 1)) => k.rows_of::<$n, 5, 1>(rows, c, d),
+                                ($n, (5, 2)) => k.rows_of::<$n, 5, 2>(rows, c, d),
+                                ($n, _) => k.pixels::<$n>(rows, c, d),)*
+                                _ => unreachable!("{n} pixels"),
+                            }
+                        };
+                    }
                     go!(1 2 3 4 5 6 7 8);
                     ox += n;
                 }

@@ -14,8 +14,8 @@
 //! blocked dot-product kernel runs; anything else takes a plain loop. Work is split over
 //! the pool in row × column blocks of C; small products run on the calling thread.
 //!
-//! Nothing here allocates but [`panel_block`]'s per-thread packing buffer, grown once to the
-//! largest packed product a thread has run (at most 4.2 MiB).
+//! Nothing here allocates but [`panel_block`]'s per-thread packing buffer, allocated once
+//! per thread (4.2 MiB), the first time the thread runs a packed product.
 
 use crate::act::Act;
 use crate::pool::{SharedMut, ThreadPool};
@@ -655,8 +655,8 @@ const PKC: usize = 1024;
 
 std::thread_local! {
     /// Each thread's buffer for [`panel_block`]'s packed operands, kept between products
-    /// (grown per thread to the largest product's need, at most `(NC + MC)·PKC` floats,
-    /// 4.2 MiB: more than every host's threads have as stack).
+    /// (`(NC + MC)·PKC` floats, 4.2 MiB, allocated on the thread's first packed product:
+    /// more than every host's threads have as stack).
     static PACKS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -732,7 +732,9 @@ unsafe fn panel_block(isa: Isa, blk: Block<'_>, ep: &Epilogue<'_>) {
     let bsize = w.div_ceil(PACK_COLS) * PACK_COLS * pkc;
     let mut buf = PACKS.take();
     if buf.len() < bsize + MC * pkc {
-        buf.resize(bsize + MC * pkc, 0.0);
+        // At its full size at once: a thread then allocates once, whichever products it
+        // happens to run first (runs after the first allocate nothing).
+        buf.resize((NC.next_multiple_of(PACK_COLS) + MC) * PKC, 0.0);
     }
     let (bpack, apack) = buf.split_at_mut(bsize);
     // The ISA's A packing (its tile's rows) and tiles.
