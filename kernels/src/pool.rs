@@ -1,7 +1,8 @@
 //! A fixed thread pool that runs `n` tasks of one closure and returns when all are done.
 //!
 //! Dispatch allocates nothing: the closure is lent to the workers by pointer for the length
-//! of [`ThreadPool::run`], tasks are handed out by an atomic counter. Between dispatches a
+//! of [`ThreadPool::run`], tasks are handed out by an atomic counter, in shrinking runs
+//! (guided self-scheduling: a share of what is left). Between dispatches a
 //! worker first spins for a bounded time ([`SPIN`]) on an atomic generation counter — the
 //! next op of a run usually comes within microseconds, and a condition-variable wake-up
 //! costs several — then sleeps on a condition variable, so no thread spins once a run is
@@ -22,6 +23,7 @@ use std::thread::JoinHandle;
 struct Job {
     f: *const (dyn Fn(usize, usize) + Sync),
     tasks: usize,
+    threads: usize,
 }
 
 // SAFETY: `Job` is only a pointer to a `Sync` closure; `run` keeps the closure alive until
@@ -153,7 +155,11 @@ impl ThreadPool {
         let sleepers = {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             inner.next.store(0, Ordering::SeqCst);
-            s.job = Some(Job { f: f_static, tasks });
+            s.job = Some(Job {
+                f: f_static,
+                tasks,
+                threads: self.threads,
+            });
             s.generation += 1;
             s.active = self.workers.len();
             s.panicked = false;
@@ -166,12 +172,11 @@ impl ThreadPool {
         if sleepers > 0 {
             inner.wake.notify_all();
         }
-        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
-            let t = inner.next.fetch_add(1, Ordering::Relaxed);
-            if t >= tasks {
-                break;
+        let threads = self.threads;
+        let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            while let Some(r) = claim(&inner.next, tasks, threads) {
+                r.for_each(|t| f(t, 0));
             }
-            f(t, 0);
         }));
         let t0 = Instant::now();
         while inner.active.load(Ordering::Acquire) > 0 && t0.elapsed() < SPIN {
@@ -190,6 +195,25 @@ impl ThreadPool {
             std::panic::resume_unwind(p);
         }
         assert!(!panicked, "a kernel task panicked on a worker thread");
+    }
+}
+
+/// The next tasks for a thread of `threads` (guided self-scheduling): a share of what is
+/// left, at least one, so the first claims are long contiguous runs — a thread then
+/// works on neighbouring data, and the counter's cache line moves between cores a few
+/// times per dispatch instead of once per task — and the last claims single tasks that
+/// even out the finish.
+fn claim(next: &AtomicUsize, tasks: usize, threads: usize) -> Option<std::ops::Range<usize>> {
+    let mut cur = next.load(Ordering::Relaxed);
+    loop {
+        if cur >= tasks {
+            return None;
+        }
+        let n = ((tasks - cur) / (2 * threads)).max(1);
+        match next.compare_exchange_weak(cur, cur + n, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(cur..cur + n),
+            Err(now) => cur = now,
+        }
     }
 }
 
@@ -220,12 +244,8 @@ fn worker(inner: &Inner, index: usize) {
                 // SAFETY: `run` keeps the closure alive until this worker reports back below.
                 #[allow(unsafe_code)]
                 let f = unsafe { &*job.f };
-                loop {
-                    let t = inner.next.fetch_add(1, Ordering::Relaxed);
-                    if t >= job.tasks {
-                        break;
-                    }
-                    f(t, index);
+                while let Some(r) = claim(&inner.next, job.tasks, job.threads) {
+                    r.for_each(|t| f(t, index));
                 }
             }))
             .is_ok(),
