@@ -1336,9 +1336,19 @@ mod tests {
                 slope: 0.2,
                 offset: 0.5,
             },
+            Act::Clip(-0.3, 0.6),
+            Act::Identity,
             Act::Gelu,
         ];
-        for (m, n, k) in [(13, 37, 9), (1, 70, 5), (2, 9, 300), (7, 16, 3)] {
+        // The last shape's 49th column comes from the dot-product tail (K ≥ 64), the
+        // first's last 5 from the AVX2 tile: the epilogue covers them too.
+        for (m, n, k) in [
+            (13, 37, 9),
+            (1, 70, 5),
+            (2, 9, 300),
+            (7, 16, 3),
+            (30, 49, 96),
+        ] {
             let ad = rand(m * k, 11);
             let bd = rand(k * n, 12);
             let rb = rand(m, 13);
