@@ -445,25 +445,18 @@ pub fn pack_b(b: Mat<'_>, k: usize, n: usize, out: &mut [f32]) {
         k == 0 || n == 0 || b.max_index(k, n) < b.data.len(),
         "B too short"
     );
+    if b.cs == 1 {
+        // Rows contiguous: the packed GEMM's panel packing, over the whole matrix.
+        pack_b_panel(b, 0, k, 0, n, out);
+        return;
+    }
     for (s, strip) in out.chunks_exact_mut(k * PACK_COLS).enumerate() {
         let j0 = s * PACK_COLS;
         let cols = PACK_COLS.min(n - j0);
         for (p, row) in strip.chunks_exact_mut(PACK_COLS).enumerate() {
             let start = p * b.rs + j0 * b.cs;
-            if b.cs == 1 && cols == PACK_COLS {
-                // A fixed-size copy: vector moves, where a slice copy of this length is a
-                // `memcpy` call per row (ERNIE's 42 MB took ~40 ms to pack).
-                let src: &[f32; PACK_COLS] = b.data[start..start + PACK_COLS]
-                    .try_into()
-                    .expect("16 floats");
-                let dst: &mut [f32; PACK_COLS] = row.try_into().expect("a strip row");
-                *dst = *src;
-            } else if b.cs == 1 {
-                row[..cols].copy_from_slice(&b.data[start..start + cols]);
-            } else {
-                for (c, v) in row[..cols].iter_mut().enumerate() {
-                    *v = b.data[start + c * b.cs];
-                }
+            for (c, v) in row[..cols].iter_mut().enumerate() {
+                *v = b.data[start + c * b.cs];
             }
             row[cols..].fill(0.0);
         }
@@ -686,7 +679,8 @@ pub(crate) fn pack_b_panel(
     for p in 0..kc {
         let row = &b.data[(p0 + p) * b.rs + j0..(p0 + p) * b.rs + j1];
         for s in 0..full {
-            // Fixed-size copies: vector moves, not a `memcpy` call per 16 floats.
+            // Fixed-size copies: vector moves, where a slice copy of this length is a
+            // `memcpy` call per 16 floats (ERNIE's 42 MB of weights took ~40 ms to pack).
             let src: &[f32; S] = row[s * S..s * S + S].try_into().expect("16 floats");
             let at = (s * kc + p) * S;
             let dst: &mut [f32; S] = (&mut out[at..at + S]).try_into().expect("a strip row");
