@@ -201,24 +201,9 @@ unsafe fn run_item(
             zero(0, p.pad[1]);
             zero(p.pad[1] + p.w, wp);
             for x0 in (0..p.w).step_by(L) {
+                let src = xp.add(plane0 * hw + iy * p.w + x0);
                 let cols = L.min(p.w - x0);
-                let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
-                // Loops of 16 with masks (a channel past the block's loads nothing): with
-                // constant trip counts the 16 vectors stay in registers.
-                let mut v = [_mm512_setzero_ps(); L];
-                for (j, v) in v.iter_mut().enumerate() {
-                    let at = xp.wrapping_add((plane0 + j) * hw + iy * p.w + x0);
-                    *v = _mm512_maskz_loadu_ps(if j < ch { m } else { 0 }, at);
-                    if j < ch {
-                        _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(2 * p.w) as *const i8);
-                    }
-                }
-                transpose(&mut v);
-                for (i, v) in v.iter().enumerate() {
-                    if i < cols {
-                        _mm512_storeu_ps(dst.add((p.pad[1] + x0 + i) * L), *v);
-                    }
-                }
+                gather(src, hw, ch, cols, 2 * p.w, dst.add((p.pad[1] + x0) * L));
             }
         }
     };
@@ -227,22 +212,18 @@ unsafe fn run_item(
     let taps = p.kh * p.kw;
     let wt = &mut wt[..taps];
     let cmask: __mmask16 = ((1u32 << ch) - 1) as __mmask16;
-    // SAFETY: reads of w inside channels c0..c0+ch (taps each, masked); writes inside wt.
+    // SAFETY: reads of w inside channels c0..c0+ch (taps each); writes inside wt.
     unsafe {
         for g in (0..taps).step_by(L) {
             let n = L.min(taps - g);
-            let m: __mmask16 = ((1u32 << n) - 1) as __mmask16;
-            let mut v = [_mm512_setzero_ps(); L];
-            for (j, v) in v.iter_mut().enumerate() {
-                let at = w.as_ptr().wrapping_add((c0 + j) * taps + g);
-                *v = _mm512_maskz_loadu_ps(if j < ch { m } else { 0 }, at);
-            }
-            transpose(&mut v);
-            for (t, v) in v.iter().enumerate() {
-                if t < n {
-                    _mm512_storeu_ps(wt[g + t].as_mut_ptr(), *v);
-                }
-            }
+            gather(
+                w.as_ptr().add(c0 * taps + g),
+                taps,
+                ch,
+                n,
+                0,
+                wt[g].as_mut_ptr(),
+            );
         }
     }
     let k = Taps {
@@ -425,6 +406,45 @@ impl Taps<'_> {
             }
             for (i, acc) in acc.iter().enumerate() {
                 _mm512_storeu_ps(dst.add(i * L), *acc);
+            }
+        }
+    }
+}
+
+/// Columns `0..cols` of rows `0..rows` (`stride` floats apart from `src`; both at most 16)
+/// into `cols` vectors of 16 at `dst`, one per column, lane j from row j (zero past
+/// `rows`); with `ahead` > 0 each row is also prefetched that many floats on. The loops
+/// run 16 times with masks (a row past `rows` loads nothing), so the vectors stay in
+/// registers where a loop of `rows` put them on the stack.
+///
+/// # Safety
+/// AVX-512F present; rows `0..rows` of `src` readable for `cols` floats; `dst` writable
+/// for `16·cols` floats.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather(
+    src: *const f32,
+    stride: usize,
+    rows: usize,
+    cols: usize,
+    ahead: usize,
+    dst: *mut f32,
+) {
+    let m: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
+    let mut v = [_mm512_setzero_ps(); L];
+    // SAFETY: the caller's contract; loads are masked to the real rows and columns.
+    unsafe {
+        for (j, v) in v.iter_mut().enumerate() {
+            let at = src.wrapping_add(j * stride);
+            *v = _mm512_maskz_loadu_ps(if j < rows { m } else { 0 }, at);
+            if j < rows && ahead > 0 {
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(ahead) as *const i8);
+            }
+        }
+        transpose(&mut v);
+        for (i, v) in v.iter().enumerate() {
+            if i < cols {
+                _mm512_storeu_ps(dst.add(i * L), *v);
             }
         }
     }
