@@ -53,17 +53,11 @@ impl Inputs for Vec<Option<Tensor>> {
     }
 }
 
-/// 64-byte aligned, 64-byte sized chunk: the arena is a `Vec` of these, so it is aligned
-/// without a custom allocator.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Block([u8; 64]);
-
 /// What one run needs besides the plan: the arena, the output tensors and the threads.
 /// Reused across runs; it grows to the largest plan it has run and never shrinks, so a
 /// run with a cached plan allocates nothing.
 pub struct RunState {
-    arena: Vec<Block>,
+    arena: crate::arena::Arena,
     /// Values of a dynamic plan's run (empty otherwise).
     slots: Vec<Option<Tensor>>,
     outputs: Vec<Tensor>,
@@ -73,7 +67,7 @@ pub struct RunState {
 impl std::fmt::Debug for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunState")
-            .field("arena_bytes", &(self.arena.len() * 64))
+            .field("arena_bytes", &self.arena.len())
             .field("outputs", &self.outputs.len())
             .field("threads", &self.pool.threads())
             .finish()
@@ -90,7 +84,7 @@ impl RunState {
     /// A state whose runs use `threads` threads (the caller's included; workers start now).
     pub fn new(threads: usize) -> RunState {
         RunState {
-            arena: Vec::new(),
+            arena: crate::arena::Arena::new(),
             slots: Vec::new(),
             outputs: Vec::new(),
             pool: ThreadPool::new(threads),
@@ -109,15 +103,12 @@ impl RunState {
 
     /// Bytes the arena holds now.
     pub fn arena_bytes(&self) -> usize {
-        self.arena.len() * 64
+        self.arena.len()
     }
 
     /// Makes room for `plan`: the arena and the output tensors (only when they change).
     fn prepare(&mut self, plan: &Plan) {
-        let blocks = plan.memory.arena_bytes.div_ceil(64);
-        if self.arena.len() < blocks {
-            self.arena.resize(blocks, Block([0; 64]));
-        }
+        self.arena.grow(plan.memory.arena_bytes);
         self.outputs.truncate(plan.keep.len());
         for (j, &k) in plan.keep.iter().enumerate() {
             let l = plan.locs[k].as_ref().expect("kept values are planned");
@@ -303,7 +294,7 @@ impl Plan {
         state.prepare(self);
         let ctx = Ctx {
             inputs,
-            arena: state.arena.as_mut_ptr() as *mut u8,
+            arena: state.arena.as_mut_ptr(),
             outputs: state.outputs.as_mut_ptr(),
         };
         for (s, step) in self.steps.iter().enumerate() {

@@ -36,6 +36,10 @@ struct Tiling {
     chunks: usize,
     wp: usize,
     ring: usize,
+    /// Whether an item first claims its output's cache lines for writing
+    /// ([`crate::pool::claim_lines`]): at 2 threads and more, where the other cores last
+    /// held them.
+    claim: bool,
 }
 
 impl Tiling {
@@ -61,6 +65,7 @@ impl Tiling {
             chunks: p.oh.div_ceil(rows),
             wp,
             ring,
+            claim: threads > 1,
         })
     }
 
@@ -171,6 +176,20 @@ unsafe fn run_item(
     if oy0 >= oy1 {
         return;
     }
+    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
+    let plane0 = img * p.oc + c0;
+    if t.claim {
+        for j in 0..ch {
+            // SAFETY: rows oy0..oy1 of plane plane0 + j: this item's part of `out`, all
+            // of it written below.
+            unsafe {
+                crate::pool::claim_lines(
+                    op.0.add((plane0 + j) * ohw + oy0 * p.ow),
+                    (oy1 - oy0) * p.ow,
+                )
+            };
+        }
+    }
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
     // Kernels 3 or 5 wide, column stride 1 or 2, undilated columns: one load per input
@@ -180,8 +199,6 @@ unsafe fn run_item(
     } else {
         (0, 0)
     };
-    let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
-    let plane0 = img * p.oc + c0;
     let (wp, ring) = (t.wp, t.ring);
     // Input row iy goes to ring slot iy % ring, padded left and right with zeros; rows
     // in the padding above and below are never stored (their taps are skipped).

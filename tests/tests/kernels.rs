@@ -202,6 +202,55 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         ],
         false,
     ));
+    // A network's first conv (3 channels, 3×3, stride 2) on rows of 17 to 19 outputs: the
+    // direct kernel (AVX-512), whose channel blocks of 16, 8, 4, 2 and 1 apply bias, a
+    // piecewise-linear activation and the post affine in registers; with a residual or a
+    // sigmoid the epilogue takes its pass over memory instead.
+    let stem_oc = 16 + [7, 0, 3][seed as usize % 3];
+    let stem_act = [
+        Some(UnaryOp::HardSwish {
+            threshold: 6.0,
+            scale: 6.0,
+            offset: 3.0,
+        }),
+        Some(UnaryOp::Relu),
+        Some(UnaryOp::LeakyRelu { alpha: 0.1 }),
+        Some(UnaryOp::HardSigmoid {
+            slope: 0.2,
+            offset: 0.5,
+        }),
+        Some(UnaryOp::Relu6 { threshold: 6.0 }),
+        Some(UnaryOp::Sigmoid),
+        None,
+    ][seed as usize % 7];
+    let stem_hw = 34 + seed as usize % 5;
+    let stem_out = (stem_hw + 2 - 3) / 2 + 1;
+    let stem_res = seed % 4 == 3;
+    let mut stem_in = vec![
+        rand_t(&[n, 3, stem_hw, stem_hw], seed),
+        rand_t(&[stem_oc, 3, 3, 3], seed + 1),
+        rand_t(&[stem_oc], seed + 2),
+    ];
+    if stem_res {
+        stem_in.push(rand_t(&[n, stem_oc, stem_out, stem_out], seed + 3));
+    }
+    v.push((
+        Op::FusedConv(FusedConv {
+            conv: Conv {
+                strides: [2, 2],
+                padding: Padding::Explicit([1; 4]),
+                dilations: [1, 1],
+                groups: 1,
+                layout: Layout::Nchw,
+                has_bias: true,
+            },
+            residual: stem_res,
+            act: stem_act,
+            post: (seed % 2 == 1).then_some((0.5, -0.25)),
+        }),
+        stem_in,
+        false,
+    ));
     // An SE block whose squeeze is wider than its channels (scratch holds c + c1).
     v.push((
         Op::SeBlock(SeBlock {
