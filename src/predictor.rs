@@ -58,7 +58,10 @@ impl Clone for Predictor {
             shared: self.shared.clone(),
             inputs: vec![None; self.inputs.len()],
             last: None,
-            state: RunState::new(self.shared.config.threads),
+            state: RunState::with_adaptive(
+                self.shared.config.threads,
+                self.shared.config.adaptive_threads,
+            ),
         }
     }
 }
@@ -219,12 +222,12 @@ impl Predictor {
             }),
             config,
         };
-        let threads = shared.config.threads;
+        let state = RunState::with_adaptive(shared.config.threads, shared.config.adaptive_threads);
         Ok(Predictor {
             shared: Arc::new(shared),
             inputs: vec![None; n_in],
             last: None,
-            state: RunState::new(threads),
+            state,
         })
     }
 
@@ -397,6 +400,12 @@ impl Predictor {
                         .zip(inputs)
                         .all(|(k, t)| t.as_ref().is_some_and(|t| t.shape() == k.as_slice()))
             })
+    }
+
+    /// Of this predictor's runs with more than one thread, how many ran all their ops on
+    /// the calling thread, and how many there were ([`Config::adaptive_threads`]).
+    pub fn inline_runs(&self) -> (u64, u64) {
+        self.state.inline_runs()
     }
 
     /// The plan of the last successful run (memory figures, steps, kernels).

@@ -77,7 +77,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let mut cfg = Config::new()
         .model_path(&args.model)
         .threads(args.threads)
-        .ir_optim(!args.no_optimize);
+        .ir_optim(!args.no_optimize)
+        .adaptive_threads(!args.no_adapt);
     if let Some(d) = &args.optim_cache_dir {
         cfg = cfg.optim_cache_dir(d);
     }
@@ -175,7 +176,16 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 
     if !args.json || args.profile {
         out!("model:    {model}");
-        out!("threads:  {}", args.threads);
+        let (inline, multi) = p.inline_runs();
+        if multi > 0 {
+            out!(
+                "threads:  {} (adaptive {}: {inline} of {multi} runs on the calling thread alone)",
+                args.threads,
+                if args.no_adapt { "off" } else { "on" },
+            );
+        } else {
+            out!("threads:  {}", args.threads);
+        }
         out!(
             "load {load_ms:.1} ms, optimize {optimize_ms:.1} ms, plan {plan_ms:.2} ms, first run {first_run_ms:.2} ms"
         );
@@ -222,6 +232,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let j = serde_json::json!({
             "model": model,
             "threads": args.threads,
+            "adaptive": !args.no_adapt,
+            "inline_runs": p.inline_runs().0,
             "load_ms": load_ms,
             "optimize_ms": optimize_ms,
             "plan_ms": plan_ms,

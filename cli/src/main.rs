@@ -141,6 +141,10 @@ struct BenchArgs {
     /// Keep optimized graphs here; a second load skips saturation.
     #[arg(long = "optim-cache-dir", value_name = "DIR")]
     optim_cache_dir: Option<PathBuf>,
+    /// Always dispatch ops across the threads (no measuring against running them all on
+    /// the calling thread; see `Config::adaptive_threads`).
+    #[arg(long = "no-adapt")]
+    no_adapt: bool,
 }
 
 #[derive(clap::Args)]

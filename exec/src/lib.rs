@@ -12,6 +12,7 @@
 //! file format.
 #![warn(missing_docs)]
 
+mod adapt;
 mod arena;
 pub mod cpu;
 pub mod memory;

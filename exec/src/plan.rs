@@ -127,6 +127,15 @@ pub struct Plan {
     /// no arena; every step runs the reference op and values are allocated (and freed
     /// after their last read) as the run goes.
     pub dynamic: Option<DynamicPlan>,
+    /// Tells plans apart in a run state's per-step choices ([`crate::RunState`]); unique
+    /// in the process (a clone keeps it: the same steps).
+    pub(crate) id: u64,
+}
+
+/// A fresh plan id.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What a run needs when shapes are only known as the run goes.
@@ -437,6 +446,7 @@ impl Plan {
             memory: report,
             options,
             dynamic: None,
+            id: next_id(),
         })
     }
 
@@ -498,6 +508,7 @@ impl Plan {
                 last_read,
                 reason: format!("data-dependent shape: {unknown}"),
             }),
+            id: next_id(),
         }
     }
 

@@ -62,6 +62,12 @@ pub struct RunState {
     slots: Vec<Option<Tensor>>,
     outputs: Vec<Tensor>,
     pool: ThreadPool,
+    /// Per plan and step: parallel or inline ([`crate::adapt`]).
+    adapt: crate::adapt::Adapt,
+    adaptive: bool,
+    /// Runs this state made with more than one thread, and how many of them inline.
+    runs_multi: u64,
+    runs_inline: u64,
 }
 
 impl std::fmt::Debug for RunState {
@@ -88,6 +94,28 @@ impl RunState {
             slots: Vec::new(),
             outputs: Vec::new(),
             pool: ThreadPool::new(threads),
+            adapt: crate::adapt::Adapt::default(),
+            adaptive: true,
+            runs_multi: 0,
+            runs_inline: 0,
+        }
+    }
+
+    /// Of the runs this state made with more than one thread, how many ran all their ops
+    /// on the calling thread (the adaptive choice measured that faster), and how many runs
+    /// there were: `(inline, all)`.
+    pub fn inline_runs(&self) -> (u64, u64) {
+        (self.runs_inline, self.runs_multi)
+    }
+
+    /// [`RunState::new`], choosing whether a plan's runs dispatch across the pool or run
+    /// all on the calling thread by measuring both now and then (`adaptive`, the
+    /// default; see `adapt.rs`, moot at 1 thread), or always dispatching. Either way the
+    /// results are the same bits.
+    pub fn with_adaptive(threads: usize, adaptive: bool) -> RunState {
+        RunState {
+            adaptive,
+            ..RunState::new(threads)
         }
     }
 
@@ -297,15 +325,36 @@ impl Plan {
             arena: state.arena.as_mut_ptr(),
             outputs: state.outputs.as_mut_ptr(),
         };
+        let pool = &state.pool;
+        let choice = (state.adaptive && pool.threads() > 1).then(|| state.adapt.plan(self.id));
+        let run0 = choice
+            .as_ref()
+            .is_some_and(|c| c.probing())
+            .then(std::time::Instant::now);
+        let inline = choice.as_ref().is_some_and(|c| c.inline());
+        pool.set_inline(inline);
+        if pool.threads() > 1 {
+            state.runs_multi += 1;
+            state.runs_inline += u64::from(inline);
+        }
         for (s, step) in self.steps.iter().enumerate() {
-            match times.as_deref_mut() {
+            let done = match times.as_deref_mut() {
                 Some(t) => {
                     let t0 = std::time::Instant::now();
-                    self.run_step(graph, step, &ctx, &state.pool)?;
+                    let done = self.run_step(graph, step, &ctx, pool);
                     t[s] += t0.elapsed().as_nanos() as u64;
+                    done
                 }
-                None => self.run_step(graph, step, &ctx, &state.pool)?,
+                None => self.run_step(graph, step, &ctx, pool),
+            };
+            if done.is_err() {
+                pool.set_inline(false);
             }
+            done?;
+        }
+        pool.set_inline(false);
+        if let Some(c) = choice {
+            c.end_run(run0.map_or(0, |t| t.elapsed().as_nanos() as u64));
         }
         // Kept values that no step wrote into their output tensor: copy them there.
         for (j, &k) in self.keep.iter().enumerate() {

@@ -9,7 +9,7 @@
 //! over. The caller waits for the workers the same way. Wake-ups (system calls) happen
 //! only for threads that are asleep. Dropping the pool joins them.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a worker (or the caller, waiting for workers) spins before it sleeps.
@@ -63,6 +63,8 @@ pub struct ThreadPool {
     threads: usize,
     /// Names this pool's threads (`kayak-w<id>-<k>`).
     id: usize,
+    /// Dispatches run all their tasks on the caller ([`ThreadPool::set_inline`]).
+    inline: AtomicBool,
 }
 
 static POOLS: AtomicUsize = AtomicUsize::new(0);
@@ -112,7 +114,17 @@ impl ThreadPool {
             workers,
             threads,
             id,
+            inline: AtomicBool::new(false),
         }
+    }
+
+    /// While on, every dispatch runs all its tasks on the calling thread (thread index 0),
+    /// in order. [`ThreadPool::threads`] still reports the pool's size, so kernels cut
+    /// their work exactly as for a parallel run and produce the same bits; only where the
+    /// tasks run changes. The executor turns it on for the steps that measured faster
+    /// that way (small ops, or a machine whose cores are far apart).
+    pub fn set_inline(&self, on: bool) {
+        self.inline.store(on, Ordering::Relaxed);
     }
 
     /// Threads a dispatch runs on (the caller included).
@@ -140,7 +152,7 @@ impl ThreadPool {
         if tasks == 0 {
             return;
         }
-        if self.workers.is_empty() || tasks == 1 {
+        if self.workers.is_empty() || tasks == 1 || self.inline.load(Ordering::Relaxed) {
             (0..tasks).for_each(|t| f(t, 0));
             return;
         }
@@ -369,6 +381,37 @@ mod tests {
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             }
         }
+    }
+
+    /// Inline dispatches run every task once, in order, on the caller as thread 0, and
+    /// the pool still reports its size; switched off, tasks reach the workers again.
+    #[test]
+    fn inline_dispatches_run_on_the_caller_in_order() {
+        let pool = ThreadPool::new(3);
+        pool.set_inline(true);
+        assert_eq!(pool.threads(), 3);
+        let me = std::thread::current().id();
+        let seen = Mutex::new(Vec::new());
+        pool.run_indexed(50, &|t, thread| {
+            assert_eq!(thread, 0);
+            assert_eq!(std::thread::current().id(), me);
+            seen.lock().unwrap().push(t);
+        });
+        assert_eq!(*seen.lock().unwrap(), (0..50).collect::<Vec<_>>());
+        pool.set_inline(false);
+        let workers = AtomicU64::new(0);
+        for _ in 0..200 {
+            pool.run_indexed(64, &|_, thread| {
+                if thread > 0 {
+                    workers.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_micros(20));
+            });
+        }
+        assert!(
+            workers.load(Ordering::Relaxed) > 0,
+            "no task reached a worker"
+        );
     }
 
     #[test]

@@ -137,3 +137,31 @@ fn model_from_two_paths_and_from_a_pdmodel_path() {
         b.run_with(&[line(false)]).unwrap()
     );
 }
+
+/// At 2 threads, the adaptive choice runs some runs with every op on the calling thread
+/// (its probe window alternates: runs 1, 3, 5 and 7 go inline) and the rest across the
+/// pool. Either way the kernels cut their work into the same tasks, so every run's
+/// outputs are the same bits as with the choice off (all dispatched) and at 1 thread.
+#[test]
+fn adaptive_threads_give_the_same_bits_inline_and_dispatched() {
+    let cfg = |adaptive: bool, threads: usize| {
+        Config::new()
+            .model_dir(repo_root().join("assets/ppocr_cls"))
+            .threads(threads)
+            .adaptive_threads(adaptive)
+    };
+    let x = [line(false)];
+    let mut fixed = Predictor::new(cfg(false, 2)).unwrap();
+    let want = fixed.run_with(&x).unwrap();
+    assert_eq!(fixed.inline_runs(), (0, 1));
+    let mut one = Predictor::new(cfg(true, 1)).unwrap();
+    assert_eq!(one.run_with(&x).unwrap(), want, "1 thread");
+    assert_eq!(one.inline_runs(), (0, 0), "1 thread: nothing to choose");
+    let mut p = Predictor::new(cfg(true, 2)).unwrap();
+    for run in 0..12 {
+        assert_eq!(p.run_with(&x).unwrap(), want, "run {run}");
+    }
+    let (inline, all) = p.inline_runs();
+    assert_eq!(all, 12);
+    assert!(inline >= 4, "the probe window's inline runs: {inline}");
+}
