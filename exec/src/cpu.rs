@@ -32,6 +32,25 @@ pub enum Kernel {
         /// Affine post.
         post: Option<(f32, f32)>,
     },
+    /// A depthwise conv whose output only an SE block reads, as one step (the planner
+    /// merges the two, [`merge_conv_se`]): the conv sums each channel as it writes it
+    /// ([`kayak_kernels::conv::depthwise_means`]) and the SE block takes those means
+    /// instead of passing over the output again, in place. Inputs: the conv's (`x`, `w`,
+    /// the bias if any), then the SE block's four weights.
+    ConvSe {
+        /// The conv's geometry (depthwise, no residual).
+        geom: Conv2d,
+        /// A bias input follows the weights.
+        bias: bool,
+        /// The conv's activation.
+        act: Act,
+        /// The conv's affine post.
+        post: Option<(f32, f32)>,
+        /// The SE block's squeezed width.
+        c1: usize,
+        /// The SE block's activations.
+        acts: (Act, Act),
+    },
     /// Batched matrix product with broadcast batch dims (fused bias and activation).
     MatMul(Box<MatMulK>),
     /// Pooling.
@@ -268,6 +287,12 @@ impl Kernel {
             Kernel::Attention { geom, .. } => kayak_kernels::ops::attention_scratch(geom, threads),
             Kernel::ConvTranspose { geom, .. } => geom.scratch_len(threads),
             Kernel::Se { dims, c1, .. } => dims.1 + c1,
+            Kernel::ConvSe { geom, c1, .. } => {
+                kayak_kernels::conv::depthwise_means_scratch(geom, threads)
+                    + geom.n * geom.oc
+                    + geom.oc
+                    + c1
+            }
             _ => 0,
         }
     }
@@ -276,7 +301,7 @@ impl Kernel {
     /// for the products that dominate run time; 0 for the rest.
     pub fn flops(&self) -> usize {
         match self {
-            Kernel::Conv { geom, .. } => 2 * geom.macs(),
+            Kernel::Conv { geom, .. } | Kernel::ConvSe { geom, .. } => 2 * geom.macs(),
             Kernel::ConvTranspose { geom, .. } => 2 * geom.macs(),
             Kernel::MatMul(k) => 2 * k.batch * k.g.m * k.g.n * k.g.k,
             Kernel::Attention { geom, .. } => 4 * geom.b * geom.heads * geom.s * geom.t * geom.d,
@@ -297,6 +322,7 @@ impl Kernel {
                 kayak_kernels::conv::ConvPath::Winograd => "conv/winograd",
                 kayak_kernels::conv::ConvPath::Direct => "conv/direct",
             },
+            Kernel::ConvSe { .. } => "conv/depthwise+se",
             Kernel::MatMul(_) => "matmul",
             Kernel::Pool(_) => "pool",
             Kernel::Se { .. } => "se_block",
@@ -315,6 +341,75 @@ impl Kernel {
             Kernel::Gather(_) => "gather",
         }
     }
+}
+
+/// Merges each depthwise conv whose output only the next step, an SE block, reads into
+/// one [`Kernel::ConvSe`] step (where [`kayak_kernels::conv::depthwise_means_apply`]: on
+/// AVX-512). `readers[v]` counts the steps that read value `v`; `kept[v]` marks values the
+/// caller keeps. The merged step is the conv's node, with the SE block's output; the conv's
+/// output is no longer produced (nothing else reads it). Returns the steps merged.
+pub(crate) fn merge_conv_se(
+    steps: &mut Vec<crate::Step>,
+    readers: &[usize],
+    kept: &[bool],
+) -> usize {
+    let mut merged = 0;
+    let mut s = 0;
+    while s + 1 < steps.len() {
+        let (a, b) = (&steps[s], &steps[s + 1]);
+        let fits = match (&a.kernel, &b.kernel) {
+            (
+                Kernel::Conv {
+                    geom,
+                    residual: false,
+                    ..
+                },
+                Kernel::Se { dims, .. },
+            ) => {
+                let v = a.outputs[0];
+                a.outputs.len() == 1
+                    && b.inputs.first() == Some(&v)
+                    && b.inputs.len() == 5
+                    && readers[v] == 1
+                    && !kept[v]
+                    && *dims == (geom.n, geom.oc, geom.oh * geom.ow)
+                    && kayak_kernels::conv::depthwise_means_apply(geom)
+            }
+            _ => false,
+        };
+        if !fits {
+            s += 1;
+            continue;
+        }
+        let b = steps.remove(s + 1);
+        let a = &mut steps[s];
+        let (
+            Kernel::Conv {
+                geom,
+                bias,
+                act,
+                post,
+                ..
+            },
+            Kernel::Se { c1, acts, .. },
+        ) = (&a.kernel, &b.kernel)
+        else {
+            unreachable!("matched above")
+        };
+        a.kernel = Kernel::ConvSe {
+            geom: *geom,
+            bias: *bias,
+            act: *act,
+            post: *post,
+            c1: *c1,
+            acts: *acts,
+        };
+        a.inputs.extend_from_slice(&b.inputs[1..]);
+        a.outputs = b.outputs;
+        merged += 1;
+        s += 1;
+    }
+    merged
 }
 
 fn all_f32(tys: &[Ty<'_>]) -> bool {

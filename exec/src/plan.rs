@@ -287,6 +287,20 @@ impl Plan {
                 scratch: None,
             });
         }
+        // Depthwise conv + SE block pairs run as one step.
+        {
+            let mut readers = vec![0usize; nv];
+            for step in &steps {
+                for &i in &step.inputs {
+                    readers[i] += 1;
+                }
+            }
+            let mut kept = vec![false; nv];
+            for &k in keep {
+                kept[k] = true;
+            }
+            cpu::merge_conv_se(&mut steps, &readers, &kept);
+        }
         // Last step reading each value.
         let mut last_read: Vec<Option<usize>> = vec![None; nv];
         for (s, step) in steps.iter().enumerate() {

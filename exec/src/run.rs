@@ -534,6 +534,51 @@ impl Plan {
                     scratch(),
                 );
             }
+            Kernel::ConvSe {
+                geom,
+                bias,
+                act,
+                post,
+                c1: _,
+                acts,
+            } => {
+                let ep = ConvEpilogue {
+                    bias: bias.then(|| f32s(inr(2))),
+                    residual: None,
+                    act: *act,
+                    post: *post,
+                };
+                let k = 2 + usize::from(*bias);
+                let conv = kayak_kernels::conv::depthwise_means_scratch(geom, pool.threads());
+                let (cs, rest) = scratch().split_at_mut(conv);
+                let (means, se) = rest.split_at_mut(geom.n * geom.oc);
+                let o = f32s_mut(out());
+                kayak_kernels::conv::depthwise_means(
+                    pool,
+                    geom,
+                    f32s(inr(0)),
+                    f32s(inr(1)),
+                    &ep,
+                    o,
+                    cs,
+                    means,
+                );
+                kops::se_block(
+                    pool,
+                    (geom.n, geom.oc, geom.oh * geom.ow),
+                    Src::Out,
+                    (
+                        f32s(inr(k)),
+                        f32s(inr(k + 1)),
+                        f32s(inr(k + 2)),
+                        f32s(inr(k + 3)),
+                    ),
+                    *acts,
+                    o,
+                    se,
+                    Some(means),
+                );
+            }
             Kernel::MatMul(k) => {
                 let x = f32s(inr(0));
                 let y = f32s(inr(1));
@@ -594,6 +639,7 @@ impl Plan {
                 *acts,
                 f32s_mut(out()),
                 scratch(),
+                None,
             ),
             Kernel::Softmax { outer, len, inner } => {
                 kops::softmax(pool, *outer, *len, *inner, src(0), f32s_mut(out()))

@@ -212,6 +212,90 @@ pub fn conv2d(
     }
 }
 
+/// Whether [`depthwise_means`] computes `p` (a depthwise conv on the blocked kernel's
+/// path: AVX-512 and the shapes it takes).
+pub fn depthwise_means_apply(p: &Conv2d) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if p.path() == ConvPath::Depthwise && blocked_depthwise(p) {
+        return true;
+    }
+    let _ = p;
+    false
+}
+
+/// Floats of scratch [`depthwise_means`] needs at `threads` threads: the conv's, then
+/// 16 per blocked item for their channel sums.
+pub fn depthwise_means_scratch(p: &Conv2d, threads: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if depthwise_means_apply(p) {
+        return p.scratch_len(threads) + 16 * crate::dw_blocked::items(p, threads);
+    }
+    let _ = (p, threads);
+    0
+}
+
+/// [`conv2d`] of a depthwise conv whose epilogue has no residual, also writing each output
+/// channel's mean over its plane into `means` (`[n, oc]`) — what an SE block that follows
+/// reads, summed while the conv writes its output instead of in another pass over it.
+/// `scratch` holds [`depthwise_means_scratch`] floats.
+///
+/// # Panics
+/// If [`depthwise_means_apply`] is false for `p`, the epilogue has a residual, or a slice is
+/// too short.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_means(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    means: &mut [f32],
+) {
+    assert!(
+        depthwise_means_apply(p) && ep.residual.is_none(),
+        "depthwise_means does not take {p:?} (or a residual)"
+    );
+    assert!(means.len() >= p.n * p.oc, "depthwise means too short");
+    assert!(
+        ep.bias.is_none_or(|b| b.len() >= p.oc),
+        "conv bias too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let threads = pool.threads();
+        let conv = p.scratch_len(threads);
+        let items = crate::dw_blocked::items(p, threads);
+        assert!(
+            scratch.len() >= conv + 16 * items,
+            "depthwise means scratch too short"
+        );
+        let (scratch, sums) = scratch.split_at_mut(conv);
+        let sums = &mut sums[..16 * items];
+        crate::dw_blocked::depthwise_sums(pool, p, x, w, ep, out, scratch, Some(sums));
+        // Items run (image, block, chunk) with chunks fastest: a block's chunks are
+        // consecutive items.
+        let blocks = p.oc.div_ceil(16);
+        let chunks = items / (p.n * blocks);
+        let inv = 1.0 / (p.oh * p.ow) as f32;
+        for img in 0..p.n {
+            for b in 0..blocks {
+                let first = (img * blocks + b) * chunks;
+                for j in 0..16.min(p.oc - 16 * b) {
+                    let s: f32 = (0..chunks).map(|c| sums[(first + c) * 16 + j]).sum();
+                    means[img * p.oc + 16 * b + j] = s * inv;
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pool, x, w, ep, out, scratch);
+        unreachable!("depthwise_means_apply is false off x86-64");
+    }
+}
+
 /// Whether the direct few-tap kernel runs `p` (AVX-512 only).
 fn direct(p: &Conv2d) -> bool {
     #[cfg(target_arch = "x86_64")]

@@ -111,6 +111,33 @@ pub(crate) fn depthwise(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    depthwise_sums(pool, p, x, w, ep, out, scratch, None);
+}
+
+/// Items of a blocked run at `threads` threads (the length, in blocks of 16 floats, of
+/// [`depthwise_sums`]'s `sums`).
+pub(crate) fn items(p: &Conv2d, threads: usize) -> usize {
+    Tiling::new(p, threads).map_or(0, |t| p.n * p.oc.div_ceil(L) * t.chunks)
+}
+
+/// [`depthwise`], and with `sums` (16 floats per item, [`items`]) each item's sum of its
+/// output per channel (lane j: channel 16·block + j of its image, over its rows; lanes
+/// past the channels hold anything) — an SE block's means without another pass over the
+/// output. Sums need an epilogue without a residual.
+///
+/// # Panics
+/// As [`depthwise`]; if `sums` is given with a residual or is too short.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_sums(
+    pool: &ThreadPool,
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    sums: Option<&mut [f32]>,
+) {
     assert!(
         applies(p),
         "the blocked depthwise kernel does not take {p:?}"
@@ -128,7 +155,14 @@ pub(crate) fn depthwise(
             && out.len() >= p.n * p.oc * p.oh * p.ow,
         "depthwise operand too short"
     );
+    if let Some(s) = &sums {
+        assert!(
+            ep.residual.is_none() && s.len() >= items * L,
+            "depthwise channel sums: a residual, or too short"
+        );
+    }
     let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
+    let sums = sums.map(SharedMut::new);
     // Items are handed out as threads come free (a static split left a thread waiting
     // whenever the other was slow or descheduled); each uses its thread's scratch slot.
     let task = |item: usize, thread: usize| {
@@ -138,9 +172,11 @@ pub(crate) fn depthwise(
         let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
         let (row, wt) = rest.split_at_mut(L * L);
         let (wt, _) = wt.as_chunks_mut::<L>();
+        // SAFETY: item `item`'s 16 sums (asserted to fit), written by this item only.
+        let sum = sums.map(|s| unsafe { s.slice(item * L, L) });
         // SAFETY: items write disjoint (image, channel block, output rows) parts of `out`;
         // the lengths were asserted above; the ISA was detected (`applies`).
-        unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt) };
+        unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt, sum) };
     };
     pool.run_indexed(items, &task);
 }
@@ -150,7 +186,8 @@ pub(crate) fn depthwise(
 /// # Safety
 /// AVX-512F present; `x`, `w`, `out` (through `op`) as long as `p` says; no other task
 /// writes this item's part of `out`; `block` holds `ring·wp·16` floats, `row` `16·16`,
-/// `wt` `kh·kw` taps.
+/// `wt` `kh·kw` taps; `sum`, if given, gets the item's per-channel sums of its output
+/// (no residual).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_item(
@@ -163,7 +200,9 @@ unsafe fn run_item(
     block: &mut [f32],
     row: &mut [f32],
     wt: &mut [[f32; L]],
+    sum: Option<&mut [f32]>,
 ) {
+    let mut total = _mm512_setzero_ps();
     let cblocks = p.oc.div_ceil(L);
     let (chunk, cb, img) = (
         item % t.chunks,
@@ -174,6 +213,9 @@ unsafe fn run_item(
     let ch = L.min(p.oc - c0);
     let (oy0, oy1) = (chunk * t.rows, ((chunk + 1) * t.rows).min(p.oh));
     if oy0 >= oy1 {
+        if let Some(sum) = sum {
+            sum.fill(0.0);
+        }
         return;
     }
     let (hw, ohw) = (p.h * p.w, p.oh * p.ow);
@@ -302,6 +344,12 @@ unsafe fn run_item(
             }
             if ep.residual.is_none() {
                 act_post(&mut row[..cols * L], ep.act, ep.post);
+                if sum.is_some() {
+                    for px in row[..cols * L].chunks_exact(L) {
+                        // SAFETY: 16 floats of the pixel buffer.
+                        total = _mm512_add_ps(total, unsafe { _mm512_loadu_ps(px.as_ptr()) });
+                    }
+                }
             }
             // Back into the block's planes.
             // SAFETY: reads inside the pixel buffer (cols pixels); writes row oy, columns
@@ -335,6 +383,10 @@ unsafe fn run_item(
                 }
             }
         }
+    }
+    if let Some(sum) = sum {
+        // SAFETY: `sum` holds 16 floats.
+        unsafe { _mm512_storeu_ps(sum.as_mut_ptr(), total) };
     }
 }
 

@@ -608,7 +608,9 @@ pub fn embedding<I: Copy + Into<i64>>(
 // Squeeze-and-excitation
 
 /// `out = x · act2(w2 · act1(w1 · mean_hw(x) + b1) + b2)` per channel, over `[n, c, hw]`.
-/// `w1` is `[c1, c]`, `w2` is `[c, c1]`; `scratch` holds `c + c1` floats.
+/// `w1` is `[c1, c]`, `w2` is `[c, c1]`; `scratch` holds `c + c1` floats. With `means`
+/// (`[n, c]`, the op before computed them as it wrote `x`: see
+/// [`crate::conv::depthwise_means`]) the pass over `x` for them is skipped.
 #[allow(clippy::too_many_arguments)]
 pub fn se_block(
     pool: &ThreadPool,
@@ -618,24 +620,30 @@ pub fn se_block(
     (act1, act2): (Act, Act),
     out: &mut [f32],
     scratch: &mut [f32],
+    means: Option<&[f32]>,
 ) {
     let c1 = b1.len();
+    assert!(means.is_none_or(|m| m.len() >= n * c), "SE means too short");
     let (mean, hidden) = scratch[..c + c1].split_at_mut(c);
     for b in 0..n {
         let img = b * c * hw..(b + 1) * c * hw;
-        let src: &[f32] = match x {
-            Src::Slice(s) => &s[img.clone()],
-            Src::Out => &out[img.clone()],
-        };
-        let mp = SharedMut::new(mean);
-        par_ranges(pool, c, hw, &|r| {
-            // SAFETY: disjoint channel ranges of `mean`.
-            #[allow(unsafe_code)]
-            let ms = unsafe { mp.slice(r.start, r.len()) };
-            for (m, ch) in ms.iter_mut().zip(r) {
-                *m = reduce_lanes(&src[ch * hw..(ch + 1) * hw], false) / hw as f32;
-            }
-        });
+        if let Some(m) = means {
+            mean.copy_from_slice(&m[b * c..(b + 1) * c]);
+        } else {
+            let src: &[f32] = match x {
+                Src::Slice(s) => &s[img.clone()],
+                Src::Out => &out[img.clone()],
+            };
+            let mp = SharedMut::new(&mut *mean);
+            par_ranges(pool, c, hw, &|r| {
+                // SAFETY: disjoint channel ranges of `mean`.
+                #[allow(unsafe_code)]
+                let ms = unsafe { mp.slice(r.start, r.len()) };
+                for (m, ch) in ms.iter_mut().zip(r) {
+                    *m = reduce_lanes(&src[ch * hw..(ch + 1) * hw], false) / hw as f32;
+                }
+            });
+        }
         // The tasks above are done: `mean` (only reborrowed for the raw pointer) holds the
         // means. The two projections are matrix-vector products, rows split over the pool
         // (one thread below ~32K multiply-adds), each range's bias and activation in one

@@ -510,3 +510,121 @@ fn every_isa_path_matches_the_reference_ops() {
         );
     }
 }
+
+/// A depthwise conv whose output only an SE block reads runs as one step on AVX-512
+/// (`conv/depthwise+se`: the conv's blocked kernel sums each channel as it writes it, the
+/// SE block takes those means), and matches the two reference ops chained, at 1, 2 and 3
+/// threads: partial channel blocks, planes cut into row chunks (one block, several
+/// chunks), two images, stride 2, and an activation that is not 0 at 0 (lanes past the
+/// channels must not leak into the means). Where the conv's output is also kept, the
+/// steps stay apart.
+#[test]
+fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
+    // The merge needs the blocked depthwise kernel: AVX-512, not lowered by `KAYAK_ISA`.
+    let avx512 = std::is_x86_feature_detected!("avx512f") && std::env::var("KAYAK_ISA").is_err();
+    for (case, &(n, c, hw, k, s, keep_conv)) in [
+        (1usize, 24usize, 14usize, 5usize, 1usize, false),
+        (2, 16, 20, 3, 1, false),
+        (1, 40, 15, 3, 2, false),
+        (1, 72, 9, 5, 1, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seed = 100 + case as u64;
+        let mut g = Graph::new();
+        let x = g
+            .add_input("x", TypeInfo::known(DType::F32, &[n, c, hw, hw]))
+            .unwrap();
+        let mut konst = |name: &str, t: Tensor| g.add_const(name, Arc::new(t)).unwrap();
+        let (w, b) = (
+            konst("w", rand_t(&[c, 1, k, k], seed + 1)),
+            konst("b", rand_t(&[c], seed + 2)),
+        );
+        let c1 = 4 + case;
+        let se_w: Vec<_> = [
+            rand_t(&[c1, c, 1, 1], seed + 3),
+            rand_t(&[c1], seed + 4),
+            rand_t(&[c, c1, 1, 1], seed + 5),
+            rand_t(&[c], seed + 6),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| konst(&format!("se{i}"), t))
+        .collect();
+        let conv = Op::FusedConv(FusedConv {
+            conv: Conv {
+                strides: [s, s],
+                padding: Padding::Explicit([k / 2; 4]),
+                dilations: [1, 1],
+                groups: c,
+                layout: Layout::Nchw,
+                has_bias: true,
+            },
+            residual: false,
+            act: Some(UnaryOp::HardSigmoid {
+                slope: 0.2,
+                offset: 0.5,
+            }),
+            post: None,
+        });
+        let se = Op::SeBlock(SeBlock {
+            act1: UnaryOp::Relu,
+            act2: UnaryOp::Sigmoid,
+        });
+        let y = g
+            .add_node(conv.clone(), vec![x, w, b], &["y"], "dw")
+            .unwrap();
+        let mut se_in = vec![y[0]];
+        se_in.extend(&se_w);
+        let z = g.add_node(se.clone(), se_in, &["z"], "se").unwrap();
+        let keep: Vec<_> = if keep_conv {
+            vec![z[0], y[0]]
+        } else {
+            vec![z[0]]
+        };
+        g.outputs = keep.clone();
+        // The reference: the two ops chained.
+        let xt = rand_t(&[n, c, hw, hw], seed);
+        let get = |v: usize| match &g.values[v].def {
+            kayak::ir::ValueDef::Const(t) => Tensor::clone(t),
+            _ => unreachable!(),
+        };
+        let yt = conv.eval(&[&xt, &get(w), &get(b)]).unwrap().remove(0);
+        let se_t: Vec<Tensor> = se_w.iter().map(|&v| get(v)).collect();
+        let mut se_args = vec![&yt];
+        se_args.extend(se_t.iter());
+        let want = se.eval(&se_args).unwrap().remove(0);
+        for threads in [1, 2, 3] {
+            let plan = Plan::new(
+                &g,
+                &[vec![n, c, hw, hw]],
+                &keep,
+                PlanOptions {
+                    threads,
+                    ..PlanOptions::default()
+                },
+            )
+            .unwrap();
+            plan.check_memory().unwrap();
+            let names: Vec<&str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
+            let merged = names == ["conv/depthwise+se"];
+            assert_eq!(
+                merged,
+                avx512 && !keep_conv,
+                "case {case}, {threads} threads: steps {names:?}"
+            );
+            let mut state = RunState::new(threads);
+            plan.run(&g, &vec![xt.clone()], &mut state).unwrap();
+            let got = &state.outputs()[0];
+            let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
+            assert_eq!(a.len(), b.len());
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
+                    "case {case}, {threads} threads, [{i}]: {p} vs {q}"
+                );
+            }
+        }
+    }
+}
