@@ -306,7 +306,11 @@ fn direct(p: &Conv2d) -> bool {
     false
 }
 
-/// [`ConvPath::Direct`]: output rows over the pool, then the epilogue plane by plane.
+/// Output rows the direct conv computes before it applies their epilogue.
+const FINISH_ROWS: usize = 8;
+
+/// [`ConvPath::Direct`]: output rows over the pool, each task's epilogue on its rows, 8 at
+/// a time.
 fn direct_conv(
     pool: &ThreadPool,
     p: &Conv2d,
@@ -335,13 +339,35 @@ fn direct_conv(
         let op = SharedMut::new(out);
         let sp = SharedMut::new(scratch);
         let opr = &op;
+        let ohw = p.oh * p.ow;
         let task = |t: usize| {
             // SAFETY: task t owns scratch slot t.
             #[allow(unsafe_code)]
             let rows = unsafe { sp.slice(t * per, per) };
             let shared: &SharedMut<f32> = opr;
             let mut fresh = true;
-            for u in chunk_range(units, threads, t) {
+            let mine = chunk_range(units, threads, t);
+            // The epilogue runs on the task's rows, every FINISH_ROWS of them, while they
+            // are in cache (a pass per plane afterwards read at 2 threads rows the other
+            // core had written, and cost a second fork-join).
+            let mut done = mine.start;
+            let finish = |to: usize, done: &mut usize| {
+                while *done < to {
+                    let img = *done / p.oh;
+                    let end = to.min((img + 1) * p.oh);
+                    let (y0, y1) = (*done % p.oh, (end - 1) % p.oh + 1);
+                    for oc in 0..p.oc {
+                        let plane = img * p.oc + oc;
+                        // SAFETY: rows y0..y1 of this image's planes are this task's
+                        // (units are disjoint between tasks) and written above.
+                        #[allow(unsafe_code)]
+                        let o = unsafe { shared.slice(plane * ohw + y0 * p.ow, (y1 - y0) * p.ow) };
+                        finish_span(p, ep, plane, y0 * p.ow, o);
+                    }
+                    *done = end;
+                }
+            };
+            for u in mine.clone() {
                 // SAFETY: `direct` ran this path only where `isa()` found AVX-512F; unit u
                 // writes only row u % oh of image u / oh's planes (disjoint between units);
                 // the asserts in `conv2d` cover the slices.
@@ -358,19 +384,13 @@ fn direct_conv(
                     )
                 };
                 fresh = false;
+                if u + 1 - done >= FINISH_ROWS {
+                    finish(u + 1, &mut done);
+                }
             }
+            finish(mine.end, &mut done);
         };
         pool.run(threads, &task);
-        let ohw = p.oh * p.ow;
-        let planes = p.n * p.oc;
-        crate::ops::par_ranges(pool, planes, ohw, &|r| {
-            for plane in r {
-                // SAFETY: planes are disjoint.
-                #[allow(unsafe_code)]
-                let o = unsafe { op.slice(plane * ohw, ohw) };
-                finish_plane(p, ep, plane, o);
-            }
-        });
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -713,6 +733,17 @@ fn depthwise_plane_body(p: &Conv2d, x: &[f32], w: &[f32], o: &mut [f32], phases:
 
 /// Bias, residual, activation and post on one output plane.
 pub(crate) fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &mut [f32]) {
+    finish_span(p, ep, plane, 0, o);
+}
+
+/// [`finish_plane`] on the part of plane `plane` from element `at` on that `o` holds.
+pub(crate) fn finish_span(
+    p: &Conv2d,
+    ep: &ConvEpilogue<'_>,
+    plane: usize,
+    at: usize,
+    o: &mut [f32],
+) {
     let c = plane % p.oc;
     if ep.residual.is_none() {
         // One pass for bias and activation.
@@ -730,9 +761,10 @@ pub(crate) fn finish_plane(p: &Conv2d, ep: &ConvEpilogue<'_>, plane: usize, o: &
         o.iter_mut().for_each(|v| *v += b);
     }
     if let Some(r) = ep.residual {
-        let ohw = o.len();
+        let start = plane * p.oh * p.ow + at;
+        let len = o.len();
         o.iter_mut()
-            .zip(&r[plane * ohw..(plane + 1) * ohw])
+            .zip(&r[start..start + len])
             .for_each(|(v, r)| *v += r);
     }
     act_post(o, ep.act, ep.post);
