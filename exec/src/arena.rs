@@ -2,7 +2,7 @@
 //! to the largest plan a [`crate::RunState`] has run.
 //!
 //! On Linux the region is its own anonymous mapping rather than a heap block, and from
-//! 1 MiB up it is 2 MiB-aligned and asked for transparent huge pages
+//! 1 to 4 MiB it is 2 MiB-aligned and asked for transparent huge pages
 //! (`madvise(MADV_HUGEPAGE)` before the first touch; the kernel honours it where THP is
 //! `always` or `madvise`, else the pages stay 4 KiB). Its pages are then touched in address
 //! order. Where the memory comes from measurably changes run time: with the arena in a
@@ -44,8 +44,13 @@ unsafe impl Send for Arena {}
 #[allow(unsafe_code)]
 unsafe impl Sync for Arena {}
 
-/// Regions from this size up are asked for transparent huge pages.
+/// Regions from this size up are asked for transparent huge pages...
 const HUGE_FROM: usize = 1 << 20;
+/// ... up to this size. A huge page's first touch may wait for the kernel to compact
+/// memory (with THP `defrag` at `madvise`, the default): PP-OCR det's 29 MB arena took its
+/// first run from 84–89 ms to 72–148 ms (4 runs), where MobileNetV3's and PP-OCR rec's
+/// arenas need one huge page each. Larger arenas stay in small pages, touched in order.
+const HUGE_UPTO: usize = 4 << 20;
 /// A transparent huge page on x86-64 and (4 KiB-page) arm64 Linux.
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
@@ -116,7 +121,7 @@ impl Arena {
     #[cfg(target_os = "linux")]
     #[allow(unsafe_code)]
     fn map(bytes: usize) -> Option<Arena> {
-        let huge = bytes >= HUGE_FROM;
+        let huge = (HUGE_FROM..=HUGE_UPTO).contains(&bytes);
         let span = if huge {
             bytes.next_multiple_of(HUGE_PAGE)
         } else {
@@ -223,16 +228,20 @@ mod tests {
         assert_eq!((a.as_mut_ptr(), a.len()), (p, n));
     }
 
-    /// A large arena sits on a huge-page boundary (where the kernel may back it with huge
-    /// pages).
+    /// An arena of 1 to 4 MiB sits on a huge-page boundary (where the kernel may back it
+    /// with huge pages); smaller and larger ones on a page boundary.
     #[cfg(target_os = "linux")]
     #[test]
-    fn large_arenas_start_on_a_huge_page_boundary() {
-        let mut a = Arena::new();
-        a.grow(HUGE_FROM);
-        assert_eq!(a.as_mut_ptr() as usize % HUGE_PAGE, 0);
-        let mut b = Arena::new();
-        b.grow(HUGE_FROM - 64);
-        assert_eq!(b.as_mut_ptr() as usize % 4096, 0);
+    fn mid_sized_arenas_start_on_a_huge_page_boundary() {
+        for (bytes, align) in [
+            (HUGE_FROM, HUGE_PAGE),
+            (HUGE_UPTO, HUGE_PAGE),
+            (HUGE_FROM - 64, 4096),
+            (HUGE_UPTO + 64, 4096),
+        ] {
+            let mut a = Arena::new();
+            a.grow(bytes);
+            assert_eq!(a.as_mut_ptr() as usize % align, 0, "{bytes} bytes");
+        }
     }
 }

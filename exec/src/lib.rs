@@ -6,7 +6,10 @@
 //! kernel scratch at an offset in **one arena** planned from liveness ([`memory`]): views
 //! alias their input, elementwise and normalization ops run in place where their input
 //! dies, and buffers not alive together share bytes. A run ([`Plan::run`]) with a
-//! [`RunState`] that has run the plan before allocates nothing.
+//! [`RunState`] that has run the plan before allocates nothing. The arena's memory is its
+//! own mapping on Linux, advised for huge pages (`arena`); with more than one thread a run
+//! state dispatches each run's ops across its pool or runs them on the calling thread,
+//! whichever it measured faster (`adapt`).
 //!
 //! Architecture invariant: this crate knows plans and kernels; it never imports egg or a
 //! file format.

@@ -2,7 +2,9 @@
 //! CPU features at run time, that write into buffers the caller owns and allocate nothing
 //! (but the packed GEMM's per-thread buffer, allocated once per thread).
 //!
-//! - [`pool`]: the thread pool kernels split work over (no allocation per dispatch).
+//! - [`pool`]: the thread pool kernels split work over (no allocation per dispatch; an
+//!   inline mode that runs a dispatch's tasks on the caller, cut the same way;
+//!   `claim_lines` for output lines another core last held).
 //! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA (micro-kernels
 //!   written with intrinsics, in `gemm_avx512` and `gemm_avx2`) or generic; B packed once
 //!   into strips for constant weights (`pack_b`, `sgemm_packed`); both operands packed
@@ -10,8 +12,9 @@
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
 //!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
 //!   registers; `conv_avx512` does it 16 lanes wide; `dw_blocked` runs blocks of 16
-//!   channels, one pixel per vector, on AVX-512 —, 3×3 stride 1 by [`winograd`]) with the
-//!   same epilogues.
+//!   channels, one pixel per vector, on AVX-512, and can sum each channel of its output
+//!   for an SE block (`depthwise_means`) —, 3×3 stride 1 by [`winograd`]) with the same
+//!   epilogues.
 //! - [`act`]: activations (transcendentals vectorized; on AVX2 `act_avx2`'s FMA forms).
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves. Reductions run in 16 lanes (a plain `sum` is one chain

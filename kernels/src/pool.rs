@@ -7,7 +7,9 @@
 //! next op of a run usually comes within microseconds, and a condition-variable wake-up
 //! costs several — then sleeps on a condition variable, so no thread spins once a run is
 //! over. The caller waits for the workers the same way. Wake-ups (system calls) happen
-//! only for threads that are asleep. Dropping the pool joins them.
+//! only for threads that are asleep. Dropping the pool joins them. In inline mode
+//! ([`ThreadPool::set_inline`]) a dispatch runs all its tasks on the caller, cut exactly as
+//! for the pool's threads.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
