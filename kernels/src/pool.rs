@@ -33,30 +33,50 @@ struct Job {
 #[allow(unsafe_code)]
 unsafe impl Send for Job {}
 
-struct State {
-    job: Option<Job>,
-    generation: u64,
-    /// Workers that have not finished the current generation.
-    active: usize,
-    /// Workers asleep on `wake` (a dispatch wakes them only if there are any: a worker
-    /// still spinning sees the generation change by itself, and a wake-up is a system call).
-    sleepers: usize,
-    /// The caller is asleep on `done` (likewise).
-    caller_waiting: bool,
-    panicked: bool,
-    shutdown: bool,
+/// The sleeping side of the pool (only taken to go to sleep, to wake a sleeper, or to shut
+/// down): the job itself travels through [`Inner`]'s atomics.
+struct State;
+
+/// A value alone on its cache line (the caller writes one, the workers another).
+#[repr(align(64))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 struct Inner {
     state: Mutex<State>,
     wake: Condvar,
     done: Condvar,
-    next: AtomicUsize,
-    /// Mirrors `State::generation`, for spinning without the lock.
-    generation: AtomicU64,
-    /// Mirrors `State::active`, for spinning without the lock.
-    active: AtomicUsize,
+    /// The dispatch count; a new value publishes `job`, `next` and `active`.
+    generation: Line<AtomicU64>,
+    /// The current job: written by the caller only while no worker runs one (before it
+    /// publishes a generation), read by the workers after they see that generation.
+    job: std::cell::UnsafeCell<Option<Job>>,
+    next: Line<AtomicUsize>,
+    /// Workers that have not finished the current generation.
+    active: Line<AtomicUsize>,
+    panicked: AtomicBool,
+    /// Workers asleep on `wake` (a dispatch wakes them only if there are any: a worker
+    /// still spinning sees the generation change by itself, and a wake-up is a system call).
+    sleepers: AtomicUsize,
+    /// The caller is asleep on `done` (likewise).
+    caller_waiting: AtomicBool,
+    shutdown: AtomicBool,
+    /// A dispatch is under way (a second one, from a task or another thread, runs inline).
+    busy: AtomicBool,
 }
+
+// SAFETY: `job` is written only by the thread that holds `busy` for a dispatch, before it
+// publishes the dispatch's generation (release), and read by workers only after they have
+// seen that generation (acquire) and before they decrement `active`, which the writer
+// waits for before its next write.
+#[allow(unsafe_code)]
+unsafe impl Sync for Inner {}
 
 /// `threads - 1` worker threads; the calling thread is the last worker.
 pub struct ThreadPool {
@@ -86,20 +106,18 @@ impl ThreadPool {
     pub fn new(threads: usize) -> ThreadPool {
         let threads = threads.max(1);
         let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                job: None,
-                generation: 0,
-                active: 0,
-                sleepers: 0,
-                caller_waiting: false,
-                panicked: false,
-                shutdown: false,
-            }),
+            state: Mutex::new(State),
             wake: Condvar::new(),
             done: Condvar::new(),
-            next: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
-            active: AtomicUsize::new(0),
+            generation: Line(AtomicU64::new(0)),
+            job: std::cell::UnsafeCell::new(None),
+            next: Line(AtomicUsize::new(0)),
+            active: Line(AtomicUsize::new(0)),
+            panicked: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            caller_waiting: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
         });
         let id = POOLS.fetch_add(1, Ordering::Relaxed) % 10_000;
         let workers = (1..threads)
@@ -158,6 +176,16 @@ impl ThreadPool {
             (0..tasks).for_each(|t| f(t, 0));
             return;
         }
+        let inner = &*self.inner;
+        if inner
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // A dispatch from inside a task, or from another thread at the same time.
+            (0..tasks).for_each(|t| f(t, 0));
+            return;
+        }
         type Task<'a> = dyn Fn(usize, usize) + Sync + 'a;
         // SAFETY: the pointer's lifetime is erased so that workers can hold it; this
         // function does not return before every worker has decremented `active` for this
@@ -165,25 +193,27 @@ impl ThreadPool {
         #[allow(unsafe_code)]
         let f_static: *const Task<'static> =
             unsafe { std::mem::transmute::<*const Task<'_>, *const Task<'static>>(f as *const _) };
-        let inner = &*self.inner;
-        let sleepers = {
-            let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-            inner.next.store(0, Ordering::SeqCst);
-            s.job = Some(Job {
+        let workers = self.workers.len();
+        // SAFETY: this thread holds `busy`, and every worker has finished the previous
+        // generation (`active` reached 0 before the previous dispatch returned), so no one
+        // reads `job` until the generation below is published.
+        #[allow(unsafe_code)]
+        unsafe {
+            *inner.job.get() = Some(Job {
                 f: f_static,
                 tasks,
                 threads: self.threads,
-            });
-            s.generation += 1;
-            s.active = self.workers.len();
-            s.panicked = false;
-            inner.active.store(self.workers.len(), Ordering::SeqCst);
-            inner.generation.store(s.generation, Ordering::SeqCst);
-            s.sleepers
+            })
         };
-        // A worker counts itself in `sleepers` under the lock before it waits, so one that
-        // has not (and has not seen this generation yet) will see it under the lock.
-        if sleepers > 0 {
+        inner.next.store(0, Ordering::Relaxed);
+        inner.panicked.store(false, Ordering::Relaxed);
+        inner.active.store(workers, Ordering::Relaxed);
+        // Publishes the job. A worker either sees it while spinning, or counted itself in
+        // `sleepers` before it checked the generation under the lock (both sequentially
+        // consistent: one of the two sides sees the other).
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        if inner.sleepers.load(Ordering::SeqCst) > 0 {
+            let _s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             inner.wake.notify_all();
         }
         let threads = self.threads;
@@ -196,15 +226,16 @@ impl ThreadPool {
         while inner.active.load(Ordering::Acquire) > 0 && t0.elapsed() < SPIN {
             std::hint::spin_loop();
         }
-        let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        while s.active > 0 {
-            s.caller_waiting = true;
-            s = inner.done.wait(s).unwrap_or_else(|e| e.into_inner());
+        if inner.active.load(Ordering::Acquire) > 0 {
+            let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            inner.caller_waiting.store(true, Ordering::SeqCst);
+            while inner.active.load(Ordering::SeqCst) > 0 {
+                s = inner.done.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            inner.caller_waiting.store(false, Ordering::Relaxed);
         }
-        s.caller_waiting = false;
-        s.job = None;
-        let panicked = s.panicked;
-        drop(s);
+        let panicked = inner.panicked.load(Ordering::Acquire);
+        inner.busy.store(false, Ordering::Release);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
         }
@@ -240,19 +271,24 @@ fn worker(inner: &Inner, index: usize) {
         while inner.generation.load(Ordering::Acquire) == seen && t0.elapsed() < SPIN {
             std::hint::spin_loop();
         }
-        let job = {
+        if inner.generation.load(Ordering::Acquire) == seen {
             let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-            while s.generation == seen && !s.shutdown {
-                s.sleepers += 1;
+            inner.sleepers.fetch_add(1, Ordering::SeqCst);
+            while inner.generation.load(Ordering::SeqCst) == seen
+                && !inner.shutdown.load(Ordering::SeqCst)
+            {
                 s = inner.wake.wait(s).unwrap_or_else(|e| e.into_inner());
-                s.sleepers -= 1;
             }
-            if s.shutdown {
-                return;
-            }
-            seen = s.generation;
-            s.job
-        };
+            inner.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+        if inner.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        // One generation at a time: the caller waits for every worker before the next.
+        seen = inner.generation.load(Ordering::Acquire);
+        // SAFETY: the generation just seen published `job` (see `Inner`'s Sync note).
+        #[allow(unsafe_code)]
+        let job = unsafe { *inner.job.get() };
         let ok = match job {
             Some(job) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 // SAFETY: `run` keeps the closure alive until this worker reports back below.
@@ -265,11 +301,15 @@ fn worker(inner: &Inner, index: usize) {
             .is_ok(),
             None => true,
         };
-        let mut s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.panicked |= !ok;
-        s.active -= 1;
-        inner.active.store(s.active, Ordering::Release);
-        if s.active == 0 && s.caller_waiting {
+        if !ok {
+            inner.panicked.store(true, Ordering::Release);
+        }
+        // The last worker out wakes a caller that went to sleep (it set `caller_waiting`
+        // under the lock before checking `active`: one of the two sides sees the other).
+        if inner.active.fetch_sub(1, Ordering::SeqCst) == 1
+            && inner.caller_waiting.load(Ordering::SeqCst)
+        {
+            let _s = inner.state.lock().unwrap_or_else(|e| e.into_inner());
             inner.done.notify_one();
         }
     }
@@ -278,8 +318,8 @@ fn worker(inner: &Inner, index: usize) {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         {
-            let mut s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.shutdown = true;
+            let _s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.shutdown.store(true, Ordering::SeqCst);
         }
         self.inner.wake.notify_all();
         for w in self.workers.drain(..) {
@@ -414,6 +454,84 @@ mod tests {
             workers.load(Ordering::Relaxed) > 0,
             "no task reached a worker"
         );
+    }
+
+    /// Dispatches with pauses around the spin time between them (workers sometimes still
+    /// spinning, sometimes asleep, sometimes going to sleep as the dispatch comes) each
+    /// run every task exactly once, and the caller that went to sleep waiting for a slow
+    /// worker is woken.
+    #[test]
+    fn dispatches_around_the_spin_time_lose_no_task_and_no_wakeup() {
+        // A lost wake-up hangs a dispatch: the rounds run on a thread of their own, and
+        // the test fails if they have not finished in a minute (they take well under a
+        // second).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            dispatch_rounds();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("a dispatch hung: a lost wake-up");
+    }
+
+    fn dispatch_rounds() {
+        let pool = ThreadPool::new(3);
+        let mut seed = 7u64;
+        for round in 0..300 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let tasks = 1 + (seed >> 33) as usize % 9;
+            let hits: Vec<AtomicU64> = (0..tasks).map(|_| AtomicU64::new(0)).collect();
+            let slow = round % 7 == 0;
+            pool.run_indexed(tasks, &|t, thread| {
+                if slow && thread > 0 {
+                    // Longer than the caller spins: it goes to sleep on `done`.
+                    std::thread::sleep(SPIN * 3);
+                }
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "round {round}"
+            );
+            let pause = SPIN.mul_f64(((seed >> 20) % 300) as f64 / 100.0);
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// A dispatch from inside a task, or from a second thread while one is under way, runs
+    /// its tasks on its own calling thread; every task of both runs once.
+    #[test]
+    fn nested_and_concurrent_dispatches_run_inline() {
+        let pool = Arc::new(ThreadPool::new(2));
+        let inner_hits = AtomicU64::new(0);
+        pool.run(4, &|_| {
+            let me = std::thread::current().id();
+            pool.run_indexed(5, &|_, thread| {
+                assert_eq!(thread, 0);
+                assert_eq!(std::thread::current().id(), me);
+                inner_hits.fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        assert_eq!(inner_hits.load(Ordering::Relaxed), 20);
+        let total = Arc::new(AtomicU64::new(0));
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, total) = (pool.clone(), total.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        pool.run(6, &|_| {
+                            total.fetch_add(1, Ordering::Relaxed);
+                        });
+                    }
+                })
+            })
+            .collect();
+        for h in others {
+            h.join().unwrap();
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 2 * 200 * 6);
     }
 
     #[test]
