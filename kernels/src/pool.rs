@@ -6,8 +6,12 @@
 //! worker first spins for a bounded time ([`SPIN`]) on an atomic generation counter — the
 //! next op of a run usually comes within microseconds, and a condition-variable wake-up
 //! costs several — then sleeps on a condition variable, so no thread spins once a run is
-//! over. The caller waits for the workers the same way. Wake-ups (system calls) happen
-//! only for threads that are asleep. Dropping the pool joins them. In inline mode
+//! over. The caller waits for the workers the same way. The job is published by the
+//! generation counter and finished work reported by an atomic count; the mutex is taken
+//! only to go to sleep or to wake a sleeper, and wake-ups (system calls) happen only for
+//! threads that are asleep. One dispatch runs at a time: a dispatch from inside a task,
+//! or from another thread meanwhile, runs its tasks on its own thread. Dropping the pool
+//! joins the workers. In inline mode
 //! ([`ThreadPool::set_inline`]) a dispatch runs all its tasks on the caller, cut exactly as
 //! for the pool's threads.
 
