@@ -347,69 +347,49 @@ impl Kernel {
 /// one [`Kernel::ConvSe`] step (where [`kayak_kernels::conv::depthwise_means_apply`]: on
 /// AVX-512). `readers[v]` counts the steps that read value `v`; `kept[v]` marks values the
 /// caller keeps. The merged step is the conv's node, with the SE block's output; the conv's
-/// output is no longer produced (nothing else reads it). Returns the steps merged.
-pub(crate) fn merge_conv_se(
-    steps: &mut Vec<crate::Step>,
-    readers: &[usize],
-    kept: &[bool],
-) -> usize {
-    let mut merged = 0;
+/// output is no longer produced (nothing else reads it).
+pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kept: &[bool]) {
     let mut s = 0;
     while s + 1 < steps.len() {
         let (a, b) = (&steps[s], &steps[s + 1]);
-        let fits = match (&a.kernel, &b.kernel) {
+        let merged = match (&a.kernel, &b.kernel) {
             (
-                Kernel::Conv {
+                &Kernel::Conv {
                     geom,
+                    bias,
                     residual: false,
-                    ..
+                    act,
+                    post,
                 },
-                Kernel::Se { dims, .. },
-            ) => {
-                let v = a.outputs[0];
-                a.outputs.len() == 1
-                    && b.inputs.first() == Some(&v)
-                    && b.inputs.len() == 5
-                    && readers[v] == 1
-                    && !kept[v]
-                    && *dims == (geom.n, geom.oc, geom.oh * geom.ow)
-                    && kayak_kernels::conv::depthwise_means_apply(geom)
+                &Kernel::Se { dims, c1, acts },
+            ) if a.outputs.len() == 1
+                && b.inputs.len() == 5
+                && b.inputs[0] == a.outputs[0]
+                && readers[a.outputs[0]] == 1
+                && !kept[a.outputs[0]]
+                && dims == (geom.n, geom.oc, geom.oh * geom.ow)
+                && kayak_kernels::conv::depthwise_means_apply(&geom) =>
+            {
+                Some(Kernel::ConvSe {
+                    geom,
+                    bias,
+                    act,
+                    post,
+                    c1,
+                    acts,
+                })
             }
-            _ => false,
+            _ => None,
         };
-        if !fits {
-            s += 1;
-            continue;
+        if let Some(kernel) = merged {
+            let b = steps.remove(s + 1);
+            let a = &mut steps[s];
+            a.kernel = kernel;
+            a.inputs.extend_from_slice(&b.inputs[1..]);
+            a.outputs = b.outputs;
         }
-        let b = steps.remove(s + 1);
-        let a = &mut steps[s];
-        let (
-            Kernel::Conv {
-                geom,
-                bias,
-                act,
-                post,
-                ..
-            },
-            Kernel::Se { c1, acts, .. },
-        ) = (&a.kernel, &b.kernel)
-        else {
-            unreachable!("matched above")
-        };
-        a.kernel = Kernel::ConvSe {
-            geom: *geom,
-            bias: *bias,
-            act: *act,
-            post: *post,
-            c1: *c1,
-            acts: *acts,
-        };
-        a.inputs.extend_from_slice(&b.inputs[1..]);
-        a.outputs = b.outputs;
-        merged += 1;
         s += 1;
     }
-    merged
 }
 
 fn all_f32(tys: &[Ty<'_>]) -> bool {

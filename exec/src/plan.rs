@@ -127,7 +127,7 @@ pub struct Plan {
     /// no arena; every step runs the reference op and values are allocated (and freed
     /// after their last read) as the run goes.
     pub dynamic: Option<DynamicPlan>,
-    /// Tells plans apart in a run state's per-step choices ([`crate::RunState`]); unique
+    /// Tells plans apart in a run state's adaptive choices ([`crate::RunState`]); unique
     /// in the process (a clone keeps it: the same steps).
     pub(crate) id: u64,
 }

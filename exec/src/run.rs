@@ -62,7 +62,7 @@ pub struct RunState {
     slots: Vec<Option<Tensor>>,
     outputs: Vec<Tensor>,
     pool: ThreadPool,
-    /// Per plan and step: parallel or inline ([`crate::adapt`]).
+    /// Per plan: runs dispatched or inline ([`crate::adapt`]).
     adapt: crate::adapt::Adapt,
     adaptive: bool,
     /// Runs this state made with more than one thread, and how many of them inline.
@@ -337,22 +337,21 @@ impl Plan {
             state.runs_multi += 1;
             state.runs_inline += u64::from(inline);
         }
-        for (s, step) in self.steps.iter().enumerate() {
-            let done = match times.as_deref_mut() {
-                Some(t) => {
-                    let t0 = std::time::Instant::now();
-                    let done = self.run_step(graph, step, &ctx, pool);
-                    t[s] += t0.elapsed().as_nanos() as u64;
-                    done
+        let steps = (|| {
+            for (s, step) in self.steps.iter().enumerate() {
+                match times.as_deref_mut() {
+                    Some(t) => {
+                        let t0 = std::time::Instant::now();
+                        self.run_step(graph, step, &ctx, pool)?;
+                        t[s] += t0.elapsed().as_nanos() as u64;
+                    }
+                    None => self.run_step(graph, step, &ctx, pool)?,
                 }
-                None => self.run_step(graph, step, &ctx, pool),
-            };
-            if done.is_err() {
-                pool.set_inline(false);
             }
-            done?;
-        }
+            Ok(())
+        })();
         pool.set_inline(false);
+        steps?;
         if let Some(c) = choice {
             c.end_run(run0.map_or(0, |t| t.elapsed().as_nanos() as u64));
         }

@@ -274,20 +274,7 @@ pub fn depthwise_means(
         let (scratch, sums) = scratch.split_at_mut(conv);
         let sums = &mut sums[..16 * items];
         crate::dw_blocked::depthwise_sums(pool, p, x, w, ep, out, scratch, Some(sums));
-        // Items run (image, block, chunk) with chunks fastest: a block's chunks are
-        // consecutive items.
-        let blocks = p.oc.div_ceil(16);
-        let chunks = items / (p.n * blocks);
-        let inv = 1.0 / (p.oh * p.ow) as f32;
-        for img in 0..p.n {
-            for b in 0..blocks {
-                let first = (img * blocks + b) * chunks;
-                for j in 0..16.min(p.oc - 16 * b) {
-                    let s: f32 = (0..chunks).map(|c| sums[(first + c) * 16 + j]).sum();
-                    means[img * p.oc + 16 * b + j] = s * inv;
-                }
-            }
-        }
+        crate::dw_blocked::channel_means(p, threads, sums, means);
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -120,6 +120,24 @@ pub(crate) fn items(p: &Conv2d, threads: usize) -> usize {
     Tiling::new(p, threads).map_or(0, |t| p.n * p.oc.div_ceil(L) * t.chunks)
 }
 
+/// The mean of each output channel (`means`, `[n, oc]`) from the per-item sums
+/// [`depthwise_sums`] wrote at `threads` threads: a block's row chunks are consecutive
+/// items, summed in order.
+pub(crate) fn channel_means(p: &Conv2d, threads: usize, sums: &[f32], means: &mut [f32]) {
+    let chunks = Tiling::new(p, threads).map_or(1, |t| t.chunks);
+    let blocks = p.oc.div_ceil(L);
+    let inv = 1.0 / (p.oh * p.ow) as f32;
+    for img in 0..p.n {
+        for b in 0..blocks {
+            let first = (img * blocks + b) * chunks;
+            for j in 0..L.min(p.oc - L * b) {
+                let s: f32 = (0..chunks).map(|c| sums[(first + c) * L + j]).sum();
+                means[img * p.oc + L * b + j] = s * inv;
+            }
+        }
+    }
+}
+
 /// [`depthwise`], and with `sums` (16 floats per item, [`items`]) each item's sum of its
 /// output per channel (lane j: channel 16·block + j of its image, over its rows; lanes
 /// past the channels hold anything) — an SE block's means without another pass over the

@@ -639,9 +639,8 @@ pub fn se_block(
                 // SAFETY: disjoint channel ranges of `mean`.
                 #[allow(unsafe_code)]
                 let ms = unsafe { mp.slice(r.start, r.len()) };
-                for (m, ch) in ms.iter_mut().zip(r) {
-                    *m = reduce_lanes(&src[ch * hw..(ch + 1) * hw], false) / hw as f32;
-                }
+                reduce_planes(&src[r.start * hw..r.end * hw], hw, false, ms);
+                ms.iter_mut().for_each(|m| *m /= hw as f32);
             });
         }
         // The tasks above are done: `mean` (only reborrowed for the raw pointer) holds the

@@ -37,10 +37,6 @@ struct Job {
 #[allow(unsafe_code)]
 unsafe impl Send for Job {}
 
-/// The sleeping side of the pool (only taken to go to sleep, to wake a sleeper, or to shut
-/// down): the job itself travels through [`Inner`]'s atomics.
-struct State;
-
 /// A value alone on its cache line (the caller writes one, the workers another).
 #[repr(align(64))]
 struct Line<T>(T);
@@ -53,7 +49,9 @@ impl<T> std::ops::Deref for Line<T> {
 }
 
 struct Inner {
-    state: Mutex<State>,
+    /// Taken only to go to sleep, to wake a sleeper, or to shut down: the job itself
+    /// travels through the atomics below.
+    state: Mutex<()>,
     wake: Condvar,
     done: Condvar,
     /// The dispatch count; a new value publishes `job`, `next` and `active`.
@@ -110,7 +108,7 @@ impl ThreadPool {
     pub fn new(threads: usize) -> ThreadPool {
         let threads = threads.max(1);
         let inner = Arc::new(Inner {
-            state: Mutex::new(State),
+            state: Mutex::new(()),
             wake: Condvar::new(),
             done: Condvar::new(),
             generation: Line(AtomicU64::new(0)),
