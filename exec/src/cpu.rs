@@ -51,6 +51,13 @@ pub enum Kernel {
         /// The SE block's activations.
         acts: (Act, Act),
     },
+    /// A pointwise conv whose output only the next step, a depthwise conv (alone or
+    /// merged with its SE block), reads, as one step (the planner merges them,
+    /// [`merge_expand_dw`]): the expanded channels in chunks, each chunk's product and
+    /// depthwise conv on one thread in one dispatch
+    /// ([`kayak_kernels::conv::expand_depthwise`]). Inputs: the pointwise conv's (`x`,
+    /// `w`, the bias if any), then the depthwise step's after its first.
+    ExpandDw(Box<ExpandDwK>),
     /// Batched matrix product with broadcast batch dims (fused bias and activation).
     MatMul(Box<MatMulK>),
     /// Pooling.
@@ -175,6 +182,63 @@ pub enum Kernel {
     },
 }
 
+/// [`Kernel::ExpandDw`]'s two convs.
+#[derive(Debug, Clone)]
+pub struct ExpandDwK {
+    /// The pointwise conv's geometry.
+    pub pw: Conv2d,
+    /// A bias input follows the pointwise weights.
+    pub pw_bias: bool,
+    /// The pointwise conv's activation.
+    pub pw_act: Act,
+    /// The pointwise conv's affine post.
+    pub pw_post: Option<(f32, f32)>,
+    /// The depthwise step: [`Kernel::Conv`] (no residual) or [`Kernel::ConvSe`].
+    pub dw: Kernel,
+}
+
+impl ExpandDwK {
+    /// The depthwise conv's geometry, bias flag, activation and post, and the SE block's
+    /// squeezed width and activations if it has one.
+    #[allow(clippy::type_complexity)]
+    pub fn dw_parts(
+        &self,
+    ) -> (
+        Conv2d,
+        bool,
+        Act,
+        Option<(f32, f32)>,
+        Option<(usize, (Act, Act))>,
+    ) {
+        match self.dw {
+            Kernel::Conv {
+                geom,
+                bias,
+                act,
+                post,
+                ..
+            } => (geom, bias, act, post, None),
+            Kernel::ConvSe {
+                geom,
+                bias,
+                act,
+                post,
+                c1,
+                acts,
+            } => (geom, bias, act, post, Some((c1, acts))),
+            _ => unreachable!("an ExpandDw step's depthwise part is a conv"),
+        }
+    }
+
+    /// Scratch floats at `threads` threads: the chunks' (expanded channels and the
+    /// depthwise conv's own), then with an SE block its means and its scratch.
+    fn scratch(&self, threads: usize) -> usize {
+        let (dw, .., se) = self.dw_parts();
+        kayak_kernels::conv::expand_depthwise_scratch(&self.pw, &dw, se.is_some(), threads)
+            + se.map_or(0, |(c1, _)| dw.n * dw.oc + dw.oc + c1)
+    }
+}
+
 /// A batched product `out[b] = act(alpha · op(x[b]) · op(y[b]) + bias)`.
 #[derive(Debug, Clone)]
 pub struct MatMulK {
@@ -293,6 +357,7 @@ impl Kernel {
                     + geom.oc
                     + c1
             }
+            Kernel::ExpandDw(k) => k.scratch(threads),
             _ => 0,
         }
     }
@@ -302,6 +367,7 @@ impl Kernel {
     pub fn flops(&self) -> usize {
         match self {
             Kernel::Conv { geom, .. } | Kernel::ConvSe { geom, .. } => 2 * geom.macs(),
+            Kernel::ExpandDw(k) => 2 * k.pw.macs() + k.dw.flops(),
             Kernel::ConvTranspose { geom, .. } => 2 * geom.macs(),
             Kernel::MatMul(k) => 2 * k.batch * k.g.m * k.g.n * k.g.k,
             Kernel::Attention { geom, .. } => 4 * geom.b * geom.heads * geom.s * geom.t * geom.d,
@@ -323,6 +389,10 @@ impl Kernel {
                 kayak_kernels::conv::ConvPath::Direct => "conv/direct",
             },
             Kernel::ConvSe { .. } => "conv/depthwise+se",
+            Kernel::ExpandDw(k) => match k.dw {
+                Kernel::ConvSe { .. } => "conv/expand+depthwise+se",
+                _ => "conv/expand+depthwise",
+            },
             Kernel::MatMul(_) => "matmul",
             Kernel::Pool(_) => "pool",
             Kernel::Se { .. } => "se_block",
@@ -378,6 +448,64 @@ pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kep
                     c1,
                     acts,
                 })
+            }
+            _ => None,
+        };
+        if let Some(kernel) = merged {
+            let b = steps.remove(s + 1);
+            let a = &mut steps[s];
+            a.kernel = kernel;
+            a.inputs.extend_from_slice(&b.inputs[1..]);
+            a.outputs = b.outputs;
+        }
+        s += 1;
+    }
+}
+
+/// Merges each pointwise conv whose output only the next step, a depthwise conv (or a
+/// [`Kernel::ConvSe`]) reads into one [`Kernel::ExpandDw`] step, where
+/// [`kayak_kernels::conv::expand_depthwise_applies`] at `threads` threads (one image, no
+/// residuals). `readers` and `kept` as [`merge_conv_se`] has them, counted before that
+/// merge (which keeps the conv's input). The merged step is the pointwise conv's node,
+/// with the depthwise step's outputs; the expanded tensor is no longer produced whole.
+pub(crate) fn merge_expand_dw(
+    steps: &mut Vec<crate::Step>,
+    readers: &[usize],
+    kept: &[bool],
+    threads: usize,
+) {
+    let mut s = 0;
+    while s + 1 < steps.len() {
+        let (a, b) = (&steps[s], &steps[s + 1]);
+        let merged = match (&a.kernel, &b.kernel) {
+            (
+                &Kernel::Conv {
+                    geom: pw,
+                    bias,
+                    residual: false,
+                    act,
+                    post,
+                },
+                dw @ (Kernel::Conv {
+                    residual: false, ..
+                }
+                | Kernel::ConvSe { .. }),
+            ) if a.outputs.len() == 1
+                && b.inputs.first() == Some(&a.outputs[0])
+                && !b.inputs[1..].contains(&a.outputs[0])
+                && readers[a.outputs[0]] == 1
+                && !kept[a.outputs[0]] =>
+            {
+                let k = ExpandDwK {
+                    pw,
+                    pw_bias: bias,
+                    pw_act: act,
+                    pw_post: post,
+                    dw: dw.clone(),
+                };
+                let (geom, .., se) = k.dw_parts();
+                kayak_kernels::conv::expand_depthwise_applies(&pw, &geom, se.is_some(), threads)
+                    .then(|| Kernel::ExpandDw(Box::new(k)))
             }
             _ => None,
         };

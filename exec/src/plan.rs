@@ -65,7 +65,8 @@ pub struct MemoryReport {
     pub workspace_bytes: usize,
     /// Kernel scratch (inside the arena), summed over steps.
     pub scratch_bytes: usize,
-    /// The most intermediate bytes alive at one step (views count as their base).
+    /// The most bytes alive at one step: intermediates (views count as their base) and
+    /// the step's kernel scratch.
     pub lower_bound_bytes: usize,
     /// The sum of all intermediates' bytes (no reuse at all).
     pub naive_bytes: usize,
@@ -287,7 +288,8 @@ impl Plan {
                 scratch: None,
             });
         }
-        // Depthwise conv + SE block pairs run as one step.
+        // Depthwise conv + SE block pairs run as one step, and so do pointwise convs with
+        // the depthwise step that reads their output.
         {
             let mut readers = vec![0usize; nv];
             for step in &steps {
@@ -300,6 +302,7 @@ impl Plan {
                 kept[k] = true;
             }
             cpu::merge_conv_se(&mut steps, &readers, &kept);
+            cpu::merge_expand_dw(&mut steps, &readers, &kept, options.threads);
         }
         // Last step reading each value.
         let mut last_read: Vec<Option<usize>> = vec![None; nv];
@@ -312,7 +315,8 @@ impl Plan {
         // shares its base's buffer; an in-place output takes its input's buffer.
         let mut bufs: Vec<Lifetime> = Vec::new();
         let mut buf_of: Vec<Option<usize>> = vec![None; nv];
-        // Tensor groups for the lower bound: views join their base, nothing else merges.
+        // Tensor groups for the lower bound: views join their base, nothing else merges
+        // (each step's scratch joins them below).
         let mut groups: Vec<Lifetime> = Vec::new();
         let mut group_of: Vec<Option<usize>> = vec![None; nv];
         let mut kept_at: Vec<Option<usize>> = vec![None; nv];
@@ -412,11 +416,15 @@ impl Plan {
         }
         let n_value_bufs = bufs.len();
         for &(s, floats) in &scratch_req {
-            bufs.push(Lifetime {
+            let life = Lifetime {
                 first: s,
                 last: s,
                 bytes: floats * 4,
-            });
+            };
+            bufs.push(life);
+            // A step's scratch is as much a need of that step as its tensors (a fused
+            // step's scratch holds what its unfused ops kept in a tensor).
+            groups.push(life);
             report.scratch_bytes += floats * 4;
         }
         let (offsets, arena) = if options.reuse {

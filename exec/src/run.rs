@@ -578,6 +578,60 @@ impl Plan {
                     Some(means),
                 );
             }
+            Kernel::ExpandDw(k) => {
+                let (dw, dw_bias, dw_act, dw_post, se) = k.dw_parts();
+                let ep_pw = ConvEpilogue {
+                    bias: k.pw_bias.then(|| f32s(inr(2))),
+                    residual: None,
+                    act: k.pw_act,
+                    post: k.pw_post,
+                };
+                // The depthwise step's inputs after its first: weights, bias, SE weights.
+                let d = 2 + usize::from(k.pw_bias);
+                let ep_dw = ConvEpilogue {
+                    bias: dw_bias.then(|| f32s(inr(d + 1))),
+                    residual: None,
+                    act: dw_act,
+                    post: dw_post,
+                };
+                let threads = pool.threads();
+                let conv = kayak_kernels::conv::expand_depthwise_scratch(
+                    &k.pw,
+                    &dw,
+                    se.is_some(),
+                    threads,
+                );
+                let (cs, rest) = scratch().split_at_mut(conv);
+                let (means, se_scratch) = rest.split_at_mut(if se.is_some() { dw.oc } else { 0 });
+                let o = f32s_mut(out());
+                kayak_kernels::conv::expand_depthwise(
+                    pool,
+                    (&k.pw, f32s(inr(1)), &ep_pw),
+                    (&dw, f32s(inr(d)), &ep_dw),
+                    f32s(inr(0)),
+                    o,
+                    cs,
+                    se.is_some().then_some(&mut *means),
+                );
+                if let Some((_, acts)) = se {
+                    let s = d + 1 + usize::from(dw_bias);
+                    kops::se_block(
+                        pool,
+                        (dw.n, dw.oc, dw.oh * dw.ow),
+                        Src::Out,
+                        (
+                            f32s(inr(s)),
+                            f32s(inr(s + 1)),
+                            f32s(inr(s + 2)),
+                            f32s(inr(s + 3)),
+                        ),
+                        acts,
+                        o,
+                        se_scratch,
+                        Some(means),
+                    );
+                }
+            }
             Kernel::MatMul(k) => {
                 let x = f32s(inr(0));
                 let y = f32s(inr(1));

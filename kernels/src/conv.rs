@@ -283,6 +283,172 @@ pub fn depthwise_means(
     }
 }
 
+/// Channels per chunk of [`expand_depthwise`], and the chunk count: chunks of the
+/// expanded tensor of at most ~48K floats (so that one stays in L2 between the product
+/// that writes it and the depthwise conv that reads it), a multiple of the threads in
+/// number (equal shares), 4 channels at least and a multiple of 4.
+fn expand_chunks(pw: &Conv2d, threads: usize) -> (usize, usize) {
+    let c = pw.oc;
+    let hw = pw.h * pw.w;
+    let threads = threads.max(1);
+    let q = (c * hw)
+        .div_ceil(48 * 1024)
+        .max(1)
+        .next_multiple_of(threads);
+    let cc = c.div_ceil(q).next_multiple_of(4).min(c).max(1);
+    (cc, c.div_ceil(cc))
+}
+
+/// The depthwise conv `dw` on channels `c0..c0+cc` alone.
+fn dw_chunk(dw: &Conv2d, cc: usize) -> Conv2d {
+    Conv2d {
+        ic: cc,
+        oc: cc,
+        groups: cc,
+        ..*dw
+    }
+}
+
+/// Whether [`expand_depthwise`] takes the pointwise conv `pw` followed by the depthwise
+/// conv `dw` (which reads `pw`'s output): one image, an ungrouped pointwise conv whose
+/// output is the depthwise conv's input; with `means`, the depthwise conv on each chunk
+/// of channels must be one [`depthwise_means`] takes.
+pub fn expand_depthwise_applies(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> bool {
+    let shapes = pw.n == 1
+        && dw.n == 1
+        && pw.path() == ConvPath::Pointwise
+        && pw.groups == 1
+        && dw.path() == ConvPath::Depthwise
+        && dw.ic == pw.oc
+        && (dw.h, dw.w) == (pw.oh, pw.ow);
+    if !shapes {
+        return false;
+    }
+    let (cc, q) = expand_chunks(pw, threads);
+    let last = pw.oc - (q - 1) * cc;
+    !means
+        || [cc, last]
+            .iter()
+            .all(|&k| depthwise_means_apply(&dw_chunk(dw, k)))
+}
+
+/// Scratch floats [`expand_depthwise`] needs at `threads` threads: per thread, a chunk
+/// of the expanded tensor and the depthwise conv's scratch for a chunk.
+pub fn expand_depthwise_scratch(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
+    threads.max(1) * expand_slot(pw, dw, means, threads)
+}
+
+fn expand_slot(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
+    let (cc, _) = expand_chunks(pw, threads);
+    let sub = dw_chunk(dw, cc);
+    let conv = if means {
+        depthwise_means_scratch(&sub, 1)
+    } else {
+        sub.scratch_len(1)
+    };
+    cc * pw.h * pw.w + conv
+}
+
+/// A pointwise conv (`pw`, the expansion of an inverted residual block) and the
+/// depthwise conv that reads its output alone (`dw`), in one dispatch: the expanded
+/// channels in chunks, each task the product for its chunk's channels into its own
+/// scratch, then the depthwise conv of those channels from there into `out` (with
+/// `means`, also their means, as [`depthwise_means`]). The expanded tensor is never
+/// written whole: each chunk goes from the product to the depthwise conv through L2, on
+/// one core, and the two convs share one fork-join. Each chunk's values are those of the
+/// two convs run one after the other: the same products and depthwise sums per element.
+///
+/// # Panics
+/// If [`expand_depthwise_applies`] is false, an epilogue has a residual, or a slice is
+/// shorter than the geometry says.
+#[allow(clippy::too_many_arguments)]
+pub fn expand_depthwise(
+    pool: &ThreadPool,
+    (pw, w_pw, ep_pw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
+    (dw, w_dw, ep_dw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+    means: Option<&mut [f32]>,
+) {
+    let threads = pool.threads();
+    assert!(
+        expand_depthwise_applies(pw, dw, means.is_some(), threads),
+        "expand_depthwise does not take {pw:?} then {dw:?}"
+    );
+    assert!(
+        ep_pw.residual.is_none() && ep_dw.residual.is_none(),
+        "expand_depthwise residual"
+    );
+    let (hw, ohw, taps) = (pw.h * pw.w, dw.oh * dw.ow, dw.kh * dw.kw);
+    let c = pw.oc;
+    assert!(x.len() >= pw.ic * hw, "expand input too short");
+    assert!(
+        w_pw.len() >= c * pw.ic && w_dw.len() >= c * taps,
+        "expand weights too short"
+    );
+    assert!(out.len() >= c * ohw, "depthwise output too short");
+    assert!(
+        ep_pw.bias.is_none_or(|b| b.len() >= c) && ep_dw.bias.is_none_or(|b| b.len() >= c),
+        "expand bias too short"
+    );
+    assert!(
+        means.as_ref().is_none_or(|m| m.len() >= c),
+        "depthwise means too short"
+    );
+    let slot = expand_slot(pw, dw, means.is_some(), threads);
+    assert!(scratch.len() >= threads * slot, "expand scratch too short");
+    let (cc, q) = expand_chunks(pw, threads);
+    let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
+    let mp = means.map(SharedMut::new);
+    let task = |t: usize, thread: usize| {
+        let (c0, c1) = (t * cc, ((t + 1) * cc).min(c));
+        let n = c1 - c0;
+        // SAFETY: a thread runs one task at a time, so its slot is this task's; chunks
+        // own disjoint channel ranges of `out` and `means`.
+        #[allow(unsafe_code)]
+        let (mine, o, m) = unsafe {
+            (
+                sp.slice(thread * slot, slot),
+                op.slice(c0 * ohw, n * ohw),
+                mp.as_ref().map(|m| m.slice(c0, n)),
+            )
+        };
+        let (mid, rest) = mine.split_at_mut(cc * hw);
+        let mid = &mut mid[..n * hw];
+        let e = Epilogue {
+            row_bias: ep_pw.bias.map(|b| &b[c0..]),
+            act: ep_pw.act,
+            post: ep_pw.post,
+            ..Epilogue::default()
+        };
+        gemm::sgemm_serial(
+            Gemm {
+                m: n,
+                n: hw,
+                k: pw.ic,
+            },
+            Mat::rows(&w_pw[c0 * pw.ic..], pw.ic),
+            Mat::rows(x, hw),
+            mid,
+            hw,
+            &e,
+        );
+        let sub = dw_chunk(dw, n);
+        let ep = ConvEpilogue {
+            bias: ep_dw.bias.map(|b| &b[c0..]),
+            ..*ep_dw
+        };
+        let serial = crate::pool::serial();
+        let w = &w_dw[c0 * taps..c1 * taps];
+        match m {
+            Some(m) => depthwise_means(serial, &sub, mid, w, &ep, o, rest, m),
+            None => conv2d(serial, &sub, mid, w, &ep, o, rest),
+        }
+    };
+    pool.run_indexed(q, &task);
+}
+
 /// Whether the direct few-tap kernel runs `p` (AVX-512 only).
 fn direct(p: &Conv2d) -> bool {
     #[cfg(target_arch = "x86_64")]

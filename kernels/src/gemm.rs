@@ -245,6 +245,59 @@ impl Epilogue<'_> {
         }
     }
 
+    /// Applies the epilogue element by element to rows `rows`, columns `j0..j1` of C at
+    /// `c` (row stride `ldc`): for a few columns per row (a tile's tail columns), where
+    /// [`Epilogue::apply_rows`]' vectorized pass per row costs more than the values. The
+    /// same operations in the same order as that pass, so the values agree bit for bit
+    /// (for the activations [`crate::gemm_avx512::in_registers`] takes).
+    ///
+    /// # Safety
+    /// As [`Epilogue::apply_rows`].
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn apply_points(
+        &self,
+        c: *mut f32,
+        ldc: usize,
+        rows: std::ops::Range<usize>,
+        j0: usize,
+        j1: usize,
+    ) {
+        let inv = match self.act {
+            Act::HardSwish { scale, .. } => 1.0 / scale,
+            _ => 1.0,
+        };
+        for i in rows {
+            for j in j0..j1 {
+                // SAFETY: (i, j) is in the caller's rectangle.
+                let p = unsafe { &mut *c.add(i * ldc + j) };
+                let mut x = *p;
+                if self.alpha != 1.0 {
+                    x *= self.alpha;
+                }
+                if let Some(b) = self.row_bias {
+                    x += b[i];
+                }
+                if let Some(b) = self.col_bias {
+                    x += b[j];
+                }
+                if let Some(r) = self.residual {
+                    x += r[i * ldc + j];
+                }
+                x = match self.act {
+                    // As `act::piecewise`: hard swish multiplies by 1/scale.
+                    Act::HardSwish {
+                        threshold, offset, ..
+                    } => x * (x + offset).max(0.0).min(threshold) * inv,
+                    act => act.apply(x),
+                };
+                if let Some((s, t)) = self.post {
+                    x = s * x + t;
+                }
+                *p = x;
+            }
+        }
+    }
+
     /// Applies the epilogue to row `i`, columns `j0..j0+row.len()` of C.
     pub(crate) fn apply_row(&self, row: &mut [f32], i: usize, j0: usize, ldc: usize) {
         if self.is_identity() {
@@ -512,16 +565,20 @@ pub fn sgemm_packed(
         let (j0, j1) = (ni * nb, ((ni + 1) * nb).min(n));
         // Rows i0..i1 of the product over the task's columns, by the widest kernel that
         // fits them.
-        let product = |i0: usize, i1: usize| {
+        // Whether the product applied the epilogue (the AVX-512 tiles do, for piecewise
+        // activations).
+        let product = |i0: usize, i1: usize| -> bool {
             #[cfg(target_arch = "x86_64")]
             if isa == Isa::Avx512 && i1 - i0 >= 6 {
+                let fin = crate::gemm_avx512::in_registers(ep).then_some(ep);
                 // SAFETY: rows i0..i1 of A (asserted to cover m × k), the packed B, this
-                // task's rectangle of C; AVX-512F detected by `isa()`.
+                // task's rectangle of C, the epilogue checked against C above; AVX-512F
+                // detected by `isa()`.
                 #[allow(unsafe_code)]
                 unsafe {
-                    crate::gemm_avx512::packed(k, a, bp, n, cp.0, ldc, i0..i1, j0..j1)
+                    crate::gemm_avx512::packed(k, a, bp, n, cp.0, ldc, i0..i1, j0..j1, fin)
                 };
-                return;
+                return fin.is_some();
             }
             #[cfg(target_arch = "x86_64")]
             if i1 - i0 < 6 && isa != Isa::Generic {
@@ -542,7 +599,7 @@ pub fn sgemm_packed(
                         )
                     };
                 }
-                return;
+                return false;
             }
             for j in (j0..j1).step_by(PACK_COLS) {
                 let strip = &bp[j * k..(j + PACK_COLS) * k];
@@ -566,12 +623,15 @@ pub fn sgemm_packed(
                     block(isa, blk, &Epilogue::default())
                 };
             }
+            false
         };
-        // Rows in chunks of 8 tiles: the chunk's product, then its epilogue while it is
-        // in L1.
+        // Rows in chunks of 8 tiles: the chunk's product, then (unless its tiles applied
+        // it) its epilogue while it is in L1.
         for i0 in (r0..r1).step_by(48) {
             let i1 = (i0 + 48).min(r1);
-            product(i0, i1);
+            if product(i0, i1) {
+                continue;
+            }
             for i in i0..i1 {
                 // SAFETY: row i, columns j0..j1 of this task's rectangle.
                 #[allow(unsafe_code)]
@@ -1124,6 +1184,31 @@ unsafe fn nt_loop(blk: Block<'_>) {
             // SAFETY: inside the rectangle the caller owns.
             unsafe { *c.add(i * ldc + j) = dot(ar, br) };
         }
+    }
+}
+
+/// `y[i] = A[rows.start + i] · x` for a row-major A with `k` columns (`a` from its
+/// first row): the rows of a small matrix-vector product, eight at a time on AVX-512,
+/// else a dot product per row.
+///
+/// # Panics
+/// If `a` does not hold the rows or `x` is shorter than `k`.
+pub fn gemv_rows(a: &[f32], k: usize, x: &[f32], rows: std::ops::Range<usize>, y: &mut [f32]) {
+    assert!(
+        rows.len() == y.len() && a.len() >= rows.end * k && x.len() >= k,
+        "gemv operands"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx512 {
+        // SAFETY: the rows and x asserted above; AVX-512F detected by `isa()`.
+        #[allow(unsafe_code)]
+        unsafe {
+            crate::gemm_avx512::gemv_rows(a.as_ptr().add(rows.start * k), k, k, x, y)
+        };
+        return;
+    }
+    for (y, r) in y.iter_mut().zip(rows) {
+        *y = dot(&a[r * k..(r + 1) * k], &x[..k]);
     }
 }
 

@@ -15,6 +15,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::act::Act;
 use crate::gemm::{Block, Epilogue, Mat, KC, PACK_COLS};
 
 /// Rows per full tile.
@@ -22,14 +23,145 @@ const MR: usize = 12;
 /// Columns per vector.
 const L: usize = 16;
 
+/// The epilogue a tile applies in registers before its store, and the tile's place in C:
+/// `(epilogue, row, column)`, the row and column counted from C's origin (where the
+/// epilogue's row bias, column bias and residual start). Only for epilogues that
+/// [`in_registers`] accepts.
+pub(crate) type Fin<'a> = Option<(&'a Epilogue<'a>, usize, usize)>;
+
+/// Whether a tile can apply `ep` in registers: any alpha, biases, residual and post
+/// affine, with a piecewise-linear activation (the others need the vectorized
+/// transcendental passes of [`crate::act`]).
+pub(crate) fn in_registers(ep: &Epilogue<'_>) -> bool {
+    matches!(
+        ep.act,
+        Act::Identity
+            | Act::Relu
+            | Act::Relu6(_)
+            | Act::LeakyRelu(_)
+            | Act::HardSwish { .. }
+            | Act::HardSigmoid { .. }
+    )
+}
+
+/// `acc = epilogue(acc)` for a finished `R × 16·S` tile at row `i0`, column `j0` of C:
+/// the same operations, in the same order, as `Epilogue::apply_row` (alpha, row bias,
+/// column bias, residual, activation, post affine), so a tile's values are those of the
+/// separate pass bit for bit. The last vector's column-bias and residual reads are
+/// masked (`mask`).
+///
+/// # Safety
+/// The epilogue's row bias covers rows `i0..i0+R`, its column bias columns
+/// `j0..j0+cols`, its residual `(i0+i)·ldc + j0 + j` for the tile's real columns (as
+/// `Epilogue::check_output` asserts for the whole of C); AVX-512F present.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn finish<const R: usize, const S: usize>(
+    acc: &mut [[__m512; S]; R],
+    ep: &Epilogue<'_>,
+    (i0, j0, ldc): (usize, usize, usize),
+    mask: __mmask16,
+) {
+    let last = |s: usize| s + 1 == S && mask != 0xffff;
+    // SAFETY: the reads stay inside the caller's bounds (the last vector masked).
+    unsafe {
+        if ep.alpha != 1.0 {
+            let al = _mm512_set1_ps(ep.alpha);
+            acc.iter_mut()
+                .flatten()
+                .for_each(|v| *v = _mm512_mul_ps(*v, al));
+        }
+        if let Some(b) = ep.row_bias {
+            for i in 0..R {
+                let bv = _mm512_set1_ps(*b.as_ptr().add(i0 + i));
+                acc[i].iter_mut().for_each(|v| *v = _mm512_add_ps(*v, bv));
+            }
+        }
+        if let Some(b) = ep.col_bias {
+            for s in 0..S {
+                let q = b.as_ptr().add(j0 + L * s);
+                let bv = if last(s) {
+                    _mm512_maskz_loadu_ps(mask, q)
+                } else {
+                    _mm512_loadu_ps(q)
+                };
+                (0..R).for_each(|i| acc[i][s] = _mm512_add_ps(acc[i][s], bv));
+            }
+        }
+        if let Some(r) = ep.residual {
+            for i in 0..R {
+                for s in 0..S {
+                    let q = r.as_ptr().add((i0 + i) * ldc + j0 + L * s);
+                    let rv = if last(s) {
+                        _mm512_maskz_loadu_ps(mask, q)
+                    } else {
+                        _mm512_loadu_ps(q)
+                    };
+                    acc[i][s] = _mm512_add_ps(acc[i][s], rv);
+                }
+            }
+        }
+        let zero = _mm512_setzero_ps();
+        match ep.act {
+            Act::Relu => each(acc, |v| _mm512_max_ps(v, zero)),
+            Act::Relu6(t) => {
+                let t = _mm512_set1_ps(t);
+                each(acc, |v| _mm512_min_ps(_mm512_max_ps(v, zero), t))
+            }
+            Act::LeakyRelu(a) => {
+                let a = _mm512_set1_ps(a);
+                each(acc, |v| {
+                    let pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero);
+                    _mm512_mask_blend_ps(pos, _mm512_mul_ps(a, v), v)
+                })
+            }
+            Act::HardSwish {
+                threshold,
+                scale,
+                offset,
+            } => {
+                let (t, o) = (_mm512_set1_ps(threshold), _mm512_set1_ps(offset));
+                let inv = _mm512_set1_ps(1.0 / scale);
+                each(acc, |v| {
+                    let g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, o), zero), t);
+                    _mm512_mul_ps(_mm512_mul_ps(v, g), inv)
+                })
+            }
+            Act::HardSigmoid { slope, offset } => {
+                let (a, o) = (_mm512_set1_ps(slope), _mm512_set1_ps(offset));
+                let one = _mm512_set1_ps(1.0);
+                // max(0, ·) then min(1, ·) with the value second: NaN stays NaN, as in
+                // `f32::clamp`.
+                each(acc, |v| {
+                    let y = _mm512_add_ps(_mm512_mul_ps(a, v), o);
+                    _mm512_min_ps(one, _mm512_max_ps(zero, y))
+                })
+            }
+            _ => debug_assert!(ep.act == Act::Identity, "{:?} in registers", ep.act),
+        }
+        if let Some((sc, sh)) = ep.post {
+            let (a, o) = (_mm512_set1_ps(sc), _mm512_set1_ps(sh));
+            each(acc, |v| _mm512_add_ps(_mm512_mul_ps(a, v), o));
+        }
+    }
+}
+
+/// `v = f(v)` for each of a tile's accumulators.
+#[inline(always)]
+fn each<const R: usize, const S: usize>(acc: &mut [[__m512; S]; R], f: impl Fn(__m512) -> __m512) {
+    acc.iter_mut().flatten().for_each(|v| *v = f(*v));
+}
+
 /// One `R × 16·S` tile over `kc` steps of K: rows of A at `a` (`rsa`, `csa`), B's
 /// vectors as the module says, C at `c` (`ldc`) with `cols` real columns (in
-/// `16·(S−1)+1 ..= 16·S`); `acc_in` adds to what C holds.
+/// `16·(S−1)+1 ..= 16·S`); `acc_in` adds to what C holds; `fin`, on a tile's last K
+/// block, its epilogue, applied before the store.
 ///
 /// # Safety
 /// `a` readable at `i·rsa + p·csa` (i < R, p < kc); `b` at `s·sd + p·ldb + l` for every
 /// real column `16s + l < cols` (p < kc); `c` writable at `i·ldc + j` (i < R,
-/// j < cols); AVX-512F present.
+/// j < cols); `fin` as [`finish`] says; AVX-512F present.
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
@@ -45,6 +177,7 @@ unsafe fn tile<const R: usize, const S: usize>(
     ldc: usize,
     cols: usize,
     acc_in: bool,
+    fin: Fin<'_>,
 ) {
     let last = cols - L * (S - 1);
     let full = last >= L;
@@ -82,6 +215,9 @@ unsafe fn tile<const R: usize, const S: usize>(
                 }
             }
         }
+        if let Some((ep, i0, j0)) = fin {
+            finish(&mut acc, ep, (i0, j0, ldc), mask);
+        }
         for i in 0..R {
             for s in 0..S {
                 let p = c.add(i * ldc + L * s);
@@ -110,12 +246,13 @@ unsafe fn any_tile(
     (b, sd, ldb): (*const f32, usize, usize),
     (c, ldc, cols): (*mut f32, usize, usize),
     acc_in: bool,
+    fin: Fin<'_>,
 ) {
     macro_rules! go {
         ($($r:literal)*) => {
             match (r, s) {
-                $(($r, 2) => tile::<$r, 2>(kc, a, rsa, csa, b, sd, ldb, c, ldc, cols, acc_in),
-                ($r, _) => tile::<$r, 1>(kc, a, rsa, csa, b, sd, ldb, c, ldc, cols, acc_in),)*
+                $(($r, 2) => tile::<$r, 2>(kc, a, rsa, csa, b, sd, ldb, c, ldc, cols, acc_in, fin),
+                ($r, _) => tile::<$r, 1>(kc, a, rsa, csa, b, sd, ldb, c, ldc, cols, acc_in, fin),)*
                 _ => unreachable!("a tile of {} rows", r),
             }
         };
@@ -165,6 +302,9 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
         j1
     };
     let fuse = !ep.is_identity();
+    // A piecewise epilogue goes on in registers, tile by tile; the tail columns above,
+    // and the other activations, take the pass over each finished row tile.
+    let regs = fuse && in_registers(ep);
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
     let mut p0 = 0;
     while p0 < k {
@@ -187,15 +327,22 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
                         (bp.add(p0 * b.rs + j), L, b.rs),
                         (c.add(i * ldc + j), ldc, w),
                         p0 > 0,
+                        (regs && p0 + kc == k).then_some((ep, i, j)),
                     )
                 };
                 j += w;
             }
             if fuse && p0 + kc == k {
-                // The row tile just finished: its epilogue while it is still in L1.
-                // SAFETY: rows i..i+r, columns j0..j1 (and the tail) of the caller's
-                // rectangle.
-                unsafe { ep.apply_rows(c, ldc, i..i + r, j0, blk.j1) };
+                // The row tile just finished: its epilogue while it is still in L1 (only
+                // on the tail columns if the tiles applied it).
+                // SAFETY: rows i..i+r, columns j0..blk.j1 of the caller's rectangle.
+                unsafe {
+                    if !regs {
+                        ep.apply_rows(c, ldc, i..i + r, j0, blk.j1);
+                    } else if j1 < blk.j1 {
+                        ep.apply_points(c, ldc, i..i + r, j1, blk.j1);
+                    }
+                }
             }
             i += r;
         }
@@ -239,6 +386,7 @@ pub(crate) unsafe fn panel_tiles(
                     (bp.as_ptr().add(j * kc), kc * L, L),
                     (c.add(t * MR * ldc + j), ldc, w),
                     acc_in,
+                    None,
                 )
             };
         }
@@ -246,11 +394,13 @@ pub(crate) unsafe fn panel_tiles(
 }
 
 /// Rows `rows`, columns `cols` (starting at a multiple of 16) of `C = A·B` with B packed
-/// (`bp`, `k × n`, by [`crate::gemm::pack_b`]), K in blocks of [`KC`].
+/// (`bp`, `k × n`, by [`crate::gemm::pack_b`]), K in blocks of [`KC`]; `ep`, if given
+/// (one [`in_registers`] accepts), applied by each tile before its last store.
 ///
 /// # Safety
 /// A covers the rows × `k`; `bp` is the packed `k × n` B; `c` (C's element (0, 0)) is
-/// writable over the rectangle with no other alias; AVX-512F present.
+/// writable over the rectangle with no other alias; the epilogue covers C (as
+/// `Epilogue::check_output` asserts); AVX-512F present.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn packed(
@@ -262,6 +412,7 @@ pub(crate) unsafe fn packed(
     ldc: usize,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
+    ep: Option<&Epilogue<'_>>,
 ) {
     let sd = k * PACK_COLS;
     let mut p0 = 0;
@@ -285,6 +436,7 @@ pub(crate) unsafe fn packed(
                         (bp.as_ptr().add(j * k + p0 * PACK_COLS), sd, PACK_COLS),
                         (c.add(i * ldc + j), ldc, w.min(n - j)),
                         p0 > 0,
+                        ep.filter(|_| p0 + kc == k).map(|e| (e, i, j)),
                     )
                 };
                 i += r;
@@ -360,4 +512,88 @@ unsafe fn tail_dots(blk: Block<'_>, jt: usize) {
             }
         }
     }
+}
+
+/// `y[r] = A[r]·x` for the rows of a row-major A (`k` columns, row stride `rs`):
+/// eight rows at a time, each row's products in its own 16-lane accumulator over a
+/// shared load of `x` (the last partial vector masked), the eight sums then reduced
+/// together. For the small matrix-vector products of squeeze-and-excitation blocks,
+/// where a dot product per row spent as long on its horizontal sum and call as on the
+/// row.
+///
+/// # Safety
+/// `a` readable at `r·rs + p` (r < `y.len()`, p < k); `x` holds `k` floats; AVX-512F
+/// present.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn gemv_rows(a: *const f32, rs: usize, k: usize, x: &[f32], y: &mut [f32]) {
+    debug_assert!(x.len() >= k);
+    let rem = k % L;
+    let mask: __mmask16 = if rem == 0 { 0 } else { (1u16 << rem) - 1 };
+    let full = k - rem;
+    let xp = x.as_ptr();
+    // SAFETY: rows below y.len(), columns below k, as the caller guarantees; the last
+    // partial vector is masked to k.
+    unsafe {
+        let mut r = 0;
+        while r + 8 <= y.len() {
+            let mut acc = [_mm512_setzero_ps(); 8];
+            let mut p = 0;
+            while p < full {
+                let xv = _mm512_loadu_ps(xp.add(p));
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_loadu_ps(a.add((r + q) * rs + p));
+                    *acc = _mm512_fmadd_ps(av, xv, *acc);
+                }
+                p += L;
+            }
+            if rem > 0 {
+                let xv = _mm512_maskz_loadu_ps(mask, xp.add(p));
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_maskz_loadu_ps(mask, a.add((r + q) * rs + p));
+                    *acc = _mm512_fmadd_ps(av, xv, *acc);
+                }
+            }
+            _mm256_storeu_ps(y.as_mut_ptr().add(r), sum8(&acc));
+            r += 8;
+        }
+        while r < y.len() {
+            let mut acc = _mm512_setzero_ps();
+            let mut p = 0;
+            while p < full {
+                let av = _mm512_loadu_ps(a.add(r * rs + p));
+                acc = _mm512_fmadd_ps(av, _mm512_loadu_ps(xp.add(p)), acc);
+                p += L;
+            }
+            if rem > 0 {
+                let av = _mm512_maskz_loadu_ps(mask, a.add(r * rs + p));
+                acc = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, xp.add(p)), acc);
+            }
+            y[r] = _mm512_reduce_add_ps(acc);
+            r += 1;
+        }
+    }
+}
+
+/// The eight horizontal sums of eight vectors, in order, as one 8-lane vector.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn sum8(v: &[__m512; 8]) -> __m256 {
+    // Halves added (16 lanes to 8), then three rounds of pairwise adds across vectors.
+    let h: [__m256; 8] = std::array::from_fn(|q| {
+        _mm256_add_ps(
+            _mm512_castps512_ps256(v[q]),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v[q]))),
+        )
+    });
+    let t0 = _mm256_hadd_ps(h[0], h[1]);
+    let t1 = _mm256_hadd_ps(h[2], h[3]);
+    let t2 = _mm256_hadd_ps(h[4], h[5]);
+    let t3 = _mm256_hadd_ps(h[6], h[7]);
+    let u0 = _mm256_hadd_ps(t0, t1);
+    let u1 = _mm256_hadd_ps(t2, t3);
+    // u0 = [a b c d | a' b' c' d'] (the two 128-bit halves' partial sums), u1 for e..h.
+    _mm256_add_ps(
+        _mm256_permute2f128_ps::<0x20>(u0, u1),
+        _mm256_permute2f128_ps::<0x31>(u0, u1),
+    )
 }

@@ -391,6 +391,14 @@ pub unsafe fn claim_lines(p: *mut f32, len: usize) {
     }
 }
 
+/// A pool of one thread, for kernels that run another kernel inside one of their own
+/// tasks: its dispatches run on the calling thread, touching no shared state, so any
+/// number of threads may use it at once.
+pub fn serial() -> &'static ThreadPool {
+    static SERIAL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
+    SERIAL.get_or_init(|| ThreadPool::new(1))
+}
+
 /// Splits `n` items into at most `parts` contiguous chunks of at least `min` items:
 /// returns the chunk count; chunk `i` is [`chunk_range`]`(n, chunks, i)`.
 pub fn chunks(n: usize, parts: usize, min: usize) -> usize {

@@ -628,3 +628,152 @@ fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
         }
     }
 }
+
+/// A pointwise conv whose output only a depthwise conv reads (alone, or merged with its
+/// SE block) runs as one step (`conv/expand+depthwise[+se]`: the expanded channels in
+/// chunks, each chunk's product and depthwise conv on one thread), and matches the
+/// reference ops chained, at 1, 2 and 3 threads: several chunks with a partial last one
+/// (a plane big enough to cut 40 and 44 channels), one chunk, stride 2, an activation
+/// that is not 0 at 0 on both convs. Where the expanded tensor is also kept, or there
+/// are two images, the steps stay apart.
+#[test]
+fn pointwise_and_depthwise_convs_merge_and_match_the_reference() {
+    // (images, in channels, expanded channels, plane side, kernel, stride, SE, keep)
+    for (case, &(n, ci, c, hw, k, s, se, keep_mid)) in [
+        (
+            1usize, 8usize, 40usize, 40usize, 3usize, 1usize, false, false,
+        ),
+        (1, 12, 44, 36, 5, 2, true, false),
+        (1, 16, 20, 9, 3, 1, true, false),
+        (1, 6, 24, 12, 3, 1, false, true),
+        (2, 6, 24, 12, 3, 1, false, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seed = 200 + 10 * case as u64;
+        let mut g = Graph::new();
+        let x = g
+            .add_input("x", TypeInfo::known(DType::F32, &[n, ci, hw, hw]))
+            .unwrap();
+        let mut konst = |name: &str, t: Tensor| g.add_const(name, Arc::new(t)).unwrap();
+        let (wp, bp, wd, bd) = (
+            konst("wp", rand_t(&[c, ci, 1, 1], seed + 1)),
+            konst("bp", rand_t(&[c], seed + 2)),
+            konst("wd", rand_t(&[c, 1, k, k], seed + 3)),
+            konst("bd", rand_t(&[c], seed + 4)),
+        );
+        let c1 = 4 + case;
+        let se_w: Vec<_> = [
+            rand_t(&[c1, c, 1, 1], seed + 5),
+            rand_t(&[c1], seed + 6),
+            rand_t(&[c, c1, 1, 1], seed + 7),
+            rand_t(&[c], seed + 8),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| konst(&format!("se{i}"), t))
+        .collect();
+        let conv = |k: usize, s: usize, groups: usize, act| {
+            Op::FusedConv(FusedConv {
+                conv: Conv {
+                    strides: [s, s],
+                    padding: Padding::Explicit([k / 2; 4]),
+                    dilations: [1, 1],
+                    groups,
+                    layout: Layout::Nchw,
+                    has_bias: true,
+                },
+                residual: false,
+                act: Some(act),
+                post: None,
+            })
+        };
+        let pw = conv(
+            1,
+            1,
+            1,
+            UnaryOp::HardSwish {
+                threshold: 6.0,
+                scale: 6.0,
+                offset: 3.0,
+            },
+        );
+        let dw = conv(
+            k,
+            s,
+            c,
+            UnaryOp::HardSigmoid {
+                slope: 0.2,
+                offset: 0.5,
+            },
+        );
+        let se_op = Op::SeBlock(SeBlock {
+            act1: UnaryOp::Relu,
+            act2: UnaryOp::Sigmoid,
+        });
+        let mid = g
+            .add_node(pw.clone(), vec![x, wp, bp], &["mid"], "pw")
+            .unwrap()[0];
+        let y = g
+            .add_node(dw.clone(), vec![mid, wd, bd], &["y"], "dw")
+            .unwrap()[0];
+        let z = if se {
+            let mut se_in = vec![y];
+            se_in.extend(&se_w);
+            g.add_node(se_op.clone(), se_in, &["z"], "se").unwrap()[0]
+        } else {
+            y
+        };
+        let keep: Vec<_> = if keep_mid { vec![z, mid] } else { vec![z] };
+        g.outputs = keep.clone();
+        // The reference: the ops chained.
+        let xt = rand_t(&[n, ci, hw, hw], seed);
+        let get = |v: usize| match &g.values[v].def {
+            kayak::ir::ValueDef::Const(t) => Tensor::clone(t),
+            _ => unreachable!(),
+        };
+        let mt = pw.eval(&[&xt, &get(wp), &get(bp)]).unwrap().remove(0);
+        let mut want = dw.eval(&[&mt, &get(wd), &get(bd)]).unwrap().remove(0);
+        if se {
+            let se_t: Vec<Tensor> = se_w.iter().map(|&v| get(v)).collect();
+            let mut args = vec![&want];
+            args.extend(se_t.iter());
+            want = se_op.eval(&args).unwrap().remove(0);
+        }
+        for threads in [1, 2, 3] {
+            let plan = Plan::new(
+                &g,
+                &[vec![n, ci, hw, hw]],
+                &keep,
+                PlanOptions {
+                    threads,
+                    ..PlanOptions::default()
+                },
+            )
+            .unwrap();
+            plan.check_memory().unwrap();
+            let names: Vec<&str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
+            let merged = names.iter().any(|m| m.starts_with("conv/expand+depthwise"));
+            assert_eq!(
+                merged,
+                n == 1 && !keep_mid,
+                "case {case}, {threads} threads: steps {names:?}"
+            );
+            if merged {
+                assert_eq!(names.len(), 1, "case {case}: steps {names:?}");
+            }
+            let mut state = RunState::new(threads);
+            plan.run(&g, &vec![xt.clone()], &mut state).unwrap();
+            let got = &state.outputs()[0];
+            let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
+            assert_eq!(a.len(), b.len());
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
+                    "case {case}, {threads} threads, [{i}]: {p} vs {q}"
+                );
+            }
+        }
+    }
+}
