@@ -631,9 +631,9 @@ fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
 
 /// A pointwise conv whose output only a depthwise conv reads (alone, or merged with its
 /// SE block) runs as one step (`conv/expand+depthwise[+se]`: the expanded channels in
-/// chunks, each chunk's product and depthwise conv on one thread), and matches the
-/// reference ops chained, at 1, 2 and 3 threads: several chunks with a partial last one
-/// (a plane big enough to cut 40 and 44 channels), one chunk, stride 2, an activation
+/// one chunk per thread, each chunk's product and depthwise conv on its thread), and
+/// matches the reference ops chained, at 1, 2 and 3 threads: partial last chunks (40
+/// channels in 16, 16, 8 at 3 threads, 44 in 24, 20 at 2), stride 2, an activation
 /// that is not 0 at 0 on both convs. Where the expanded tensor is also kept, or there
 /// are two images, the steps stay apart.
 #[test]
