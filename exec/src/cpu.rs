@@ -468,12 +468,20 @@ pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kep
 /// residuals). `readers` and `kept` as [`merge_conv_se`] has them, counted before that
 /// merge (which keeps the conv's input). The merged step is the pointwise conv's node,
 /// with the depthwise step's outputs; the expanded tensor is no longer produced whole.
+///
+/// Only with more than one thread: what the merge saves is a fork-join and the expanded
+/// tensor crossing between cores. At one thread the two convs would run as they do
+/// apart, with the expanded tensor (then in the step's scratch) alive beside both the
+/// step's input and its output: more memory for nothing.
 pub(crate) fn merge_expand_dw(
     steps: &mut Vec<crate::Step>,
     readers: &[usize],
     kept: &[bool],
     threads: usize,
 ) {
+    if threads < 2 {
+        return;
+    }
     let mut s = 0;
     while s + 1 < steps.len() {
         let (a, b) = (&steps[s], &steps[s + 1]);

@@ -632,7 +632,8 @@ fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
 /// A pointwise conv whose output only a depthwise conv reads (alone, or merged with its
 /// SE block) runs as one step (`conv/expand+depthwise[+se]`: the expanded channels in
 /// one chunk per thread, each chunk's product and depthwise conv on its thread), and
-/// matches the reference ops chained, at 1, 2 and 3 threads: partial last chunks (40
+/// matches the reference ops chained, at 2 and 3 threads (at 1 the steps stay apart,
+/// and match too): partial last chunks (40
 /// channels in 16, 16, 8 at 3 threads, 44 in 24, 20 at 2), stride 2, an activation
 /// that is not 0 at 0 on both convs. Where the expanded tensor is also kept, or there
 /// are two images, the steps stay apart.
@@ -757,7 +758,7 @@ fn pointwise_and_depthwise_convs_merge_and_match_the_reference() {
             let merged = names.iter().any(|m| m.starts_with("conv/expand+depthwise"));
             assert_eq!(
                 merged,
-                n == 1 && !keep_mid,
+                n == 1 && !keep_mid && threads > 1,
                 "case {case}, {threads} threads: steps {names:?}"
             );
             if merged {
