@@ -495,7 +495,7 @@ fn direct_conv(
             #[allow(unsafe_code)]
             let rows = unsafe { sp.slice(t * per, per) };
             let shared: &SharedMut<f32> = opr;
-            let mut fresh = true;
+            let mut held = crate::conv_avx512::SplitRows::new();
             let mine = chunk_range(units, threads, t);
             // The epilogue runs on the task's rows, every FINISH_ROWS of them, while they
             // are in cache (a pass per plane afterwards read at 2 threads rows the other
@@ -530,10 +530,9 @@ fn direct_conv(
                         shared.0,
                         (u / p.oh, u % p.oh),
                         rows,
-                        fresh,
+                        &mut held,
                     )
                 };
-                fresh = false;
                 if u + 1 - done >= FINISH_ROWS {
                     finish(u + 1, &mut done);
                 }

@@ -129,19 +129,40 @@ fn direct_width(p: &crate::conv::Conv2d) -> usize {
         + L
 }
 
+/// Which input row each of [`direct_row`]'s split rows holds, so that a task's next
+/// output row splits only the input rows it does not share with the last one (a stride-2
+/// 3×3 conv shares one of its three, a stride-1 one two).
+#[derive(Debug, Clone)]
+pub(crate) struct SplitRows {
+    /// Per split row (`c·kh + slot`): the (image, input row) it holds, if any.
+    held: [Option<(usize, isize)>; DIRECT_MAX_TAPS],
+}
+
+impl SplitRows {
+    /// None held yet (a task's first row).
+    pub(crate) fn new() -> SplitRows {
+        SplitRows {
+            held: [None; DIRECT_MAX_TAPS],
+        }
+    }
+}
+
 /// Output row `oy` of image `n` of a convolution with few taps, computed directly: the
-/// `ic·kh` input rows it reads are split once into their column-stride phases (zero
-/// padded), so that tap `(c, ky, kx)` over 16 output columns is one load from phase
-/// `kx mod s` at `kx / s`; 16 output channels accumulate at a time, each tap a broadcast
-/// weight times that vector. Unlike im2col + GEMM, no panel is written and read back (a
-/// 3→16 stem conv on 224×224 spent a third of its time building panels). Writes the
-/// raw sums (the caller applies the epilogue).
+/// `ic·kh` input rows it reads are split into their column-stride phases (zero padded),
+/// so that tap `(c, ky, kx)` over 16 output columns is one load from phase `kx mod s` at
+/// `kx / s`; 16 output channels accumulate at a time, each tap a broadcast weight times
+/// that vector. Input row `iy` of channel `c` is split into slot `iy mod kh` of the
+/// channel's rows, and stays there for the task's next output row if that reads it too
+/// (`held`). Unlike im2col + GEMM, no panel is written and read back (a 3→16 stem conv
+/// on 224×224 spent a third of its time building panels). Writes the raw sums (the
+/// caller applies the epilogue).
 ///
 /// # Safety
 /// AVX-512F present; `x` holds image `n` (`ic·h·w` floats from `n·ic·h·w`), `w` the
 /// weights transposed (`wt`: `ic·kh·kw × oc`, tap-major), `out` is writable at row `oy` of
 /// every output plane of image `n` with no other alias there, `rows` holds
-/// [`direct_scratch`] floats; `fresh` as `Depthwise::plane` has it.
+/// [`direct_scratch`] floats and is the task's own, as `held` is (a fresh
+/// [`SplitRows`] with a task's first row, whatever `rows` holds).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn direct_row(
@@ -151,27 +172,37 @@ pub(crate) unsafe fn direct_row(
     out: *mut f32,
     (n, oy): (usize, usize),
     rows: &mut [f32],
-    fresh: bool,
+    held: &mut SplitRows,
 ) {
     let s = p.stride[1];
     let wd = direct_width(p);
     let rows = &mut rows[..direct_scratch(p)];
-    // Split every input row this output row reads: padded column c goes to phase c mod s,
-    // index c / s. The padding is zeroed when the rows are `fresh` and every later row
-    // writes the same places; a row outside the image is zeroed whole.
-    if fresh {
+    // The padding is zeroed with a task's first row; every later split writes the same
+    // places, and a row outside the image is zeroed whole.
+    if held.held.iter().all(Option::is_none) {
         rows.fill(0.0);
     }
+    let mut at = [0usize; DIRECT_MAX_TAPS];
+    let mut t = 0;
     for c in 0..p.ic {
         for ky in 0..p.kh {
             let iy = (oy * p.stride[0] + ky) as isize - p.pad[0] as isize;
+            let slot = c * p.kh + iy.rem_euclid(p.kh as isize) as usize;
+            let r = slot * s;
+            // Tap (c, ky, kx) reads phase kx mod s of this split row from kx / s.
+            for kx in 0..p.kw {
+                at[t] = (r + kx % s) * wd + kx / s;
+                t += 1;
+            }
+            if held.held[slot] == Some((n, iy)) {
+                continue;
+            }
+            held.held[slot] = Some((n, iy));
             if iy < 0 || iy >= p.h as isize {
-                let r = (c * p.kh + ky) * s;
                 rows[r * wd..(r + s) * wd].fill(0.0);
                 continue;
             }
             let src = &x[((n * p.ic + c) * p.h + iy as usize) * p.w..][..p.w];
-            let r = (c * p.kh + ky) * s;
             for ph in 0..s {
                 // Source columns ix ≡ ph − pad (mod s) land in phase ph from index
                 // (ix0 + pad) / s on.
@@ -190,19 +221,20 @@ pub(crate) unsafe fn direct_row(
             }
         }
     }
+    let at = &at[..t];
     let rp = rows.as_ptr();
     // Output channels 16 at a time, then a remainder in 8, 4, 2, 1.
     let mut oc0 = 0;
     while oc0 < p.oc {
         let left = p.oc - oc0;
-        // SAFETY: the caller's contract; `rows` as split above.
+        // SAFETY: the caller's contract; `rows` as split above, `at` inside them.
         unsafe {
             oc0 += match left {
-                16.. => direct_block::<16>(p, rp, wd, wt, out, (n, oy), oc0),
-                8.. => direct_block::<8>(p, rp, wd, wt, out, (n, oy), oc0),
-                4.. => direct_block::<4>(p, rp, wd, wt, out, (n, oy), oc0),
-                2.. => direct_block::<2>(p, rp, wd, wt, out, (n, oy), oc0),
-                _ => direct_block::<1>(p, rp, wd, wt, out, (n, oy), oc0),
+                16.. => direct_block::<16>(p, rp, at, wt, out, (n, oy), oc0),
+                8.. => direct_block::<8>(p, rp, at, wt, out, (n, oy), oc0),
+                4.. => direct_block::<4>(p, rp, at, wt, out, (n, oy), oc0),
+                2.. => direct_block::<2>(p, rp, at, wt, out, (n, oy), oc0),
+                _ => direct_block::<1>(p, rp, at, wt, out, (n, oy), oc0),
             };
         }
     }
@@ -212,26 +244,20 @@ pub(crate) unsafe fn direct_row(
 /// constants only, so they stay in registers); returns `NB`.
 ///
 /// # Safety
-/// As [`direct_row`], with `rows` its split input rows (`wd` floats each).
+/// As [`direct_row`], with `rows` its split input rows and `at` where each tap's window
+/// starts in them.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn direct_block<const NB: usize>(
     p: &crate::conv::Conv2d,
     rows: *const f32,
-    wd: usize,
+    at: &[usize],
     wt: &[f32],
     out: *mut f32,
     (n, oy): (usize, usize),
     oc0: usize,
 ) -> usize {
-    let s = p.stride[1];
-    let taps = p.ic * p.kh * p.kw;
-    // Per tap: where its window starts in the split rows.
-    let mut at = [0usize; DIRECT_MAX_TAPS];
-    for (t, a) in at.iter_mut().enumerate().take(taps) {
-        let (ck, kx) = (t / p.kw, t % p.kw);
-        *a = (ck * s + kx % s) * wd + kx / s;
-    }
+    let taps = at.len();
     // Tap t's output channels side by side in the transposed weights (`taps × oc`).
     let wt = &wt[..taps * p.oc];
     let mut xb = 0;

@@ -251,6 +251,30 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         stem_in,
         false,
     ));
+    // The direct kernel on two images two output rows tall: a task's rows run from one
+    // image into the next, whose first row reads input rows with the same indices as
+    // the last row of the image before (split rows are kept per image and row).
+    v.push((
+        Op::FusedConv(FusedConv {
+            conv: Conv {
+                strides: [2, 2],
+                padding: Padding::Explicit([1; 4]),
+                dilations: [1, 1],
+                groups: 1,
+                layout: Layout::Nchw,
+                has_bias: true,
+            },
+            residual: false,
+            act: Some(UnaryOp::Relu),
+            post: None,
+        }),
+        vec![
+            rand_t(&[2, 3, 3, 34], seed + 5),
+            rand_t(&[16, 3, 3, 3], seed + 6),
+            rand_t(&[16], seed + 7),
+        ],
+        false,
+    ));
     // An SE block whose squeeze is wider than its channels (scratch holds c + c1).
     v.push((
         Op::SeBlock(SeBlock {
