@@ -327,10 +327,7 @@ impl Plan {
         };
         let pool = &state.pool;
         let choice = (state.adaptive && pool.threads() > 1).then(|| state.adapt.plan(self.id));
-        let run0 = choice
-            .as_ref()
-            .is_some_and(|c| c.probing())
-            .then(std::time::Instant::now);
+        let run0 = choice.as_ref().map(|_| std::time::Instant::now());
         let inline = choice.as_ref().is_some_and(|c| c.inline());
         pool.set_inline(inline);
         if pool.threads() > 1 {
