@@ -302,7 +302,14 @@ impl Plan {
                 kept[k] = true;
             }
             cpu::merge_conv_se(&mut steps, &readers, &kept);
-            cpu::merge_expand_dw(&mut steps, &readers, &kept, options.threads);
+            let weight = |v: usize| -> Option<Vec<f32>> {
+                let Some(Storage::Const(t)) = locs[v].as_ref().map(|l| &l.storage) else {
+                    return None;
+                };
+                let a = t.as_f32()?.as_standard_layout();
+                a.as_slice().map(<[f32]>::to_vec)
+            };
+            cpu::merge_expand_dw(&mut steps, &readers, &kept, &weight, options.threads);
         }
         // Last step reading each value.
         let mut last_read: Vec<Option<usize>> = vec![None; nv];

@@ -591,25 +591,32 @@ impl Plan {
                     act: dw_act,
                     post: dw_post,
                 };
-                let threads = pool.threads();
-                let conv = kayak_kernels::conv::expand_depthwise_scratch(
-                    &k.pw,
-                    &dw,
-                    se.is_some(),
-                    threads,
-                );
+                let conv = k.conv_scratch(pool.threads());
                 let (cs, rest) = scratch().split_at_mut(conv);
                 let (means, se_scratch) = rest.split_at_mut(if se.is_some() { dw.oc } else { 0 });
                 let o = f32s_mut(out());
-                kayak_kernels::conv::expand_depthwise(
-                    pool,
-                    (&k.pw, f32s(inr(1)), &ep_pw),
-                    (&dw, f32s(inr(d)), &ep_dw),
-                    f32s(inr(0)),
-                    o,
-                    cs,
-                    se.is_some().then_some(&mut *means),
-                );
+                let m = se.is_some().then_some(&mut *means);
+                let dws = (&dw, f32s(inr(d)), &ep_dw);
+                match &k.packed {
+                    Some(p) => kayak_kernels::conv::expand_depthwise_blocked(
+                        pool,
+                        (&k.pw, p, &ep_pw),
+                        dws,
+                        f32s(inr(0)),
+                        o,
+                        cs,
+                        m,
+                    ),
+                    None => kayak_kernels::conv::expand_depthwise_chunked(
+                        pool,
+                        (&k.pw, f32s(inr(1)), &ep_pw),
+                        dws,
+                        f32s(inr(0)),
+                        o,
+                        cs,
+                        m,
+                    ),
+                }
                 if let Some((_, acts)) = se {
                     let s = d + 1 + usize::from(dw_bias);
                     kops::se_block(

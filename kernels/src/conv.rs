@@ -283,7 +283,7 @@ pub fn depthwise_means(
     }
 }
 
-/// Channels per chunk of [`expand_depthwise`], and the chunk count: one chunk per
+/// Channels per chunk of [`expand_depthwise_chunked`], and the chunk count: one chunk per
 /// thread, a multiple of 4 channels. Smaller chunks, several per thread (at most 48K
 /// floats, so that each stays in L2 between its product and its depthwise conv),
 /// measured no faster on MobileNetV3 (1.000 at 2 threads, 8 pairs) and slower on PP-OCR:
@@ -295,21 +295,11 @@ fn expand_chunks(pw: &Conv2d, threads: usize) -> (usize, usize) {
     (cc, c.div_ceil(cc))
 }
 
-/// The depthwise conv `dw` on channels `c0..c0+cc` alone.
-fn dw_chunk(dw: &Conv2d, cc: usize) -> Conv2d {
-    Conv2d {
-        ic: cc,
-        oc: cc,
-        groups: cc,
-        ..*dw
-    }
-}
-
-/// Whether [`expand_depthwise`] takes the pointwise conv `pw` followed by the depthwise
+/// Whether [`expand_depthwise_chunked`] takes the pointwise conv `pw` followed by the depthwise
 /// conv `dw` (which reads `pw`'s output): one image, an ungrouped pointwise conv whose
 /// output is the depthwise conv's input; with `means`, the depthwise conv on each chunk
 /// of channels must be one [`depthwise_means`] takes.
-pub fn expand_depthwise_applies(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> bool {
+pub fn expand_chunked_applies(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> bool {
     let shapes = pw.n == 1
         && dw.n == 1
         && pw.path() == ConvPath::Pointwise
@@ -328,13 +318,13 @@ pub fn expand_depthwise_applies(pw: &Conv2d, dw: &Conv2d, means: bool, threads: 
             .all(|&k| depthwise_means_apply(&dw_chunk(dw, k)))
 }
 
-/// Scratch floats [`expand_depthwise`] needs at `threads` threads: per thread, a chunk
+/// Scratch floats [`expand_depthwise_chunked`] needs at `threads` threads: per thread, a chunk
 /// of the expanded tensor and the depthwise conv's scratch for a chunk.
-pub fn expand_depthwise_scratch(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
-    threads.max(1) * expand_slot(pw, dw, means, threads)
+pub fn expand_chunked_scratch(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
+    threads.max(1) * chunked_slot(pw, dw, means, threads)
 }
 
-fn expand_slot(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
+fn chunked_slot(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
     let (cc, _) = expand_chunks(pw, threads);
     let sub = dw_chunk(dw, cc);
     let conv = if means {
@@ -356,10 +346,10 @@ fn expand_slot(pw: &Conv2d, dw: &Conv2d, means: bool, threads: usize) -> usize {
 /// two convs run apart: the same products and depthwise sums per element.
 ///
 /// # Panics
-/// If [`expand_depthwise_applies`] is false, an epilogue has a residual, or a slice is
+/// If [`expand_chunked_applies`] is false, an epilogue has a residual, or a slice is
 /// shorter than the geometry says.
 #[allow(clippy::too_many_arguments)]
-pub fn expand_depthwise(
+pub fn expand_depthwise_chunked(
     pool: &ThreadPool,
     (pw, w_pw, ep_pw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
     (dw, w_dw, ep_dw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
@@ -370,8 +360,8 @@ pub fn expand_depthwise(
 ) {
     let threads = pool.threads();
     assert!(
-        expand_depthwise_applies(pw, dw, means.is_some(), threads),
-        "expand_depthwise does not take {pw:?} then {dw:?}"
+        expand_chunked_applies(pw, dw, means.is_some(), threads),
+        "expand_depthwise_chunked does not take {pw:?} then {dw:?}"
     );
     assert!(
         ep_pw.residual.is_none() && ep_dw.residual.is_none(),
@@ -393,7 +383,7 @@ pub fn expand_depthwise(
         means.as_ref().is_none_or(|m| m.len() >= c),
         "depthwise means too short"
     );
-    let slot = expand_slot(pw, dw, means.is_some(), threads);
+    let slot = chunked_slot(pw, dw, means.is_some(), threads);
     assert!(scratch.len() >= threads * slot, "expand scratch too short");
     let (cc, q) = expand_chunks(pw, threads);
     let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
@@ -444,6 +434,213 @@ pub fn expand_depthwise(
         }
     };
     pool.run_indexed(q, &task);
+}
+
+/// The depthwise conv `dw` on `cc` of its channels alone.
+fn dw_chunk(dw: &Conv2d, cc: usize) -> Conv2d {
+    Conv2d {
+        ic: cc,
+        oc: cc,
+        groups: cc,
+        ..*dw
+    }
+}
+
+/// Whether [`expand_depthwise_blocked`] takes the pointwise conv `pw` followed by the depthwise
+/// conv `dw` (which reads `pw`'s output) at `threads` threads: one image, an ungrouped
+/// pointwise conv whose output is the depthwise conv's input, the blocked AVX-512
+/// depthwise kernel taking the depthwise conv a block of 16 channels at a time, and
+/// blocks that share out evenly enough over the threads (the busiest thread at most
+/// 15% over the mean: MobileNetV3's 72 channels, 5 blocks, ran 3 to 2 at 2 threads and
+/// made the whole model 1.6% slower than apart).
+pub fn expand_blocked_applies(pw: &Conv2d, dw: &Conv2d, threads: usize) -> bool {
+    let blocks = pw.oc.div_ceil(16);
+    let threads = threads.max(1);
+    if blocks.div_ceil(threads) * threads * 20 > blocks * 23 {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        pw.n == 1
+            && dw.n == 1
+            && pw.path() == ConvPath::Pointwise
+            && pw.groups == 1
+            && dw.path() == ConvPath::Depthwise
+            && dw.ic == pw.oc
+            && (dw.h, dw.w) == (pw.oh, pw.ow)
+            && crate::dw_blocked::applies(&dw_chunk(dw, 16.min(dw.oc)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pw, dw);
+        false
+    }
+}
+
+/// The pointwise weights (`[oc, ic]`) as [`expand_depthwise_blocked`] reads them: transposed
+/// (`ic × oc`) and packed by [`gemm::pack_b`], 16 output channels per strip.
+pub fn expand_blocked_pack(pw: &Conv2d, w: &[f32]) -> Vec<f32> {
+    let (k, n) = (pw.ic, pw.oc);
+    let mut out = vec![0f32; gemm::packed_len(k, n)];
+    gemm::pack_b(
+        Mat {
+            data: &w[..k * n],
+            rs: 1,
+            cs: k,
+        },
+        k,
+        n,
+        &mut out,
+    );
+    out
+}
+
+/// Scratch floats [`expand_depthwise_blocked`] needs at `threads` threads: per thread, one block
+/// of the expanded tensor (16 floats per pixel) and the depthwise kernel's scratch.
+pub fn expand_blocked_scratch(pw: &Conv2d, dw: &Conv2d, threads: usize) -> usize {
+    threads.max(1) * blocked_slot(pw, dw)
+}
+
+fn blocked_slot(pw: &Conv2d, dw: &Conv2d) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        16 * pw.h * pw.w + crate::dw_blocked::block_input_scratch(&dw_chunk(dw, 16.min(dw.oc)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pw, dw);
+        0
+    }
+}
+
+/// A pointwise conv (`pw`, the expansion of an inverted residual block) and the
+/// depthwise conv that reads its output alone (`dw`), in one dispatch, 16 expanded
+/// channels per task: the product for the block's channels written straight in the
+/// blocked depthwise kernel's layout (16 floats per pixel, the transposed product
+/// `xᵀ·wᵀ` against the packed weights of [`expand_blocked_pack`], its epilogue in
+/// registers), then the block's depthwise conv from there into `out` (with `means`, also
+/// its channels' means, as [`depthwise_means`]). The expanded tensor is never written
+/// whole nor transposed row by row into blocks (the depthwise kernel's largest cost on
+/// stride-2 convs), each block goes from the product to the depthwise conv through one
+/// core's cache, and the two convs share one fork-join.
+///
+/// # Panics
+/// If [`expand_blocked_applies`] is false, an epilogue has a residual, or a slice is
+/// shorter than the geometry says.
+#[allow(clippy::too_many_arguments)]
+pub fn expand_depthwise_blocked(
+    pool: &ThreadPool,
+    (pw, packed, ep_pw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
+    (dw, w_dw, ep_dw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+    means: Option<&mut [f32]>,
+) {
+    assert!(
+        expand_blocked_applies(pw, dw, 1),
+        "expand_depthwise_blocked does not take {pw:?} then {dw:?}"
+    );
+    assert!(
+        ep_pw.residual.is_none() && ep_dw.residual.is_none(),
+        "expand_depthwise residual"
+    );
+    let (hw, ohw, taps) = (pw.h * pw.w, dw.oh * dw.ow, dw.kh * dw.kw);
+    let c = pw.oc;
+    assert!(x.len() >= pw.ic * hw, "expand input too short");
+    assert!(
+        packed.len() == gemm::packed_len(pw.ic, c) && w_dw.len() >= c * taps,
+        "expand weights: wrong length"
+    );
+    assert!(out.len() >= c * ohw, "depthwise output too short");
+    assert!(
+        ep_pw.bias.is_none_or(|b| b.len() >= c) && ep_dw.bias.is_none_or(|b| b.len() >= c),
+        "expand bias too short"
+    );
+    assert!(
+        means.as_ref().is_none_or(|m| m.len() >= c),
+        "depthwise means too short"
+    );
+    let threads = pool.threads();
+    let slot = blocked_slot(pw, dw);
+    assert!(scratch.len() >= threads * slot, "expand scratch too short");
+    #[cfg(target_arch = "x86_64")]
+    {
+        const L: usize = 16;
+        let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
+        let mp = means.map(SharedMut::new);
+        let task = |t: usize, thread: usize| {
+            let (c0, n) = (t * L, L.min(c - t * L));
+            // SAFETY: a thread runs one task at a time, so its slot is this task's; tasks
+            // own disjoint channel ranges of `out` and `means`.
+            #[allow(unsafe_code)]
+            let (mine, o, m) = unsafe {
+                (
+                    sp.slice(thread * slot, slot),
+                    op.slice(c0 * ohw, n * ohw),
+                    mp.as_ref().map(|m| m.slice(c0, n)),
+                )
+            };
+            let (mid, rest) = mine.split_at_mut(L * hw);
+            if n < L {
+                // The lanes past the channels stay 0 (the depthwise kernel's weights
+                // there are 0; what it reads must be finite).
+                mid.fill(0.0);
+            }
+            let e = Epilogue {
+                col_bias: ep_pw.bias.map(|b| &b[c0..c0 + n]),
+                act: ep_pw.act,
+                post: ep_pw.post,
+                ..Epilogue::default()
+            };
+            let regs = crate::gemm_avx512::in_registers(&e);
+            // SAFETY: A is x read transposed (pixel rows, channel columns: `x` holds
+            // ic·hw floats, asserted); the strip of packed weights for channels c0.. (16
+            // columns, `ic` rows); C is `mid` (hw pixels × 16, masked to n columns);
+            // AVX-512F (`applies`).
+            #[allow(unsafe_code)]
+            unsafe {
+                crate::gemm_avx512::packed(
+                    pw.ic,
+                    Mat {
+                        data: x,
+                        rs: 1,
+                        cs: hw,
+                    },
+                    &packed[t * pw.ic * L..(t + 1) * pw.ic * L],
+                    n,
+                    mid.as_mut_ptr(),
+                    L,
+                    0..hw,
+                    0..L,
+                    regs.then_some(&e),
+                );
+                if !regs {
+                    e.apply_rows(mid.as_mut_ptr(), L, 0..hw, 0, n);
+                }
+            }
+            let sub = dw_chunk(dw, n);
+            let ep = ConvEpilogue {
+                bias: ep_dw.bias.map(|b| &b[c0..]),
+                ..*ep_dw
+            };
+            crate::dw_blocked::depthwise_block_input(
+                &sub,
+                mid,
+                &w_dw[c0 * taps..(c0 + n) * taps],
+                &ep,
+                o,
+                rest,
+                m,
+            );
+        };
+        pool.run_indexed(c.div_ceil(L), &task);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, out, means, taps);
+        unreachable!("expand_blocked_applies is false off x86-64");
+    }
 }
 
 /// Whether the direct few-tap kernel runs `p` (AVX-512 only).

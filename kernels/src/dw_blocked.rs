@@ -194,15 +194,90 @@ pub(crate) fn depthwise_sums(
         let sum = sums.map(|s| unsafe { s.slice(item * L, L) });
         // SAFETY: items write disjoint (image, channel block, output rows) parts of `out`;
         // the lengths were asserted above; the ISA was detected (`applies`).
-        unsafe { run_item(p, &t, item, (x, w), ep, op, block, row, wt, sum) };
+        unsafe { run_item(p, &t, item, (x, w, false), ep, op, block, row, wt, sum) };
     };
     pool.run_indexed(items, &task);
+}
+
+/// Scratch floats [`depthwise_block_input`] needs for `p`.
+pub(crate) fn block_input_scratch(p: &Conv2d) -> usize {
+    Tiling::new(p, 1).map_or(0, |t| t.per_thread(p) + L * t.chunks)
+}
+
+/// [`depthwise_sums`] of one block of at most 16 channels of one image whose input is
+/// already in the block's layout (`x`: `h·w` pixels of 16 floats, lane j channel j;
+/// lanes past the channels finite), on the calling thread: [`crate::conv::expand_depthwise_blocked`]'s
+/// product writes it so, and no input row is transposed. With `means`, each channel's
+/// mean over the output.
+///
+/// # Panics
+/// If `p` is not one image of at most 16 channels that [`applies`], a slice is too short,
+/// or `means` comes with a residual.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_block_input(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    ep: &ConvEpilogue<'_>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    means: Option<&mut [f32]>,
+) {
+    assert!(
+        applies(p) && p.n == 1 && p.oc <= L,
+        "the blocked-input depthwise kernel does not take {p:?}"
+    );
+    let t = Tiling::new(p, 1).expect("applies");
+    let per = t.per_thread(p);
+    assert!(
+        scratch.len() >= per + L * t.chunks,
+        "depthwise scratch too short"
+    );
+    assert!(
+        x.len() >= p.h * p.w * L
+            && w.len() >= p.oc * p.kh * p.kw
+            && out.len() >= p.oc * p.oh * p.ow,
+        "depthwise operand too short"
+    );
+    assert!(
+        means.as_ref().is_none_or(|m| m.len() >= p.oc)
+            && (means.is_none() || ep.residual.is_none()),
+        "depthwise means: too short, or a residual"
+    );
+    let (mine, sums) = scratch.split_at_mut(per);
+    let sums = &mut sums[..L * t.chunks];
+    let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
+    let (row, wt) = rest.split_at_mut(L * L);
+    let (wt, _) = wt.as_chunks_mut::<L>();
+    let op = SharedMut::new(out);
+    for (item, sum) in sums.chunks_exact_mut(L).enumerate() {
+        // SAFETY: the items run one after the other, each on its own rows of `out`; the
+        // lengths were asserted above; the ISA was detected (`applies`).
+        unsafe {
+            run_item(
+                p,
+                &t,
+                item,
+                (x, w, true),
+                ep,
+                op,
+                &mut *block,
+                &mut *row,
+                &mut *wt,
+                means.is_some().then_some(sum),
+            )
+        };
+    }
+    if let Some(m) = means {
+        channel_means(p, 1, sums, m);
+    }
 }
 
 /// One (image, channel block, row chunk) item.
 ///
 /// # Safety
-/// AVX-512F present; `x`, `w`, `out` (through `op`) as long as `p` says; no other task
+/// AVX-512F present; `x`, `w`, `out` (through `op`) as long as `p` says (`x` in the
+/// block's layout, `h·w·16` floats, with `blocked`: one image, one block); no other task
 /// writes this item's part of `out`; `block` holds `ring·wp·16` floats, `row` `16·16`,
 /// `wt` `kh·kw` taps; `sum`, if given, gets the item's per-channel sums of its output
 /// (no residual).
@@ -212,7 +287,7 @@ unsafe fn run_item(
     p: &Conv2d,
     t: &Tiling,
     item: usize,
-    (x, w): (&[f32], &[f32]),
+    (x, w, blocked): (&[f32], &[f32], bool),
     ep: &ConvEpilogue<'_>,
     op: SharedMut<f32>,
     block: &mut [f32],
@@ -277,6 +352,11 @@ unsafe fn run_item(
             };
             zero(0, p.pad[1]);
             zero(p.pad[1] + p.w, wp);
+            if blocked {
+                // Already 16 floats per pixel: a copy.
+                std::ptr::copy_nonoverlapping(xp.add(iy * p.w * L), dst.add(p.pad[1] * L), p.w * L);
+                return;
+            }
             for x0 in (0..p.w).step_by(L) {
                 let src = xp.add(plane0 * hw + iy * p.w + x0);
                 let cols = L.min(p.w - x0);
