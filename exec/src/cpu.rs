@@ -53,10 +53,12 @@ pub enum Kernel {
     },
     /// A pointwise conv whose output only the next step, a depthwise conv (alone or
     /// merged with its SE block), reads, as one step (the planner merges them,
-    /// [`merge_expand_dw`]): the expanded channels in chunks, each chunk's product and
-    /// depthwise conv on one thread in one dispatch
-    /// ([`kayak_kernels::conv::expand_depthwise`]). Inputs: the pointwise conv's (`x`,
-    /// `w`, the bias if any), then the depthwise step's after its first.
+    /// `merge_expand_dw`): the expanded channels in blocks or chunks, each one's product
+    /// and depthwise conv on one thread, in one dispatch
+    /// ([`kayak_kernels::conv::expand_depthwise_blocked`] at one thread,
+    /// [`kayak_kernels::conv::expand_depthwise_chunked`] with more). Inputs: the
+    /// pointwise conv's (`x`, `w`, the bias if any), then the depthwise step's after its
+    /// first.
     ExpandDw(Box<ExpandDwK>),
     /// Batched matrix product with broadcast batch dims (fused bias and activation).
     MatMul(Box<MatMulK>),

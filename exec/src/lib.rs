@@ -3,7 +3,8 @@
 //! A plan fixes, for one set of input shapes: the execution order, the kernel of every step
 //! (parameters computed once), and where every value lives — graph inputs and weights in
 //! place, kept outputs in the caller's output tensors, and every intermediate tensor and
-//! kernel scratch at an offset in **one arena** planned from liveness ([`memory`]): views
+//! kernel scratch at an offset in **one arena** planned from liveness ([`memory`]; some
+//! adjacent steps merge into one, see `cpu::merge_expand_dw`): views
 //! alias their input, elementwise and normalization ops run in place where their input
 //! dies, and buffers not alive together share bytes. A run ([`Plan::run`]) with a
 //! [`RunState`] that has run the plan before allocates nothing. The arena's memory is its

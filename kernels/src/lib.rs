@@ -13,8 +13,12 @@
 //!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
 //!   registers; `conv_avx512` does it 16 lanes wide; `dw_blocked` runs blocks of 16
 //!   channels, one pixel per vector, on AVX-512, and can sum each channel of its output
-//!   for an SE block (`depthwise_means`) —, 3×3 stride 1 by [`winograd`]) with the same
-//!   epilogues.
+//!   for an SE block (`depthwise_means`) or take its input already blocked —, 3×3
+//!   stride 1 by [`winograd`]) with the same epilogues; a pointwise conv and the
+//!   depthwise conv reading its output in one dispatch (`expand_depthwise_blocked`, its
+//!   product written in the blocked layout; `expand_depthwise_chunked`, a chunk of
+//!   channels per thread). The AVX-512 GEMM tiles apply piecewise-linear epilogues in
+//!   registers.
 //! - [`act`]: activations (transcendentals vectorized; on AVX2 `act_avx2`'s FMA forms).
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves. Reductions run in 16 lanes (a plain `sum` is one chain
