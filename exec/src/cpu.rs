@@ -430,45 +430,26 @@ impl Kernel {
     }
 }
 
-/// Merges each depthwise conv whose output only the next step, an SE block, reads into
-/// one [`Kernel::ConvSe`] step (where [`kayak_kernels::conv::depthwise_means_apply`]: on
-/// AVX-512). `readers[v]` counts the steps that read value `v`; `kept[v]` marks values the
-/// caller keeps. The merged step is the conv's node, with the SE block's output; the conv's
-/// output is no longer produced (nothing else reads it).
-pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kept: &[bool]) {
+/// Replaces each pair of adjacent steps `a`, `b` where `b` alone reads `a`'s one output
+/// (as its first input only; `readers[v]` counts the steps reading value `v`), which the
+/// caller does not keep (`kept`), and `merge(a, b)` gives a kernel: one step, `a`'s node
+/// with that kernel, `a`'s inputs then `b`'s after its first, and `b`'s outputs. `a`'s
+/// output is no longer produced.
+fn merge_pairs(
+    steps: &mut Vec<crate::Step>,
+    readers: &[usize],
+    kept: &[bool],
+    mut merge: impl FnMut(&crate::Step, &crate::Step) -> Option<Kernel>,
+) {
     let mut s = 0;
     while s + 1 < steps.len() {
         let (a, b) = (&steps[s], &steps[s + 1]);
-        let merged = match (&a.kernel, &b.kernel) {
-            (
-                &Kernel::Conv {
-                    geom,
-                    bias,
-                    residual: false,
-                    act,
-                    post,
-                },
-                &Kernel::Se { dims, c1, acts },
-            ) if a.outputs.len() == 1
-                && b.inputs.len() == 5
-                && b.inputs[0] == a.outputs[0]
-                && readers[a.outputs[0]] == 1
-                && !kept[a.outputs[0]]
-                && dims == (geom.n, geom.oc, geom.oh * geom.ow)
-                && kayak_kernels::conv::depthwise_means_apply(&geom) =>
-            {
-                Some(Kernel::ConvSe {
-                    geom,
-                    bias,
-                    act,
-                    post,
-                    c1,
-                    acts,
-                })
-            }
-            _ => None,
-        };
-        if let Some(kernel) = merged {
+        let feeds = a.outputs.len() == 1
+            && b.inputs.first() == Some(&a.outputs[0])
+            && !b.inputs[1..].contains(&a.outputs[0])
+            && readers[a.outputs[0]] == 1
+            && !kept[a.outputs[0]];
+        if let Some(kernel) = feeds.then(|| merge(a, b)).flatten() {
             let b = steps.remove(s + 1);
             let a = &mut steps[s];
             a.kernel = kernel;
@@ -477,6 +458,39 @@ pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kep
         }
         s += 1;
     }
+}
+
+/// Merges each depthwise conv whose output only the next step, an SE block, reads into
+/// one [`Kernel::ConvSe`] step (where [`kayak_kernels::conv::depthwise_means_apply`]: on
+/// AVX-512). `readers[v]` counts the steps that read value `v`; `kept[v]` marks values the
+/// caller keeps. The merged step is the conv's node, with the SE block's output; the conv's
+/// output is no longer produced (nothing else reads it).
+pub(crate) fn merge_conv_se(steps: &mut Vec<crate::Step>, readers: &[usize], kept: &[bool]) {
+    merge_pairs(steps, readers, kept, |a, b| match (&a.kernel, &b.kernel) {
+        (
+            &Kernel::Conv {
+                geom,
+                bias,
+                residual: false,
+                act,
+                post,
+            },
+            &Kernel::Se { dims, c1, acts },
+        ) if b.inputs.len() == 5
+            && dims == (geom.n, geom.oc, geom.oh * geom.ow)
+            && kayak_kernels::conv::depthwise_means_apply(&geom) =>
+        {
+            Some(Kernel::ConvSe {
+                geom,
+                bias,
+                act,
+                post,
+                c1,
+                acts,
+            })
+        }
+        _ => None,
+    });
 }
 
 /// Merges each pointwise conv whose output only the next step, a depthwise conv (or a
@@ -502,64 +516,46 @@ pub(crate) fn merge_expand_dw(
     weight: &dyn Fn(usize) -> Option<Vec<f32>>,
     threads: usize,
 ) {
-    let mut s = 0;
-    while s + 1 < steps.len() {
-        let (a, b) = (&steps[s], &steps[s + 1]);
-        let merged = match (&a.kernel, &b.kernel) {
-            (
-                &Kernel::Conv {
-                    geom: pw,
-                    bias,
-                    residual: false,
-                    act,
-                    post,
-                },
-                dw @ (Kernel::Conv {
-                    residual: false, ..
-                }
-                | Kernel::ConvSe { .. }),
-            ) if a.outputs.len() == 1
-                && b.inputs.first() == Some(&a.outputs[0])
-                && !b.inputs[1..].contains(&a.outputs[0])
-                && readers[a.outputs[0]] == 1
-                && !kept[a.outputs[0]] =>
-            {
-                let (Kernel::Conv { geom, .. } | Kernel::ConvSe { geom, .. }) = dw else {
-                    unreachable!("matched above")
-                };
-                let se = matches!(dw, Kernel::ConvSe { .. });
-                let packed = if threads == 1 {
-                    kayak_kernels::conv::expand_blocked_applies(&pw, geom, 1)
-                        .then(|| weight(a.inputs[1]))
-                        .flatten()
-                        .filter(|w| w.len() == pw.oc * pw.ic)
-                        .map(|w| Some(kayak_kernels::conv::expand_blocked_pack(&pw, &w).into()))
-                } else {
-                    kayak_kernels::conv::expand_chunked_applies(&pw, geom, se, threads)
-                        .then_some(None)
-                };
-                packed.map(|packed| {
-                    Kernel::ExpandDw(Box::new(ExpandDwK {
-                        pw,
-                        pw_bias: bias,
-                        pw_act: act,
-                        pw_post: post,
-                        dw: dw.clone(),
-                        packed,
-                    }))
-                })
+    merge_pairs(steps, readers, kept, |a, b| match (&a.kernel, &b.kernel) {
+        (
+            &Kernel::Conv {
+                geom: pw,
+                bias,
+                residual: false,
+                act,
+                post,
+            },
+            dw @ (Kernel::Conv {
+                residual: false, ..
             }
-            _ => None,
-        };
-        if let Some(kernel) = merged {
-            let b = steps.remove(s + 1);
-            let a = &mut steps[s];
-            a.kernel = kernel;
-            a.inputs.extend_from_slice(&b.inputs[1..]);
-            a.outputs = b.outputs;
+            | Kernel::ConvSe { .. }),
+        ) => {
+            let (Kernel::Conv { geom, .. } | Kernel::ConvSe { geom, .. }) = dw else {
+                unreachable!("matched above")
+            };
+            let se = matches!(dw, Kernel::ConvSe { .. });
+            let packed = if threads == 1 {
+                kayak_kernels::conv::expand_blocked_applies(&pw, geom, 1)
+                    .then(|| weight(a.inputs[1]))
+                    .flatten()
+                    .filter(|w| w.len() == pw.oc * pw.ic)
+                    .map(|w| Some(kayak_kernels::conv::expand_blocked_pack(&pw, &w).into()))
+            } else {
+                kayak_kernels::conv::expand_chunked_applies(&pw, geom, se, threads).then_some(None)
+            };
+            packed.map(|packed| {
+                Kernel::ExpandDw(Box::new(ExpandDwK {
+                    pw,
+                    pw_bias: bias,
+                    pw_act: act,
+                    pw_post: post,
+                    dw: dw.clone(),
+                    packed,
+                }))
+            })
         }
-        s += 1;
-    }
+        _ => None,
+    });
 }
 
 fn all_f32(tys: &[Ty<'_>]) -> bool {

@@ -283,6 +283,32 @@ pub fn depthwise_means(
     }
 }
 
+/// The checks both expand kernels make on their operands' lengths (and no residuals);
+/// returns (input pixels, output pixels, taps).
+fn check_expand(
+    (pw, ep_pw): (&Conv2d, &ConvEpilogue<'_>),
+    (dw, w_dw, ep_dw): (&Conv2d, &[f32], &ConvEpilogue<'_>),
+    x: usize,
+    out: usize,
+    means: Option<usize>,
+) -> (usize, usize, usize) {
+    assert!(
+        ep_pw.residual.is_none() && ep_dw.residual.is_none(),
+        "expand_depthwise residual"
+    );
+    let (hw, ohw, taps) = (pw.h * pw.w, dw.oh * dw.ow, dw.kh * dw.kw);
+    let c = pw.oc;
+    assert!(x >= pw.ic * hw, "expand input too short");
+    assert!(w_dw.len() >= c * taps, "depthwise weights too short");
+    assert!(out >= c * ohw, "depthwise output too short");
+    assert!(
+        ep_pw.bias.is_none_or(|b| b.len() >= c) && ep_dw.bias.is_none_or(|b| b.len() >= c),
+        "expand bias too short"
+    );
+    assert!(means.is_none_or(|m| m >= c), "depthwise means too short");
+    (hw, ohw, taps)
+}
+
 /// Channels per chunk of [`expand_depthwise_chunked`], and the chunk count: one chunk per
 /// thread, a multiple of 4 channels. Smaller chunks, several per thread (at most 48K
 /// floats, so that each stays in L2 between its product and its depthwise conv),
@@ -363,25 +389,14 @@ pub fn expand_depthwise_chunked(
         expand_chunked_applies(pw, dw, means.is_some(), threads),
         "expand_depthwise_chunked does not take {pw:?} then {dw:?}"
     );
-    assert!(
-        ep_pw.residual.is_none() && ep_dw.residual.is_none(),
-        "expand_depthwise residual"
-    );
-    let (hw, ohw, taps) = (pw.h * pw.w, dw.oh * dw.ow, dw.kh * dw.kw);
     let c = pw.oc;
-    assert!(x.len() >= pw.ic * hw, "expand input too short");
-    assert!(
-        w_pw.len() >= c * pw.ic && w_dw.len() >= c * taps,
-        "expand weights too short"
-    );
-    assert!(out.len() >= c * ohw, "depthwise output too short");
-    assert!(
-        ep_pw.bias.is_none_or(|b| b.len() >= c) && ep_dw.bias.is_none_or(|b| b.len() >= c),
-        "expand bias too short"
-    );
-    assert!(
-        means.as_ref().is_none_or(|m| m.len() >= c),
-        "depthwise means too short"
+    assert!(w_pw.len() >= c * pw.ic, "expand weights too short");
+    let (hw, ohw, taps) = check_expand(
+        (pw, ep_pw),
+        (dw, w_dw, ep_dw),
+        x.len(),
+        out.len(),
+        means.as_ref().map(|m| m.len()),
     );
     let slot = chunked_slot(pw, dw, means.is_some(), threads);
     assert!(scratch.len() >= threads * slot, "expand scratch too short");
@@ -541,25 +556,17 @@ pub fn expand_depthwise_blocked(
         expand_blocked_applies(pw, dw, 1),
         "expand_depthwise_blocked does not take {pw:?} then {dw:?}"
     );
-    assert!(
-        ep_pw.residual.is_none() && ep_dw.residual.is_none(),
-        "expand_depthwise residual"
-    );
-    let (hw, ohw, taps) = (pw.h * pw.w, dw.oh * dw.ow, dw.kh * dw.kw);
     let c = pw.oc;
-    assert!(x.len() >= pw.ic * hw, "expand input too short");
     assert!(
-        packed.len() == gemm::packed_len(pw.ic, c) && w_dw.len() >= c * taps,
+        packed.len() == gemm::packed_len(pw.ic, c),
         "expand weights: wrong length"
     );
-    assert!(out.len() >= c * ohw, "depthwise output too short");
-    assert!(
-        ep_pw.bias.is_none_or(|b| b.len() >= c) && ep_dw.bias.is_none_or(|b| b.len() >= c),
-        "expand bias too short"
-    );
-    assert!(
-        means.as_ref().is_none_or(|m| m.len() >= c),
-        "depthwise means too short"
+    let (hw, ohw, taps) = check_expand(
+        (pw, ep_pw),
+        (dw, w_dw, ep_dw),
+        x.len(),
+        out.len(),
+        means.as_ref().map(|m| m.len()),
     );
     let threads = pool.threads();
     let slot = blocked_slot(pw, dw);

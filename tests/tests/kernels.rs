@@ -620,35 +620,12 @@ fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
         se_args.extend(se_t.iter());
         let want = se.eval(&se_args).unwrap().remove(0);
         for threads in [1, 2, 3] {
-            let plan = Plan::new(
-                &g,
-                &[vec![n, c, hw, hw]],
-                &keep,
-                PlanOptions {
-                    threads,
-                    ..PlanOptions::default()
-                },
-            )
-            .unwrap();
-            plan.check_memory().unwrap();
-            let names: Vec<&str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
-            let merged = names == ["conv/depthwise+se"];
+            let names = plan_run_compare(&g, &keep, &xt, &want, threads, case);
             assert_eq!(
-                merged,
+                names == ["conv/depthwise+se"],
                 avx512 && !keep_conv,
                 "case {case}, {threads} threads: steps {names:?}"
             );
-            let mut state = RunState::new(threads);
-            plan.run(&g, &vec![xt.clone()], &mut state).unwrap();
-            let got = &state.outputs()[0];
-            let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
-            assert_eq!(a.len(), b.len());
-            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-                assert!(
-                    (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
-                    "case {case}, {threads} threads, [{i}]: {p} vs {q}"
-                );
-            }
         }
     }
 }
@@ -770,18 +747,7 @@ fn pointwise_and_depthwise_convs_merge_and_match_the_reference() {
             want = se_op.eval(&args).unwrap().remove(0);
         }
         for threads in [1, 2, 3] {
-            let plan = Plan::new(
-                &g,
-                &[vec![n, ci, hw, hw]],
-                &keep,
-                PlanOptions {
-                    threads,
-                    ..PlanOptions::default()
-                },
-            )
-            .unwrap();
-            plan.check_memory().unwrap();
-            let names: Vec<&str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
+            let names = plan_run_compare(&g, &keep, &xt, &want, threads, case);
             let merged = names.iter().any(|m| m.starts_with("conv/expand+depthwise"));
             assert_eq!(
                 merged,
@@ -791,17 +757,43 @@ fn pointwise_and_depthwise_convs_merge_and_match_the_reference() {
             if merged {
                 assert_eq!(names.len(), 1, "case {case}: steps {names:?}");
             }
-            let mut state = RunState::new(threads);
-            plan.run(&g, &vec![xt.clone()], &mut state).unwrap();
-            let got = &state.outputs()[0];
-            let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
-            assert_eq!(a.len(), b.len());
-            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
-                assert!(
-                    (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
-                    "case {case}, {threads} threads, [{i}]: {p} vs {q}"
-                );
-            }
         }
     }
+}
+
+/// Plans `g` (input `x`, keeping `keep`) at `threads` threads, checks its memory, runs it
+/// and compares the first output with `want` (|a − b| ≤ 1e-5 + 1e-4·|b|); returns the
+/// plan's step kernel names.
+fn plan_run_compare(
+    g: &Graph,
+    keep: &[usize],
+    xt: &Tensor,
+    want: &Tensor,
+    threads: usize,
+    case: usize,
+) -> Vec<&'static str> {
+    let plan = Plan::new(
+        g,
+        &[xt.shape().to_vec()],
+        keep,
+        PlanOptions {
+            threads,
+            ..PlanOptions::default()
+        },
+    )
+    .unwrap();
+    plan.check_memory().unwrap();
+    let names: Vec<&'static str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
+    let mut state = RunState::new(threads);
+    plan.run(g, &vec![xt.clone()], &mut state).unwrap();
+    let got = &state.outputs()[0];
+    let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
+    assert_eq!(a.len(), b.len());
+    for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (p - q).abs() <= 1e-5 + 1e-4 * q.abs(),
+            "case {case}, {threads} threads, [{i}]: {p} vs {q}"
+        );
+    }
+    names
 }
