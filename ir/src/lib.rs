@@ -7,6 +7,8 @@
 //! - Shape and dtype inference ([`Op::infer`], [`Graph::specialize`]).
 //! - The **reference semantics** of every op ([`Op::eval`]): naive, clear code that is the
 //!   oracle for kernels, rewrite rules and whole models.
+//! - [`partition`]: convex groups of the nodes an engine supports, as graphs of their own
+//!   (the subgraph partitioner of engines such as TensorRT).
 //!
 //! Architecture invariant: this crate knows no file format and no backend.
 #![warn(missing_docs)]
@@ -15,6 +17,7 @@ mod dtype;
 mod error;
 mod graph;
 pub mod ops;
+pub mod partition;
 mod shape;
 mod tensor;
 
