@@ -439,8 +439,8 @@ mod tests {
                     owner[k] = Some(i);
                 }
             }
-            for k in 0..g.nodes.len() {
-                assert_eq!(owner[k].is_some(), not_abs(&g, k), "seed {seed}: node {k}");
+            for (k, o) in owner.iter().enumerate() {
+                assert_eq!(o.is_some(), not_abs(&g, k), "seed {seed}: node {k}");
             }
             let (succ, _) = edges(&g);
             for (k, s) in succ.iter().enumerate() {
