@@ -25,6 +25,7 @@ pub struct Config {
     pub(crate) rules_files: Vec<PathBuf>,
     pub(crate) disabled_rules: Vec<String>,
     pub(crate) optim_cache_dir: Option<PathBuf>,
+    pub(crate) gpu: Option<usize>,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             rules_files: vec![],
             disabled_rules: vec![],
             optim_cache_dir: None,
+            gpu: None,
         }
     }
 }
@@ -113,6 +115,18 @@ impl Config {
     #[inline(never)]
     pub fn adaptive_threads(mut self, on: bool) -> Config {
         self.adaptive_threads = on;
+        self
+    }
+
+    /// Runs on NVIDIA GPU `device_id` (Paddle's `EnableUseGpu`). The predictor checks,
+    /// before anything touches CUDA, that the CUDA libraries load and the device exists,
+    /// and fails with [`crate::Error::Gpu`] saying why not: in a build without the
+    /// `cuda` feature, on a machine without a driver or the CUDA libraries, or without
+    /// that device. This build has no GPU kernels yet, so where the device is there it
+    /// fails too ([`kayak_gpu::GpuError::NoKernels`]) rather than run on the CPU unasked.
+    #[inline(never)]
+    pub fn enable_gpu(mut self, device_id: usize) -> Config {
+        self.gpu = Some(device_id);
         self
     }
 

@@ -18,6 +18,9 @@ pub enum Error {
     /// The configuration is incomplete or contradictory.
     #[error("bad configuration: {0}")]
     Config(String),
+    /// The GPU asked for (`Config::enable_gpu`) cannot be used.
+    #[error("GPU: {0}")]
+    Gpu(#[from] kayak_gpu::GpuError),
     /// No input of that name.
     #[error("no input named `{name}`; the model's inputs are {known:?}")]
     UnknownInput {

@@ -26,6 +26,7 @@ mod predictor;
 
 pub use config::Config;
 pub use error::{Error, Result};
+pub use kayak_gpu::GpuError;
 pub use kayak_ir::{DType, Dim, Shape, Tensor};
 pub use kayak_proto::Model;
 pub use predictor::{InputHandle, OutputHandle, Predictor};

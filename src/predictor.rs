@@ -76,9 +76,22 @@ impl std::fmt::Debug for Predictor {
     }
 }
 
+/// With `Config::enable_gpu`: whether that GPU can run the model (see there).
+fn check_gpu(config: &Config) -> Result<()> {
+    let Some(id) = config.gpu else {
+        return Ok(());
+    };
+    let device = kayak_gpu::probe(id)?;
+    Err(kayak_gpu::GpuError::NoKernels {
+        device: format!("{} ({})", id, device.name),
+    }
+    .into())
+}
+
 impl Predictor {
     /// Loads the configured model.
     pub fn new(config: Config) -> Result<Predictor> {
+        check_gpu(&config)?;
         let src = config.source.clone().ok_or_else(|| {
             Error::Config(
                 "no model given (use model_dir, model_file, model_files or model_buffers)".into(),
@@ -91,6 +104,7 @@ impl Predictor {
 
     /// Builds a predictor for an already imported model.
     pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
+        check_gpu(&config)?;
         Predictor::build(model, config, None)
     }
 

@@ -1,0 +1,45 @@
+//! `Config::enable_gpu` on this machine: a typed error saying why the GPU cannot be used,
+//! never a panic. Built without the `cuda` feature, that the build has none; with it
+//! (`--features cuda`), on a machine without the CUDA libraries, which library is missing;
+//! with a GPU, that this build has no GPU kernels yet. The predictor is never made to run
+//! on the CPU instead.
+
+use kayak::{Config, Error, GpuError as G, Predictor};
+use kayak_tests::repo_root;
+
+#[test]
+fn enable_gpu_gives_a_typed_reason_on_this_machine() {
+    let cfg = Config::new()
+        .model_dir(repo_root().join("assets/ppocr_cls"))
+        .enable_gpu(0);
+    let err = match Predictor::new(cfg) {
+        Ok(_) => panic!("a predictor on the GPU, from a build with no GPU kernels"),
+        Err(e) => e,
+    };
+    let Error::Gpu(gpu) = &err else {
+        panic!("not a GPU error: {err}");
+    };
+    if cfg!(feature = "cuda") {
+        assert!(
+            matches!(
+                gpu,
+                G::LibraryMissing { .. } | G::Driver(_) | G::NoDevice { .. } | G::NoKernels { .. }
+            ),
+            "{err}"
+        );
+        if let G::LibraryMissing { lib } = gpu {
+            assert_eq!(*lib, "libcuda", "{err}");
+            assert!(err.to_string().contains("libcuda"), "{err}");
+        }
+    } else {
+        assert_eq!(*gpu, G::NotBuilt, "{err}");
+        assert!(err.to_string().contains("--features cuda"), "{err}");
+    }
+    // A device index no machine has, and the same config without the GPU, which loads.
+    let far = Config::new()
+        .model_dir(repo_root().join("assets/ppocr_cls"))
+        .enable_gpu(1 << 20);
+    assert!(matches!(Predictor::new(far), Err(Error::Gpu(_))));
+    let cpu = Config::new().model_dir(repo_root().join("assets/ppocr_cls"));
+    assert!(Predictor::new(cpu).is_ok());
+}
