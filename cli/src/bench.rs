@@ -82,6 +82,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     if let Some(d) = &args.optim_cache_dir {
         cfg = cfg.optim_cache_dir(d);
     }
+    if let crate::Device(Some(id)) = args.device {
+        cfg = cfg.enable_gpu(id);
+    }
     let mut p = Predictor::new(cfg)?;
     let new_ms = t_load.elapsed().as_secs_f64() * 1e3;
     let optimize_ms = p.optimization_report().map_or(0.0, |r| r.optimize_ms);

@@ -145,6 +145,10 @@ struct BenchArgs {
     /// the calling thread; see `Config::adaptive_threads`).
     #[arg(long = "no-adapt")]
     no_adapt: bool,
+    /// Where to run: `cpu`, or `cuda` / `cuda:N` for NVIDIA GPU N (a build with
+    /// `--features cuda`; without a usable GPU the command fails saying why).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: Device,
 }
 
 #[derive(clap::Args)]
@@ -175,6 +179,27 @@ struct RunArgs {
     /// Keep optimized graphs here; a second run skips saturation.
     #[arg(long = "optim-cache-dir", value_name = "DIR")]
     optim_cache_dir: Option<PathBuf>,
+    /// Where to run: `cpu`, or `cuda` / `cuda:N` for NVIDIA GPU N (a build with
+    /// `--features cuda`; without a usable GPU the command fails saying why).
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    device: Device,
+}
+
+/// `--device`: the GPU's index, or none for the CPU.
+#[derive(Clone, Copy, Debug)]
+struct Device(Option<usize>);
+
+/// `cpu` → none, `cuda` → GPU 0, `cuda:N` → GPU N.
+fn parse_device(s: &str) -> std::result::Result<Device, String> {
+    match s {
+        "cpu" => Ok(Device(None)),
+        "cuda" => Ok(Device(Some(0))),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(|n| Device(Some(n)))
+            .ok_or_else(|| format!("`{s}`: expected cpu, cuda or cuda:N")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -383,11 +408,15 @@ fn run(args: RunArgs) -> Result<()> {
         no_optimize,
         seed,
         optim_cache_dir,
+        device,
     } = args;
     let mut cfg = Config::new()
         .model_path(&path)
         .threads(threads)
         .ir_optim(!no_optimize);
+    if let Device(Some(id)) = device {
+        cfg = cfg.enable_gpu(id);
+    }
     for f in &fetch {
         cfg = cfg.fetch_var(f);
     }
@@ -656,4 +685,21 @@ fn rules_verify(files: &[PathBuf], cases: usize, seed: u64, only: &[String]) -> 
         bail!("{} rules did not verify", wrong + unverified);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    /// `--device` takes cpu, cuda and cuda:N, and names what it expected otherwise.
+    #[test]
+    fn device_names_parse_or_say_what_was_expected() {
+        assert_eq!(parse_device("cpu").unwrap().0, None);
+        assert_eq!(parse_device("cuda").unwrap().0, Some(0));
+        assert_eq!(parse_device("cuda:3").unwrap().0, Some(3));
+        for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", ""] {
+            let e = parse_device(bad).unwrap_err();
+            assert!(e.contains("expected cpu, cuda or cuda:N"), "{bad}: {e}");
+        }
+    }
 }
