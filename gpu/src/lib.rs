@@ -7,8 +7,13 @@
 //! cuBLAS) before calling into any of them. Without the `cuda` feature nothing is linked
 //! or loaded, and [`probe`] answers [`GpuError::NotBuilt`].
 //!
+//! [`engine_cache`] keeps built engines (TensorRT plans) on disk, keyed by a subgraph's
+//! hash and the build's parameters.
+//!
 //! Architecture invariant: this crate knows devices and CUDA; it never sees a graph.
 #![warn(missing_docs)]
+
+pub mod engine_cache;
 
 /// Why a GPU cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
