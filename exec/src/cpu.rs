@@ -535,7 +535,7 @@ pub(crate) fn merge_expand_dw(
             };
             let se = matches!(dw, Kernel::ConvSe { .. });
             let packed = if threads == 1 {
-                kayak_kernels::conv::expand_blocked_applies(&pw, geom, 1)
+                kayak_kernels::conv::expand_blocked_applies(&pw, geom)
                     .then(|| weight(a.inputs[1]))
                     .flatten()
                     .filter(|w| w.len() == pw.oc * pw.ic)

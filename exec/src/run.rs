@@ -466,6 +466,28 @@ impl Plan {
                 None => &mut [],
             }
         };
+        // An SE block over a depthwise conv's output `o` (`[n, oc, oh·ow]` of `dw`), in
+        // place, its four weights the step's inputs from `first`, the means given.
+        let se_on = |dw: &kayak_kernels::conv::Conv2d,
+                     first: usize,
+                     acts: (kayak_kernels::Act, kayak_kernels::Act),
+                     (o, se, means): (&mut [f32], &mut [f32], &[f32])| {
+            kops::se_block(
+                pool,
+                (dw.n, dw.oc, dw.oh * dw.ow),
+                Src::Out,
+                (
+                    f32s(inr(first)),
+                    f32s(inr(first + 1)),
+                    f32s(inr(first + 2)),
+                    f32s(inr(first + 3)),
+                ),
+                acts,
+                o,
+                se,
+                Some(means),
+            )
+        };
         match &step.kernel {
             Kernel::Alias => {}
             Kernel::Copy => u8s_mut(out()).copy_from_slice(u8s(inr(0))),
@@ -559,21 +581,7 @@ impl Plan {
                     cs,
                     means,
                 );
-                kops::se_block(
-                    pool,
-                    (geom.n, geom.oc, geom.oh * geom.ow),
-                    Src::Out,
-                    (
-                        f32s(inr(k)),
-                        f32s(inr(k + 1)),
-                        f32s(inr(k + 2)),
-                        f32s(inr(k + 3)),
-                    ),
-                    *acts,
-                    o,
-                    se,
-                    Some(means),
-                );
+                se_on(geom, k, *acts, (o, se, means));
             }
             Kernel::ExpandDw(k) => {
                 let (dw, dw_bias, dw_act, dw_post, se) = k.dw_parts();
@@ -619,21 +627,7 @@ impl Plan {
                 }
                 if let Some((_, acts)) = se {
                     let s = d + 1 + usize::from(dw_bias);
-                    kops::se_block(
-                        pool,
-                        (dw.n, dw.oc, dw.oh * dw.ow),
-                        Src::Out,
-                        (
-                            f32s(inr(s)),
-                            f32s(inr(s + 1)),
-                            f32s(inr(s + 2)),
-                            f32s(inr(s + 3)),
-                        ),
-                        acts,
-                        o,
-                        se_scratch,
-                        Some(means),
-                    );
+                    se_on(&dw, s, acts, (o, se_scratch, means));
                 }
             }
             Kernel::MatMul(k) => {

@@ -73,7 +73,9 @@ pub enum Act {
 }
 
 impl Act {
-    /// The function at one point.
+    /// The function at one point: for the piecewise-linear ones the same operations, in
+    /// the same order, as the vectorized passes and the GEMM's in-register epilogue (hard
+    /// swish multiplies by `1/scale`), so every path gives the same bits.
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
@@ -91,7 +93,7 @@ impl Act {
                 threshold,
                 scale,
                 offset,
-            } => x * (x + offset).max(0.0).min(threshold) / scale,
+            } => x * (x + offset).max(0.0).min(threshold) * (1.0 / scale),
             Act::HardSigmoid { slope, offset } => (slope * x + offset).clamp(0.0, 1.0),
             Act::Sigmoid => sigmoid(x),
             Act::Swish(b) => x * sigmoid(b * x),

@@ -399,23 +399,10 @@ pub fn expand_depthwise_chunked(
         means.as_ref().map(|m| m.len()),
     );
     let slot = chunked_slot(pw, dw, means.is_some(), threads);
-    assert!(scratch.len() >= threads * slot, "expand scratch too short");
     let (cc, q) = expand_chunks(pw, threads);
-    let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
-    let mp = means.map(SharedMut::new);
-    let task = |t: usize, thread: usize| {
+    let chunk = |t: usize, mine: &mut [f32], o: &mut [f32], m: Option<&mut [f32]>| {
         let (c0, c1) = (t * cc, ((t + 1) * cc).min(c));
         let n = c1 - c0;
-        // SAFETY: a thread runs one task at a time, so its slot is this task's; chunks
-        // own disjoint channel ranges of `out` and `means`.
-        #[allow(unsafe_code)]
-        let (mine, o, m) = unsafe {
-            (
-                sp.slice(thread * slot, slot),
-                op.slice(c0 * ohw, n * ohw),
-                mp.as_ref().map(|m| m.slice(c0, n)),
-            )
-        };
         let (mid, rest) = mine.split_at_mut(cc * hw);
         let mid = &mut mid[..n * hw];
         let e = Epilogue {
@@ -448,7 +435,44 @@ pub fn expand_depthwise_chunked(
             None => conv2d(serial, &sub, mid, w, &ep, o, rest),
         }
     };
-    pool.run_indexed(q, &task);
+    expand_tasks(pool, (q, cc, c), (slot, ohw), (out, scratch, means), &chunk);
+}
+
+/// An expand kernel's chunk's work: `(chunk, its thread's scratch slot, its channels'
+/// planes of the output, its channels' means)`.
+type ExpandChunk<'a> = dyn Fn(usize, &mut [f32], &mut [f32], Option<&mut [f32]>) + Sync + 'a;
+
+/// Runs `chunks` chunks of `cc` of the `c` expanded channels (the last may be short) over
+/// the pool, handing each its thread's `slot` floats of `scratch` and its channels'
+/// `ohw`-float planes of `out` and entries of `means`.
+fn expand_tasks(
+    pool: &ThreadPool,
+    (chunks, cc, c): (usize, usize, usize),
+    (slot, ohw): (usize, usize),
+    (out, scratch, means): (&mut [f32], &mut [f32], Option<&mut [f32]>),
+    chunk: &ExpandChunk<'_>,
+) {
+    assert!(
+        scratch.len() >= pool.threads() * slot,
+        "expand scratch too short"
+    );
+    let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
+    let mp = means.map(SharedMut::new);
+    pool.run_indexed(chunks, &|t, thread| {
+        let (c0, n) = (t * cc, cc.min(c - t * cc));
+        // SAFETY: a thread runs one chunk at a time, so its slot is this chunk's; chunks
+        // own disjoint channel ranges of `out` and `means` (their lengths checked by the
+        // kernels: `check_expand`).
+        #[allow(unsafe_code)]
+        let (mine, o, m) = unsafe {
+            (
+                sp.slice(thread * slot, slot),
+                op.slice(c0 * ohw, n * ohw),
+                mp.as_ref().map(|m| m.slice(c0, n)),
+            )
+        };
+        chunk(t, mine, o, m);
+    });
 }
 
 /// The depthwise conv `dw` on `cc` of its channels alone.
@@ -461,19 +485,13 @@ fn dw_chunk(dw: &Conv2d, cc: usize) -> Conv2d {
     }
 }
 
-/// Whether [`expand_depthwise_blocked`] takes the pointwise conv `pw` followed by the depthwise
-/// conv `dw` (which reads `pw`'s output) at `threads` threads: one image, an ungrouped
-/// pointwise conv whose output is the depthwise conv's input, the blocked AVX-512
-/// depthwise kernel taking the depthwise conv a block of 16 channels at a time, and
-/// blocks that share out evenly enough over the threads (the busiest thread at most
-/// 15% over the mean: MobileNetV3's 72 channels, 5 blocks, ran 3 to 2 at 2 threads and
-/// made the whole model 1.6% slower than apart).
-pub fn expand_blocked_applies(pw: &Conv2d, dw: &Conv2d, threads: usize) -> bool {
-    let blocks = pw.oc.div_ceil(16);
-    let threads = threads.max(1);
-    if blocks.div_ceil(threads) * threads * 20 > blocks * 23 {
-        return false;
-    }
+/// Whether [`expand_depthwise_blocked`] takes the pointwise conv `pw` followed by the
+/// depthwise conv `dw` (which reads `pw`'s output): one image, an ungrouped pointwise
+/// conv whose output is the depthwise conv's input, and the blocked AVX-512 depthwise
+/// kernel taking the depthwise conv a block of 16 channels at a time. (The planner uses
+/// this form at one thread: with more, its 16-channel tasks share out unevenly —
+/// MobileNetV3's 72 channels are 5 blocks, 3 to 2 — see `exec`'s `merge_expand_dw`.)
+pub fn expand_blocked_applies(pw: &Conv2d, dw: &Conv2d) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         pw.n == 1
@@ -553,7 +571,7 @@ pub fn expand_depthwise_blocked(
     means: Option<&mut [f32]>,
 ) {
     assert!(
-        expand_blocked_applies(pw, dw, 1),
+        expand_blocked_applies(pw, dw),
         "expand_depthwise_blocked does not take {pw:?} then {dw:?}"
     );
     let c = pw.oc;
@@ -568,26 +586,12 @@ pub fn expand_depthwise_blocked(
         out.len(),
         means.as_ref().map(|m| m.len()),
     );
-    let threads = pool.threads();
     let slot = blocked_slot(pw, dw);
-    assert!(scratch.len() >= threads * slot, "expand scratch too short");
     #[cfg(target_arch = "x86_64")]
     {
         const L: usize = 16;
-        let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
-        let mp = means.map(SharedMut::new);
-        let task = |t: usize, thread: usize| {
+        let block = |t: usize, mine: &mut [f32], o: &mut [f32], m: Option<&mut [f32]>| {
             let (c0, n) = (t * L, L.min(c - t * L));
-            // SAFETY: a thread runs one task at a time, so its slot is this task's; tasks
-            // own disjoint channel ranges of `out` and `means`.
-            #[allow(unsafe_code)]
-            let (mine, o, m) = unsafe {
-                (
-                    sp.slice(thread * slot, slot),
-                    op.slice(c0 * ohw, n * ohw),
-                    mp.as_ref().map(|m| m.slice(c0, n)),
-                )
-            };
             let (mid, rest) = mine.split_at_mut(L * hw);
             if n < L {
                 // The lanes past the channels stay 0 (the depthwise kernel's weights
@@ -641,11 +645,17 @@ pub fn expand_depthwise_blocked(
                 m,
             );
         };
-        pool.run_indexed(c.div_ceil(L), &task);
+        expand_tasks(
+            pool,
+            (c.div_ceil(L), L, c),
+            (slot, ohw),
+            (out, scratch, means),
+            &block,
+        );
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, out, means, taps);
+        let _ = (pool, x, out, scratch, means, taps, slot, hw, ohw);
         unreachable!("expand_blocked_applies is false off x86-64");
     }
 }

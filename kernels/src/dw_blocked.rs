@@ -74,6 +74,17 @@ impl Tiling {
     fn per_thread(&self, p: &Conv2d) -> usize {
         self.ring * self.wp * L + L * L + p.kh * p.kw * L
     }
+
+    /// A thread's [`Tiling::per_thread`] floats as the ring, the pixel buffer and the
+    /// weights (tap-major) that [`run_item`] takes.
+    fn split_slot<'a>(
+        &self,
+        mine: &'a mut [f32],
+    ) -> (&'a mut [f32], &'a mut [f32], &'a mut [[f32; L]]) {
+        let (block, rest) = mine.split_at_mut(self.ring * self.wp * L);
+        let (row, wt) = rest.split_at_mut(L * L);
+        (block, row, wt.as_chunks_mut::<L>().0)
+    }
 }
 
 /// Whether the blocked kernel can run `p` (a depthwise conv): on AVX-512, strides of 1
@@ -187,9 +198,7 @@ pub(crate) fn depthwise_sums(
         // SAFETY: a thread runs one item at a time, so slot `thread` (below `slots`,
         // asserted to fit) is this item's.
         let mine = unsafe { sp.slice(thread * per, per) };
-        let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
-        let (row, wt) = rest.split_at_mut(L * L);
-        let (wt, _) = wt.as_chunks_mut::<L>();
+        let (block, row, wt) = t.split_slot(mine);
         // SAFETY: item `item`'s 16 sums (asserted to fit), written by this item only.
         let sum = sums.map(|s| unsafe { s.slice(item * L, L) });
         // SAFETY: items write disjoint (image, channel block, output rows) parts of `out`;
@@ -246,9 +255,7 @@ pub(crate) fn depthwise_block_input(
     );
     let (mine, sums) = scratch.split_at_mut(per);
     let sums = &mut sums[..L * t.chunks];
-    let (block, rest) = mine.split_at_mut(t.ring * t.wp * L);
-    let (row, wt) = rest.split_at_mut(L * L);
-    let (wt, _) = wt.as_chunks_mut::<L>();
+    let (block, row, wt) = t.split_slot(mine);
     let op = SharedMut::new(out);
     for (item, sum) in sums.chunks_exact_mut(L).enumerate() {
         // SAFETY: the items run one after the other, each on its own rows of `out`; the

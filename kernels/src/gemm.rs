@@ -262,10 +262,6 @@ impl Epilogue<'_> {
         j0: usize,
         j1: usize,
     ) {
-        let inv = match self.act {
-            Act::HardSwish { scale, .. } => 1.0 / scale,
-            _ => 1.0,
-        };
         for i in rows {
             for j in j0..j1 {
                 // SAFETY: (i, j) is in the caller's rectangle.
@@ -283,13 +279,7 @@ impl Epilogue<'_> {
                 if let Some(r) = self.residual {
                     x += r[i * ldc + j];
                 }
-                x = match self.act {
-                    // As `act::piecewise`: hard swish multiplies by 1/scale.
-                    Act::HardSwish {
-                        threshold, offset, ..
-                    } => x * (x + offset).max(0.0).min(threshold) * inv,
-                    act => act.apply(x),
-                };
+                x = self.act.apply(x);
                 if let Some((s, t)) = self.post {
                     x = s * x + t;
                 }
