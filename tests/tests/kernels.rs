@@ -565,17 +565,7 @@ fn depthwise_conv_and_se_block_merge_and_match_the_reference() {
             konst("w", rand_t(&[c, 1, k, k], seed + 1)),
             konst("b", rand_t(&[c], seed + 2)),
         );
-        let c1 = 4 + case;
-        let se_w: Vec<_> = [
-            rand_t(&[c1, c, 1, 1], seed + 3),
-            rand_t(&[c1], seed + 4),
-            rand_t(&[c, c1, 1, 1], seed + 5),
-            rand_t(&[c], seed + 6),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| konst(&format!("se{i}"), t))
-        .collect();
+        let se_w = se_weights(&mut g, c, 4 + case, seed + 3);
         let conv = Op::FusedConv(FusedConv {
             conv: Conv {
                 strides: [s, s],
@@ -668,17 +658,7 @@ fn pointwise_and_depthwise_convs_merge_and_match_the_reference() {
             konst("wd", rand_t(&[c, 1, k, k], seed + 3)),
             konst("bd", rand_t(&[c], seed + 4)),
         );
-        let c1 = 4 + case;
-        let se_w: Vec<_> = [
-            rand_t(&[c1, c, 1, 1], seed + 5),
-            rand_t(&[c1], seed + 6),
-            rand_t(&[c, c1, 1, 1], seed + 7),
-            rand_t(&[c], seed + 8),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| konst(&format!("se{i}"), t))
-        .collect();
+        let se_w = se_weights(&mut g, c, 4 + case, seed + 5);
         let conv = |k: usize, s: usize, groups: usize, act| {
             Op::FusedConv(FusedConv {
                 conv: Conv {
@@ -796,4 +776,19 @@ fn plan_run_compare(
         );
     }
     names
+}
+
+/// An SE block's four random weights over `c` channels squeezed to `c1`, as constants
+/// `se0`..`se3` of `g` (seeds from `seed`).
+fn se_weights(g: &mut Graph, c: usize, c1: usize, seed: u64) -> Vec<usize> {
+    [
+        rand_t(&[c1, c, 1, 1], seed),
+        rand_t(&[c1], seed + 1),
+        rand_t(&[c, c1, 1, 1], seed + 2),
+        rand_t(&[c], seed + 3),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, t)| g.add_const(&format!("se{i}"), Arc::new(t)).unwrap())
+    .collect()
 }
