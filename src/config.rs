@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) disabled_rules: Vec<String>,
     pub(crate) optim_cache_dir: Option<PathBuf>,
     pub(crate) gpu: Option<usize>,
+    pub(crate) cost_model: Option<kayak_rewrite::CostModel>,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             disabled_rules: vec![],
             optim_cache_dir: None,
             gpu: None,
+            cost_model: None,
         }
     }
 }
@@ -127,6 +129,18 @@ impl Config {
     #[inline(never)]
     pub fn enable_gpu(mut self, device_id: usize) -> Config {
         self.gpu = Some(device_id);
+        self
+    }
+
+    /// The backend cost model graph optimization extracts with (default: the CPU's,
+    /// [`crate::CostModel::cpu`]). With [`crate::CostModel::gpu`] (and, through
+    /// [`crate::CostModel::with_native`], the device's kernel set), a CPU predictor runs
+    /// the graph the optimizer would choose for that device: to see what it chooses
+    /// (`kayak optimize --cost gpu`) and to check that graph's outputs against the
+    /// references. The model is part of the optimized-graph cache key.
+    #[inline(never)]
+    pub fn cost_model(mut self, model: kayak_rewrite::CostModel) -> Config {
+        self.cost_model = Some(model);
         self
     }
 

@@ -29,6 +29,7 @@ pub use error::{Error, Result};
 pub use kayak_gpu::GpuError;
 pub use kayak_ir::{DType, Dim, Shape, Tensor};
 pub use kayak_proto::Model;
+pub use kayak_rewrite::CostModel;
 pub use predictor::{InputHandle, OutputHandle, Predictor};
 
 /// The IR, for users who inspect graphs.

@@ -141,13 +141,21 @@ impl Predictor {
             for r in &config.disabled_rules {
                 rules.disable(r)?;
             }
+            let cost = config
+                .cost_model
+                .clone()
+                .unwrap_or_else(kayak_rewrite::CostModel::cpu);
             let cache = match (&config.optim_cache_dir, bytes) {
                 (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
                     Ok(digest) => {
                         let kept: Vec<String> =
                             output_names.iter().chain(&fetch_names).cloned().collect();
-                        let key =
-                            crate::optim_cache::key(&b.model, digest, &rules.fingerprint(), &kept);
+                        let key = crate::optim_cache::key(
+                            &b.model,
+                            digest,
+                            &format!("{}\u{1}{cost:?}", rules.fingerprint()),
+                            &kept,
+                        );
                         Some((crate::optim_cache::path(dir, key), key))
                     }
                     Err(e) => {
@@ -184,7 +192,7 @@ impl Predictor {
                         &keep,
                         &rules,
                         &kayak_rewrite::Limits::default(),
-                        &kayak_rewrite::CostModel::cpu(),
+                        &cost,
                     )?;
                     log::info!(
                         "optimized {}: {} ops -> {} in {:.1} ms ({})",

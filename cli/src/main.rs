@@ -98,9 +98,28 @@ struct OptimizeArgs {
     /// beside it when `dot` is installed.
     #[arg(long, value_name = "FILE")]
     dot: Option<PathBuf>,
+    /// The backend cost model extraction uses: `cpu` (one x86 core) or `gpu` (an
+    /// H100-class GPU: a roofline with launch costs and SM occupancy).
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", value_parser = parse_cost)]
+    cost: CostTable,
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
+}
+
+/// A cost table by name (`kayak optimize --cost`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CostTable {
+    Cpu,
+    Gpu,
+}
+
+fn parse_cost(s: &str) -> std::result::Result<CostTable, String> {
+    match s {
+        "cpu" => Ok(CostTable::Cpu),
+        "gpu" => Ok(CostTable::Gpu),
+        _ => Err(format!("unknown cost model `{s}`: expected cpu or gpu")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -526,15 +545,22 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
         &keep,
         &rules,
         &kayak_rewrite::Limits::default(),
-        &kayak_rewrite::CostModel::cpu(),
+        &match args.cost {
+            CostTable::Cpu => kayak_rewrite::CostModel::cpu(),
+            CostTable::Gpu => kayak_rewrite::CostModel::gpu(),
+        },
     )?;
     let r = &o.report;
     out!("model:      {}", model.model_name);
     out!("ops:        {} -> {}", r.ops_before, r.ops_after);
     out!(
-        "cost:       {:.3} ms -> {:.3} ms (estimated, CPU table)",
+        "cost:       {:.3} ms -> {:.3} ms (estimated, {} table)",
         r.cost_before * 1e3,
-        r.cost_after * 1e3
+        r.cost_after * 1e3,
+        match args.cost {
+            CostTable::Cpu => "CPU",
+            CostTable::Gpu => "GPU",
+        }
     );
     out!(
         "e-graph:    {} nodes, {} classes, {} iterations, stop: {}",

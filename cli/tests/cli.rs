@@ -447,3 +447,36 @@ fn bench_reports_timings_memory_and_op_counts() {
     let e = fails(&kayak(&["bench", "assets/ppocr_cls", "--shape", "y=1,2"]));
     assert!(e.contains("no input named `y`"), "{e}");
 }
+
+#[test]
+fn optimize_costs_with_the_gpu_table_on_request() {
+    let cpu = ok(&kayak(&["optimize", "assets/ppocr_cls", "--json"]));
+    let gpu = ok(&kayak(&[
+        "optimize",
+        "assets/ppocr_cls",
+        "--cost",
+        "gpu",
+        "--json",
+    ]));
+    assert!(cpu.contains("(estimated, CPU table)"), "{cpu}");
+    assert!(gpu.contains("(estimated, GPU table)"), "{gpu}");
+    let cost = |out: &str| -> f64 {
+        let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        j["cost_after"].as_f64().unwrap()
+    };
+    // One x86 core against an H100-class GPU: the estimates are tables apart.
+    assert!(
+        cost(&gpu) * 5.0 < cost(&cpu),
+        "{} vs {}",
+        cost(&gpu),
+        cost(&cpu)
+    );
+    // A usage error, from the argument parser.
+    let o = kayak(&["optimize", "assets/ppocr_cls", "--cost", "tpu"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("unknown cost model `tpu`: expected cpu or gpu"),
+        "{e}"
+    );
+}

@@ -8,7 +8,9 @@
 //!   built-ins in `rewrite/rules/*.rules` embedded, user files loaded at run time; named
 //!   conditions and appliers in the [`Registry`].
 //! - [`optimize`]: lift, saturate (egg, backoff scheduler, node/iteration/time limits),
-//!   extract the cheapest DAG under a [`CostModel`], lower back to an `ir::Graph`.
+//!   extract the cheapest DAG under a backend's [`CostModel`] (CPU, or a GPU roofline
+//!   with launch costs, SM occupancy and the device's kernel set), lower back to an
+//!   `ir::Graph`.
 //!
 //! - [`verify`]: property-based verification — random instances of each rule's left side
 //!   evaluated on both sides with the reference semantics, shrunk counterexamples, and

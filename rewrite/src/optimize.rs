@@ -338,6 +338,32 @@ pub fn saturate(
         .map(|(c, _)| c)
         .collect();
     shared.sort();
+    // A multi-output op made by a rewrite (a horizontal fusion's split) exists to be read by
+    // several classes at once, which greedy extraction, deciding per class, never credits:
+    // its tensor inputs (the merged product) and the op's own class are candidates too,
+    // inputs first, so pinning the product lets every reader take its share.
+    let mut tuples: Vec<egg::Id> = Vec::new();
+    for class in egraph.classes() {
+        if matches!(class.data, crate::analysis::Data::Tuple(_)) {
+            for n in &class.nodes {
+                for &c in egg::Language::children(n) {
+                    let c = egraph.find(c);
+                    if matches!(
+                        egraph[c].data,
+                        crate::analysis::Data::Tensor { value: None, .. }
+                    ) {
+                        tuples.push(c);
+                    }
+                }
+            }
+            tuples.push(class.id);
+        }
+    }
+    for c in tuples {
+        if !shared.contains(&c) {
+            shared.push(c);
+        }
+    }
     Ok(Saturated {
         egraph,
         roots,

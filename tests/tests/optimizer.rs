@@ -163,4 +163,33 @@ fn optimized_graph_cache_skips_saturation_and_rebuilds_bad_entries() {
     let other = load(Config::new().disable_rule("se_block"));
     assert!(!other.optimization_report().unwrap().from_cache);
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+
+    // So is another cost model, and another kernel set of the same device.
+    let gpu = || kayak::CostModel::gpu();
+    assert!(
+        !load(Config::new().cost_model(gpu()))
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+    assert!(
+        load(Config::new().cost_model(gpu()))
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+    let no_se = || gpu().with_native("no-se", |op| !matches!(op, kayak::ir::Op::SeBlock(_)));
+    assert!(
+        !load(Config::new().cost_model(no_se()))
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+    assert!(
+        load(Config::new().cost_model(no_se()))
+            .optimization_report()
+            .unwrap()
+            .from_cache
+    );
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 4);
 }

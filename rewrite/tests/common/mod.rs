@@ -110,13 +110,21 @@ pub fn eval(g: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
 
 /// Optimizes `g` with the built-in rules and checks the result computes the same outputs.
 pub fn optimize_checked(g: &Graph) -> kayak_rewrite::Optimized {
+    optimize_checked_with(g, &kayak_rewrite::CostModel::cpu())
+}
+
+/// [`optimize_checked`] under another backend's cost model.
+pub fn optimize_checked_with(
+    g: &Graph,
+    model: &kayak_rewrite::CostModel,
+) -> kayak_rewrite::Optimized {
     let keep = g.outputs.clone();
     let o = kayak_rewrite::optimize(
         g,
         &keep,
         &kayak_rewrite::RuleSet::builtin(),
         &kayak_rewrite::Limits::default(),
-        &kayak_rewrite::CostModel::cpu(),
+        model,
     )
     .unwrap();
     let inputs: Vec<Tensor> = g
