@@ -213,11 +213,10 @@ pub fn check_model_with(
     extra: &[(&str, &str, &str)],
     tweak: impl FnOnce(kayak::Config) -> kayak::Config,
 ) -> Option<kayak::Predictor> {
-    let Some(dir) =
-        require(test, &format!("{name}/manifest.json")).map(|p| p.parent().unwrap().to_path_buf())
-    else {
-        return None;
-    };
+    let dir = require(test, &format!("{name}/manifest.json"))?
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let mut cfg = kayak::Config::new().model_dir(&dir);
