@@ -578,6 +578,21 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
     for (k, v) in &r.rules_applied {
         out!("  {k:<32} {v}");
     }
+    if args.cost == CostTable::Gpu {
+        // Where each op of the optimized graph would run, inputs arriving and outputs
+        // leaving in host memory.
+        let mut g = o.graph.clone();
+        g.outputs = o.keep.clone();
+        let p = kayak_rewrite::place(&g, &kayak_rewrite::CostModel::gpu());
+        out!(
+            "placement:  {} of {} ops on the device, {} uploads, {} downloads, {:.3} ms (estimated)",
+            p.on_device(),
+            p.side.len(),
+            p.uploads.len(),
+            p.downloads.len(),
+            p.cost_s() * 1e3
+        );
+    }
     if args.explain {
         out!("explanations:");
         for (n, e) in o.graph.nodes.iter().zip(&o.explain) {

@@ -460,6 +460,12 @@ fn optimize_costs_with_the_gpu_table_on_request() {
     ]));
     assert!(cpu.contains("(estimated, CPU table)"), "{cpu}");
     assert!(gpu.contains("(estimated, GPU table)"), "{gpu}");
+    // The input goes up once and the class probabilities come down once.
+    assert!(
+        gpu.contains("ops on the device, 1 uploads, 1 downloads"),
+        "{gpu}"
+    );
+    assert!(!cpu.contains("placement:"), "{cpu}");
     let cost = |out: &str| -> f64 {
         let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
         j["cost_after"].as_f64().unwrap()

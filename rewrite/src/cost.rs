@@ -56,6 +56,19 @@ pub struct Offload {
     pub sync_s: f64,
 }
 
+impl Offload {
+    /// A device with the kernels `native` accepts, behind a PCIe 5 link (25 GB/s
+    /// sustained, 10 µs per synchronization) from a host costed as [`CostModel::cpu`].
+    pub fn pcie(native: impl Fn(&Op) -> bool + Send + Sync + 'static) -> Offload {
+        Offload {
+            native: Arc::new(native),
+            host: Box::new(CostModel::cpu()),
+            link_bytes_per_s: 25e9,
+            sync_s: 10e-6,
+        }
+    }
+}
+
 impl std::fmt::Debug for Offload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Offload")
@@ -147,12 +160,7 @@ impl CostModel {
         native: impl Fn(&Op) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.name = format!("{}[{coverage}]", self.name);
-        self.offload = Some(Offload {
-            native: Arc::new(native),
-            host: Box::new(CostModel::cpu()),
-            link_bytes_per_s: 25e9,
-            sync_s: 10e-6,
-        });
+        self.offload = Some(Offload::pcie(native));
         self
     }
 
@@ -232,6 +240,20 @@ impl CostModel {
             }
             _ => self.time(&w),
         }
+    }
+
+    /// The time of `op` on this machine itself (no offload): `ins` are its tensor inputs'
+    /// types, each with whether it is a constant, `outs` its outputs' types.
+    pub fn op_time(&self, op: &Op, ins: &[(&TypeInfo, bool)], outs: &[TypeInfo]) -> f64 {
+        if op.is_view() {
+            return self.launch_s * 0.1;
+        }
+        self.time(&self.work(op, ins, outs))
+    }
+
+    /// Bytes of a value's type (symbolic dims at [`CostModel::symbolic_dim`]).
+    pub fn type_bytes(&self, t: &TypeInfo) -> f64 {
+        self.bytes(t)
     }
 
     fn work(&self, op: &Op, ins: &[(&TypeInfo, bool)], outs: &[TypeInfo]) -> Work {

@@ -27,16 +27,18 @@ mod language;
 pub mod lift;
 pub mod lower;
 mod optimize;
+pub mod place;
 mod registry;
 pub mod rules;
 pub mod verify;
 
 pub use analysis::{check_node, node_op, Data, KAnalysis, KGraph, FOLD_LIMIT};
-pub use cost::CostModel;
+pub use cost::{CostModel, Occupancy, Offload};
 pub use language::{has_attrs, param_free, Attrs, Node, UnknownKind, KINDS};
 pub use optimize::{
     optimize, saturate, Limits, Optimized, Report, RuleSet, Saturated, BUILTIN_RULES,
 };
+pub use place::{place, Placement, Side};
 pub use registry::{attr_leaf, const_leaf, ApplierFn, Condition, Registry};
 
 /// Optimizer errors.
