@@ -138,7 +138,7 @@ fn parse(bytes: &[u8], key: u64, params: u64) -> Option<&[u8]> {
 }
 
 /// FNV-1a, 64 bits.
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -13,7 +13,12 @@
 //! Architecture invariant: this crate knows devices and CUDA; it never sees a graph.
 #![warn(missing_docs)]
 
+pub mod device;
+pub mod emulator;
 pub mod engine_cache;
+
+pub use device::{Arg, DevPtr, Device, Gemm, KernelSpec, LaunchDims, Module, Param, Source};
+pub use emulator::Emulator;
 
 /// Why a GPU cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +42,20 @@ pub enum GpuError {
         /// The device's name.
         device: String,
     },
+    /// A module did not compile (NVRTC's or the emulator's compiler's log).
+    #[error("GPU module {module} did not compile: {log}")]
+    Compile {
+        /// The module (its hash).
+        module: String,
+        /// The compiler's output.
+        log: String,
+    },
+    /// A kernel launch or library call was refused or failed.
+    #[error("GPU launch failed: {0}")]
+    Launch(String),
+    /// Device memory: out of it, or a copy outside an allocation.
+    #[error("GPU memory: {0}")]
+    Memory(String),
     /// No device with that index.
     #[error("no GPU {requested}: this machine has {available}")]
     NoDevice {
