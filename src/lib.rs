@@ -32,6 +32,8 @@ pub use kayak_proto::Model;
 pub use kayak_rewrite::CostModel;
 pub use predictor::{InputHandle, OutputHandle, Predictor};
 
+/// The GPU device layer (devices, the CPU emulator, the engine cache).
+pub use kayak_gpu as gpu;
 /// The IR, for users who inspect graphs.
 pub use kayak_ir as ir;
 

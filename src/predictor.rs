@@ -270,6 +270,12 @@ impl Predictor {
         &self.shared.model.graph
     }
 
+    /// The values of [`Predictor::graph`] a run returns: the outputs, then the fetched
+    /// variables, in that order.
+    pub fn kept_values(&self) -> &[ValueId] {
+        &self.shared.keep
+    }
+
     /// The configuration this predictor was built with.
     pub fn config(&self) -> &Config {
         &self.shared.config

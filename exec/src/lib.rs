@@ -19,6 +19,7 @@
 mod adapt;
 mod arena;
 pub mod cpu;
+pub mod gpu;
 pub mod memory;
 mod plan;
 mod prepack;
@@ -61,6 +62,9 @@ pub enum Error {
         /// Planned shape.
         want_shape: Shape,
     },
+    /// The GPU (or its emulator) failed or refused.
+    #[error(transparent)]
+    Gpu(#[from] kayak_gpu::GpuError),
     /// The inputs given do not match the plan.
     #[error("input {index}: {reason}")]
     Input {

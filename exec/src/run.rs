@@ -334,7 +334,7 @@ impl Plan {
             state.runs_multi += 1;
             state.runs_inline += u64::from(inline);
         }
-        let steps = (|| {
+        let steps = (|| -> Result<()> {
             for (s, step) in self.steps.iter().enumerate() {
                 match times.as_deref_mut() {
                     Some(t) => {

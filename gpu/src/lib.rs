@@ -13,10 +13,14 @@
 //! Architecture invariant: this crate knows devices and CUDA; it never sees a graph.
 #![warn(missing_docs)]
 
+#[cfg(feature = "cuda")]
+pub mod cuda_device;
 pub mod device;
 pub mod emulator;
 pub mod engine_cache;
 
+#[cfg(feature = "cuda")]
+pub use cuda_device::CudaDevice;
 pub use device::{Arg, DevPtr, Device, Gemm, KernelSpec, LaunchDims, Module, Param, Source};
 pub use emulator::Emulator;
 

@@ -38,7 +38,7 @@ pub use language::{has_attrs, param_free, Attrs, Node, UnknownKind, KINDS};
 pub use optimize::{
     optimize, saturate, Limits, Optimized, Report, RuleSet, Saturated, BUILTIN_RULES,
 };
-pub use place::{place, Placement, Side};
+pub use place::{place, place_with, Placement, Side};
 pub use registry::{attr_leaf, const_leaf, ApplierFn, Condition, Registry};
 
 /// Optimizer errors.

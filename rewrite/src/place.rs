@@ -77,7 +77,7 @@ struct Times {
     copy: Vec<i64>,
 }
 
-fn times(g: &Graph, model: &CostModel) -> Times {
+fn times(g: &Graph, model: &CostModel, device_ok: Option<&[bool]>) -> Times {
     let pcie;
     let off: &Offload = match &model.offload {
         Some(o) => o,
@@ -88,7 +88,7 @@ fn times(g: &Graph, model: &CostModel) -> Times {
     };
     let mut host = Vec::with_capacity(g.nodes.len());
     let mut device = Vec::with_capacity(g.nodes.len());
-    for n in &g.nodes {
+    for (k, n) in g.nodes.iter().enumerate() {
         let ins: Vec<(&TypeInfo, bool)> = n
             .inputs
             .iter()
@@ -96,7 +96,8 @@ fn times(g: &Graph, model: &CostModel) -> Times {
             .collect();
         let outs: Vec<TypeInfo> = n.outputs.iter().map(|&v| g.values[v].ty.clone()).collect();
         host.push(ps(off.host.op_time(&n.op, &ins, &outs)));
-        device.push(if (off.native)(&n.op) {
+        let ok = device_ok.is_none_or(|d| d.get(k).copied().unwrap_or(false));
+        device.push(if ok && (off.native)(&n.op) {
             ps(model.op_time(&n.op, &ins, &outs))
         } else {
             INF
@@ -133,7 +134,7 @@ fn readers(g: &Graph) -> (Vec<Vec<usize>>, Vec<bool>) {
 /// If `side` does not have one entry per node (a caller's bug, not bad input).
 pub fn placement_cost(g: &Graph, model: &CostModel, side: &[Side]) -> Placement {
     assert_eq!(side.len(), g.nodes.len(), "one side per node");
-    let t = times(g, model);
+    let t = times(g, model, None);
     evaluate(g, &t, side)
 }
 
@@ -177,7 +178,17 @@ fn evaluate(g: &Graph, t: &Times, side: &[Side]) -> Placement {
 /// PCIe link as [`CostModel::with_native`] sets). Ops without a device kernel are always
 /// on the host; graph inputs arrive and outputs leave in host memory.
 pub fn place(g: &Graph, model: &CostModel) -> Placement {
-    let t = times(g, model);
+    place_inner(g, model, None)
+}
+
+/// [`place`], with node `k` allowed on the device only where `device_ok[k]` (the device
+/// backend's own answer for that node, its shapes and dtypes included).
+pub fn place_with(g: &Graph, model: &CostModel, device_ok: &[bool]) -> Placement {
+    place_inner(g, model, Some(device_ok))
+}
+
+fn place_inner(g: &Graph, model: &CostModel, device_ok: Option<&[bool]>) -> Placement {
+    let t = times(g, model, device_ok);
     let (readers, is_output) = readers(g);
     let n = g.nodes.len();
     // Vertices: 0 source (device), 1 sink (host), 2.. the ops, then the helpers.

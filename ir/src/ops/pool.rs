@@ -62,7 +62,12 @@ impl Pool {
         }
     }
 
-    fn out_size(&self, input: [usize; 2]) -> Result<([usize; 2], [usize; 4])> {
+    /// The output size for input spatial dims `input`, and the per-side padding (top,
+    /// bottom, left, right) the windows are placed with.
+    ///
+    /// # Errors
+    /// If a window does not fit the padded input.
+    pub fn out_size(&self, input: [usize; 2]) -> Result<([usize; 2], [usize; 4])> {
         if self.global {
             return Ok(([1, 1], [0; 4]));
         }

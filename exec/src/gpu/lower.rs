@@ -1,0 +1,813 @@
+//! Lowering one node of a concrete graph to device work: CUDA C kernels generated for its
+//! exact shapes and attributes, or a GEMM plus an epilogue kernel. [`lower`] answering
+//! `None` is what "no device kernel" means: the node runs on the host.
+//!
+//! Every kernel runs one thread per output element (or per row, for reductions), with
+//! shapes and attributes as literals; arithmetic is f32, as on the GPU. The kernels are
+//! checked against the reference ops on random cases through the emulator
+//! (`tests/tests/gpu_exec.rs`).
+
+use kayak_gpu::{Gemm, LaunchDims, Param};
+use kayak_ir::ops::{BinaryOp, FusedConv, InterpMode, Pool, PoolKind, UnaryOp};
+use kayak_ir::{DType, Graph, Op, Tensor, ValueId};
+
+/// Device helper functions every module carries.
+pub const HELPERS: &str = r#"
+__device__ __forceinline__ float kayak_sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+"#;
+
+/// A kernel argument before addresses are known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// A value of the graph (a weight, or a tensor on the device).
+    Value(ValueId),
+    /// An index table, held on the device with the weights.
+    Table(Vec<i32>),
+    /// Scratch floats shared by the node's kernels, by id.
+    ScratchOf(usize, usize),
+    /// An `int`.
+    I32(i32),
+    /// A `float`.
+    F32(f32),
+}
+
+/// One piece of a node's device work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DevOp {
+    /// Nothing to run: the output aliases the input (a view).
+    View,
+    /// A kernel launch.
+    Kernel {
+        /// Its parameters.
+        params: Vec<Param>,
+        /// Its body.
+        body: String,
+        /// Grid and block.
+        dims: LaunchDims,
+        /// Its arguments.
+        args: Vec<Operand>,
+    },
+    /// A GEMM; the addresses in `gemm` are byte offsets added to its operands'.
+    Gemm {
+        /// Shapes, strides, flags.
+        gemm: Gemm,
+        /// `A`.
+        a: Operand,
+        /// `B`.
+        b: Operand,
+        /// `C`.
+        c: Operand,
+    },
+}
+
+/// A C float literal.
+fn lit(x: f32) -> String {
+    if x.is_nan() {
+        "(0.0f/0.0f)".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "(1.0f/0.0f)".into()
+        } else {
+            "(-1.0f/0.0f)".into()
+        }
+    } else {
+        format!("({:?}f)", x)
+    }
+}
+
+/// The activation as a C expression of `v`; `None` for ops no kernel computes.
+pub fn act_expr(u: &UnaryOp, v: &str) -> Option<String> {
+    Some(match *u {
+        UnaryOp::Relu => format!("fmaxf({v}, 0.0f)"),
+        UnaryOp::Relu6 { threshold } => format!("fminf(fmaxf({v}, 0.0f), {})", lit(threshold)),
+        UnaryOp::LeakyRelu { alpha } => format!("({v} > 0.0f ? {v} : {} * {v})", lit(alpha)),
+        UnaryOp::HardSwish {
+            threshold,
+            scale,
+            offset,
+        } => format!(
+            "({v} * fminf(fmaxf({v} + {}, 0.0f), {}) / {})",
+            lit(offset),
+            lit(threshold),
+            lit(scale)
+        ),
+        UnaryOp::HardSigmoid { slope, offset } => format!(
+            "fminf(fmaxf({} * {v} + {}, 0.0f), 1.0f)",
+            lit(slope),
+            lit(offset)
+        ),
+        UnaryOp::Sigmoid => format!("kayak_sigmoid({v})"),
+        UnaryOp::Swish { beta } => format!("({v} * kayak_sigmoid({} * {v}))", lit(beta)),
+        UnaryOp::Gelu { approximate: false } => {
+            format!("(0.5f * {v} * (1.0f + erff({v} * 0.70710678118654752f)))")
+        }
+        UnaryOp::Gelu { approximate: true } => format!(
+            "(0.5f * {v} * (1.0f + tanhf(0.79788456080286536f * ({v} + 0.044715f * {v} * {v} * {v}))))"
+        ),
+        UnaryOp::Tanh => format!("tanhf({v})"),
+        UnaryOp::Exp => format!("expf({v})"),
+        UnaryOp::Log => format!("logf({v})"),
+        UnaryOp::Sqrt => format!("sqrtf({v})"),
+        UnaryOp::Rsqrt => format!("rsqrtf({v})"),
+        UnaryOp::Abs => format!("fabsf({v})"),
+        UnaryOp::Square => format!("({v} * {v})"),
+        UnaryOp::Reciprocal => format!("(1.0f / {v})"),
+        UnaryOp::Floor => format!("floorf({v})"),
+        UnaryOp::Ceil => format!("ceilf({v})"),
+        UnaryOp::Erf => format!("erff({v})"),
+        UnaryOp::PowScalar { factor } => format!("powf({v}, {})", lit(factor)),
+        UnaryOp::Clip { min, max } => format!("fminf(fmaxf({v}, {}), {})", lit(min), lit(max)),
+        UnaryOp::Scale {
+            scale,
+            bias,
+            bias_after_scale,
+        } => {
+            if bias_after_scale {
+                format!("({} * {v} + {})", lit(scale), lit(bias))
+            } else {
+                format!("({} * ({v} + {}))", lit(scale), lit(bias))
+            }
+        }
+    })
+}
+
+fn bin_expr(op: BinaryOp, a: &str, b: &str) -> Option<String> {
+    Some(match op {
+        BinaryOp::Add => format!("({a} + {b})"),
+        BinaryOp::Sub => format!("({a} - {b})"),
+        BinaryOp::Mul => format!("({a} * {b})"),
+        BinaryOp::Div => format!("({a} / {b})"),
+        BinaryOp::Max => format!("fmaxf({a}, {b})"),
+        BinaryOp::Min => format!("fminf({a}, {b})"),
+        BinaryOp::Pow => format!("powf({a}, {b})"),
+        BinaryOp::Mod | BinaryOp::FloorDiv => return None,
+    })
+}
+
+const THREAD: &str = "int i = blockIdx.x * blockDim.x + threadIdx.x;";
+
+fn shape(g: &Graph, v: ValueId) -> Option<Vec<usize>> {
+    g.values[v].ty.shape.to_known()
+}
+
+fn is_f32(g: &Graph, v: ValueId) -> bool {
+    g.values[v].ty.dtype == DType::F32
+}
+
+fn kernel(params: Vec<Param>, body: String, n: usize, args: Vec<Operand>) -> DevOp {
+    DevOp::Kernel {
+        params,
+        body,
+        dims: LaunchDims::linear(n),
+        args,
+    }
+}
+
+/// The device work of node `k` of `g` (whose types are concrete), or `None` if it has no
+/// device lowering (it then runs on the host).
+pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    // Every tensor the device touches is f32 with a known shape. Views and data movement
+    // also take parameters as constant tensors (shapes, starts, sizes) the host reads.
+    let params_on_host = node.op.is_view()
+        || matches!(
+            node.op,
+            Op::Transpose(_) | Op::Slice(_) | Op::StridedSlice(_) | Op::Split(_) | Op::Interp(_)
+        );
+    let touched: Vec<ValueId> = if params_on_host {
+        let rest = node.inputs[1..].iter().all(|&v| g.const_value(v).is_some());
+        if !rest {
+            return None;
+        }
+        node.inputs[..1]
+            .iter()
+            .chain(&node.outputs)
+            .copied()
+            .collect()
+    } else {
+        node.inputs.iter().chain(&node.outputs).copied().collect()
+    };
+    for v in touched {
+        if !is_f32(g, v) || shape(g, v).is_none() {
+            return None;
+        }
+    }
+    let out = node.outputs[0];
+    let n_out: usize = shape(g, out)?.iter().product();
+    if n_out == 0 || n_out >= i32::MAX as usize {
+        return None;
+    }
+    let v = |i: usize| Operand::Value(node.inputs[i]);
+    match &node.op {
+        op if op.is_view() => {
+            if g.const_value(node.inputs[0]).is_some() {
+                // A view of a weight: copy it (the weight buffer is never aliased).
+                return Some(vec![kernel(
+                    vec![Param::Out, Param::In],
+                    format!("{THREAD}\nif (i < {n_out}) p0[i] = p1[i];"),
+                    n_out,
+                    vec![Operand::Value(out), v(0)],
+                )]);
+            }
+            Some(vec![DevOp::View])
+        }
+        Op::Unary(u) => {
+            let e = act_expr(u, "p1[i]")?;
+            Some(vec![kernel(
+                vec![Param::Out, Param::In],
+                format!("{THREAD}\nif (i < {n_out}) p0[i] = {e};"),
+                n_out,
+                vec![Operand::Value(out), v(0)],
+            )])
+        }
+        Op::Binary(op, axis) => binary(g, k, *op, *axis, None),
+        Op::FusedBinary(f) => binary(g, k, f.op, f.axis, Some(&f.act)),
+        Op::Conv2d(c) => conv(
+            g,
+            k,
+            &FusedConv {
+                conv: c.clone(),
+                residual: false,
+                act: None,
+                post: None,
+            },
+        ),
+        Op::FusedConv(f) => conv(g, k, f),
+        Op::MatMul(m) => matmul(g, k, m, false, None),
+        Op::FusedMatMul(f) if f.packed_n.is_none() => {
+            matmul(g, k, &f.mm, f.has_bias, f.act.as_ref())
+        }
+        Op::Pool2d(p) => pool(g, k, p),
+        Op::Softmax(s) => softmax(g, k, s.axis),
+        Op::LayerNorm(l) => layer_norm(g, k, l, false),
+        Op::SkipLayerNorm(s) => layer_norm(g, k, &s.ln, true),
+        Op::SeBlock(s) => se_block(g, k, &s.act1, &s.act2),
+        Op::Transpose(_)
+        | Op::Slice(_)
+        | Op::StridedSlice(_)
+        | Op::Split(_)
+        | Op::Concat(_)
+        | Op::Stack(_) => gather(g, k),
+        Op::Interp(i) if i.mode == InterpMode::Nearest => gather(g, k),
+        _ => None,
+    }
+}
+
+/// `out = act(x op y)` with Paddle's broadcast: same shapes index directly, a one-element
+/// operand is read at 0, anything else through an index table per operand derived by
+/// running the reference broadcast on index tensors.
+fn binary(
+    g: &Graph,
+    k: usize,
+    op: BinaryOp,
+    axis: i64,
+    act: Option<&UnaryOp>,
+) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let (x, y, out) = (node.inputs[0], node.inputs[1], node.outputs[0]);
+    let (xs, ys, os) = (shape(g, x)?, shape(g, y)?, shape(g, out)?);
+    let n: usize = os.iter().product();
+    let mut params = vec![Param::Out, Param::In, Param::In];
+    let mut args = vec![Operand::Value(out), Operand::Value(x), Operand::Value(y)];
+    let mut index = |s: &[usize], which: usize, p: usize| -> Option<String> {
+        let len: usize = s.iter().product();
+        if s == os.as_slice() {
+            return Some("i".into());
+        }
+        if len == 1 {
+            return Some("0".into());
+        }
+        // The table: run the broadcast on (iota, zeros) or (zeros, iota).
+        let iota = Tensor::from_i64s(&(0..len as i64).collect::<Vec<_>>())
+            .reshape(s)
+            .ok()?;
+        let other_shape = if which == 0 { &ys } else { &xs };
+        let zeros = Tensor::zeros(DType::I64, other_shape);
+        let ins = if which == 0 {
+            [&iota, &zeros]
+        } else {
+            [&zeros, &iota]
+        };
+        let r = Op::Binary(BinaryOp::Add, axis).eval(&ins).ok()?;
+        if r.first()?.shape() != os.as_slice() {
+            return None;
+        }
+        let t: Vec<i32> = r[0].to_i64_vec().iter().map(|&v| v as i32).collect();
+        params.push(Param::Idx);
+        args.push(Operand::Table(t));
+        Some(format!("p{p}[i]"))
+    };
+    let xi = index(&xs, 0, 3)?;
+    let yi = index(&ys, 1, if params_len_after_x(&xs, &os) { 4 } else { 3 })?;
+    let mut e = bin_expr(op, &format!("p1[{xi}]"), &format!("p2[{yi}]"))?;
+    if let Some(a) = act {
+        e = act_expr(a, &format!("({e})"))?;
+    }
+    Some(vec![kernel(
+        params,
+        format!("{THREAD}\nif (i < {n}) p0[i] = {e};"),
+        n,
+        args,
+    )])
+}
+
+/// Whether `x` of shape `xs` needs a table (and so takes parameter 3).
+fn params_len_after_x(xs: &[usize], os: &[usize]) -> bool {
+    xs != os && xs.iter().product::<usize>() != 1
+}
+
+/// A direct convolution, NCHW, one thread per output element, with the fused epilogue:
+/// bias, residual, activation, post affine, in that order.
+fn conv(g: &Graph, k: usize, f: &FusedConv) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let c = &f.conv;
+    if c.layout != kayak_ir::ops::Layout::Nchw {
+        return None;
+    }
+    let (xs, ws, os) = (
+        shape(g, node.inputs[0])?,
+        shape(g, node.inputs[1])?,
+        shape(g, node.outputs[0])?,
+    );
+    if xs.len() != 4 || ws.len() != 4 || os.len() != 4 {
+        return None;
+    }
+    let (cin, h, w) = (xs[1], xs[2], xs[3]);
+    let (oc, icg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
+    let (oh, ow) = (os[2], os[3]);
+    let (pads, dil) = c.padding.resolve([h, w], [kh, kw], c.strides, c.dilations);
+    let ocg = oc / c.groups.max(1);
+    let n: usize = os.iter().product();
+    let mut params = vec![Param::Out, Param::In, Param::In];
+    let mut args = vec![
+        Operand::Value(node.outputs[0]),
+        Operand::Value(node.inputs[0]),
+        Operand::Value(node.inputs[1]),
+    ];
+    let mut epilogue = String::new();
+    let mut next = 2;
+    if c.has_bias {
+        params.push(Param::In);
+        args.push(Operand::Value(*node.inputs.get(next)?));
+        epilogue.push_str(&format!("v += p{}[oc];\n", params.len() - 1));
+        next += 1;
+    }
+    if f.residual {
+        let r = *node.inputs.get(next)?;
+        if shape(g, r)? != os {
+            return None;
+        }
+        params.push(Param::In);
+        args.push(Operand::Value(r));
+        epilogue.push_str(&format!("v += p{}[i];\n", params.len() - 1));
+    }
+    if let Some(a) = &f.act {
+        epilogue.push_str(&format!("v = {};\n", act_expr(a, "v")?));
+    }
+    if let Some((s, t)) = f.post {
+        epilogue.push_str(&format!("v = {} * v + {};\n", lit(s), lit(t)));
+    }
+    let body = format!(
+        "{THREAD}
+if (i >= {n}) return;
+int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; t /= {oh}; int oc = t % {oc}; int b = t / {oc};
+int grp = oc / {ocg};
+float acc = 0.0f;
+for (int ic = 0; ic < {icg}; ic++) {{
+  const float* xp = p1 + ((size_t)(b * {cin} + grp * {icg} + ic)) * {hw};
+  const float* wp = p2 + ((size_t)(oc * {icg} + ic)) * {khw};
+  for (int ky = 0; ky < {kh}; ky++) {{
+    int iy = oy * {sh} - {pt} + ky * {dh};
+    if (iy < 0 || iy >= {h}) continue;
+    for (int kx = 0; kx < {kw}; kx++) {{
+      int ix = ox * {sw} - {pl} + kx * {dw};
+      if (ix < 0 || ix >= {w}) continue;
+      acc += xp[iy * {w} + ix] * wp[ky * {kw} + kx];
+    }}
+  }}
+}}
+float v = acc;
+{epilogue}p0[i] = v;",
+        hw = h * w,
+        khw = kh * kw,
+        sh = c.strides[0],
+        sw = c.strides[1],
+        pt = pads[0],
+        pl = pads[2],
+        dh = dil[0],
+        dw = dil[1],
+    );
+    if cin != icg * c.groups || ocg * c.groups != oc {
+        return None;
+    }
+    Some(vec![kernel(params, body, n, args)])
+}
+
+/// `alpha · op(x) · op(y)` by GEMM (one call: `y` 2-D with its batch folded into rows, or
+/// equal batches), then the bias and activation in place.
+fn matmul(
+    g: &Graph,
+    k: usize,
+    m: &kayak_ir::ops::MatMul,
+    has_bias: bool,
+    act: Option<&UnaryOp>,
+) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let (xs, ys, os) = (
+        shape(g, node.inputs[0])?,
+        shape(g, node.inputs[1])?,
+        shape(g, node.outputs[0])?,
+    );
+    if xs.len() < 2 || ys.len() < 2 || os.len() < 2 {
+        return None;
+    }
+    let (xr, xc) = (xs[xs.len() - 2], xs[xs.len() - 1]);
+    let (yr, yc) = (ys[ys.len() - 2], ys[ys.len() - 1]);
+    let (rows, kk) = if m.trans_x { (xc, xr) } else { (xr, xc) };
+    let (k2, cols) = if m.trans_y { (yc, yr) } else { (yr, yc) };
+    if kk != k2 || os[os.len() - 1] != cols || os[os.len() - 2] != rows {
+        return None;
+    }
+    let xb: usize = xs[..xs.len() - 2].iter().product();
+    let yb: usize = ys[..ys.len() - 2].iter().product();
+    let ob: usize = os[..os.len() - 2].iter().product();
+    let mut gm = Gemm {
+        m: rows,
+        n: cols,
+        k: kk,
+        trans_a: m.trans_x,
+        trans_b: m.trans_y,
+        a: 0,
+        lda: xc,
+        b: 0,
+        ldb: yc,
+        c: 0,
+        ldc: cols,
+        alpha: m.alpha,
+        beta: 0.0,
+        batch: ob,
+        stride_a: xr * xc,
+        stride_b: yr * yc,
+        stride_c: rows * cols,
+    };
+    if ys.len() == 2 && !m.trans_x {
+        // One product with every batch item's rows stacked.
+        gm.m = rows * xb;
+        gm.batch = 1;
+        if ob != xb {
+            return None;
+        }
+    } else if yb == 1 && xb == ob {
+        gm.stride_b = 0;
+    } else if xb == 1 && yb == ob {
+        gm.stride_a = 0;
+    } else if !(xb == ob && yb == ob && xs[..xs.len() - 2] == ys[..ys.len() - 2]) {
+        return None;
+    }
+    let mut ops = vec![DevOp::Gemm {
+        gemm: gm,
+        a: Operand::Value(node.inputs[0]),
+        b: Operand::Value(node.inputs[1]),
+        c: Operand::Value(node.outputs[0]),
+    }];
+    let n: usize = os.iter().product();
+    if has_bias || act.is_some() {
+        let mut params = vec![Param::Out];
+        let mut args = vec![Operand::Value(node.outputs[0])];
+        let mut e = "v".to_string();
+        let mut pre = String::new();
+        if has_bias {
+            let bs = shape(g, node.inputs[2])?;
+            if bs.iter().product::<usize>() != cols {
+                return None;
+            }
+            params.push(Param::In);
+            args.push(Operand::Value(node.inputs[2]));
+            pre = format!("v += p1[i % {cols}];\n");
+        }
+        if let Some(a) = act {
+            e = act_expr(a, "v")?;
+        }
+        ops.push(kernel(
+            params,
+            format!("{THREAD}\nif (i >= {n}) return;\nfloat v = p0[i];\n{pre}p0[i] = {e};"),
+            n,
+            args,
+        ));
+    }
+    Some(ops)
+}
+
+/// Max or average pooling, one thread per output element, windows as the reference ops
+/// places them (clipped to the input; a non-exclusive average divides by the full window).
+fn pool(g: &Graph, k: usize, p: &Pool) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    if p.layout != kayak_ir::ops::Layout::Nchw {
+        return None;
+    }
+    let (xs, os) = (shape(g, node.inputs[0])?, shape(g, node.outputs[0])?);
+    if xs.len() != 4 || os.len() != 4 {
+        return None;
+    }
+    let (h, w) = (xs[2], xs[3]);
+    let (o, pad) = p.out_size([h, w]).ok()?;
+    if o != [os[2], os[3]] {
+        return None;
+    }
+    let (kk, s) = if p.global {
+        ([h, w], [1, 1])
+    } else {
+        (p.ksize, p.strides)
+    };
+    let n: usize = os.iter().product();
+    let window = if p.adaptive || p.global {
+        format!(
+            "int y0 = (oy * {h}) / {oh}, y1 = ((oy + 1) * {h} + {oh} - 1) / {oh};
+int x0 = (ox * {w}) / {ow}, x1 = ((ox + 1) * {w} + {ow} - 1) / {ow};
+int count = (y1 - y0) * (x1 - x0);",
+            oh = o[0],
+            ow = o[1]
+        )
+    } else {
+        let count = if p.exclusive {
+            "(y1 - y0) * (x1 - x0)".to_string()
+        } else {
+            format!("{}", kk[0] * kk[1])
+        };
+        format!(
+            "int ys = oy * {sh} - {pt}, xs = ox * {sw} - {pl};
+int y1 = min(ys + {kh}, {h}), x1 = min(xs + {kw}, {w});
+int y0 = max(ys, 0), x0 = max(xs, 0);
+if (y1 < y0) y1 = y0; if (x1 < x0) x1 = x0;
+int count = {count};",
+            sh = s[0],
+            sw = s[1],
+            pt = pad[0],
+            pl = pad[2],
+            kh = kk[0],
+            kw = kk[1],
+        )
+    };
+    let reduce = match p.kind {
+        PoolKind::Max => "float m = -(1.0f/0.0f);
+for (int iy = y0; iy < y1; iy++) for (int ix = x0; ix < x1; ix++) m = fmaxf(m, xp[iy * W + ix]);
+p0[i] = m;"
+            .to_string(),
+        PoolKind::Avg => "float acc = 0.0f;
+for (int iy = y0; iy < y1; iy++) for (int ix = x0; ix < x1; ix++) acc += xp[iy * W + ix];
+p0[i] = acc / (float)(count > 0 ? count : 1);"
+            .to_string(),
+    };
+    let body = format!(
+        "{THREAD}
+if (i >= {n}) return;
+const int W = {w};
+int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; int plane = t / {oh};
+const float* xp = p1 + (size_t)plane * {hw};
+{window}
+(void)count;
+{reduce}",
+        ow = o[1],
+        oh = o[0],
+        hw = h * w
+    );
+    Some(vec![kernel(
+        vec![Param::Out, Param::In],
+        body,
+        n,
+        vec![
+            Operand::Value(node.outputs[0]),
+            Operand::Value(node.inputs[0]),
+        ],
+    )])
+}
+
+/// Softmax along `axis`: one thread per (outer, inner) position.
+fn softmax(g: &Graph, k: usize, axis: i64) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    let r = xs.len() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&a) {
+        return None;
+    }
+    let a = a as usize;
+    let outer: usize = xs[..a].iter().product();
+    let len = xs[a];
+    let inner: usize = xs[a + 1..].iter().product();
+    let rows = outer * inner;
+    let body = format!(
+        "{THREAD}
+if (i >= {rows}) return;
+size_t base = (size_t)(i / {inner}) * {len} * {inner} + (i % {inner});
+const float* x = p1 + base; float* y = p0 + base;
+float m = -(1.0f/0.0f);
+for (int j = 0; j < {len}; j++) m = fmaxf(m, x[j * {inner}]);
+float s = 0.0f;
+for (int j = 0; j < {len}; j++) {{ float e = expf(x[j * {inner}] - m); y[j * {inner}] = e; s += e; }}
+float inv = 1.0f / s;
+for (int j = 0; j < {len}; j++) y[j * {inner}] *= inv;"
+    );
+    Some(vec![kernel(
+        vec![Param::Out, Param::In],
+        body,
+        rows,
+        vec![
+            Operand::Value(node.outputs[0]),
+            Operand::Value(node.inputs[0]),
+        ],
+    )])
+}
+
+/// Layer normalization over the trailing axes (with a residual add first when `skip`):
+/// one thread per row, two passes for the variance.
+fn layer_norm(g: &Graph, k: usize, l: &kayak_ir::ops::LayerNorm, skip: bool) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    if l.begin_norm_axis >= xs.len() {
+        return None;
+    }
+    let inner: usize = xs[l.begin_norm_axis..].iter().product();
+    let outer: usize = xs[..l.begin_norm_axis].iter().product();
+    let mut params = vec![Param::Out, Param::In];
+    let mut args = vec![
+        Operand::Value(node.outputs[0]),
+        Operand::Value(node.inputs[0]),
+    ];
+    let mut next = 1;
+    let load = if skip {
+        if shape(g, node.inputs[1])? != xs {
+            return None;
+        }
+        params.push(Param::In);
+        args.push(Operand::Value(node.inputs[1]));
+        next = 2;
+        "(x[j] + r[j])"
+    } else {
+        "x[j]"
+    };
+    let mut affine = String::new();
+    for (on, op) in [(l.has_scale, "*"), (l.has_bias, "+")] {
+        if on {
+            params.push(Param::In);
+            args.push(Operand::Value(node.inputs[next]));
+            if shape(g, node.inputs[next])?.iter().product::<usize>() != inner {
+                return None;
+            }
+            affine.push_str(&format!(" v = v {op} p{}[j];", params.len() - 1));
+            next += 1;
+        }
+    }
+    let rdef = if skip {
+        format!("const float* r = p2 + (size_t)i * {inner};")
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "{THREAD}
+if (i >= {outer}) return;
+const float* x = p1 + (size_t)i * {inner}; {rdef}
+float* y = p0 + (size_t)i * {inner};
+float mean = 0.0f;
+for (int j = 0; j < {inner}; j++) mean += {load};
+mean /= {inner}.0f;
+float var = 0.0f;
+for (int j = 0; j < {inner}; j++) {{ float d = {load} - mean; var += d * d; }}
+var /= {inner}.0f;
+float inv = rsqrtf(var + {eps});
+for (int j = 0; j < {inner}; j++) {{ float v = ({load} - mean) * inv;{affine} y[j] = v; }}",
+        eps = lit(l.epsilon)
+    );
+    Some(vec![kernel(params, body, outer, args)])
+}
+
+/// Squeeze-and-excitation: per-channel means, the two projections with their activations,
+/// then the gate applied — four kernels sharing three scratch vectors.
+fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    let w1 = shape(g, node.inputs[1])?;
+    if xs.len() != 4 || w1.len() != 4 {
+        return None;
+    }
+    let (nb, c, hw) = (xs[0], xs[1], xs[2] * xs[3]);
+    let c1 = w1[0];
+    let (a1, a2) = (act_expr(act1, "v")?, act_expr(act2, "v")?);
+    let (mean, hid, gate) = (
+        Operand::ScratchOf(0, nb * c),
+        Operand::ScratchOf(1, nb * c1),
+        Operand::ScratchOf(2, nb * c),
+    );
+    let out = Operand::Value(node.outputs[0]);
+    let x = Operand::Value(node.inputs[0]);
+    let inp = |i: usize| Operand::Value(node.inputs[i]);
+    let total = nb * c * hw;
+    Some(vec![
+        kernel(
+            vec![Param::Out, Param::In],
+            format!(
+                "{THREAD}\nif (i >= {nc}) return;\nconst float* x = p1 + (size_t)i * {hw};\nfloat s = 0.0f;\nfor (int j = 0; j < {hw}; j++) s += x[j];\np0[i] = s / {hw}.0f;",
+                nc = nb * c
+            ),
+            nb * c,
+            vec![mean.clone(), x.clone()],
+        ),
+        kernel(
+            vec![Param::Out, Param::In, Param::In, Param::In],
+            format!(
+                "{THREAD}\nif (i >= {nj}) return;\nint b = i / {c1}, j = i % {c1};\nfloat v = p3[j];\nfor (int q = 0; q < {c}; q++) v += p2[j * {c} + q] * p1[b * {c} + q];\np0[i] = {a1};",
+                nj = nb * c1
+            ),
+            nb * c1,
+            vec![hid.clone(), mean, inp(1), inp(2)],
+        ),
+        kernel(
+            vec![Param::Out, Param::In, Param::In, Param::In],
+            format!(
+                "{THREAD}\nif (i >= {nc}) return;\nint b = i / {c}, q = i % {c};\nfloat v = p3[q];\nfor (int j = 0; j < {c1}; j++) v += p2[q * {c1} + j] * p1[b * {c1} + j];\np0[i] = {a2};",
+                nc = nb * c
+            ),
+            nb * c,
+            vec![gate.clone(), hid, inp(3), inp(4)],
+        ),
+        kernel(
+            vec![Param::Out, Param::In, Param::In],
+            format!("{THREAD}\nif (i >= {total}) return;\np0[i] = p1[i] * p2[i / {hw}];"),
+            total,
+            vec![out, x, gate],
+        ),
+    ])
+}
+
+/// Data movement (transposes, slices, splits, concatenations, nearest resizes) as a gather
+/// per output: the index of the input element each output element copies, found by running
+/// the reference op on index tensors (the data inputs numbered one after another).
+fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let data: Vec<usize> = match node.op {
+        Op::Concat(_) | Op::Stack(_) => (0..node.inputs.len()).collect(),
+        _ => vec![0],
+    };
+    let mut bases = Vec::new();
+    let mut total = 0usize;
+    let mut args_in: Vec<Tensor> = Vec::new();
+    for (i, &v) in node.inputs.iter().enumerate() {
+        if data.contains(&i) {
+            if g.const_value(v).is_some() {
+                return None;
+            }
+            let s = shape(g, v)?;
+            let len: usize = s.iter().product();
+            bases.push(total);
+            let iota: Vec<f64> = (total..total + len).map(|j| j as f64).collect();
+            args_in.push(Tensor::F64(kayak_ir::ndarray_from(&s, iota)));
+            total += len;
+        } else {
+            args_in.push(g.const_value(v)?.clone());
+        }
+    }
+    if total >= 1 << 30 {
+        return None;
+    }
+    let refs: Vec<&Tensor> = args_in.iter().collect();
+    let results = node.op.eval(&refs).ok()?;
+    if results.len() != node.outputs.len() {
+        return None;
+    }
+    let mut ops = Vec::new();
+    for (r, &o) in results.iter().zip(&node.outputs) {
+        if r.shape() != shape(g, o)?.as_slice() {
+            return None;
+        }
+        let idx = r.to_f64_vec();
+        if idx
+            .iter()
+            .any(|&j| j < 0.0 || j.fract() != 0.0 || j >= total as f64)
+        {
+            return None;
+        }
+        let n = idx.len();
+        let mut params = vec![Param::Out, Param::Idx];
+        let mut args = vec![
+            Operand::Value(o),
+            Operand::Table(idx.iter().map(|&j| j as i32).collect()),
+        ];
+        let mut pick = String::new();
+        for (d, (&i, &base)) in data.iter().zip(&bases).enumerate() {
+            params.push(Param::In);
+            args.push(Operand::Value(node.inputs[i]));
+            let p = params.len() - 1;
+            let end = bases.get(d + 1).copied().unwrap_or(total);
+            pick.push_str(&format!(
+                "if (j >= {base} && j < {end}) {{ p0[i] = p{p}[j - {base}]; return; }}\n"
+            ));
+        }
+        ops.push(kernel(
+            params,
+            format!("{THREAD}\nif (i >= {n}) return;\nint j = p1[i];\n{pick}"),
+            n,
+            args,
+        ));
+    }
+    Some(ops)
+}

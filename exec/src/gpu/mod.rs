@@ -1,0 +1,613 @@
+//! Execution on a GPU ([`kayak_gpu::Device`]: an NVIDIA GPU, or the CPU emulator that runs
+//! the same kernels in tests): a [`GpuPlan`] per input-shape signature.
+//!
+//! A plan takes a graph whose types are concrete ([`concretize`]) and a side per node
+//! (device or host; see `kayak_rewrite::place`, which minimizes op times plus copies).
+//! Every device node is lowered ([`lower`]) to kernels generated as CUDA C for its exact
+//! shapes and attributes (elementwise chains with their activations, direct convolutions
+//! with their whole epilogue, pooling, softmax, layer norms, SE blocks, gathers for data
+//! movement) or to a GEMM and its epilogue kernel; all the plan's kernels are compiled as
+//! one module. A node with no lowering runs on the host with its reference op. Values cross
+//! between the sides once per direction: uploaded before the first device reader, downloaded
+//! before the first host reader or at the end for an output.
+//!
+//! Memory: weights and index tables read on the device are uploaded once, into one
+//! allocation; every device intermediate, upload and scratch buffer gets an offset in one
+//! device arena from the same liveness planner as the CPU's ([`crate::memory`]), views
+//! aliasing their input.
+
+mod lower;
+
+pub use lower::{lower, DevOp, Operand};
+
+use crate::memory::{assign_offsets, Lifetime};
+use crate::{Error, Result};
+use kayak_gpu::{Arg, DevPtr, Device, Gemm, LaunchDims, Module, Source};
+use kayak_ir::{DType, Graph, Tensor, TypeInfo, ValueDef, ValueId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `graph` with every value's type made concrete for `shapes` (one per graph input), the
+/// values that specialization computes (shape arithmetic) turned into constants and their
+/// nodes dropped; `keep` mapped to the new graph's ids.
+///
+/// # Errors
+/// [`Error::Plan`] if the shapes do not type-check.
+pub fn concretize(
+    graph: &Graph,
+    keep: &[ValueId],
+    shapes: &[Vec<usize>],
+) -> Result<(Graph, Vec<ValueId>)> {
+    let spec = graph.specialize(shapes).map_err(Error::Plan)?;
+    let mut g = Graph::new();
+    let mut map: Vec<Option<ValueId>> = vec![None; graph.values.len()];
+    for &v in &graph.inputs {
+        map[v] = Some(
+            g.add_input(&graph.values[v].name, spec.types[v].clone())
+                .map_err(Error::Plan)?,
+        );
+    }
+    for (v, value) in graph.values.iter().enumerate() {
+        let t = match (&value.def, &spec.folded[v]) {
+            (ValueDef::Const(t), _) => t.clone(),
+            (_, Some(t)) => t.clone(),
+            _ => continue,
+        };
+        map[v] = Some(g.add_const(&value.name, t).map_err(Error::Plan)?);
+    }
+    for node in &graph.nodes {
+        if node.outputs.iter().all(|&o| map[o].is_some()) {
+            continue;
+        }
+        let ins: Vec<ValueId> = node
+            .inputs
+            .iter()
+            .map(|&i| {
+                map[i].ok_or_else(|| {
+                    Error::Plan(kayak_ir::Error::Graph(format!(
+                        "{}: input {} not computed",
+                        node.origin, graph.values[i].name
+                    )))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let names: Vec<&str> = node
+            .outputs
+            .iter()
+            .map(|&o| graph.values[o].name.as_str())
+            .collect();
+        let outs = g
+            .add_node(node.op.clone(), ins, &names, &node.origin)
+            .map_err(Error::Plan)?;
+        for (&o, n) in node.outputs.iter().zip(outs) {
+            map[o] = Some(n);
+        }
+    }
+    let keep = keep
+        .iter()
+        .map(|&k| {
+            map[k].ok_or_else(|| {
+                Error::Plan(kayak_ir::Error::Graph(format!(
+                    "kept value {} not computed",
+                    graph.values[k].name
+                )))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    g.outputs = keep.clone();
+    Ok((g, keep))
+}
+
+/// Per node of a concrete graph: whether it has a device lowering.
+pub fn device_support(g: &Graph) -> Vec<bool> {
+    (0..g.nodes.len()).map(|k| lower(g, k).is_some()).collect()
+}
+
+/// A device allocation, freed on drop.
+struct Buffer {
+    dev: Arc<dyn Device>,
+    ptr: DevPtr,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.dev.free(self.ptr);
+    }
+}
+
+/// One step of a run.
+#[derive(Debug, Clone)]
+enum GStep {
+    Launch {
+        kernel: usize,
+        dims: LaunchDims,
+        args: Vec<Arg>,
+    },
+    Gemm(Gemm),
+    Upload {
+        value: ValueId,
+        ptr: DevPtr,
+    },
+    Download {
+        value: ValueId,
+        ptr: DevPtr,
+    },
+    Host {
+        node: usize,
+    },
+}
+
+/// What a plan does where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GpuReport {
+    /// Nodes run on the device (views included).
+    pub device_nodes: usize,
+    /// Nodes run on the host.
+    pub host_nodes: usize,
+    /// The op kinds run on the host, with their counts.
+    pub host_ops: std::collections::BTreeMap<String, usize>,
+    /// Copies host → device per run.
+    pub uploads: usize,
+    /// Copies device → host per run.
+    pub downloads: usize,
+    /// Kernel launches and GEMMs per run.
+    pub launches: usize,
+    /// Distinct kernels compiled.
+    pub kernels: usize,
+    /// The device arena's size.
+    pub arena_bytes: usize,
+    /// Weights and index tables held on the device.
+    pub weight_bytes: usize,
+}
+
+/// A graph planned for one device and one input-shape signature.
+pub struct GpuPlan {
+    dev: Arc<dyn Device>,
+    module: Option<Box<dyn Module>>,
+    graph: Graph,
+    steps: Vec<GStep>,
+    _arena: Option<Buffer>,
+    _weights: Option<Buffer>,
+    report: GpuReport,
+}
+
+impl std::fmt::Debug for GpuPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuPlan")
+            .field("device", &self.dev.name())
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an operand's bytes will be, before the arena and weight buffer exist.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Arena buffer `k`, plus a byte offset.
+    Arena(usize, usize),
+    /// The weight buffer, at a byte offset.
+    Weight(usize),
+}
+
+/// A step before addresses are known.
+enum Pending {
+    Launch {
+        kernel: usize,
+        dims: LaunchDims,
+        args: Vec<Result<Arg, Slot>>,
+    },
+    Gemm(Gemm, [Slot; 3]),
+    Upload(ValueId, Slot),
+    Download(ValueId, Slot),
+    Host(usize),
+}
+
+impl GpuPlan {
+    /// Plans `graph` (concrete types, [`concretize`]) on `dev`, node `k` on the device where
+    /// `on_device[k]`; the graph's outputs are what a run returns.
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] if a node placed on the device has no lowering, or the device fails
+    /// (compiling, allocating, uploading weights).
+    pub fn new(dev: Arc<dyn Device>, graph: Graph, on_device: &[bool]) -> Result<GpuPlan> {
+        let g = &graph;
+        if on_device.len() != g.nodes.len() {
+            return Err(Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+                "{} sides for {} nodes",
+                on_device.len(),
+                g.nodes.len()
+            ))));
+        }
+        let mut lowered: Vec<Option<Vec<DevOp>>> = Vec::with_capacity(g.nodes.len());
+        for (k, node) in g.nodes.iter().enumerate() {
+            if on_device[k] {
+                let l = lower(g, k).ok_or_else(|| {
+                    Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+                        "{}: {} has no device kernel but was placed on the device",
+                        node.origin,
+                        node.op.name()
+                    )))
+                })?;
+                lowered.push(Some(l));
+            } else {
+                lowered.push(None);
+            }
+        }
+
+        // Kernels, deduplicated by their text.
+        let mut source = Source {
+            helpers: lower::HELPERS.to_string(),
+            kernels: Vec::new(),
+        };
+        let mut kernel_index: HashMap<(Vec<kayak_gpu::Param>, String), usize> = HashMap::new();
+
+        // Weights and index tables: one buffer.
+        let mut weight_bytes: Vec<u8> = Vec::new();
+        let mut weight_at: HashMap<ValueId, usize> = HashMap::new();
+        let mut place_weight = |bytes: &[u8]| -> usize {
+            let at = weight_bytes.len().div_ceil(256) * 256;
+            weight_bytes.resize(at, 0);
+            weight_bytes.extend_from_slice(bytes);
+            at
+        };
+
+        // Arena buffers: values (by alias root) and scratch.
+        let root = |mut v: ValueId| -> ValueId {
+            // A view's output lives in its input's bytes.
+            while let ValueDef::Node { node, .. } = g.values[v].def {
+                let n = &g.nodes[node];
+                if on_device[node] && n.op.is_view() && g.const_value(n.inputs[0]).is_none() {
+                    v = n.inputs[0];
+                } else {
+                    break;
+                }
+            }
+            v
+        };
+        let mut buffers: Vec<Lifetime> = Vec::new();
+        let mut buffer_of: HashMap<ValueId, usize> = HashMap::new();
+        let bytes_of =
+            |t: &TypeInfo| -> usize { t.shape.numel().known().unwrap_or(0) * t.dtype.size_of() };
+
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut on_dev = vec![false; g.values.len()];
+        let mut on_host = vec![false; g.values.len()];
+        for &v in &g.inputs {
+            on_host[v] = true;
+        }
+        let mut report = GpuReport::default();
+
+        // The arena slot of a value (by its root), opened at the current step.
+        macro_rules! value_slot {
+            ($v:expr) => {{
+                let r = root($v);
+                let step = pending.len();
+                let b = *buffer_of.entry(r).or_insert_with(|| {
+                    buffers.push(Lifetime {
+                        first: step,
+                        last: step,
+                        bytes: bytes_of(&g.values[r].ty).max(4),
+                    });
+                    buffers.len() - 1
+                });
+                buffers[b].last = buffers[b].last.max(step);
+                Slot::Arena(b, 0)
+            }};
+        }
+
+        for (k, node) in g.nodes.iter().enumerate() {
+            match &lowered[k] {
+                Some(ops) => {
+                    report.device_nodes += 1;
+                    for &v in &node.inputs {
+                        if g.const_value(v).is_some() || on_dev[v] {
+                            continue;
+                        }
+                        let s = value_slot!(v);
+                        pending.push(Pending::Upload(v, s));
+                        report.uploads += 1;
+                        on_dev[v] = true;
+                    }
+                    for op in ops {
+                        let mut slot_of = |o: &Operand,
+                                           pending: &Vec<Pending>,
+                                           buffers: &mut Vec<Lifetime>,
+                                           buffer_of: &mut HashMap<ValueId, usize>|
+                         -> Result<Arg, Slot> {
+                            match o {
+                                Operand::I32(v) => Ok(Arg::I32(*v)),
+                                Operand::F32(v) => Ok(Arg::F32(*v)),
+                                Operand::Value(v) => {
+                                    if let Some(t) = g.const_value(*v) {
+                                        let at = *weight_at.entry(*v).or_insert_with(|| {
+                                            place_weight(&t.cast(DType::F32).to_le_bytes())
+                                        });
+                                        return Err(Slot::Weight(at));
+                                    }
+                                    let r = root(*v);
+                                    let step = pending.len();
+                                    let b = *buffer_of.entry(r).or_insert_with(|| {
+                                        buffers.push(Lifetime {
+                                            first: step,
+                                            last: step,
+                                            bytes: bytes_of(&g.values[r].ty).max(4),
+                                        });
+                                        buffers.len() - 1
+                                    });
+                                    buffers[b].last = buffers[b].last.max(step);
+                                    Err(Slot::Arena(b, 0))
+                                }
+                                Operand::Table(t) => {
+                                    let bytes: Vec<u8> =
+                                        t.iter().flat_map(|x| x.to_le_bytes()).collect();
+                                    Err(Slot::Weight(place_weight(&bytes)))
+                                }
+                                Operand::ScratchOf(_, _) => {
+                                    unreachable!("resolved by the lowering's scratch table")
+                                }
+                            }
+                        };
+                        match op {
+                            DevOp::View => {}
+                            DevOp::Kernel {
+                                params,
+                                body,
+                                dims,
+                                args,
+                            } => {
+                                let key = (params.clone(), body.clone());
+                                let next = source.kernels.len();
+                                let kernel = *kernel_index.entry(key).or_insert_with(|| {
+                                    source.kernels.push(kayak_gpu::KernelSpec {
+                                        name: format!("k{next}"),
+                                        params: params.clone(),
+                                        body: body.clone(),
+                                    });
+                                    next
+                                });
+                                // Scratch operands shared between a node's kernels: the
+                                // first use opens the buffer, later ones extend it.
+                                let mut resolved = Vec::with_capacity(args.len());
+                                for a in args {
+                                    resolved.push(match a {
+                                        Operand::ScratchOf(id, floats) => {
+                                            let key = usize::MAX - (k * 16 + id);
+                                            let step = pending.len();
+                                            let b = *buffer_of.entry(key).or_insert_with(|| {
+                                                buffers.push(Lifetime {
+                                                    first: step,
+                                                    last: step,
+                                                    bytes: (4 * floats).max(4),
+                                                });
+                                                buffers.len() - 1
+                                            });
+                                            buffers[b].last = step;
+                                            Err(Slot::Arena(b, 0))
+                                        }
+                                        o => slot_of(o, &pending, &mut buffers, &mut buffer_of),
+                                    });
+                                }
+                                pending.push(Pending::Launch {
+                                    kernel,
+                                    dims: *dims,
+                                    args: resolved,
+                                });
+                                report.launches += 1;
+                            }
+                            DevOp::Gemm { gemm, a, b, c } => {
+                                let mut s = [Slot::Weight(0); 3];
+                                for (i, o) in [a, b, c].into_iter().enumerate() {
+                                    s[i] = match slot_of(o, &pending, &mut buffers, &mut buffer_of)
+                                    {
+                                        Err(slot) => slot,
+                                        Ok(_) => unreachable!("GEMM operands are tensors"),
+                                    };
+                                }
+                                pending.push(Pending::Gemm(*gemm, s));
+                                report.launches += 1;
+                            }
+                        }
+                    }
+                    for &o in &node.outputs {
+                        on_dev[o] = true;
+                    }
+                }
+                None => {
+                    report.host_nodes += 1;
+                    *report
+                        .host_ops
+                        .entry(node.op.name().to_string())
+                        .or_insert(0) += 1;
+                    for &v in &node.inputs {
+                        if g.const_value(v).is_some() || on_host[v] {
+                            continue;
+                        }
+                        let s = value_slot!(v);
+                        pending.push(Pending::Download(v, s));
+                        report.downloads += 1;
+                        on_host[v] = true;
+                    }
+                    pending.push(Pending::Host(k));
+                    for &o in &node.outputs {
+                        on_host[o] = true;
+                    }
+                }
+            }
+        }
+        for &v in &g.outputs {
+            if g.const_value(v).is_none() && !on_host[v] {
+                let s = value_slot!(v);
+                pending.push(Pending::Download(v, s));
+                report.downloads += 1;
+                on_host[v] = true;
+            }
+        }
+
+        // Addresses.
+        let (offsets, arena_bytes) = assign_offsets(&buffers);
+        let arena = if arena_bytes > 0 {
+            Some(Buffer {
+                ptr: dev.alloc(arena_bytes)?,
+                dev: dev.clone(),
+            })
+        } else {
+            None
+        };
+        let weights = if weight_bytes.is_empty() {
+            None
+        } else {
+            let b = Buffer {
+                ptr: dev.alloc(weight_bytes.len())?,
+                dev: dev.clone(),
+            };
+            dev.upload(b.ptr, &weight_bytes)?;
+            Some(b)
+        };
+        let addr = |s: Slot| -> DevPtr {
+            match s {
+                Slot::Arena(b, off) => {
+                    arena.as_ref().map_or(0, |a| a.ptr) + (offsets[b] + off) as u64
+                }
+                Slot::Weight(off) => weights.as_ref().map_or(0, |w| w.ptr) + off as u64,
+            }
+        };
+        let steps: Vec<GStep> = pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Launch { kernel, dims, args } => GStep::Launch {
+                    kernel,
+                    dims,
+                    args: args
+                        .into_iter()
+                        .map(|a| a.unwrap_or_else(|s| Arg::Ptr(addr(s))))
+                        .collect(),
+                },
+                Pending::Gemm(mut gm, [a, b, c]) => {
+                    gm.a += addr(a);
+                    gm.b += addr(b);
+                    gm.c += addr(c);
+                    GStep::Gemm(gm)
+                }
+                Pending::Upload(value, s) => GStep::Upload {
+                    value,
+                    ptr: addr(s),
+                },
+                Pending::Download(value, s) => GStep::Download {
+                    value,
+                    ptr: addr(s),
+                },
+                Pending::Host(node) => GStep::Host { node },
+            })
+            .collect();
+        report.kernels = source.kernels.len();
+        report.arena_bytes = arena_bytes;
+        report.weight_bytes = weight_bytes.len();
+        let module = if source.kernels.is_empty() {
+            None
+        } else {
+            Some(dev.compile(&source)?)
+        };
+        Ok(GpuPlan {
+            dev,
+            module,
+            graph,
+            steps,
+            _arena: arena,
+            _weights: weights,
+            report,
+        })
+    }
+
+    /// What runs where.
+    pub fn report(&self) -> &GpuReport {
+        &self.report
+    }
+
+    /// The planned graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Runs the plan on `inputs` (in the graph's input order), returning its outputs.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for inputs that do not match the plan; [`Error::Node`] for a host
+    /// op failing; [`Error::Gpu`] for the device failing.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let g = &self.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(Error::Input {
+                index: inputs.len().min(g.inputs.len()),
+                reason: format!(
+                    "{} inputs given, the plan has {}",
+                    inputs.len(),
+                    g.inputs.len()
+                ),
+            });
+        }
+        let mut host: Vec<Option<Tensor>> = vec![None; g.values.len()];
+        for (i, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
+            let want = &g.values[v].ty;
+            if t.dtype() != want.dtype || Some(t.shape().to_vec()) != want.shape.to_known() {
+                return Err(Error::Input {
+                    index: i,
+                    reason: format!("got {}{:?}, the plan is for {}", t.dtype(), t.shape(), want),
+                });
+            }
+            host[v] = Some(t.clone());
+        }
+        let value = |host: &Vec<Option<Tensor>>, v: ValueId| -> Option<Tensor> {
+            g.const_value(v).cloned().or_else(|| host[v].clone())
+        };
+        for step in &self.steps {
+            match step {
+                GStep::Launch { kernel, dims, args } => {
+                    let m = self.module.as_ref().ok_or_else(|| {
+                        Error::Gpu(kayak_gpu::GpuError::Launch("no module".into()))
+                    })?;
+                    m.launch(*kernel, *dims, args)?;
+                }
+                GStep::Gemm(gm) => self.dev.gemm(gm)?,
+                GStep::Upload { value: v, ptr } => {
+                    let t = host[*v].as_ref().ok_or_else(|| missing(g, *v))?;
+                    self.dev.upload(*ptr, &t.to_le_bytes())?;
+                }
+                GStep::Download { value: v, ptr } => {
+                    let ty = &g.values[*v].ty;
+                    let shape = ty.shape.to_known().ok_or_else(|| missing(g, *v))?;
+                    let mut bytes = vec![0u8; shape.iter().product::<usize>() * ty.dtype.size_of()];
+                    self.dev.download(*ptr, &mut bytes)?;
+                    host[*v] =
+                        Some(Tensor::from_le_bytes(ty.dtype, &shape, &bytes).map_err(Error::Plan)?);
+                }
+                GStep::Host { node } => {
+                    let n = &g.nodes[*node];
+                    let ins: Vec<Tensor> = n
+                        .inputs
+                        .iter()
+                        .map(|&v| value(&host, v).ok_or_else(|| missing(g, v)))
+                        .collect::<Result<_>>()?;
+                    let refs: Vec<&Tensor> = ins.iter().collect();
+                    let outs = n.op.eval(&refs).map_err(|e| Error::Node {
+                        origin: n.origin.clone(),
+                        source: e,
+                    })?;
+                    for (&o, t) in n.outputs.iter().zip(outs) {
+                        host[o] = Some(t);
+                    }
+                }
+            }
+        }
+        g.outputs
+            .iter()
+            .map(|&v| value(&host, v).ok_or_else(|| missing(g, v)))
+            .collect()
+    }
+}
+
+fn missing(g: &Graph, v: ValueId) -> Error {
+    Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+        "value {} is not on the host when needed (a planning bug)",
+        g.values[v].name
+    )))
+}

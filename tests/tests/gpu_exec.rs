@@ -1,0 +1,132 @@
+//! The GPU executor (`kayak::exec::gpu`) on the CPU emulator of a CUDA device: the same
+//! generated CUDA C kernels, compiled by the host C++ compiler, run for real models and
+//! match Paddle Inference's references; ops the device lacks run on the host between copies
+//! chosen by the placement (`kayak_rewrite::place_with`).
+
+use kayak::exec::gpu::{concretize, device_support, GpuPlan};
+use kayak::gpu::Emulator;
+use kayak::ir::{Graph, Tensor, ValueId};
+use kayak::{Config, CostModel, Predictor};
+use kayak_tests::*;
+use std::sync::Arc;
+
+/// Plans `graph` for `inputs` on the emulator (placement by the GPU cost model, or every
+/// node that has a kernel on the device with `all`) and runs it.
+fn run_emulated(
+    graph: &Graph,
+    keep: &[ValueId],
+    inputs: &[Tensor],
+    all: bool,
+) -> (Vec<Tensor>, kayak::exec::gpu::GpuReport) {
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let (g, _keep) = concretize(graph, keep, &shapes).unwrap();
+    let support = device_support(&g);
+    let sides: Vec<bool> = if all {
+        support.clone()
+    } else {
+        kayak_rewrite::place_with(&g, &CostModel::gpu(), &support)
+            .side
+            .iter()
+            .map(|s| *s == kayak_rewrite::Side::Device)
+            .collect()
+    };
+    let dev = Arc::new(Emulator::new().unwrap());
+    let plan = GpuPlan::new(dev, g, &sides).unwrap();
+    let out = plan.run(inputs).unwrap();
+    (out, plan.report().clone())
+}
+
+/// Runs shared model `name` on the emulated device and checks its references.
+fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::GpuReport> {
+    let dir = require(test, &format!("{name}/manifest.json"))?
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    // The optimized graph a predictor would run (no CPU weight packing).
+    let p = Predictor::new(Config::new().model_dir(&dir).native_kernels(false)).unwrap();
+    let model = p.model();
+    let keep: Vec<ValueId> = p.kept_values()[..p.output_names().len()].to_vec();
+    let inputs: Vec<Tensor> = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| npy(&dir.join(i["file"].as_str().unwrap())).unwrap())
+        .collect();
+    let (outs, report) = run_emulated(&model.graph, &keep, &inputs, all);
+    println!("{name}: {report:?}");
+    let refs = manifest["outputs"].as_array().unwrap();
+    assert_eq!(outs.len(), refs.len());
+    for (got, o) in outs.iter().zip(refs) {
+        let want = npy(&dir.join(o["file"].as_str().unwrap())).unwrap();
+        let (r, at) = worst_ratio(got, &want, 1e-3, 1e-2).unwrap();
+        println!("{name} {}: worst |err|/tol = {r:.4} at {at}", o["name"]);
+        assert!(
+            r <= 1.0,
+            "{name}: error {r:.3}x the tolerance at element {at}"
+        );
+    }
+    Some(report)
+}
+
+#[test]
+fn mobilenet_v3_small_runs_on_the_emulated_device_and_matches() {
+    let Some(r) = check_model(
+        "mobilenet_v3_small_runs_on_the_emulated_device_and_matches",
+        "mobilenet_v3_small",
+        true,
+    ) else {
+        return;
+    };
+    assert_eq!(r.host_nodes, 0, "{r:?}");
+    assert_eq!((r.uploads, r.downloads), (1, 1));
+}
+
+#[test]
+fn ppocr_cls_runs_on_the_emulated_device_and_matches() {
+    let Some(r) = check_model(
+        "ppocr_cls_runs_on_the_emulated_device_and_matches",
+        "ppocr_cls",
+        true,
+    ) else {
+        return;
+    };
+    assert_eq!(r.host_nodes, 0, "{r:?}");
+}
+
+#[test]
+fn ppocr_det_runs_on_the_emulated_device_and_matches() {
+    let Some(r) = check_model(
+        "ppocr_det_runs_on_the_emulated_device_and_matches",
+        "ppocr_det",
+        false,
+    ) else {
+        return;
+    };
+    assert!(r.device_nodes > 60, "{r:?}");
+}
+
+#[test]
+fn ppocr_rec_runs_on_the_emulated_device_and_matches() {
+    let Some(r) = check_model(
+        "ppocr_rec_runs_on_the_emulated_device_and_matches",
+        "ppocr_rec",
+        false,
+    ) else {
+        return;
+    };
+    assert!(r.device_nodes > 60, "{r:?}");
+}
+
+#[test]
+fn ernie_mini_runs_with_its_integer_ops_on_the_host_and_matches() {
+    let Some(r) = check_model(
+        "ernie_mini_runs_with_its_integer_ops_on_the_host_and_matches",
+        "ernie_mini",
+        false,
+    ) else {
+        return;
+    };
+    assert!(r.host_nodes > 0 && r.device_nodes > 30, "{r:?}");
+}
