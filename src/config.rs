@@ -3,6 +3,15 @@
 use kayak_proto::ModelSource;
 use std::path::PathBuf;
 
+/// Which device a GPU predictor runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GpuChoice {
+    /// NVIDIA GPU `id`.
+    Cuda(usize),
+    /// The CPU emulator of a CUDA device.
+    Emulator,
+}
+
 /// How to build a [`crate::Predictor`]: which model, how many threads, which switches.
 ///
 /// ```
@@ -25,7 +34,7 @@ pub struct Config {
     pub(crate) rules_files: Vec<PathBuf>,
     pub(crate) disabled_rules: Vec<String>,
     pub(crate) optim_cache_dir: Option<PathBuf>,
-    pub(crate) gpu: Option<usize>,
+    pub(crate) gpu: Option<GpuChoice>,
     pub(crate) cost_model: Option<kayak_rewrite::CostModel>,
 }
 
@@ -122,13 +131,24 @@ impl Config {
 
     /// Runs on NVIDIA GPU `device_id` (Paddle's `EnableUseGpu`). The predictor checks,
     /// before anything touches CUDA, that the CUDA libraries load and the device exists,
-    /// and fails with [`crate::Error::Gpu`] saying why not: in a build without the
-    /// `cuda` feature, on a machine without a driver or the CUDA libraries, or without
-    /// that device. This build has no GPU kernels yet, so where the device is there it
-    /// fails too ([`kayak_gpu::GpuError::NoKernels`]) rather than run on the CPU unasked.
+    /// and fails with [`crate::Error::Gpu`] saying why not: in a build without the `cuda`
+    /// feature, on a machine without a driver or the CUDA libraries, or without that
+    /// device. Graph optimization then extracts with [`crate::CostModel::gpu`] (unless
+    /// [`Config::cost_model`] says otherwise); each shape signature gets a GPU plan
+    /// (`kayak_exec::gpu`): the ops the device has kernels for run there, the others on
+    /// the host where the placement puts them, with the fewest-cost copies between.
     #[inline(never)]
     pub fn enable_gpu(mut self, device_id: usize) -> Config {
-        self.gpu = Some(device_id);
+        self.gpu = Some(GpuChoice::Cuda(device_id));
+        self
+    }
+
+    /// Runs the GPU backend on its CPU emulator ([`kayak_gpu::Emulator`]): the same
+    /// generated kernels, compiled by the host's C++ compiler, run one thread at a time.
+    /// For testing the GPU path on machines without a GPU — slow, and never for serving.
+    #[inline(never)]
+    pub fn enable_gpu_emulator(mut self) -> Config {
+        self.gpu = Some(GpuChoice::Emulator);
         self
     }
 

@@ -19,8 +19,20 @@ struct Shared {
     fetch_names: Vec<String>,
     input_names: Vec<String>,
     plans: Mutex<PlanCache>,
+    /// With a GPU: its device and its plans.
+    gpu: Option<GpuState>,
     config: Config,
 }
+
+/// A GPU predictor's device and its plans per shape signature (shared by clones; a plan's
+/// runs take its lock, so clones on one device run one at a time).
+struct GpuState {
+    dev: Arc<dyn kayak_gpu::Device>,
+    plans: Mutex<Vec<(Vec<Vec<usize>>, SharedGpuPlan)>>,
+}
+
+/// A GPU plan, locked while it runs (its arena is one per plan).
+type SharedGpuPlan = Arc<Mutex<kayak_exec::gpu::GpuPlan>>;
 
 struct PlanCache {
     cap: usize,
@@ -50,6 +62,8 @@ pub struct Predictor {
     /// The plan of the last successful run (its outputs are in `state`).
     last: Option<Arc<Plan>>,
     state: RunState,
+    /// A GPU predictor's outputs of its last run.
+    gpu_out: Option<Vec<Tensor>>,
 }
 
 impl Clone for Predictor {
@@ -62,6 +76,7 @@ impl Clone for Predictor {
                 self.shared.config.threads,
                 self.shared.config.adaptive_threads,
             ),
+            gpu_out: None,
         }
     }
 }
@@ -76,22 +91,31 @@ impl std::fmt::Debug for Predictor {
     }
 }
 
-/// With `Config::enable_gpu`: whether that GPU can run the model (see there).
-fn check_gpu(config: &Config) -> Result<()> {
-    let Some(id) = config.gpu else {
-        return Ok(());
-    };
-    let device = kayak_gpu::probe(id)?;
-    Err(kayak_gpu::GpuError::NoKernels {
-        device: format!("{} ({})", id, device.name),
+/// With `Config::enable_gpu`: the device, opened after probing that it can be used (see
+/// there); with `Config::enable_gpu_emulator`, the CPU emulator.
+fn open_gpu(config: &Config) -> Result<Option<Arc<dyn kayak_gpu::Device>>> {
+    use crate::config::GpuChoice;
+    match config.gpu {
+        None => Ok(None),
+        Some(GpuChoice::Emulator) => Ok(Some(Arc::new(kayak_gpu::Emulator::new()?))),
+        Some(GpuChoice::Cuda(id)) => {
+            #[cfg(feature = "cuda")]
+            {
+                Ok(Some(Arc::new(kayak_gpu::CudaDevice::open(id)?)))
+            }
+            #[cfg(not(feature = "cuda"))]
+            {
+                kayak_gpu::probe(id)?;
+                unreachable!("the probe of a build without the cuda feature always fails")
+            }
+        }
     }
-    .into())
 }
 
 impl Predictor {
     /// Loads the configured model.
     pub fn new(config: Config) -> Result<Predictor> {
-        check_gpu(&config)?;
+        let gpu = open_gpu(&config)?;
         let src = config.source.clone().ok_or_else(|| {
             Error::Config(
                 "no model given (use model_dir, model_file, model_files or model_buffers)".into(),
@@ -99,13 +123,13 @@ impl Predictor {
         })?;
         let bytes = src.load()?;
         let model = kayak_proto::import(&bytes)?;
-        Predictor::build(model, config, Some(&bytes))
+        Predictor::build(model, config, Some(&bytes), gpu)
     }
 
     /// Builds a predictor for an already imported model.
     pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
-        check_gpu(&config)?;
-        Predictor::build(model, config, None)
+        let gpu = open_gpu(&config)?;
+        Predictor::build(model, config, None, gpu)
     }
 
     /// `bytes` (the model and params files) key the optimized-graph cache.
@@ -113,6 +137,7 @@ impl Predictor {
         model: Model,
         config: Config,
         bytes: Option<&kayak_proto::ModelBytes>,
+        gpu: Option<Arc<dyn kayak_gpu::Device>>,
     ) -> Result<Predictor> {
         let graph = &model.graph;
         let mut keep = graph.outputs.clone();
@@ -141,10 +166,13 @@ impl Predictor {
             for r in &config.disabled_rules {
                 rules.disable(r)?;
             }
-            let cost = config
-                .cost_model
-                .clone()
-                .unwrap_or_else(kayak_rewrite::CostModel::cpu);
+            let cost = config.cost_model.clone().unwrap_or_else(|| {
+                if gpu.is_some() {
+                    kayak_rewrite::CostModel::gpu()
+                } else {
+                    kayak_rewrite::CostModel::cpu()
+                }
+            });
             let cache = match (&config.optim_cache_dir, bytes) {
                 (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
                     Ok(digest) => {
@@ -225,7 +253,7 @@ impl Predictor {
         // The imported graph goes: weights that folding replaced are freed, the rest are
         // shared (`Arc`) with the graph that runs.
         model.graph = graph;
-        if config.ir_optim && config.native_kernels {
+        if config.ir_optim && config.native_kernels && gpu.is_none() {
             // Constant matmul weights packed for the GEMM, replacing the originals (which
             // nothing else holds now, so each is freed as its packed form arrives).
             let packed = kayak_exec::prepack_weights(&mut model.graph, &keep);
@@ -242,6 +270,10 @@ impl Predictor {
                 cap: config.plan_cache,
                 entries: VecDeque::new(),
             }),
+            gpu: gpu.map(|dev| GpuState {
+                dev,
+                plans: Mutex::new(Vec::new()),
+            }),
             config,
         };
         let state = RunState::with_adaptive(shared.config.threads, shared.config.adaptive_threads);
@@ -250,6 +282,7 @@ impl Predictor {
             inputs: vec![None; n_in],
             last: None,
             state,
+            gpu_out: None,
         })
     }
 
@@ -367,6 +400,9 @@ impl Predictor {
             }
         }
         self.last = None;
+        if self.shared.gpu.is_some() {
+            return self.run_gpu();
+        }
         let plan = match self.cached_plan() {
             Some(p) => p,
             None => {
@@ -392,6 +428,93 @@ impl Predictor {
         }
         self.last = Some(plan);
         Ok(())
+    }
+
+    /// A GPU predictor's run: the plan for these shapes (made and cached on first use),
+    /// run on the device with the host ops between.
+    fn run_gpu(&mut self) -> Result<()> {
+        self.gpu_out = None;
+        let inputs: Vec<Tensor> = self
+            .inputs
+            .iter()
+            .map(|t| t.clone().expect("checked by run_inner"))
+            .collect();
+        let plan = self.gpu_plan_for(
+            &inputs
+                .iter()
+                .map(|t| t.shape().to_vec())
+                .collect::<Vec<_>>(),
+        )?;
+        let outs = plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .run(&inputs)?;
+        self.gpu_out = Some(outs);
+        Ok(())
+    }
+
+    /// A GPU predictor's plan for these input shapes (cached), with its report: which ops
+    /// run where, copies, kernels, device memory. `None` without a GPU.
+    pub fn gpu_report(&self, shapes: &[Vec<usize>]) -> Result<Option<kayak_exec::gpu::GpuReport>> {
+        if self.shared.gpu.is_none() {
+            return Ok(None);
+        }
+        let plan = self.gpu_plan_for(shapes)?;
+        let r = plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .report()
+            .clone();
+        Ok(Some(r))
+    }
+
+    fn gpu_plan_for(&self, shapes: &[Vec<usize>]) -> Result<SharedGpuPlan> {
+        let gpu = self
+            .shared
+            .gpu
+            .as_ref()
+            .ok_or_else(|| Error::Config("not a GPU predictor".into()))?;
+        if let Some((_, p)) = gpu
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(k, _)| k == shapes)
+        {
+            return Ok(p.clone());
+        }
+        let (g, _) =
+            kayak_exec::gpu::concretize(&self.shared.model.graph, &self.shared.keep, shapes)?;
+        let support = kayak_exec::gpu::device_support(&g);
+        let cost = self
+            .shared
+            .config
+            .cost_model
+            .clone()
+            .unwrap_or_else(kayak_rewrite::CostModel::gpu);
+        let placement = kayak_rewrite::place_with(&g, &cost, &support);
+        let sides: Vec<bool> = placement
+            .side
+            .iter()
+            .map(|s| *s == kayak_rewrite::Side::Device)
+            .collect();
+        log::info!(
+            "GPU plan for {shapes:?}: {} of {} ops on {}, {} uploads, {} downloads",
+            placement.on_device(),
+            sides.len(),
+            gpu.dev.name(),
+            placement.uploads.len(),
+            placement.downloads.len()
+        );
+        let plan = Arc::new(Mutex::new(kayak_exec::gpu::GpuPlan::new(
+            gpu.dev.clone(),
+            g,
+            &sides,
+        )?));
+        let mut plans = gpu.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans.insert(0, (shapes.to_vec(), plan.clone()));
+        plans.truncate(self.shared.config.plan_cache.max(1));
+        Ok(plan)
     }
 
     /// [`Predictor::run`], adding each plan step's wall time (ns) to `times` (resized to
@@ -493,7 +616,10 @@ impl Predictor {
             self.inputs[k] = Some(t.clone());
         }
         self.run()?;
-        Ok(self.state.outputs().to_vec())
+        match &self.gpu_out {
+            Some(o) => Ok(o.clone()),
+            None => Ok(self.state.outputs().to_vec()),
+        }
     }
 }
 
@@ -630,6 +756,11 @@ impl OutputHandle<'_> {
 
     /// The tensor from the last run.
     pub fn tensor(&self) -> Result<&Tensor> {
+        if let Some(o) = &self.pred.gpu_out {
+            return o
+                .get(self.index)
+                .ok_or_else(|| Error::NotRun { name: self.name() });
+        }
         match self.pred.last {
             Some(_) => self
                 .pred

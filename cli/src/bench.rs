@@ -82,9 +82,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     if let Some(d) = &args.optim_cache_dir {
         cfg = cfg.optim_cache_dir(d);
     }
-    if let crate::Device(Some(id)) = args.device {
-        cfg = cfg.enable_gpu(id);
-    }
+    cfg = args.device.apply(cfg);
     let mut p = Predictor::new(cfg)?;
     let new_ms = t_load.elapsed().as_secs_f64() * 1e3;
     let optimize_ms = p.optimization_report().map_or(0.0, |r| r.optimize_ms);
@@ -113,6 +111,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         .iter()
         .map(|(_, t)| t.shape().to_vec())
         .collect();
+    if args.device != crate::Device::Cpu {
+        return bench_gpu(&args, &mut p, cases, &shapes, load_ms, optimize_ms);
+    }
     let t_plan = Instant::now();
     p.plan_for(&shapes)?;
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
@@ -323,4 +324,110 @@ fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
             node.origin
         );
     }
+}
+
+/// `kayak bench --device cuda|emulator`: the GPU plan (timed), the first run, then the
+/// timed runs (each ends with its outputs downloaded, so it measures the whole run), and
+/// where the plan put each op.
+fn bench_gpu(
+    args: &BenchArgs,
+    p: &mut Predictor,
+    mut cases: Vec<Case>,
+    shapes: &[Vec<usize>],
+    load_ms: f64,
+    optimize_ms: f64,
+) -> Result<()> {
+    let t_plan = Instant::now();
+    let report = p
+        .gpu_report(shapes)?
+        .context("a GPU predictor has a GPU report")?;
+    let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
+    let names: Vec<String> = p
+        .output_names()
+        .iter()
+        .chain(p.fetch_names())
+        .cloned()
+        .collect();
+    let t_first = Instant::now();
+    first_run(p, &mut cases[0], &names)?;
+    let first_run_ms = t_first.elapsed().as_secs_f64() * 1e3;
+    if cases.len() > 1 {
+        first_run(p, &mut cases[1], &names)?;
+    }
+    for i in 0..args.warmup {
+        let n = cases.len();
+        run_case(p, &mut cases[i % n], None)?;
+    }
+    let mut lat = Vec::with_capacity(args.iters);
+    for i in 0..args.iters {
+        let n = cases.len();
+        let t0 = Instant::now();
+        run_case(p, &mut cases[i % n], None)?;
+        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let (min, med, p90, max) = (
+        lat.first().copied().unwrap_or(0.0),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        lat.last().copied().unwrap_or(0.0),
+    );
+    let model = args.model.display().to_string();
+    let host: Vec<String> = report
+        .host_ops
+        .iter()
+        .map(|(k, v)| format!("{k} x{v}"))
+        .collect();
+    if args.json {
+        let j = serde_json::json!({
+            "model": model,
+            "device": format!("{:?}", args.device),
+            "load_ms": load_ms,
+            "optimize_ms": optimize_ms,
+            "plan_ms": plan_ms,
+            "first_run_ms": first_run_ms,
+            "latency_ms": {"min": min, "median": med, "p90": p90, "max": max},
+            "iters": args.iters,
+            "device_nodes": report.device_nodes,
+            "host_nodes": report.host_nodes,
+            "host_ops": report.host_ops,
+            "uploads": report.uploads,
+            "downloads": report.downloads,
+            "launches": report.launches,
+            "kernels": report.kernels,
+            "arena_bytes": report.arena_bytes,
+            "weights_bytes": report.weight_bytes,
+        });
+        out!("{j}");
+    } else {
+        out!("model:    {model}");
+        out!("device:   {:?}", args.device);
+        out!(
+            "load {load_ms:.1} ms, optimize {optimize_ms:.1} ms, plan (kernels compiled) {plan_ms:.1} ms, first run {first_run_ms:.2} ms"
+        );
+        out!(
+            "latency over {} runs (ms): min {min:.3}, median {med:.3}, p90 {p90:.3}, max {max:.3}",
+            args.iters
+        );
+        out!(
+            "placement: {} ops on the device, {} on the host{}; {} uploads, {} downloads, {} launches, {} kernels",
+            report.device_nodes,
+            report.host_nodes,
+            if host.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", host.join(", "))
+            },
+            report.uploads,
+            report.downloads,
+            report.launches,
+            report.kernels
+        );
+        out!(
+            "memory:   device arena {}, device weights {}",
+            mb(report.arena_bytes),
+            mb(report.weight_bytes)
+        );
+    }
+    Ok(())
 }

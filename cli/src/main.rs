@@ -164,8 +164,9 @@ struct BenchArgs {
     /// the calling thread; see `Config::adaptive_threads`).
     #[arg(long = "no-adapt")]
     no_adapt: bool,
-    /// Where to run: `cpu`, or `cuda` / `cuda:N` for NVIDIA GPU N (a build with
-    /// `--features cuda`; without a usable GPU the command fails saying why).
+    /// Where to run: `cpu`; `cuda` / `cuda:N` for NVIDIA GPU N (a build with `--features
+    /// cuda`; without a usable GPU the command fails saying why); `emulator` for the GPU
+    /// backend on its CPU emulator (testing only: slow).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: Device,
 }
@@ -198,26 +199,46 @@ struct RunArgs {
     /// Keep optimized graphs here; a second run skips saturation.
     #[arg(long = "optim-cache-dir", value_name = "DIR")]
     optim_cache_dir: Option<PathBuf>,
-    /// Where to run: `cpu`, or `cuda` / `cuda:N` for NVIDIA GPU N (a build with
-    /// `--features cuda`; without a usable GPU the command fails saying why).
+    /// Where to run: `cpu`; `cuda` / `cuda:N` for NVIDIA GPU N (a build with `--features
+    /// cuda`; without a usable GPU the command fails saying why); `emulator` for the GPU
+    /// backend on its CPU emulator (testing only: slow).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     device: Device,
 }
 
-/// `--device`: the GPU's index, or none for the CPU.
-#[derive(Clone, Copy, Debug)]
-struct Device(Option<usize>);
+/// `--device`: where a predictor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Device {
+    /// The CPU.
+    Cpu,
+    /// NVIDIA GPU N.
+    Cuda(usize),
+    /// The GPU backend on its CPU emulator (tests; slow).
+    Emulator,
+}
 
-/// `cpu` → none, `cuda` → GPU 0, `cuda:N` → GPU N.
+impl Device {
+    /// `cfg` set to run here.
+    fn apply(self, cfg: Config) -> Config {
+        match self {
+            Device::Cpu => cfg,
+            Device::Cuda(id) => cfg.enable_gpu(id),
+            Device::Emulator => cfg.enable_gpu_emulator(),
+        }
+    }
+}
+
+/// `cpu`, `cuda` (GPU 0), `cuda:N`, or `emulator`.
 fn parse_device(s: &str) -> std::result::Result<Device, String> {
     match s {
-        "cpu" => Ok(Device(None)),
-        "cuda" => Ok(Device(Some(0))),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        "emulator" => Ok(Device::Emulator),
         _ => s
             .strip_prefix("cuda:")
             .and_then(|n| n.parse().ok())
-            .map(|n| Device(Some(n)))
-            .ok_or_else(|| format!("`{s}`: expected cpu, cuda or cuda:N")),
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("`{s}`: expected cpu, cuda, cuda:N or emulator")),
     }
 }
 
@@ -433,9 +454,7 @@ fn run(args: RunArgs) -> Result<()> {
         .model_path(&path)
         .threads(threads)
         .ir_optim(!no_optimize);
-    if let Device(Some(id)) = device {
-        cfg = cfg.enable_gpu(id);
-    }
+    cfg = device.apply(cfg);
     for f in &fetch {
         cfg = cfg.fetch_var(f);
     }
@@ -735,12 +754,16 @@ mod device_tests {
     /// `--device` takes cpu, cuda and cuda:N, and names what it expected otherwise.
     #[test]
     fn device_names_parse_or_say_what_was_expected() {
-        assert_eq!(parse_device("cpu").unwrap().0, None);
-        assert_eq!(parse_device("cuda").unwrap().0, Some(0));
-        assert_eq!(parse_device("cuda:3").unwrap().0, Some(3));
+        assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
+        assert_eq!(parse_device("cuda").unwrap(), Device::Cuda(0));
+        assert_eq!(parse_device("cuda:3").unwrap(), Device::Cuda(3));
+        assert_eq!(parse_device("emulator").unwrap(), Device::Emulator);
         for bad in ["gpu", "cuda:", "cuda:x", "cuda:-1", ""] {
             let e = parse_device(bad).unwrap_err();
-            assert!(e.contains("expected cpu, cuda or cuda:N"), "{bad}: {e}");
+            assert!(
+                e.contains("expected cpu, cuda, cuda:N or emulator"),
+                "{bad}: {e}"
+            );
         }
     }
 }

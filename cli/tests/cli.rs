@@ -486,3 +486,35 @@ fn optimize_costs_with_the_gpu_table_on_request() {
         "{e}"
     );
 }
+
+#[test]
+fn run_and_bench_on_the_gpu_emulator() {
+    let args = ["assets/ppocr_cls", "--input", "x=assets/text_line.npy"];
+    let cpu = ok(&kayak(&[&["run"][..], &args[..]].concat()));
+    let emu = ok(&kayak(
+        &[&["run"][..], &args[..], &["--device", "emulator"][..]].concat(),
+    ));
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("output 0"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line(&cpu), line(&emu));
+    let b = ok(&kayak(&[
+        "bench",
+        "assets/ppocr_cls",
+        "--shape",
+        "x=1,3,48,192",
+        "--device",
+        "emulator",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(b.lines().last().unwrap()).unwrap();
+    assert!(j["device_nodes"].as_u64().unwrap() > 40, "{b}");
+    assert_eq!(j["uploads"], 1, "{b}");
+}

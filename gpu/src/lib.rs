@@ -1,6 +1,10 @@
-//! Kayak's NVIDIA GPU access. Today: finding out, before anything touches CUDA, whether a
-//! device can be used — the libraries loaded, the driver initialized, the device there —
-//! and saying why not with a typed error.
+//! Kayak's NVIDIA GPU access: finding out, before anything touches CUDA, whether a device
+//! can be used — the libraries loaded, the driver initialized, the device there — and
+//! saying why not with a typed error; the [`Device`] interface the GPU executor
+//! (`kayak_exec::gpu`) runs on, with two implementations: `CudaDevice` (feature `cuda`:
+//! NVRTC, the driver API, cuBLAS) and the CPU [`Emulator`], which runs the same CUDA C
+//! kernels compiled by the host's C++ compiler, so the whole GPU path is tested without a
+//! GPU.
 //!
 //! cudarc loads the CUDA libraries when first called and panics if one is missing, so
 //! [`probe`] checks that each library this backend needs is present (`libcuda`, NVRTC,
@@ -10,7 +14,8 @@
 //! [`engine_cache`] keeps built engines (TensorRT plans) on disk, keyed by a subgraph's
 //! hash and the build's parameters.
 //!
-//! Architecture invariant: this crate knows devices and CUDA; it never sees a graph.
+//! Architecture invariant: this crate knows devices and CUDA; it never sees a graph
+//! (kernels reach it as [`Source`]: typed signatures and CUDA C bodies).
 #![warn(missing_docs)]
 
 #[cfg(feature = "cuda")]
@@ -39,13 +44,6 @@ pub enum GpuError {
     /// The driver refused (cuInit or a device query failed).
     #[error("the CUDA driver failed: {0}")]
     Driver(String),
-    /// The device is there, but this build has no GPU kernels to run a model with yet:
-    /// a predictor asked for the GPU is refused rather than run on the CPU unasked.
-    #[error("GPU {device} found, but this build of Kayak has no GPU kernels yet; run on the CPU (leave enable_gpu out)")]
-    NoKernels {
-        /// The device's name.
-        device: String,
-    },
     /// A module did not compile (NVRTC's or the emulator's compiler's log).
     #[error("GPU module {module} did not compile: {log}")]
     Compile {

@@ -130,3 +130,39 @@ fn ernie_mini_runs_with_its_integer_ops_on_the_host_and_matches() {
     };
     assert!(r.host_nodes > 0 && r.device_nodes > 30, "{r:?}");
 }
+
+#[test]
+fn a_predictor_on_the_emulated_gpu_agrees_with_the_cpu_through_every_interface() {
+    let dir = repo_root().join("assets/ppocr_cls");
+    let x = npy(&repo_root().join("assets/text_line.npy")).unwrap();
+    let x180 = npy(&repo_root().join("assets/text_line_rot180.npy")).unwrap();
+    let mut cpu = Predictor::new(Config::new().model_dir(&dir)).unwrap();
+    let mut gpu = Predictor::new(Config::new().model_dir(&dir).enable_gpu_emulator()).unwrap();
+    // Optimized for the GPU's cost model.
+    assert!(gpu.optimization_report().is_some());
+    assert!(cpu.gpu_report(&[x.shape().to_vec()]).unwrap().is_none());
+    for input in [&x, &x180] {
+        let want = cpu.run_with(std::slice::from_ref(input)).unwrap();
+        let got = gpu.run_with(std::slice::from_ref(input)).unwrap();
+        let (r, at) = worst_ratio(&got[0], &want[0], 1e-3, 1e-2).unwrap();
+        assert!(r <= 1.0, "{r} at {at}");
+    }
+    // Handles, and a clone with its own inputs and outputs.
+    let mut clone = gpu.clone();
+    clone.input("x").unwrap().set(x180.clone()).unwrap();
+    clone.run().unwrap();
+    gpu.input("x").unwrap().set(x.clone()).unwrap();
+    gpu.run().unwrap();
+    let name = gpu.output_names()[0].clone();
+    let mut a = vec![0f32; 2];
+    let mut b = vec![0f32; 2];
+    gpu.output(&name).unwrap().copy_to_cpu(&mut a).unwrap();
+    clone.output(&name).unwrap().copy_to_cpu(&mut b).unwrap();
+    // The upright line and the upside-down one are told apart.
+    assert!(a[0] > 0.5 && b[1] > 0.5, "{a:?} {b:?}");
+    let report = gpu.gpu_report(&[x.shape().to_vec()]).unwrap().unwrap();
+    assert!(report.device_nodes > 40, "{report:?}");
+    // A wrong input is a typed error, as on the CPU.
+    let bad = Tensor::zeros(kayak::DType::F32, &[1, 4, 48, 192]);
+    assert!(gpu.run_with(&[bad]).is_err());
+}

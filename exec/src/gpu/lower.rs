@@ -769,8 +769,27 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
     if total >= 1 << 30 {
         return None;
     }
+    // In f64 (exact for any index), else f32 (exact below 2^24) for ops that take only it.
     let refs: Vec<&Tensor> = args_in.iter().collect();
-    let results = node.op.eval(&refs).ok()?;
+    let results = match node.op.eval(&refs) {
+        Ok(r) => r,
+        Err(_) if total < 1 << 24 => {
+            let as_f32: Vec<Tensor> = args_in
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if data.contains(&i) {
+                        t.cast(DType::F32)
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect();
+            let refs: Vec<&Tensor> = as_f32.iter().collect();
+            node.op.eval(&refs).ok()?
+        }
+        Err(_) => return None,
+    };
     if results.len() != node.outputs.len() {
         return None;
     }
