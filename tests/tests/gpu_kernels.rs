@@ -62,7 +62,11 @@ fn check(b: B, positive_inputs: bool) {
             let s = g.values[v].ty.shape.to_known().unwrap();
             let t = rand_t(&s, 1000 + k as u64);
             if positive_inputs {
-                let v: Vec<f32> = t.to_f64_vec().iter().map(|x| x.abs() as f32 + 0.5).collect();
+                let v: Vec<f32> = t
+                    .to_f64_vec()
+                    .iter()
+                    .map(|x| x.abs() as f32 + 0.5)
+                    .collect();
                 Tensor::from_f32s(&s, v).unwrap()
             } else {
                 t

@@ -374,8 +374,8 @@ int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; t /= {oh}; int oc = t % 
 int grp = oc / {ocg};
 float acc = 0.0f;
 for (int ic = 0; ic < {icg}; ic++) {{
-  const float* xp = p1 + ((size_t)(b * {cin} + grp * {icg} + ic)) * {hw};
-  const float* wp = p2 + ((size_t)(oc * {icg} + ic)) * {khw};
+  const float* xp = p1 + ((long long)(b * {cin} + grp * {icg} + ic)) * {hw};
+  const float* wp = p2 + ((long long)(oc * {icg} + ic)) * {khw};
   for (int ky = 0; ky < {kh}; ky++) {{
     int iy = oy * {sh} - {pt} + ky * {dh};
     if (iy < 0 || iy >= {h}) continue;
@@ -563,7 +563,7 @@ p0[i] = acc / (float)(count > 0 ? count : 1);"
 if (i >= {n}) return;
 const int W = {w};
 int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; int plane = t / {oh};
-const float* xp = p1 + (size_t)plane * {hw};
+const float* xp = p1 + (long long)plane * {hw};
 {window}
 (void)count;
 {reduce}",
@@ -599,7 +599,7 @@ fn softmax(g: &Graph, k: usize, axis: i64) -> Option<Vec<DevOp>> {
     let body = format!(
         "{THREAD}
 if (i >= {rows}) return;
-size_t base = (size_t)(i / {inner}) * {len} * {inner} + (i % {inner});
+size_t base = (long long)(i / {inner}) * {len} * {inner} + (i % {inner});
 const float* x = p1 + base; float* y = p0 + base;
 float m = -(1.0f/0.0f);
 for (int j = 0; j < {len}; j++) m = fmaxf(m, x[j * {inner}]);
@@ -659,15 +659,15 @@ fn layer_norm(g: &Graph, k: usize, l: &kayak_ir::ops::LayerNorm, skip: bool) -> 
         }
     }
     let rdef = if skip {
-        format!("const float* r = p2 + (size_t)i * {inner};")
+        format!("const float* r = p2 + (long long)i * {inner};")
     } else {
         String::new()
     };
     let body = format!(
         "{THREAD}
 if (i >= {outer}) return;
-const float* x = p1 + (size_t)i * {inner}; {rdef}
-float* y = p0 + (size_t)i * {inner};
+const float* x = p1 + (long long)i * {inner}; {rdef}
+float* y = p0 + (long long)i * {inner};
 float mean = 0.0f;
 for (int j = 0; j < {inner}; j++) mean += {load};
 mean /= {inner}.0f;
@@ -706,7 +706,7 @@ fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<D
         kernel(
             vec![Param::Out, Param::In],
             format!(
-                "{THREAD}\nif (i >= {nc}) return;\nconst float* x = p1 + (size_t)i * {hw};\nfloat s = 0.0f;\nfor (int j = 0; j < {hw}; j++) s += x[j];\np0[i] = s / {hw}.0f;",
+                "{THREAD}\nif (i >= {nc}) return;\nconst float* x = p1 + (long long)i * {hw};\nfloat s = 0.0f;\nfor (int j = 0; j < {hw}; j++) s += x[j];\np0[i] = s / {hw}.0f;",
                 nc = nb * c
             ),
             nb * c,
