@@ -45,9 +45,15 @@ fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::Gp
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     // The optimized graph a predictor would run (no CPU weight packing).
-    let p = Predictor::new(Config::new().model_dir(&dir).native_kernels(false)).unwrap();
+    let mut cfg = Config::new().model_dir(&dir).native_kernels(false);
+    if let Ok(s) = std::fs::read_to_string(dir.join("extra_fetch.json")) {
+        let f: serde_json::Value = serde_json::from_str(&s).unwrap();
+        cfg = cfg.fetch_var(f["var"].as_str().unwrap());
+    }
+    let p = Predictor::new(cfg).unwrap();
     let model = p.model();
-    let keep: Vec<ValueId> = p.kept_values()[..p.output_names().len()].to_vec();
+    // The outputs, then the extra fetched variable (ernie's last hidden layer) if any.
+    let keep: Vec<ValueId> = p.kept_values().to_vec();
     let inputs: Vec<Tensor> = manifest["inputs"]
         .as_array()
         .unwrap()
@@ -56,9 +62,13 @@ fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::Gp
         .collect();
     let (outs, report) = run_emulated(&model.graph, &keep, &inputs, all);
     println!("{name}: {report:?}");
-    let refs = manifest["outputs"].as_array().unwrap();
+    let mut refs = manifest["outputs"].as_array().unwrap().clone();
+    if let Ok(s) = std::fs::read_to_string(dir.join("extra_fetch.json")) {
+        let f: serde_json::Value = serde_json::from_str(&s).unwrap();
+        refs.push(serde_json::json!({"name": f["var"], "file": f["file"]}));
+    }
     assert_eq!(outs.len(), refs.len());
-    for (got, o) in outs.iter().zip(refs) {
+    for (got, o) in outs.iter().zip(&refs) {
         let want = npy(&dir.join(o["file"].as_str().unwrap())).unwrap();
         let (r, at) = worst_ratio(got, &want, 1e-3, 1e-2).unwrap();
         println!("{name} {}: worst |err|/tol = {r:.4} at {at}", o["name"]);

@@ -453,3 +453,65 @@ fn data_movement_as_gathers() {
     b.out(v);
     check(b, false);
 }
+
+#[test]
+fn attention_packed_and_not_with_broadcast_masks() {
+    let mut b = B::new();
+    let (bs, s, h, d) = (2, 5, 3, 4);
+    let q = b.input(&[bs, s, h * d]);
+    let k = b.input(&[bs, 7, h * d]);
+    let v = b.input(&[bs, 7, h * d]);
+    let key_mask = b.input(&[bs, 1, 1, 7]);
+    let att = |packed, has_mask| Attention {
+        heads: h,
+        head_dim: d,
+        scale: 0.5,
+        has_mask,
+        packed,
+    };
+    let o = b.op(Op::Attention(att(false, true)), &[q, k, v, key_mask]);
+    b.out(o);
+    let o = b.op(Op::Attention(att(false, false)), &[q, k, v]);
+    b.out(o);
+    let qkv = b.input(&[bs, s, 3 * h * d]);
+    let full_mask = b.input(&[bs, h, s, s]);
+    let o = b.op(Op::Attention(att(true, true)), &[qkv, full_mask]);
+    b.out(o);
+    check(b, false);
+}
+
+#[test]
+fn transposed_convolutions() {
+    let mut b = B::new();
+    let x = b.input(&[2, 4, 5, 6]);
+    let tc = |stride, pad, dil, groups, out_pad, bias| ConvTranspose {
+        strides: [stride, stride],
+        padding: Padding::Explicit(pad),
+        dilations: [dil, dil],
+        groups,
+        output_padding: out_pad,
+        output_size: None,
+        layout: Layout::Nchw,
+        has_bias: bias,
+    };
+    let w = b.w(&[4, 3, 2, 2], 1);
+    let bias = b.w(&[3], 2);
+    let v = b.op(
+        Op::Conv2dTranspose(tc(2, [0; 4], 1, 1, [0, 0], true)),
+        &[x, w, bias],
+    );
+    b.out(v);
+    let w = b.w(&[4, 2, 3, 3], 3);
+    let v = b.op(
+        Op::Conv2dTranspose(tc(2, [1, 1, 1, 1], 1, 2, [1, 1], false)),
+        &[x, w],
+    );
+    b.out(v);
+    let w = b.w(&[4, 1, 3, 3], 4);
+    let v = b.op(
+        Op::Conv2dTranspose(tc(1, [2, 1, 0, 2], 2, 1, [0, 0], false)),
+        &[x, w],
+    );
+    b.out(v);
+    check(b, false);
+}

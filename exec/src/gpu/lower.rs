@@ -242,6 +242,8 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         Op::LayerNorm(l) => layer_norm(g, k, l, false),
         Op::SkipLayerNorm(s) => layer_norm(g, k, &s.ln, true),
         Op::SeBlock(s) => se_block(g, k, &s.act1, &s.act2),
+        Op::Attention(a) => attention(g, k, a),
+        Op::Conv2dTranspose(c) => conv_transpose(g, k, c),
         Op::Transpose(_)
         | Op::Slice(_)
         | Op::StridedSlice(_)
@@ -367,6 +369,51 @@ fn conv(g: &Graph, k: usize, f: &FusedConv) -> Option<Vec<DevOp>> {
     if let Some((s, t)) = f.post {
         epilogue.push_str(&format!("v = {} * v + {};\n", lit(s), lit(t)));
     }
+    if cin != icg * c.groups || ocg * c.groups != oc {
+        return None;
+    }
+    if c.groups == 1 && kh == 1 && kw == 1 && c.strides == [1, 1] && pads == [0; 4] {
+        // Pointwise: per image, W [oc × ic] · X [ic × hw] by one batched GEMM, then the
+        // epilogue in place.
+        let hw = h * w;
+        let mut ops = vec![DevOp::Gemm {
+            gemm: Gemm {
+                m: oc,
+                n: hw,
+                k: cin,
+                trans_a: false,
+                trans_b: false,
+                a: 0,
+                lda: cin,
+                b: 0,
+                ldb: hw,
+                c: 0,
+                ldc: hw,
+                alpha: 1.0,
+                beta: 0.0,
+                batch: xs[0],
+                stride_a: 0,
+                stride_b: cin * hw,
+                stride_c: oc * hw,
+            },
+            a: Operand::Value(node.inputs[1]),
+            b: Operand::Value(node.inputs[0]),
+            c: Operand::Value(node.outputs[0]),
+        }];
+        if !epilogue.is_empty() {
+            // The same epilogue, reading the product from the output: p1 (x) and p2 (w)
+            // become unused parameters so the epilogue's parameter numbers stay.
+            ops.push(kernel(
+                params,
+                format!(
+                    "{THREAD}\nif (i >= {n}) return;\nint oc = (i / {hw}) % {oc};\n(void)oc; (void)p1; (void)p2;\nfloat v = p0[i];\n{epilogue}p0[i] = v;"
+                ),
+                n,
+                args,
+            ));
+        }
+        return Some(ops);
+    }
     let body = format!(
         "{THREAD}
 if (i >= {n}) return;
@@ -397,9 +444,6 @@ float v = acc;
         dh = dil[0],
         dw = dil[1],
     );
-    if cin != icg * c.groups || ocg * c.groups != oc {
-        return None;
-    }
     Some(vec![kernel(params, body, n, args)])
 }
 
@@ -806,11 +850,31 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
             return None;
         }
         let n = idx.len();
+        let os = shape(g, o)?;
+        // Separable (transposes, slices, resizes): one small table per axis, summed;
+        // otherwise (concatenations) a table as large as the output.
+        let (table, find) = match separable(&idx, &os) {
+            Some(tables) => {
+                let mut flat = Vec::new();
+                let mut code = String::from("int rem = i; int j = 0;\n");
+                for (ax, t) in tables.iter().enumerate().rev() {
+                    code.push_str(&format!(
+                        "j += p1[{} + rem % {}]; rem /= {};\n",
+                        flat.len(),
+                        os[ax],
+                        os[ax]
+                    ));
+                    flat.extend(t.iter().map(|&v| v as i32));
+                }
+                (flat, code)
+            }
+            None => (
+                idx.iter().map(|&j| j as i32).collect(),
+                "int j = p1[i];\n".to_string(),
+            ),
+        };
         let mut params = vec![Param::Out, Param::Idx];
-        let mut args = vec![
-            Operand::Value(o),
-            Operand::Table(idx.iter().map(|&j| j as i32).collect()),
-        ];
+        let mut args = vec![Operand::Value(o), Operand::Table(table)];
         let mut pick = String::new();
         for (d, (&i, &base)) in data.iter().zip(&bases).enumerate() {
             params.push(Param::In);
@@ -823,10 +887,220 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         }
         ops.push(kernel(
             params,
-            format!("{THREAD}\nif (i >= {n}) return;\nint j = p1[i];\n{pick}"),
+            format!("{THREAD}\nif (i >= {n}) return;\n{find}{pick}"),
             n,
             args,
         ));
     }
     Some(ops)
+}
+
+/// Multi-head attention, one thread per (batch, head, query position): one pass over the
+/// keys with an online softmax (running maximum and denominator, the value accumulator
+/// rescaled as the maximum grows), the mask broadcast from its own shape.
+fn attention(g: &Graph, k: usize, a: &kayak_ir::ops::Attention) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let (h, d) = (a.heads, a.head_dim);
+    let hd = h * d;
+    if d == 0 || d > 256 {
+        return None;
+    }
+    let qs = shape(g, node.inputs[0])?;
+    if qs.len() != 3 {
+        return None;
+    }
+    let (b, s) = (qs[0], qs[1]);
+    let (t, row_q, row_kv, koff, voff, nin) = if a.packed {
+        if qs[2] != 3 * hd {
+            return None;
+        }
+        (s, 3 * hd, 3 * hd, hd, 2 * hd, 1)
+    } else {
+        let ks = shape(g, node.inputs[1])?;
+        if qs[2] != hd || ks.len() != 3 || ks[2] != hd || shape(g, node.inputs[2])? != ks {
+            return None;
+        }
+        (ks[1], hd, hd, 0, 0, 3)
+    };
+    let mut params = vec![Param::Out, Param::In];
+    let mut args = vec![
+        Operand::Value(node.outputs[0]),
+        Operand::Value(node.inputs[0]),
+    ];
+    let (kp, vp) = if a.packed {
+        ("p1", "p1")
+    } else {
+        params.extend([Param::In, Param::In]);
+        args.extend([
+            Operand::Value(node.inputs[1]),
+            Operand::Value(node.inputs[2]),
+        ]);
+        ("p2", "p3")
+    };
+    let mask = if a.has_mask {
+        let m = *node.inputs.get(nin)?;
+        let ms = shape(g, m)?;
+        if ms.len() > 4 {
+            return None;
+        }
+        let mut padded = vec![1usize; 4 - ms.len()];
+        padded.extend_from_slice(&ms);
+        let full = [b, h, s, t];
+        let mut strides = [0usize; 4];
+        let mut run = 1;
+        for ax in (0..4).rev() {
+            if padded[ax] != 1 && padded[ax] != full[ax] {
+                return None;
+            }
+            strides[ax] = if padded[ax] == 1 { 0 } else { run };
+            run *= padded[ax];
+        }
+        params.push(Param::In);
+        args.push(Operand::Value(m));
+        format!(
+            " + p{}[bi * {} + hi * {} + si * {} + ti * {}]",
+            params.len() - 1,
+            strides[0],
+            strides[1],
+            strides[2],
+            strides[3]
+        )
+    } else {
+        String::new()
+    };
+    let rows = b * h * s;
+    let body = format!(
+        "{THREAD}
+if (i >= {rows}) return;
+int si = i % {s}; int hi = (i / {s}) % {h}; int bi = i / ({s} * {h});
+const float* q = p1 + ((long long)(bi * {s} + si)) * {row_q} + hi * {d};
+float acc[{d}];
+for (int di = 0; di < {d}; di++) acc[di] = 0.0f;
+float m = -(1.0f/0.0f), den = 0.0f;
+for (int ti = 0; ti < {t}; ti++) {{
+  const float* kr = {kp} + ((long long)(bi * {t} + ti)) * {row_kv} + {koff} + hi * {d};
+  const float* vr = {vp} + ((long long)(bi * {t} + ti)) * {row_kv} + {voff} + hi * {d};
+  float dot = 0.0f;
+  for (int di = 0; di < {d}; di++) dot += q[di] * kr[di];
+  float l = {scale} * dot{mask};
+  float mn = fmaxf(m, l);
+  float c = expf(m - mn), e = expf(l - mn);
+  den = den * c + e;
+  for (int di = 0; di < {d}; di++) acc[di] = acc[di] * c + e * vr[di];
+  m = mn;
+}}
+float* o = p0 + ((long long)(bi * {s} + si)) * {hd} + hi * {d};
+for (int di = 0; di < {d}; di++) o[di] = acc[di] / den;",
+        scale = lit(a.scale),
+    );
+    Some(vec![kernel(params, body, rows, args)])
+}
+
+/// A transposed convolution (NCHW), one thread per output element gathering the input
+/// pixels that the scatter form would add into it: `oy = iy·stride + ky·dilation − pad`.
+fn conv_transpose(g: &Graph, k: usize, c: &kayak_ir::ops::ConvTranspose) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    if c.layout != kayak_ir::ops::Layout::Nchw {
+        return None;
+    }
+    let (xs, ws, os) = (
+        shape(g, node.inputs[0])?,
+        shape(g, node.inputs[1])?,
+        shape(g, node.outputs[0])?,
+    );
+    if xs.len() != 4 || ws.len() != 4 || os.len() != 4 || c.groups == 0 {
+        return None;
+    }
+    let (ci, h, w) = (xs[1], xs[2], xs[3]);
+    let (ocg, kh, kw) = (ws[1], ws[2], ws[3]);
+    let icg = ci / c.groups;
+    let oc = ocg * c.groups;
+    if ws[0] != ci || icg * c.groups != ci || os[1] != oc {
+        return None;
+    }
+    let (oh, ow) = (os[2], os[3]);
+    let (pads, dil) = c.padding.resolve([h, w], [kh, kw], c.strides, c.dilations);
+    let n: usize = os.iter().product();
+    let mut params = vec![Param::Out, Param::In, Param::In];
+    let mut args = vec![
+        Operand::Value(node.outputs[0]),
+        Operand::Value(node.inputs[0]),
+        Operand::Value(node.inputs[1]),
+    ];
+    let mut bias = String::new();
+    if c.has_bias {
+        params.push(Param::In);
+        args.push(Operand::Value(*node.inputs.get(2)?));
+        bias = "acc += p3[oc];".into();
+    }
+    let body = format!(
+        "{THREAD}
+if (i >= {n}) return;
+int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; t /= {oh}; int oc = t % {oc}; int b = t / {oc};
+int grp = oc / {ocg}, o = oc % {ocg};
+float acc = 0.0f;
+for (int ky = 0; ky < {kh}; ky++) {{
+  int ty = oy + {pt} - ky * {dh};
+  if (ty < 0 || ty % {sh} != 0) continue;
+  int iy = ty / {sh};
+  if (iy >= {h}) continue;
+  for (int kx = 0; kx < {kw}; kx++) {{
+    int tx = ox + {pl} - kx * {dw};
+    if (tx < 0 || tx % {sw} != 0) continue;
+    int ix = tx / {sw};
+    if (ix >= {w}) continue;
+    for (int ic = 0; ic < {icg}; ic++) {{
+      int cg = grp * {icg} + ic;
+      acc += p1[((long long)(b * {ci} + cg) * {h} + iy) * {w} + ix]
+           * p2[((long long)(cg * {ocg} + o) * {kh} + ky) * {kw} + kx];
+    }}
+  }}
+}}
+{bias}
+p0[i] = acc;",
+        pt = pads[0],
+        pl = pads[2],
+        dh = dil[0],
+        dw = dil[1],
+        sh = c.strides[0],
+        sw = c.strides[1],
+    );
+    Some(vec![kernel(params, body, n, args)])
+}
+
+/// Per-axis tables whose sum over an output element's coordinates is `idx` at that element
+/// (`idx` row-major over `shape`), if the mapping is separable that way; every element is
+/// checked.
+fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
+    let r = shape.len();
+    if r == 0 || idx.is_empty() {
+        return None;
+    }
+    let mut strides = vec![1usize; r];
+    for k in (0..r - 1).rev() {
+        strides[k] = strides[k + 1] * shape[k + 1];
+    }
+    let base = idx[0] as i64;
+    let tables: Vec<Vec<i64>> = (0..r)
+        .map(|k| {
+            (0..shape[k])
+                .map(|j| idx[j * strides[k]] as i64 - if k + 1 < r { base } else { 0 })
+                .collect()
+        })
+        .collect();
+    let mut coord = vec![0usize; r];
+    for &v in idx {
+        let sum: i64 = (0..r).map(|k| tables[k][coord[k]]).sum();
+        if sum != v as i64 {
+            return None;
+        }
+        for k in (0..r).rev() {
+            coord[k] += 1;
+            if coord[k] < shape[k] {
+                break;
+            }
+            coord[k] = 0;
+        }
+    }
+    Some(tables)
 }
