@@ -63,6 +63,34 @@ fn run_case(p: &mut Predictor, c: &mut Case, times: Option<&mut Vec<u64>>) -> Re
     Ok(())
 }
 
+/// Each case's first run (the first one timed, in ms: its plan is already made).
+fn first_runs(p: &mut Predictor, cases: &mut [Case]) -> Result<f64> {
+    let names: Vec<String> = p
+        .output_names()
+        .iter()
+        .chain(p.fetch_names())
+        .cloned()
+        .collect();
+    let t_first = Instant::now();
+    first_run(p, &mut cases[0], &names)?;
+    let ms = t_first.elapsed().as_secs_f64() * 1e3;
+    for c in cases.iter_mut().skip(1) {
+        first_run(p, c, &names)?;
+    }
+    Ok(ms)
+}
+
+/// Sorts `lat` and returns its min, median, 90th percentile and max.
+fn summary(lat: &mut [f64]) -> (f64, f64, f64, f64) {
+    lat.sort_by(|a, b| a.total_cmp(b));
+    (
+        lat.first().copied().unwrap_or(0.0),
+        percentile(lat, 0.5),
+        percentile(lat, 0.9),
+        lat.last().copied().unwrap_or(0.0),
+    )
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -117,22 +145,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let t_plan = Instant::now();
     p.plan_for(&shapes)?;
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
-    let names: Vec<String> = p
-        .output_names()
-        .iter()
-        .chain(p.fetch_names())
-        .cloned()
-        .collect();
-    let t_first = Instant::now();
-    first_run(&mut p, &mut cases[0], &names)?;
-    let first_run_ms = t_first.elapsed().as_secs_f64() * 1e3;
-    let plan = p
-        .last_plan()
-        .context("no plan after the first run")?
-        .clone();
-    if cases.len() > 1 {
-        first_run(&mut p, &mut cases[1], &names)?;
-    }
+    let first_run_ms = first_runs(&mut p, &mut cases)?;
+    // The main shapes' plan (cached), for its memory figures and step profile.
+    let plan = p.plan_for(&shapes)?;
 
     for i in 0..args.warmup {
         let n = cases.len();
@@ -166,13 +181,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         eprintln!("\r[{}] {}/{}", "#".repeat(40), args.iters, args.iters);
     }
     let rss_end = proc_status_bytes("VmRSS:");
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let (min, med, p90, max) = (
-        lat.first().copied().unwrap_or(0.0),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.9),
-        lat.last().copied().unwrap_or(0.0),
-    );
+    let (min, med, p90, max) = summary(&mut lat);
     let m = &plan.memory;
     let weights = p.weights_bytes();
     let peak_rss = proc_status_bytes("VmHWM:");
@@ -342,18 +351,7 @@ fn bench_gpu(
         .gpu_report(shapes)?
         .context("a GPU predictor has a GPU report")?;
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
-    let names: Vec<String> = p
-        .output_names()
-        .iter()
-        .chain(p.fetch_names())
-        .cloned()
-        .collect();
-    let t_first = Instant::now();
-    first_run(p, &mut cases[0], &names)?;
-    let first_run_ms = t_first.elapsed().as_secs_f64() * 1e3;
-    if cases.len() > 1 {
-        first_run(p, &mut cases[1], &names)?;
-    }
+    let first_run_ms = first_runs(p, &mut cases)?;
     for i in 0..args.warmup {
         let n = cases.len();
         run_case(p, &mut cases[i % n], None)?;
@@ -365,13 +363,7 @@ fn bench_gpu(
         run_case(p, &mut cases[i % n], None)?;
         lat.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let (min, med, p90, max) = (
-        lat.first().copied().unwrap_or(0.0),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.9),
-        lat.last().copied().unwrap_or(0.0),
-    );
+    let (min, med, p90, max) = summary(&mut lat);
     let model = args.model.display().to_string();
     let host: Vec<String> = report
         .host_ops

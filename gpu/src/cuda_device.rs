@@ -4,7 +4,7 @@
 //! Construct it only through [`CudaDevice::open`], which runs [`crate::probe`] first: cudarc
 //! loads the CUDA libraries on first use and panics if one is missing.
 
-use crate::device::{arg_slots, check_args, Arg, DevPtr, Device, Gemm, LaunchDims, Module, Source};
+use crate::device::{pack, slot_pointers, Arg, DevPtr, Device, Gemm, LaunchDims, Module, Source};
 use crate::{DeviceInfo, GpuError};
 use cudarc::driver::{result, CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::sync::Arc;
@@ -63,17 +63,8 @@ struct CudaModuleHandle {
 
 impl Module for CudaModuleHandle {
     fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError> {
-        let k = self
-            .source
-            .kernels
-            .get(index)
-            .ok_or_else(|| GpuError::Launch(format!("no kernel {index} in the module")))?;
-        check_args(k, args)?;
-        let mut slots = arg_slots(args);
-        let mut ptrs: Vec<*mut std::ffi::c_void> = slots
-            .iter_mut()
-            .map(|s| s as *mut u64 as *mut std::ffi::c_void)
-            .collect();
+        let (k, mut slots) = pack(&self.source, index, args)?;
+        let mut ptrs = slot_pointers(&mut slots);
         #[allow(unsafe_code)]
         // SAFETY: the function belongs to a live module of this context; `ptrs` holds one
         // pointer per parameter of the kernel (checked against its signature), each to an

@@ -145,6 +145,33 @@ pub fn check_args(k: &KernelSpec, args: &[Arg]) -> Result<(), GpuError> {
     Ok(())
 }
 
+/// Kernel `index` of `source` and its arguments packed for a launch, after checking them
+/// against its parameters.
+///
+/// # Errors
+/// [`GpuError::Launch`]: no such kernel, or mismatched arguments.
+pub(crate) fn pack<'a>(
+    source: &'a Source,
+    index: usize,
+    args: &[Arg],
+) -> Result<(&'a KernelSpec, Vec<u64>), GpuError> {
+    let k = source
+        .kernels
+        .get(index)
+        .ok_or_else(|| GpuError::Launch(format!("no kernel {index} in the module")))?;
+    check_args(k, args)?;
+    Ok((k, arg_slots(args)))
+}
+
+/// One pointer per slot, as `cuLaunchKernel`'s `kernelParams` (valid while `slots` lives
+/// and is not moved).
+pub(crate) fn slot_pointers(slots: &mut [u64]) -> Vec<*mut std::ffi::c_void> {
+    slots
+        .iter_mut()
+        .map(|s| s as *mut u64 as *mut std::ffi::c_void)
+        .collect()
+}
+
 /// Each argument's value in an 8-byte slot, as `cuLaunchKernel` reads them (through one
 /// pointer per parameter, `sizeof` the parameter's type from each).
 pub(crate) fn arg_slots(args: &[Arg]) -> Vec<u64> {

@@ -15,7 +15,7 @@
 //! GEMMs run a plain triple loop in f64.
 
 use crate::device::{
-    arg_slots, check_args, Arg, DevPtr, Device, Gemm, LaunchDims, Module, Param, Source,
+    pack, slot_pointers, Arg, DevPtr, Device, Gemm, LaunchDims, Module, Param, Source,
 };
 use crate::GpuError;
 use std::alloc::Layout;
@@ -141,17 +141,8 @@ struct EmulatedModule {
 
 impl Module for EmulatedModule {
     fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError> {
-        let k = self
-            .source
-            .kernels
-            .get(index)
-            .ok_or_else(|| GpuError::Launch(format!("no kernel {index} in the module")))?;
-        check_args(k, args)?;
-        let mut slots = arg_slots(args);
-        let ptrs: Vec<*mut std::ffi::c_void> = slots
-            .iter_mut()
-            .map(|s| s as *mut u64 as *mut std::ffi::c_void)
-            .collect();
+        let (_, mut slots) = pack(&self.source, index, args)?;
+        let ptrs = slot_pointers(&mut slots);
         let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         #[allow(unsafe_code)]
         // SAFETY: the launcher was generated for this kernel's parameter list, which `args`

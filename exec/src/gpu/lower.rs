@@ -756,24 +756,8 @@ fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<D
             nb * c,
             vec![mean.clone(), x.clone()],
         ),
-        kernel(
-            vec![Param::Out, Param::In, Param::In, Param::In],
-            format!(
-                "{THREAD}\nif (i >= {nj}) return;\nint b = i / {c1}, j = i % {c1};\nfloat v = p3[j];\nfor (int q = 0; q < {c}; q++) v += p2[j * {c} + q] * p1[b * {c} + q];\np0[i] = {a1};",
-                nj = nb * c1
-            ),
-            nb * c1,
-            vec![hid.clone(), mean, inp(1), inp(2)],
-        ),
-        kernel(
-            vec![Param::Out, Param::In, Param::In, Param::In],
-            format!(
-                "{THREAD}\nif (i >= {nc}) return;\nint b = i / {c}, q = i % {c};\nfloat v = p3[q];\nfor (int j = 0; j < {c1}; j++) v += p2[q * {c1} + j] * p1[b * {c1} + j];\np0[i] = {a2};",
-                nc = nb * c
-            ),
-            nb * c,
-            vec![gate.clone(), hid, inp(3), inp(4)],
-        ),
+        projection(hid.clone(), mean, inp(1), inp(2), nb, c1, c, &a1),
+        projection(gate.clone(), hid, inp(3), inp(4), nb, c, c1, &a2),
         kernel(
             vec![Param::Out, Param::In, Param::In],
             format!("{THREAD}\nif (i >= {total}) return;\np0[i] = p1[i] * p2[i / {hw}];"),
@@ -781,6 +765,29 @@ fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<D
             vec![out, x, gate],
         ),
     ])
+}
+
+/// `out[b, j] = act(bias[j] + Σ_q w[j, q] · x[b, q])` for `b < rows`, `j < n`, `q < k`: an
+/// SE block's projections, one thread per output.
+fn projection(
+    out: Operand,
+    x: Operand,
+    w: Operand,
+    bias: Operand,
+    rows: usize,
+    n: usize,
+    k: usize,
+    act: &str,
+) -> DevOp {
+    kernel(
+        vec![Param::Out, Param::In, Param::In, Param::In],
+        format!(
+            "{THREAD}\nif (i >= {total}) return;\nint b = i / {n}, j = i % {n};\nfloat v = p3[j];\nfor (int q = 0; q < {k}; q++) v += p2[j * {k} + q] * p1[b * {k} + q];\np0[i] = {act};",
+            total = rows * n
+        ),
+        rows * n,
+        vec![out, x, w, bias],
+    )
 }
 
 /// Data movement (transposes, slices, splits, concatenations, nearest resizes) as a gather

@@ -23,7 +23,7 @@ pub use lower::{lower, DevOp, Operand};
 use crate::memory::{assign_offsets, Lifetime};
 use crate::{Error, Result};
 use kayak_gpu::{Arg, DevPtr, Device, Gemm, LaunchDims, Module, Source};
-use kayak_ir::{DType, Graph, Tensor, TypeInfo, ValueDef, ValueId};
+use kayak_ir::{DType, Graph, Tensor, ValueDef, ValueId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -202,6 +202,123 @@ enum Pending {
     Host(usize),
 }
 
+/// What a buffer in the arena holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    /// A value (by the root of its view chain).
+    Value(ValueId),
+    /// Scratch `id` of node `node`.
+    Scratch(usize, usize),
+}
+
+/// A plan in the making: kernels, weights, arena buffers and steps.
+struct Builder<'a> {
+    g: &'a Graph,
+    on_device: &'a [bool],
+    source: Source,
+    /// Kernels, deduplicated by their text.
+    kernel_index: HashMap<(Vec<kayak_gpu::Param>, String), usize>,
+    /// Weights and index tables: one buffer.
+    weight_bytes: Vec<u8>,
+    weight_at: HashMap<ValueId, usize>,
+    /// Arena buffers and their lifetimes over `pending`'s steps.
+    buffers: Vec<Lifetime>,
+    buffer_of: HashMap<Key, usize>,
+    pending: Vec<Pending>,
+}
+
+impl Builder<'_> {
+    /// A view's output lives in its input's bytes: the value whose bytes `v` uses.
+    fn root(&self, mut v: ValueId) -> ValueId {
+        let g = self.g;
+        while let ValueDef::Node { node, .. } = g.values[v].def {
+            let n = &g.nodes[node];
+            if self.on_device[node] && n.op.is_view() && g.const_value(n.inputs[0]).is_none() {
+                v = n.inputs[0];
+            } else {
+                break;
+            }
+        }
+        v
+    }
+
+    /// The arena buffer `key` of `bytes`, alive at the step about to be pushed.
+    fn touch(&mut self, key: Key, bytes: usize) -> Slot {
+        let step = self.pending.len();
+        let buffers = &mut self.buffers;
+        let b = *self.buffer_of.entry(key).or_insert_with(|| {
+            buffers.push(Lifetime {
+                first: step,
+                last: step,
+                bytes: bytes.max(4),
+            });
+            buffers.len() - 1
+        });
+        self.buffers[b].last = self.buffers[b].last.max(step);
+        Slot::Arena(b, 0)
+    }
+
+    /// The arena slot of a device value.
+    fn value_slot(&mut self, v: ValueId) -> Slot {
+        let r = self.root(v);
+        let t = &self.g.values[r].ty;
+        let bytes = t.shape.numel().known().unwrap_or(0) * t.dtype.size_of();
+        self.touch(Key::Value(r), bytes)
+    }
+
+    /// Bytes in the weight buffer, at their offset.
+    fn place_weight(&mut self, bytes: &[u8]) -> usize {
+        let at = self.weight_bytes.len().div_ceil(256) * 256;
+        self.weight_bytes.resize(at, 0);
+        self.weight_bytes.extend_from_slice(bytes);
+        at
+    }
+
+    /// A kernel's index in the module (the same text compiled once).
+    fn kernel(&mut self, params: &[kayak_gpu::Param], body: &str) -> usize {
+        let next = self.source.kernels.len();
+        let kernels = &mut self.source.kernels;
+        *self
+            .kernel_index
+            .entry((params.to_vec(), body.to_string()))
+            .or_insert_with(|| {
+                kernels.push(kayak_gpu::KernelSpec {
+                    name: format!("k{next}"),
+                    params: params.to_vec(),
+                    body: body.to_string(),
+                });
+                next
+            })
+    }
+
+    /// An operand of node `node`: a scalar argument now, or where its bytes will be.
+    fn operand(&mut self, o: &Operand, node: usize) -> Result<Arg, Slot> {
+        match o {
+            Operand::I32(v) => Ok(Arg::I32(*v)),
+            Operand::F32(v) => Ok(Arg::F32(*v)),
+            Operand::Value(v) => Err(match self.g.const_value(*v) {
+                Some(t) => {
+                    let at = match self.weight_at.get(v) {
+                        Some(&at) => at,
+                        None => {
+                            let at = self.place_weight(&t.cast(DType::F32).to_le_bytes());
+                            self.weight_at.insert(*v, at);
+                            at
+                        }
+                    };
+                    Slot::Weight(at)
+                }
+                None => self.value_slot(*v),
+            }),
+            Operand::Table(t) => {
+                let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Err(Slot::Weight(self.place_weight(&bytes)))
+            }
+            Operand::ScratchOf(id, floats) => Err(self.touch(Key::Scratch(node, *id), 4 * floats)),
+        }
+    }
+}
+
 impl GpuPlan {
     /// Plans `graph` (concrete types, [`concretize`]) on `dev`, node `k` on the device where
     /// `on_device[k]`; the graph's outputs are what a run returns.
@@ -234,214 +351,107 @@ impl GpuPlan {
             }
         }
 
-        // Kernels, deduplicated by their text.
-        let mut source = Source {
-            helpers: lower::HELPERS.to_string(),
-            kernels: Vec::new(),
+        let mut b = Builder {
+            g,
+            on_device,
+            source: Source {
+                helpers: lower::HELPERS.to_string(),
+                kernels: Vec::new(),
+            },
+            kernel_index: HashMap::new(),
+            weight_bytes: Vec::new(),
+            weight_at: HashMap::new(),
+            buffers: Vec::new(),
+            buffer_of: HashMap::new(),
+            pending: Vec::new(),
         };
-        let mut kernel_index: HashMap<(Vec<kayak_gpu::Param>, String), usize> = HashMap::new();
-
-        // Weights and index tables: one buffer.
-        let mut weight_bytes: Vec<u8> = Vec::new();
-        let mut weight_at: HashMap<ValueId, usize> = HashMap::new();
-        let mut place_weight = |bytes: &[u8]| -> usize {
-            let at = weight_bytes.len().div_ceil(256) * 256;
-            weight_bytes.resize(at, 0);
-            weight_bytes.extend_from_slice(bytes);
-            at
-        };
-
-        // Arena buffers: values (by alias root) and scratch.
-        let root = |mut v: ValueId| -> ValueId {
-            // A view's output lives in its input's bytes.
-            while let ValueDef::Node { node, .. } = g.values[v].def {
-                let n = &g.nodes[node];
-                if on_device[node] && n.op.is_view() && g.const_value(n.inputs[0]).is_none() {
-                    v = n.inputs[0];
-                } else {
-                    break;
-                }
-            }
-            v
-        };
-        let mut buffers: Vec<Lifetime> = Vec::new();
-        let mut buffer_of: HashMap<ValueId, usize> = HashMap::new();
-        let bytes_of =
-            |t: &TypeInfo| -> usize { t.shape.numel().known().unwrap_or(0) * t.dtype.size_of() };
-
-        let mut pending: Vec<Pending> = Vec::new();
         let mut on_dev = vec![false; g.values.len()];
         let mut on_host = vec![false; g.values.len()];
         for &v in &g.inputs {
             on_host[v] = true;
         }
         let mut report = GpuReport::default();
-
-        // The arena slot of a value (by its root), opened at the current step.
-        macro_rules! value_slot {
-            ($v:expr) => {{
-                let r = root($v);
-                let step = pending.len();
-                let b = *buffer_of.entry(r).or_insert_with(|| {
-                    buffers.push(Lifetime {
-                        first: step,
-                        last: step,
-                        bytes: bytes_of(&g.values[r].ty).max(4),
-                    });
-                    buffers.len() - 1
-                });
-                buffers[b].last = buffers[b].last.max(step);
-                Slot::Arena(b, 0)
-            }};
-        }
-
         for (k, node) in g.nodes.iter().enumerate() {
-            match &lowered[k] {
-                Some(ops) => {
-                    report.device_nodes += 1;
-                    for &v in &node.inputs {
-                        if g.const_value(v).is_some() || on_dev[v] {
-                            continue;
-                        }
-                        let s = value_slot!(v);
-                        pending.push(Pending::Upload(v, s));
-                        report.uploads += 1;
-                        on_dev[v] = true;
-                    }
-                    for op in ops {
-                        let mut slot_of = |o: &Operand,
-                                           pending: &Vec<Pending>,
-                                           buffers: &mut Vec<Lifetime>,
-                                           buffer_of: &mut HashMap<ValueId, usize>|
-                         -> Result<Arg, Slot> {
-                            match o {
-                                Operand::I32(v) => Ok(Arg::I32(*v)),
-                                Operand::F32(v) => Ok(Arg::F32(*v)),
-                                Operand::Value(v) => {
-                                    if let Some(t) = g.const_value(*v) {
-                                        let at = *weight_at.entry(*v).or_insert_with(|| {
-                                            place_weight(&t.cast(DType::F32).to_le_bytes())
-                                        });
-                                        return Err(Slot::Weight(at));
-                                    }
-                                    let r = root(*v);
-                                    let step = pending.len();
-                                    let b = *buffer_of.entry(r).or_insert_with(|| {
-                                        buffers.push(Lifetime {
-                                            first: step,
-                                            last: step,
-                                            bytes: bytes_of(&g.values[r].ty).max(4),
-                                        });
-                                        buffers.len() - 1
-                                    });
-                                    buffers[b].last = buffers[b].last.max(step);
-                                    Err(Slot::Arena(b, 0))
-                                }
-                                Operand::Table(t) => {
-                                    let bytes: Vec<u8> =
-                                        t.iter().flat_map(|x| x.to_le_bytes()).collect();
-                                    Err(Slot::Weight(place_weight(&bytes)))
-                                }
-                                Operand::ScratchOf(_, _) => {
-                                    unreachable!("resolved by the lowering's scratch table")
-                                }
-                            }
-                        };
-                        match op {
-                            DevOp::View => {}
-                            DevOp::Kernel {
-                                params,
-                                body,
-                                dims,
-                                args,
-                            } => {
-                                let key = (params.clone(), body.clone());
-                                let next = source.kernels.len();
-                                let kernel = *kernel_index.entry(key).or_insert_with(|| {
-                                    source.kernels.push(kayak_gpu::KernelSpec {
-                                        name: format!("k{next}"),
-                                        params: params.clone(),
-                                        body: body.clone(),
-                                    });
-                                    next
-                                });
-                                // Scratch operands shared between a node's kernels: the
-                                // first use opens the buffer, later ones extend it.
-                                let mut resolved = Vec::with_capacity(args.len());
-                                for a in args {
-                                    resolved.push(match a {
-                                        Operand::ScratchOf(id, floats) => {
-                                            let key = usize::MAX - (k * 16 + id);
-                                            let step = pending.len();
-                                            let b = *buffer_of.entry(key).or_insert_with(|| {
-                                                buffers.push(Lifetime {
-                                                    first: step,
-                                                    last: step,
-                                                    bytes: (4 * floats).max(4),
-                                                });
-                                                buffers.len() - 1
-                                            });
-                                            buffers[b].last = step;
-                                            Err(Slot::Arena(b, 0))
-                                        }
-                                        o => slot_of(o, &pending, &mut buffers, &mut buffer_of),
-                                    });
-                                }
-                                pending.push(Pending::Launch {
-                                    kernel,
-                                    dims: *dims,
-                                    args: resolved,
-                                });
-                                report.launches += 1;
-                            }
-                            DevOp::Gemm { gemm, a, b, c } => {
-                                let mut s = [Slot::Weight(0); 3];
-                                for (i, o) in [a, b, c].into_iter().enumerate() {
-                                    s[i] = match slot_of(o, &pending, &mut buffers, &mut buffer_of)
-                                    {
-                                        Err(slot) => slot,
-                                        Ok(_) => unreachable!("GEMM operands are tensors"),
-                                    };
-                                }
-                                pending.push(Pending::Gemm(*gemm, s));
-                                report.launches += 1;
-                            }
-                        }
-                    }
-                    for &o in &node.outputs {
-                        on_dev[o] = true;
-                    }
-                }
-                None => {
-                    report.host_nodes += 1;
-                    *report
-                        .host_ops
-                        .entry(node.op.name().to_string())
-                        .or_insert(0) += 1;
-                    for &v in &node.inputs {
-                        if g.const_value(v).is_some() || on_host[v] {
-                            continue;
-                        }
-                        let s = value_slot!(v);
-                        pending.push(Pending::Download(v, s));
+            let Some(ops) = &lowered[k] else {
+                report.host_nodes += 1;
+                *report
+                    .host_ops
+                    .entry(node.op.name().to_string())
+                    .or_insert(0) += 1;
+                for &v in &node.inputs {
+                    if g.const_value(v).is_none() && !on_host[v] {
+                        let s = b.value_slot(v);
+                        b.pending.push(Pending::Download(v, s));
                         report.downloads += 1;
                         on_host[v] = true;
                     }
-                    pending.push(Pending::Host(k));
-                    for &o in &node.outputs {
-                        on_host[o] = true;
+                }
+                b.pending.push(Pending::Host(k));
+                for &o in &node.outputs {
+                    on_host[o] = true;
+                }
+                continue;
+            };
+            report.device_nodes += 1;
+            for &v in &node.inputs {
+                if g.const_value(v).is_none() && !on_dev[v] {
+                    let s = b.value_slot(v);
+                    b.pending.push(Pending::Upload(v, s));
+                    report.uploads += 1;
+                    on_dev[v] = true;
+                }
+            }
+            for op in ops {
+                match op {
+                    DevOp::View => {}
+                    DevOp::Kernel {
+                        params,
+                        body,
+                        dims,
+                        args,
+                    } => {
+                        let kernel = b.kernel(params, body);
+                        let args = args.iter().map(|a| b.operand(a, k)).collect();
+                        b.pending.push(Pending::Launch {
+                            kernel,
+                            dims: *dims,
+                            args,
+                        });
+                        report.launches += 1;
+                    }
+                    DevOp::Gemm { gemm, a, b: bm, c } => {
+                        let slot = |b: &mut Builder<'_>, o: &Operand| match b.operand(o, k) {
+                            Err(slot) => Ok(slot),
+                            Ok(_) => Err(Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+                                "{}: a GEMM operand that is not a tensor",
+                                node.origin
+                            )))),
+                        };
+                        let s = [slot(&mut b, a)?, slot(&mut b, bm)?, slot(&mut b, c)?];
+                        b.pending.push(Pending::Gemm(*gemm, s));
+                        report.launches += 1;
                     }
                 }
+            }
+            for &o in &node.outputs {
+                on_dev[o] = true;
             }
         }
         for &v in &g.outputs {
             if g.const_value(v).is_none() && !on_host[v] {
-                let s = value_slot!(v);
-                pending.push(Pending::Download(v, s));
+                let s = b.value_slot(v);
+                b.pending.push(Pending::Download(v, s));
                 report.downloads += 1;
                 on_host[v] = true;
             }
         }
+        let Builder {
+            source,
+            weight_bytes,
+            buffers,
+            pending,
+            ..
+        } = b;
 
         // Addresses.
         let (offsets, arena_bytes) = assign_offsets(&buffers);
