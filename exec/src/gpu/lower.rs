@@ -756,8 +756,8 @@ fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<D
             nb * c,
             vec![mean.clone(), x.clone()],
         ),
-        projection(hid.clone(), mean, inp(1), inp(2), nb, c1, c, &a1),
-        projection(gate.clone(), hid, inp(3), inp(4), nb, c, c1, &a2),
+        projection([hid.clone(), mean, inp(1), inp(2)], (nb, c1, c), &a1),
+        projection([gate.clone(), hid, inp(3), inp(4)], (nb, c, c1), &a2),
         kernel(
             vec![Param::Out, Param::In, Param::In],
             format!("{THREAD}\nif (i >= {total}) return;\np0[i] = p1[i] * p2[i / {hw}];"),
@@ -767,18 +767,10 @@ fn se_block(g: &Graph, k: usize, act1: &UnaryOp, act2: &UnaryOp) -> Option<Vec<D
     ])
 }
 
-/// `out[b, j] = act(bias[j] + Σ_q w[j, q] · x[b, q])` for `b < rows`, `j < n`, `q < k`: an
+/// `out[b, j] = act(bias[j] + Σ_q w[j, q] · x[b, q])` for `b < rows`, `j < n`, `q < k`
+/// (operands: out, x, w, bias): an
 /// SE block's projections, one thread per output.
-fn projection(
-    out: Operand,
-    x: Operand,
-    w: Operand,
-    bias: Operand,
-    rows: usize,
-    n: usize,
-    k: usize,
-    act: &str,
-) -> DevOp {
+fn projection(operands: [Operand; 4], (rows, n, k): (usize, usize, usize), act: &str) -> DevOp {
     kernel(
         vec![Param::Out, Param::In, Param::In, Param::In],
         format!(
@@ -786,7 +778,7 @@ fn projection(
             total = rows * n
         ),
         rows * n,
-        vec![out, x, w, bias],
+        operands.to_vec(),
     )
 }
 
