@@ -20,19 +20,19 @@ struct Shared {
     input_names: Vec<String>,
     plans: Mutex<PlanCache>,
     /// With a GPU: its device and its plans.
-    gpu: Option<GpuState>,
+    gpu: Option<GpuShared>,
     config: Config,
 }
 
-/// A GPU predictor's device and its plans per shape signature (shared by clones; a plan's
-/// runs take its lock, so clones on one device run one at a time).
-struct GpuState {
+/// A GPU predictor's device and its plans per shape signature, shared by clones (each
+/// clone runs them on its own stream and arena, `kayak_exec::gpu::GpuState`).
+struct GpuShared {
     dev: Arc<dyn kayak_gpu::Device>,
     plans: Mutex<Vec<(Vec<Vec<usize>>, SharedGpuPlan)>>,
 }
 
-/// A GPU plan, locked while it runs (its arena is one per plan).
-type SharedGpuPlan = Arc<Mutex<kayak_exec::gpu::GpuPlan>>;
+/// A GPU plan, shared by clones.
+type SharedGpuPlan = Arc<kayak_exec::gpu::GpuPlan>;
 
 struct PlanCache {
     cap: usize,
@@ -64,6 +64,8 @@ pub struct Predictor {
     state: RunState,
     /// A GPU predictor's outputs of its last run.
     gpu_out: Option<Vec<Tensor>>,
+    /// A GPU predictor's stream and arena (made on its first run).
+    gpu_state: Option<kayak_exec::gpu::GpuState>,
 }
 
 impl Clone for Predictor {
@@ -77,6 +79,7 @@ impl Clone for Predictor {
                 self.shared.config.adaptive_threads,
             ),
             gpu_out: None,
+            gpu_state: None,
         }
     }
 }
@@ -270,7 +273,7 @@ impl Predictor {
                 cap: config.plan_cache,
                 entries: VecDeque::new(),
             }),
-            gpu: gpu.map(|dev| GpuState {
+            gpu: gpu.map(|dev| GpuShared {
                 dev,
                 plans: Mutex::new(Vec::new()),
             }),
@@ -283,6 +286,7 @@ impl Predictor {
             last: None,
             state,
             gpu_out: None,
+            gpu_state: None,
         })
     }
 
@@ -445,10 +449,12 @@ impl Predictor {
                 .map(|t| t.shape().to_vec())
                 .collect::<Vec<_>>(),
         )?;
-        let outs = plan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .run(&inputs)?;
+        if self.gpu_state.is_none() {
+            let dev = plan.device().new_stream()?;
+            self.gpu_state = Some(kayak_exec::gpu::GpuState::new(dev));
+        }
+        let state = self.gpu_state.as_mut().expect("made above");
+        let outs = plan.run(state, &inputs)?;
         self.gpu_out = Some(outs);
         Ok(())
     }
@@ -460,11 +466,7 @@ impl Predictor {
             return Ok(None);
         }
         let plan = self.gpu_plan_for(shapes)?;
-        let r = plan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .report()
-            .clone();
+        let r = plan.report().clone();
         Ok(Some(r))
     }
 
@@ -506,11 +508,7 @@ impl Predictor {
             placement.uploads.len(),
             placement.downloads.len()
         );
-        let plan = Arc::new(Mutex::new(kayak_exec::gpu::GpuPlan::new(
-            gpu.dev.clone(),
-            g,
-            &sides,
-        )?));
+        let plan = Arc::new(kayak_exec::gpu::GpuPlan::new(gpu.dev.clone(), g, &sides)?);
         let mut plans = gpu.plans.lock().unwrap_or_else(|e| e.into_inner());
         plans.insert(0, (shapes.to_vec(), plan.clone()));
         plans.truncate(self.shared.config.plan_cache.max(1));

@@ -57,12 +57,26 @@ impl CudaDevice {
 struct CudaModuleHandle {
     source: Source,
     functions: Vec<CudaFunction>,
-    stream: Arc<CudaStream>,
     _module: Arc<CudaModule>,
 }
 
 impl Module for CudaModuleHandle {
-    fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError> {
+    fn source(&self) -> &Source {
+        &self.source
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl CudaModuleHandle {
+    fn launch(
+        &self,
+        stream: &CudaStream,
+        index: usize,
+        dims: LaunchDims,
+        args: &[Arg],
+    ) -> Result<(), GpuError> {
         let (k, mut slots) = pack(&self.source, index, args)?;
         let mut ptrs = slot_pointers(&mut slots);
         #[allow(unsafe_code)]
@@ -76,7 +90,7 @@ impl Module for CudaModuleHandle {
                 (dims.grid[0], dims.grid[1], dims.grid[2]),
                 (dims.block[0], dims.block[1], dims.block[2]),
                 0,
-                self.stream.cu_stream(),
+                stream.cu_stream(),
                 &mut ptrs,
             )
         }
@@ -162,8 +176,34 @@ impl Device for CudaDevice {
         Ok(Box::new(CudaModuleHandle {
             source: source.clone(),
             functions,
-            stream: self.stream.clone(),
             _module: module,
+        }))
+    }
+
+    fn launch(
+        &self,
+        module: &dyn Module,
+        index: usize,
+        dims: LaunchDims,
+        args: &[Arg],
+    ) -> Result<(), GpuError> {
+        self.ctx.bind_to_thread().map_err(driver)?;
+        module
+            .as_any()
+            .downcast_ref::<CudaModuleHandle>()
+            .ok_or_else(|| GpuError::Launch("a module compiled by another device".into()))?
+            .launch(&self.stream, index, dims, args)
+    }
+
+    fn new_stream(&self) -> Result<Arc<dyn Device>, GpuError> {
+        let stream = self.ctx.new_stream().map_err(driver)?;
+        let blas = cudarc::cublas::CudaBlas::new(stream.clone())
+            .map_err(|e| GpuError::Launch(format!("cuBLAS: {e:?}")))?;
+        Ok(Arc::new(CudaDevice {
+            info: self.info.clone(),
+            ctx: self.ctx.clone(),
+            stream,
+            blas,
         }))
     }
 

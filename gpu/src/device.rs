@@ -246,17 +246,19 @@ pub struct Gemm {
     pub stride_c: usize,
 }
 
-/// A compiled module: its kernels, launchable by index.
+/// A compiled module: its kernels, launched by index through a [`Device`] handle of the
+/// device that compiled it (any of its streams).
 pub trait Module: Send + Sync {
-    /// Launches kernel `index` of the module's [`Source`] (checked against its parameters).
-    ///
-    /// # Errors
-    /// Mismatched arguments, or the launch failing.
-    fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError>;
+    /// What it was compiled from.
+    fn source(&self) -> &Source;
+    /// The concrete module, for the device that launches it.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
-/// A device: memory, copies, modules, GEMM. Work is ordered (one stream per device
-/// handle); [`Device::download`] returns once the data is on the host.
+/// A device handle: memory, copies, modules, GEMM. Work through one handle is ordered (its
+/// own stream); [`Device::new_stream`] makes another handle on the same device and memory
+/// whose work runs independently. [`Device::download`] returns once the data is on the
+/// host.
 pub trait Device: Send + Sync {
     /// What it is (e.g. `NVIDIA H100 80GB HBM3`, or `CPU emulator (g++)`).
     fn name(&self) -> String;
@@ -282,6 +284,23 @@ pub trait Device: Send + Sync {
     /// # Errors
     /// [`GpuError::Compile`] with the compiler's log.
     fn compile(&self, source: &Source) -> Result<Box<dyn Module>, GpuError>;
+    /// Launches kernel `index` of `module` (compiled by this device, through any handle)
+    /// on this handle's stream, its arguments checked against the kernel's parameters.
+    ///
+    /// # Errors
+    /// A module of another device, mismatched arguments, or the launch failing.
+    fn launch(
+        &self,
+        module: &dyn Module,
+        index: usize,
+        dims: LaunchDims,
+        args: &[Arg],
+    ) -> Result<(), GpuError>;
+    /// Another handle on the same device and memory with a stream of its own.
+    ///
+    /// # Errors
+    /// The driver failing to make a stream.
+    fn new_stream(&self) -> Result<std::sync::Arc<dyn Device>, GpuError>;
     /// Runs a GEMM.
     ///
     /// # Errors

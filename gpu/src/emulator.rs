@@ -21,7 +21,7 @@ use crate::GpuError;
 use std::alloc::Layout;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What CUDA defines, for the host compiler.
 const PRELUDE: &str = r#"
@@ -37,12 +37,38 @@ static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 "#;
 
-/// The CPU emulator of a CUDA device.
+/// The CPU emulator of a CUDA device (one handle; [`Device::new_stream`] makes more that
+/// share its memory).
 pub struct Emulator {
     cxx: String,
     cache: PathBuf,
-    /// Live allocations: address → layout.
+    heap: Arc<Heap>,
+}
+
+/// The emulated device memory, shared by every handle: live allocations, address →
+/// layout; what is still allocated when the last handle goes is freed.
+#[derive(Default)]
+struct Heap {
     allocs: Mutex<BTreeMap<DevPtr, Layout>>,
+}
+
+impl Heap {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<DevPtr, Layout>> {
+        self.allocs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        for (ptr, layout) in std::mem::take(&mut *self.lock()) {
+            #[allow(unsafe_code)]
+            // SAFETY: each entry came from `alloc_zeroed` with its layout and is freed once
+            // (the map is emptied here, and no handle is left to use it).
+            unsafe {
+                std::alloc::dealloc(ptr as *mut u8, layout)
+            };
+        }
+    }
 }
 
 impl std::fmt::Debug for Emulator {
@@ -75,13 +101,13 @@ impl Emulator {
         Ok(Emulator {
             cxx,
             cache,
-            allocs: Mutex::new(BTreeMap::new()),
+            heap: Arc::new(Heap::default()),
         })
     }
 
     /// Checks that `[ptr, ptr + len)` lies inside one allocation.
     fn check_range(&self, ptr: DevPtr, len: usize, what: &str) -> Result<(), GpuError> {
-        let allocs = self.allocs.lock().unwrap_or_else(|p| p.into_inner());
+        let allocs = self.heap.lock();
         match allocs.range(..=ptr).next_back() {
             Some((&base, layout)) if ptr + len as u64 <= base + layout.size() as u64 => Ok(()),
             _ => Err(GpuError::Memory(format!(
@@ -140,6 +166,15 @@ struct EmulatedModule {
 }
 
 impl Module for EmulatedModule {
+    fn source(&self) -> &Source {
+        &self.source
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl EmulatedModule {
     fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError> {
         let (_, mut slots) = pack(&self.source, index, args)?;
         let ptrs = slot_pointers(&mut slots);
@@ -173,19 +208,12 @@ impl Device for Emulator {
             )));
         }
         let addr = p as DevPtr;
-        self.allocs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(addr, layout);
+        self.heap.lock().insert(addr, layout);
         Ok(addr)
     }
 
     fn free(&self, ptr: DevPtr) {
-        let layout = self
-            .allocs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ptr);
+        let layout = self.heap.lock().remove(&ptr);
         if let Some(layout) = layout {
             #[allow(unsafe_code)]
             // SAFETY: `ptr` came from `alloc_zeroed` with this layout and was still live
@@ -276,6 +304,28 @@ impl Device for Emulator {
         }))
     }
 
+    fn launch(
+        &self,
+        module: &dyn Module,
+        index: usize,
+        dims: LaunchDims,
+        args: &[Arg],
+    ) -> Result<(), GpuError> {
+        module
+            .as_any()
+            .downcast_ref::<EmulatedModule>()
+            .ok_or_else(|| GpuError::Launch("a module compiled by another device".into()))?
+            .launch(index, dims, args)
+    }
+
+    fn new_stream(&self) -> Result<Arc<dyn Device>, GpuError> {
+        Ok(Arc::new(Emulator {
+            cxx: self.cxx.clone(),
+            cache: self.cache.clone(),
+            heap: self.heap.clone(),
+        }))
+    }
+
     fn gemm(&self, g: &Gemm) -> Result<(), GpuError> {
         let (ar, br) = (
             if g.trans_a { g.k } else { g.m },
@@ -344,21 +394,6 @@ impl Device for Emulator {
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let ptrs: Vec<DevPtr> = self
-            .allocs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
-        for p in ptrs {
-            self.free(p);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,7 +434,7 @@ mod tests {
             Arg::F32(3.0),
             Arg::I32(n as i32),
         ];
-        m.launch(0, LaunchDims::linear(n), &args).unwrap();
+        dev.launch(&*m, 0, LaunchDims::linear(n), &args).unwrap();
         let mut out = vec![0u8; 4 * n];
         dev.download(py, &mut out).unwrap();
         let got = back(&out);
@@ -409,10 +444,16 @@ mod tests {
         // Arguments of the wrong kind are refused before anything runs.
         let bad = [Arg::Ptr(py), Arg::Ptr(px), Arg::I32(3), Arg::I32(n as i32)];
         assert!(matches!(
-            m.launch(0, LaunchDims::linear(n), &bad),
+            dev.launch(&*m, 0, LaunchDims::linear(n), &bad),
             Err(GpuError::Launch(_))
         ));
-        assert!(m.launch(1, LaunchDims::linear(n), &args).is_err());
+        assert!(dev.launch(&*m, 1, LaunchDims::linear(n), &args).is_err());
+        // Another stream shares the memory: it reads what this one wrote.
+        let other = dev.new_stream().unwrap();
+        let mut again = vec![0u8; 4 * n];
+        other.download(py, &mut again).unwrap();
+        assert_eq!(again, out);
+        other.launch(&*m, 0, LaunchDims::linear(n), &args).unwrap();
         dev.free(px);
         dev.free(py);
     }

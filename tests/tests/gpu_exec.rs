@@ -3,7 +3,7 @@
 //! match Paddle Inference's references; ops the device lacks run on the host between copies
 //! chosen by the placement (`kayak_rewrite::place_with`).
 
-use kayak::exec::gpu::{concretize, device_support, GpuPlan};
+use kayak::exec::gpu::{concretize, device_support, GpuPlan, GpuState};
 use kayak::gpu::Emulator;
 use kayak::ir::{Graph, Tensor, ValueId};
 use kayak::{Config, CostModel, Predictor};
@@ -30,9 +30,9 @@ fn run_emulated(
             .map(|s| *s == kayak_rewrite::Side::Device)
             .collect()
     };
-    let dev = Arc::new(Emulator::new().unwrap());
-    let plan = GpuPlan::new(dev, g, &sides).unwrap();
-    let out = plan.run(inputs).unwrap();
+    let dev: Arc<dyn kayak::gpu::Device> = Arc::new(Emulator::new().unwrap());
+    let plan = GpuPlan::new(dev.clone(), g, &sides).unwrap();
+    let out = plan.run(&mut GpuState::new(dev), inputs).unwrap();
     (out, plan.report().clone())
 }
 
@@ -175,4 +175,36 @@ fn a_predictor_on_the_emulated_gpu_agrees_with_the_cpu_through_every_interface()
     // A wrong input is a typed error, as on the CPU.
     let bad = Tensor::zeros(kayak::DType::F32, &[1, 4, 48, 192]);
     assert!(gpu.run_with(&[bad]).is_err());
+}
+
+#[test]
+fn predictor_clones_run_at_once_on_their_own_streams() {
+    let dir = repo_root().join("assets/ppocr_cls");
+    let x = npy(&repo_root().join("assets/text_line.npy")).unwrap();
+    let x180 = npy(&repo_root().join("assets/text_line_rot180.npy")).unwrap();
+    let mut cpu = Predictor::new(Config::new().model_dir(&dir)).unwrap();
+    let want = [
+        cpu.run_with(std::slice::from_ref(&x)).unwrap(),
+        cpu.run_with(std::slice::from_ref(&x180)).unwrap(),
+    ];
+    let gpu = Predictor::new(Config::new().model_dir(&dir).enable_gpu_emulator()).unwrap();
+    // Four clones, two inputs, each clone running 3 times on its own thread: every result
+    // matches its input's (a shared arena would mix them).
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let mut p = gpu.clone();
+            let (input, want) = if t % 2 == 0 {
+                (&x, &want[0])
+            } else {
+                (&x180, &want[1])
+            };
+            s.spawn(move || {
+                for _ in 0..3 {
+                    let got = p.run_with(std::slice::from_ref(input)).unwrap();
+                    let (r, at) = worst_ratio(&got[0], &want[0], 1e-3, 1e-2).unwrap();
+                    assert!(r <= 1.0, "clone {t}: {r} at {at}");
+                }
+            });
+        }
+    });
 }

@@ -3,7 +3,7 @@
 //! parallel branches (one module per graph), with the attribute variants the shared models
 //! do not all reach. Every branch must have run on the device.
 
-use kayak::exec::gpu::{concretize, device_support, GpuPlan};
+use kayak::exec::gpu::{concretize, device_support, GpuPlan, GpuState};
 use kayak::gpu::Emulator;
 use kayak::ir::ops::*;
 use kayak::ir::{DType, Graph, Op, Tensor, TypeInfo, ValueId};
@@ -81,9 +81,12 @@ fn check(b: B, positive_inputs: bool) {
     for (k, ok) in support.iter().enumerate() {
         assert!(ok, "{} has no device kernel", cg.nodes[k].op.name());
     }
-    let plan = GpuPlan::new(Arc::new(Emulator::new().unwrap()), cg, &support).unwrap();
+    let dev: Arc<dyn kayak::gpu::Device> = Arc::new(Emulator::new().unwrap());
+    let plan = GpuPlan::new(dev.clone(), cg, &support).unwrap();
     assert_eq!(plan.report().host_nodes, 0);
-    let got = plan.run(&inputs).unwrap();
+    // On a stream of its own, as a predictor clone runs.
+    let mut state = GpuState::new(dev.new_stream().unwrap());
+    let got = plan.run(&mut state, &inputs).unwrap();
     assert_eq!(got.len(), want.len());
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_eq!(a.shape(), b.shape(), "output {i}");

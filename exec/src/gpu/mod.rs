@@ -121,20 +121,81 @@ enum GStep {
     Launch {
         kernel: usize,
         dims: LaunchDims,
-        args: Vec<Arg>,
+        /// Scalars, or where a tensor is.
+        args: Vec<Result<Arg, Addr>>,
     },
-    Gemm(Gemm),
+    /// The GEMM's `a`, `b`, `c` are added to these.
+    Gemm(Gemm, [Addr; 3]),
     Upload {
         value: ValueId,
-        ptr: DevPtr,
+        at: Addr,
     },
     Download {
         value: ValueId,
-        ptr: DevPtr,
+        at: Addr,
     },
     Host {
         node: usize,
     },
+}
+
+/// A device address: in the plan's weight buffer, or an offset in the run's arena.
+#[derive(Debug, Clone, Copy)]
+enum Addr {
+    Abs(DevPtr),
+    Arena(u64),
+}
+
+impl Addr {
+    fn at(self, arena: DevPtr) -> DevPtr {
+        match self {
+            Addr::Abs(p) => p,
+            Addr::Arena(off) => arena + off,
+        }
+    }
+}
+
+/// A predictor's own side of running GPU plans: a device handle with its own stream, and
+/// the arena its runs use (grown to the largest plan it has run). Clones each have one, so
+/// their runs proceed independently on one device, sharing the plans' kernels and weights.
+pub struct GpuState {
+    dev: Arc<dyn Device>,
+    arena: Option<Buffer>,
+    arena_bytes: usize,
+}
+
+impl std::fmt::Debug for GpuState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuState")
+            .field("device", &self.dev.name())
+            .field("arena_bytes", &self.arena_bytes)
+            .finish()
+    }
+}
+
+impl GpuState {
+    /// A state running on `dev`: a handle of the device the plans were made on (from its
+    /// [`Device::new_stream`], for a stream of its own).
+    pub fn new(dev: Arc<dyn Device>) -> GpuState {
+        GpuState {
+            dev,
+            arena: None,
+            arena_bytes: 0,
+        }
+    }
+
+    /// The arena's address, grown to at least `bytes`.
+    fn arena(&mut self, bytes: usize) -> Result<DevPtr> {
+        if bytes > self.arena_bytes || self.arena.is_none() {
+            self.arena = None;
+            self.arena = Some(Buffer {
+                ptr: self.dev.alloc(bytes.max(self.arena_bytes).max(256))?,
+                dev: self.dev.clone(),
+            });
+            self.arena_bytes = bytes.max(self.arena_bytes);
+        }
+        Ok(self.arena.as_ref().map_or(0, |a| a.ptr))
+    }
 }
 
 /// What a plan does where.
@@ -166,7 +227,7 @@ pub struct GpuPlan {
     module: Option<Box<dyn Module>>,
     graph: Graph,
     steps: Vec<GStep>,
-    _arena: Option<Buffer>,
+    arena_bytes: usize,
     _weights: Option<Buffer>,
     report: GpuReport,
 }
@@ -455,14 +516,6 @@ impl GpuPlan {
 
         // Addresses.
         let (offsets, arena_bytes) = assign_offsets(&buffers);
-        let arena = if arena_bytes > 0 {
-            Some(Buffer {
-                ptr: dev.alloc(arena_bytes)?,
-                dev: dev.clone(),
-            })
-        } else {
-            None
-        };
         let weights = if weight_bytes.is_empty() {
             None
         } else {
@@ -473,12 +526,10 @@ impl GpuPlan {
             dev.upload(b.ptr, &weight_bytes)?;
             Some(b)
         };
-        let addr = |s: Slot| -> DevPtr {
+        let addr = |s: Slot| -> Addr {
             match s {
-                Slot::Arena(b, off) => {
-                    arena.as_ref().map_or(0, |a| a.ptr) + (offsets[b] + off) as u64
-                }
-                Slot::Weight(off) => weights.as_ref().map_or(0, |w| w.ptr) + off as u64,
+                Slot::Arena(b, off) => Addr::Arena((offsets[b] + off) as u64),
+                Slot::Weight(off) => Addr::Abs(weights.as_ref().map_or(0, |w| w.ptr) + off as u64),
             }
         };
         let steps: Vec<GStep> = pending
@@ -487,25 +538,11 @@ impl GpuPlan {
                 Pending::Launch { kernel, dims, args } => GStep::Launch {
                     kernel,
                     dims,
-                    args: args
-                        .into_iter()
-                        .map(|a| a.unwrap_or_else(|s| Arg::Ptr(addr(s))))
-                        .collect(),
+                    args: args.into_iter().map(|a| a.map_err(addr)).collect(),
                 },
-                Pending::Gemm(mut gm, [a, b, c]) => {
-                    gm.a += addr(a);
-                    gm.b += addr(b);
-                    gm.c += addr(c);
-                    GStep::Gemm(gm)
-                }
-                Pending::Upload(value, s) => GStep::Upload {
-                    value,
-                    ptr: addr(s),
-                },
-                Pending::Download(value, s) => GStep::Download {
-                    value,
-                    ptr: addr(s),
-                },
+                Pending::Gemm(gm, [a, b, c]) => GStep::Gemm(gm, [addr(a), addr(b), addr(c)]),
+                Pending::Upload(value, s) => GStep::Upload { value, at: addr(s) },
+                Pending::Download(value, s) => GStep::Download { value, at: addr(s) },
                 Pending::Host(node) => GStep::Host { node },
             })
             .collect();
@@ -522,7 +559,7 @@ impl GpuPlan {
             module,
             graph,
             steps,
-            _arena: arena,
+            arena_bytes,
             _weights: weights,
             report,
         })
@@ -538,12 +575,18 @@ impl GpuPlan {
         &self.graph
     }
 
-    /// Runs the plan on `inputs` (in the graph's input order), returning its outputs.
+    /// The device the plan was made on (its kernels and weights live there).
+    pub fn device(&self) -> &Arc<dyn Device> {
+        &self.dev
+    }
+
+    /// Runs the plan on `inputs` (in the graph's input order) with `state`'s stream and
+    /// arena, returning its outputs.
     ///
     /// # Errors
     /// [`Error::Input`] for inputs that do not match the plan; [`Error::Node`] for a host
     /// op failing; [`Error::Gpu`] for the device failing.
-    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    pub fn run(&self, state: &mut GpuState, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(Error::Input {
@@ -566,6 +609,8 @@ impl GpuPlan {
             }
             host[v] = Some(t.clone());
         }
+        let arena = state.arena(self.arena_bytes)?;
+        let dev = state.dev.clone();
         let value = |host: &Vec<Option<Tensor>>, v: ValueId| -> Option<Tensor> {
             g.const_value(v).cloned().or_else(|| host[v].clone())
         };
@@ -575,18 +620,31 @@ impl GpuPlan {
                     let m = self.module.as_ref().ok_or_else(|| {
                         Error::Gpu(kayak_gpu::GpuError::Launch("no module".into()))
                     })?;
-                    m.launch(*kernel, *dims, args)?;
+                    let args: Vec<Arg> = args
+                        .iter()
+                        .map(|a| match a {
+                            Ok(arg) => *arg,
+                            Err(at) => Arg::Ptr(at.at(arena)),
+                        })
+                        .collect();
+                    dev.launch(m.as_ref(), *kernel, *dims, &args)?;
                 }
-                GStep::Gemm(gm) => self.dev.gemm(gm)?,
-                GStep::Upload { value: v, ptr } => {
+                GStep::Gemm(gm, [a, b, c]) => {
+                    let mut gm = *gm;
+                    gm.a += a.at(arena);
+                    gm.b += b.at(arena);
+                    gm.c += c.at(arena);
+                    dev.gemm(&gm)?;
+                }
+                GStep::Upload { value: v, at } => {
                     let t = host[*v].as_ref().ok_or_else(|| missing(g, *v))?;
-                    self.dev.upload(*ptr, &t.to_le_bytes())?;
+                    dev.upload(at.at(arena), &t.to_le_bytes())?;
                 }
-                GStep::Download { value: v, ptr } => {
+                GStep::Download { value: v, at } => {
                     let ty = &g.values[*v].ty;
                     let shape = ty.shape.to_known().ok_or_else(|| missing(g, *v))?;
                     let mut bytes = vec![0u8; shape.iter().product::<usize>() * ty.dtype.size_of()];
-                    self.dev.download(*ptr, &mut bytes)?;
+                    dev.download(at.at(arena), &mut bytes)?;
                     host[*v] =
                         Some(Tensor::from_le_bytes(ty.dtype, &shape, &bytes).map_err(Error::Plan)?);
                 }
