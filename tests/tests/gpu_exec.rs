@@ -208,3 +208,60 @@ fn predictor_clones_run_at_once_on_their_own_streams() {
         }
     });
 }
+
+/// One GPU predictor (emulated) runs a model at several shapes, each against Paddle's
+/// reference: a plan per shape signature, the clone's arena grown as shapes grow.
+fn dynamic_cases(test: &str, model: &str, names: &[&str]) {
+    let Some(cases) = require(test, "dynamic/cases.json") else {
+        return;
+    };
+    let dir = cases.parent().unwrap().to_path_buf();
+    let Some(mdir) = require(test, &format!("{model}/manifest.json")) else {
+        return;
+    };
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+    let mut p = Predictor::new(
+        Config::new()
+            .model_dir(mdir.parent().unwrap())
+            .enable_gpu_emulator(),
+    )
+    .unwrap();
+    for name in names {
+        let case = j["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == *name)
+            .unwrap();
+        let inputs: Vec<Tensor> = p
+            .input_names()
+            .to_vec()
+            .iter()
+            .map(|n| npy(&dir.join(case["inputs"][n].as_str().unwrap())).unwrap())
+            .collect();
+        let got = p.run_with(&inputs).unwrap();
+        let want = npy(&dir.join(case["outputs"][0].as_str().unwrap())).unwrap();
+        let (r, at) = worst_ratio(&got[0], &want, 1e-3, 1e-2).unwrap();
+        println!("{name}: worst |err|/tol = {r:.4} at {at}");
+        assert!(r <= 1.0, "{name}: {r:.3}x the tolerance at {at}");
+    }
+}
+
+#[test]
+fn ppocr_rec_at_two_widths_on_one_emulated_gpu_predictor() {
+    dynamic_cases(
+        "ppocr_rec_at_two_widths_on_one_emulated_gpu_predictor",
+        "ppocr_rec",
+        &["rec_0_w160", "rec_1_w640", "rec_2_w160"],
+    );
+}
+
+#[test]
+fn ernie_at_three_batch_and_length_shapes_on_one_emulated_gpu_predictor() {
+    dynamic_cases(
+        "ernie_at_three_batch_and_length_shapes_on_one_emulated_gpu_predictor",
+        "ernie_mini",
+        &["ernie_b4_s16", "ernie_b1_s64", "ernie_b2_s128"],
+    );
+}
