@@ -34,6 +34,22 @@ impl B {
             .add_const(&format!("w{}", self.n), Arc::new(rand_t(shape, seed)))
             .unwrap()
     }
+    /// A constant in [0.5, 1.5) (variances).
+    fn positive_w(&mut self, shape: &[usize], seed: u64) -> ValueId {
+        let t = rand_t(shape, seed);
+        let p: Vec<f32> = t
+            .to_f64_vec()
+            .iter()
+            .map(|x| x.abs() as f32 + 0.5)
+            .collect();
+        self.n += 1;
+        self.g
+            .add_const(
+                &format!("w{}", self.n),
+                Arc::new(Tensor::from_f32s(shape, p).unwrap()),
+            )
+            .unwrap()
+    }
     fn op(&mut self, op: Op, ins: &[ValueId]) -> ValueId {
         self.ops(op, ins, 1)[0]
     }
@@ -516,5 +532,55 @@ fn transposed_convolutions() {
         &[x, w],
     );
     b.out(v);
+    check(b, false);
+}
+
+#[test]
+fn batch_norm_reductions_and_prelu() {
+    let mut b = B::new();
+    let x = b.input(&[2, 3, 4, 5]);
+    for layout in [Layout::Nchw, Layout::Nhwc] {
+        let c = if layout == Layout::Nchw { 3 } else { 5 };
+        let (s, bi, m) = (b.w(&[c], 1), b.w(&[c], 2), b.w(&[c], 3));
+        let var = b.positive_w(&[c], 5);
+        let y = b.op(
+            Op::BatchNorm(BatchNorm {
+                epsilon: 1e-5,
+                layout,
+            }),
+            &[x, s, bi, m, var],
+        );
+        b.out(y);
+    }
+    for (kind, axes, keep) in [
+        (ReduceKind::Sum, vec![1], false),
+        (ReduceKind::Mean, vec![2, 3], true),
+        (ReduceKind::Max, vec![-1], false),
+        (ReduceKind::Min, vec![0, 2], false),
+        (ReduceKind::Prod, vec![3], true),
+        (ReduceKind::Mean, vec![], false),
+    ] {
+        let y = b.op(
+            Op::Reduce(Reduce {
+                kind,
+                axes,
+                keep_dim: keep,
+                reduce_all: false,
+            }),
+            &[x],
+        );
+        b.out(y);
+    }
+    let a1 = b.w(&[1], 6);
+    let a3 = b.w(&[3], 7);
+    let a60 = b.w(&[3, 4, 5], 8);
+    for (mode, a) in [
+        (PreluMode::All, a1),
+        (PreluMode::Channel, a3),
+        (PreluMode::Element, a60),
+    ] {
+        let y = b.op(Op::Prelu(mode, Layout::Nchw), &[x, a]);
+        b.out(y);
+    }
     check(b, false);
 }

@@ -8,7 +8,9 @@
 //! (`tests/tests/gpu_exec.rs`).
 
 use kayak_gpu::{Gemm, LaunchDims, Param};
-use kayak_ir::ops::{BinaryOp, FusedConv, InterpMode, Pool, PoolKind, UnaryOp};
+use kayak_ir::ops::{
+    BinaryOp, FusedConv, InterpMode, Layout, Pool, PoolKind, PreluMode, ReduceKind, UnaryOp,
+};
 use kayak_ir::{DType, Graph, Op, Tensor, ValueId};
 
 /// Device helper functions every module carries.
@@ -244,6 +246,9 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         Op::SeBlock(s) => se_block(g, k, &s.act1, &s.act2),
         Op::Attention(a) => attention(g, k, a),
         Op::Conv2dTranspose(c) => conv_transpose(g, k, c),
+        Op::BatchNorm(b) => batch_norm(g, k, b),
+        Op::Reduce(r) => reduce(g, k, r),
+        Op::Prelu(mode, layout) => prelu(g, k, *mode, *layout),
         Op::Transpose(_)
         | Op::Slice(_)
         | Op::StridedSlice(_)
@@ -1102,4 +1107,131 @@ fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
         }
     }
     Some(tables)
+}
+
+/// The channel axis of a rank-`rank` tensor and the elements after it.
+fn channel_axis(layout: Layout, shape: &[usize]) -> (usize, usize) {
+    let ca = match layout {
+        Layout::Nchw => 1.min(shape.len().saturating_sub(1)),
+        Layout::Nhwc => shape.len().saturating_sub(1),
+    };
+    (ca, shape[ca + 1..].iter().product())
+}
+
+/// Inference batch normalization: `(x − mean) / sqrt(var + ε) · scale + bias` per channel.
+fn batch_norm(g: &Graph, k: usize, b: &kayak_ir::ops::BatchNorm) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    if xs.is_empty() {
+        return None;
+    }
+    let (ca, inner) = channel_axis(b.layout, &xs);
+    let c = xs[ca];
+    for i in 1..5 {
+        if shape(g, *node.inputs.get(i)?)?.iter().product::<usize>() != c {
+            return None;
+        }
+    }
+    let n: usize = xs.iter().product();
+    let args = std::iter::once(node.outputs[0])
+        .chain(node.inputs[..5].iter().copied())
+        .map(Operand::Value)
+        .collect();
+    Some(vec![kernel(
+        vec![Param::Out, Param::In, Param::In, Param::In, Param::In, Param::In],
+        format!(
+            "{THREAD}\nif (i >= {n}) return;\nint ch = (i / {inner}) % {c};\np0[i] = (p1[i] - p4[ch]) * rsqrtf(p5[ch] + {eps}) * p2[ch] + p3[ch];",
+            eps = lit(b.epsilon)
+        ),
+        n,
+        args,
+    )])
+}
+
+/// Sum, mean, max, min or product over a set of axes: one thread per output element,
+/// looping over the reduced positions.
+fn reduce(g: &Graph, k: usize, r: &kayak_ir::ops::Reduce) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    let red = r.reduced_axes(xs.len()).ok()?;
+    let n: usize = shape(g, node.outputs[0])?.iter().product();
+    let mut strides = vec![1usize; xs.len()];
+    for a in (0..xs.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * xs[a + 1];
+    }
+    let kept: Vec<usize> = (0..xs.len()).filter(|&a| !red[a]).collect();
+    let gone: Vec<usize> = (0..xs.len()).filter(|&a| red[a]).collect();
+    if kept.iter().map(|&a| xs[a]).product::<usize>() != n {
+        return None;
+    }
+    let count: usize = gone.iter().map(|&a| xs[a]).product();
+    let mut base = String::from("int rem = i; long long base = 0;\n");
+    for &a in kept.iter().rev() {
+        base.push_str(&format!(
+            "base += (long long)(rem % {d}) * {st}; rem /= {d};\n",
+            d = xs[a],
+            st = strides[a]
+        ));
+    }
+    let mut offset = String::from("int rr = r; long long off = base;\n");
+    for &a in gone.iter().rev() {
+        offset.push_str(&format!(
+            "off += (long long)(rr % {d}) * {st}; rr /= {d};\n",
+            d = xs[a],
+            st = strides[a]
+        ));
+    }
+    let (init, step, fin) = match r.kind {
+        ReduceKind::Sum => ("0.0f", "acc += v;", "acc".to_string()),
+        ReduceKind::Mean => ("0.0f", "acc += v;", format!("acc / {count}.0f")),
+        ReduceKind::Max => ("-(1.0f/0.0f)", "acc = fmaxf(acc, v);", "acc".to_string()),
+        ReduceKind::Min => ("(1.0f/0.0f)", "acc = fminf(acc, v);", "acc".to_string()),
+        ReduceKind::Prod => ("1.0f", "acc *= v;", "acc".to_string()),
+    };
+    Some(vec![kernel(
+        vec![Param::Out, Param::In],
+        format!(
+            "{THREAD}\nif (i >= {n}) return;\n{base}float acc = {init};\nfor (int r = 0; r < {count}; r++) {{\n{offset}float v = p1[off];\n{step}\n}}\np0[i] = {fin};"
+        ),
+        n,
+        vec![Operand::Value(node.outputs[0]), Operand::Value(node.inputs[0])],
+    )])
+}
+
+/// `x > 0 ? x : α·x`, α one for all, per channel, or per element (batch axis excluded).
+fn prelu(g: &Graph, k: usize, mode: PreluMode, layout: Layout) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let xs = shape(g, node.inputs[0])?;
+    let alphas: usize = shape(g, node.inputs[1])?.iter().product();
+    let n: usize = xs.iter().product();
+    let a = match mode {
+        PreluMode::All => "0".to_string(),
+        PreluMode::Channel => {
+            if xs.is_empty() {
+                return None;
+            }
+            let (ca, inner) = channel_axis(layout, &xs);
+            if alphas != xs[ca] {
+                return None;
+            }
+            format!("(i / {inner}) % {}", xs[ca])
+        }
+        PreluMode::Element => {
+            let per: usize = xs.iter().skip(1).product();
+            if alphas != per {
+                return None;
+            }
+            format!("i % {per}")
+        }
+    };
+    Some(vec![kernel(
+        vec![Param::Out, Param::In, Param::In],
+        format!("{THREAD}\nif (i >= {n}) return;\nfloat v = p1[i];\np0[i] = v > 0.0f ? v : p2[{a}] * v;"),
+        n,
+        vec![
+            Operand::Value(node.outputs[0]),
+            Operand::Value(node.inputs[0]),
+            Operand::Value(node.inputs[1]),
+        ],
+    )])
 }

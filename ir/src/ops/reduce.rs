@@ -106,6 +106,16 @@ pub(super) fn eval_softmax(s: &Softmax, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(float_out(y, inputs[0].dtype()))
 }
 
+impl Reduce {
+    /// Which axes of a rank-`rank` input it reduces.
+    ///
+    /// # Errors
+    /// An axis out of range.
+    pub fn reduced_axes(&self, rank: usize) -> Result<Vec<bool>> {
+        reduced_axes(self, rank)
+    }
+}
+
 fn reduced_axes(r: &Reduce, rank: usize) -> Result<Vec<bool>> {
     let mut red = vec![false; rank];
     if r.reduce_all || r.axes.is_empty() {
