@@ -476,13 +476,10 @@ impl Predictor {
             .gpu
             .as_ref()
             .ok_or_else(|| Error::Config("not a GPU predictor".into()))?;
-        if let Some((_, p)) = gpu
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(k, _)| k == shapes)
-        {
+        // Held while a plan is made, so clones asking for the same shapes at once compile
+        // it once.
+        let mut plans = gpu.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = plans.iter().find(|(k, _)| k == shapes) {
             return Ok(p.clone());
         }
         let (g, _) =
@@ -509,7 +506,6 @@ impl Predictor {
             placement.downloads.len()
         );
         let plan = Arc::new(kayak_exec::gpu::GpuPlan::new(gpu.dev.clone(), g, &sides)?);
-        let mut plans = gpu.plans.lock().unwrap_or_else(|e| e.into_inner());
         plans.insert(0, (shapes.to_vec(), plan.clone()));
         plans.truncate(self.shared.config.plan_cache.max(1));
         Ok(plan)

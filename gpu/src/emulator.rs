@@ -3,7 +3,8 @@
 //!
 //! A module's [`Source`] is compiled by the system C++ compiler (`$KAYAK_CXX`, else `g++`)
 //! after a prelude that defines what CUDA provides (`blockIdx`, `threadIdx`, `blockDim`,
-//! `gridDim` as globals; `__global__`, `__device__`; `rsqrtf`) and, per kernel, a launcher
+//! `gridDim` as thread-local globals, so launches from different threads — streams — run at
+//! once even when two modules are the same loaded library; `__global__`, `__device__`; `rsqrtf`) and, per kernel, a launcher
 //! that unpacks the argument slots exactly as `cuLaunchKernel` reads them and calls the
 //! kernel once per thread of every block, in order. Kernels therefore must not rely on
 //! threads running together (no shared memory, no `__syncthreads`) — the backend's don't.
@@ -28,7 +29,7 @@ const PRELUDE: &str = r#"
 #include <math.h>
 #include <stdint.h>
 struct kayak_dim3 { unsigned x, y, z; };
-static kayak_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static thread_local kayak_dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -161,8 +162,6 @@ struct EmulatedModule {
     launchers: Vec<Launcher>,
     /// Keeps the library (and so the launchers) loaded.
     _lib: libloading::Library,
-    /// The prelude's thread indices are globals of the library: one launch at a time.
-    lock: Mutex<()>,
 }
 
 impl Module for EmulatedModule {
@@ -178,12 +177,13 @@ impl EmulatedModule {
     fn launch(&self, index: usize, dims: LaunchDims, args: &[Arg]) -> Result<(), GpuError> {
         let (_, mut slots) = pack(&self.source, index, args)?;
         let ptrs = slot_pointers(&mut slots);
-        let _one = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         #[allow(unsafe_code)]
         // SAFETY: the launcher was generated for this kernel's parameter list, which `args`
         // was just checked against; it reads one slot per parameter through `ptrs`, which
         // live until it returns. The kernel's own memory accesses are its code's
         // responsibility (the executor's tests compare every kernel with the reference).
+        // The thread indices it sets are thread-local, so concurrent launches (other
+        // threads' streams, the same library loaded twice) do not see each other's.
         unsafe {
             (self.launchers[index])(dims.grid.as_ptr(), dims.block.as_ptr(), ptrs.as_ptr());
         }
@@ -300,7 +300,6 @@ impl Device for Emulator {
             source: source.clone(),
             launchers,
             _lib: library,
-            lock: Mutex::new(()),
         }))
     }
 
@@ -348,17 +347,23 @@ impl Device for Emulator {
         self.check_range(g.a, need(ar, ac, g.lda, g.stride_a), "gemm A")?;
         self.check_range(g.b, need(br, bc, g.ldb, g.stride_b), "gemm B")?;
         self.check_range(g.c, need(g.m, g.n, g.ldc, g.stride_c), "gemm C")?;
+        // Row by row: C's row i accumulates A[i, p] · B's row p (in f64), so the inner
+        // loop runs along contiguous memory when B is not transposed.
+        let mut acc = vec![0f64; g.n];
         for item in 0..g.batch {
             for i in 0..g.m {
-                for j in 0..g.n {
-                    let mut acc = 0f64;
-                    for p in 0..g.k {
-                        let ai = item * g.stride_a
-                            + if g.trans_a {
-                                p * g.lda + i
-                            } else {
-                                i * g.lda + p
-                            };
+                acc.iter_mut().for_each(|v| *v = 0.0);
+                for p in 0..g.k {
+                    let ai = item * g.stride_a
+                        + if g.trans_a {
+                            p * g.lda + i
+                        } else {
+                            i * g.lda + p
+                        };
+                    #[allow(unsafe_code)]
+                    // SAFETY: inside A's range, checked above.
+                    let a = unsafe { *(g.a as *const f32).add(ai) } as f64;
+                    for (j, acc) in acc.iter_mut().enumerate() {
                         let bi = item * g.stride_b
                             + if g.trans_b {
                                 j * g.ldb + p
@@ -366,11 +371,12 @@ impl Device for Emulator {
                                 p * g.ldb + j
                             };
                         #[allow(unsafe_code)]
-                        // SAFETY: every index is inside the operand ranges checked above.
-                        let (a, b) =
-                            unsafe { (*(g.a as *const f32).add(ai), *(g.b as *const f32).add(bi)) };
-                        acc += a as f64 * b as f64;
+                        // SAFETY: inside B's range, checked above.
+                        let b = unsafe { *(g.b as *const f32).add(bi) } as f64;
+                        *acc += a * b;
                     }
+                }
+                for (j, acc) in acc.iter().enumerate() {
                     let ci = item * g.stride_c + i * g.ldc + j;
                     #[allow(unsafe_code)]
                     // SAFETY: inside C's range, checked above.
@@ -456,6 +462,49 @@ mod tests {
         other.launch(&*m, 0, LaunchDims::linear(n), &args).unwrap();
         dev.free(px);
         dev.free(py);
+    }
+
+    #[test]
+    fn two_threads_launch_the_same_library_at_once() {
+        // Two modules of one text are one loaded library: their thread indices must not
+        // be shared between the threads that launch them.
+        let src = Source {
+            helpers: String::new(),
+            kernels: vec![KernelSpec {
+                name: "iota".into(),
+                params: vec![Param::Out, Param::I32],
+                body: "int i = blockIdx.x * blockDim.x + threadIdx.x;\n\
+                       if (i < p1) p0[i] = (float)i;"
+                    .into(),
+            }],
+        };
+        let dev = Emulator::new().unwrap();
+        let n = 1 << 16;
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let stream = dev.new_stream().unwrap();
+                let m = stream.compile(&src).unwrap();
+                s.spawn(move || {
+                    let p = stream.alloc(4 * n).unwrap();
+                    for _ in 0..20 {
+                        stream.upload(p, &vec![0u8; 4 * n]).unwrap();
+                        stream
+                            .launch(
+                                &*m,
+                                0,
+                                LaunchDims::linear(n),
+                                &[Arg::Ptr(p), Arg::I32(n as i32)],
+                            )
+                            .unwrap();
+                        let mut out = vec![0u8; 4 * n];
+                        stream.download(p, &mut out).unwrap();
+                        let got = back(&out);
+                        assert!(got.iter().enumerate().all(|(i, &v)| v == i as f32));
+                    }
+                    stream.free(p);
+                });
+            }
+        });
     }
 
     #[test]

@@ -146,6 +146,9 @@ fn bin_expr(op: BinaryOp, a: &str, b: &str) -> Option<String> {
     })
 }
 
+/// The most scratch an im2col convolution may take; bigger ones run the direct kernel.
+const IM2COL_LIMIT: usize = 64 << 20;
+
 const THREAD: &str = "int i = blockIdx.x * blockDim.x + threadIdx.x;";
 
 fn shape(g: &Graph, v: ValueId) -> Option<Vec<usize>> {
@@ -377,41 +380,73 @@ fn conv(g: &Graph, k: usize, f: &FusedConv) -> Option<Vec<DevOp>> {
     if cin != icg * c.groups || ocg * c.groups != oc {
         return None;
     }
-    if c.groups == 1 && kh == 1 && kw == 1 && c.strides == [1, 1] && pads == [0; 4] {
-        // Pointwise: per image, W [oc × ic] · X [ic × hw] by one batched GEMM, then the
-        // epilogue in place.
-        let hw = h * w;
-        let mut ops = vec![DevOp::Gemm {
+    let pointwise = kh == 1 && kw == 1 && c.strides == [1, 1] && pads == [0; 4];
+    let (ohw, rows) = (oh * ow, icg * kh * kw);
+    let col_floats = xs[0] * rows * ohw;
+    if c.groups == 1 && (pointwise || 4 * col_floats <= IM2COL_LIMIT) {
+        // Per image, W [oc × ic·kh·kw] · X [ic·kh·kw × oh·ow] by one batched GEMM (X is
+        // the input itself for a pointwise conv, else its patches gathered by im2col),
+        // then the epilogue in place.
+        let mut ops = Vec::new();
+        let cols = if pointwise {
+            Operand::Value(node.inputs[0])
+        } else {
+            let col = Operand::ScratchOf(0, col_floats);
+            ops.push(kernel(
+                vec![Param::Out, Param::In],
+                format!(
+                    "{THREAD}
+if (i >= {col_floats}) return;
+int j = i % {ohw}; int t = i / {ohw}; int r = t % {rows}; int b = t / {rows};
+int ox = j % {ow}, oy = j / {ow};
+int kx = r % {kw}, ky = (r / {kw}) % {kh}, ic = r / {khw};
+int iy = oy * {sh} - {pt} + ky * {dh}, ix = ox * {sw} - {pl} + kx * {dw};
+p0[i] = (iy >= 0 && iy < {h} && ix >= 0 && ix < {w})
+    ? p1[((long long)(b * {cin} + ic) * {h} + iy) * {w} + ix] : 0.0f;",
+                    khw = kh * kw,
+                    sh = c.strides[0],
+                    sw = c.strides[1],
+                    pt = pads[0],
+                    pl = pads[2],
+                    dh = dil[0],
+                    dw = dil[1],
+                ),
+                col_floats,
+                vec![col.clone(), Operand::Value(node.inputs[0])],
+            ));
+            col
+        };
+        ops.push(DevOp::Gemm {
             gemm: Gemm {
                 m: oc,
-                n: hw,
-                k: cin,
+                n: ohw,
+                k: rows,
                 trans_a: false,
                 trans_b: false,
                 a: 0,
-                lda: cin,
+                lda: rows,
                 b: 0,
-                ldb: hw,
+                ldb: ohw,
                 c: 0,
-                ldc: hw,
+                ldc: ohw,
                 alpha: 1.0,
                 beta: 0.0,
                 batch: xs[0],
                 stride_a: 0,
-                stride_b: cin * hw,
-                stride_c: oc * hw,
+                stride_b: rows * ohw,
+                stride_c: oc * ohw,
             },
             a: Operand::Value(node.inputs[1]),
-            b: Operand::Value(node.inputs[0]),
+            b: cols,
             c: Operand::Value(node.outputs[0]),
-        }];
+        });
         if !epilogue.is_empty() {
             // The same epilogue, reading the product from the output: p1 (x) and p2 (w)
             // become unused parameters so the epilogue's parameter numbers stay.
             ops.push(kernel(
                 params,
                 format!(
-                    "{THREAD}\nif (i >= {n}) return;\nint oc = (i / {hw}) % {oc};\n(void)oc; (void)p1; (void)p2;\nfloat v = p0[i];\n{epilogue}p0[i] = v;"
+                    "{THREAD}\nif (i >= {n}) return;\nint oc = (i / {ohw}) % {oc};\n(void)oc; (void)p1; (void)p2;\nfloat v = p0[i];\n{epilogue}p0[i] = v;"
                 ),
                 n,
                 args,
