@@ -12,6 +12,19 @@ pub(crate) enum GpuChoice {
     Emulator,
 }
 
+/// Where a GPU predictor runs each op (see [`Config::gpu_placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuPlacement {
+    /// The cheapest placement under the cost model: ops the device has kernels for may
+    /// still run on the host when that saves more in copies than it costs (tiny graphs
+    /// run wholly on the host).
+    #[default]
+    Cost,
+    /// Every op the device has a kernel for runs on it (as Paddle's GPU predictor does);
+    /// only the others run on the host.
+    Device,
+}
+
 /// How to build a [`crate::Predictor`]: which model, how many threads, which switches.
 ///
 /// ```
@@ -36,6 +49,7 @@ pub struct Config {
     pub(crate) optim_cache_dir: Option<PathBuf>,
     pub(crate) gpu: Option<GpuChoice>,
     pub(crate) cost_model: Option<kayak_rewrite::CostModel>,
+    pub(crate) gpu_placement: GpuPlacement,
 }
 
 impl Default for Config {
@@ -54,6 +68,7 @@ impl Default for Config {
             optim_cache_dir: None,
             gpu: None,
             cost_model: None,
+            gpu_placement: GpuPlacement::Cost,
         }
     }
 }
@@ -149,6 +164,13 @@ impl Config {
     #[inline(never)]
     pub fn enable_gpu_emulator(mut self) -> Config {
         self.gpu = Some(GpuChoice::Emulator);
+        self
+    }
+
+    /// With a GPU: where each op runs ([`GpuPlacement::Cost`] by default).
+    #[inline(never)]
+    pub fn gpu_placement(mut self, p: GpuPlacement) -> Config {
+        self.gpu_placement = p;
         self
     }
 

@@ -24,7 +24,7 @@ pub mod npy;
 mod optim_cache;
 mod predictor;
 
-pub use config::Config;
+pub use config::{Config, GpuPlacement};
 pub use error::{Error, Result};
 pub use kayak_gpu::GpuError;
 pub use kayak_ir::{DType, Dim, Shape, Tensor};

@@ -491,7 +491,22 @@ impl Predictor {
             .cost_model
             .clone()
             .unwrap_or_else(kayak_rewrite::CostModel::gpu);
-        let placement = kayak_rewrite::place_with(&g, &cost, &support);
+        let placement = match self.shared.config.gpu_placement {
+            crate::GpuPlacement::Cost => kayak_rewrite::place_with(&g, &cost, &support),
+            crate::GpuPlacement::Device => {
+                let side: Vec<kayak_rewrite::Side> = support
+                    .iter()
+                    .map(|&d| {
+                        if d {
+                            kayak_rewrite::Side::Device
+                        } else {
+                            kayak_rewrite::Side::Host
+                        }
+                    })
+                    .collect();
+                kayak_rewrite::place::placement_cost(&g, &cost, &side)
+            }
+        };
         let sides: Vec<bool> = placement
             .side
             .iter()

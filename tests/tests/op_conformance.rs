@@ -4,11 +4,11 @@
 //! convolution with output_size, ceil_mode and adaptive pooling, Paddle's axis broadcast,
 //! Python-style mod/floordiv, every activation, align_corners/align_mode, pad modes, ...
 
-use kayak::{Config, DType, Predictor, Tensor};
+use kayak::{Config, DType, GpuPlacement, Predictor, Tensor};
 use kayak_tests::*;
 
 /// `None` if `got` matches `want`, else what differs.
-fn compare(case: &str, k: usize, got: &Tensor, want: &Tensor) -> Option<String> {
+fn compare(case: &str, k: usize, got: &Tensor, want: &Tensor, tol: f64) -> Option<String> {
     if got.shape() != want.shape() {
         return Some(format!(
             "{case} output {k}: shape {:?}, Paddle {:?}",
@@ -24,7 +24,7 @@ fn compare(case: &str, k: usize, got: &Tensor, want: &Tensor) -> Option<String> 
                 want.dtype()
             ));
         }
-        let (r, at) = worst_ratio(got, want, 1e-5, 1e-5).unwrap();
+        let (r, at) = worst_ratio(got, want, tol, tol).unwrap();
         (r > 1.0).then(|| {
             format!(
                 "{case} output {k}: {r:.2}x the tolerance at {at}: {} vs {}",
@@ -48,17 +48,22 @@ fn compare(case: &str, k: usize, got: &Tensor, want: &Tensor) -> Option<String> 
     }
 }
 
-#[test]
-fn every_op_case_matches_paddle() {
+/// Runs every case under `config(model dir)`; returns the outputs checked, the mismatches,
+/// and the predictors (for their reports).
+fn run_cases(
+    config: impl Fn(&std::path::Path) -> Config,
+    tol: f64,
+) -> (usize, Vec<String>, Vec<(Predictor, Vec<Vec<usize>>)>) {
     let dir = repo_root().join("tests/data/ops");
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
     let mut outputs = 0;
     let mut failures = Vec::new();
+    let mut predictors = Vec::new();
     for case in index["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let d = dir.join(name);
-        let mut p = match Predictor::new(Config::new().model_dir(&d)) {
+        let mut p = match Predictor::new(config(&d)) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
@@ -86,10 +91,18 @@ fn every_op_case_matches_paddle() {
                 k,
                 got,
                 &npy(&d.join(format!("output_{k}.npy"))).unwrap(),
+                tol,
             ));
         }
         outputs += n;
+        predictors.push((p, inputs.iter().map(|t| t.shape().to_vec()).collect()));
     }
+    (outputs, failures, predictors)
+}
+
+#[test]
+fn every_op_case_matches_paddle() {
+    let (outputs, failures, _) = run_cases(|d| Config::new().model_dir(d), 1e-5);
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -98,6 +111,41 @@ fn every_op_case_matches_paddle() {
     );
     println!("{outputs} op outputs match Paddle");
     assert!(outputs >= 90, "only {outputs} outputs checked");
+}
+
+#[test]
+fn every_op_case_matches_paddle_on_the_emulated_gpu() {
+    // The GPU path: every op with a device kernel runs as generated CUDA C on the
+    // emulator (with the cost placement these tiny cases would stay on the host), the rest
+    // on the host between copies.
+    let (outputs, failures, predictors) = run_cases(
+        |d| {
+            Config::new()
+                .model_dir(d)
+                .enable_gpu_emulator()
+                .gpu_placement(GpuPlacement::Device)
+        },
+        1e-4,
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let (mut device, mut host) = (0, std::collections::BTreeMap::new());
+    for (p, shapes) in &predictors {
+        let r = p.gpu_report(shapes).unwrap().unwrap();
+        device += r.device_nodes;
+        for (k, v) in r.host_ops {
+            *host.entry(k).or_insert(0) += v;
+        }
+    }
+    println!(
+        "{outputs} op outputs match Paddle; {device} nodes on the device, on the host: {host:?}"
+    );
+    assert!(outputs >= 90, "only {outputs} outputs checked");
+    assert!(device >= 80, "only {device} nodes on the device");
 }
 
 #[test]

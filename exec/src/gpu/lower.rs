@@ -25,6 +25,8 @@ pub enum Operand {
     Value(ValueId),
     /// An index table, held on the device with the weights.
     Table(Vec<i32>),
+    /// A table of floats (interpolation weights), held with the weights.
+    FTable(Vec<f32>),
     /// Scratch floats shared by the node's kernels, by id.
     ScratchOf(usize, usize),
     /// An `int`.
@@ -259,6 +261,7 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         | Op::Concat(_)
         | Op::Stack(_) => gather(g, k),
         Op::Interp(i) if i.mode == InterpMode::Nearest => gather(g, k),
+        Op::Interp(i) => bilinear(g, k, i),
         _ => None,
     }
 }
@@ -1267,6 +1270,73 @@ fn prelu(g: &Graph, k: usize, mode: PreluMode, layout: Layout) -> Option<Vec<Dev
             Operand::Value(node.outputs[0]),
             Operand::Value(node.inputs[0]),
             Operand::Value(node.inputs[1]),
+        ],
+    )])
+}
+
+/// Bilinear resizing (NCHW), one thread per output element, from the reference op's own
+/// taps (`Interp::bilinear_plan`): per output row and column, two source indices and two
+/// weights, held with the weights.
+fn bilinear(g: &Graph, k: usize, i: &kayak_ir::ops::Interp) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    if i.layout != Layout::Nchw {
+        return None;
+    }
+    let xs = shape(g, node.inputs[0])?;
+    let os = shape(g, node.outputs[0])?;
+    if xs.len() != 4 || os.len() != 4 {
+        return None;
+    }
+    let ins: Vec<kayak_ir::ops::InferInput<'_>> = node
+        .inputs
+        .iter()
+        .map(|&v| kayak_ir::ops::InferInput {
+            ty: &g.values[v].ty,
+            value: g.const_value(v),
+        })
+        .collect();
+    let ([oh, ow], ty, tx) = i.bilinear_plan(&ins, xs[2], xs[3]).ok()?;
+    if [oh, ow] != [os[2], os[3]] {
+        return None;
+    }
+    let idx = |t: &[kayak_ir::ops::BilinearTap]| -> Vec<i32> {
+        t.iter()
+            .flat_map(|&(lo, hi, _, _)| [lo as i32, hi as i32])
+            .collect()
+    };
+    let wts = |t: &[kayak_ir::ops::BilinearTap]| -> Vec<f32> {
+        t.iter().flat_map(|&(_, _, a, b)| [a, b]).collect()
+    };
+    let n: usize = os.iter().product();
+    let (ih, iw) = (xs[2], xs[3]);
+    Some(vec![kernel(
+        vec![
+            Param::Out,
+            Param::In,
+            Param::Idx,
+            Param::In,
+            Param::Idx,
+            Param::In,
+        ],
+        format!(
+            "{THREAD}
+if (i >= {n}) return;
+int ox = i % {ow}; int t = i / {ow}; int oy = t % {oh}; int plane = t / {oh};
+const float* x = p1 + (long long)plane * {ihw};
+int y0 = p2[2 * oy], y1 = p2[2 * oy + 1], x0 = p4[2 * ox], x1 = p4[2 * ox + 1];
+float wy0 = p3[2 * oy], wy1 = p3[2 * oy + 1], wx0 = p5[2 * ox], wx1 = p5[2 * ox + 1];
+p0[i] = wy0 * (wx0 * x[y0 * {iw} + x0] + wx1 * x[y0 * {iw} + x1])
+      + wy1 * (wx0 * x[y1 * {iw} + x0] + wx1 * x[y1 * {iw} + x1]);",
+            ihw = ih * iw
+        ),
+        n,
+        vec![
+            Operand::Value(node.outputs[0]),
+            Operand::Value(node.inputs[0]),
+            Operand::Table(idx(&ty)),
+            Operand::FTable(wts(&ty)),
+            Operand::Table(idx(&tx)),
+            Operand::FTable(wts(&tx)),
         ],
     )])
 }

@@ -375,6 +375,10 @@ impl Builder<'_> {
                 let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
                 Err(Slot::Weight(self.place_weight(&bytes)))
             }
+            Operand::FTable(t) => {
+                let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Err(Slot::Weight(self.place_weight(&bytes)))
+            }
             Operand::ScratchOf(id, floats) => Err(self.touch(Key::Scratch(node, *id), 4 * floats)),
         }
     }

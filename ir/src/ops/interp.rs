@@ -180,6 +180,63 @@ fn ratio(in_size: usize, out_size: usize, scale: f32, align_corners: bool) -> f3
     }
 }
 
+/// A bilinear tap along one axis: the low and high source indices and their weights.
+pub type BilinearTap = (usize, usize, f32, f32);
+
+/// The taps of each of `out` output positions along an axis of `len` inputs, at source
+/// ratio `r`.
+fn bilinear_taps(i: &Interp, r: f32, out: usize, len: usize) -> Vec<BilinearTap> {
+    let half_pixel = i.align_mode == 0 && !i.align_corners;
+    (0..out)
+        .map(|k| {
+            let lo = if half_pixel {
+                (r * (k as f32 + 0.5) - 0.5) as i64
+            } else {
+                (r * k as f32) as i64
+            };
+            let lo = lo.max(0) as usize;
+            let hi = (lo + 1).min(len - 1);
+            let src = if half_pixel {
+                (r * (k as f32 + 0.5) - 0.5).max(0.0)
+            } else {
+                r * k as f32
+            };
+            let d_lo = src - lo as f32;
+            (lo, hi, 1.0 - d_lo, d_lo)
+        })
+        .collect()
+}
+
+impl Interp {
+    /// For bilinear resizing of an `[.., ih, iw]` input (its inputs' types and values as
+    /// in [`Op::infer`](crate::Op::infer)): the output size and the taps of every output
+    /// row and column — what the reference op computes with, for kernels to reuse.
+    ///
+    /// # Errors
+    /// As the op's type inference.
+    pub fn bilinear_plan(
+        &self,
+        inputs: &[InferInput<'_>],
+        ih: usize,
+        iw: usize,
+    ) -> Result<([usize; 2], Vec<BilinearTap>, Vec<BilinearTap>)> {
+        let (out, scale) = self.resolve(inputs, Some([ih, iw]))?;
+        let [oh, ow] = out.ok_or_else(|| {
+            shape_err(
+                self.mode.name(),
+                "the output size is not known before the run",
+            )
+        })?;
+        let rh = ratio(ih, oh, scale[0], self.align_corners);
+        let rw = ratio(iw, ow, scale[1], self.align_corners);
+        Ok((
+            [oh, ow],
+            bilinear_taps(self, rh, oh, ih),
+            bilinear_taps(self, rw, ow, iw),
+        ))
+    }
+}
+
 pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     let op = i.mode.name();
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
@@ -223,28 +280,9 @@ pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
             }
         }
         InterpMode::Bilinear => {
-            let half_pixel = i.align_mode == 0 && !i.align_corners;
-            // (low index, high index, weight of low, weight of high)
-            let taps = |k: usize, r: f32, len: usize| -> (usize, usize, f32, f32) {
-                let lo = if half_pixel {
-                    (r * (k as f32 + 0.5) - 0.5) as i64
-                } else {
-                    (r * k as f32) as i64
-                };
-                let lo = lo.max(0) as usize;
-                let hi = (lo + 1).min(len - 1);
-                let src = if half_pixel {
-                    (r * (k as f32 + 0.5) - 0.5).max(0.0)
-                } else {
-                    r * k as f32
-                };
-                let d_lo = src - lo as f32;
-                (lo, hi, 1.0 - d_lo, d_lo)
-            };
-            for oy in 0..oh {
-                let (y0, y1, wy0, wy1) = taps(oy, rh, ih);
-                for ox in 0..ow {
-                    let (x0, x1, wx0, wx1) = taps(ox, rw, iw);
+            let (ty, tx) = (bilinear_taps(i, rh, oh, ih), bilinear_taps(i, rw, ow, iw));
+            for (oy, &(y0, y1, wy0, wy1)) in ty.iter().enumerate() {
+                for (ox, &(x0, x1, wx0, wx1)) in tx.iter().enumerate() {
                     for b in 0..n {
                         for ch in 0..c {
                             let v = wy0 * (wx0 * x4[[b, ch, y0, x0]] + wx1 * x4[[b, ch, y0, x1]])

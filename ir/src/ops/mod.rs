@@ -28,7 +28,7 @@ pub use fused::{
     pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock,
     SkipLayerNorm, PACK_COLS,
 };
-pub use interp::{Interp, InterpMode};
+pub use interp::{BilinearTap, Interp, InterpMode};
 pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
 pub use norm::{BatchNorm, LayerNorm};
