@@ -48,12 +48,15 @@ fn compare(case: &str, k: usize, got: &Tensor, want: &Tensor, tol: f64) -> Optio
     }
 }
 
+/// A case's predictor and the input shapes it ran.
+type Ran = (Predictor, Vec<Vec<usize>>);
+
 /// Runs every case under `config(model dir)`; returns the outputs checked, the mismatches,
 /// and the predictors (for their reports).
 fn run_cases(
     config: impl Fn(&std::path::Path) -> Config,
     tol: f64,
-) -> (usize, Vec<String>, Vec<(Predictor, Vec<Vec<usize>>)>) {
+) -> (usize, Vec<String>, Vec<Ran>) {
     let dir = repo_root().join("tests/data/ops");
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
