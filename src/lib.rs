@@ -14,8 +14,13 @@
 //! # Ok::<(), kayak::Error>(())
 //! ```
 //!
+//! On an NVIDIA GPU (feature `cuda`): `Config::new().model_dir(..).enable_gpu(0)`; the same
+//! path on the CPU emulator of a device, for tests: `.enable_gpu_emulator()`. Handles,
+//! `run_with` and clones work the same; [`Predictor::gpu_report`] says what runs where.
+//!
 //! The crates behind the facade: `kayak-proto` (formats), `kayak-ir` (graph, op set,
-//! reference semantics), `kayak-rewrite` (optimizer), `kayak-exec` (plans, backends).
+//! reference semantics), `kayak-rewrite` (optimizer, cost models, placement), `kayak-exec`
+//! (plans, the CPU backend, GPU plans), `kayak-gpu` (devices: CUDA and the emulator).
 #![warn(missing_docs)]
 
 mod config;

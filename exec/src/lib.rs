@@ -12,6 +12,10 @@
 //! state dispatches each run's ops across its pool or runs them on the calling thread,
 //! whichever it measured faster (`adapt`).
 //!
+//! [`gpu`] plans the same graphs for a GPU (`kayak_gpu::Device`: CUDA, or the CPU
+//! emulator): kernels generated as CUDA C per op and shape, GEMMs, a device arena from the
+//! same liveness planner, host ops between copies.
+//!
 //! Architecture invariant: this crate knows plans and kernels; it never imports egg or a
 //! file format.
 #![warn(missing_docs)]
