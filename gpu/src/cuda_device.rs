@@ -127,11 +127,12 @@ impl Device for CudaDevice {
     fn upload(&self, dst: DevPtr, src: &[u8]) -> Result<(), GpuError> {
         self.ctx.bind_to_thread().map_err(driver)?;
         #[allow(unsafe_code)]
-        // SAFETY: a synchronous copy from a live host slice; `dst` is inside an allocation
-        // of this device (the executor's plan places every value inside its arena).
+        // SAFETY: `dst` is inside an allocation of this device (the executor's plan places
+        // every value inside its arena). The copy is queued on this handle's stream, so it
+        // is ordered after the kernels before it and before those after it; from pageable
+        // memory the driver stages `src` before returning, so the slice may go.
         unsafe {
-            self.stream.synchronize().map_err(driver)?;
-            result::memcpy_htod_sync(dst, src)
+            result::memcpy_htod_async(dst, src, self.stream.cu_stream())
         }
         .map_err(|e| GpuError::Memory(format!("upload of {} bytes: {e}", src.len())))
     }
@@ -139,13 +140,13 @@ impl Device for CudaDevice {
     fn download(&self, src: DevPtr, dst: &mut [u8]) -> Result<(), GpuError> {
         self.ctx.bind_to_thread().map_err(driver)?;
         #[allow(unsafe_code)]
-        // SAFETY: as `upload`; the stream is synchronized first so the kernels that write
-        // `src` have finished.
+        // SAFETY: as `upload`; the copy is queued after the kernels that write `src`, and the
+        // stream is synchronized before `dst` is read.
         unsafe {
-            self.stream.synchronize().map_err(driver)?;
-            result::memcpy_dtoh_sync(dst, src)
+            result::memcpy_dtoh_async(dst, src, self.stream.cu_stream())
         }
-        .map_err(|e| GpuError::Memory(format!("download of {} bytes: {e}", dst.len())))
+        .map_err(|e| GpuError::Memory(format!("download of {} bytes: {e}", dst.len())))?;
+        self.stream.synchronize().map_err(driver)
     }
 
     fn compile(&self, source: &Source) -> Result<Box<dyn Module>, GpuError> {

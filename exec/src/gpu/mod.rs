@@ -528,6 +528,8 @@ impl GpuPlan {
                 dev: dev.clone(),
             };
             dev.upload(b.ptr, &weight_bytes)?;
+            // Runs read the weights from streams of their own: the upload must be done.
+            dev.synchronize()?;
             Some(b)
         };
         let addr = |s: Slot| -> Addr {
