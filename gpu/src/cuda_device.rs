@@ -131,10 +131,8 @@ impl Device for CudaDevice {
         // every value inside its arena). The copy is queued on this handle's stream, so it
         // is ordered after the kernels before it and before those after it; from pageable
         // memory the driver stages `src` before returning, so the slice may go.
-        unsafe {
-            result::memcpy_htod_async(dst, src, self.stream.cu_stream())
-        }
-        .map_err(|e| GpuError::Memory(format!("upload of {} bytes: {e}", src.len())))
+        unsafe { result::memcpy_htod_async(dst, src, self.stream.cu_stream()) }
+            .map_err(|e| GpuError::Memory(format!("upload of {} bytes: {e}", src.len())))
     }
 
     fn download(&self, src: DevPtr, dst: &mut [u8]) -> Result<(), GpuError> {
@@ -142,10 +140,8 @@ impl Device for CudaDevice {
         #[allow(unsafe_code)]
         // SAFETY: as `upload`; the copy is queued after the kernels that write `src`, and the
         // stream is synchronized before `dst` is read.
-        unsafe {
-            result::memcpy_dtoh_async(dst, src, self.stream.cu_stream())
-        }
-        .map_err(|e| GpuError::Memory(format!("download of {} bytes: {e}", dst.len())))?;
+        unsafe { result::memcpy_dtoh_async(dst, src, self.stream.cu_stream()) }
+            .map_err(|e| GpuError::Memory(format!("download of {} bytes: {e}", dst.len())))?;
         self.stream.synchronize().map_err(driver)
     }
 
