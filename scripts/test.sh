@@ -29,9 +29,17 @@ if [ -s target/kayak-skipped.txt ]; then
   echo "These model tests did NOT run (files missing); they are not counted as passed:"
   sed 's/^/  - /' target/kayak-skipped.txt
 fi
+# Tests marked #[ignore] (the real-GPU ones: they need an NVIDIA GPU) are reported, not passed.
+ignored=$(grep -Eo '[0-9]+ ignored;' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$ignored" -gt 0 ]; then
+  echo
+  echo "Ignored (not run, not counted as passed):"
+  grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^/  - /' | sort -u
+fi
 echo
+skipped=$((skipped + ignored))
 if [ "$skipped" -gt 0 ]; then
-  echo "tests: $((passed - skipped)) passed, $failed failed, $skipped skipped"
+  echo "tests: $((passed - skipped + ignored)) passed, $failed failed, $skipped skipped"
 else
   echo "tests: $passed passed, $failed failed"
 fi
