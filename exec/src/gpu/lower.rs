@@ -245,6 +245,8 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
             matmul(g, k, &f.mm, f.has_bias, f.act.as_ref())
         }
         Op::Pool2d(p) => pool(g, k, p),
+        Op::Mul(m) => flat_product(g, k, m.x_num_col_dims, m.y_num_col_dims, false, false),
+        Op::Fc(f) => flat_product(g, k, f.in_num_col_dims, 1, f.has_bias, f.relu),
         Op::Softmax(s) => softmax(g, k, s.axis),
         Op::LayerNorm(l) => layer_norm(g, k, l, false),
         Op::SkipLayerNorm(s) => layer_norm(g, k, &s.ln, true),
@@ -581,6 +583,78 @@ fn matmul(
             n,
             args,
         ));
+    }
+    Some(ops)
+}
+
+/// Paddle's `mul` and `fc`: `x` flattened to 2-D at `xn` axes, `y` at `yn`, one GEMM, then
+/// (fc) the bias and relu in place.
+fn flat_product(
+    g: &Graph,
+    k: usize,
+    xn: usize,
+    yn: usize,
+    has_bias: bool,
+    relu: bool,
+) -> Option<Vec<DevOp>> {
+    let node = &g.nodes[k];
+    let (xs, ys) = (shape(g, node.inputs[0])?, shape(g, node.inputs[1])?);
+    if xn == 0 || yn == 0 || xn > xs.len() || yn > ys.len() {
+        return None;
+    }
+    let m: usize = xs[..xn].iter().product();
+    let kk: usize = xs[xn..].iter().product();
+    let n: usize = ys[yn..].iter().product();
+    if ys[..yn].iter().product::<usize>() != kk
+        || shape(g, node.outputs[0])?.iter().product::<usize>() != m * n
+    {
+        return None;
+    }
+    let mut ops = vec![DevOp::Gemm {
+        gemm: Gemm {
+            m,
+            n,
+            k: kk,
+            trans_a: false,
+            trans_b: false,
+            a: 0,
+            lda: kk,
+            b: 0,
+            ldb: n,
+            c: 0,
+            ldc: n,
+            alpha: 1.0,
+            beta: 0.0,
+            batch: 1,
+            stride_a: 0,
+            stride_b: 0,
+            stride_c: 0,
+        },
+        a: Operand::Value(node.inputs[0]),
+        b: Operand::Value(node.inputs[1]),
+        c: Operand::Value(node.outputs[0]),
+    }];
+    if has_bias || relu {
+        let mut params = vec![Param::Out];
+        let mut args = vec![Operand::Value(node.outputs[0])];
+        let mut body = format!(
+            "{THREAD}\nif (i >= {total}) return;\nfloat v = p0[i];\n",
+            total = m * n
+        );
+        if has_bias {
+            let b = *node.inputs.get(2)?;
+            if shape(g, b)?.iter().product::<usize>() != n {
+                return None;
+            }
+            params.push(Param::In);
+            args.push(Operand::Value(b));
+            body.push_str(&format!("v += p1[i % {n}];\n"));
+        }
+        if relu {
+            body.push_str("v = fmaxf(v, 0.0f);\n");
+        }
+        body.push_str("p0[i] = v;");
+        ops.push(kernel(params, body, m * n, args));
     }
     Some(ops)
 }
