@@ -1148,12 +1148,6 @@ fn probe_gather(
         let r = o.1.len();
         let mut dims = [1usize; MAX_RANK];
         dims[MAX_RANK - r..].copy_from_slice(o.1);
-        let mut strides = [0usize; MAX_RANK];
-        let mut run = 1;
-        for k in (0..MAX_RANK).rev() {
-            strides[k] = run;
-            run *= dims[k];
-        }
         if idx.is_empty() {
             gathers.push(kayak_kernels::ops::Gather {
                 dims,
@@ -1161,37 +1155,12 @@ fn probe_gather(
             });
             continue;
         }
-        let base = idx[0] as usize;
-        let mut tables: Vec<Vec<usize>> = (0..MAX_RANK)
-            .map(|k| (0..dims[k]).map(|i| idx[i * strides[k]] as usize).collect())
-            .collect();
-        // Offsets relative to the base along every axis but the last, which keeps it.
-        for (k, t) in tables.iter_mut().enumerate().take(MAX_RANK - 1) {
-            for v in t.iter_mut() {
-                *v = v.checked_sub(base)?;
-            }
-            let _ = k;
-        }
-        // Check every element.
-        let mut ok = true;
-        let mut i = [0usize; MAX_RANK];
-        for &v in idx.iter() {
-            let s: usize = (0..MAX_RANK).map(|k| tables[k][i[k]]).sum();
-            if s != v as usize {
-                ok = false;
-                break;
-            }
-            for k in (0..MAX_RANK).rev() {
-                i[k] += 1;
-                if i[k] < dims[k] {
-                    break;
-                }
-                i[k] = 0;
-            }
-        }
-        if !ok {
-            return None;
-        }
+        // Offsets per axis, relative to the first element's along every axis but the last
+        // (which keeps it); the kernel's tables are unsigned.
+        let tables: Vec<Vec<usize>> = crate::gather::separable(&idx, &dims)?
+            .into_iter()
+            .map(|t| t.into_iter().map(|v| usize::try_from(v).ok()).collect())
+            .collect::<Option<_>>()?;
         gathers.push(kayak_kernels::ops::Gather { dims, tables });
     }
     Some(Kernel::Gather(gathers))

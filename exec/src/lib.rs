@@ -23,6 +23,7 @@
 mod adapt;
 mod arena;
 pub mod cpu;
+mod gather;
 pub mod gpu;
 pub mod memory;
 mod plan;

@@ -969,7 +969,7 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         let os = shape(g, o)?;
         // Separable (transposes, slices, resizes): one small table per axis, summed;
         // otherwise (concatenations) a table as large as the output.
-        let (table, find) = match separable(&idx, &os) {
+        let (table, find) = match crate::gather::separable(&idx, &os) {
             Some(tables) => {
                 let mut flat = Vec::new();
                 let mut code = String::from("int rem = i; int j = 0;\n");
@@ -1182,43 +1182,6 @@ p0[i] = acc;",
         sw = c.strides[1],
     );
     Some(vec![kernel(params, body, n, args)])
-}
-
-/// Per-axis tables whose sum over an output element's coordinates is `idx` at that element
-/// (`idx` row-major over `shape`), if the mapping is separable that way; every element is
-/// checked.
-fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
-    let r = shape.len();
-    if r == 0 || idx.is_empty() {
-        return None;
-    }
-    let mut strides = vec![1usize; r];
-    for k in (0..r - 1).rev() {
-        strides[k] = strides[k + 1] * shape[k + 1];
-    }
-    let base = idx[0] as i64;
-    let tables: Vec<Vec<i64>> = (0..r)
-        .map(|k| {
-            (0..shape[k])
-                .map(|j| idx[j * strides[k]] as i64 - if k + 1 < r { base } else { 0 })
-                .collect()
-        })
-        .collect();
-    let mut coord = vec![0usize; r];
-    for &v in idx {
-        let sum: i64 = (0..r).map(|k| tables[k][coord[k]]).sum();
-        if sum != v as i64 {
-            return None;
-        }
-        for k in (0..r).rev() {
-            coord[k] += 1;
-            if coord[k] < shape[k] {
-                break;
-            }
-            coord[k] = 0;
-        }
-    }
-    Some(tables)
 }
 
 /// The channel axis of a rank-`rank` tensor and the elements after it.

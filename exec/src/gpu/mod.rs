@@ -617,9 +617,13 @@ impl GpuPlan {
         }
         let arena = state.arena(self.arena_bytes)?;
         let dev = state.dev.clone();
-        let value = |host: &Vec<Option<Tensor>>, v: ValueId| -> Option<Tensor> {
-            g.const_value(v).cloned().or_else(|| host[v].clone())
-        };
+        // A value on the host: a weight where it is, or what the run put there (borrowed;
+        // host ops read their inputs without copying them).
+        fn value<'h>(g: &'h Graph, host: &'h [Option<Tensor>], v: ValueId) -> Result<&'h Tensor> {
+            g.const_value(v)
+                .or(host[v].as_ref())
+                .ok_or_else(|| missing(g, v))
+        }
         for step in &self.steps {
             match step {
                 GStep::Launch { kernel, dims, args } => {
@@ -656,12 +660,11 @@ impl GpuPlan {
                 }
                 GStep::Host { node } => {
                     let n = &g.nodes[*node];
-                    let ins: Vec<Tensor> = n
+                    let refs: Vec<&Tensor> = n
                         .inputs
                         .iter()
-                        .map(|&v| value(&host, v).ok_or_else(|| missing(g, v)))
+                        .map(|&v| value(g, &host, v))
                         .collect::<Result<_>>()?;
-                    let refs: Vec<&Tensor> = ins.iter().collect();
                     let outs = n.op.eval(&refs).map_err(|e| Error::Node {
                         origin: n.origin.clone(),
                         source: e,
@@ -674,7 +677,7 @@ impl GpuPlan {
         }
         g.outputs
             .iter()
-            .map(|&v| value(&host, v).ok_or_else(|| missing(g, v)))
+            .map(|&v| value(g, &host, v).cloned())
             .collect()
     }
 }
