@@ -339,49 +339,26 @@ fn conv(g: &Graph, k: usize, f: &FusedConv) -> Option<Vec<DevOp>> {
     if c.layout != kayak_ir::ops::Layout::Nchw {
         return None;
     }
-    let (xs, ws, os) = (
-        shape(g, node.inputs[0])?,
-        shape(g, node.inputs[1])?,
-        shape(g, node.outputs[0])?,
-    );
-    if xs.len() != 4 || ws.len() != 4 || os.len() != 4 {
-        return None;
-    }
-    let (cin, h, w) = (xs[1], xs[2], xs[3]);
-    let (oc, icg, kh, kw) = (ws[0], ws[1], ws[2], ws[3]);
-    let (oh, ow) = (os[2], os[3]);
+    let (xs, ws, os) = nchw_conv_shapes(g, k)?;
+    let [_, cin, h, w] = xs;
+    let [oc, icg, kh, kw] = ws;
+    let [_, _, oh, ow] = os;
     let (pads, dil) = c.padding.resolve([h, w], [kh, kw], c.strides, c.dilations);
     let ocg = oc / c.groups.max(1);
     let n: usize = os.iter().product();
-    let mut params = vec![Param::Out, Param::In, Param::In];
-    let mut args = vec![
-        Operand::Value(node.outputs[0]),
-        Operand::Value(node.inputs[0]),
-        Operand::Value(node.inputs[1]),
-    ];
-    let mut epilogue = String::new();
-    let mut next = 2;
-    if c.has_bias {
-        params.push(Param::In);
-        args.push(Operand::Value(*node.inputs.get(next)?));
-        epilogue.push_str(&format!("v += p{}[oc];\n", params.len() - 1));
-        next += 1;
-    }
-    if f.residual {
-        let r = *node.inputs.get(next)?;
-        if shape(g, r)? != os {
-            return None;
-        }
-        params.push(Param::In);
-        args.push(Operand::Value(r));
-        epilogue.push_str(&format!("v += p{}[i];\n", params.len() - 1));
-    }
-    if let Some(a) = &f.act {
-        epilogue.push_str(&format!("v = {};\n", act_expr(a, "v")?));
-    }
-    if let Some((s, t)) = f.post {
-        epilogue.push_str(&format!("v = {} * v + {};\n", lit(s), lit(t)));
-    }
+    // The direct kernel takes (out, x, w) and then the epilogue's operands.
+    let ep = conv_epilogue(g, k, f, 3)?;
+    let direct_params = [vec![Param::Out, Param::In, Param::In], ep.params.clone()].concat();
+    let direct_args = [
+        vec![
+            Operand::Value(node.outputs[0]),
+            Operand::Value(node.inputs[0]),
+            Operand::Value(node.inputs[1]),
+        ],
+        ep.args.clone(),
+    ]
+    .concat();
+    let epilogue = ep.code;
     if cin != icg * c.groups || ocg * c.groups != oc {
         return None;
     }
@@ -446,15 +423,16 @@ p0[i] = (iy >= 0 && iy < {h} && ix >= 0 && ix < {w})
             c: Operand::Value(node.outputs[0]),
         });
         if !epilogue.is_empty() {
-            // The same epilogue, reading the product from the output: p1 (x) and p2 (w)
-            // become unused parameters so the epilogue's parameter numbers stay.
+            // The epilogue in place on the product, its operands from parameter 1 on.
+            let ep = conv_epilogue(g, k, f, 1)?;
             ops.push(kernel(
-                params,
+                [vec![Param::Out], ep.params].concat(),
                 format!(
-                    "{THREAD}\nif (i >= {n}) return;\nint oc = (i / {ohw}) % {oc};\n(void)oc; (void)p1; (void)p2;\nfloat v = p0[i];\n{epilogue}p0[i] = v;"
+                    "{THREAD}\nif (i >= {n}) return;\nint oc = (i / {ohw}) % {oc};\n(void)oc;\nfloat v = p0[i];\n{}p0[i] = v;",
+                    ep.code
                 ),
                 n,
-                args,
+                [vec![Operand::Value(node.outputs[0])], ep.args].concat(),
             ));
         }
         return Some(ops);
@@ -489,7 +467,86 @@ float v = acc;
         dh = dil[0],
         dw = dil[1],
     );
-    Some(vec![kernel(params, body, n, args)])
+    Some(vec![kernel(direct_params, body, n, direct_args)])
+}
+
+/// The NCHW shapes of a convolution-like node's input, weight and output (each rank 4).
+fn nchw_conv_shapes(g: &Graph, k: usize) -> Option<([usize; 4], [usize; 4], [usize; 4])> {
+    let node = &g.nodes[k];
+    let four = |v: ValueId| -> Option<[usize; 4]> { shape(g, v)?.try_into().ok() };
+    Some((
+        four(node.inputs[0])?,
+        four(node.inputs[1])?,
+        four(node.outputs[0])?,
+    ))
+}
+
+/// Kernel code that takes `v` (output element `i`, channel `oc`) through an epilogue, and
+/// the parameters it reads, numbered from `first`.
+struct EpilogueCode {
+    params: Vec<Param>,
+    args: Vec<Operand>,
+    code: String,
+}
+
+/// A fused convolution's epilogue: bias, residual, activation, post affine, in that order.
+fn conv_epilogue(g: &Graph, k: usize, f: &FusedConv, first: usize) -> Option<EpilogueCode> {
+    let node = &g.nodes[k];
+    let mut e = EpilogueCode {
+        params: Vec::new(),
+        args: Vec::new(),
+        code: String::new(),
+    };
+    let mut next = 2;
+    if f.conv.has_bias {
+        e.params.push(Param::In);
+        e.args.push(Operand::Value(*node.inputs.get(next)?));
+        e.code
+            .push_str(&format!("v += p{}[oc];\n", first + e.params.len() - 1));
+        next += 1;
+    }
+    if f.residual {
+        let r = *node.inputs.get(next)?;
+        if shape(g, r)? != shape(g, node.outputs[0])? {
+            return None;
+        }
+        e.params.push(Param::In);
+        e.args.push(Operand::Value(r));
+        e.code
+            .push_str(&format!("v += p{}[i];\n", first + e.params.len() - 1));
+    }
+    if let Some(a) = &f.act {
+        e.code.push_str(&format!("v = {};\n", act_expr(a, "v")?));
+    }
+    if let Some((s, t)) = f.post {
+        e.code
+            .push_str(&format!("v = {} * v + {};\n", lit(s), lit(t)));
+    }
+    Some(e)
+}
+
+/// A GEMM's epilogue in place on its `rows × cols` output: the bias along the columns,
+/// then the activation (`act` a C expression of `v`). `None` when there is neither.
+fn gemm_epilogue(
+    out: ValueId,
+    bias: Option<ValueId>,
+    cols: usize,
+    act: Option<String>,
+    n: usize,
+) -> Option<DevOp> {
+    if bias.is_none() && act.is_none() {
+        return None;
+    }
+    let mut params = vec![Param::Out];
+    let mut args = vec![Operand::Value(out)];
+    let mut body = format!("{THREAD}\nif (i >= {n}) return;\nfloat v = p0[i];\n");
+    if let Some(b) = bias {
+        params.push(Param::In);
+        args.push(Operand::Value(b));
+        body.push_str(&format!("v += p1[i % {cols}];\n"));
+    }
+    body.push_str(&format!("p0[i] = {};", act.unwrap_or_else(|| "v".into())));
+    Some(kernel(params, body, n, args))
 }
 
 /// `alpha · op(x) · op(y)` by GEMM (one call: `y` 2-D with its batch folded into rows, or
@@ -560,30 +617,20 @@ fn matmul(
         c: Operand::Value(node.outputs[0]),
     }];
     let n: usize = os.iter().product();
-    if has_bias || act.is_some() {
-        let mut params = vec![Param::Out];
-        let mut args = vec![Operand::Value(node.outputs[0])];
-        let mut e = "v".to_string();
-        let mut pre = String::new();
-        if has_bias {
-            let bs = shape(g, node.inputs[2])?;
-            if bs.iter().product::<usize>() != cols {
-                return None;
-            }
-            params.push(Param::In);
-            args.push(Operand::Value(node.inputs[2]));
-            pre = format!("v += p1[i % {cols}];\n");
+    let bias = if has_bias {
+        let b = *node.inputs.get(2)?;
+        if shape(g, b)?.iter().product::<usize>() != cols {
+            return None;
         }
-        if let Some(a) = act {
-            e = act_expr(a, "v")?;
-        }
-        ops.push(kernel(
-            params,
-            format!("{THREAD}\nif (i >= {n}) return;\nfloat v = p0[i];\n{pre}p0[i] = {e};"),
-            n,
-            args,
-        ));
-    }
+        Some(b)
+    } else {
+        None
+    };
+    let act = match act {
+        Some(a) => Some(act_expr(a, "v")?),
+        None => None,
+    };
+    ops.extend(gemm_epilogue(node.outputs[0], bias, cols, act, n));
     Some(ops)
 }
 
@@ -634,28 +681,17 @@ fn flat_product(
         b: Operand::Value(node.inputs[1]),
         c: Operand::Value(node.outputs[0]),
     }];
-    if has_bias || relu {
-        let mut params = vec![Param::Out];
-        let mut args = vec![Operand::Value(node.outputs[0])];
-        let mut body = format!(
-            "{THREAD}\nif (i >= {total}) return;\nfloat v = p0[i];\n",
-            total = m * n
-        );
-        if has_bias {
-            let b = *node.inputs.get(2)?;
-            if shape(g, b)?.iter().product::<usize>() != n {
-                return None;
-            }
-            params.push(Param::In);
-            args.push(Operand::Value(b));
-            body.push_str(&format!("v += p1[i % {n}];\n"));
+    let bias = if has_bias {
+        let b = *node.inputs.get(2)?;
+        if shape(g, b)?.iter().product::<usize>() != n {
+            return None;
         }
-        if relu {
-            body.push_str("v = fmaxf(v, 0.0f);\n");
-        }
-        body.push_str("p0[i] = v;");
-        ops.push(kernel(params, body, m * n, args));
-    }
+        Some(b)
+    } else {
+        None
+    };
+    let act = relu.then(|| act_expr(&UnaryOp::Relu, "v")).flatten();
+    ops.extend(gemm_epilogue(node.outputs[0], bias, n, act, m * n));
     Some(ops)
 }
 
@@ -1119,12 +1155,8 @@ fn conv_transpose(g: &Graph, k: usize, c: &kayak_ir::ops::ConvTranspose) -> Opti
     if c.layout != kayak_ir::ops::Layout::Nchw {
         return None;
     }
-    let (xs, ws, os) = (
-        shape(g, node.inputs[0])?,
-        shape(g, node.inputs[1])?,
-        shape(g, node.outputs[0])?,
-    );
-    if xs.len() != 4 || ws.len() != 4 || os.len() != 4 || c.groups == 0 {
+    let (xs, ws, os) = nchw_conv_shapes(g, k)?;
+    if c.groups == 0 {
         return None;
     }
     let (ci, h, w) = (xs[1], xs[2], xs[3]);
