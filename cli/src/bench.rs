@@ -63,6 +63,54 @@ fn run_case(p: &mut Predictor, c: &mut Case, times: Option<&mut Vec<u64>>) -> Re
     Ok(())
 }
 
+/// `n` untimed runs, the cases in turn.
+fn warm_up(p: &mut Predictor, cases: &mut [Case], n: usize) -> Result<()> {
+    for i in 0..n {
+        let k = cases.len();
+        run_case(p, &mut cases[i % k], None)?;
+    }
+    Ok(())
+}
+
+/// `args.iters` timed runs (ms each), the cases in turn, with a progress bar on a
+/// terminal; with `times`, each step's time in the main shapes' runs is added to it
+/// (the step list is per plan).
+fn timed_runs(
+    p: &mut Predictor,
+    cases: &mut [Case],
+    args: &BenchArgs,
+    mut times: Option<&mut Vec<u64>>,
+) -> Result<Vec<f64>> {
+    let mut lat = Vec::with_capacity(args.iters);
+    let bar = std::io::stderr().is_terminal() && !args.json;
+    let t_all = Instant::now();
+    for i in 0..args.iters {
+        let n = cases.len();
+        let t0 = Instant::now();
+        let prof = if i % n == 0 {
+            times.as_deref_mut()
+        } else {
+            None
+        };
+        run_case(p, &mut cases[i % n], prof)?;
+        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+        if bar && t_all.elapsed().as_secs_f64() > 1.0 && (i % (args.iters / 50).max(1) == 0) {
+            let done = (i + 1) * 40 / args.iters;
+            eprint!(
+                "\r[{}{}] {}/{}",
+                "#".repeat(done),
+                " ".repeat(40 - done),
+                i + 1,
+                args.iters
+            );
+        }
+    }
+    if bar && t_all.elapsed().as_secs_f64() > 1.0 {
+        eprintln!("\r[{}] {}/{}", "#".repeat(40), args.iters, args.iters);
+    }
+    Ok(lat)
+}
+
 /// Each case's first run (the first one timed, in ms: its plan is already made).
 fn first_runs(p: &mut Predictor, cases: &mut [Case]) -> Result<f64> {
     let names: Vec<String> = p
@@ -149,37 +197,16 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     // The main shapes' plan (cached), for its memory figures and step profile.
     let plan = p.plan_for(&shapes)?;
 
-    for i in 0..args.warmup {
-        let n = cases.len();
-        run_case(&mut p, &mut cases[i % n], None)?;
-    }
+    warm_up(&mut p, &mut cases, args.warmup)?;
     let rss_warm = proc_status_bytes("VmRSS:");
     let hwm_warm = proc_status_bytes("VmHWM:");
-    let mut lat = Vec::with_capacity(args.iters);
     let mut times: Vec<u64> = Vec::new();
-    let bar = std::io::stderr().is_terminal() && !args.json;
-    let t_all = Instant::now();
-    for i in 0..args.iters {
-        let n = cases.len();
-        let t0 = Instant::now();
-        // The profile covers the main shapes only (the step list is per plan).
-        let prof = (args.profile && i % n == 0).then_some(&mut times);
-        run_case(&mut p, &mut cases[i % n], prof)?;
-        lat.push(t0.elapsed().as_secs_f64() * 1e3);
-        if bar && t_all.elapsed().as_secs_f64() > 1.0 && (i % (args.iters / 50).max(1) == 0) {
-            let done = (i + 1) * 40 / args.iters;
-            eprint!(
-                "\r[{}{}] {}/{}",
-                "#".repeat(done),
-                " ".repeat(40 - done),
-                i + 1,
-                args.iters
-            );
-        }
-    }
-    if bar && t_all.elapsed().as_secs_f64() > 1.0 {
-        eprintln!("\r[{}] {}/{}", "#".repeat(40), args.iters, args.iters);
-    }
+    let mut lat = timed_runs(
+        &mut p,
+        &mut cases,
+        &args,
+        args.profile.then_some(&mut times),
+    )?;
     let rss_end = proc_status_bytes("VmRSS:");
     let (min, med, p90, max) = summary(&mut lat);
     let m = &plan.memory;
@@ -352,17 +379,8 @@ fn bench_gpu(
         .context("a GPU predictor has a GPU report")?;
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
     let first_run_ms = first_runs(p, &mut cases)?;
-    for i in 0..args.warmup {
-        let n = cases.len();
-        run_case(p, &mut cases[i % n], None)?;
-    }
-    let mut lat = Vec::with_capacity(args.iters);
-    for i in 0..args.iters {
-        let n = cases.len();
-        let t0 = Instant::now();
-        run_case(p, &mut cases[i % n], None)?;
-        lat.push(t0.elapsed().as_secs_f64() * 1e3);
-    }
+    warm_up(p, &mut cases, args.warmup)?;
+    let mut lat = timed_runs(p, &mut cases, args, None)?;
     let (min, med, p90, max) = summary(&mut lat);
     let model = args.model.display().to_string();
     let host: Vec<String> = report

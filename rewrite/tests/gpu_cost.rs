@@ -51,14 +51,15 @@ fn small_products_merge_on_the_gpu_and_stay_apart_on_the_cpu() {
     assert!(gpu.report.rules_applied.contains_key("qkv_horizontal"));
 }
 
-fn fc_gelu() -> Graph {
+/// `act(x · W + b)` for a `[64, 128]` input and a `[128, 96]` weight.
+fn fc(act: UnaryOp) -> Graph {
     let mut b = B::new();
     let x = b.input(&[64, 128]);
     let w = b.w(rand(&[128, 96], 1));
     let bias = b.w(rand(&[96], 2));
     let m = b.op(matmul(), &[x, w]);
     let y = b.op(add(-1), &[m, bias]);
-    let y = b.op(un(UnaryOp::Gelu { approximate: false }), &[y]);
+    let y = b.op(un(act), &[y]);
     b.out(&[y])
 }
 
@@ -72,7 +73,7 @@ fn epilogues_bias_relu(op: &Op) -> bool {
 
 #[test]
 fn an_epilogue_the_device_lacks_stays_a_separate_kernel_on_it() {
-    let g = fc_gelu();
+    let g = fc(UnaryOp::Gelu { approximate: false });
     let cpu = optimize_checked_with(&g, &CostModel::cpu());
     assert_eq!(kinds(&cpu.graph), ["fused_matmul"]);
     assert!(matches!(&cpu.graph.nodes[0].op, Op::FusedMatMul(f) if f.act.is_some()));
@@ -101,14 +102,7 @@ fn an_epilogue_the_device_lacks_stays_a_separate_kernel_on_it() {
 
 #[test]
 fn a_native_relu_epilogue_still_fuses() {
-    let mut b = B::new();
-    let x = b.input(&[64, 128]);
-    let w = b.w(rand(&[128, 96], 1));
-    let bias = b.w(rand(&[96], 2));
-    let m = b.op(matmul(), &[x, w]);
-    let y = b.op(add(-1), &[m, bias]);
-    let y = b.op(un(UnaryOp::Relu), &[y]);
-    let g = b.out(&[y]);
+    let g = fc(UnaryOp::Relu);
     let model = CostModel::gpu().with_native("bias-relu-epilogues", epilogues_bias_relu);
     let o = optimize_checked_with(&g, &model);
     assert_eq!(kinds(&o.graph), ["fused_matmul"]);

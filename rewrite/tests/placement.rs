@@ -7,6 +7,7 @@ use common::*;
 use kayak_ir::ops::*;
 use kayak_ir::{Graph, Op};
 use kayak_rewrite::place::{place, placement_cost, Side};
+use kayak_rewrite::verify::Rng;
 use kayak_rewrite::CostModel;
 
 fn matmul() -> Op {
@@ -15,19 +16,6 @@ fn matmul() -> Op {
         trans_y: false,
         alpha: 1.0,
     })
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// A random DAG of `n` ops over `[rows, cols]` activations: unary ops, adds and products,
@@ -67,7 +55,7 @@ fn random_graph(rng: &mut Rng, n: usize) -> Graph {
 
 #[test]
 fn the_cut_is_the_cheapest_assignment_of_random_graphs() {
-    let mut rng = Rng(0x5eed_1234_abcd);
+    let mut rng = Rng::new(0x5eed_1234_abcd);
     let mut host_only = 0;
     let mut mixed = 0;
     for case in 0..120 {

@@ -204,15 +204,30 @@ pub fn rand_t(shape: &[usize], seed: u64) -> Tensor {
 }
 
 /// Runs shared model `name` (with its `extra_fetch.json` variable, if any) under
-/// `tweak(config)` and checks every output against Paddle Inference's references, then
-/// each `(input, output, label)` file pair of `extra`. Returns the predictor (for its
-/// reports), or `None` when the model is missing and the test recorded itself as not run.
+/// `tweak(config)` and checks every output against Paddle Inference's references
+/// ([`ATOL`], [`RTOL`]), then each `(input, output, label)` file pair of `extra`. Returns
+/// the predictor (for its reports), or `None` when the model is missing and the test
+/// recorded itself as not run.
 pub fn check_model_with(
     test: &str,
     name: &str,
     extra: &[(&str, &str, &str)],
     tweak: impl FnOnce(kayak::Config) -> kayak::Config,
 ) -> Option<kayak::Predictor> {
+    check_model_tol(test, name, extra, (ATOL, RTOL), tweak).map(|(p, _)| p)
+}
+
+/// The GPU's fp32 tolerance, `|a − b| ≤ 1e-3 + 1e-2·|b|` (the GPU issue's).
+pub const GPU_TOL: (f64, f64) = (1e-3, 1e-2);
+
+/// [`check_model_with`] at tolerance `(atol, rtol)`; also returns the main inputs' shapes.
+pub fn check_model_tol(
+    test: &str,
+    name: &str,
+    extra: &[(&str, &str, &str)],
+    (atol, rtol): (f64, f64),
+    tweak: impl FnOnce(kayak::Config) -> kayak::Config,
+) -> Option<(kayak::Predictor, Vec<Vec<usize>>)> {
     let dir = require(test, &format!("{name}/manifest.json"))?
         .parent()
         .unwrap()
@@ -262,7 +277,7 @@ pub fn check_model_with(
     assert_eq!(outs.len(), refs.len());
     for (got, (oname, file)) in outs.iter().zip(&refs) {
         let want = npy(file).unwrap();
-        let (r, at) = worst_ratio(got, &want, ATOL, RTOL).unwrap();
+        let (r, at) = worst_ratio(got, &want, atol, rtol).unwrap();
         println!("{name} {oname}: worst |err|/tol = {r:.4} at {at}");
         assert!(
             r <= 1.0,
@@ -273,12 +288,13 @@ pub fn check_model_with(
         let x = npy(&dir.join(input)).unwrap();
         let got = p.run_with(&[x]).unwrap();
         let want = npy(&dir.join(output)).unwrap();
-        let (r, at) = worst_ratio(&got[0], &want, ATOL, RTOL).unwrap();
+        let (r, at) = worst_ratio(&got[0], &want, atol, rtol).unwrap();
         println!("{name} {label}: worst |err|/tol = {r:.4} at {at}");
         assert!(
             r <= 1.0,
             "{name} {label}: error {r:.3}x the tolerance at element {at}"
         );
     }
-    Some(p)
+    let shapes = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    Some((p, shapes))
 }

@@ -54,28 +54,8 @@ fn enable_gpu_gives_a_typed_reason_on_this_machine() {
 #[test]
 #[ignore = "needs an NVIDIA GPU: `cargo test -p kayak-tests --features cuda --test gpu -- --ignored` there (or benches/gpu_check.py with scripts/gpu-bundle.sh)"]
 fn shared_models_match_their_references_on_the_gpu() {
-    use kayak_tests::{npy, require, worst_ratio};
+    let test = "shared_models_match_their_references_on_the_gpu";
     for name in ["mobilenet_v3_small", "ppocr_cls", "ppocr_rec", "ppocr_det"] {
-        let test = "shared_models_match_their_references_on_the_gpu";
-        let Some(m) = require(test, &format!("{name}/manifest.json")) else {
-            continue;
-        };
-        let dir = m.parent().unwrap();
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
-        let mut p = Predictor::new(Config::new().model_dir(dir).enable_gpu(0)).unwrap();
-        let inputs: Vec<kayak::Tensor> = manifest["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| npy(&dir.join(i["file"].as_str().unwrap())).unwrap())
-            .collect();
-        let outs = p.run_with(&inputs).unwrap();
-        for (got, o) in outs.iter().zip(manifest["outputs"].as_array().unwrap()) {
-            let want = npy(&dir.join(o["file"].as_str().unwrap())).unwrap();
-            let (r, at) = worst_ratio(got, &want, 1e-3, 1e-2).unwrap();
-            println!("{name}: worst |err|/tol = {r:.4} at {at}");
-            assert!(r <= 1.0, "{name}: {r:.3}x the tolerance at {at}");
-        }
+        kayak_tests::check_model_tol(test, name, &[], kayak_tests::GPU_TOL, |c| c.enable_gpu(0));
     }
 }

@@ -3,80 +3,29 @@
 //! match Paddle Inference's references; ops the device lacks run on the host between copies
 //! chosen by the placement (`kayak_rewrite::place_with`).
 
-use kayak::exec::gpu::{concretize, device_support, GpuPlan, GpuState};
-use kayak::gpu::Emulator;
-use kayak::ir::{Graph, Tensor, ValueId};
-use kayak::{Config, CostModel, Predictor};
+use kayak::ir::Tensor;
+use kayak::{Config, GpuPlacement, Predictor};
 use kayak_tests::*;
-use std::sync::Arc;
 
-/// Plans `graph` for `inputs` on the emulator (placement by the GPU cost model, or every
-/// node that has a kernel on the device with `all`) and runs it.
-fn run_emulated(
-    graph: &Graph,
-    keep: &[ValueId],
-    inputs: &[Tensor],
-    all: bool,
-) -> (Vec<Tensor>, kayak::exec::gpu::GpuReport) {
-    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-    let (g, _keep) = concretize(graph, keep, &shapes).unwrap();
-    let support = device_support(&g);
-    let sides: Vec<bool> = if all {
-        support.clone()
-    } else {
-        kayak_rewrite::place_with(&g, &CostModel::gpu(), &support)
-            .side
-            .iter()
-            .map(|s| *s == kayak_rewrite::Side::Device)
-            .collect()
-    };
-    let dev: Arc<dyn kayak::gpu::Device> = Arc::new(Emulator::new().unwrap());
-    let plan = GpuPlan::new(dev.clone(), g, &sides).unwrap();
-    let out = plan.run(&mut GpuState::new(dev), inputs).unwrap();
-    (out, plan.report().clone())
-}
-
-/// Runs shared model `name` on the emulated device and checks its references.
+/// Runs shared model `name` (its references, extra fetch and text-like case included) on
+/// an emulated GPU predictor, every op with a device kernel on the device with `all`, else
+/// placed by the GPU cost model; returns what ran where.
 fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::GpuReport> {
-    let dir = require(test, &format!("{name}/manifest.json"))?
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    // The optimized graph a predictor would run (no CPU weight packing).
-    let mut cfg = Config::new().model_dir(&dir).native_kernels(false);
-    if let Ok(s) = std::fs::read_to_string(dir.join("extra_fetch.json")) {
-        let f: serde_json::Value = serde_json::from_str(&s).unwrap();
-        cfg = cfg.fetch_var(f["var"].as_str().unwrap());
-    }
-    let p = Predictor::new(cfg).unwrap();
-    let model = p.model();
-    // The outputs, then the extra fetched variable (ernie's last hidden layer) if any.
-    let keep: Vec<ValueId> = p.kept_values().to_vec();
-    let inputs: Vec<Tensor> = manifest["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| npy(&dir.join(i["file"].as_str().unwrap())).unwrap())
-        .collect();
-    let (outs, report) = run_emulated(&model.graph, &keep, &inputs, all);
+    let extra: &[(&str, &str, &str)] = if name == "ppocr_det" {
+        &[("input_x_textlike.npy", "output_0_textlike.npy", "textlike")]
+    } else {
+        &[]
+    };
+    let placement = if all {
+        GpuPlacement::Device
+    } else {
+        GpuPlacement::Cost
+    };
+    let (p, shapes) = check_model_tol(test, name, extra, GPU_TOL, |c| {
+        c.enable_gpu_emulator().gpu_placement(placement)
+    })?;
+    let report = p.gpu_report(&shapes).unwrap().unwrap();
     println!("{name}: {report:?}");
-    let mut refs = manifest["outputs"].as_array().unwrap().clone();
-    if let Ok(s) = std::fs::read_to_string(dir.join("extra_fetch.json")) {
-        let f: serde_json::Value = serde_json::from_str(&s).unwrap();
-        refs.push(serde_json::json!({"name": f["var"], "file": f["file"]}));
-    }
-    assert_eq!(outs.len(), refs.len());
-    for (got, o) in outs.iter().zip(&refs) {
-        let want = npy(&dir.join(o["file"].as_str().unwrap())).unwrap();
-        let (r, at) = worst_ratio(got, &want, 1e-3, 1e-2).unwrap();
-        println!("{name} {}: worst |err|/tol = {r:.4} at {at}", o["name"]);
-        assert!(
-            r <= 1.0,
-            "{name}: error {r:.3}x the tolerance at element {at}"
-        );
-    }
     Some(report)
 }
 
