@@ -1114,35 +1114,17 @@ fn probe_gather(
     if outs.iter().any(|o| o.1.len() > MAX_RANK || o.0 != ins[0].0) {
         return None;
     }
-    let rest: Vec<Tensor> = values[1..]
-        .iter()
-        .map(|v| v.map(|t| (*t).clone()))
-        .collect::<Option<_>>()?;
-    // The index tensor in a dtype the op accepts and that holds the indices exactly.
-    let probes = [DType::I64, DType::F32];
-    let results = probes.iter().find_map(|&dt| {
-        let iota = Tensor::F64(kayak_ir::ndarray_from(
-            x,
-            (0..n).map(|i| i as f64).collect(),
-        ))
-        .cast(dt);
-        let mut args: Vec<&Tensor> = vec![&iota];
-        args.extend(rest.iter());
-        op.eval(&args).ok()
-    })?;
+    let mut probe_ins = vec![crate::gather::ProbeInput::Data(x)];
+    for v in &values[1..] {
+        probe_ins.push(crate::gather::ProbeInput::Param(v.as_ref()?));
+    }
+    let results = crate::gather::probe(op, &probe_ins)?;
     if results.len() != outs.len() {
         return None;
     }
     let mut gathers = Vec::with_capacity(outs.len());
-    for (t, o) in results.iter().zip(outs) {
-        if t.shape() != o.1 {
-            return None;
-        }
-        let idx = t.to_f64_vec();
-        if idx
-            .iter()
-            .any(|&v| v < 0.0 || v.fract() != 0.0 || v >= n as f64)
-        {
+    for ((shape, idx), o) in results.iter().zip(outs) {
+        if shape.as_slice() != o.1 {
             return None;
         }
         let r = o.1.len();
@@ -1157,7 +1139,7 @@ fn probe_gather(
         }
         // Offsets per axis, relative to the first element's along every axis but the last
         // (which keeps it); the kernel's tables are unsigned.
-        let tables: Vec<Vec<usize>> = crate::gather::separable(&idx, &dims)?
+        let tables: Vec<Vec<usize>> = crate::gather::separable(idx, &dims)?
             .into_iter()
             .map(|t| t.into_iter().map(|v| usize::try_from(v).ok()).collect())
             .collect::<Option<_>>()?;

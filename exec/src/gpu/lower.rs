@@ -946,66 +946,44 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
     };
     let mut bases = Vec::new();
     let mut total = 0usize;
-    let mut args_in: Vec<Tensor> = Vec::new();
+    let mut shapes = Vec::new();
     for (i, &v) in node.inputs.iter().enumerate() {
         if data.contains(&i) {
             if g.const_value(v).is_some() {
                 return None;
             }
-            let s = shape(g, v)?;
-            let len: usize = s.iter().product();
+            shapes.push(shape(g, v)?);
             bases.push(total);
-            let iota: Vec<f64> = (total..total + len).map(|j| j as f64).collect();
-            args_in.push(Tensor::F64(kayak_ir::ndarray_from(&s, iota)));
-            total += len;
-        } else {
-            args_in.push(g.const_value(v)?.clone());
+            total += shapes.last()?.iter().product::<usize>();
         }
     }
-    if total >= 1 << 30 {
-        return None;
-    }
-    // In f64 (exact for any index), else f32 (exact below 2^24) for ops that take only it.
-    let refs: Vec<&Tensor> = args_in.iter().collect();
-    let results = match node.op.eval(&refs) {
-        Ok(r) => r,
-        Err(_) if total < 1 << 24 => {
-            let as_f32: Vec<Tensor> = args_in
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    if data.contains(&i) {
-                        t.cast(DType::F32)
-                    } else {
-                        t.clone()
-                    }
-                })
-                .collect();
-            let refs: Vec<&Tensor> = as_f32.iter().collect();
-            node.op.eval(&refs).ok()?
-        }
-        Err(_) => return None,
-    };
+    let mut data_shapes = shapes.iter();
+    let probe_ins: Vec<crate::gather::ProbeInput<'_>> = node
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            Some(if data.contains(&i) {
+                crate::gather::ProbeInput::Data(data_shapes.next()?)
+            } else {
+                crate::gather::ProbeInput::Param(g.const_value(v)?)
+            })
+        })
+        .collect::<Option<_>>()?;
+    let results = crate::gather::probe(&node.op, &probe_ins)?;
     if results.len() != node.outputs.len() {
         return None;
     }
     let mut ops = Vec::new();
-    for (r, &o) in results.iter().zip(&node.outputs) {
-        if r.shape() != shape(g, o)?.as_slice() {
-            return None;
-        }
-        let idx = r.to_f64_vec();
-        if idx
-            .iter()
-            .any(|&j| j < 0.0 || j.fract() != 0.0 || j >= total as f64)
-        {
+    for ((rshape, idx), &o) in results.iter().zip(&node.outputs) {
+        if rshape.as_slice() != shape(g, o)?.as_slice() {
             return None;
         }
         let n = idx.len();
         let os = shape(g, o)?;
         // Separable (transposes, slices, resizes): one small table per axis, summed;
         // otherwise (concatenations) a table as large as the output.
-        let (table, find) = match crate::gather::separable(&idx, &os) {
+        let (table, find) = match crate::gather::separable(idx, &os) {
             Some(tables) => {
                 let mut flat = Vec::new();
                 let mut code = String::from("int rem = i; int j = 0;\n");
