@@ -286,7 +286,8 @@ fn real_main() -> Result<()> {
 }
 
 fn inspect(path: PathBuf) -> Result<()> {
-    let p = Predictor::new(Config::new().model_path(&path))?;
+    // The imported program as declared (symbolic shapes), not optimized: nothing to run.
+    let p = Predictor::new(Config::new().model_path(&path).ir_optim(false))?;
     let m = p.model();
     let g = &m.graph;
     out!("model:   {}", m.model_name);
@@ -301,7 +302,7 @@ fn inspect(path: PathBuf) -> Result<()> {
         );
     }
     out!("outputs:");
-    for (name, &v) in p.output_names().iter().zip(&g.outputs) {
+    for (name, &v) in p.output_names().iter().zip(p.kept_values()) {
         out!(
             "  {:<24} {:<8} {}",
             name,

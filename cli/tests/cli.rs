@@ -183,6 +183,11 @@ fn inspect_shows_io_histogram_and_params() {
         out.contains("x                        float32  [x.0, 3, x.2, x.3]"),
         "{out}"
     );
+    // Every fetch target, with its dtype and (symbolic) shape.
+    assert!(
+        out.contains("outputs:\n  softmax_0.tmp_0          float32  [?, 2]\nops:"),
+        "{out}"
+    );
     assert!(out.contains("conv2d                       42"), "{out}");
     assert!(out.contains("params:  213 tensors"), "{out}");
 }

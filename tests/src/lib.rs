@@ -68,13 +68,56 @@ pub fn require(test: &str, rel: &str) -> Option<PathBuf> {
             .append(true)
             .open(&log)
         {
-            let _ = writeln!(f, "{why}");
+            // One write per line: tests record themselves from several threads at once.
+            let _ = f.write_all(format!("{why}\n").as_bytes());
         }
         eprintln!("DID NOT RUN: {why}");
         None
     } else {
         panic!("{why} (set KAYAK_MODELS, or KAYAK_SKIP_MISSING=1 to record it as not run)");
     }
+}
+
+/// The shapes the models' reference inputs have (`../shared/models/README.md`), for runs on
+/// models whose directory has no reference inputs (the PP-OCR models that
+/// `scripts/fetch-models.sh` fetches carry only the model files).
+const REFERENCE_SHAPES: [(&str, &[usize]); 3] = [
+    ("ppocr_cls", &[1, 3, 48, 192]),
+    ("ppocr_rec", &[1, 3, 48, 320]),
+    ("ppocr_det", &[1, 3, 640, 640]),
+];
+
+/// Inputs for a test that needs a model's inputs but not its reference outputs: the
+/// reference inputs (`input_<name>.npy`) where the directory has them, else seeded f32 inputs
+/// in `[0, 1)` at the reference shape for the models that are fetched without them.
+/// `None` (the test recorded as not run, see [`require`]) when neither applies.
+pub fn model_inputs(
+    test: &str,
+    model: &str,
+    dir: &Path,
+    p: &kayak::Predictor,
+) -> Option<Vec<Tensor>> {
+    let files: Vec<PathBuf> = p
+        .input_names()
+        .iter()
+        .map(|n| dir.join(format!("input_{n}.npy")))
+        .collect();
+    if files.iter().all(|f| f.exists()) {
+        return Some(files.iter().map(|f| npy(f).unwrap()).collect());
+    }
+    if let Some((_, shape)) = REFERENCE_SHAPES.iter().find(|(m, _)| *m == model) {
+        if p.input_names().len() == 1 {
+            let t = rand_t(shape, 7);
+            let v: Vec<f32> = t
+                .to_f64_vec()
+                .iter()
+                .map(|&x| (x as f32 + 1.0) / 2.0)
+                .collect();
+            return Some(vec![Tensor::from_f32s(shape, v).unwrap()]);
+        }
+    }
+    require(test, &format!("{model}/input_{}.npy", p.input_names()[0]))?;
+    unreachable!("require found a file that was just missing")
 }
 
 /// Reads a `.npy` file.

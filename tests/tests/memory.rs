@@ -3,7 +3,7 @@
 //! and 2 threads agreeing, and predictor clones running different shapes at once.
 
 use kayak::{Config, Predictor, Tensor};
-use kayak_tests::{npy, require};
+use kayak_tests::{model_inputs, npy, require};
 
 const MODELS: [&str; 5] = [
     "ppocr_cls",
@@ -12,13 +12,6 @@ const MODELS: [&str; 5] = [
     "ppocr_rec",
     "ppocr_det",
 ];
-
-fn inputs(p: &Predictor, d: &std::path::Path) -> Vec<Tensor> {
-    p.input_names()
-        .iter()
-        .map(|n| npy(&d.join(format!("input_{n}.npy"))).unwrap())
-        .collect()
-}
 
 fn params_file_bytes(d: &std::path::Path) -> u64 {
     std::fs::read_dir(d)
@@ -34,10 +27,20 @@ fn arenas_reach_the_lower_bound_and_weights_are_held_once() {
     let mut table =
         vec!["model | arena | lower bound | ratio | no reuse | weights | .pdiparams".to_string()];
     for model in MODELS {
-        let Some(d) = require("arenas_reach_the_lower_bound", model) else {
+        let Some(d) = require(
+            "arenas_reach_the_lower_bound_and_weights_are_held_once",
+            model,
+        ) else {
             continue;
         };
-        let (p, plan) = planned_at_the_bound(model, &d, 1);
+        let Some((p, plan)) = planned_at_the_bound(
+            "arenas_reach_the_lower_bound_and_weights_are_held_once",
+            model,
+            &d,
+            1,
+        ) else {
+            continue;
+        };
         let m = &plan.memory;
         let used = m.arena_bytes + m.workspace_bytes;
         assert!(
@@ -73,19 +76,21 @@ fn arenas_reach_the_lower_bound_at_two_threads() {
         let Some(d) = require("arenas_reach_the_lower_bound_at_two_threads", model) else {
             continue;
         };
-        planned_at_the_bound(model, &d, 2);
+        planned_at_the_bound("arenas_reach_the_lower_bound_at_two_threads", model, &d, 2);
     }
 }
 
-/// Runs `model` at `threads` threads on its reference inputs and checks its plan: no live
-/// regions overlap, and arena + workspace is at most 1.05× the liveness lower bound.
+/// Runs `model` at `threads` threads on its reference inputs (or seeded ones at the
+/// reference shape, [`kayak_tests::model_inputs`]) and checks its plan: no live regions
+/// overlap, and arena + workspace is at most 1.05× the liveness lower bound.
 fn planned_at_the_bound(
+    test: &str,
     model: &str,
     d: &std::path::Path,
     threads: usize,
-) -> (Predictor, std::sync::Arc<kayak::exec::Plan>) {
+) -> Option<(Predictor, std::sync::Arc<kayak::exec::Plan>)> {
     let mut p = Predictor::new(Config::new().model_dir(d).threads(threads)).unwrap();
-    let x = inputs(&p, d);
+    let x = model_inputs(test, model, d, &p)?;
     p.run_with(&x).unwrap();
     let plan = p.last_plan().unwrap().clone();
     plan.check_memory()
@@ -99,17 +104,24 @@ fn planned_at_the_bound(
         m.workspace_bytes,
         m.lower_bound_bytes
     );
-    (p, plan)
+    Some((p, plan))
 }
 
 #[test]
 fn reuse_off_and_two_threads_compute_the_same() {
     for model in MODELS {
-        let Some(d) = require("reuse_off_and_two_threads", model) else {
+        let Some(d) = require("reuse_off_and_two_threads_compute_the_same", model) else {
             continue;
         };
         let mut base = Predictor::new(Config::new().model_dir(&d)).unwrap();
-        let x = inputs(&base, &d);
+        let Some(x) = model_inputs(
+            "reuse_off_and_two_threads_compute_the_same",
+            model,
+            &d,
+            &base,
+        ) else {
+            continue;
+        };
         let want = base.run_with(&x).unwrap();
         let mut no_reuse = Predictor::new(Config::new().model_dir(&d).memory_optim(false)).unwrap();
         let got = no_reuse.run_with(&x).unwrap();

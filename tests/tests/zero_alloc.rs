@@ -7,7 +7,7 @@
 //! One test function, so no other test thread allocates during the window.
 
 use kayak::{Config, Predictor, Tensor};
-use kayak_tests::{npy, require};
+use kayak_tests::require;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -89,11 +89,12 @@ fn steady_state_runs_allocate_nothing() {
         };
         for threads in [1, 2] {
             let mut p = Predictor::new(Config::new().model_dir(&d).threads(threads)).unwrap();
-            let inputs: Vec<(String, Tensor)> = p
-                .input_names()
-                .iter()
-                .map(|n| (n.clone(), npy(&d.join(format!("input_{n}.npy"))).unwrap()))
-                .collect();
+            let Some(xs) =
+                kayak_tests::model_inputs("steady_state_runs_allocate_nothing", model, &d, &p)
+            else {
+                break;
+            };
+            let inputs: Vec<(String, Tensor)> = p.input_names().iter().cloned().zip(xs).collect();
             // Warm-up: the plan is made and cached, the arena and outputs sized.
             for (n, t) in &inputs {
                 p.input(n).unwrap().set(t.clone()).unwrap();
