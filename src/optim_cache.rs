@@ -11,7 +11,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"KAYAKOPT";
-const FORMAT: u32 = 1;
+/// Bumped whenever the serialized graph changes shape (bincode is not self-describing):
+/// 2 — every op variant holds one attribute struct (the op table of `kayak_ir::ops`).
+const FORMAT: u32 = 2;
 
 /// A cached optimization.
 #[derive(serde::Serialize, serde::Deserialize)]

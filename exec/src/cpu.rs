@@ -2,6 +2,7 @@
 //! types, becomes a [`Kernel`] (parameters computed once, at plan time) or, when no native
 //! kernel covers it, [`Kernel::Fallback`] — the reference op, which allocates its result.
 
+use kayak_ir::ops::{Binary, Cast, Compare, Embedding};
 use kayak_ir::ops::{BinaryOp, CmpOp, Layout, PoolKind, UnaryOp};
 use kayak_ir::{DType, Op, Tensor};
 use kayak_kernels::conv::Conv2d;
@@ -814,7 +815,7 @@ pub fn compile(
                 eps: b.epsilon,
             })
         }
-        Op::Embedding { padding_idx } => {
+        Op::Embedding(Embedding { padding_idx }) => {
             let t = ins.get(1)?;
             if !matches!(ins[0].0, DType::I64 | DType::I32) || t.0 != DType::F32 || t.1.len() != 2 {
                 return None;
@@ -826,9 +827,9 @@ pub fn compile(
                 padding: padding_idx.map(|p| if p < 0 { p + vocab as i64 } else { p }),
             })
         }
-        Op::Binary(b, axis) => binary(*b, *axis, None, ins, out),
+        Op::Binary(Binary { op: b, axis }) => binary(*b, *axis, None, ins, out),
         Op::FusedBinary(f) => binary(f.op, f.axis, Some(&f.act), ins, out),
-        Op::Compare(c, axis) => {
+        Op::Compare(Compare { op: c, axis }) => {
             if ins.len() != 2 || ins[0].0 != ins[1].0 {
                 return None;
             }
@@ -846,7 +847,7 @@ pub fn compile(
             };
             Some(Kernel::Compare { op, bc })
         }
-        Op::Cast(to) => {
+        Op::Cast(Cast { to }) => {
             let ok = |d: DType| {
                 matches!(
                     d,

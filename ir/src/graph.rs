@@ -333,7 +333,7 @@ pub struct Specialized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{ListInput, Op, Reshape};
+    use crate::ops::{ListInput, Op, Reshape, ShapeOf};
     use crate::{DType, Dim};
 
     #[test]
@@ -348,7 +348,9 @@ mod tests {
                 },
             )
             .unwrap();
-        let s = g.add_node(Op::Shape, vec![x], &["s"], "shape").unwrap()[0];
+        let s = g
+            .add_node(Op::Shape(ShapeOf), vec![x], &["s"], "shape")
+            .unwrap()[0];
         let r = g
             .add_node(
                 Op::Reshape(Reshape {

@@ -7,6 +7,8 @@
 //! - Shape and dtype inference ([`Op::infer`], [`Graph::specialize`]).
 //! - The **reference semantics** of every op ([`Op::eval`]): naive, clear code that is the
 //!   oracle for kernels, rewrite rules and whole models.
+//! - [`sample`]: random well-typed instances of ops, each family drawing its own, for the
+//!   property tests of rewrite rules and of the optimizer.
 //! - [`partition`]: convex groups of the nodes an engine supports, as graphs of their own
 //!   (the subgraph partitioner of engines such as TensorRT).
 //!
@@ -18,6 +20,7 @@ mod error;
 mod graph;
 pub mod ops;
 pub mod partition;
+pub mod sample;
 mod shape;
 mod tensor;
 

@@ -283,7 +283,7 @@ impl std::fmt::Write for Fnv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{BinaryOp, UnaryOp};
+    use crate::ops::{Binary, BinaryOp, UnaryOp};
     use crate::{DType, Op, Tensor, TypeInfo};
     use std::sync::Arc;
 
@@ -341,7 +341,15 @@ mod tests {
             .add_node(Op::Unary(UnaryOp::Abs), vec![a], &["u"], "t")
             .unwrap()[0];
         let c = g
-            .add_node(Op::Binary(BinaryOp::Add, -1), vec![u, a], &["c"], "t")
+            .add_node(
+                Op::Binary(Binary {
+                    op: BinaryOp::Add,
+                    axis: -1,
+                }),
+                vec![u, a],
+                &["c"],
+                "t",
+            )
             .unwrap()[0];
         g.add_output(c);
         let parts = partition(&g, &not_abs, 1);
@@ -414,9 +422,18 @@ mod tests {
                     let (op, ins) = match r.next(4) {
                         0 => (Op::Unary(UnaryOp::Abs), vec![a]),
                         1 => (relu(), vec![a]),
-                        2 => (Op::Binary(BinaryOp::Mul, -1), vec![a, k]),
+                        2 => (
+                            Op::Binary(Binary {
+                                op: BinaryOp::Mul,
+                                axis: -1,
+                            }),
+                            vec![a, k],
+                        ),
                         _ => (
-                            Op::Binary(BinaryOp::Add, -1),
+                            Op::Binary(Binary {
+                                op: BinaryOp::Add,
+                                axis: -1,
+                            }),
                             vec![a, vals[r.next(vals.len())]],
                         ),
                     };

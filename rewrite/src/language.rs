@@ -7,7 +7,6 @@
 //! (`relu`, `sigmoid`, `shape`, ...) have no attribute child.
 
 use egg::{Id, Language, Symbol};
-use kayak_ir::ops::{LogicalOp, UnaryOp};
 use kayak_ir::Op;
 use std::fmt;
 use std::sync::Arc;
@@ -138,7 +137,7 @@ impl egg::FromOp for Node {
                 return Ok(Node::Get(k, [*c]));
             }
         }
-        if KINDS.contains(&op) {
+        if is_kind(op) {
             Ok(Node::Op(Symbol::from(op), children))
         } else {
             Err(UnknownKind(op.to_string()))
@@ -146,123 +145,23 @@ impl egg::FromOp for Node {
     }
 }
 
-/// Every op kind of the IR, by name (the language is derived from this list and
-/// [`param_free`]; a test checks it against `Op::name` for every op).
-pub const KINDS: &[&str] = &[
-    "conv2d",
-    "conv2d_transpose",
-    "pool2d",
-    "batch_norm",
-    "layer_norm",
-    "add",
-    "sub",
-    "mul_elementwise",
-    "div",
-    "pow",
-    "max",
-    "min",
-    "mod",
-    "floor_div",
-    "equal",
-    "not_equal",
-    "less_than",
-    "less_equal",
-    "greater_than",
-    "greater_equal",
-    "logical_and",
-    "logical_or",
-    "logical_xor",
-    "logical_not",
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "hard_swish",
-    "hard_sigmoid",
-    "sigmoid",
-    "swish",
-    "gelu",
-    "tanh",
-    "exp",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "abs",
-    "square",
-    "reciprocal",
-    "floor",
-    "ceil",
-    "erf",
-    "pow_scalar",
-    "clip",
-    "scale",
-    "prelu",
-    "where",
-    "matmul",
-    "mul",
-    "fc",
-    "softmax",
-    "reduce_sum",
-    "reduce_mean",
-    "reduce_max",
-    "reduce_min",
-    "reduce_prod",
-    "arg_max",
-    "reshape",
-    "transpose",
-    "squeeze",
-    "unsqueeze",
-    "flatten",
-    "concat",
-    "split",
-    "stack",
-    "slice",
-    "strided_slice",
-    "gather",
-    "embedding",
-    "pad",
-    "nearest_interp",
-    "bilinear_interp",
-    "shape",
-    "fill_constant",
-    "fill_any_like",
-    "range",
-    "cast",
-    "identity",
-    "fused_conv",
-    "fused_matmul",
-    "se_block",
-    "skip_layer_norm",
-    "attention",
-    "fused_binary",
-    "embedding_layer_norm",
-];
+/// Every op kind of the IR, by name: derived from the op table (`kayak_ir::ops`), never
+/// kept by hand beside it.
+pub fn kinds() -> &'static [&'static str] {
+    Op::kinds()
+}
+
+/// True if `name` is an op kind of the IR (the language parses it).
+pub fn is_kind(name: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| Op::kinds().iter().copied().collect())
+        .contains(name)
+}
 
 /// The op of a kind that has no parameters (so its nodes carry no attribute leaf).
 pub fn param_free(kind: &str) -> Option<Op> {
-    Some(match kind {
-        "relu" => Op::Unary(UnaryOp::Relu),
-        "sigmoid" => Op::Unary(UnaryOp::Sigmoid),
-        "tanh" => Op::Unary(UnaryOp::Tanh),
-        "exp" => Op::Unary(UnaryOp::Exp),
-        "log" => Op::Unary(UnaryOp::Log),
-        "sqrt" => Op::Unary(UnaryOp::Sqrt),
-        "rsqrt" => Op::Unary(UnaryOp::Rsqrt),
-        "abs" => Op::Unary(UnaryOp::Abs),
-        "square" => Op::Unary(UnaryOp::Square),
-        "reciprocal" => Op::Unary(UnaryOp::Reciprocal),
-        "floor" => Op::Unary(UnaryOp::Floor),
-        "ceil" => Op::Unary(UnaryOp::Ceil),
-        "erf" => Op::Unary(UnaryOp::Erf),
-        "logical_not" => Op::LogicalNot,
-        "logical_and" => Op::Logical(LogicalOp::And),
-        "logical_or" => Op::Logical(LogicalOp::Or),
-        "logical_xor" => Op::Logical(LogicalOp::Xor),
-        "where" => Op::Where,
-        "shape" => Op::Shape,
-        "identity" => Op::Identity,
-        "range" => Op::Range(kayak_ir::ops::Range {}),
-        _ => return None,
-    })
+    Op::param_free(kind)
 }
 
 /// True if nodes of this op carry an attribute leaf.

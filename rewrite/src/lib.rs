@@ -34,7 +34,7 @@ pub mod verify;
 
 pub use analysis::{check_node, node_op, Data, KAnalysis, KGraph, FOLD_LIMIT};
 pub use cost::{CostModel, Occupancy, Offload};
-pub use language::{has_attrs, param_free, Attrs, Node, UnknownKind, KINDS};
+pub use language::{has_attrs, is_kind, kinds, param_free, Attrs, Node, UnknownKind};
 pub use optimize::{
     optimize, saturate, Limits, Optimized, Report, RuleSet, Saturated, BUILTIN_RULES,
 };

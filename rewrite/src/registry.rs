@@ -8,6 +8,7 @@
 use crate::analysis::KGraph;
 use crate::language::{Attrs, Node};
 use egg::Id;
+use kayak_ir::ops::{Binary, Embedding};
 use kayak_ir::ops::{
     BinaryOp, Conv, FusedConv, FusedMatMul, Layout, MatMul, PoolKind, SeBlock, SkipLayerNorm,
     UnaryOp,
@@ -163,7 +164,13 @@ fn attention_ok(eg: &KGraph, a: &[Id]) -> bool {
         && is_perm(eg, a[4], &heads_t)
         && is_perm(eg, a[5], &heads_t)
         && plain_mm(a[6], true)
-        && matches!(op(eg, a[7]), Some(Op::Binary(BinaryOp::Add, -1)))
+        && matches!(
+            op(eg, a[7]),
+            Some(Op::Binary(Binary {
+                op: BinaryOp::Add,
+                axis: -1
+            }))
+        )
         && plain_mm(a[8], false)
         && is_perm(eg, a[9], &heads_t)
         && matches!(op(eg, a[10]), Some(Op::Reshape(kayak_ir::ops::Reshape { shape, shape_input: kayak_ir::ops::ListInput::Attr })) if shape.len() == 3 && shape[0] == 0 && shape[1] == 0 && shape[2] == (hq.0 * hq.1) as i64)
@@ -180,7 +187,11 @@ fn out_channels_t(eg: &KGraph, ct: Id, w: Id) -> Option<usize> {
 /// Is `c` a per-output-channel constant for a rank-4 output with `oc` channels on axis
 /// `channel` (1 for NCHW, 3 for NHWC), under the add's axis rule?
 fn per_channel(eg: &KGraph, add: Id, c: Id, oc: usize, channel: usize) -> bool {
-    let Some(Op::Binary(BinaryOp::Add, axis)) = op(eg, add) else {
+    let Some(Op::Binary(Binary {
+        op: BinaryOp::Add,
+        axis,
+    })) = op(eg, add)
+    else {
         return false;
     };
     let Some(cv) = val(eg, c) else { return false };
@@ -280,7 +291,7 @@ impl Default for Registry {
             |eg, a| matches!((shape(eg, a[0]), shape(eg, a[1])), (Some(x), Some(y)) if x == y),
         );
         c.insert("elementwise_axis_ok", |eg, a| {
-            matches!(op(eg, a[0]), Some(Op::Binary(_, -1)))
+            matches!(op(eg, a[0]), Some(Op::Binary(Binary { op: _, axis: -1 })))
         });
         c.insert("identity_scale", |eg, a| {
             scale_of(eg, a[0]) == Some((1.0, 0.0))
@@ -314,8 +325,13 @@ impl Default for Registry {
         c.insert("hard_sigmoid_positive", |eg, a| matches!(op(eg, a[0]), Some(Op::Unary(UnaryOp::HardSigmoid { slope, .. })) if *slope > 0.0));
         c.insert("matmul_bias_ok", |eg, a| {
             // a = [matmul attrs, add attrs, matmul input x, weight, bias]
-            let (Some(Op::MatMul(m)), Some(Op::Binary(BinaryOp::Add, axis))) =
-                (op(eg, a[0]), op(eg, a[1]))
+            let (
+                Some(Op::MatMul(m)),
+                Some(Op::Binary(Binary {
+                    op: BinaryOp::Add,
+                    axis,
+                })),
+            ) = (op(eg, a[0]), op(eg, a[1]))
             else {
                 return false;
             };
@@ -423,7 +439,7 @@ impl Default for Registry {
                 && (r.axes[0] == -1 || r.axes[0] == rank - 1)
         });
         c.insert("numpy_axis", |eg, a| {
-            matches!(op(eg, a[0]), Some(Op::Binary(_, -1)))
+            matches!(op(eg, a[0]), Some(Op::Binary(Binary { op: _, axis: -1 })))
         });
         c.insert("eps_scale", |eg, a| {
             scale_of(eg, a[0]).is_some_and(|(s, t)| s == 1.0 && t >= 0.0)
@@ -845,7 +861,7 @@ impl Default for Registry {
             ))
         });
         a.insert("fused_binary_act", |eg, a| {
-            let Some(Op::Binary(bop, axis)) = op(eg, a[0]) else {
+            let Some(Op::Binary(Binary { op: bop, axis })) = op(eg, a[0]) else {
                 return None;
             };
             let (bop, axis) = (*bop, *axis);
@@ -856,7 +872,7 @@ impl Default for Registry {
             ))
         });
         a.insert("fused_binary_relu", |eg, a| {
-            let Some(Op::Binary(bop, axis)) = op(eg, a[0]) else {
+            let Some(Op::Binary(Binary { op: bop, axis })) = op(eg, a[0]) else {
                 return None;
             };
             Some(attr_leaf(
@@ -891,7 +907,7 @@ impl Default for Registry {
             let l = l.clone();
             let mut pads = Vec::new();
             for &e in &a[1..] {
-                let Some(Op::Embedding { padding_idx }) = op(eg, e) else {
+                let Some(Op::Embedding(Embedding { padding_idx })) = op(eg, e) else {
                     return None;
                 };
                 pads.push(*padding_idx);

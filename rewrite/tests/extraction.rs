@@ -136,5 +136,5 @@ fn extraction_is_deterministic() {
             b.graph.nodes.iter().map(|n| &n.op).collect::<Vec<_>>()
         )
     );
-    let _ = Op::Identity;
+    let _ = Op::Identity(Identity);
 }

@@ -152,7 +152,7 @@ fn weights_only_subgraph() -> Graph {
         &[bias],
     );
     let y = b.op(add(-1), &[x, r]);
-    let s = b.op(Op::Shape, &[y]);
+    let s = b.op(Op::Shape(ShapeOf), &[y]);
     let r2 = b.op(
         Op::Reshape(Reshape {
             shape: vec![],
@@ -329,7 +329,13 @@ fn layer_norm_primitives(square: bool) -> Graph {
         })
     };
     let m = b.op(mean(), &[x]);
-    let d = b.op(Op::Binary(BinaryOp::Sub, -1), &[x, m]);
+    let d = b.op(
+        Op::Binary(Binary {
+            op: BinaryOp::Sub,
+            axis: -1,
+        }),
+        &[x, m],
+    );
     let sq = if square {
         b.op(un(UnaryOp::Square), &[d])
     } else {
@@ -341,7 +347,13 @@ fn layer_norm_primitives(square: bool) -> Graph {
     ));
     let v = b.op(add(-1), &[v, eps]);
     let sd = b.op(un(UnaryOp::Sqrt), &[v]);
-    let n = b.op(Op::Binary(BinaryOp::Div, -1), &[d, sd]);
+    let n = b.op(
+        Op::Binary(Binary {
+            op: BinaryOp::Div,
+            axis: -1,
+        }),
+        &[d, sd],
+    );
     let (g, t) = (b.w(rand(&[8], 1)), b.w(rand(&[8], 2)));
     let y = b.op(mul(-1), &[n, g]);
     let y = b.op(add(-1), &[y, t]);

@@ -66,7 +66,10 @@ fn the_cut_is_the_cheapest_assignment_of_random_graphs() {
         let model = CostModel::gpu().with_native("random", move |op| match op {
             Op::Unary(UnaryOp::Tanh) => missing & 1 == 0,
             Op::Unary(UnaryOp::Sigmoid) => missing & 2 == 0,
-            Op::Binary(BinaryOp::Mul, _) => missing & 4 == 0,
+            Op::Binary(Binary {
+                op: BinaryOp::Mul,
+                axis: _,
+            }) => missing & 4 == 0,
             _ => true,
         });
         let p = place(&g, &model);
@@ -96,7 +99,7 @@ fn the_cut_is_the_cheapest_assignment_of_random_graphs() {
                         (Op::Unary(UnaryOp::Sigmoid), m) if m & 2 == 2
                     ) && !matches!(
                         (&node.op, missing),
-                        (Op::Binary(BinaryOp::Mul, _), m) if m & 4 == 4
+                        (Op::Binary(Binary { op: BinaryOp::Mul, axis: _ }), m) if m & 4 == 4
                     ),
                     "case {case}: node {k} ({}) has no device kernel",
                     node.op.name()

@@ -193,11 +193,17 @@ fn broadcast_binary_ops_and_fused_activations() {
         (BinaryOp::Max, numpy, -1),
         (BinaryOp::Min, same, -1),
     ] {
-        let v = b.op(Op::Binary(op, axis), &[x, y]);
+        let v = b.op(Op::Binary(Binary { op, axis }), &[x, y]);
         b.out(v);
     }
     // The scalar on the left, and an activation after.
-    let v = b.op(Op::Binary(BinaryOp::Sub, -1), &[one, x]);
+    let v = b.op(
+        Op::Binary(Binary {
+            op: BinaryOp::Sub,
+            axis: -1,
+        }),
+        &[one, x],
+    );
     b.out(v);
     let v = b.op(
         Op::FusedBinary(FusedBinary {
@@ -579,7 +585,13 @@ fn batch_norm_reductions_and_prelu() {
         (PreluMode::Channel, a3),
         (PreluMode::Element, a60),
     ] {
-        let y = b.op(Op::Prelu(mode, Layout::Nchw), &[x, a]);
+        let y = b.op(
+            Op::Prelu(Prelu {
+                mode,
+                layout: Layout::Nchw,
+            }),
+            &[x, a],
+        );
         b.out(y);
     }
     check(b, false);

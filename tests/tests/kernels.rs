@@ -162,11 +162,18 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
             false,
         ),
         (
-            Op::Compare(CmpOp::Gt, -1),
+            Op::Compare(Compare {
+                op: CmpOp::Gt,
+                axis: -1,
+            }),
             vec![rand_t(&[n, c, h], seed), rand_t(&[h], seed + 1)],
             true,
         ),
-        (Op::Cast(DType::I64), vec![rand_t(&[n, c], seed)], false),
+        (
+            Op::Cast(Cast { to: DType::I64 }),
+            vec![rand_t(&[n, c], seed)],
+            false,
+        ),
     ];
     // 3×3 stride-1 convs with enough channels for the Winograd path, odd sizes, every pad.
     let (ic, oc, pad) = (
@@ -310,9 +317,9 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         (0..n * 5).map(|i| (i * 5 % 9) as i32).collect(),
     ));
     v.push((
-        Op::Embedding {
+        Op::Embedding(Embedding {
             padding_idx: Some(-1),
-        },
+        }),
         vec![ids32, rand_t(&[9, 6], seed)],
         false,
     ));

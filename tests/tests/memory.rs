@@ -178,7 +178,7 @@ fn clones_run_other_shapes_concurrently() {
 #[test]
 fn the_memory_schedule_runs_a_branch_to_its_end_first() {
     use kayak::exec::{Plan, PlanOptions, RunState};
-    use kayak::ir::ops::{BinaryOp, Pool, PoolKind, UnaryOp};
+    use kayak::ir::ops::{Binary, BinaryOp, Pool, PoolKind, UnaryOp};
     use kayak::ir::{DType, Graph, Op, TypeInfo};
     // Two branches, each a big tensor reduced to a small one. In graph order both big
     // tensors are alive together; run branch by branch, only one is.
@@ -199,7 +199,15 @@ fn the_memory_schedule_runs_a_branch_to_its_end_first() {
     let a2 = g.add_node(pool.clone(), vec![a1], &["a2"], "a2").unwrap()[0];
     let b2 = g.add_node(pool, vec![b1], &["b2"], "b2").unwrap()[0];
     let y = g
-        .add_node(Op::Binary(BinaryOp::Add, -1), vec![a2, b2], &["y"], "y")
+        .add_node(
+            Op::Binary(Binary {
+                op: BinaryOp::Add,
+                axis: -1,
+            }),
+            vec![a2, b2],
+            &["y"],
+            "y",
+        )
         .unwrap()[0];
     g.outputs = vec![y];
     let plan = Plan::new(&g, &[vec![1, 8, 32, 32]], &[y], PlanOptions::default()).unwrap();

@@ -186,7 +186,10 @@ fn packed_weights_replace_the_originals_and_compute_the_same() {
 #[test]
 fn weights_other_ops_read_or_callers_keep_stay_as_they_are() {
     let plain = Op::MatMul(mm(false, false));
-    let add = Op::Binary(BinaryOp::Add, -1);
+    let add = Op::Binary(Binary {
+        op: BinaryOp::Add,
+        axis: -1,
+    });
     for (what, x, w, ops, keep) in [
         (
             "also read by an add",

@@ -8,6 +8,7 @@
 //! (`tests/tests/gpu_exec.rs`).
 
 use kayak_gpu::{Gemm, LaunchDims, Param};
+use kayak_ir::ops::{Binary, Prelu};
 use kayak_ir::ops::{
     BinaryOp, FusedConv, InterpMode, Layout, Pool, PoolKind, PreluMode, ReduceKind, UnaryOp,
 };
@@ -227,7 +228,7 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
                 vec![Operand::Value(out), v(0)],
             )])
         }
-        Op::Binary(op, axis) => binary(g, k, *op, *axis, None),
+        Op::Binary(Binary { op, axis }) => binary(g, k, *op, *axis, None),
         Op::FusedBinary(f) => binary(g, k, f.op, f.axis, Some(&f.act)),
         Op::Conv2d(c) => conv(
             g,
@@ -255,7 +256,7 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         Op::Conv2dTranspose(c) => conv_transpose(g, k, c),
         Op::BatchNorm(b) => batch_norm(g, k, b),
         Op::Reduce(r) => reduce(g, k, r),
-        Op::Prelu(mode, layout) => prelu(g, k, *mode, *layout),
+        Op::Prelu(Prelu { mode, layout }) => prelu(g, k, *mode, *layout),
         Op::Transpose(_)
         | Op::Slice(_)
         | Op::StridedSlice(_)
@@ -303,7 +304,12 @@ fn binary(
         } else {
             [&zeros, &iota]
         };
-        let r = Op::Binary(BinaryOp::Add, axis).eval(&ins).ok()?;
+        let r = Op::Binary(Binary {
+            op: BinaryOp::Add,
+            axis,
+        })
+        .eval(&ins)
+        .ok()?;
         if r.first()?.shape() != os.as_slice() {
             return None;
         }

@@ -1,9 +1,145 @@
 //! Elementwise binary ops with Paddle's `axis` broadcast, comparisons, logical ops, where.
 
-use super::{arity, arity_t, InferInput};
+use super::{arity, arity_t, one, InferInput, OpDef};
 use crate::error::shape_err;
+use crate::sample::{Hint, Leaf, Sampler, ValKind};
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 use ndarray::{ArrayD, IxDyn, Zip};
+
+/// `x op y`, elementwise, with Paddle's `axis` broadcast.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Binary {
+    /// The arithmetic.
+    pub op: BinaryOp,
+    /// Paddle's broadcast axis (`-1`: numpy's trailing alignment).
+    pub axis: i64,
+}
+
+impl Binary {
+    /// `op` with Paddle's broadcast at `axis`.
+    pub fn new(op: BinaryOp, axis: i64) -> Binary {
+        Binary { op, axis }
+    }
+}
+
+impl OpDef for Binary {
+    const KINDS: &'static [&'static str] = &[
+        "add",
+        "sub",
+        "mul_elementwise",
+        "div",
+        "pow",
+        "max",
+        "min",
+        "mod",
+        "floor_div",
+    ];
+    fn kind(&self) -> &'static str {
+        self.op.name()
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_binary(self.op.name(), self.axis, inputs, None)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_binary(self.op, self.axis, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Binary> {
+        sample_binary(kind, s)
+    }
+}
+
+/// `x cmp y` (bool output), elementwise, with Paddle's `axis` broadcast.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Compare {
+    /// The comparison.
+    pub op: CmpOp,
+    /// Paddle's broadcast axis.
+    pub axis: i64,
+}
+
+impl OpDef for Compare {
+    const KINDS: &'static [&'static str] = &[
+        "equal",
+        "not_equal",
+        "less_than",
+        "less_equal",
+        "greater_than",
+        "greater_equal",
+    ];
+    fn kind(&self) -> &'static str {
+        self.op.name()
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_binary(self.op.name(), self.axis, inputs, Some(DType::Bool))
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_compare(self.op, self.axis, inputs)?)
+    }
+}
+
+impl OpDef for LogicalOp {
+    const KINDS: &'static [&'static str] = &["logical_and", "logical_or", "logical_xor"];
+    fn kind(&self) -> &'static str {
+        self.name()
+    }
+    fn param_free(kind: &str) -> Option<LogicalOp> {
+        [LogicalOp::And, LogicalOp::Or, LogicalOp::Xor]
+            .into_iter()
+            .find(|l| l.name() == kind)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_binary(self.name(), -1, inputs, Some(DType::Bool))
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_logical(*self, inputs)?)
+    }
+}
+
+/// Logical not of a bool tensor.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogicalNot;
+
+impl OpDef for LogicalNot {
+    const KINDS: &'static [&'static str] = &["logical_not"];
+    fn kind(&self) -> &'static str {
+        "logical_not"
+    }
+    fn param_free(kind: &str) -> Option<LogicalNot> {
+        (kind == "logical_not").then_some(LogicalNot)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("logical_not", inputs, 1)?;
+        Ok(vec![TypeInfo {
+            dtype: DType::Bool,
+            shape: inputs[0].ty.shape.clone(),
+        }])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        arity_t("logical_not", inputs, 1)?;
+        let a = as_bool("logical_not", inputs[0], 0)?;
+        one(Tensor::Bool(a.mapv(|v| !v)))
+    }
+}
+
+/// `cond ? x : y`, all three broadcast numpy-style.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Where;
+
+impl OpDef for Where {
+    const KINDS: &'static [&'static str] = &["where"];
+    fn kind(&self) -> &'static str {
+        "where"
+    }
+    fn param_free(kind: &str) -> Option<Where> {
+        (kind == "where").then_some(Where)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_where(inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_where(inputs)?)
+    }
+}
 
 /// Elementwise arithmetic.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -353,7 +489,7 @@ pub(super) fn eval_binary(op: BinaryOp, axis: i64, inputs: &[&Tensor]) -> Result
     })
 }
 
-pub(super) fn eval_compare(op: CmpOp, axis: i64, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_compare(op: CmpOp, axis: i64, inputs: &[&Tensor]) -> Result<Tensor> {
     let n = op.name();
     let (x, y) = same_dtype(n, inputs)?;
     use crate::tensor::Elem;
@@ -387,7 +523,7 @@ pub(crate) fn as_bool<'a>(
     }
 }
 
-pub(super) fn eval_logical(op: LogicalOp, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_logical(op: LogicalOp, inputs: &[&Tensor]) -> Result<Tensor> {
     let n = op.name();
     arity_t(n, inputs, 2)?;
     let a = as_bool(n, inputs[0], 0)?;
@@ -399,7 +535,7 @@ pub(super) fn eval_logical(op: LogicalOp, inputs: &[&Tensor]) -> Result<Tensor> 
     })?))
 }
 
-pub(super) fn infer_where(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_where(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("where", inputs, 3)?;
     let (c, x, y) = (inputs[0].ty, inputs[1].ty, inputs[2].ty);
     if c.dtype != DType::Bool {
@@ -424,7 +560,7 @@ pub(super) fn infer_where(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     }])
 }
 
-pub(super) fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("where", inputs, 3)?;
     let c = as_bool("where", inputs[0], 0)?;
     let out = infer_where(&super::concrete_inputs(
@@ -465,6 +601,92 @@ pub(super) fn eval_where(inputs: &[&Tensor]) -> Result<Tensor> {
         ))
     }
     crate::with_tensor!(x, a => go(&cb, a, y, &dims))
+}
+
+/// A binary op of `kind` and its free operands: `y` often `x`'s shape, or a trailing part,
+/// a single element, or a slice of `x`'s axes from a Paddle `axis`; divisors and powers'
+/// bases positive.
+fn sample_binary(kind: &str, s: &mut Sampler<'_>) -> Option<Binary> {
+    let b = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ]
+    .into_iter()
+    .find(|b| b.name() == kind)?;
+    if s.arity() != 2 {
+        return None;
+    }
+    let mut axis = match s.given() {
+        Some(super::Op::Binary(g)) if g.op == b => Some(g.axis),
+        Some(_) => return None,
+        None => None,
+    };
+    let (xk, yk) = match b {
+        BinaryOp::Div => (ValKind::Normal, ValKind::Positive),
+        BinaryOp::Pow => (ValKind::Positive, ValKind::Normal),
+        _ => (ValKind::Normal, ValKind::Normal),
+    };
+    let size = s.size;
+    let x = match s.known(0) {
+        Some(x) => x.to_vec(),
+        None if s.hint(0) == Hint::Scalar => vec![1],
+        None => match s.known(1).map(<[usize]>::to_vec) {
+            Some(y) if s.rng.below(4) > 0 || axis.is_some_and(|a| a != -1) => y,
+            _ => {
+                let rank = 1 + s.rng.below(4);
+                s.rng.shape(size, rank)
+            }
+        },
+    };
+    s.set(
+        0,
+        Leaf {
+            shape: x.clone(),
+            kind: xk,
+        },
+    );
+    if s.free(1) {
+        let y = if s.hint(1) == Hint::Scalar {
+            vec![1]
+        } else {
+            let r = &mut *s.rng;
+            match (axis, r.below(10)) {
+                (Some(a), _) if a >= 0 => {
+                    let a = a as usize;
+                    if a > x.len() {
+                        return None;
+                    }
+                    let k = 1 + r.below((x.len() - a).max(1));
+                    x[a..(a + k).min(x.len())].to_vec()
+                }
+                (_, 0..=3) => x.clone(),
+                (_, 4 | 5) => vec![*x.last()?],
+                (_, 6 | 7) => vec![1],
+                (None, 8) if x.len() >= 2 => {
+                    axis = Some(1);
+                    vec![x[1]]
+                }
+                (None, _) if x.len() >= 2 => {
+                    let a = r.below(x.len());
+                    axis = Some(a as i64);
+                    x[a..].to_vec()
+                }
+                _ => x.clone(),
+            }
+        };
+        s.set(1, Leaf { shape: y, kind: yk });
+    }
+    let axis = axis.unwrap_or(if s.rng.below(8) == 0 && x.len() >= 2 {
+        0
+    } else {
+        -1
+    });
+    Some(Binary::new(b, axis))
 }
 
 #[cfg(test)]

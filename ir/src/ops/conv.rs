@@ -1,7 +1,8 @@
 //! 2-D convolution and transposed convolution (NCHW and NHWC, groups, dilations, paddings).
 
-use super::{check_float, float_in, float_out, InferInput, Layout};
+use super::{check_float, float_in, float_out, one, FusedConv, InferInput, Layout, Op, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{infer_f32, Leaf, Rng, Sampler};
 use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{linalg::general_mat_mul, Array2, Array4, ArrayD, ArrayView4, Axis, Ix4};
 
@@ -324,10 +325,7 @@ pub(super) fn eval_conv(c: &Conv, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(float_out(from_nchw(y, c.layout), inputs[0].dtype()))
 }
 
-pub(super) fn infer_conv_transpose(
-    c: &ConvTranspose,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+fn infer_conv_transpose(c: &ConvTranspose, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     let op = "conv2d_transpose";
     check_common(op, inputs, c.has_bias, c.groups, c.strides, c.dilations)?;
     let (n, ci, h, w) = split_nchw(c.layout, &inputs[0].ty.shape);
@@ -381,7 +379,7 @@ pub(super) fn infer_conv_transpose(
     }])
 }
 
-pub(super) fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Result<Tensor> {
     let op = "conv2d_transpose";
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out_ty = infer_conv_transpose(c, &super::concrete_inputs(&tys, inputs))?;
@@ -442,6 +440,238 @@ pub(super) fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Resu
     }
     add_bias(&mut y, inputs.get(2).copied().filter(|_| c.has_bias), op)?;
     Ok(float_out(from_nchw(y, c.layout), inputs[0].dtype()))
+}
+
+impl OpDef for Conv {
+    const KINDS: &'static [&'static str] = &["conv2d"];
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_conv(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_conv(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Conv> {
+        match sample_conv(kind, s)? {
+            Op::Conv2d(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl OpDef for ConvTranspose {
+    const KINDS: &'static [&'static str] = &["conv2d_transpose"];
+    fn kind(&self) -> &'static str {
+        "conv2d_transpose"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_conv_transpose(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_conv_transpose(self, inputs)?)
+    }
+    fn sample(_: &str, s: &mut Sampler<'_>) -> Option<ConvTranspose> {
+        sample_conv_transpose(s)
+    }
+}
+
+/// Convolution attributes as models use them: mostly stride 1 and padding 1, some
+/// strides and dilations of 2, `SAME`/`VALID`, now and then NHWC.
+fn conv_attrs(r: &mut Rng, has_bias: bool) -> Conv {
+    let s = if r.below(4) == 0 { 2 } else { 1 };
+    let d = if r.below(7) == 0 { 2 } else { 1 };
+    let padding = match r.below(10) {
+        0 => Padding::Same,
+        1 => Padding::Valid,
+        2 => Padding::Explicit([r.below(2), r.below(3), r.below(2), r.below(3)]),
+        _ => Padding::Explicit([1; 4]),
+    };
+    Conv {
+        strides: [s, s],
+        padding: if d > 1 && padding == Padding::Same {
+            Padding::Valid
+        } else {
+            padding
+        },
+        dilations: [d, d],
+        groups: 0,
+        layout: if r.below(10) == 0 {
+            Layout::Nhwc
+        } else {
+            Layout::Nchw
+        },
+        has_bias,
+    }
+}
+
+/// A `conv2d` (inputs `x`, `w[, bias]`) or a `fused_conv` (`x`, `w`, `bias[, residual]`,
+/// with a random epilogue): groups 1, 2 or depthwise, the weight fitted to the input's
+/// channels (or the input to the weight's).
+pub(super) fn sample_conv(kind: &str, s: &mut Sampler<'_>) -> Option<Op> {
+    let n = s.arity();
+    let fused = kind == "fused_conv";
+    if (fused && !(3..=4).contains(&n)) || (!fused && !(2..=3).contains(&n)) {
+        return None;
+    }
+    let (mut conv, mut act, mut post, residual) = match s.given() {
+        Some(Op::Conv2d(c)) if !fused => (c.clone(), None, None, false),
+        Some(Op::FusedConv(f)) if fused => (f.conv.clone(), f.act, f.post, f.residual),
+        Some(_) => return None,
+        None => {
+            let c = conv_attrs(s.rng, !fused && n == 3);
+            (c, None, None, fused && n == 4)
+        }
+    };
+    if s.given().is_none() && fused {
+        if s.rng.coin() {
+            act = Some(super::unary::sample_activation(s.rng));
+        }
+        if s.rng.below(3) == 0 {
+            post = Some((s.rng.f32() * 2.0 - 1.0, s.rng.f32() - 0.5));
+        }
+    }
+    let size = s.size;
+    let nhwc = conv.layout == Layout::Nhwc;
+    // Input [N, C, H, W] (or NHWC), weight [O, C/g, kh, kw].
+    let (xn, xc, xh, xw) = match s.known(0) {
+        Some(x) if x.len() == 4 => {
+            if nhwc {
+                (x[0], x[3], x[1], x[2])
+            } else {
+                (x[0], x[1], x[2], x[3])
+            }
+        }
+        Some(_) => return None,
+        None => {
+            let c = match s.known(1) {
+                Some(w) if w.len() == 4 => w[1] * if conv.groups > 0 { conv.groups } else { 1 },
+                _ => s.rng.dim(size.min(3)),
+            };
+            let r = &mut *s.rng;
+            (r.dim(1), c, 2 + r.dim(size), 2 + r.dim(size))
+        }
+    };
+    if conv.groups == 0 {
+        let w = s.known(1).map(<[usize]>::to_vec);
+        conv.groups = match (w.as_deref(), s.rng.below(5)) {
+            (Some(w), _) if w.len() == 4 && w[1] > 0 && xc % w[1] == 0 => xc / w[1],
+            (Some(_), _) => return None,
+            (None, 0 | 1) => xc,
+            (None, 2) if xc % 2 == 0 => 2,
+            _ => 1,
+        };
+    }
+    let g = conv.groups;
+    if g == 0 || xc % g != 0 {
+        return None;
+    }
+    let w = match s.known(1) {
+        Some(w) => w.to_vec(),
+        None => {
+            let k = s.rng.pick(&[1, 3, 3, 2]);
+            let o = g * (1 + s.rng.below(2));
+            let w = vec![o, xc / g, k, k];
+            s.set(1, Leaf::normal(w.clone()));
+            w
+        }
+    };
+    s.set(
+        0,
+        Leaf::normal(if nhwc {
+            vec![xn, xh, xw, xc]
+        } else {
+            vec![xn, xc, xh, xw]
+        }),
+    );
+    let o = w[0];
+    let x_shape = s.shape_of(0)?.to_vec();
+    let plain = Op::Conv2d(Conv {
+        has_bias: false,
+        ..conv.clone()
+    });
+    let y = infer_f32(&plain, &[&x_shape, &w])?;
+    if n >= 3 {
+        s.set(2, Leaf::normal(vec![o]));
+    }
+    if fused && n == 4 {
+        s.set(3, Leaf::normal(y));
+    }
+    Some(if fused {
+        Op::FusedConv(FusedConv {
+            conv: Conv {
+                has_bias: n >= 3,
+                ..conv
+            },
+            residual,
+            act,
+            post,
+        })
+    } else {
+        Op::Conv2d(conv)
+    })
+}
+
+/// A transposed convolution with stride 1 or 2 (sometimes with output padding), its
+/// weight fitted to the input's channels.
+fn sample_conv_transpose(s: &mut Sampler<'_>) -> Option<ConvTranspose> {
+    let n = s.arity();
+    if !(2..=3).contains(&n) {
+        return None;
+    }
+    let ct = match s.given() {
+        Some(Op::Conv2dTranspose(c)) => c.clone(),
+        Some(_) => return None,
+        None => {
+            let r = &mut *s.rng;
+            let st = r.pick(&[1, 2, 2]);
+            ConvTranspose {
+                strides: [st, st],
+                padding: Padding::Explicit([r.below(2); 4]),
+                dilations: [1, 1],
+                groups: 1,
+                output_padding: if st == 2 && r.below(3) == 0 {
+                    [1, 1]
+                } else {
+                    [0, 0]
+                },
+                output_size: None,
+                layout: Layout::Nchw,
+                has_bias: n == 3,
+            }
+        }
+    };
+    let size = s.size;
+    let x = match s.known(0) {
+        Some(x) => x.to_vec(),
+        None => {
+            let c = match s.known(1) {
+                Some(w) => *w.first()?,
+                None => s.rng.dim(size.min(3)),
+            };
+            let x = vec![s.rng.dim(1), c, s.rng.dim(size), s.rng.dim(size)];
+            s.set(0, Leaf::normal(x.clone()));
+            x
+        }
+    };
+    let w = match s.known(1) {
+        Some(w) => w.to_vec(),
+        None => {
+            let w = vec![
+                *x.get(1)?,
+                s.rng.dim(size.min(3)),
+                s.rng.pick(&[2, 3]),
+                s.rng.pick(&[2, 3]),
+            ];
+            s.set(1, Leaf::normal(w.clone()));
+            w
+        }
+    };
+    if n == 3 {
+        s.set(2, Leaf::normal(vec![*w.get(1)? * ct.groups]));
+    }
+    Some(ct)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Ops that make tensors: shape, fill_constant, range.
+//! Ops that make tensors: shape, fill_constant, fill_any_like, range.
 
-use super::{arity, list_from_inputs, InferInput, ListInput, ListVal};
+use super::{arity, arity_t, list_from_inputs, one, InferInput, ListInput, ListVal, OpDef};
 use crate::error::{attr_err, shape_err};
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 
@@ -23,7 +23,86 @@ pub struct FillConstant {
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Range {}
 
-pub(super) fn infer_shape(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+/// The shape of the input, as a 1-D i32 tensor.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShapeOf;
+
+/// A tensor of the input's shape filled with one value.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct FillAnyLike {
+    /// Fill value.
+    pub value: f64,
+    /// Output dtype (`None`: the input's).
+    pub dtype: Option<DType>,
+}
+
+impl OpDef for ShapeOf {
+    const KINDS: &'static [&'static str] = &["shape"];
+    fn kind(&self) -> &'static str {
+        "shape"
+    }
+    fn param_free(kind: &str) -> Option<ShapeOf> {
+        (kind == "shape").then_some(ShapeOf)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_shape(inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        arity_t("shape", inputs, 1)?;
+        let s: Vec<i32> = inputs[0].shape().iter().map(|&d| d as i32).collect();
+        one(Tensor::from_i32s(&s))
+    }
+}
+
+impl OpDef for FillConstant {
+    const KINDS: &'static [&'static str] = &["fill_constant"];
+    fn kind(&self) -> &'static str {
+        "fill_constant"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_fill_constant(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_fill_constant(self, inputs)?)
+    }
+}
+
+impl OpDef for FillAnyLike {
+    const KINDS: &'static [&'static str] = &["fill_any_like"];
+    fn kind(&self) -> &'static str {
+        "fill_any_like"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("fill_any_like", inputs, 1)?;
+        Ok(vec![TypeInfo {
+            dtype: self.dtype.unwrap_or(inputs[0].ty.dtype),
+            shape: inputs[0].ty.shape.clone(),
+        }])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        arity_t("fill_any_like", inputs, 1)?;
+        let dt = self.dtype.unwrap_or(inputs[0].dtype());
+        one(Tensor::full(dt, inputs[0].shape(), self.value))
+    }
+}
+
+impl OpDef for Range {
+    const KINDS: &'static [&'static str] = &["range"];
+    fn kind(&self) -> &'static str {
+        "range"
+    }
+    fn param_free(kind: &str) -> Option<Range> {
+        (kind == "range").then_some(Range {})
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_range(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_range(self, inputs)?)
+    }
+}
+
+fn infer_shape(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("shape", inputs, 1)?;
     Ok(vec![TypeInfo::known(
         DType::I32,
@@ -48,10 +127,7 @@ fn dims_of(shape: &[i64]) -> Result<Vec<usize>> {
         .collect()
 }
 
-pub(super) fn infer_fill_constant(
-    f: &FillConstant,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+fn infer_fill_constant(f: &FillConstant, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity(
         "fill_constant",
         inputs,
@@ -74,7 +150,7 @@ pub(super) fn infer_fill_constant(
     }])
 }
 
-pub(super) fn eval_fill_constant(f: &FillConstant, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_fill_constant(f: &FillConstant, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_fill_constant(f, &super::concrete_inputs(&tys, inputs))?;
     let value = if f.value_input {
@@ -114,7 +190,7 @@ fn range_len(start: f64, end: f64, step: f64, int: bool) -> Result<usize> {
     Ok(n.max(0.0) as usize)
 }
 
-pub(super) fn infer_range(_: &Range, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_range(_: &Range, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("range", inputs, 3)?;
     let dt = inputs[0].ty.dtype;
     for (i, inp) in inputs.iter().enumerate() {
@@ -148,7 +224,7 @@ pub(super) fn infer_range(_: &Range, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
     }])
 }
 
-pub(super) fn eval_range(r: &Range, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_range(r: &Range, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_range(r, &super::concrete_inputs(&tys, inputs))?;
     let n = out[0].shape.to_known().expect("concrete")[0];

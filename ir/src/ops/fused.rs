@@ -2,9 +2,10 @@
 //! here from its definition, independently of the rules, so verifying a rule means
 //! comparing two independent computations.
 
-use super::{arity, conv, float_in, float_out, norm, InferInput, UnaryOp};
+use super::{arity, conv, float_in, float_out, norm, one, InferInput, Op, OpDef, UnaryOp};
 use super::{Conv, LayerNorm, MatMul};
 use crate::error::shape_err;
+use crate::sample::{Leaf, Sampler};
 use crate::{Result, Tensor, TypeInfo};
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
@@ -118,7 +119,26 @@ fn conv_inputs<'a>(
     Ok((&inputs[..n], f.residual.then(|| &inputs[n])))
 }
 
-pub(super) fn infer_fused_conv(f: &FusedConv, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for FusedConv {
+    const KINDS: &'static [&'static str] = &["fused_conv"];
+    fn kind(&self) -> &'static str {
+        "fused_conv"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_fused_conv(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_fused_conv(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<FusedConv> {
+        match conv::sample_conv(kind, s)? {
+            Op::FusedConv(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+fn infer_fused_conv(f: &FusedConv, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     let (base, res) = conv_inputs(f, inputs)?;
     let out = conv::infer_conv(&f.conv, base)?;
     if let Some(r) = res {
@@ -140,7 +160,7 @@ pub(super) fn infer_fused_conv(f: &FusedConv, inputs: &[InferInput<'_>]) -> Resu
     Ok(out)
 }
 
-pub(super) fn eval_fused_conv(f: &FusedConv, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_fused_conv(f: &FusedConv, inputs: &[&Tensor]) -> Result<Tensor> {
     let n = 2 + f.conv.has_bias as usize;
     if inputs.len() != n + f.residual as usize {
         return Err(crate::Error::Arity {
@@ -175,10 +195,26 @@ fn epilogue(y: &mut ArrayD<f32>, act: Option<UnaryOp>, post: Option<(f32, f32)>)
     }
 }
 
-pub(super) fn infer_fused_matmul(
-    f: &FusedMatMul,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+impl OpDef for FusedMatMul {
+    const KINDS: &'static [&'static str] = &["fused_matmul"];
+    fn kind(&self) -> &'static str {
+        "fused_matmul"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_fused_matmul(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_fused_matmul(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<FusedMatMul> {
+        match super::matmul::sample_matmul(kind, s)? {
+            Op::FusedMatMul(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+fn infer_fused_matmul(f: &FusedMatMul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("fused_matmul", inputs, 2 + f.has_bias as usize)?;
     let logical;
     let out = match f.packed_n {
@@ -226,7 +262,7 @@ pub(super) fn infer_fused_matmul(
     Ok(out)
 }
 
-pub(super) fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_fused_matmul(f, &super::concrete_inputs(&tys, inputs))?;
     let x = float_in("fused_matmul", inputs[0], 0)?;
@@ -246,7 +282,20 @@ pub(super) fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<T
     Ok(float_out(y, inputs[0].dtype()))
 }
 
-pub(super) fn infer_se_block(_: &SeBlock, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for SeBlock {
+    const KINDS: &'static [&'static str] = &["se_block"];
+    fn kind(&self) -> &'static str {
+        "se_block"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_se_block(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_se_block(self, inputs)?)
+    }
+}
+
+fn infer_se_block(_: &SeBlock, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("se_block", inputs, 5)?;
     let x = inputs[0].ty;
     let (w1, b1, w2, b2) = (
@@ -282,7 +331,7 @@ pub(super) fn infer_se_block(_: &SeBlock, inputs: &[InferInput<'_>]) -> Result<V
     Ok(vec![x.clone()])
 }
 
-pub(super) fn eval_se_block(s: &SeBlock, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_se_block(s: &SeBlock, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_se_block(s, &super::concrete_inputs(&tys, inputs))?;
     let x = float_in("se_block", inputs[0], 0)?;
@@ -319,10 +368,20 @@ pub(super) fn eval_se_block(s: &SeBlock, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(float_out(y, inputs[0].dtype()))
 }
 
-pub(super) fn infer_skip_layer_norm(
-    s: &SkipLayerNorm,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+impl OpDef for SkipLayerNorm {
+    const KINDS: &'static [&'static str] = &["skip_layer_norm"];
+    fn kind(&self) -> &'static str {
+        "skip_layer_norm"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_skip_layer_norm(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_skip_layer_norm(self, inputs)?)
+    }
+}
+
+fn infer_skip_layer_norm(s: &SkipLayerNorm, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if inputs.len() < 2 {
         return Err(crate::Error::Arity {
             op: "skip_layer_norm",
@@ -350,7 +409,7 @@ pub(super) fn infer_skip_layer_norm(
     norm::infer_layer_norm(&s.ln, &rest)
 }
 
-pub(super) fn eval_skip_layer_norm(s: &SkipLayerNorm, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_skip_layer_norm(s: &SkipLayerNorm, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_skip_layer_norm(s, &super::concrete_inputs(&tys, inputs))?;
     let a = float_in("skip_layer_norm", inputs[0], 0)?;
@@ -409,7 +468,23 @@ fn unpack(t: &Tensor, hd: usize) -> Result<[Tensor; 3]> {
     }
 }
 
-pub(super) fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for Attention {
+    const KINDS: &'static [&'static str] = &["attention"];
+    fn kind(&self) -> &'static str {
+        "attention"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_attention(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_attention(self, inputs)?)
+    }
+    fn sample(_: &str, s: &mut Sampler<'_>) -> Option<Attention> {
+        sample_attention(s)
+    }
+}
+
+fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if a.packed {
         arity("attention", inputs, 1 + a.has_mask as usize)?;
         let p = inputs[0].ty;
@@ -496,7 +571,7 @@ pub(super) fn infer_attention(a: &Attention, inputs: &[InferInput<'_>]) -> Resul
     Ok(vec![q.clone()])
 }
 
-pub(super) fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_attention(a: &Attention, inputs: &[&Tensor]) -> Result<Tensor> {
     if a.packed {
         if inputs.is_empty() {
             return Err(crate::Error::Arity {
@@ -579,16 +654,26 @@ pub struct FusedBinary {
     pub act: UnaryOp,
 }
 
-pub(super) fn infer_fused_binary(
-    f: &FusedBinary,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+impl OpDef for FusedBinary {
+    const KINDS: &'static [&'static str] = &["fused_binary"];
+    fn kind(&self) -> &'static str {
+        "fused_binary"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_fused_binary(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_fused_binary(self, inputs)?)
+    }
+}
+
+fn infer_fused_binary(f: &FusedBinary, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     let out = super::binary::infer_binary("fused_binary", f.axis, inputs, None)?;
     super::check_float("fused_binary", &out[0], 0)?;
     Ok(out)
 }
 
-pub(super) fn eval_fused_binary(f: &FusedBinary, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_fused_binary(f: &FusedBinary, inputs: &[&Tensor]) -> Result<Tensor> {
     let y = super::binary::eval_binary(f.op, f.axis, inputs)?;
     let mut y = float_in("fused_binary", &y, 0)?.into_owned();
     epilogue(&mut y, Some(f.act), None);
@@ -624,7 +709,20 @@ fn emb_split<'a, T>(
     Ok((&inputs[..n], &inputs[n..2 * n], &inputs[2 * n..]))
 }
 
-pub(super) fn infer_embedding_layer_norm(
+impl OpDef for EmbeddingLayerNorm {
+    const KINDS: &'static [&'static str] = &["embedding_layer_norm"];
+    fn kind(&self) -> &'static str {
+        "embedding_layer_norm"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_embedding_layer_norm(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_embedding_layer_norm(self, inputs)?)
+    }
+}
+
+fn infer_embedding_layer_norm(
     e: &EmbeddingLayerNorm,
     inputs: &[InferInput<'_>],
 ) -> Result<Vec<TypeInfo>> {
@@ -653,10 +751,7 @@ pub(super) fn infer_embedding_layer_norm(
     norm::infer_layer_norm(&e.ln, &ln_in)
 }
 
-pub(super) fn eval_embedding_layer_norm(
-    e: &EmbeddingLayerNorm,
-    inputs: &[&Tensor],
-) -> Result<Tensor> {
+fn eval_embedding_layer_norm(e: &EmbeddingLayerNorm, inputs: &[&Tensor]) -> Result<Tensor> {
     let (ids, tables, rest) = emb_split(e, inputs)?;
     let mut sum: Option<Tensor> = None;
     for ((i, t), p) in ids.iter().zip(tables).zip(&e.padding_idx) {
@@ -670,4 +765,57 @@ pub(super) fn eval_embedding_layer_norm(
     let mut args = vec![&sum];
     args.extend_from_slice(rest);
     norm::eval_layer_norm(&e.ln, &args)
+}
+
+/// Attention on packed (`[B, S, 3E]`) or separate Q, K, V (`[B, S, E]` each), with a
+/// broadcast `[B, 1, 1, S]` mask for 2 or 4 inputs; heads dividing the width.
+fn sample_attention(s: &mut Sampler<'_>) -> Option<Attention> {
+    let n = s.arity();
+    let first = (0..n).find_map(|i| s.known(i)).map(<[usize]>::to_vec);
+    let size = s.size;
+    let a = match s.given() {
+        Some(Op::Attention(a)) => a.clone(),
+        Some(_) => return None,
+        None => {
+            let packed = n <= 2;
+            let e = match &first {
+                Some(x) if x.len() == 3 => x[2] / if packed { 3 } else { 1 },
+                Some(_) => return None,
+                None => s.rng.dim(size) * s.rng.dim(2),
+            };
+            let r = &mut *s.rng;
+            let heads = (1..=e)
+                .rev()
+                .filter(|h| e % h == 0)
+                .nth(r.below(2))
+                .unwrap_or(1);
+            let hd = e / heads;
+            Attention {
+                heads,
+                head_dim: hd,
+                scale: if r.coin() {
+                    1.0 / (hd as f32).sqrt()
+                } else {
+                    r.f32()
+                },
+                has_mask: n == 2 || n == 4,
+                packed,
+            }
+        }
+    };
+    let e = a.heads * a.head_dim;
+    let (b, seq) = match &first {
+        Some(x) if x.len() == 3 => (x[0], x[1]),
+        _ => (s.rng.dim(1), s.rng.dim(size)),
+    };
+    let qkv = if a.packed { 1 } else { 3 };
+    for i in 0..n {
+        let leaf = if i < qkv {
+            Leaf::normal(vec![b, seq, if a.packed { 3 * e } else { e }])
+        } else {
+            Leaf::normal(vec![b, 1, 1, seq])
+        };
+        s.set(i, leaf);
+    }
+    Some(a)
 }

@@ -2,7 +2,8 @@
 //! `align_corners` / `align_mode` index arithmetic.
 
 use super::{
-    check_float, float_in, float_out, list_from_inputs, InferInput, Layout, ListInput, ListVal,
+    check_float, float_in, float_out, list_from_inputs, one, InferInput, Layout, ListInput,
+    ListVal, OpDef,
 };
 use crate::error::{attr_err, shape_err};
 use crate::{Dim, Error, Result, Shape, Tensor, TypeInfo};
@@ -126,7 +127,20 @@ fn hw_axes(layout: Layout) -> (usize, usize, usize) {
     }
 }
 
-pub(super) fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for Interp {
+    const KINDS: &'static [&'static str] = &["nearest_interp", "bilinear_interp"];
+    fn kind(&self) -> &'static str {
+        self.mode.name()
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval(self, inputs)?)
+    }
+}
+
+fn infer(i: &Interp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     let op = i.mode.name();
     super::arity(
         op,
@@ -237,7 +251,7 @@ impl Interp {
     }
 }
 
-pub(super) fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     let op = i.mode.name();
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let ins = super::concrete_inputs(&tys, inputs);

@@ -1,7 +1,9 @@
-//! Shape-changing ops: reshape, transpose, squeeze, unsqueeze, flatten.
+//! Shape-changing ops: reshape, transpose, squeeze, unsqueeze, flatten, identity.
 
-use super::{arity, arity_t, list_from_inputs, InferInput, ListInput, ListVal};
+use super::{arity, arity_t, eval_view, list_from_inputs, one, InferInput, ListInput, ListVal};
+use super::{Op, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{Leaf, Rng, Sampler, ValKind};
 use crate::shape::norm_axis;
 use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 
@@ -121,7 +123,242 @@ pub fn reshape_dims(input: &Shape, target: &[i64]) -> Result<Shape> {
     Ok(Shape(out))
 }
 
-pub(super) fn infer_reshape(r: &Reshape, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for Reshape {
+    const KINDS: &'static [&'static str] = &["reshape"];
+    fn kind(&self) -> &'static str {
+        "reshape"
+    }
+    fn is_view(&self) -> bool {
+        true
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_reshape(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        eval_view(&Op::Reshape(self.clone()), inputs)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Reshape> {
+        let x = s.first_input(|r| 1 + r.below(4));
+        s.attrs(kind, |r| Some(reshape_to(r, &x)))
+    }
+}
+
+impl OpDef for Transpose {
+    const KINDS: &'static [&'static str] = &["transpose"];
+    fn kind(&self) -> &'static str {
+        "transpose"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_transpose(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_transpose(self, inputs)?)
+    }
+    /// The identity, the last two axes swapped, heads (`[0, 2, 1, 3]`), or any permutation.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Transpose> {
+        let x = s.first_input(|r| 2 + r.below(3));
+        let rank = x.len();
+        s.attrs(kind, |r| {
+            let mut perm: Vec<usize> = (0..rank).collect();
+            match r.below(6) {
+                0 => {}
+                1 | 2 if rank >= 2 => perm.swap(rank - 2, rank - 1),
+                3 if rank == 4 => perm = vec![0, 2, 1, 3],
+                _ => {
+                    for i in (1..rank).rev() {
+                        let j = r.below(i + 1);
+                        perm.swap(i, j);
+                    }
+                }
+            }
+            Some(Transpose { perm })
+        })
+    }
+}
+
+impl OpDef for Squeeze {
+    const KINDS: &'static [&'static str] = &["squeeze"];
+    fn kind(&self) -> &'static str {
+        "squeeze"
+    }
+    fn is_view(&self) -> bool {
+        true
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_squeeze(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        eval_view(&Op::Squeeze(self.clone()), inputs)
+    }
+    /// One axis, mostly of size 1, counted from either end.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Squeeze> {
+        let x = match s.known(0) {
+            Some(x) => x.to_vec(),
+            None => {
+                let rank = 1 + s.rng.below(3);
+                let mut sh = s.rng.shape(s.size, rank);
+                sh.insert(s.rng.below(rank + 1), 1);
+                s.set(0, Leaf::normal(sh.clone()));
+                sh
+            }
+        };
+        s.attrs(kind, |r| {
+            let mut ones: Vec<i64> = (0..x.len())
+                .filter(|&i| x[i] == 1)
+                .map(|i| i as i64)
+                .collect();
+            if ones.is_empty() || r.below(4) == 0 {
+                // Paddle ignores a squeezed axis whose dim is not 1.
+                ones = vec![r.below(x.len()) as i64];
+            }
+            let a = ones[r.below(ones.len())];
+            Some(Squeeze {
+                axes: vec![if r.coin() { a } else { a - x.len() as i64 }],
+            })
+        })
+    }
+}
+
+impl OpDef for Unsqueeze {
+    const KINDS: &'static [&'static str] = &["unsqueeze"];
+    fn kind(&self) -> &'static str {
+        "unsqueeze"
+    }
+    fn is_view(&self) -> bool {
+        true
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_unsqueeze(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        eval_view(&Op::Unsqueeze(self.clone()), inputs)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Unsqueeze> {
+        let x = s.first_input(|r| 1 + r.below(3));
+        s.attrs(kind, |r| {
+            Some(Unsqueeze {
+                axes: vec![r.below(x.len() + 1) as i64],
+            })
+        })
+    }
+}
+
+impl OpDef for Flatten {
+    const KINDS: &'static [&'static str] = &["flatten"];
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+    fn is_view(&self) -> bool {
+        true
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_flatten(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        eval_view(&Op::Flatten(self.clone()), inputs)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Flatten> {
+        let x = s.first_input(|r| 1 + r.below(4));
+        s.attrs(kind, |r| {
+            let rank = x.len();
+            Some(if r.coin() {
+                let start = r.below(rank);
+                let stop = start + r.below(rank - start);
+                Flatten::Range {
+                    start: start as i64,
+                    stop: stop as i64,
+                }
+            } else {
+                Flatten::To2d {
+                    axis: r.below(rank + 1),
+                }
+            })
+        })
+    }
+}
+
+/// The input, unchanged (assign, inference-mode dropout).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Identity;
+
+impl OpDef for Identity {
+    const KINDS: &'static [&'static str] = &["identity"];
+    fn kind(&self) -> &'static str {
+        "identity"
+    }
+    fn param_free(kind: &str) -> Option<Identity> {
+        (kind == "identity").then_some(Identity)
+    }
+    fn is_view(&self) -> bool {
+        true
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("identity", inputs, 1)?;
+        Ok(vec![inputs[0].ty.clone()])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        arity_t("identity", inputs, 1)?;
+        one(inputs[0].clone())
+    }
+    fn sample(_: &str, s: &mut Sampler<'_>) -> Option<Identity> {
+        if s.arity() != 1 {
+            return None;
+        }
+        s.same_shape(ValKind::Normal);
+        Some(Identity)
+    }
+}
+
+/// A reshape target for `x`: flatten, split or merge trailing dims, keep the shape, or a
+/// random factorization — with Paddle's `0` (copy) and `-1` (infer) entries mixed in.
+fn reshape_to(r: &mut Rng, x: &[usize]) -> Reshape {
+    let numel: usize = x.iter().product();
+    let rank = x.len();
+    if rank == 0 {
+        return Reshape {
+            shape: vec![1],
+            shape_input: ListInput::Attr,
+        };
+    }
+    let mut t: Vec<i64> = match r.below(6) {
+        0 => vec![numel as i64],
+        1 if rank >= 2 => vec![x[0] as i64, -1],
+        2 => {
+            let last = *x.last().unwrap_or(&1);
+            let f = (2..last).find(|f| last.is_multiple_of(*f)).unwrap_or(1);
+            let mut v: Vec<i64> = x[..rank - 1].iter().map(|&d| d as i64).collect();
+            v.extend([f as i64, (last / f) as i64]);
+            v
+        }
+        3 if rank >= 2 => {
+            let mut v: Vec<i64> = x[..rank - 2].iter().map(|&d| d as i64).collect();
+            v.push((x[rank - 2] * x[rank - 1]) as i64);
+            v
+        }
+        4 => x.iter().map(|&d| d as i64).collect(),
+        _ => {
+            let f = (2..=numel).find(|f| numel.is_multiple_of(*f)).unwrap_or(1);
+            vec![f as i64, (numel / f) as i64]
+        }
+    };
+    // Paddle's special entries: 0 copies the input dim at that position, -1 is inferred.
+    if r.below(3) == 0 {
+        let i = r.below(t.len());
+        if i < rank && t[i] == x[i] as i64 {
+            t[i] = 0;
+        }
+    }
+    if r.below(3) == 0 && !t.contains(&-1) {
+        let i = r.below(t.len());
+        t[i] = -1;
+    }
+    Reshape {
+        shape: t,
+        shape_input: ListInput::Attr,
+    }
+}
+
+fn infer_reshape(r: &Reshape, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("reshape", inputs, 1 + r.shape_input.count())?;
     let x = inputs[0].ty;
     let shape = match list_from_inputs("reshape", r.shape_input, 1, inputs)? {
@@ -153,7 +390,7 @@ pub(super) fn infer_reshape(r: &Reshape, inputs: &[InferInput<'_>]) -> Result<Ve
     }])
 }
 
-pub(super) fn infer_transpose(t: &Transpose, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_transpose(t: &Transpose, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("transpose", inputs, 1)?;
     let x = inputs[0].ty;
     let r = x.shape.rank();
@@ -176,7 +413,7 @@ pub(super) fn infer_transpose(t: &Transpose, inputs: &[InferInput<'_>]) -> Resul
     }])
 }
 
-pub(super) fn eval_transpose(t: &Transpose, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_transpose(t: &Transpose, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("transpose", inputs, 1)?;
     let tys = [inputs[0].type_info()];
     infer_transpose(t, &super::concrete_inputs(&tys, inputs))?;
@@ -185,7 +422,7 @@ pub(super) fn eval_transpose(t: &Transpose, inputs: &[&Tensor]) -> Result<Tensor
     )
 }
 
-pub(super) fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("squeeze", inputs, 1)?;
     let x = inputs[0].ty;
     let r = x.shape.rank();
@@ -231,7 +468,7 @@ pub(super) fn infer_squeeze(s: &Squeeze, inputs: &[InferInput<'_>]) -> Result<Ve
     }])
 }
 
-pub(super) fn infer_unsqueeze(u: &Unsqueeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_unsqueeze(u: &Unsqueeze, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("unsqueeze", inputs, 1)?;
     let x = inputs[0].ty;
     let mut dims = x.shape.0.clone();
@@ -253,7 +490,7 @@ pub(super) fn infer_unsqueeze(u: &Unsqueeze, inputs: &[InferInput<'_>]) -> Resul
     }])
 }
 
-pub(super) fn infer_flatten(f: &Flatten, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_flatten(f: &Flatten, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("flatten", inputs, 1)?;
     let x = inputs[0].ty;
     let d = x.shape.dims();

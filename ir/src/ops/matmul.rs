@@ -1,7 +1,9 @@
 //! Matrix products: matmul (numpy semantics, batch broadcast), Paddle's `mul`, and `fc`.
 
-use super::{arity, arity_t, check_float, float_in, float_out, InferInput};
+use super::OpDef;
+use super::{arity, arity_t, check_float, float_in, float_out, one, FusedMatMul, InferInput, Op};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{infer_f32, Leaf, Rng, Sampler};
 use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{linalg::general_mat_mul, Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 
@@ -189,7 +191,7 @@ impl<'a> ReverseLast2 for ndarray::ArrayViewD<'a, f32> {
     }
 }
 
-pub(super) fn eval_matmul(m: &MatMul, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_matmul(m: &MatMul, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("matmul", inputs, 2)?;
     let x = float_in("matmul", inputs[0], 0)?;
     let y = float_in("matmul", inputs[1], 1)?;
@@ -203,7 +205,7 @@ fn flatten2(s: &Shape, at: usize) -> (Dim, Dim) {
     (rows, cols)
 }
 
-pub(super) fn infer_mul(m: &Mul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_mul(m: &Mul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("mul", inputs, 2)?;
     check_float("mul", inputs[0].ty, 0)?;
     let (xs, ys) = (&inputs[0].ty.shape, &inputs[1].ty.shape);
@@ -246,7 +248,7 @@ fn as_2d(a: &ArrayD<f32>, at: usize) -> Result<Array2<f32>> {
         .map_err(|e| shape_err("mul", e.to_string()))
 }
 
-pub(super) fn eval_mul(m: &Mul, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_mul(m: &Mul, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_mul(m, &super::concrete_inputs(&tys, inputs))?;
     let x = as_2d(&*float_in("mul", inputs[0], 0)?, m.x_num_col_dims)?;
@@ -259,7 +261,7 @@ pub(super) fn eval_mul(m: &Mul, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(float_out(r, inputs[0].dtype()))
 }
 
-pub(super) fn infer_fc(f: &Fc, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_fc(f: &Fc, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("fc", inputs, 2 + f.has_bias as usize)?;
     check_float("fc", inputs[0].ty, 0)?;
     let (xs, ws) = (&inputs[0].ty.shape, &inputs[1].ty.shape);
@@ -288,7 +290,7 @@ pub(super) fn infer_fc(f: &Fc, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo
     }])
 }
 
-pub(super) fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_fc(f, &super::concrete_inputs(&tys, inputs))?;
     let x = as_2d(&*float_in("fc", inputs[0], 0)?, f.in_num_col_dims)?;
@@ -317,6 +319,164 @@ pub(super) fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
         .into_shape_with_order(IxDyn(&dims))
         .map_err(|e| shape_err("fc", e.to_string()))?;
     Ok(float_out(r, inputs[0].dtype()))
+}
+
+impl OpDef for MatMul {
+    const KINDS: &'static [&'static str] = &["matmul"];
+    fn kind(&self) -> &'static str {
+        "matmul"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_matmul(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_matmul(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<MatMul> {
+        match sample_matmul(kind, s)? {
+            Op::MatMul(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl OpDef for Mul {
+    const KINDS: &'static [&'static str] = &["mul"];
+    fn kind(&self) -> &'static str {
+        "mul"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_mul(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_mul(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Mul> {
+        let x = s.first_input(|r| 2 + r.below(2));
+        let m = s.attrs(kind, |r| {
+            Some(Mul {
+                x_num_col_dims: 1 + r.below(x.len().saturating_sub(1).max(1)),
+                y_num_col_dims: 1,
+            })
+        })?;
+        let k: usize = x.get(m.x_num_col_dims..)?.iter().product();
+        if s.arity() == 2 && s.free(1) {
+            let n = s.rng.dim(s.size);
+            s.set(1, Leaf::normal(vec![k, n]));
+        }
+        Some(m)
+    }
+}
+
+impl OpDef for Fc {
+    const KINDS: &'static [&'static str] = &["fc"];
+    fn kind(&self) -> &'static str {
+        "fc"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_fc(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_fc(self, inputs)?)
+    }
+}
+
+/// A `matmul` (`x`, `y`) or a `fused_matmul` (`x`, `y[, bias]`, with a random activation):
+/// transposes and an alpha now and then, batch dims on `x` (and sometimes `y`), the free
+/// operand fitted to the other's contraction dim.
+pub(super) fn sample_matmul(kind: &str, s: &mut Sampler<'_>) -> Option<Op> {
+    let n = s.arity();
+    let fused = kind == "fused_matmul";
+    if (fused && !(2..=3).contains(&n)) || (!fused && n != 2) {
+        return None;
+    }
+    let sample_mm = |r: &mut Rng| MatMul {
+        trans_x: r.below(4) == 0,
+        trans_y: r.coin(),
+        alpha: if r.below(4) > 0 {
+            1.0
+        } else {
+            r.pick(&[0.5, 2.0, 0.125])
+        },
+    };
+    let (mm, has_bias, act) = match s.given() {
+        Some(Op::MatMul(m)) if !fused => (m.clone(), false, None),
+        Some(Op::FusedMatMul(f)) if fused => (f.mm.clone(), f.has_bias, f.act),
+        Some(_) => return None,
+        None => {
+            let mm = sample_mm(s.rng);
+            let act = (fused && s.rng.coin()).then(|| super::unary::sample_activation(s.rng));
+            (mm, fused && n == 3, act)
+        }
+    };
+    let size = s.size;
+    let order = |a: usize, b: usize, t: bool| if t { [b, a] } else { [a, b] };
+    let (x, y) = match (
+        s.known(0).map(<[usize]>::to_vec),
+        s.known(1).map(<[usize]>::to_vec),
+    ) {
+        (Some(x), Some(y)) => (x, y),
+        (Some(x), None) => {
+            if x.len() < 2 {
+                return None;
+            }
+            let [a, b] = [x[x.len() - 2], x[x.len() - 1]];
+            let k = if mm.trans_x { a } else { b };
+            let nn = s.rng.dim(size);
+            let mut y: Vec<usize> = if x.len() > 2 && s.rng.coin() {
+                x[..x.len() - 2].to_vec()
+            } else {
+                vec![]
+            };
+            y.extend(order(k, nn, mm.trans_y));
+            s.set(1, Leaf::normal(y.clone()));
+            (x, y)
+        }
+        (None, Some(y)) => {
+            if y.len() < 2 {
+                return None;
+            }
+            let [a, b] = [y[y.len() - 2], y[y.len() - 1]];
+            let k = if mm.trans_y { b } else { a };
+            let m = s.rng.dim(size);
+            let mut x: Vec<usize> = if y.len() > 2 {
+                y[..y.len() - 2].to_vec()
+            } else if s.rng.coin() {
+                vec![s.rng.dim(size)]
+            } else {
+                vec![]
+            };
+            x.extend(order(m, k, mm.trans_x));
+            s.set(0, Leaf::normal(x.clone()));
+            (x, y)
+        }
+        (None, None) => {
+            let r = &mut *s.rng;
+            let (m, k, nn) = (r.dim(size), r.dim(size), r.dim(size));
+            let batch: Vec<usize> = (0..r.below(3)).map(|_| r.dim(size)).collect();
+            let mut x = batch.clone();
+            x.extend(order(m, k, mm.trans_x));
+            let mut y = if r.coin() { batch } else { vec![] };
+            y.extend(order(k, nn, mm.trans_y));
+            s.set(0, Leaf::normal(x.clone()));
+            s.set(1, Leaf::normal(y.clone()));
+            (x, y)
+        }
+    };
+    let yout = infer_f32(&Op::MatMul(mm.clone()), &[&x, &y])?;
+    if fused && n == 3 {
+        s.set(2, Leaf::normal(vec![*yout.last()?]));
+    }
+    Some(if fused {
+        Op::FusedMatMul(FusedMatMul {
+            mm,
+            has_bias,
+            act,
+            packed_n: None,
+        })
+    } else {
+        Op::MatMul(mm)
+    })
 }
 
 #[cfg(test)]

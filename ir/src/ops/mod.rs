@@ -1,8 +1,14 @@
-//! The op set: one enum, typed attributes, shape inference and reference semantics.
+//! The op set: one table, typed attributes, shape inference and reference semantics.
 //!
-//! Every op is defined once here. Importers map file-format ops onto it; the e-graph
-//! language is derived from it; and [`Op::eval`] — naive, clear ndarray code — is the
-//! oracle that kernels, rewrite rules and whole models are checked against.
+//! Every op is defined once, in the table of [`define_ops!`] below and the file of its
+//! family: its attribute type implements [`OpDef`] — the kinds (IR names) it covers, type
+//! and shape inference, reference semantics (naive, clear ndarray code: the oracle that
+//! kernels, rewrite rules and whole models are checked against), and the sampler that the
+//! property tests draw random instances with. Everything else is derived from the table:
+//! the [`Op`] enum, its dispatch, the list of kinds the e-graph language parses
+//! ([`Op::kinds`]), the attribute-free kinds ([`Op::param_free`]), and the samplers
+//! ([`Op::sample`]). Importers map a format's op names onto it; each backend binds its
+//! kernels to it in one place of its own.
 //!
 //! Inputs are positional. Where Paddle lets a tensor override an attribute (a shape
 //! tensor for `reshape2`, start/end tensors for `slice`, ...), the attribute struct says how
@@ -21,22 +27,25 @@ mod reduce;
 mod select;
 mod unary;
 
-pub use binary::{paddle_broadcast, BinaryOp, CmpOp, LogicalOp};
+pub use binary::{
+    paddle_broadcast, Binary, BinaryOp, CmpOp, Compare, LogicalNot, LogicalOp, Where,
+};
 pub use conv::{Conv, ConvTranspose, Padding};
-pub use create::{FillConstant, Range};
+pub use create::{FillAnyLike, FillConstant, Range, ShapeOf};
 pub use fused::{
     pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock,
     SkipLayerNorm, PACK_COLS,
 };
 pub use interp::{BilinearTap, Interp, InterpMode};
-pub use layout::{Flatten, Reshape, Squeeze, Transpose, Unsqueeze};
+pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{Pool, PoolKind};
 pub use reduce::{ArgMax, Reduce, ReduceKind, Softmax};
-pub use select::{Concat, Gather, Pad, PadMode, Slice, Split, Stack, StridedSlice};
-pub use unary::{PreluMode, UnaryOp};
+pub use select::{Concat, Embedding, Gather, Pad, PadMode, Slice, Split, Stack, StridedSlice};
+pub use unary::{sample_activation, Cast, Prelu, PreluMode, UnaryOp};
 
+use crate::sample::Sampler;
 use crate::{DType, Error, Result, Tensor, TypeInfo};
 
 /// Memory layout of image tensors.
@@ -73,10 +82,148 @@ impl ListInput {
     }
 }
 
-/// One op with its attributes.
-#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Op {
+/// What every op family defines, once: Kayak derives the rest from it.
+///
+/// A family is one attribute type: a single op (`Conv` for `conv2d`) or several that share
+/// attributes and semantics (`UnaryOp` for `relu`, `sigmoid`, ...; `Binary` for `add`,
+/// `sub`, ...). Its line in the [`define_ops!`] table makes it a variant of [`Op`].
+pub trait OpDef: Clone + std::fmt::Debug + PartialEq + Into<Op> + Member {
+    /// The kinds this family covers: the IR op names the e-graph language and rule files
+    /// spell (unique across the op set).
+    const KINDS: &'static [&'static str];
+
+    /// This op's kind (one of [`OpDef::KINDS`]).
+    fn kind(&self) -> &'static str;
+
+    /// The op of `kind` when that kind has no attributes (its e-graph nodes carry no
+    /// attribute leaf: `relu`, `shape`, ...); `None` for kinds with attributes.
+    fn param_free(_kind: &str) -> Option<Self> {
+        None
+    }
+
+    /// How many outputs the op produces.
+    fn num_outputs(&self) -> usize {
+        1
+    }
+
+    /// True if the op only relabels its input's elements, in order (its output may alias
+    /// the input's memory).
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    /// Output types from input types. Works on symbolic shapes; inputs with known values
+    /// (shape tensors, axes) make the result precise.
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>>;
+
+    /// The reference semantics: the outputs for concrete inputs.
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>>;
+
+    /// A random well-typed instance of `kind` for the property tests (see
+    /// [`crate::sample`]); `None` if the draw does not fit the inputs given, or the family
+    /// has no sampler (its ops are then verified only inside model-like random graphs).
+    fn sample(_kind: &str, _s: &mut Sampler<'_>) -> Option<Self> {
+        None
+    }
+}
+
+/// A family's attributes as one variant of [`Op`] (implemented by [`define_ops!`]).
+pub trait Member: Sized {
+    /// The attributes, if `op` is of this family.
+    fn of(op: &Op) -> Option<&Self>;
+}
+
+/// The op set: one line per family, `Variant(AttributeType)`, the attribute type
+/// implementing [`OpDef`]. Generates [`Op`] and everything dispatched over it.
+macro_rules! define_ops {
+    ($( $(#[doc = $doc:expr])* $variant:ident($ty:ty), )*) => {
+        /// One op with its attributes.
+        #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum Op {
+            $( $(#[doc = $doc])* $variant($ty), )*
+        }
+
+        $(
+            impl From<$ty> for Op {
+                fn from(x: $ty) -> Op {
+                    Op::$variant(x)
+                }
+            }
+            impl Member for $ty {
+                fn of(op: &Op) -> Option<&$ty> {
+                    match op {
+                        Op::$variant(x) => Some(x),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+
+        impl Op {
+            /// The op's kind: its name in the IR (snake_case, stable: the e-graph language
+            /// and rule files use it).
+            pub fn name(&self) -> &'static str {
+                match self { $( Op::$variant(x) => x.kind(), )* }
+            }
+
+            /// The number of outputs this op produces.
+            pub fn num_outputs(&self) -> usize {
+                match self { $( Op::$variant(x) => x.num_outputs(), )* }
+            }
+
+            /// True if the op only rearranges or relabels data (its output could alias its
+            /// input).
+            pub fn is_view(&self) -> bool {
+                match self { $( Op::$variant(x) => x.is_view(), )* }
+            }
+
+            /// Infers output types. Works on symbolic shapes; inputs with known values
+            /// (shape tensors, axes) make the result precise.
+            pub fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+                match self { $( Op::$variant(x) => x.infer(inputs), )* }
+            }
+
+            /// Evaluates the op with its reference semantics.
+            pub fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+                match self { $( Op::$variant(x) => x.eval(inputs), )* }
+            }
+
+            /// Every kind of the op set, family by family in table order.
+            pub fn kinds() -> &'static [&'static str] {
+                static KINDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+                KINDS.get_or_init(|| {
+                    let mut k = Vec::new();
+                    $( k.extend_from_slice(<$ty as OpDef>::KINDS); )*
+                    k
+                })
+            }
+
+            /// The op of an attribute-free kind ([`OpDef::param_free`]); `None` for kinds
+            /// with attributes and for names that are no kind.
+            pub fn param_free(kind: &str) -> Option<Op> {
+                $(
+                    if let Some(x) = <$ty as OpDef>::param_free(kind) {
+                        return Some(Op::$variant(x));
+                    }
+                )*
+                None
+            }
+
+            /// A random instance of `kind` from its family's sampler ([`OpDef::sample`]).
+            pub fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Op> {
+                $(
+                    if <$ty as OpDef>::KINDS.contains(&kind) {
+                        return <$ty as OpDef>::sample(kind, s).map(Op::$variant);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+define_ops! {
     /// 2-D convolution (also depthwise): inputs `x`, `w[, bias]`.
     Conv2d(Conv),
     /// 2-D transposed convolution: inputs `x`, `w[, bias]`.
@@ -88,19 +235,19 @@ pub enum Op {
     /// Layer normalization: `x[, scale][, bias]`.
     LayerNorm(LayerNorm),
     /// Elementwise arithmetic with Paddle's `axis` broadcast: `x`, `y`.
-    Binary(BinaryOp, i64),
+    Binary(Binary),
     /// Elementwise comparison (bool output) with Paddle's `axis` broadcast: `x`, `y`.
-    Compare(CmpOp, i64),
+    Compare(Compare),
     /// Elementwise logical op on bools: `x`, `y`.
     Logical(LogicalOp),
     /// Logical not: `x`.
-    LogicalNot,
+    LogicalNot(LogicalNot),
     /// Unary elementwise math and activations: `x`.
     Unary(UnaryOp),
     /// Parametric relu: `x`, `alpha`.
-    Prelu(PreluMode, Layout),
+    Prelu(Prelu),
     /// `cond ? x : y`: `cond`, `x`, `y`.
-    Where,
+    Where(Where),
     /// Matrix product with batch broadcast (matmul, matmul_v2): `x`, `y`.
     MatMul(MatMul),
     /// Paddle's `mul`: flatten both operands to 2-D, multiply: `x`, `y`.
@@ -136,31 +283,23 @@ pub enum Op {
     /// Gather rows along an axis: `x`, `index`.
     Gather(Gather),
     /// Embedding lookup (lookup_table_v2): `ids`, `table`.
-    Embedding {
-        /// Id whose output row is all zeros (none if `None`).
-        padding_idx: Option<i64>,
-    },
+    Embedding(Embedding),
     /// Constant padding / reflect / replicate / circular padding (pad3d): `x`.
     Pad(Pad),
     /// Nearest / bilinear resize: `x[, size inputs]`.
     Interp(Interp),
     /// The shape of the input as a 1-D i32 tensor: `x`.
-    Shape,
+    Shape(ShapeOf),
     /// A tensor filled with one value: `[shape inputs]`.
     FillConstant(FillConstant),
     /// A tensor like the input filled with one value: `x`.
-    FillAnyLike {
-        /// Fill value.
-        value: f64,
-        /// Output dtype (`None`: the input's).
-        dtype: Option<DType>,
-    },
+    FillAnyLike(FillAnyLike),
     /// `[start, end)` with a step: `start`, `end`, `step` (scalar tensors).
     Range(Range),
     /// Dtype conversion: `x`.
-    Cast(DType),
+    Cast(Cast),
     /// The input, unchanged (assign, inference-mode dropout): `x`.
-    Identity,
+    Identity(Identity),
     /// Convolution with bias, residual, activation and affine epilogues (optimizer output).
     FusedConv(FusedConv),
     /// Matrix product with bias and activation (optimizer output).
@@ -187,227 +326,12 @@ pub struct InferInput<'a> {
 }
 
 impl Op {
-    /// The op's name in the IR (snake_case, stable: the e-graph language uses it).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Conv2d(_) => "conv2d",
-            Op::Conv2dTranspose(_) => "conv2d_transpose",
-            Op::Pool2d(_) => "pool2d",
-            Op::BatchNorm(_) => "batch_norm",
-            Op::LayerNorm(_) => "layer_norm",
-            Op::Binary(op, _) => op.name(),
-            Op::Compare(op, _) => op.name(),
-            Op::Logical(op) => op.name(),
-            Op::LogicalNot => "logical_not",
-            Op::Unary(op) => op.name(),
-            Op::Prelu(..) => "prelu",
-            Op::Where => "where",
-            Op::MatMul(_) => "matmul",
-            Op::Mul(_) => "mul",
-            Op::Fc(_) => "fc",
-            Op::Softmax(_) => "softmax",
-            Op::Reduce(r) => r.kind.name(),
-            Op::ArgMax(_) => "arg_max",
-            Op::Reshape(_) => "reshape",
-            Op::Transpose(_) => "transpose",
-            Op::Squeeze(_) => "squeeze",
-            Op::Unsqueeze(_) => "unsqueeze",
-            Op::Flatten(_) => "flatten",
-            Op::Concat(_) => "concat",
-            Op::Split(_) => "split",
-            Op::Stack(_) => "stack",
-            Op::Slice(_) => "slice",
-            Op::StridedSlice(_) => "strided_slice",
-            Op::Gather(_) => "gather",
-            Op::Embedding { .. } => "embedding",
-            Op::Pad(_) => "pad",
-            Op::Interp(i) => i.mode.name(),
-            Op::Shape => "shape",
-            Op::FillConstant(_) => "fill_constant",
-            Op::FillAnyLike { .. } => "fill_any_like",
-            Op::Range(_) => "range",
-            Op::Cast(_) => "cast",
-            Op::Identity => "identity",
-            Op::FusedConv(_) => "fused_conv",
-            Op::FusedMatMul(_) => "fused_matmul",
-            Op::SeBlock(_) => "se_block",
-            Op::SkipLayerNorm(_) => "skip_layer_norm",
-            Op::Attention(_) => "attention",
-            Op::FusedBinary(_) => "fused_binary",
-            Op::EmbeddingLayerNorm(_) => "embedding_layer_norm",
-        }
-    }
-
-    /// The number of outputs this op produces.
-    pub fn num_outputs(&self) -> usize {
-        match self {
-            Op::Split(s) => s.num_outputs(),
-            _ => 1,
-        }
-    }
-
-    /// True if the op only rearranges or relabels data (its output could alias its input).
-    pub fn is_view(&self) -> bool {
-        matches!(
-            self,
-            Op::Reshape(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Flatten(_) | Op::Identity
-        )
-    }
-
-    /// Infers output types. Works on symbolic shapes; inputs with known values (shape
-    /// tensors, axes) make the result precise.
-    pub fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
-        let n = self.name();
-        match self {
-            Op::Conv2d(c) => conv::infer_conv(c, inputs),
-            Op::Conv2dTranspose(c) => conv::infer_conv_transpose(c, inputs),
-            Op::Pool2d(p) => pool::infer(p, inputs),
-            Op::BatchNorm(b) => norm::infer_batch_norm(b, inputs),
-            Op::LayerNorm(l) => norm::infer_layer_norm(l, inputs),
-            Op::Binary(_, axis) => binary::infer_binary(n, *axis, inputs, None),
-            Op::Compare(_, axis) => binary::infer_binary(n, *axis, inputs, Some(DType::Bool)),
-            Op::Logical(_) => binary::infer_binary(n, -1, inputs, Some(DType::Bool)),
-            Op::LogicalNot => {
-                arity(n, inputs, 1)?;
-                Ok(vec![TypeInfo {
-                    dtype: DType::Bool,
-                    shape: inputs[0].ty.shape.clone(),
-                }])
-            }
-            Op::Unary(u) => unary::infer(u, inputs),
-            Op::Prelu(..) => {
-                arity(n, inputs, 2)?;
-                Ok(vec![inputs[0].ty.clone()])
-            }
-            Op::Where => binary::infer_where(inputs),
-            Op::MatMul(m) => matmul::infer_matmul(m, inputs),
-            Op::Mul(m) => matmul::infer_mul(m, inputs),
-            Op::Fc(f) => matmul::infer_fc(f, inputs),
-            Op::Softmax(s) => reduce::infer_softmax(s, inputs),
-            Op::Reduce(r) => reduce::infer_reduce(r, inputs),
-            Op::ArgMax(a) => reduce::infer_arg_max(a, inputs),
-            Op::Reshape(r) => layout::infer_reshape(r, inputs),
-            Op::Transpose(t) => layout::infer_transpose(t, inputs),
-            Op::Squeeze(s) => layout::infer_squeeze(s, inputs),
-            Op::Unsqueeze(u) => layout::infer_unsqueeze(u, inputs),
-            Op::Flatten(f) => layout::infer_flatten(f, inputs),
-            Op::Concat(c) => select::infer_concat(c, inputs),
-            Op::Split(s) => select::infer_split(s, inputs),
-            Op::Stack(s) => select::infer_stack(s, inputs),
-            Op::Slice(s) => select::infer_slice(s, inputs),
-            Op::StridedSlice(s) => select::infer_strided_slice(s, inputs),
-            Op::Gather(g) => select::infer_gather(g, inputs),
-            Op::Embedding { .. } => select::infer_embedding(inputs),
-            Op::Pad(p) => select::infer_pad(p, inputs),
-            Op::Interp(i) => interp::infer(i, inputs),
-            Op::Shape => create::infer_shape(inputs),
-            Op::FillConstant(f) => create::infer_fill_constant(f, inputs),
-            Op::FillAnyLike { dtype, .. } => {
-                arity(n, inputs, 1)?;
-                Ok(vec![TypeInfo {
-                    dtype: dtype.unwrap_or(inputs[0].ty.dtype),
-                    shape: inputs[0].ty.shape.clone(),
-                }])
-            }
-            Op::Range(r) => create::infer_range(r, inputs),
-            Op::Cast(to) => {
-                arity(n, inputs, 1)?;
-                Ok(vec![TypeInfo {
-                    dtype: *to,
-                    shape: inputs[0].ty.shape.clone(),
-                }])
-            }
-            Op::Identity => {
-                arity(n, inputs, 1)?;
-                Ok(vec![inputs[0].ty.clone()])
-            }
-            Op::FusedConv(f) => fused::infer_fused_conv(f, inputs),
-            Op::FusedMatMul(f) => fused::infer_fused_matmul(f, inputs),
-            Op::SeBlock(s) => fused::infer_se_block(s, inputs),
-            Op::SkipLayerNorm(s) => fused::infer_skip_layer_norm(s, inputs),
-            Op::Attention(a) => fused::infer_attention(a, inputs),
-            Op::FusedBinary(f) => fused::infer_fused_binary(f, inputs),
-            Op::EmbeddingLayerNorm(e) => fused::infer_embedding_layer_norm(e, inputs),
-        }
-    }
-
-    /// Evaluates the op with its reference semantics.
-    pub fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        let n = self.name();
-        let one = |t: Tensor| Ok(vec![t]);
-        match self {
-            Op::Conv2d(c) => one(conv::eval_conv(c, inputs)?),
-            Op::Conv2dTranspose(c) => one(conv::eval_conv_transpose(c, inputs)?),
-            Op::Pool2d(p) => one(pool::eval(p, inputs)?),
-            Op::BatchNorm(b) => one(norm::eval_batch_norm(b, inputs)?),
-            Op::LayerNorm(l) => one(norm::eval_layer_norm(l, inputs)?),
-            Op::Binary(op, axis) => one(binary::eval_binary(*op, *axis, inputs)?),
-            Op::Compare(op, axis) => one(binary::eval_compare(*op, *axis, inputs)?),
-            Op::Logical(op) => one(binary::eval_logical(*op, inputs)?),
-            Op::LogicalNot => {
-                arity_t(n, inputs, 1)?;
-                let a = binary::as_bool(n, inputs[0], 0)?;
-                one(Tensor::Bool(a.mapv(|v| !v)))
-            }
-            Op::Unary(u) => one(unary::eval(u, inputs)?),
-            Op::Prelu(mode, layout) => one(unary::eval_prelu(*mode, *layout, inputs)?),
-            Op::Where => one(binary::eval_where(inputs)?),
-            Op::MatMul(m) => one(matmul::eval_matmul(m, inputs)?),
-            Op::Mul(m) => one(matmul::eval_mul(m, inputs)?),
-            Op::Fc(f) => one(matmul::eval_fc(f, inputs)?),
-            Op::Softmax(s) => one(reduce::eval_softmax(s, inputs)?),
-            Op::Reduce(r) => one(reduce::eval_reduce(r, inputs)?),
-            Op::ArgMax(a) => one(reduce::eval_arg_max(a, inputs)?),
-            Op::Reshape(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Flatten(_) | Op::Identity => {
-                // View ops: the output holds the input's elements in the same order.
-                let ins = self.infer_concrete(inputs)?;
-                let dims = ins[0].shape.to_known().ok_or_else(|| {
-                    crate::error::shape_err(n, "output shape not known at run time")
-                })?;
-                one(inputs[0].reshape(&dims)?)
-            }
-            Op::Transpose(t) => one(layout::eval_transpose(t, inputs)?),
-            Op::Concat(c) => one(select::eval_concat(c, inputs)?),
-            Op::Split(s) => select::eval_split(s, inputs),
-            Op::Stack(s) => one(select::eval_stack(s, inputs)?),
-            Op::Slice(s) => one(select::eval_slice(s, inputs)?),
-            Op::StridedSlice(s) => one(select::eval_strided_slice(s, inputs)?),
-            Op::Gather(g) => one(select::eval_gather(g, inputs)?),
-            Op::Embedding { padding_idx } => one(select::eval_embedding(*padding_idx, inputs)?),
-            Op::Pad(p) => one(select::eval_pad(p, inputs)?),
-            Op::Interp(i) => one(interp::eval(i, inputs)?),
-            Op::Shape => {
-                arity_t(n, inputs, 1)?;
-                let s: Vec<i32> = inputs[0].shape().iter().map(|&d| d as i32).collect();
-                one(Tensor::from_i32s(&s))
-            }
-            Op::FillConstant(f) => one(create::eval_fill_constant(f, inputs)?),
-            Op::FillAnyLike { value, dtype } => {
-                arity_t(n, inputs, 1)?;
-                let dt = dtype.unwrap_or(inputs[0].dtype());
-                one(Tensor::full(dt, inputs[0].shape(), *value))
-            }
-            Op::Range(r) => one(create::eval_range(r, inputs)?),
-            Op::Cast(to) => {
-                arity_t(n, inputs, 1)?;
-                one(inputs[0].cast(*to))
-            }
-            Op::FusedConv(f) => one(fused::eval_fused_conv(f, inputs)?),
-            Op::FusedMatMul(f) => one(fused::eval_fused_matmul(f, inputs)?),
-            Op::SeBlock(s) => one(fused::eval_se_block(s, inputs)?),
-            Op::SkipLayerNorm(s) => one(fused::eval_skip_layer_norm(s, inputs)?),
-            Op::Attention(a) => one(fused::eval_attention(a, inputs)?),
-            Op::FusedBinary(f) => one(fused::eval_fused_binary(f, inputs)?),
-            Op::EmbeddingLayerNorm(e) => one(fused::eval_embedding_layer_norm(e, inputs)?),
-        }
-    }
-
     /// The outputs, when the inputs' types and known values alone decide them: `shape` of a
     /// tensor of known shape, or any op whose inputs are all known values. `None` when the
     /// op must run at run time. The one folding rule shared by plan-time specialization and
     /// the optimizer's analysis (each applies its own size limit).
     pub fn fold(&self, inputs: &[InferInput<'_>]) -> Option<Result<Vec<Tensor>>> {
-        if let Op::Shape = self {
+        if let Op::Shape(_) = self {
             let dims = inputs.first()?.ty.shape.to_known()?;
             return Some(Ok(vec![Tensor::from_i32s(
                 &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
@@ -433,6 +357,22 @@ impl Op {
             .collect();
         self.infer(&ins)
     }
+}
+
+/// The reference semantics of a view op (reshape, squeeze, ...): the input's elements, in
+/// order, in the inferred output shape.
+pub(crate) fn eval_view(op: &Op, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let ins = op.infer_concrete(inputs)?;
+    let dims = ins[0]
+        .shape
+        .to_known()
+        .ok_or_else(|| crate::error::shape_err(op.name(), "output shape not known at run time"))?;
+    Ok(vec![inputs[0].reshape(&dims)?])
+}
+
+/// One output.
+pub(crate) fn one(t: Tensor) -> Result<Vec<Tensor>> {
+    Ok(vec![t])
 }
 
 pub(crate) fn arity(op: &'static str, inputs: &[InferInput<'_>], n: usize) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Batch normalization (inference) and layer normalization.
 
-use super::{arity, arity_t, check_float, float_in, float_out, InferInput, Layout};
+use super::{arity, arity_t, check_float, float_in, float_out, one, InferInput, Layout, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{Leaf, Sampler};
 use crate::{Result, Tensor, TypeInfo};
 use ndarray::{ArrayD, Axis, IxDyn};
 
@@ -34,7 +35,91 @@ fn channel_axis(layout: Layout, rank: usize) -> usize {
     }
 }
 
-pub(super) fn infer_batch_norm(b: &BatchNorm, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for BatchNorm {
+    const KINDS: &'static [&'static str] = &["batch_norm"];
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_batch_norm(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_batch_norm(self, inputs)?)
+    }
+    /// Rank 2 or 4 (mostly 4), NCHW or now and then NHWC; the variance positive.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<BatchNorm> {
+        if s.arity() != 5 {
+            return None;
+        }
+        let b = s.attrs(kind, |r| {
+            Some(BatchNorm {
+                epsilon: r.pick(&[1e-5, 1e-3, 0.1, 0.5]),
+                layout: if r.below(6) == 0 {
+                    Layout::Nhwc
+                } else {
+                    Layout::Nchw
+                },
+            })
+        })?;
+        let x = s.first_input(|r| r.pick(&[2, 4, 4, 4]));
+        let c = if b.layout == Layout::Nhwc {
+            *x.last()?
+        } else {
+            *x.get(1)?
+        };
+        for i in 1..5 {
+            s.set(
+                i,
+                if i == 4 {
+                    Leaf::positive(vec![c])
+                } else {
+                    Leaf::normal(vec![c])
+                },
+            );
+        }
+        Some(b)
+    }
+}
+
+impl OpDef for LayerNorm {
+    const KINDS: &'static [&'static str] = &["layer_norm"];
+    fn kind(&self) -> &'static str {
+        "layer_norm"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_layer_norm(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_layer_norm(self, inputs)?)
+    }
+    /// Rank 2 or 3, mostly over the last axis; scale and bias as the inputs say.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<LayerNorm> {
+        let x = s.first_input(|r| 2 + r.below(2));
+        if x.len() < 2 {
+            return None;
+        }
+        let n = s.arity();
+        let ln = s.attrs(kind, |r| {
+            Some(LayerNorm {
+                begin_norm_axis: if r.below(3) > 0 {
+                    x.len() - 1
+                } else {
+                    1 + r.below(x.len() - 1)
+                },
+                epsilon: r.pick(&[1e-5, 1e-12, 1e-3, 0.1, 1.0]),
+                has_scale: n >= 2,
+                has_bias: n >= 3,
+            })
+        })?;
+        let numel: usize = x.get(ln.begin_norm_axis..)?.iter().product();
+        for i in 1..n {
+            s.set(i, Leaf::normal(vec![numel]));
+        }
+        Some(ln)
+    }
+}
+
+fn infer_batch_norm(b: &BatchNorm, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("batch_norm", inputs, 5)?;
     check_float("batch_norm", inputs[0].ty, 0)?;
     let x = &inputs[0].ty.shape;
@@ -57,7 +142,7 @@ pub(super) fn infer_batch_norm(b: &BatchNorm, inputs: &[InferInput<'_>]) -> Resu
     Ok(vec![inputs[0].ty.clone()])
 }
 
-pub(super) fn eval_batch_norm(b: &BatchNorm, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_batch_norm(b: &BatchNorm, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("batch_norm", inputs, 5)?;
     let x = float_in("batch_norm", inputs[0], 0)?;
     let rank = x.ndim();

@@ -1,7 +1,9 @@
 //! Max and average pooling: windows, global, adaptive, ceil mode, exclusive averaging.
 
-use super::{arity, arity_t, check_float, float_in, float_out, InferInput, Layout, Padding};
+use super::Padding;
+use super::{arity, arity_t, check_float, float_in, float_out, one, InferInput, Layout, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{Leaf, Sampler};
 use crate::{Dim, Result, Shape, Tensor, TypeInfo};
 use ndarray::{Array4, Ix4};
 
@@ -98,7 +100,64 @@ impl Pool {
     }
 }
 
-pub(super) fn infer(p: &Pool, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for Pool {
+    const KINDS: &'static [&'static str] = &["pool2d"];
+    fn kind(&self) -> &'static str {
+        "pool2d"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval(self, inputs)?)
+    }
+    /// Global, adaptive (average or max), 2×2 max by 2, 3×3 average padded by 1.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Pool> {
+        let p = s.attrs(kind, |r| {
+            let base = Pool::window(PoolKind::Avg, [1, 1], [1, 1]);
+            Some(match r.below(6) {
+                0 => Pool {
+                    global: true,
+                    ..base
+                },
+                1 => Pool {
+                    adaptive: true,
+                    ..base
+                },
+                2 => Pool {
+                    kind: PoolKind::Max,
+                    adaptive: true,
+                    ..base
+                },
+                3 => Pool {
+                    kind: PoolKind::Max,
+                    ksize: [2, 2],
+                    strides: [2, 2],
+                    ..base
+                },
+                4 => Pool {
+                    ksize: [3, 3],
+                    padding: Padding::Explicit([1; 4]),
+                    exclusive: r.coin(),
+                    ..base
+                },
+                _ => Pool {
+                    adaptive: true,
+                    ksize: [2, 2],
+                    ..base
+                },
+            })
+        })?;
+        if s.free(0) {
+            let (r, size) = (&mut *s.rng, s.size);
+            let x = vec![r.dim(1), r.dim(size), 1 + r.dim(size), 1 + r.dim(size)];
+            s.set(0, Leaf::normal(x));
+        }
+        Some(p)
+    }
+}
+
+fn infer(p: &Pool, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("pool2d", inputs, 1)?;
     check_float("pool2d", inputs[0].ty, 0)?;
     if p.strides.contains(&0) || p.ksize.contains(&0) {
@@ -136,7 +195,7 @@ pub(super) fn infer(p: &Pool, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>
     }])
 }
 
-pub(super) fn eval(p: &Pool, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval(p: &Pool, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("pool2d", inputs, 1)?;
     let x = float_in("pool2d", inputs[0], 0)?;
     let x4 = x

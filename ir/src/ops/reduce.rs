@@ -1,7 +1,8 @@
 //! Softmax, reductions and arg_max.
 
-use super::{arity, arity_t, check_float, float_in, float_out, InferInput};
+use super::{arity, arity_t, check_float, float_in, float_out, one, InferInput, OpDef};
 use crate::error::attr_err;
+use crate::sample::{Sampler, ValKind};
 use crate::shape::norm_axis;
 use crate::tensor::Elem;
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
@@ -68,7 +69,92 @@ pub struct ArgMax {
     pub dtype: DType,
 }
 
-pub(super) fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+impl OpDef for Softmax {
+    const KINDS: &'static [&'static str] = &["softmax"];
+    fn kind(&self) -> &'static str {
+        "softmax"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_softmax(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_softmax(self, inputs)?)
+    }
+    /// Mostly the last axis; otherwise any, counted from either end.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Softmax> {
+        s.same_shape(ValKind::Normal);
+        let rank = s.shape_of(0)?.len();
+        s.attrs(kind, |r| {
+            Some(Softmax {
+                axis: if r.below(5) < 3 {
+                    -1
+                } else {
+                    r.below(rank) as i64 - if r.coin() { rank as i64 } else { 0 }
+                },
+            })
+        })
+    }
+}
+
+impl OpDef for Reduce {
+    const KINDS: &'static [&'static str] = &[
+        "reduce_sum",
+        "reduce_mean",
+        "reduce_max",
+        "reduce_min",
+        "reduce_prod",
+    ];
+    fn kind(&self) -> &'static str {
+        self.kind.name()
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_reduce(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_reduce(self, inputs)?)
+    }
+    /// One axis (often the last), mostly keeping it.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Reduce> {
+        let x = s.first_input(|r| 1 + r.below(3));
+        let rk = [
+            ReduceKind::Sum,
+            ReduceKind::Mean,
+            ReduceKind::Max,
+            ReduceKind::Min,
+            ReduceKind::Prod,
+        ]
+        .into_iter()
+        .find(|k| k.name() == kind)?;
+        s.attrs(kind, |r| {
+            let axes = if r.coin() {
+                vec![-1]
+            } else {
+                vec![r.below(x.len()) as i64]
+            };
+            Some(Reduce {
+                kind: rk,
+                axes,
+                keep_dim: r.below(4) > 0,
+                reduce_all: false,
+            })
+        })
+    }
+}
+
+impl OpDef for ArgMax {
+    const KINDS: &'static [&'static str] = &["arg_max"];
+    fn kind(&self) -> &'static str {
+        "arg_max"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_arg_max(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_arg_max(self, inputs)?)
+    }
+}
+
+fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("softmax", inputs, 1)?;
     check_float("softmax", inputs[0].ty, 0)?;
     let r = inputs[0].ty.shape.rank();
@@ -82,7 +168,7 @@ pub(super) fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Ve
     Ok(vec![inputs[0].ty.clone()])
 }
 
-pub(super) fn eval_softmax(s: &Softmax, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_softmax(s: &Softmax, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("softmax", inputs, 1)?;
     let x = float_in("softmax", inputs[0], 0)?;
     let r = x.ndim();
@@ -135,7 +221,7 @@ fn reduced_axes(r: &Reduce, rank: usize) -> Result<Vec<bool>> {
     Ok(red)
 }
 
-pub(super) fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity(r.kind.name(), inputs, 1)?;
     let x = inputs[0].ty;
     if x.dtype == DType::Bool {
@@ -160,7 +246,7 @@ pub(super) fn infer_reduce(r: &Reduce, inputs: &[InferInput<'_>]) -> Result<Vec<
     }])
 }
 
-pub(super) fn eval_reduce(r: &Reduce, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_reduce(r: &Reduce, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
         op: r.kind.name(),
         expected: "1".into(),
@@ -212,7 +298,7 @@ pub(super) fn eval_reduce(r: &Reduce, inputs: &[&Tensor]) -> Result<Tensor> {
     Ok(crate::with_tensor!(x, a => go(a, &red, r.kind, &dims)))
 }
 
-pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("arg_max", inputs, 1)?;
     let x = inputs[0].ty;
     if !matches!(a.dtype, DType::I32 | DType::I64) {
@@ -251,7 +337,7 @@ pub(super) fn infer_arg_max(a: &ArgMax, inputs: &[InferInput<'_>]) -> Result<Vec
     }])
 }
 
-pub(super) fn eval_arg_max(a: &ArgMax, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_arg_max(a: &ArgMax, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
         op: "arg_max",
         expected: "1".into(),

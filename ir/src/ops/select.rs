@@ -1,7 +1,8 @@
 //! Joining and selecting: concat, split, stack, slice, strided_slice, gather, embedding, pad.
 
-use super::{arity, arity_t, list_from_inputs, InferInput, ListInput, ListVal};
+use super::{arity, arity_t, list_from_inputs, one, InferInput, ListInput, ListVal, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::{Leaf, Sampler, ValKind};
 use crate::shape::norm_axis;
 use crate::tensor::Elem;
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
@@ -82,6 +83,13 @@ pub struct Gather {
     pub axis: i64,
 }
 
+/// Embedding lookup (lookup_table_v2): rows of `table` by `ids`.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Embedding {
+    /// Id whose output row is all zeros (none if `None`; negative counts from the end).
+    pub padding_idx: Option<i64>,
+}
+
 /// How padding values are made.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PadMode {
@@ -106,12 +114,174 @@ pub struct Pad {
     pub value: f64,
 }
 
+impl OpDef for Concat {
+    const KINDS: &'static [&'static str] = &["concat"];
+    fn kind(&self) -> &'static str {
+        "concat"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_concat(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_concat(self, inputs)?)
+    }
+}
+
+impl OpDef for Split {
+    const KINDS: &'static [&'static str] = &["split"];
+    fn kind(&self) -> &'static str {
+        "split"
+    }
+    fn num_outputs(&self) -> usize {
+        Split::num_outputs(self)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_split(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        eval_split(self, inputs)
+    }
+    /// Two or three equal parts of the last axis.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Split> {
+        let sp = s.attrs(kind, |r| {
+            let parts = r.pick(&[3, 3, 2]);
+            Some(Split {
+                axis: -1,
+                sections: vec![],
+                num: parts,
+            })
+        })?;
+        if s.free(0) {
+            let parts = sp.num_outputs().max(1);
+            let rank = 2 + s.rng.below(2);
+            let mut sh = s.rng.shape(s.size, rank);
+            if sp.sections.is_empty() {
+                *sh.last_mut()? *= parts;
+            } else {
+                *sh.last_mut()? = sp.sections.iter().map(|&v| v.max(1) as usize).sum();
+            }
+            s.set(0, Leaf::normal(sh));
+        }
+        Some(sp)
+    }
+}
+
+impl OpDef for Stack {
+    const KINDS: &'static [&'static str] = &["stack"];
+    fn kind(&self) -> &'static str {
+        "stack"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_stack(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_stack(self, inputs)?)
+    }
+}
+
+impl OpDef for Slice {
+    const KINDS: &'static [&'static str] = &["slice"];
+    fn kind(&self) -> &'static str {
+        "slice"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_slice(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_slice(self, inputs)?)
+    }
+}
+
+impl OpDef for StridedSlice {
+    const KINDS: &'static [&'static str] = &["strided_slice"];
+    fn kind(&self) -> &'static str {
+        "strided_slice"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_strided_slice(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_strided_slice(self, inputs)?)
+    }
+}
+
+impl OpDef for Gather {
+    const KINDS: &'static [&'static str] = &["gather"];
+    fn kind(&self) -> &'static str {
+        "gather"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_gather(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_gather(self, inputs)?)
+    }
+}
+
+impl OpDef for Embedding {
+    const KINDS: &'static [&'static str] = &["embedding"];
+    fn kind(&self) -> &'static str {
+        "embedding"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_embedding(inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_embedding(self.padding_idx, inputs)?)
+    }
+    /// Ids below the table's rows, sometimes with padding id 0.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Embedding> {
+        if s.arity() != 2 {
+            return None;
+        }
+        let e = s.attrs(kind, |r| {
+            Some(Embedding {
+                padding_idx: if r.below(3) == 0 { Some(0) } else { None },
+            })
+        })?;
+        let size = s.size;
+        let vocab = match s.known(1) {
+            Some(t) => *t.first()?,
+            None => {
+                let v = 2 + s.rng.below(size + 3);
+                let d = 2 * s.rng.dim(size);
+                s.set(1, Leaf::normal(vec![v, d]));
+                v
+            }
+        };
+        if s.free(0) {
+            let shape = vec![s.rng.dim(1), s.rng.dim(size)];
+            s.set(
+                0,
+                Leaf {
+                    shape,
+                    kind: ValKind::Ids(vocab),
+                },
+            );
+        }
+        Some(e)
+    }
+}
+
+impl OpDef for Pad {
+    const KINDS: &'static [&'static str] = &["pad"];
+    fn kind(&self) -> &'static str {
+        "pad"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer_pad(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_pad(self, inputs)?)
+    }
+}
+
 fn axis_of(op: &'static str, attr: &'static str, a: i64, rank: usize) -> Result<usize> {
     norm_axis(a, rank)
         .ok_or_else(|| attr_err(op, attr, format!("{a} out of range for rank {rank}")))
 }
 
-pub(super) fn infer_concat(c: &Concat, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_concat(c: &Concat, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if inputs.is_empty() {
         return Err(Error::Arity {
             op: "concat",
@@ -157,7 +327,7 @@ pub(super) fn infer_concat(c: &Concat, inputs: &[InferInput<'_>]) -> Result<Vec<
     }])
 }
 
-pub(super) fn eval_concat(c: &Concat, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_concat(c: &Concat, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_concat(c, &super::concrete_inputs(&tys, inputs))?;
     let ax = axis_of("concat", "axis", c.axis, inputs[0].shape().len())?;
@@ -232,7 +402,7 @@ fn split_sizes(s: &Split, dim: &Dim) -> Result<Vec<Dim>> {
     }
 }
 
-pub(super) fn infer_split(s: &Split, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_split(s: &Split, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("split", inputs, 1)?;
     let x = inputs[0].ty;
     let ax = axis_of("split", "axis", s.axis, x.shape.rank())?;
@@ -266,7 +436,7 @@ pub(super) fn eval_split(s: &Split, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     Ok(out)
 }
 
-pub(super) fn infer_stack(s: &Stack, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_stack(s: &Stack, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     if inputs.is_empty() {
         return Err(Error::Arity {
             op: "stack",
@@ -313,7 +483,7 @@ pub(super) fn infer_stack(s: &Stack, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
     }])
 }
 
-pub(super) fn eval_stack(s: &Stack, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_stack(s: &Stack, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     infer_stack(s, &super::concrete_inputs(&tys, inputs))?;
     let ax = axis_of("stack", "axis", s.axis, inputs[0].shape().len() + 1)?;
@@ -398,7 +568,7 @@ fn slice_bounds(s: &Slice, inputs: &[InferInput<'_>]) -> Result<SliceBounds> {
     Ok((starts, ends))
 }
 
-pub(super) fn infer_slice(s: &Slice, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_slice(s: &Slice, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity(
         "slice",
         inputs,
@@ -425,7 +595,7 @@ pub(super) fn infer_slice(s: &Slice, inputs: &[InferInput<'_>]) -> Result<Vec<Ty
     }])
 }
 
-pub(super) fn eval_slice(s: &Slice, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_slice(s: &Slice, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let ins = super::concrete_inputs(&tys, inputs);
     let out = infer_slice(s, &ins)?;
@@ -476,10 +646,7 @@ fn strided_indices(start: i64, end: i64, step: i64, dim: usize) -> Vec<usize> {
     out
 }
 
-pub(super) fn infer_strided_slice(
-    s: &StridedSlice,
-    inputs: &[InferInput<'_>],
-) -> Result<Vec<TypeInfo>> {
+fn infer_strided_slice(s: &StridedSlice, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("strided_slice", inputs, 1)?;
     let x = inputs[0].ty;
     let r = x.shape.rank();
@@ -509,7 +676,7 @@ pub(super) fn infer_strided_slice(
     }])
 }
 
-pub(super) fn eval_strided_slice(s: &StridedSlice, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_strided_slice(s: &StridedSlice, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
         op: "strided_slice",
         expected: "1".into(),
@@ -540,7 +707,7 @@ fn index_dtype(op: &'static str, t: &TypeInfo, input: usize) -> Result<()> {
     }
 }
 
-pub(super) fn infer_gather(g: &Gather, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_gather(g: &Gather, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("gather", inputs, 2)?;
     let (x, i) = (inputs[0].ty, inputs[1].ty);
     index_dtype("gather", i, 1)?;
@@ -577,7 +744,7 @@ fn checked_ids(op: &'static str, t: &Tensor, bound: usize) -> Result<Vec<usize>>
         .collect()
 }
 
-pub(super) fn eval_gather(g: &Gather, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_gather(g: &Gather, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys: Vec<TypeInfo> = inputs.iter().map(|t| t.type_info()).collect();
     let out = infer_gather(g, &super::concrete_inputs(&tys, inputs))?;
     let x = inputs[0];
@@ -636,7 +803,7 @@ pub(super) fn eval_embedding(padding_idx: Option<i64>, inputs: &[&Tensor]) -> Re
     t.reshape(&out[0].shape.to_known().expect("concrete"))
 }
 
-pub(super) fn infer_pad(p: &Pad, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+fn infer_pad(p: &Pad, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("pad", inputs, 1)?;
     let x = inputs[0].ty;
     if p.pads.len() != x.shape.rank() {
@@ -669,7 +836,7 @@ pub(super) fn infer_pad(p: &Pad, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
     }])
 }
 
-pub(super) fn eval_pad(p: &Pad, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval_pad(p: &Pad, inputs: &[&Tensor]) -> Result<Tensor> {
     let tys = [inputs.first().map(|t| t.type_info()).ok_or(Error::Arity {
         op: "pad",
         expected: "1".into(),

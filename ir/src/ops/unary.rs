@@ -1,9 +1,10 @@
-//! Unary elementwise math and activations, and prelu.
+//! Unary elementwise math and activations, prelu, and dtype casts.
 
-use super::{arity, arity_t, InferInput, Layout};
+use super::{arity, arity_t, one, InferInput, Layout, OpDef};
 use crate::error::shape_err;
+use crate::sample::{Rng, Sampler, ValKind};
 use crate::tensor::Elem;
-use crate::{Error, Result, Tensor, TypeInfo};
+use crate::{DType, Error, Result, Tensor, TypeInfo};
 use ndarray::{ArrayD, IxDyn, Zip};
 
 /// A unary elementwise function with its parameters.
@@ -195,7 +196,165 @@ impl UnaryOp {
     }
 }
 
-pub(super) fn infer(u: &UnaryOp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+/// The unary ops without parameters, by kind.
+const PARAM_FREE: [UnaryOp; 13] = [
+    UnaryOp::Relu,
+    UnaryOp::Sigmoid,
+    UnaryOp::Tanh,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sqrt,
+    UnaryOp::Rsqrt,
+    UnaryOp::Abs,
+    UnaryOp::Square,
+    UnaryOp::Reciprocal,
+    UnaryOp::Floor,
+    UnaryOp::Ceil,
+    UnaryOp::Erf,
+];
+
+impl OpDef for UnaryOp {
+    const KINDS: &'static [&'static str] = &[
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "hard_swish",
+        "hard_sigmoid",
+        "sigmoid",
+        "swish",
+        "gelu",
+        "tanh",
+        "exp",
+        "log",
+        "sqrt",
+        "rsqrt",
+        "abs",
+        "square",
+        "reciprocal",
+        "floor",
+        "ceil",
+        "erf",
+        "pow_scalar",
+        "clip",
+        "scale",
+    ];
+    fn kind(&self) -> &'static str {
+        self.name()
+    }
+    fn param_free(kind: &str) -> Option<UnaryOp> {
+        PARAM_FREE.into_iter().find(|u| u.name() == kind)
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        infer(self, inputs)
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval(self, inputs)?)
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<UnaryOp> {
+        if s.arity() != 1 {
+            return None;
+        }
+        let u = match UnaryOp::param_free(kind) {
+            Some(u) => u,
+            None => s.attrs(kind, |r| unary_attrs(kind, r))?,
+        };
+        // Logs, roots and reciprocals of positive values; fractional powers too.
+        let values = match u {
+            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Reciprocal => {
+                ValKind::Positive
+            }
+            UnaryOp::PowScalar { factor } if factor.fract() != 0.0 => ValKind::Positive,
+            _ => ValKind::Normal,
+        };
+        s.same_shape(values);
+        Some(u)
+    }
+}
+
+/// Parameters of a unary kind that has them, drawn from the values models use.
+fn unary_attrs(kind: &str, r: &mut Rng) -> Option<UnaryOp> {
+    Some(match kind {
+        "relu6" => UnaryOp::Relu6 {
+            threshold: r.pick(&[6.0, 6.0, 6.0, 1.0, 0.5]),
+        },
+        "leaky_relu" => UnaryOp::LeakyRelu {
+            alpha: r.pick(&[0.01, 0.1, 0.2, -0.5]),
+        },
+        "hard_swish" => {
+            if r.below(4) > 0 {
+                UnaryOp::HardSwish {
+                    threshold: 6.0,
+                    scale: 6.0,
+                    offset: 3.0,
+                }
+            } else {
+                UnaryOp::HardSwish {
+                    threshold: r.pick(&[4.0, 1.0]),
+                    scale: r.pick(&[5.0, 2.0]),
+                    offset: r.pick(&[2.0, 0.5]),
+                }
+            }
+        }
+        "hard_sigmoid" => {
+            let (slope, offset) = r.pick(&[
+                (0.2, 0.5),
+                (0.2, 0.5),
+                (1.0 / 6.0, 0.5),
+                (0.25, 0.4),
+                (2.0, 0.1),
+            ]);
+            UnaryOp::HardSigmoid { slope, offset }
+        }
+        "swish" => UnaryOp::Swish {
+            beta: r.pick(&[1.0, 1.0, 0.5, 2.0]),
+        },
+        "gelu" => UnaryOp::Gelu {
+            approximate: r.coin(),
+        },
+        "pow_scalar" => UnaryOp::PowScalar {
+            factor: r.pick(&[2.0, 3.0, 0.5]),
+        },
+        "clip" => {
+            let (min, max) = r.pick(&[(0.0, 6.0), (-0.5, 0.5), (0.0, 1.0)]);
+            UnaryOp::Clip { min, max }
+        }
+        "scale" => UnaryOp::Scale {
+            scale: {
+                let any = r.f32() * 4.0 - 2.0;
+                r.pick(&[1.0, 2.0, 0.5, -1.5, any])
+            },
+            bias: if r.coin() { 0.0 } else { r.f32() - 0.5 },
+            bias_after_scale: r.coin(),
+        },
+        _ => return None,
+    })
+}
+
+/// A random activation as models fuse them (for fused ops' samplers and random graphs).
+pub fn sample_activation(r: &mut Rng) -> UnaryOp {
+    match r.below(9) {
+        0 => UnaryOp::Relu,
+        1 => UnaryOp::Relu6 { threshold: 6.0 },
+        2 => UnaryOp::LeakyRelu { alpha: 0.1 },
+        3 => UnaryOp::HardSwish {
+            threshold: 6.0,
+            scale: 6.0,
+            offset: 3.0,
+        },
+        4 => UnaryOp::HardSigmoid {
+            slope: 0.2,
+            offset: 0.5,
+        },
+        5 => UnaryOp::Sigmoid,
+        6 => UnaryOp::Swish { beta: 1.0 },
+        7 => UnaryOp::Gelu {
+            approximate: r.coin(),
+        },
+        _ => UnaryOp::Tanh,
+    }
+}
+
+fn infer(u: &UnaryOp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity(u.name(), inputs, 1)?;
     let t = inputs[0].ty;
     let ok = t.dtype.is_float() || (t.dtype.is_int() && u.allows_int());
@@ -209,7 +368,7 @@ pub(super) fn infer(u: &UnaryOp, inputs: &[InferInput<'_>]) -> Result<Vec<TypeIn
     Ok(vec![t.clone()])
 }
 
-pub(super) fn eval(u: &UnaryOp, inputs: &[&Tensor]) -> Result<Tensor> {
+fn eval(u: &UnaryOp, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t(u.name(), inputs, 1)?;
     let x = inputs[0];
     if !(x.dtype().is_float() || (x.dtype().is_int() && u.allows_int())) {
@@ -240,7 +399,55 @@ pub enum PreluMode {
     Element,
 }
 
-pub(super) fn eval_prelu(mode: PreluMode, layout: Layout, inputs: &[&Tensor]) -> Result<Tensor> {
+/// Parametric relu: `x if x > 0 else alpha * x`, alpha by [`PreluMode`].
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prelu {
+    /// How alpha applies.
+    pub mode: PreluMode,
+    /// Where the channels are (for [`PreluMode::Channel`]).
+    pub layout: Layout,
+}
+
+impl OpDef for Prelu {
+    const KINDS: &'static [&'static str] = &["prelu"];
+    fn kind(&self) -> &'static str {
+        "prelu"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("prelu", inputs, 2)?;
+        Ok(vec![inputs[0].ty.clone()])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        one(eval_prelu(self.mode, self.layout, inputs)?)
+    }
+}
+
+/// Dtype conversion (floats to integers truncate toward zero; nonzero is `true`).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cast {
+    /// The output dtype.
+    pub to: DType,
+}
+
+impl OpDef for Cast {
+    const KINDS: &'static [&'static str] = &["cast"];
+    fn kind(&self) -> &'static str {
+        "cast"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("cast", inputs, 1)?;
+        Ok(vec![TypeInfo {
+            dtype: self.to,
+            shape: inputs[0].ty.shape.clone(),
+        }])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        arity_t("cast", inputs, 1)?;
+        one(inputs[0].cast(self.to))
+    }
+}
+
+fn eval_prelu(mode: PreluMode, layout: Layout, inputs: &[&Tensor]) -> Result<Tensor> {
     arity_t("prelu", inputs, 2)?;
     let x = super::float_in("prelu", inputs[0], 0)?;
     let alpha = super::float_in("prelu", inputs[1], 1)?;

@@ -59,10 +59,10 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("logical_and", |c| logical(c, LogicalOp::And));
     r.insert("logical_or", |c| logical(c, LogicalOp::Or));
     r.insert("logical_xor", |c| logical(c, LogicalOp::Xor));
-    r.insert("logical_not", |c| x(c, Op::LogicalNot));
+    r.insert("logical_not", |c| x(c, Op::LogicalNot(LogicalNot)));
     r.insert("where", |c| {
         done(
-            Op::Where,
+            Op::Where(Where),
             vec![c.input("Condition")?, c.input("X")?, c.input("Y")?],
             c.output("Out")?,
         )
@@ -141,7 +141,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("prelu", prelu);
     r.insert("dropout", dropout);
-    r.insert("assign", |c| x(c, Op::Identity));
+    r.insert("assign", |c| x(c, Op::Identity(Identity)));
     r.insert("matmul", |c| {
         let m = MatMul {
             trans_x: c.bool_or("transpose_X", false)?,
@@ -250,7 +250,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         let p = c.i64_or("padding_idx", -1)?;
         let padding_idx = if p == -1 { None } else { Some(p) };
         done(
-            Op::Embedding { padding_idx },
+            Op::Embedding(Embedding { padding_idx }),
             vec![c.input("Ids")?, c.input("W")?],
             c.output("Out")?,
         )
@@ -259,7 +259,11 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("nearest_interp_v2", |c| interp(c, InterpMode::Nearest));
     r.insert("bilinear_interp_v2", |c| interp(c, InterpMode::Bilinear));
     r.insert("shape", |c| {
-        done(Op::Shape, vec![c.input("Input")?], c.output("Out")?)
+        done(
+            Op::Shape(ShapeOf),
+            vec![c.input("Input")?],
+            c.output("Out")?,
+        )
     });
     r.insert("fill_constant", fill_constant);
     r.insert("fill_any_like", |c| {
@@ -270,7 +274,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
         } else {
             Some(dtype_attr(c, "dtype", d)?)
         };
-        x(c, Op::FillAnyLike { value, dtype })
+        x(c, Op::FillAnyLike(FillAnyLike { value, dtype }))
     });
     r.insert("range", |c| {
         done(
@@ -281,7 +285,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("cast", |c| {
         let to = dtype_attr(c, "out_dtype", c.i64_or("out_dtype", -1)?)?;
-        x(c, Op::Cast(to))
+        x(c, Op::Cast(Cast { to }))
     });
     r
 }
@@ -475,11 +479,23 @@ fn x(c: &OpCtx<'_>, op: Op) -> Result<Converted> {
 }
 
 fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
-    xy(c, Op::Binary(op, c.i64_or("axis", -1)?))
+    xy(
+        c,
+        Op::Binary(Binary {
+            op,
+            axis: c.i64_or("axis", -1)?,
+        }),
+    )
 }
 
 fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
-    xy(c, Op::Compare(op, c.i64_or("axis", -1)?))
+    xy(
+        c,
+        Op::Compare(Compare {
+            op,
+            axis: c.i64_or("axis", -1)?,
+        }),
+    )
 }
 
 fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Converted> {
@@ -498,7 +514,10 @@ fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
         other => return Err(c.bad("mode", format!("unknown `{other}`"))),
     };
     done(
-        Op::Prelu(mode, layout(c, "data_format")?),
+        Op::Prelu(Prelu {
+            mode,
+            layout: layout(c, "data_format")?,
+        }),
         vec![c.input("X")?, c.input("Alpha")?],
         c.output("Out")?,
     )
@@ -514,7 +533,7 @@ fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
         .as_str()
     {
         // Inference: identity when training already scaled up; otherwise scale by 1 - p.
-        "upscale_in_train" => Op::Identity,
+        "upscale_in_train" => Op::Identity(Identity),
         "downgrade_in_infer" => Op::Unary(UnaryOp::Scale {
             scale: 1.0 - p,
             bias: 0.0,

@@ -50,19 +50,7 @@ pub fn random_graph(seed: u64, size: usize) -> RandomGraph {
     (GENERATORS[k].1)(seed / GENERATORS.len() as u64, size)
 }
 
-/// Values uniform in `[-1, 1)`.
-pub fn uniform(r: &mut Rng, shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    let v = (0..n).map(|_| r.f32() * 2.0 - 1.0).collect();
-    Tensor::from_f32s(shape, v).expect("length matches the shape")
-}
-
-/// Values uniform in `[0.5, 1.5)` (variances, divisors).
-pub fn positive(r: &mut Rng, shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    let v = (0..n).map(|_| r.f32() + 0.5).collect();
-    Tensor::from_f32s(shape, v).expect("length matches the shape")
-}
+pub use kayak_ir::sample::{positive, uniform};
 
 /// A graph builder that also draws input values.
 pub(crate) struct B {
@@ -148,38 +136,23 @@ pub(crate) fn conv(groups: usize, k: usize) -> Op {
     })
 }
 fn add(axis: i64) -> Op {
-    Op::Binary(BinaryOp::Add, axis)
+    Op::Binary(Binary {
+        op: BinaryOp::Add,
+        axis,
+    })
 }
 fn mul(axis: i64) -> Op {
-    Op::Binary(BinaryOp::Mul, axis)
+    Op::Binary(Binary {
+        op: BinaryOp::Mul,
+        axis,
+    })
 }
 fn un(u: UnaryOp) -> Op {
     Op::Unary(u)
 }
 
-/// A random activation, with its usual parameters.
-pub fn activation(r: &mut Rng) -> UnaryOp {
-    match r.below(9) {
-        0 => UnaryOp::Relu,
-        1 => UnaryOp::Relu6 { threshold: 6.0 },
-        2 => UnaryOp::LeakyRelu { alpha: 0.1 },
-        3 => UnaryOp::HardSwish {
-            threshold: 6.0,
-            scale: 6.0,
-            offset: 3.0,
-        },
-        4 => UnaryOp::HardSigmoid {
-            slope: 0.2,
-            offset: 0.5,
-        },
-        5 => UnaryOp::Sigmoid,
-        6 => UnaryOp::Swish { beta: 1.0 },
-        7 => UnaryOp::Gelu {
-            approximate: r.coin(),
-        },
-        _ => UnaryOp::Tanh,
-    }
-}
+/// A random activation as models fuse them (`kayak_ir::ops::sample_activation`).
+pub use kayak_ir::ops::sample_activation as activation;
 
 /// Conv blocks on `[N, C, H, W]`: conv (grouped or not), bias (per channel, or a shape
 /// that is not one), batch norm, scalar scales, residuals, activations, SE blocks.
@@ -514,7 +487,13 @@ pub fn layer_norm_primitives(seed: u64, size: usize) -> RandomGraph {
         })
     };
     let m = b.op(mean(axis), &[x]);
-    let c = b.op(Op::Binary(BinaryOp::Sub, -1), &[x, m]);
+    let c = b.op(
+        Op::Binary(Binary {
+            op: BinaryOp::Sub,
+            axis: -1,
+        }),
+        &[x, m],
+    );
     let sq = if b.r.coin() {
         b.op(un(UnaryOp::Square), &[c])
     } else {
@@ -525,7 +504,13 @@ pub fn layer_norm_primitives(seed: u64, size: usize) -> RandomGraph {
     let e = b.scalar(eps);
     let var = b.op(add(-1), &[var, e]);
     let sd = b.op(un(UnaryOp::Sqrt), &[var]);
-    let n = b.op(Op::Binary(BinaryOp::Div, -1), &[c, sd]);
+    let n = b.op(
+        Op::Binary(Binary {
+            op: BinaryOp::Div,
+            axis: -1,
+        }),
+        &[c, sd],
+    );
     let (g, t) = (b.w(&[d]), b.w(&[d]));
     let y = b.op(mul(-1), &[n, g]);
     let y = b.op(add(-1), &[y, t]);
@@ -587,7 +572,10 @@ pub fn embedding_ln(seed: u64, size: usize) -> RandomGraph {
     }
     let emb = |b: &mut B, k: usize, ids: &[ValueId], tables: &[ValueId]| {
         let padding_idx = if k == 0 && b.r.coin() { Some(0) } else { None };
-        b.op(Op::Embedding { padding_idx }, &[ids[k], tables[k]])
+        b.op(
+            Op::Embedding(Embedding { padding_idx }),
+            &[ids[k], tables[k]],
+        )
     };
     let a = emb(&mut b, 0, &ids, &tables);
     let p = emb(&mut b, 1, &ids, &tables);

@@ -49,36 +49,9 @@ use sample::{Given, Hint, Instance};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-/// A small, fast, seedable generator (xorshift64*); verification runs are reproducible
-/// from their seed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed (any value).
-    pub fn new(seed: u64) -> Rng {
-        Rng(mix(seed) | 1)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    /// A fair coin.
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() >> 63 == 1
-    }
-    /// Uniform in `[0, 1)`.
-    pub fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+/// The seedable generator of the samplers (`kayak_ir::sample::Rng`); verification runs are
+/// reproducible from their seed.
+pub use kayak_ir::sample::Rng;
 
 /// SplitMix64's finalizer: spreads nearby seeds apart.
 fn mix(mut z: u64) -> u64 {

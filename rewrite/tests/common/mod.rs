@@ -88,10 +88,16 @@ pub fn conv1x1() -> Op {
     })
 }
 pub fn add(axis: i64) -> Op {
-    Op::Binary(BinaryOp::Add, axis)
+    Op::Binary(Binary {
+        op: BinaryOp::Add,
+        axis,
+    })
 }
 pub fn mul(axis: i64) -> Op {
-    Op::Binary(BinaryOp::Mul, axis)
+    Op::Binary(Binary {
+        op: BinaryOp::Mul,
+        axis,
+    })
 }
 pub fn un(u: UnaryOp) -> Op {
     Op::Unary(u)
