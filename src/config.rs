@@ -50,6 +50,7 @@ pub struct Config {
     pub(crate) gpu: Option<GpuChoice>,
     pub(crate) cost_model: Option<kayak_rewrite::CostModel>,
     pub(crate) gpu_placement: GpuPlacement,
+    pub(crate) backend: Option<std::sync::Arc<dyn kayak_exec::Backend>>,
 }
 
 impl Default for Config {
@@ -69,6 +70,7 @@ impl Default for Config {
             gpu: None,
             cost_model: None,
             gpu_placement: GpuPlacement::Cost,
+            backend: None,
         }
     }
 }
@@ -150,8 +152,9 @@ impl Config {
     /// feature, on a machine without a driver or the CUDA libraries, or without that
     /// device. Graph optimization then extracts with [`crate::CostModel::gpu`] (unless
     /// [`Config::cost_model`] says otherwise); each shape signature gets a GPU plan
-    /// (`kayak_exec::gpu`): the ops the device has kernels for run there, the others on
-    /// the host where the placement puts them, with the fewest-cost copies between.
+    /// (`kayak_exec_gpu::GpuPlan`): the ops the device has kernels for run there, the
+    /// others on the host where the placement puts them, with the fewest-cost copies
+    /// between.
     #[inline(never)]
     pub fn enable_gpu(mut self, device_id: usize) -> Config {
         self.gpu = Some(GpuChoice::Cuda(device_id));
@@ -164,6 +167,16 @@ impl Config {
     #[inline(never)]
     pub fn enable_gpu_emulator(mut self) -> Config {
         self.gpu = Some(GpuChoice::Emulator);
+        self
+    }
+
+    /// Runs on a backend of the caller's own (any [`kayak_exec::Backend`]): the predictor
+    /// compiles a plan per shape signature with it and runs them with its states, as it
+    /// does the built-in ones. The graph is optimized with [`Config::cost_model`]'s model
+    /// (the CPU's by default). Overrides [`Config::enable_gpu`].
+    #[inline(never)]
+    pub fn backend(mut self, backend: std::sync::Arc<dyn kayak_exec::Backend>) -> Config {
+        self.backend = Some(backend);
         self
     }
 

@@ -16,13 +16,17 @@
 //!
 //! On an NVIDIA GPU (feature `cuda`): `Config::new().model_dir(..).enable_gpu(0)`; the same
 //! path on the CPU emulator of a device, for tests: `.enable_gpu_emulator()`. Handles,
-//! `run_with` and clones work the same; [`Predictor::gpu_report`] says what runs where.
+//! `run_with` and clones work the same on every backend; a GPU plan
+//! ([`Predictor::plan_as`]`::<gpu_exec::GpuPlan>`) reports what runs where. A backend of your
+//! own ([`exec::Backend`]) plugs in with [`Config::backend`].
 //!
 //! The crates behind the facade: `kayak-proto` (formats), `kayak-ir` (graph, op set,
 //! reference semantics), `kayak-rewrite` (optimizer, cost models, placement), `kayak-exec`
-//! (plans, the CPU backend, GPU plans), `kayak-gpu` (devices: CUDA and the emulator).
+//! (the backend seam, plans, the CPU backend), `kayak-exec-gpu` (the GPU backend),
+//! `kayak-gpu` (devices: CUDA and the emulator).
 #![warn(missing_docs)]
 
+mod backend;
 mod config;
 mod error;
 pub mod npy;
@@ -37,12 +41,15 @@ pub use kayak_proto::Model;
 pub use kayak_rewrite::CostModel;
 pub use predictor::{InputHandle, OutputHandle, Predictor};
 
-/// The GPU device layer (devices, the CPU emulator, the engine cache).
+/// The GPU backend (GPU plans, their reports and states).
+pub use kayak_exec_gpu as gpu_exec;
+/// The GPU device layer (devices, the CPU emulator).
 pub use kayak_gpu as gpu;
 /// The IR, for users who inspect graphs.
 pub use kayak_ir as ir;
 
-/// The executor (plans, memory figures), for users who inspect how a model runs.
+/// The executor seam and the CPU backend (plans, memory figures), for users who inspect
+/// how a model runs or bring a backend of their own.
 pub use kayak_exec as exec;
 
 /// The README's examples, compiled and run as doctests.

@@ -1,13 +1,16 @@
-//! The predictor: load → plan (per shape signature, cached) → run.
+//! The predictor: load → optimize → plan (per shape signature, cached) → run, on whichever
+//! backend the configuration asks for (`crate::backend`), all through one seam
+//! ([`kayak_exec::Backend`]).
 
 use crate::{Config, Error, Result};
-use kayak_exec::{Plan, PlanOptions, RunState};
+use kayak_exec::{Backend, ExecState, Executable};
 use kayak_ir::{DType, Dim, Elem, Graph, Shape, Tensor, ValueId};
 use kayak_proto::Model;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// What predictor clones share: the model (weights held once) and the plan cache.
+/// What predictor clones share: the model (weights held once), the backend and the plan
+/// cache.
 struct Shared {
     /// The model; its `graph` is the graph that runs (the optimized one when optimization
     /// is on: the imported graph is dropped, so every weight is held once).
@@ -18,37 +21,33 @@ struct Shared {
     output_names: Vec<String>,
     fetch_names: Vec<String>,
     input_names: Vec<String>,
+    backend: Arc<dyn Backend>,
     plans: Mutex<PlanCache>,
-    /// With a GPU: its device and its plans.
-    gpu: Option<GpuShared>,
+    /// Held while a plan is made (never while one runs), so clones asking for the same
+    /// new shapes at once make it once.
+    planning: Mutex<()>,
     config: Config,
 }
 
-/// A GPU predictor's device and its plans per shape signature, shared by clones (each
-/// clone runs them on its own stream and arena, `kayak_exec::gpu::GpuState`).
-struct GpuShared {
-    dev: Arc<dyn kayak_gpu::Device>,
-    plans: Mutex<Vec<(Vec<Vec<usize>>, SharedGpuPlan)>>,
-}
+/// A shape signature: one shape per input.
+type Shapes = Vec<Vec<usize>>;
 
-/// A GPU plan, shared by clones.
-type SharedGpuPlan = Arc<kayak_exec::gpu::GpuPlan>;
-
+/// The plans of the most recent shape signatures.
 struct PlanCache {
     cap: usize,
-    entries: VecDeque<(Vec<Vec<usize>>, Arc<Plan>)>,
+    entries: VecDeque<(Shapes, Arc<dyn Executable>)>,
 }
 
 impl PlanCache {
     /// The plan whose key matches `same(key)`, moved to the front. Allocates nothing.
-    fn get(&mut self, same: impl Fn(&[Vec<usize>]) -> bool) -> Option<Arc<Plan>> {
+    fn get(&mut self, same: impl Fn(&[Vec<usize>]) -> bool) -> Option<Arc<dyn Executable>> {
         let i = self.entries.iter().position(|(k, _)| same(k))?;
         let e = self.entries.remove(i).expect("index from position");
         let p = e.1.clone();
         self.entries.push_front(e);
         Some(p)
     }
-    fn insert(&mut self, key: Vec<Vec<usize>>, p: Arc<Plan>) {
+    fn insert(&mut self, key: Vec<Vec<usize>>, p: Arc<dyn Executable>) {
         self.entries.push_front((key, p));
         self.entries.truncate(self.cap);
     }
@@ -60,12 +59,9 @@ pub struct Predictor {
     shared: Arc<Shared>,
     inputs: Vec<Option<Tensor>>,
     /// The plan of the last successful run (its outputs are in `state`).
-    last: Option<Arc<Plan>>,
-    state: RunState,
-    /// A GPU predictor's outputs of its last run.
-    gpu_out: Option<Vec<Tensor>>,
-    /// A GPU predictor's stream and arena (made on its first run).
-    gpu_state: Option<kayak_exec::gpu::GpuState>,
+    last: Option<Arc<dyn Executable>>,
+    /// This predictor's run state (made on its first run: a clone gets its own).
+    state: Option<Box<dyn ExecState>>,
 }
 
 impl Clone for Predictor {
@@ -74,12 +70,7 @@ impl Clone for Predictor {
             shared: self.shared.clone(),
             inputs: vec![None; self.inputs.len()],
             last: None,
-            state: RunState::with_adaptive(
-                self.shared.config.threads,
-                self.shared.config.adaptive_threads,
-            ),
-            gpu_out: None,
-            gpu_state: None,
+            state: None,
         }
     }
 }
@@ -88,37 +79,17 @@ impl std::fmt::Debug for Predictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Predictor")
             .field("model", &self.shared.model.model_name)
+            .field("backend", &self.shared.backend.name())
             .field("inputs", &self.shared.input_names)
             .field("outputs", &self.shared.output_names)
             .finish()
     }
 }
 
-/// With `Config::enable_gpu`: the device, opened after probing that it can be used (see
-/// there); with `Config::enable_gpu_emulator`, the CPU emulator.
-fn open_gpu(config: &Config) -> Result<Option<Arc<dyn kayak_gpu::Device>>> {
-    use crate::config::GpuChoice;
-    match config.gpu {
-        None => Ok(None),
-        Some(GpuChoice::Emulator) => Ok(Some(Arc::new(kayak_gpu::Emulator::new()?))),
-        Some(GpuChoice::Cuda(id)) => {
-            #[cfg(feature = "cuda")]
-            {
-                Ok(Some(Arc::new(kayak_gpu::CudaDevice::open(id)?)))
-            }
-            #[cfg(not(feature = "cuda"))]
-            {
-                kayak_gpu::probe(id)?;
-                unreachable!("the probe of a build without the cuda feature always fails")
-            }
-        }
-    }
-}
-
 impl Predictor {
     /// Loads the configured model.
     pub fn new(config: Config) -> Result<Predictor> {
-        let gpu = open_gpu(&config)?;
+        let backend = crate::backend::open(&config)?;
         let src = config.source.clone().ok_or_else(|| {
             Error::Config(
                 "no model given (use model_dir, model_file, model_files or model_buffers)".into(),
@@ -126,13 +97,13 @@ impl Predictor {
         })?;
         let bytes = src.load()?;
         let model = kayak_proto::import(&bytes)?;
-        Predictor::build(model, config, Some(&bytes), gpu)
+        Predictor::build(model, config, Some(&bytes), backend)
     }
 
     /// Builds a predictor for an already imported model.
     pub fn from_model(model: Model, config: Config) -> Result<Predictor> {
-        let gpu = open_gpu(&config)?;
-        Predictor::build(model, config, None, gpu)
+        let backend = crate::backend::open(&config)?;
+        Predictor::build(model, config, None, backend)
     }
 
     /// `bytes` (the model and params files) key the optimized-graph cache.
@@ -140,7 +111,7 @@ impl Predictor {
         model: Model,
         config: Config,
         bytes: Option<&kayak_proto::ModelBytes>,
-        gpu: Option<Arc<dyn kayak_gpu::Device>>,
+        (backend, cost): (Arc<dyn Backend>, kayak_rewrite::CostModel),
     ) -> Result<Predictor> {
         let graph = &model.graph;
         let mut keep = graph.outputs.clone();
@@ -169,13 +140,6 @@ impl Predictor {
             for r in &config.disabled_rules {
                 rules.disable(r)?;
             }
-            let cost = config.cost_model.clone().unwrap_or_else(|| {
-                if gpu.is_some() {
-                    kayak_rewrite::CostModel::gpu()
-                } else {
-                    kayak_rewrite::CostModel::cpu()
-                }
-            });
             let cache = match (&config.optim_cache_dir, bytes) {
                 (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
                     Ok(digest) => {
@@ -250,18 +214,17 @@ impl Predictor {
                 }
             }
         } else {
-            (graph.clone(), keep, None)
+            ((**graph).clone(), keep, None)
         };
         let mut model = model;
         // The imported graph goes: weights that folding replaced are freed, the rest are
-        // shared (`Arc`) with the graph that runs.
-        model.graph = graph;
-        if config.ir_optim && config.native_kernels && gpu.is_none() {
-            // Constant matmul weights packed for the GEMM, replacing the originals (which
-            // nothing else holds now, so each is freed as its packed form arrives).
-            let packed = kayak_exec::prepack_weights(&mut model.graph, &keep);
-            log::debug!("{packed} matmul weights packed for the CPU GEMM");
-        }
+        // shared (`Arc`) with the graph that runs. The backend's own lowering (the CPU
+        // packs constant matmul weights for its GEMM, replacing the originals, which
+        // nothing else holds now) happens before the graph is shared.
+        let mut graph = graph;
+        let lowered = backend.prepare(&mut graph, &keep);
+        log::debug!("{lowered} nodes lowered for {}", backend.name());
+        model.graph = Arc::new(graph);
         let shared = Shared {
             model,
             report,
@@ -273,20 +236,15 @@ impl Predictor {
                 cap: config.plan_cache,
                 entries: VecDeque::new(),
             }),
-            gpu: gpu.map(|dev| GpuShared {
-                dev,
-                plans: Mutex::new(Vec::new()),
-            }),
+            planning: Mutex::new(()),
+            backend,
             config,
         };
-        let state = RunState::with_adaptive(shared.config.threads, shared.config.adaptive_threads);
         Ok(Predictor {
             shared: Arc::new(shared),
             inputs: vec![None; n_in],
             last: None,
-            state,
-            gpu_out: None,
-            gpu_state: None,
+            state: None,
         })
     }
 
@@ -303,7 +261,7 @@ impl Predictor {
     }
 
     /// The graph that runs (optimized unless switched off).
-    pub fn graph(&self) -> &Graph {
+    pub fn graph(&self) -> &Arc<Graph> {
         &self.shared.model.graph
     }
 
@@ -404,126 +362,30 @@ impl Predictor {
             }
         }
         self.last = None;
-        if self.shared.gpu.is_some() {
-            return self.run_gpu();
-        }
         let plan = match self.cached_plan() {
             Some(p) => p,
             None => {
                 let shapes: Vec<Vec<usize>> = self
                     .inputs
                     .iter()
-                    .map(|t| t.as_ref().expect("checked").shape().to_vec())
+                    .map(|t| t.as_ref().map_or_else(Vec::new, |t| t.shape().to_vec()))
                     .collect();
                 self.plan_for(&shapes)?
             }
         };
+        if self.state.is_none() {
+            self.state = Some(self.shared.backend.new_state()?);
+        }
+        let state = self.state.as_deref_mut().expect("made above");
         match times {
             Some(t) => {
-                t.resize(plan.steps.len(), 0);
-                plan.run_timed(
-                    &self.shared.model.graph,
-                    &self.inputs,
-                    &mut self.state,
-                    Some(t),
-                )?
+                t.resize(plan.step_count(), 0);
+                plan.run(&self.inputs, state, Some(t))?
             }
-            None => plan.run(&self.shared.model.graph, &self.inputs, &mut self.state)?,
+            None => plan.run(&self.inputs, state, None)?,
         }
         self.last = Some(plan);
         Ok(())
-    }
-
-    /// A GPU predictor's run: the plan for these shapes (made and cached on first use),
-    /// run on the device with the host ops between.
-    fn run_gpu(&mut self) -> Result<()> {
-        self.gpu_out = None;
-        let inputs: Vec<Tensor> = self
-            .inputs
-            .iter()
-            .map(|t| t.clone().expect("checked by run_inner"))
-            .collect();
-        let plan = self.gpu_plan_for(
-            &inputs
-                .iter()
-                .map(|t| t.shape().to_vec())
-                .collect::<Vec<_>>(),
-        )?;
-        if self.gpu_state.is_none() {
-            let dev = plan.device().new_stream()?;
-            self.gpu_state = Some(kayak_exec::gpu::GpuState::new(dev));
-        }
-        let state = self.gpu_state.as_mut().expect("made above");
-        let outs = plan.run(state, &inputs)?;
-        self.gpu_out = Some(outs);
-        Ok(())
-    }
-
-    /// A GPU predictor's plan for these input shapes (cached), with its report: which ops
-    /// run where, copies, kernels, device memory. `None` without a GPU.
-    pub fn gpu_report(&self, shapes: &[Vec<usize>]) -> Result<Option<kayak_exec::gpu::GpuReport>> {
-        if self.shared.gpu.is_none() {
-            return Ok(None);
-        }
-        let plan = self.gpu_plan_for(shapes)?;
-        let r = plan.report().clone();
-        Ok(Some(r))
-    }
-
-    fn gpu_plan_for(&self, shapes: &[Vec<usize>]) -> Result<SharedGpuPlan> {
-        let gpu = self
-            .shared
-            .gpu
-            .as_ref()
-            .ok_or_else(|| Error::Config("not a GPU predictor".into()))?;
-        // Held while a plan is made, so clones asking for the same shapes at once compile
-        // it once.
-        let mut plans = gpu.plans.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, p)) = plans.iter().find(|(k, _)| k == shapes) {
-            return Ok(p.clone());
-        }
-        let (g, _) =
-            kayak_exec::gpu::concretize(&self.shared.model.graph, &self.shared.keep, shapes)?;
-        let support = kayak_exec::gpu::device_support(&g);
-        let cost = self
-            .shared
-            .config
-            .cost_model
-            .clone()
-            .unwrap_or_else(kayak_rewrite::CostModel::gpu);
-        let placement = match self.shared.config.gpu_placement {
-            crate::GpuPlacement::Cost => kayak_rewrite::place_with(&g, &cost, &support),
-            crate::GpuPlacement::Device => {
-                let side: Vec<kayak_rewrite::Side> = support
-                    .iter()
-                    .map(|&d| {
-                        if d {
-                            kayak_rewrite::Side::Device
-                        } else {
-                            kayak_rewrite::Side::Host
-                        }
-                    })
-                    .collect();
-                kayak_rewrite::place::placement_cost(&g, &cost, &side)
-            }
-        };
-        let sides: Vec<bool> = placement
-            .side
-            .iter()
-            .map(|s| *s == kayak_rewrite::Side::Device)
-            .collect();
-        log::info!(
-            "GPU plan for {shapes:?}: {} of {} ops on {}, {} uploads, {} downloads",
-            placement.on_device(),
-            sides.len(),
-            gpu.dev.name(),
-            placement.uploads.len(),
-            placement.downloads.len()
-        );
-        let plan = Arc::new(kayak_exec::gpu::GpuPlan::new(gpu.dev.clone(), g, &sides)?);
-        plans.insert(0, (shapes.to_vec(), plan.clone()));
-        plans.truncate(self.shared.config.plan_cache.max(1));
-        Ok(plan)
     }
 
     /// [`Predictor::run`], adding each plan step's wall time (ns) to `times` (resized to
@@ -547,7 +409,7 @@ impl Predictor {
     }
 
     /// The cached plan for the current inputs' shapes, if any (allocates nothing).
-    fn cached_plan(&self) -> Option<Arc<Plan>> {
+    fn cached_plan(&self) -> Option<Arc<dyn Executable>> {
         let inputs = &self.inputs;
         self.shared
             .plans
@@ -563,50 +425,82 @@ impl Predictor {
     }
 
     /// Of this predictor's runs with more than one thread, how many ran all their ops on
-    /// the calling thread, and how many there were ([`Config::adaptive_threads`]).
+    /// the calling thread, and how many there were ([`Config::adaptive_threads`]; `(0, 0)`
+    /// before the first run and on backends that do not choose).
     pub fn inline_runs(&self) -> (u64, u64) {
-        self.state.inline_runs()
+        self.state.as_ref().map_or((0, 0), |s| s.inline_runs())
     }
 
-    /// The plan of the last successful run (memory figures, steps, kernels).
-    pub fn last_plan(&self) -> Option<&Arc<Plan>> {
+    /// The backend this predictor runs on.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.shared.backend
+    }
+
+    /// The plan of the last successful run (memory figures, steps; the backend's own plan
+    /// type through [`Predictor::last_plan_as`]).
+    pub fn last_plan(&self) -> Option<&Arc<dyn Executable>> {
         self.last.as_ref()
     }
 
-    /// The options plans are made with (threads, native kernels, memory reuse).
-    pub fn plan_options(&self) -> PlanOptions {
-        let c = &self.shared.config;
-        PlanOptions {
-            threads: c.threads,
-            native: c.native_kernels,
-            reuse: c.memory_optim,
-        }
+    /// The plan of the last successful run as the backend's own plan type (a
+    /// [`crate::exec::Plan`] on the CPU, a `kayak_exec_gpu::GpuPlan` on a GPU), if it is
+    /// one.
+    pub fn last_plan_as<T: Executable>(&self) -> Option<&T> {
+        self.last
+            .as_deref()
+            .and_then(|p| (p as &dyn std::any::Any).downcast_ref::<T>())
     }
 
-    /// The plan for these input shapes: cached, or made and cached (a bounded LRU shared by
-    /// clones). Making a plan never disturbs a concurrent run.
-    pub fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan>> {
-        if let Some(p) = self
-            .shared
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(|k| k == shapes)
-        {
+    /// The plan for these input shapes: cached, or made by the backend and cached (a
+    /// bounded LRU shared by clones). Making a plan never disturbs a concurrent run; clones
+    /// asking for the same new shapes at once make it once.
+    pub fn plan_for(&self, shapes: &[Vec<usize>]) -> Result<Arc<dyn Executable>> {
+        let cached = |s: &Shared| {
+            s.plans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(|k| k == shapes)
+        };
+        if let Some(p) = cached(&self.shared) {
             return Ok(p);
         }
-        let p = Arc::new(Plan::new(
-            &self.shared.model.graph,
-            shapes,
-            &self.shared.keep,
-            self.plan_options(),
-        )?);
+        let _planning = self
+            .shared
+            .planning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cached(&self.shared) {
+            return Ok(p);
+        }
+        if shapes.len() != self.inputs.len() {
+            return Err(Error::Config(format!(
+                "{} input shapes given, the model takes {} ({:?})",
+                shapes.len(),
+                self.inputs.len(),
+                self.shared.input_names
+            )));
+        }
+        for (k, s) in shapes.iter().enumerate() {
+            let decl = &self.graph().values[self.graph().inputs[k]].ty.shape;
+            check_shape(&self.shared.input_names[k], decl, s)?;
+        }
+        let p = self
+            .shared
+            .backend
+            .compile(&self.shared.model.graph, &self.shared.keep, shapes)?;
         self.shared
             .plans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(shapes.to_vec(), p.clone());
         Ok(p)
+    }
+
+    /// [`Predictor::plan_for`] as the backend's own plan type, if it is one.
+    pub fn plan_as<T: Executable>(&self, shapes: &[Vec<usize>]) -> Result<Option<Arc<T>>> {
+        let p = self.plan_for(shapes)?;
+        let any: Arc<dyn std::any::Any + Send + Sync> = p;
+        Ok(any.downcast::<T>().ok())
     }
 
     /// Convenience: sets every input (in [`Predictor::input_names`] order), runs, and
@@ -625,10 +519,10 @@ impl Predictor {
             self.inputs[k] = Some(t.clone());
         }
         self.run()?;
-        match &self.gpu_out {
-            Some(o) => Ok(o.clone()),
-            None => Ok(self.state.outputs().to_vec()),
-        }
+        Ok(self
+            .state
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.outputs().to_vec()))
     }
 }
 
@@ -765,19 +659,12 @@ impl OutputHandle<'_> {
 
     /// The tensor from the last run.
     pub fn tensor(&self) -> Result<&Tensor> {
-        if let Some(o) = &self.pred.gpu_out {
-            return o
-                .get(self.index)
-                .ok_or_else(|| Error::NotRun { name: self.name() });
-        }
-        match self.pred.last {
-            Some(_) => self
-                .pred
-                .state
+        match (&self.pred.last, &self.pred.state) {
+            (Some(_), Some(s)) => s
                 .outputs()
                 .get(self.index)
                 .ok_or_else(|| Error::NotRun { name: self.name() }),
-            None => Err(Error::NotRun { name: self.name() }),
+            _ => Err(Error::NotRun { name: self.name() }),
         }
     }
 

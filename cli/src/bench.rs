@@ -195,7 +195,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
     let first_run_ms = first_runs(&mut p, &mut cases)?;
     // The main shapes' plan (cached), for its memory figures and step profile.
-    let plan = p.plan_for(&shapes)?;
+    let plan = p
+        .plan_as::<kayak::exec::Plan>(&shapes)?
+        .context("a CPU predictor makes CPU plans")?;
 
     warm_up(&mut p, &mut cases, args.warmup)?;
     let rss_warm = proc_status_bytes("VmRSS:");
@@ -209,7 +211,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     )?;
     let rss_end = proc_status_bytes("VmRSS:");
     let (min, med, p90, max) = summary(&mut lat);
-    let m = &plan.memory;
+    let m = plan.memory();
     let weights = p.weights_bytes();
     let peak_rss = proc_status_bytes("VmHWM:");
     let model = args.model.display().to_string();
@@ -256,7 +258,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         );
         out!(
             "ops:      {ops_before} -> {ops_after}; {} steps, {} on the reference fallback",
-            plan.steps.len(),
+            plan.step_count(),
             m.fallback_steps
         );
     }
@@ -293,7 +295,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "rss_end_bytes": rss_end,
             "ops_before": ops_before,
             "ops_after": ops_after,
-            "steps": plan.steps.len(),
+            "steps": plan.step_count(),
             "fallback_steps": m.fallback_steps,
             "in_place_steps": m.in_place_steps,
             "aliased_views": m.aliased_views,
@@ -317,9 +319,10 @@ fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
     let g = p.graph();
     let total: u64 = times.iter().sum();
     let runs = runs.max(1);
+    let steps: Vec<kayak::exec::StepInfo<'_>> = plan.steps().collect();
     let mut by_type: std::collections::BTreeMap<String, (u64, usize)> = Default::default();
-    for (s, step) in plan.steps.iter().enumerate() {
-        let key = format!("{} [{}]", g.nodes[step.node].op.name(), step.kernel.name());
+    for (s, step) in steps.iter().enumerate() {
+        let key = format!("{} [{}]", g.nodes[step.node].op.name(), step.kernel);
         let e = by_type.entry(key).or_default();
         e.0 += times.get(s).copied().unwrap_or(0);
         e.1 += 1;
@@ -334,29 +337,28 @@ fn profile(p: &Predictor, plan: &kayak::exec::Plan, times: &[u64], runs: u64) {
             100.0 * ns as f64 / total.max(1) as f64
         );
     }
-    let mut nodes: Vec<usize> = (0..plan.steps.len()).collect();
+    let mut nodes: Vec<usize> = (0..steps.len()).collect();
     nodes.sort_by_key(|&s| std::cmp::Reverse(times.get(s).copied().unwrap_or(0)));
     out!("slowest nodes (per run; GFLOP/s for products):");
     for &s in nodes.iter().take(20) {
-        let step = &plan.steps[s];
+        let step = &steps[s];
         let node = &g.nodes[step.node];
         let shape = step
             .outputs
             .first()
-            .and_then(|&o| plan.locs[o].as_ref())
-            .map(|l| format!("{:?}", l.shape))
+            .and_then(|&o| plan.value_type(o))
+            .map(|t| t.shape.to_string())
             .unwrap_or_default();
         let ms = times.get(s).copied().unwrap_or(0) as f64 / runs as f64 / 1e6;
-        let flops = step.kernel.flops();
-        let rate = if flops > 0 && ms > 0.0 {
-            format!("{:>6.1}", flops as f64 / (ms * 1e-3) / 1e9)
+        let rate = if step.flops > 0 && ms > 0.0 {
+            format!("{:>6.1}", step.flops as f64 / (ms * 1e-3) / 1e9)
         } else {
             "     -".to_string()
         };
         out!(
             "  {ms:>9.3} ms {rate}  {:<14} {:<16} {shape:<20} {}",
             node.op.name(),
-            step.kernel.name(),
+            step.kernel,
             node.origin
         );
     }
@@ -375,8 +377,10 @@ fn bench_gpu(
 ) -> Result<()> {
     let t_plan = Instant::now();
     let report = p
-        .gpu_report(shapes)?
-        .context("a GPU predictor has a GPU report")?;
+        .plan_as::<kayak::gpu_exec::GpuPlan>(shapes)?
+        .context("a GPU predictor makes GPU plans")?
+        .report()
+        .clone();
     let plan_ms = t_plan.elapsed().as_secs_f64() * 1e3;
     let first_run_ms = first_runs(p, &mut cases)?;
     warm_up(p, &mut cases, args.warmup)?;

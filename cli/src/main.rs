@@ -553,7 +553,9 @@ fn optimize(args: OptimizeArgs) -> Result<()> {
             .copied()
             .find(|&v| &model.graph.values[v].name == name)
             .ok_or_else(|| anyhow!("the model has no input named `{name}`"))?;
-        model.graph.values[v].ty.shape = kayak::Shape::known(dims);
+        std::sync::Arc::make_mut(&mut model.graph).values[v]
+            .ty
+            .shape = kayak::Shape::known(dims);
     }
     let mut rules = kayak_rewrite::RuleSet::builtin();
     for f in &args.rules {

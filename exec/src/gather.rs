@@ -7,7 +7,7 @@ use kayak_ir::{DType, Op, Tensor};
 /// Per-axis tables whose sum over an output element's coordinates is `idx` at that element
 /// (`idx` row-major over `shape`), if the mapping is separable that way; every element is
 /// checked.
-pub(crate) fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
+pub fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
     let r = shape.len();
     if r == 0 || idx.is_empty() {
         return None;
@@ -42,10 +42,10 @@ pub(crate) fn separable(idx: &[f64], shape: &[usize]) -> Option<Vec<Vec<i64>>> {
 }
 
 /// An output of a probed op: its shape, and per element the data element it is.
-pub(crate) type Probed = (Vec<usize>, Vec<f64>);
+pub type Probed = (Vec<usize>, Vec<f64>);
 
 /// An input of an op probed by [`probe`].
-pub(crate) enum ProbeInput<'a> {
+pub enum ProbeInput<'a> {
     /// Data of this shape: its elements are numbered after the data inputs before it.
     Data(&'a [usize]),
     /// A parameter (shape, starts, sizes...), given as it is.
@@ -58,7 +58,7 @@ pub(crate) enum ProbeInput<'a> {
 /// `None` if the op does not run on index tensors, or an
 /// output element is not exactly one input element. Indices are tried as i64, then f64,
 /// then (below 2^24) f32, for ops that take only some dtypes.
-pub(crate) fn probe(op: &Op, inputs: &[ProbeInput<'_>]) -> Option<Vec<Probed>> {
+pub fn probe(op: &Op, inputs: &[ProbeInput<'_>]) -> Option<Vec<Probed>> {
     let total: usize = inputs
         .iter()
         .map(|i| match i {

@@ -12,25 +12,26 @@
 //! state dispatches each run's ops across its pool or runs them on the calling thread,
 //! whichever it measured faster (`adapt`).
 //!
-//! [`gpu`] plans the same graphs for a GPU (`kayak_gpu::Device`: CUDA, or the CPU
-//! emulator): kernels generated as CUDA C per op and shape, GEMMs, a device arena from the
-//! same liveness planner, host ops between copies.
+//! [`Backend`] is the seam the predictor runs every executor through: [`CpuBackend`]
+//! here, the GPU's in `kayak-gpu`, any other beside them. The planner ([`memory`]) and
+//! the gather decomposition ([`gather`]) serve the other backends too.
 //!
-//! Architecture invariant: this crate knows plans and kernels; it never imports egg or a
-//! file format.
+//! Architecture invariant: this crate knows plans and kernels; it never imports egg, a
+//! file format, or another backend.
 #![warn(missing_docs)]
 
 mod adapt;
 mod arena;
-pub mod cpu;
-mod gather;
-pub mod gpu;
+mod backend;
+mod cpu;
+pub mod gather;
 pub mod memory;
 mod plan;
 mod prepack;
 mod run;
 
-pub use plan::{DynamicPlan, Loc, MemoryReport, Plan, PlanOptions, Step, Storage};
+pub use backend::{Backend, CpuBackend, ExecState, Executable};
+pub use plan::{MemoryReport, Plan, PlanOptions, StepInfo};
 pub use prepack::prepack_weights;
 pub use run::{Inputs, RunState};
 
@@ -67,9 +68,25 @@ pub enum Error {
         /// Planned shape.
         want_shape: Shape,
     },
-    /// The GPU (or its emulator) failed or refused.
-    #[error(transparent)]
-    Gpu(#[from] kayak_gpu::GpuError),
+    /// Another backend failed (a GPU, its emulator, a subgraph engine).
+    #[error("{backend}: {source}")]
+    Backend {
+        /// Which.
+        backend: String,
+        /// What it said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A plan broke one of its own invariants (a bug in the planner; the plan is refused).
+    #[error("invalid plan: {0}")]
+    Invalid(String),
+    /// A step's kernel asked for memory the plan does not give it (a bug; the run stops
+    /// before touching it).
+    #[error("kernel: {0}")]
+    Kernel(String),
+    /// A run state of another backend.
+    #[error("{0}")]
+    State(String),
     /// The inputs given do not match the plan.
     #[error("input {index}: {reason}")]
     Input {

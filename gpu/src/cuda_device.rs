@@ -149,7 +149,7 @@ impl Device for CudaDevice {
         let (major, minor) = self.info.compute_capability;
         let text = source.cuda();
         let err = |log: String| GpuError::Compile {
-            module: format!("{:016x}", crate::engine_cache::fnv(text.as_bytes())),
+            module: format!("{:016x}", crate::device::fnv(text.as_bytes())),
             log,
         };
         let ptx = cudarc::nvrtc::compile_ptx_with_opts(

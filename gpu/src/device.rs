@@ -313,6 +313,13 @@ pub trait Device: Send + Sync {
     fn synchronize(&self) -> Result<(), GpuError>;
 }
 
+/// FNV-1a, 64 bits: names compiled modules by their text.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -247,8 +247,8 @@ impl Device for Emulator {
 
     fn compile(&self, source: &Source) -> Result<Box<dyn Module>, GpuError> {
         let text = Emulator::host_source(source);
-        let hash = crate::engine_cache::fnv(text.as_bytes())
-            ^ crate::engine_cache::fnv(self.cxx.as_bytes()).rotate_left(1);
+        let hash = crate::device::fnv(text.as_bytes())
+            ^ crate::device::fnv(self.cxx.as_bytes()).rotate_left(1);
         let err = |log: String| GpuError::Compile {
             module: format!("{hash:016x}"),
             log,

@@ -1,7 +1,7 @@
 //! Kayak's NVIDIA GPU access: finding out, before anything touches CUDA, whether a device
 //! can be used — the libraries loaded, the driver initialized, the device there — and
 //! saying why not with a typed error; the [`Device`] interface the GPU executor
-//! (`kayak_exec::gpu`) runs on, with two implementations: `CudaDevice` (feature `cuda`:
+//! (`kayak-exec-gpu`) runs on, with two implementations: `CudaDevice` (feature `cuda`:
 //! NVRTC, the driver API, cuBLAS) and the CPU [`Emulator`], which runs the same CUDA C
 //! kernels compiled by the host's C++ compiler, so the whole GPU path is tested without a
 //! GPU.
@@ -11,9 +11,6 @@
 //! cuBLAS) before calling into any of them. Without the `cuda` feature nothing is linked
 //! or loaded, and [`probe`] answers [`GpuError::NotBuilt`].
 //!
-//! [`engine_cache`] keeps built engines (TensorRT plans) on disk, keyed by a subgraph's
-//! hash and the build's parameters.
-//!
 //! Architecture invariant: this crate knows devices and CUDA; it never sees a graph
 //! (kernels reach it as [`Source`]: typed signatures and CUDA C bodies).
 #![warn(missing_docs)]
@@ -22,7 +19,6 @@
 pub mod cuda_device;
 pub mod device;
 pub mod emulator;
-pub mod engine_cache;
 
 #[cfg(feature = "cuda")]
 pub use cuda_device::CudaDevice;

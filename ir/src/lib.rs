@@ -9,8 +9,6 @@
 //!   oracle for kernels, rewrite rules and whole models.
 //! - [`sample`]: random well-typed instances of ops, each family drawing its own, for the
 //!   property tests of rewrite rules and of the optimizer.
-//! - [`partition`]: convex groups of the nodes an engine supports, as graphs of their own
-//!   (the subgraph partitioner of engines such as TensorRT).
 //!
 //! Architecture invariant: this crate knows no file format and no backend.
 #![warn(missing_docs)]
@@ -19,7 +17,6 @@ mod dtype;
 mod error;
 mod graph;
 pub mod ops;
-pub mod partition;
 pub mod sample;
 mod shape;
 mod tensor;

@@ -299,6 +299,19 @@ impl Tensor {
         out
     }
 
+    /// The same tensor with its elements in standard (row-major, contiguous) layout: a
+    /// copy if it is in another one.
+    pub fn to_standard_layout(&self) -> Tensor {
+        macro_rules! standard {
+            ($($v:ident),*) => {
+                match self {
+                    $(Tensor::$v(a) => Tensor::$v(a.as_standard_layout().into_owned()),)*
+                }
+            };
+        }
+        standard!(F32, F16, BF16, F64, I8, U8, I32, I64, Bool)
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {

@@ -341,3 +341,14 @@ pub fn check_model_tol(
     let shapes = inputs.iter().map(|t| t.shape().to_vec()).collect();
     Some((p, shapes))
 }
+
+/// What a GPU predictor's plan for these shapes runs where; `None` for a predictor on
+/// another backend.
+pub fn gpu_report(
+    p: &kayak::Predictor,
+    shapes: &[Vec<usize>],
+) -> Option<kayak::gpu_exec::GpuReport> {
+    p.plan_as::<kayak::gpu_exec::GpuPlan>(shapes)
+        .unwrap()
+        .map(|g| g.report().clone())
+}

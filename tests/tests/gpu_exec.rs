@@ -1,4 +1,4 @@
-//! The GPU executor (`kayak::exec::gpu`) on the CPU emulator of a CUDA device: the same
+//! The GPU executor (`kayak::gpu_exec`) on the CPU emulator of a CUDA device: the same
 //! generated CUDA C kernels, compiled by the host C++ compiler, run for real models and
 //! match Paddle Inference's references; ops the device lacks run on the host between copies
 //! chosen by the placement (`kayak_rewrite::place_with`).
@@ -10,7 +10,7 @@ use kayak_tests::*;
 /// Runs shared model `name` (its references, extra fetch and text-like case included) on
 /// an emulated GPU predictor, every op with a device kernel on the device with `all`, else
 /// placed by the GPU cost model; returns what ran where.
-fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::GpuReport> {
+fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::gpu_exec::GpuReport> {
     let extra: &[(&str, &str, &str)] = if name == "ppocr_det" {
         &[("input_x_textlike.npy", "output_0_textlike.npy", "textlike")]
     } else {
@@ -24,7 +24,7 @@ fn check_model(test: &str, name: &str, all: bool) -> Option<kayak::exec::gpu::Gp
     let (p, shapes) = check_model_tol(test, name, extra, GPU_TOL, |c| {
         c.enable_gpu_emulator().gpu_placement(placement)
     })?;
-    let report = p.gpu_report(&shapes).unwrap().unwrap();
+    let report = kayak_tests::gpu_report(&p, &shapes).unwrap();
     println!("{name}: {report:?}");
     Some(report)
 }
@@ -99,7 +99,7 @@ fn a_predictor_on_the_emulated_gpu_agrees_with_the_cpu_through_every_interface()
     let mut gpu = Predictor::new(Config::new().model_dir(&dir).enable_gpu_emulator()).unwrap();
     // Optimized for the GPU's cost model.
     assert!(gpu.optimization_report().is_some());
-    assert!(cpu.gpu_report(&[x.shape().to_vec()]).unwrap().is_none());
+    assert!(kayak_tests::gpu_report(&cpu, &[x.shape().to_vec()]).is_none());
     for input in [&x, &x180] {
         let want = cpu.run_with(std::slice::from_ref(input)).unwrap();
         let got = gpu.run_with(std::slice::from_ref(input)).unwrap();
@@ -119,7 +119,7 @@ fn a_predictor_on_the_emulated_gpu_agrees_with_the_cpu_through_every_interface()
     clone.output(&name).unwrap().copy_to_cpu(&mut b).unwrap();
     // The upright line and the upside-down one are told apart.
     assert!(a[0] > 0.5 && b[1] > 0.5, "{a:?} {b:?}");
-    let report = gpu.gpu_report(&[x.shape().to_vec()]).unwrap().unwrap();
+    let report = kayak_tests::gpu_report(&gpu, &[x.shape().to_vec()]).unwrap();
     assert!(report.device_nodes > 40, "{report:?}");
     // A wrong input is a typed error, as on the CPU.
     let bad = Tensor::zeros(kayak::DType::F32, &[1, 4, 48, 192]);

@@ -1,10 +1,10 @@
-//! Every device kernel the GPU executor generates (`kayak::exec::gpu::lower`), run on the
+//! Every device kernel the GPU executor generates (`kayak::gpu_exec::lower`), run on the
 //! CPU emulator of a CUDA device against the reference ops: each op family in a graph of
 //! parallel branches (one module per graph), with the attribute variants the shared models
 //! do not all reach. Every branch must have run on the device.
 
-use kayak::exec::gpu::{concretize, device_support, GpuPlan, GpuState};
 use kayak::gpu::Emulator;
+use kayak::gpu_exec::{concretize, device_support, GpuPlan, GpuState};
 use kayak::ir::ops::*;
 use kayak::ir::{DType, Graph, Op, Tensor, TypeInfo, ValueId};
 use kayak_tests::*;
@@ -102,7 +102,8 @@ fn check(b: B, positive_inputs: bool) {
     assert_eq!(plan.report().host_nodes, 0);
     // On a stream of its own, as a predictor clone runs.
     let mut state = GpuState::new(dev.new_stream().unwrap());
-    let got = plan.run(&mut state, &inputs).unwrap();
+    plan.run(&mut state, &inputs).unwrap();
+    let got = state.outputs();
     assert_eq!(got.len(), want.len());
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_eq!(a.shape(), b.shape(), "output {i}");

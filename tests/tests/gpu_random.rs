@@ -3,8 +3,8 @@
 //! them, through GPU plans on the CPU emulator with every op that has a device kernel on
 //! the device: each output against the reference evaluation of the original graph.
 
-use kayak::exec::gpu::{concretize, device_support, GpuPlan, GpuState};
 use kayak::gpu::{Device, Emulator};
+use kayak::gpu_exec::{concretize, device_support, GpuPlan, GpuState};
 use kayak_rewrite::verify::graphs::{random_graph, MAX_SIZE};
 use kayak_tests::worst_ratio;
 use std::sync::Arc;
@@ -35,9 +35,10 @@ fn random_graphs_run_on_the_emulated_device_as_the_reference_computes_them() {
                 .unwrap_or_else(|e| panic!("{} seed {seed} {label}: {e}", rg.kind));
             device_nodes += plan.report().device_nodes;
             graphs += 1;
-            let got = plan
-                .run(&mut GpuState::new(dev.clone()), &rg.inputs)
+            let mut state = GpuState::new(dev.clone());
+            plan.run(&mut state, &rg.inputs)
                 .unwrap_or_else(|e| panic!("{} seed {seed} {label}: {e}", rg.kind));
+            let got = state.outputs();
             assert_eq!(got.len(), want.len());
             for (k, (a, b)) in got.iter().zip(&want).enumerate() {
                 let (r, at) = worst_ratio(a, b, 1e-4, 1e-3).unwrap();

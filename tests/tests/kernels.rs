@@ -45,7 +45,7 @@ fn check(
     g.outputs = outs.clone();
     let shapes: Vec<Vec<usize>> = fed.iter().map(|t| t.shape().to_vec()).collect();
     let plan = Plan::new(
-        &g,
+        std::sync::Arc::new(g),
         &shapes,
         &outs,
         PlanOptions {
@@ -55,9 +55,9 @@ fn check(
     )
     .map_err(|e| e.to_string())?;
     plan.check_memory()?;
-    let kernel = plan.steps.first().map_or("none", |s| s.kernel.name());
+    let kernel = plan.steps().next().map_or("none", |s| s.kernel);
     let mut state = RunState::new(threads);
-    plan.run(&g, &fed, &mut state).map_err(|e| e.to_string())?;
+    plan.run(&fed, &mut state).map_err(|e| e.to_string())?;
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let want = op.eval(&refs).map_err(|e| e.to_string())?;
     for (k, (got, want)) in state.outputs().iter().zip(&want).enumerate() {
@@ -760,7 +760,7 @@ fn plan_run_compare(
     case: usize,
 ) -> Vec<&'static str> {
     let plan = Plan::new(
-        g,
+        std::sync::Arc::new(g.clone()),
         &[xt.shape().to_vec()],
         keep,
         PlanOptions {
@@ -770,9 +770,9 @@ fn plan_run_compare(
     )
     .unwrap();
     plan.check_memory().unwrap();
-    let names: Vec<&'static str> = plan.steps.iter().map(|s| s.kernel.name()).collect();
+    let names: Vec<&'static str> = plan.steps().map(|s| s.kernel).collect();
     let mut state = RunState::new(threads);
-    plan.run(g, &vec![xt.clone()], &mut state).unwrap();
+    plan.run(&vec![xt.clone()], &mut state).unwrap();
     let got = &state.outputs()[0];
     let (a, b) = (got.to_f64_vec(), want.to_f64_vec());
     assert_eq!(a.len(), b.len());

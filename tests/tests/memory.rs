@@ -33,7 +33,7 @@ fn arenas_reach_the_lower_bound_and_weights_are_held_once() {
         ) else {
             continue;
         };
-        let Some((p, plan)) = planned_at_the_bound(
+        let Some(p) = planned_at_the_bound(
             "arenas_reach_the_lower_bound_and_weights_are_held_once",
             model,
             &d,
@@ -41,7 +41,7 @@ fn arenas_reach_the_lower_bound_and_weights_are_held_once() {
         ) else {
             continue;
         };
-        let m = &plan.memory;
+        let m = p.last_plan().unwrap().memory();
         let used = m.arena_bytes + m.workspace_bytes;
         assert!(
             m.naive_bytes > 2 * m.arena_bytes,
@@ -88,14 +88,14 @@ fn planned_at_the_bound(
     model: &str,
     d: &std::path::Path,
     threads: usize,
-) -> Option<(Predictor, std::sync::Arc<kayak::exec::Plan>)> {
+) -> Option<Predictor> {
     let mut p = Predictor::new(Config::new().model_dir(d).threads(threads)).unwrap();
     let x = model_inputs(test, model, d, &p)?;
     p.run_with(&x).unwrap();
-    let plan = p.last_plan().unwrap().clone();
+    let plan = p.last_plan_as::<kayak::exec::Plan>().unwrap();
     plan.check_memory()
         .unwrap_or_else(|e| panic!("{model}: {e}"));
-    let m = &plan.memory;
+    let m = plan.memory();
     let used = m.arena_bytes + m.workspace_bytes;
     assert!(
         used as f64 <= 1.05 * m.lower_bound_bytes as f64,
@@ -104,7 +104,7 @@ fn planned_at_the_bound(
         m.workspace_bytes,
         m.lower_bound_bytes
     );
-    Some((p, plan))
+    Some(p)
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn reuse_off_and_two_threads_compute_the_same() {
         let want = base.run_with(&x).unwrap();
         let mut no_reuse = Predictor::new(Config::new().model_dir(&d).memory_optim(false)).unwrap();
         let got = no_reuse.run_with(&x).unwrap();
-        let m = &no_reuse.last_plan().unwrap().memory;
+        let m = no_reuse.last_plan().unwrap().memory();
         assert_eq!(m.in_place_steps, 0);
         assert!(
             m.arena_bytes >= m.naive_bytes,
@@ -210,15 +210,21 @@ fn the_memory_schedule_runs_a_branch_to_its_end_first() {
         )
         .unwrap()[0];
     g.outputs = vec![y];
-    let plan = Plan::new(&g, &[vec![1, 8, 32, 32]], &[y], PlanOptions::default()).unwrap();
+    let g = std::sync::Arc::new(g);
+    let plan = Plan::new(
+        g.clone(),
+        &[vec![1, 8, 32, 32]],
+        &[y],
+        PlanOptions::default(),
+    )
+    .unwrap();
     plan.check_memory().unwrap();
     let big = 8 * 32 * 32 * 4;
-    assert!(plan.memory.reordered, "{:?}", plan.memory);
-    assert!(plan.memory.arena_bytes < 2 * big, "{:?}", plan.memory);
-    assert!(plan.memory.lower_bound_bytes < 2 * big);
+    assert!(plan.memory().reordered, "{:?}", plan.memory());
+    assert!(plan.memory().arena_bytes < 2 * big, "{:?}", plan.memory());
+    assert!(plan.memory().lower_bound_bytes < 2 * big);
     let order: Vec<&str> = plan
-        .steps
-        .iter()
+        .steps()
         .map(|s| g.nodes[s.node].origin.as_str())
         .collect();
     assert_eq!(order, ["a1", "a2", "b1", "b2", "y"]);
@@ -228,7 +234,7 @@ fn the_memory_schedule_runs_a_branch_to_its_end_first() {
     )
     .unwrap();
     let mut st = RunState::new(1);
-    plan.run(&g, &vec![xs.clone()], &mut st).unwrap();
+    plan.run(&vec![xs.clone()], &mut st).unwrap();
     let want = g.evaluate(&[xs]).unwrap();
     let (r, _) = kayak_tests::worst_ratio(&st.outputs()[0], &want[0], 1e-6, 1e-5).unwrap();
     assert!(r <= 1.0);
@@ -254,7 +260,7 @@ fn every_dynamic_case_runs_on_native_kernels_only() {
             .map(|n| npy(&dy.join(case["inputs"][n].as_str().unwrap())).unwrap())
             .collect();
         p.run_with(&x).unwrap();
-        let m = &p.last_plan().unwrap().memory;
+        let m = p.last_plan().unwrap().memory();
         assert_eq!(
             m.fallback_steps, 0,
             "{}: {} steps on the reference fallback",

@@ -138,7 +138,7 @@ fn every_op_case_matches_paddle_on_the_emulated_gpu() {
     );
     let (mut device, mut host) = (0, std::collections::BTreeMap::new());
     for (p, shapes) in &predictors {
-        let r = p.gpu_report(shapes).unwrap().unwrap();
+        let r = kayak_tests::gpu_report(p, shapes).unwrap();
         device += r.device_nodes;
         for (k, v) in r.host_ops {
             *host.entry(k).or_insert(0) += v;

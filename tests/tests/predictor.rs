@@ -61,9 +61,9 @@ fn plans_are_cached_per_shape_signature_and_bounded() {
     assert!(!std::sync::Arc::ptr_eq(&a, &b));
     // The shape chain (shape → slice → reshape) is folded per signature.
     assert!(
-        b.steps.len() < p.model().op_histogram.values().sum::<usize>(),
+        b.step_count() < p.model().op_histogram.values().sum::<usize>(),
         "{} steps for {} nodes",
-        b.steps.len(),
+        b.step_count(),
         p.model().op_histogram.values().sum::<usize>()
     );
     // Capacity 2: a third signature evicts the least recently used one.

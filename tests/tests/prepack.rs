@@ -20,7 +20,7 @@ fn mm(trans_x: bool, trans_y: bool) -> MatMul {
 /// Runs the graph's plan on `x` and returns its outputs.
 fn run(g: &Graph, x: &Tensor, threads: usize) -> Vec<Tensor> {
     let plan = Plan::new(
-        g,
+        std::sync::Arc::new(g.clone()),
         &[x.shape().to_vec()],
         &g.outputs,
         PlanOptions {
@@ -29,9 +29,9 @@ fn run(g: &Graph, x: &Tensor, threads: usize) -> Vec<Tensor> {
         },
     )
     .unwrap();
-    assert_eq!(plan.memory.fallback_steps, 0, "every step native");
+    assert_eq!(plan.memory().fallback_steps, 0, "every step native");
     let mut state = RunState::new(threads);
-    plan.run(g, &vec![x.clone()], &mut state).unwrap();
+    plan.run(&vec![x.clone()], &mut state).unwrap();
     state.outputs().to_vec()
 }
 

@@ -108,7 +108,8 @@ fn steady_state_runs_allocate_nothing() {
             let want = outs.clone();
             let plan = p.last_plan().unwrap().clone();
             assert_eq!(
-                plan.memory.fallback_steps, 0,
+                plan.memory().fallback_steps,
+                0,
                 "{model}: every step has a native kernel"
             );
             step(&mut p, &inputs, &mut outs);

@@ -32,8 +32,9 @@ const CONTROL_FLOW: &[&str] = &[
 /// A model read into the IR.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The graph: inputs in feed order, outputs in fetch order, weights as constants.
-    pub graph: Graph,
+    /// The graph: inputs in feed order, outputs in fetch order, weights as constants
+    /// (shared: a predictor's plans run it; `Arc::make_mut` edits a copy if it is shared).
+    pub graph: std::sync::Arc<Graph>,
     /// Each model variable name → the value holding its last definition.
     pub vars: HashMap<String, ValueId>,
     /// Op types of the program and their counts (feed and fetch included).
@@ -311,7 +312,7 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         reason: source.to_string(),
     })?;
     Ok(Model {
-        graph: g,
+        graph: std::sync::Arc::new(g),
         vars: defs,
         op_histogram,
         param_count,

@@ -1,166 +1,33 @@
-//! Execution plans: order, kernels, and where every value lives.
+//! Making a plan: which nodes run, in which order, their kernels, and every value's place.
 
-use crate::cpu::{self, Kernel};
+use super::{next_id, DynamicPlan, Loc, MemoryReport, Plan, PlanOptions, Step, Storage};
+use crate::cpu::{self, StepKernel};
 use crate::memory::{self, Lifetime};
 use crate::{Error, Result};
-use kayak_ir::{DType, Graph, Tensor, TypeInfo, ValueDef, ValueId};
+use kayak_ir::{DType, Graph, Tensor, ValueDef, ValueId};
 use std::sync::Arc;
-
-/// Where a value's data lives during a run.
-#[derive(Debug, Clone)]
-pub enum Storage {
-    /// In graph input `k` (read only).
-    Input(usize),
-    /// In a weight or a value folded at plan time (read only).
-    Const(Arc<Tensor>),
-    /// In the run's arena, at this byte offset.
-    Arena(usize),
-    /// In the run's output tensor `j` (a kept value: never overwritten).
-    Output(usize),
-}
-
-/// A value's storage, type and element count. Views share their base's storage.
-#[derive(Debug, Clone)]
-pub struct Loc {
-    /// Where the data is.
-    pub storage: Storage,
-    /// Element type.
-    pub dtype: DType,
-    /// Shape.
-    pub shape: Vec<usize>,
-    /// Elements.
-    pub len: usize,
-}
-
-impl Loc {
-    /// Size in bytes.
-    pub fn bytes(&self) -> usize {
-        self.len * self.dtype.size_of()
-    }
-}
-
-/// One node to run.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// Node index in the graph.
-    pub node: usize,
-    /// Its input values.
-    pub inputs: Vec<ValueId>,
-    /// Its output values.
-    pub outputs: Vec<ValueId>,
-    /// The kernel that runs it.
-    pub kernel: Kernel,
-    /// The input read from the output's buffer (the op runs in place), if any.
-    pub in_place: Option<usize>,
-    /// Scratch: byte offset in the arena and length in f32s.
-    pub scratch: Option<(usize, usize)>,
-}
-
-/// Memory figures of a plan (bytes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MemoryReport {
-    /// The arena: every intermediate tensor and kernel scratch.
-    pub arena_bytes: usize,
-    /// Memory outside the arena that runs need (none: scratch is planned in the arena).
-    pub workspace_bytes: usize,
-    /// Kernel scratch (inside the arena), summed over steps.
-    pub scratch_bytes: usize,
-    /// The most bytes alive at one step: intermediates (views count as their base) and
-    /// the step's kernel scratch.
-    pub lower_bound_bytes: usize,
-    /// The sum of all intermediates' bytes (no reuse at all).
-    pub naive_bytes: usize,
-    /// Bytes of the kept outputs (held outside the arena).
-    pub output_bytes: usize,
-    /// Intermediate tensors.
-    pub intermediates: usize,
-    /// Views that alias their input.
-    pub aliased_views: usize,
-    /// Steps that run in place.
-    pub in_place_steps: usize,
-    /// Steps that fall back to the reference op (these allocate).
-    pub fallback_steps: usize,
-    /// The memory-aware execution order was used (it gave a smaller arena than the
-    /// graph's order).
-    pub reordered: bool,
-}
-
-/// How plans are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanOptions {
-    /// Threads a run uses (kernel scratch is sized for them).
-    pub threads: usize,
-    /// Use native kernels (`false`: every step runs the reference op).
-    pub native: bool,
-    /// Reuse memory (`false`: every intermediate gets its own arena slot).
-    pub reuse: bool,
-}
-
-impl Default for PlanOptions {
-    fn default() -> Self {
-        PlanOptions {
-            threads: 1,
-            native: true,
-            reuse: true,
-        }
-    }
-}
-
-/// An immutable plan for one input-shape signature; shared between runs and predictor
-/// clones. Each run brings its own [`crate::RunState`] (arena, outputs, threads).
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// Input shapes this plan is for.
-    pub input_shapes: Vec<Vec<usize>>,
-    /// Steps in execution order.
-    pub steps: Vec<Step>,
-    /// Concrete type of every value.
-    pub types: Vec<TypeInfo>,
-    /// Where each value lives (`None`: not needed).
-    pub locs: Vec<Option<Loc>>,
-    /// The kept values, in the order asked for.
-    pub keep: Vec<ValueId>,
-    /// Memory figures.
-    pub memory: MemoryReport,
-    /// The options it was made with.
-    pub options: PlanOptions,
-    /// Set when some value's shape depends on data computed during the run: then there is
-    /// no arena; every step runs the reference op and values are allocated (and freed
-    /// after their last read) as the run goes.
-    pub dynamic: Option<DynamicPlan>,
-    /// Tells plans apart in a run state's adaptive choices ([`crate::RunState`]); unique
-    /// in the process (a clone keeps it: the same steps).
-    pub(crate) id: u64,
-}
-
-/// A fresh plan id.
-fn next_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// What a run needs when shapes are only known as the run goes.
-#[derive(Debug, Clone)]
-pub struct DynamicPlan {
-    /// Weights and values folded at plan time, by value id.
-    pub consts: Vec<Option<Arc<Tensor>>>,
-    /// The last step that reads each value.
-    pub last_read: Vec<Option<usize>>,
-    /// Why the plan is dynamic.
-    pub reason: String,
-}
 
 impl Plan {
     /// Plans `graph` for concrete input shapes, producing `keep` (graph outputs and any
-    /// fetched variables).
+    /// fetched variables). The plan is checked before it is returned
+    /// ([`Plan::check_memory`]).
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if the shapes do not type-check or a kept value is not in the graph;
+    /// [`Error::Invalid`] if the plan made breaks one of its own invariants (a bug).
     pub fn new(
-        graph: &Graph,
+        graph: Arc<Graph>,
         input_shapes: &[Vec<usize>],
         keep: &[ValueId],
         options: PlanOptions,
     ) -> Result<Plan> {
-        let spec = graph.specialize(input_shapes).map_err(Error::Plan)?;
         let nv = graph.values.len();
+        if let Some(&k) = keep.iter().find(|&&k| k >= nv) {
+            return Err(Error::Plan(kayak_ir::Error::Graph(format!(
+                "kept value {k} is not in the graph ({nv} values)"
+            ))));
+        }
+        let spec = graph.specialize(input_shapes).map_err(Error::Plan)?;
         // Which nodes run: those computing a needed, non-folded value.
         let mut needed = vec![false; nv];
         for &k in keep {
@@ -194,15 +61,37 @@ impl Plan {
                 &run_node,
             ));
         }
+        let plan = Plan::best(graph, input_shapes, keep, options, &spec, &run_node)?;
+        plan.check_memory().map_err(Error::Invalid)?;
+        Ok(plan)
+    }
+
+    /// The plan in the graph's order or in the memory-aware one, whichever has the smaller
+    /// arena.
+    fn best(
+        graph: Arc<Graph>,
+        input_shapes: &[Vec<usize>],
+        keep: &[ValueId],
+        options: PlanOptions,
+        spec: &kayak_ir::Specialized,
+        run_node: &[bool],
+    ) -> Result<Plan> {
         // Two execution orders: the graph's, and one scheduled to keep less memory alive;
         // the one with the smaller arena is kept.
         let graph_order: Vec<usize> = (0..graph.nodes.len()).filter(|&n| run_node[n]).collect();
-        let greedy = memory_order(graph, &spec, &run_node, keep);
-        let a = Plan::build(graph, input_shapes, keep, options, &spec, &graph_order)?;
+        let greedy = super::order::memory_order(&graph, spec, run_node, keep);
+        let a = Plan::build(
+            graph.clone(),
+            input_shapes,
+            keep,
+            options,
+            spec,
+            &graph_order,
+        )?;
         if greedy == graph_order {
             return Ok(a);
         }
-        let mut b = Plan::build(graph, input_shapes, keep, options, &spec, &greedy)?;
+        let mut b = Plan::build(graph, input_shapes, keep, options, spec, &greedy)?;
         if b.memory.arena_bytes < a.memory.arena_bytes {
             b.memory.reordered = true;
             Ok(b)
@@ -212,7 +101,7 @@ impl Plan {
     }
 
     fn build(
-        graph: &Graph,
+        graph: Arc<Graph>,
         input_shapes: &[Vec<usize>],
         keep: &[ValueId],
         options: PlanOptions,
@@ -244,8 +133,18 @@ impl Plan {
                 (ValueDef::Node { .. }, Some(t)) => t.clone(),
                 _ => continue,
             };
+            // Kernels read a constant's elements in a row from its first: one in another
+            // layout (any safe code can make one) is copied into standard layout.
+            let t = if crate::cpu::Region::of_tensor(&t).is_some() {
+                t
+            } else {
+                Arc::new(t.to_standard_layout())
+            };
+            let data = crate::cpu::Region::of_tensor(&t).ok_or_else(|| {
+                Error::Invalid("a constant in standard layout has no region".into())
+            })?;
             locs[v] = Some(loc(
-                Storage::Const(t.clone()),
+                Storage::Const(t.clone(), data),
                 t.dtype(),
                 t.shape().to_vec(),
             ));
@@ -263,7 +162,7 @@ impl Plan {
                 outs.push((spec.types[o].dtype, concrete(o)?));
             }
             let kernel = if node.op.is_view() {
-                Kernel::Alias
+                StepKernel::Alias
             } else if options.native {
                 let ti: Vec<cpu::Ty<'_>> = ins.iter().map(|(d, s)| (*d, s.as_slice())).collect();
                 let to: Vec<cpu::Ty<'_>> = outs.iter().map(|(d, s)| (*d, s.as_slice())).collect();
@@ -271,13 +170,14 @@ impl Plan {
                     .inputs
                     .iter()
                     .map(|&i| match locs[i].as_ref().map(|l| &l.storage) {
-                        Some(Storage::Const(t)) => Some(&**t),
+                        Some(Storage::Const(t, _)) => Some(&**t),
                         _ => None,
                     })
                     .collect();
-                cpu::compile(&node.op, &ti, &vals, &to).unwrap_or(Kernel::Fallback)
+                cpu::compile(&node.op, &ti, &vals, &to)
+                    .map_or(StepKernel::Fallback, StepKernel::Native)
             } else {
-                Kernel::Fallback
+                StepKernel::Fallback
             };
             steps.push(Step {
                 node: n,
@@ -301,15 +201,14 @@ impl Plan {
             for &k in keep {
                 kept[k] = true;
             }
-            cpu::merge_conv_se(&mut steps, &readers, &kept);
             let weight = |v: usize| -> Option<Vec<f32>> {
-                let Some(Storage::Const(t)) = locs[v].as_ref().map(|l| &l.storage) else {
+                let Some(Storage::Const(t, _)) = locs[v].as_ref().map(|l| &l.storage) else {
                     return None;
                 };
                 let a = t.as_f32()?.as_standard_layout();
                 a.as_slice().map(<[f32]>::to_vec)
             };
-            cpu::merge_expand_dw(&mut steps, &readers, &kept, &weight, options.threads);
+            cpu::merge_steps(&mut steps, &readers, &kept, &weight, options.threads);
         }
         // Last step reading each value.
         let mut last_read: Vec<Option<usize>> = vec![None; nv];
@@ -345,14 +244,14 @@ impl Plan {
                     bytes: 0,
                 };
                 if let Some(j) = kept_at[o] {
-                    if matches!(step.kernel, Kernel::Alias) {
-                        step.kernel = Kernel::Copy;
+                    if matches!(step.kernel, StepKernel::Alias) {
+                        step.kernel = StepKernel::Copy;
                     }
                     locs[o] = Some(loc(Storage::Output(j), dtype, shape));
                     continue;
                 }
                 let input0 = step.inputs.first().copied();
-                if matches!(step.kernel, Kernel::Alias) && oi == 0 {
+                if matches!(step.kernel, StepKernel::Alias) && oi == 0 {
                     // A view: the base's storage with the new shape.
                     let base = input0.and_then(|i| locs[i].clone()).ok_or_else(|| {
                         Error::Plan(kayak_ir::Error::Graph("view of a missing value".into()))
@@ -417,7 +316,7 @@ impl Plan {
             if sc > 0 {
                 scratch_req.push((s, sc));
             }
-            if matches!(step.kernel, Kernel::Fallback) {
+            if matches!(step.kernel, StepKernel::Fallback) {
                 report.fallback_steps += 1;
             }
         }
@@ -467,6 +366,7 @@ impl Plan {
             .filter_map(|&k| locs[k].as_ref().map(Loc::bytes))
             .sum();
         Ok(Plan {
+            graph,
             input_shapes: input_shapes.to_vec(),
             steps,
             types: spec.types.clone(),
@@ -480,7 +380,7 @@ impl Plan {
     }
 
     fn dynamic(
-        graph: &Graph,
+        graph: Arc<Graph>,
         input_shapes: &[Vec<usize>],
         keep: &[ValueId],
         options: PlanOptions,
@@ -505,7 +405,7 @@ impl Plan {
                 node: n,
                 inputs: node.inputs.clone(),
                 outputs: node.outputs.clone(),
-                kernel: Kernel::Fallback,
+                kernel: StepKernel::Fallback,
                 in_place: None,
                 scratch: None,
             })
@@ -525,6 +425,7 @@ impl Plan {
             ..MemoryReport::default()
         };
         Plan {
+            graph,
             input_shapes: input_shapes.to_vec(),
             steps,
             types: spec.types,
@@ -540,192 +441,4 @@ impl Plan {
             id: next_id(),
         }
     }
-
-    /// Checks the plan's memory invariants: arena regions of values alive at the same step
-    /// never overlap (unless one is the in-place input of the step writing the other), and
-    /// every region lies inside the arena. Tests call it on every model.
-    pub fn check_memory(&self) -> std::result::Result<(), String> {
-        let arena = self.memory.arena_bytes;
-        // Lifetime of each arena value: [producing step, last read].
-        let mut life: Vec<Option<(usize, usize)>> = vec![None; self.locs.len()];
-        for (s, step) in self.steps.iter().enumerate() {
-            for &o in &step.outputs {
-                life[o] = Some((s, s));
-            }
-            for &i in &step.inputs {
-                if let Some(l) = life[i].as_mut() {
-                    l.1 = s;
-                }
-            }
-        }
-        let region = |v: usize| -> Option<(usize, usize)> {
-            match self.locs[v].as_ref()?.storage {
-                Storage::Arena(o) => Some((o, o + self.locs[v].as_ref()?.bytes())),
-                _ => None,
-            }
-        };
-        // Values sharing a buffer on purpose: views with their base, in-place outputs with
-        // the input they overwrite.
-        let mut root: Vec<usize> = (0..self.locs.len()).collect();
-        for step in &self.steps {
-            let o = step.outputs[0];
-            if matches!(step.kernel, Kernel::Alias) {
-                root[o] = root[step.inputs[0]];
-            } else if let Some(k) = step.in_place {
-                root[o] = root[step.inputs[k]];
-            }
-        }
-        let vals: Vec<usize> = (0..self.locs.len())
-            .filter(|&v| region(v).is_some() && life[v].is_some())
-            .collect();
-        for &v in &vals {
-            let (s, e) = region(v).expect("filtered");
-            if e > arena {
-                return Err(format!("value {v} [{s}, {e}) outside the arena ({arena})"));
-            }
-        }
-        for (x, &a) in vals.iter().enumerate() {
-            for &b in &vals[x + 1..] {
-                let (la, lb) = (life[a].expect("f"), life[b].expect("f"));
-                if la.0 > lb.1 || lb.0 > la.1 {
-                    continue;
-                }
-                let (ra, rb) = (region(a).expect("f"), region(b).expect("f"));
-                if ra.0 >= rb.1 || rb.0 >= ra.1 {
-                    continue;
-                }
-                if root[a] == root[b] {
-                    continue;
-                }
-                return Err(format!(
-                    "values {a} {ra:?} (steps {la:?}) and {b} {rb:?} (steps {lb:?}) overlap"
-                ));
-            }
-        }
-        for (s, step) in self.steps.iter().enumerate() {
-            let Some(out) = step.outputs.first().and_then(|&o| region(o)) else {
-                continue;
-            };
-            for (k, &i) in step.inputs.iter().enumerate() {
-                if let Some(r) = region(i) {
-                    let overlap = r.0 < out.1 && out.0 < r.1;
-                    if overlap && step.in_place != Some(k) && !matches!(step.kernel, Kernel::Alias)
-                    {
-                        return Err(format!("step {s}: input {k} overlaps the output"));
-                    }
-                }
-            }
-            if let Some((off, floats)) = step.scratch {
-                if off + floats * 4 > arena {
-                    return Err(format!("step {s}: scratch outside the arena"));
-                }
-                for &v in step.inputs.iter().chain(&step.outputs) {
-                    if let Some(r) = region(v) {
-                        if r.0 < off + floats * 4 && off < r.1 {
-                            return Err(format!("step {s}: scratch overlaps value {v}"));
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A topological order of the nodes that run, scheduled greedily to keep less memory
-/// alive: among the ready nodes, the one that frees the most bytes (inputs it reads for
-/// the last time) net of what it allocates (its outputs; views allocate nothing) goes
-/// first; ties keep the graph's order.
-fn memory_order(
-    graph: &Graph,
-    spec: &kayak_ir::Specialized,
-    run_node: &[bool],
-    keep: &[ValueId],
-) -> Vec<usize> {
-    let nv = graph.values.len();
-    let mut producer: Vec<Option<usize>> = vec![None; nv];
-    for (n, node) in graph.nodes.iter().enumerate() {
-        if run_node[n] {
-            for &o in &node.outputs {
-                producer[o] = Some(n);
-            }
-        }
-    }
-    let bytes = |v: ValueId| -> i64 {
-        if producer[v].is_none() || keep.contains(&v) {
-            return 0;
-        }
-        spec.types[v].shape.to_known().map_or(0, |s| {
-            (s.iter().product::<usize>() * spec.types[v].dtype.size_of()) as i64
-        })
-    };
-    let mut readers = vec![0usize; nv];
-    let mut waiting = vec![0usize; graph.nodes.len()];
-    for (n, node) in graph.nodes.iter().enumerate() {
-        if !run_node[n] {
-            continue;
-        }
-        let mut deps = std::collections::BTreeSet::new();
-        for &i in &node.inputs {
-            readers[i] += 1;
-            if let Some(p) = producer[i] {
-                deps.insert(p);
-            }
-        }
-        waiting[n] = deps.len();
-    }
-    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); graph.nodes.len()];
-    for (n, node) in graph.nodes.iter().enumerate() {
-        if !run_node[n] {
-            continue;
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for &i in &node.inputs {
-            if let Some(p) = producer[i] {
-                if seen.insert(p) {
-                    consumers[p].push(n);
-                }
-            }
-        }
-    }
-    let mut ready: Vec<usize> = (0..graph.nodes.len())
-        .filter(|&n| run_node[n] && waiting[n] == 0)
-        .collect();
-    let mut order = Vec::new();
-    while !ready.is_empty() {
-        let score = |n: usize| -> i64 {
-            let node = &graph.nodes[n];
-            let mut freed = 0;
-            let mut counted = std::collections::BTreeSet::new();
-            for &i in &node.inputs {
-                let uses = node.inputs.iter().filter(|&&j| j == i).count();
-                if readers[i] == uses && counted.insert(i) {
-                    freed += bytes(i);
-                }
-            }
-            let alloc: i64 = if node.op.is_view() {
-                0
-            } else {
-                node.outputs.iter().map(|&o| bytes(o)).sum()
-            };
-            freed - alloc
-        };
-        let (pos, &n) = ready
-            .iter()
-            .enumerate()
-            .max_by_key(|&(_, &n)| (score(n), std::cmp::Reverse(n)))
-            .expect("non-empty");
-        ready.swap_remove(pos);
-        order.push(n);
-        for &i in &graph.nodes[n].inputs {
-            readers[i] -= 1;
-        }
-        for &c in &consumers[n] {
-            waiting[c] -= 1;
-            if waiting[c] == 0 {
-                ready.push(c);
-            }
-        }
-    }
-    order
 }

@@ -1,107 +1,14 @@
-//! Execution on a GPU ([`kayak_gpu::Device`]: an NVIDIA GPU, or the CPU emulator that runs
-//! the same kernels in tests): a [`GpuPlan`] per input-shape signature.
-//!
-//! A plan takes a graph whose types are concrete ([`concretize`]) and a side per node
-//! (device or host; see `kayak_rewrite::place`, which minimizes op times plus copies).
-//! Every device node is lowered ([`lower`]) to kernels generated as CUDA C for its exact
-//! shapes and attributes (elementwise chains with their activations, direct convolutions
-//! with their whole epilogue, pooling, softmax, layer norms, SE blocks, gathers for data
-//! movement) or to a GEMM and its epilogue kernel; all the plan's kernels are compiled as
-//! one module. A node with no lowering runs on the host with its reference op. Values cross
-//! between the sides once per direction: uploaded before the first device reader, downloaded
-//! before the first host reader or at the end for an output.
-//!
-//! Memory: weights and index tables read on the device are uploaded once, into one
-//! allocation; every device intermediate, upload and scratch buffer gets an offset in one
-//! device arena from the same liveness planner as the CPU's ([`crate::memory`]), views
-//! aliasing their input.
+//! GPU plans: a concrete graph, its nodes' sides, its kernels compiled as one module, its
+//! weights on the device, and its steps.
 
-mod lower;
-
-pub use lower::{lower, DevOp, Operand};
-
-use crate::memory::{assign_offsets, Lifetime};
-use crate::{Error, Result};
+use crate::lower::{self, lower, DevOp, Operand};
+use crate::{gpu_err, Error, Result};
+use kayak_exec::memory::{assign_offsets, Lifetime};
+use kayak_exec::Inputs;
 use kayak_gpu::{Arg, DevPtr, Device, Gemm, LaunchDims, Module, Source};
 use kayak_ir::{DType, Graph, Tensor, ValueDef, ValueId};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// `graph` with every value's type made concrete for `shapes` (one per graph input), the
-/// values that specialization computes (shape arithmetic) turned into constants and their
-/// nodes dropped; `keep` mapped to the new graph's ids.
-///
-/// # Errors
-/// [`Error::Plan`] if the shapes do not type-check.
-pub fn concretize(
-    graph: &Graph,
-    keep: &[ValueId],
-    shapes: &[Vec<usize>],
-) -> Result<(Graph, Vec<ValueId>)> {
-    let spec = graph.specialize(shapes).map_err(Error::Plan)?;
-    let mut g = Graph::new();
-    let mut map: Vec<Option<ValueId>> = vec![None; graph.values.len()];
-    for &v in &graph.inputs {
-        map[v] = Some(
-            g.add_input(&graph.values[v].name, spec.types[v].clone())
-                .map_err(Error::Plan)?,
-        );
-    }
-    for (v, value) in graph.values.iter().enumerate() {
-        let t = match (&value.def, &spec.folded[v]) {
-            (ValueDef::Const(t), _) => t.clone(),
-            (_, Some(t)) => t.clone(),
-            _ => continue,
-        };
-        map[v] = Some(g.add_const(&value.name, t).map_err(Error::Plan)?);
-    }
-    for node in &graph.nodes {
-        if node.outputs.iter().all(|&o| map[o].is_some()) {
-            continue;
-        }
-        let ins: Vec<ValueId> = node
-            .inputs
-            .iter()
-            .map(|&i| {
-                map[i].ok_or_else(|| {
-                    Error::Plan(kayak_ir::Error::Graph(format!(
-                        "{}: input {} not computed",
-                        node.origin, graph.values[i].name
-                    )))
-                })
-            })
-            .collect::<Result<_>>()?;
-        let names: Vec<&str> = node
-            .outputs
-            .iter()
-            .map(|&o| graph.values[o].name.as_str())
-            .collect();
-        let outs = g
-            .add_node(node.op.clone(), ins, &names, &node.origin)
-            .map_err(Error::Plan)?;
-        for (&o, n) in node.outputs.iter().zip(outs) {
-            map[o] = Some(n);
-        }
-    }
-    let keep = keep
-        .iter()
-        .map(|&k| {
-            map[k].ok_or_else(|| {
-                Error::Plan(kayak_ir::Error::Graph(format!(
-                    "kept value {} not computed",
-                    graph.values[k].name
-                )))
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    g.outputs = keep.clone();
-    Ok((g, keep))
-}
-
-/// Per node of a concrete graph: whether it has a device lowering.
-pub fn device_support(g: &Graph) -> Vec<bool> {
-    (0..g.nodes.len()).map(|k| lower(g, k).is_some()).collect()
-}
 
 /// A device allocation, freed on drop.
 struct Buffer {
@@ -162,6 +69,8 @@ pub struct GpuState {
     dev: Arc<dyn Device>,
     arena: Option<Buffer>,
     arena_bytes: usize,
+    /// The kept values of the last run.
+    outputs: Vec<Tensor>,
 }
 
 impl std::fmt::Debug for GpuState {
@@ -181,7 +90,13 @@ impl GpuState {
             dev,
             arena: None,
             arena_bytes: 0,
+            outputs: Vec::new(),
         }
+    }
+
+    /// The kept values of the last run.
+    pub fn outputs(&self) -> &[Tensor] {
+        &self.outputs
     }
 
     /// The arena's address, grown to at least `bytes`.
@@ -189,7 +104,10 @@ impl GpuState {
         if bytes > self.arena_bytes || self.arena.is_none() {
             self.arena = None;
             self.arena = Some(Buffer {
-                ptr: self.dev.alloc(bytes.max(self.arena_bytes).max(256))?,
+                ptr: self
+                    .dev
+                    .alloc(bytes.max(self.arena_bytes).max(256))
+                    .map_err(gpu_err)?,
                 dev: self.dev.clone(),
             });
             self.arena_bytes = bytes.max(self.arena_bytes);
@@ -226,10 +144,14 @@ pub struct GpuPlan {
     dev: Arc<dyn Device>,
     module: Option<Box<dyn Module>>,
     graph: Graph,
+    /// The input shapes it runs.
+    shapes: Vec<Vec<usize>>,
     steps: Vec<GStep>,
     arena_bytes: usize,
     _weights: Option<Buffer>,
     report: GpuReport,
+    /// The device arena, as an executor's memory figures.
+    memory: kayak_exec::MemoryReport,
 }
 
 impl std::fmt::Debug for GpuPlan {
@@ -389,12 +311,24 @@ impl GpuPlan {
     /// `on_device[k]`; the graph's outputs are what a run returns.
     ///
     /// # Errors
-    /// [`Error::Gpu`] if a node placed on the device has no lowering, or the device fails
+    /// [`Error::Backend`] if a node placed on the device has no lowering, or the device fails
     /// (compiling, allocating, uploading weights).
     pub fn new(dev: Arc<dyn Device>, graph: Graph, on_device: &[bool]) -> Result<GpuPlan> {
+        let shapes = graph
+            .inputs
+            .iter()
+            .map(|&v| {
+                graph.values[v].ty.shape.to_known().ok_or_else(|| {
+                    Error::Plan(kayak_ir::Error::Graph(format!(
+                        "input {} has no concrete shape",
+                        graph.values[v].name
+                    )))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let g = &graph;
         if on_device.len() != g.nodes.len() {
-            return Err(Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+            return Err(gpu_err(kayak_gpu::GpuError::Launch(format!(
                 "{} sides for {} nodes",
                 on_device.len(),
                 g.nodes.len()
@@ -404,7 +338,7 @@ impl GpuPlan {
         for (k, node) in g.nodes.iter().enumerate() {
             if on_device[k] {
                 let l = lower(g, k).ok_or_else(|| {
-                    Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+                    gpu_err(kayak_gpu::GpuError::Launch(format!(
                         "{}: {} has no device kernel but was placed on the device",
                         node.origin,
                         node.op.name()
@@ -487,7 +421,7 @@ impl GpuPlan {
                     DevOp::Gemm { gemm, a, b: bm, c } => {
                         let slot = |b: &mut Builder<'_>, o: &Operand| match b.operand(o, k) {
                             Err(slot) => Ok(slot),
-                            Ok(_) => Err(Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+                            Ok(_) => Err(gpu_err(kayak_gpu::GpuError::Launch(format!(
                                 "{}: a GEMM operand that is not a tensor",
                                 node.origin
                             )))),
@@ -520,16 +454,17 @@ impl GpuPlan {
 
         // Addresses.
         let (offsets, arena_bytes) = assign_offsets(&buffers);
+        let buffers_len = buffers.len();
         let weights = if weight_bytes.is_empty() {
             None
         } else {
             let b = Buffer {
-                ptr: dev.alloc(weight_bytes.len())?,
+                ptr: dev.alloc(weight_bytes.len()).map_err(gpu_err)?,
                 dev: dev.clone(),
             };
-            dev.upload(b.ptr, &weight_bytes)?;
+            dev.upload(b.ptr, &weight_bytes).map_err(gpu_err)?;
             // Runs read the weights from streams of their own: the upload must be done.
-            dev.synchronize()?;
+            dev.synchronize().map_err(gpu_err)?;
             Some(b)
         };
         let addr = |s: Slot| -> Addr {
@@ -558,22 +493,44 @@ impl GpuPlan {
         let module = if source.kernels.is_empty() {
             None
         } else {
-            Some(dev.compile(&source)?)
+            Some(dev.compile(&source).map_err(gpu_err)?)
+        };
+        let memory = kayak_exec::MemoryReport {
+            arena_bytes,
+            intermediates: buffers_len,
+            ..Default::default()
         };
         Ok(GpuPlan {
             dev,
             module,
             graph,
+            shapes,
             steps,
             arena_bytes,
             _weights: weights,
             report,
+            memory,
         })
     }
 
     /// What runs where.
     pub fn report(&self) -> &GpuReport {
         &self.report
+    }
+
+    /// The input shapes it runs.
+    pub fn shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+
+    /// Steps a run takes (launches, GEMMs, copies, host ops).
+    pub fn steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The device arena, as an executor's memory figures.
+    pub fn memory_report(&self) -> &kayak_exec::MemoryReport {
+        &self.memory
     }
 
     /// The planned graph.
@@ -591,21 +548,25 @@ impl GpuPlan {
     ///
     /// # Errors
     /// [`Error::Input`] for inputs that do not match the plan; [`Error::Node`] for a host
-    /// op failing; [`Error::Gpu`] for the device failing.
-    pub fn run(&self, state: &mut GpuState, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    /// op failing; [`Error::Backend`] for the device failing.
+    pub fn run(&self, state: &mut GpuState, inputs: &dyn Inputs) -> Result<()> {
         let g = &self.graph;
-        if inputs.len() != g.inputs.len() {
+        if inputs.count() != g.inputs.len() {
             return Err(Error::Input {
-                index: inputs.len().min(g.inputs.len()),
+                index: inputs.count().min(g.inputs.len()),
                 reason: format!(
                     "{} inputs given, the plan has {}",
-                    inputs.len(),
+                    inputs.count(),
                     g.inputs.len()
                 ),
             });
         }
         let mut host: Vec<Option<Tensor>> = vec![None; g.values.len()];
-        for (i, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
+        for (i, &v) in g.inputs.iter().enumerate() {
+            let t = inputs.input(i).ok_or_else(|| Error::Input {
+                index: i,
+                reason: "not set".into(),
+            })?;
             let want = &g.values[v].ty;
             if t.dtype() != want.dtype || Some(t.shape().to_vec()) != want.shape.to_known() {
                 return Err(Error::Input {
@@ -627,9 +588,10 @@ impl GpuPlan {
         for step in &self.steps {
             match step {
                 GStep::Launch { kernel, dims, args } => {
-                    let m = self.module.as_ref().ok_or_else(|| {
-                        Error::Gpu(kayak_gpu::GpuError::Launch("no module".into()))
-                    })?;
+                    let m = self
+                        .module
+                        .as_ref()
+                        .ok_or_else(|| gpu_err(kayak_gpu::GpuError::Launch("no module".into())))?;
                     let args: Vec<Arg> = args
                         .iter()
                         .map(|a| match a {
@@ -637,24 +599,26 @@ impl GpuPlan {
                             Err(at) => Arg::Ptr(at.at(arena)),
                         })
                         .collect();
-                    dev.launch(m.as_ref(), *kernel, *dims, &args)?;
+                    dev.launch(m.as_ref(), *kernel, *dims, &args)
+                        .map_err(gpu_err)?;
                 }
                 GStep::Gemm(gm, [a, b, c]) => {
                     let mut gm = *gm;
                     gm.a += a.at(arena);
                     gm.b += b.at(arena);
                     gm.c += c.at(arena);
-                    dev.gemm(&gm)?;
+                    dev.gemm(&gm).map_err(gpu_err)?;
                 }
                 GStep::Upload { value: v, at } => {
                     let t = host[*v].as_ref().ok_or_else(|| missing(g, *v))?;
-                    dev.upload(at.at(arena), &t.to_le_bytes())?;
+                    dev.upload(at.at(arena), &t.to_le_bytes())
+                        .map_err(gpu_err)?;
                 }
                 GStep::Download { value: v, at } => {
                     let ty = &g.values[*v].ty;
                     let shape = ty.shape.to_known().ok_or_else(|| missing(g, *v))?;
                     let mut bytes = vec![0u8; shape.iter().product::<usize>() * ty.dtype.size_of()];
-                    dev.download(at.at(arena), &mut bytes)?;
+                    dev.download(at.at(arena), &mut bytes).map_err(gpu_err)?;
                     host[*v] =
                         Some(Tensor::from_le_bytes(ty.dtype, &shape, &bytes).map_err(Error::Plan)?);
                 }
@@ -675,15 +639,17 @@ impl GpuPlan {
                 }
             }
         }
-        g.outputs
-            .iter()
-            .map(|&v| value(g, &host, v).cloned())
-            .collect()
+        state.outputs.clear();
+        for &v in &g.outputs {
+            let t = value(g, &host, v)?.clone();
+            state.outputs.push(t);
+        }
+        Ok(())
     }
 }
 
 fn missing(g: &Graph, v: ValueId) -> Error {
-    Error::Gpu(kayak_gpu::GpuError::Launch(format!(
+    gpu_err(kayak_gpu::GpuError::Launch(format!(
         "value {} is not on the host when needed (a planning bug)",
         g.values[v].name
     )))

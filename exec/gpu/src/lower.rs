@@ -964,19 +964,19 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         }
     }
     let mut data_shapes = shapes.iter();
-    let probe_ins: Vec<crate::gather::ProbeInput<'_>> = node
+    let probe_ins: Vec<kayak_exec::gather::ProbeInput<'_>> = node
         .inputs
         .iter()
         .enumerate()
         .map(|(i, &v)| {
             Some(if data.contains(&i) {
-                crate::gather::ProbeInput::Data(data_shapes.next()?)
+                kayak_exec::gather::ProbeInput::Data(data_shapes.next()?)
             } else {
-                crate::gather::ProbeInput::Param(g.const_value(v)?)
+                kayak_exec::gather::ProbeInput::Param(g.const_value(v)?)
             })
         })
         .collect::<Option<_>>()?;
-    let results = crate::gather::probe(&node.op, &probe_ins)?;
+    let results = kayak_exec::gather::probe(&node.op, &probe_ins)?;
     if results.len() != node.outputs.len() {
         return None;
     }
@@ -989,7 +989,7 @@ fn gather(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         let os = shape(g, o)?;
         // Separable (transposes, slices, resizes): one small table per axis, summed;
         // otherwise (concatenations) a table as large as the output.
-        let (table, find) = match crate::gather::separable(idx, &os) {
+        let (table, find) = match kayak_exec::gather::separable(idx, &os) {
             Some(tables) => {
                 let mut flat = Vec::new();
                 let mut code = String::from("int rem = i; int j = 0;\n");
