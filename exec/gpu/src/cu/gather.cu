@@ -1,0 +1,3 @@
+int i = blockIdx.x * blockDim.x + threadIdx.x;
+if (i >= {{n}}) return;
+{{find}}{{pick}}
