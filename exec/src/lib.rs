@@ -31,6 +31,7 @@ mod prepack;
 mod run;
 
 pub use backend::{Backend, CpuBackend, ExecState, Executable};
+pub use kayak_kernels::gemm::PACK_COLS;
 pub use plan::{MemoryReport, Plan, PlanOptions, StepInfo};
 pub use prepack::prepack_weights;
 pub use run::{Inputs, RunState};

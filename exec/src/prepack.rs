@@ -3,13 +3,13 @@
 //! A weight read in place by every product streams through the micro-kernel at its own
 //! row stride, from memory (a model's weights rarely stay in cache between runs), and a
 //! stride that is a multiple of 2 KiB maps a tile's rows onto a few cache sets. Packed
-//! into 16-column strips ([`kayak_ir::ops::FusedMatMul::packed_n`]) it is read strictly
+//! into the GEMM's strips ([`kayak_ir::ops::Packed`], [`PACK_COLS`] columns) it is read strictly
 //! sequentially and never repacked per product, as ONNX Runtime's MLAS prepacks constant
 //! B. The packed tensor **replaces** the weight in the graph, so it is held once.
 
-use kayak_ir::ops::{FusedMatMul, MatMul, PACK_COLS};
+use kayak_ir::ops::{FusedMatMul, MatMul, Packed};
 use kayak_ir::{DType, Dim, Graph, Op, Shape, Tensor, TypeInfo, ValueDef, ValueId};
-use kayak_kernels::gemm::{pack_b, packed_len, Mat};
+use kayak_kernels::gemm::{pack_b, packed_len, Mat, PACK_COLS};
 use std::sync::Arc;
 
 /// Smallest `k` and `n` worth packing (smaller products are a few tiles).
@@ -17,7 +17,7 @@ const MIN_DIM: usize = 16;
 
 /// Packs every f32 rank-2 constant that is only ever the `y` of matmuls (plain or fused,
 /// all with the same `trans_y`) and is not itself kept: the constant is replaced by its
-/// packed form and its matmuls become `fused_matmul`s with `packed_n` set. Returns how
+/// packed form and its matmuls become `fused_matmul`s with `packed` set. Returns how
 /// many weights were packed. The graph's outputs are unchanged (its reference semantics
 /// unpack).
 pub fn prepack_weights(graph: &mut Graph, keep: &[ValueId]) -> usize {
@@ -46,7 +46,7 @@ pub fn prepack_weights(graph: &mut Graph, keep: &[ValueId]) -> usize {
             let node = &graph.nodes[n];
             let mm = match &node.op {
                 Op::MatMul(m) => m,
-                Op::FusedMatMul(f) if f.packed_n.is_none() => &f.mm,
+                Op::FusedMatMul(f) if f.packed.is_none() => &f.mm,
                 _ => return false,
             };
             let only_y = node.inputs.len() >= 2
@@ -94,7 +94,7 @@ pub fn prepack_weights(graph: &mut Graph, keep: &[ValueId]) -> usize {
                 },
                 has_bias,
                 act,
-                packed_n: Some(n),
+                packed: Some(Packed { n, cols: PACK_COLS }),
             });
         }
         packed += 1;

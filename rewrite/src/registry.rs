@@ -706,7 +706,7 @@ impl Default for Registry {
                     mm,
                     has_bias: true,
                     act: None,
-                    packed_n: None,
+                    packed: None,
                 }),
             ))
         });

@@ -298,7 +298,7 @@ fn matrix_products_by_gemm_with_their_epilogues() {
             mm: mm(false, false, 1.0),
             has_bias: true,
             act: Some(UnaryOp::Gelu { approximate: false }),
-            packed_n: None,
+            packed: None,
         }),
         &[x, w, bias],
     );

@@ -113,7 +113,7 @@ fn packed_weights_replace_the_originals_and_compute_the_same() {
             mm: mm(tx, ty),
             has_bias,
             act,
-            packed_n: None,
+            packed: None,
         })
     };
     // (x shape, w shape, ops, n, trans_y): every one is packed.
@@ -164,7 +164,7 @@ fn packed_weights_replace_the_originals_and_compute_the_same() {
         let packed = p.const_value(wid).unwrap();
         assert_eq!(
             packed,
-            &pack_weight(orig, ty).unwrap(),
+            &pack_weight(orig, ty, kayak::exec::PACK_COLS).unwrap(),
             "case {i}: the IR's layout"
         );
         assert_eq!(packed.shape(), &[n.div_ceil(16), w[ty as usize], 16]);
@@ -172,7 +172,7 @@ fn packed_weights_replace_the_originals_and_compute_the_same() {
             let Op::FusedMatMul(f) = &node.op else {
                 panic!("case {i}: {} left unpacked", node.op.name())
             };
-            assert_eq!(f.packed_n, Some(n));
+            assert_eq!(f.packed.map(|p| p.n), Some(n));
             assert!(!f.mm.trans_y);
         }
         // The packed graph's reference ops (they unpack) and its plans agree.
@@ -240,7 +240,10 @@ fn a_packed_weight_of_the_wrong_shape_is_a_typed_error() {
         mm: mm(false, false),
         has_bias: false,
         act: None,
-        packed_n: Some(50),
+        packed: Some(kayak::ir::ops::Packed {
+            n: 50,
+            cols: kayak::exec::PACK_COLS,
+        }),
     });
     let err = g
         .add_node(op, vec![x, w], &["y"], "y")

@@ -35,22 +35,34 @@ pub struct FusedMatMul {
     pub has_bias: bool,
     /// Activation applied last.
     pub act: Option<UnaryOp>,
-    /// `Some(n)`: `y` is a constant `k × n` weight stored packed for the CPU GEMM
-    /// ([`pack_weight`]): shape `[⌈n/16⌉, k, 16]`, strip `s` holding columns
-    /// `16s..16s+16` (zeros past `n`), with `mm.trans_y` false (a transpose is applied
-    /// when packing). Set by the executor's load-time lowering, never by rules.
+    /// `Some`: `y` is a constant weight stored packed for a backend's GEMM ([`Packed`],
+    /// [`pack_weight`]), with `mm.trans_y` false (a transpose is applied when packing).
+    /// Set by a backend's load-time lowering, never by rules.
     #[serde(default)]
-    pub packed_n: Option<usize>,
+    pub packed: Option<Packed>,
 }
 
-/// Columns per strip of a packed weight ([`FusedMatMul::packed_n`]).
-pub const PACK_COLS: usize = 16;
+/// How a packed weight ([`FusedMatMul::packed`]) holds a `k × n` matrix: in strips of
+/// `cols` columns, shape `[⌈n/cols⌉, k, cols]`, strip `s` holding columns
+/// `cols·s..cols·(s+1)` (zeros past `n`). The strip width is the backend's (the CPU
+/// GEMM's, `kayak_kernels::gemm::PACK_COLS`): the IR only describes the layout.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Packed {
+    /// Columns of the matrix.
+    pub n: usize,
+    /// Columns per strip.
+    pub cols: usize,
+}
 
-/// `w` (`[k, n]`, or `[n, k]` with `trans`) packed as [`FusedMatMul::packed_n`] says.
+/// `w` (`[k, n]`, or `[n, k]` with `trans`) packed in strips of `cols` columns, as
+/// [`Packed`] says.
 ///
 /// # Errors
-/// If `w` is not a rank-2 float tensor.
-pub fn pack_weight(w: &Tensor, trans: bool) -> Result<Tensor> {
+/// If `w` is not a rank-2 float tensor, or `cols` is 0.
+pub fn pack_weight(w: &Tensor, trans: bool, cols: usize) -> Result<Tensor> {
+    if cols == 0 {
+        return Err(shape_err("pack_weight", "strips of 0 columns"));
+    }
     let a = float_in("pack_weight", w, 0)?;
     if a.ndim() != 2 {
         return Err(shape_err(
@@ -63,30 +75,30 @@ pub fn pack_weight(w: &Tensor, trans: bool) -> Result<Tensor> {
     } else {
         (a.shape()[0], a.shape()[1])
     };
-    let strips = n.div_ceil(PACK_COLS);
-    let mut out = vec![0f32; strips * k * PACK_COLS];
+    let strips = n.div_ceil(cols);
+    let mut out = vec![0f32; strips * k * cols];
     for (i, v) in out.iter_mut().enumerate() {
-        let (s, p, c) = (i / (k * PACK_COLS), i / PACK_COLS % k, i % PACK_COLS);
-        let j = s * PACK_COLS + c;
+        let (s, p, c) = (i / (k * cols), i / cols % k, i % cols);
+        let j = s * cols + c;
         if j < n {
             *v = if trans { a[[j, p]] } else { a[[p, j]] };
         }
     }
-    Tensor::from_f32s(&[strips, k, PACK_COLS], out)
+    Tensor::from_f32s(&[strips, k, cols], out)
 }
 
 /// The `[k, n]` weight a packed one ([`pack_weight`]) holds.
-fn unpack_weight(p: &ArrayD<f32>, n: usize) -> Result<ArrayD<f32>> {
-    let d = p.shape();
-    if d.len() != 3 || d[2] != PACK_COLS || d[0] != n.div_ceil(PACK_COLS) {
+fn unpack_weight(p: &ArrayD<f32>, pk: Packed) -> Result<ArrayD<f32>> {
+    let (d, Packed { n, cols }) = (p.shape(), pk);
+    if cols == 0 || d.len() != 3 || d[2] != cols || d[0] != n.div_ceil(cols) {
         return Err(shape_err(
             "fused_matmul",
-            format!("packed weight {d:?} does not hold {n} columns in strips of {PACK_COLS}"),
+            format!("packed weight {d:?} does not hold {n} columns in strips of {cols}"),
         ));
     }
     let k = d[1];
     Ok(ArrayD::from_shape_fn(IxDyn(&[k, n]), |ix| {
-        p[[ix[1] / PACK_COLS, ix[0], ix[1] % PACK_COLS]]
+        p[[ix[1] / cols, ix[0], ix[1] % cols]]
     }))
 }
 
@@ -217,19 +229,20 @@ impl OpDef for FusedMatMul {
 fn infer_fused_matmul(f: &FusedMatMul, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
     arity("fused_matmul", inputs, 2 + f.has_bias as usize)?;
     let logical;
-    let out = match f.packed_n {
+    let out = match f.packed {
         None => super::matmul::infer_matmul(&f.mm, &inputs[..2])?,
-        Some(n) => {
+        Some(Packed { n, cols }) => {
             let d = inputs[1].ty.shape.dims();
             let ok = !f.mm.trans_y
+                && cols > 0
                 && d.len() == 3
-                && d[0].known() == Some(n.div_ceil(PACK_COLS))
-                && d[2].known() == Some(PACK_COLS);
+                && d[0].known() == Some(n.div_ceil(cols))
+                && d[2].known() == Some(cols);
             if !ok {
                 return Err(shape_err(
                     "fused_matmul",
                     format!(
-                        "packed weight {} does not hold {n} columns in strips of {PACK_COLS}",
+                        "packed weight {} does not hold {n} columns in strips of {cols}",
                         inputs[1].ty.shape
                     ),
                 ));
@@ -267,8 +280,8 @@ fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<Tensor> {
     infer_fused_matmul(f, &super::concrete_inputs(&tys, inputs))?;
     let x = float_in("fused_matmul", inputs[0], 0)?;
     let mut w = float_in("fused_matmul", inputs[1], 1)?;
-    if let Some(n) = f.packed_n {
-        w = std::borrow::Cow::Owned(unpack_weight(&w, n)?);
+    if let Some(pk) = f.packed {
+        w = std::borrow::Cow::Owned(unpack_weight(&w, pk)?);
     }
     let mut y = super::matmul::batched_matmul(&x, &w, f.mm.trans_x, f.mm.trans_y, f.mm.alpha)?;
     if f.has_bias {

@@ -472,7 +472,7 @@ pub(super) fn sample_matmul(kind: &str, s: &mut Sampler<'_>) -> Option<Op> {
             mm,
             has_bias,
             act,
-            packed_n: None,
+            packed: None,
         })
     } else {
         Op::MatMul(mm)

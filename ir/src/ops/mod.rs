@@ -33,8 +33,8 @@ pub use binary::{
 pub use conv::{Conv, ConvTranspose, Padding};
 pub use create::{FillAnyLike, FillConstant, Range, ShapeOf};
 pub use fused::{
-    pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, SeBlock,
-    SkipLayerNorm, PACK_COLS,
+    pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, Packed,
+    SeBlock, SkipLayerNorm,
 };
 pub use interp::{BilinearTap, Interp, InterpMode};
 pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};

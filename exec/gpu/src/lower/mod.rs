@@ -178,7 +178,7 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         ),
         Op::FusedConv(f) => conv::conv(g, k, f),
         Op::MatMul(m) => gemm::matmul(g, k, m, false, None),
-        Op::FusedMatMul(f) if f.packed_n.is_none() => {
+        Op::FusedMatMul(f) if f.packed.is_none() => {
             gemm::matmul(g, k, &f.mm, f.has_bias, f.act.as_ref())
         }
         Op::Pool2d(p) => pool::pool(g, k, p),

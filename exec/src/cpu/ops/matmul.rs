@@ -18,7 +18,7 @@ pub(crate) fn bind(
 ) -> Option<Box<dyn CpuKernel>> {
     let k = match op {
         Op::MatMul(m) => matmul(m, false, None, None, ins, outs[0])?,
-        Op::FusedMatMul(f) => matmul(&f.mm, f.has_bias, f.act.as_ref(), f.packed_n, ins, outs[0])?,
+        Op::FusedMatMul(f) => matmul(&f.mm, f.has_bias, f.act.as_ref(), f.packed, ins, outs[0])?,
         _ => return None,
     };
     Some(Box::new(k))
@@ -70,7 +70,7 @@ fn matmul(
     m: &kayak_ir::ops::MatMul,
     has_bias: bool,
     act: Option<&UnaryOp>,
-    packed_n: Option<usize>,
+    packed: Option<kayak_ir::ops::Packed>,
     ins: &[Ty<'_>],
     out: Ty<'_>,
 ) -> Option<MatMulK> {
@@ -78,10 +78,12 @@ fn matmul(
         return None;
     }
     let (x, o) = (ins[0].1, out.1);
-    // A packed weight (`[⌈n/16⌉, k, 16]`) stands for a `k × n` matrix.
+    // A packed weight (`[⌈n/16⌉, k, 16]`) stands for a `k × n` matrix, in this GEMM's
+    // strips only.
     let logical;
-    let y = match packed_n {
-        Some(n) => {
+    let y = match packed {
+        Some(p) if p.cols != gemm::PACK_COLS => return None,
+        Some(kayak_ir::ops::Packed { n, .. }) => {
             logical = [ins[1].1.get(1).copied()?, n];
             &logical[..]
         }
@@ -135,7 +137,7 @@ fn matmul(
         alpha: m.alpha,
         bias: has_bias,
         act: act.map_or(Act::Identity, act_of),
-        packed: packed_n.is_some(),
+        packed: packed.is_some(),
     })
 }
 
