@@ -422,6 +422,35 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
         ],
         true,
     ));
+    // Integer running sums: position ids as ERNIE 3.0 builds them, and a reversed,
+    // exclusive scan of i32s.
+    v.push((
+        Op::Cumsum(Cumsum {
+            axis: -1,
+            flatten: false,
+            exclusive: false,
+            reverse: false,
+        }),
+        vec![Tensor::full(DType::I64, &[2, s], 1.0)],
+        true,
+    ));
+    v.push((
+        Op::Cumsum(Cumsum {
+            axis: 0,
+            flatten: false,
+            exclusive: true,
+            reverse: true,
+        }),
+        vec![Tensor::from_i64s(
+            &(0..3 * s as i64)
+                .map(|i| (i * 7 + seed as i64) % 11 - 5)
+                .collect::<Vec<_>>(),
+        )
+        .reshape(&[s, 3])
+        .unwrap()
+        .cast(DType::I32)],
+        true,
+    ));
     v
 }
 
@@ -455,6 +484,7 @@ fn run_all() {
         ("transpose", 1),
         ("attention", 4),
         ("split", 1),
+        ("cumsum", 1),
     ];
     for (kind, arity) in kinds {
         let mut native = 0;

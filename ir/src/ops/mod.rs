@@ -41,7 +41,7 @@ pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{Pool, PoolKind};
-pub use reduce::{ArgMax, Reduce, ReduceKind, Softmax};
+pub use reduce::{ArgMax, Cumsum, Reduce, ReduceKind, Softmax};
 pub use select::{Concat, Embedding, Gather, Pad, PadMode, Slice, Split, Stack, StridedSlice};
 pub use unary::{sample_activation, Cast, Prelu, PreluMode, UnaryOp};
 
@@ -260,6 +260,8 @@ define_ops! {
     Reduce(Reduce),
     /// Index of the maximum: `x`.
     ArgMax(ArgMax),
+    /// Cumulative sum along an axis: `x`.
+    Cumsum(Cumsum),
     /// Reshape: `x[, shape inputs]`.
     Reshape(Reshape),
     /// Axis permutation: `x`.

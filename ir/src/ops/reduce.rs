@@ -1,4 +1,4 @@
-//! Softmax, reductions and arg_max.
+//! Ops along an axis: softmax, reductions, arg_max, cumsum.
 
 use super::{arity, arity_t, check_float, float_in, float_out, one, InferInput, OpDef};
 use crate::error::attr_err;
@@ -152,6 +152,140 @@ impl OpDef for ArgMax {
     fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
         one(eval_arg_max(self, inputs)?)
     }
+}
+
+/// Cumulative sum along an axis (Paddle's `cumsum`): element `i` is the sum of the
+/// elements up to it — from the axis' start, or from its end with `reverse`; without
+/// element `i` itself with `exclusive` (so the first is 0). With `flatten` the input is
+/// flattened first and the output is 1-D. Floats are summed in f64 and rounded once;
+/// integers wrap.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cumsum {
+    /// Axis (negative counts from the end; ignored with `flatten`).
+    pub axis: i64,
+    /// Flatten the input first.
+    pub flatten: bool,
+    /// Leave each element out of its own sum.
+    pub exclusive: bool,
+    /// Sum from the end of the axis.
+    pub reverse: bool,
+}
+
+impl OpDef for Cumsum {
+    const KINDS: &'static [&'static str] = &["cumsum"];
+    fn kind(&self) -> &'static str {
+        "cumsum"
+    }
+    fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
+        arity("cumsum", inputs, 1)?;
+        let t = inputs[0].ty;
+        if !matches!(t.dtype, DType::F32 | DType::F64 | DType::I32 | DType::I64) {
+            return Err(Error::DType {
+                op: "cumsum",
+                input: 0,
+                dtype: t.dtype,
+            });
+        }
+        if self.flatten {
+            return Ok(vec![TypeInfo {
+                dtype: t.dtype,
+                shape: Shape(vec![t.shape.numel()]),
+            }]);
+        }
+        let r = t.shape.rank();
+        norm_axis(self.axis, r).ok_or_else(|| {
+            attr_err(
+                "cumsum",
+                "axis",
+                format!("{} out of range for rank {r}", self.axis),
+            )
+        })?;
+        Ok(vec![t.clone()])
+    }
+    fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let ty = self.infer(&super::concrete_inputs(&[inputs[0].type_info()], inputs))?;
+        let x = if self.flatten {
+            inputs[0].reshape(&[inputs[0].len()])?
+        } else {
+            inputs[0].clone()
+        };
+        let axis = if self.flatten {
+            0
+        } else {
+            norm_axis(self.axis, x.shape().len()).expect("checked by infer")
+        };
+        let (ex, rev) = (self.exclusive, self.reverse);
+        let out = match &x {
+            Tensor::F32(a) => Tensor::F32(scan(
+                a,
+                axis,
+                ex,
+                rev,
+                0f64,
+                |s, v| s + v as f64,
+                |s| s as f32,
+            )),
+            Tensor::F64(a) => Tensor::F64(scan(a, axis, ex, rev, 0f64, |s, v| s + v, |s| s)),
+            Tensor::I32(a) => Tensor::I32(scan(a, axis, ex, rev, 0i32, i32::wrapping_add, |s| s)),
+            Tensor::I64(a) => Tensor::I64(scan(a, axis, ex, rev, 0i64, i64::wrapping_add, |s| s)),
+            t => {
+                return Err(Error::DType {
+                    op: "cumsum",
+                    input: 0,
+                    dtype: t.dtype(),
+                })
+            }
+        };
+        debug_assert_eq!(out.type_info(), ty[0]);
+        one(out)
+    }
+    /// Any axis, counted from either end; flattened now and then; exclusive and reverse
+    /// either way.
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<Cumsum> {
+        if s.arity() != 1 {
+            return None;
+        }
+        let x = s.first_input(|r| 1 + r.below(3));
+        let rank = x.len() as i64;
+        s.attrs(kind, |r| {
+            Some(Cumsum {
+                axis: r.below(rank as usize) as i64 - if r.coin() { rank } else { 0 },
+                flatten: r.below(4) == 0,
+                exclusive: r.coin(),
+                reverse: r.coin(),
+            })
+        })
+    }
+}
+
+/// The running sums of `a` along `axis`, accumulated as `S` from `zero` with `add` and
+/// written back with `out`.
+fn scan<T: Copy, S: Copy>(
+    a: &ArrayD<T>,
+    axis: usize,
+    exclusive: bool,
+    reverse: bool,
+    zero: S,
+    add: impl Fn(S, T) -> S,
+    out: impl Fn(S) -> T,
+) -> ArrayD<T> {
+    let mut y = a.clone();
+    for mut lane in y.lanes_mut(Axis(axis)) {
+        let n = lane.len();
+        let mut acc = zero;
+        for step in 0..n {
+            let i = if reverse { n - 1 - step } else { step };
+            let v = lane[i];
+            if exclusive {
+                lane[i] = out(acc);
+                acc = add(acc, v);
+            } else {
+                acc = add(acc, v);
+                lane[i] = out(acc);
+            }
+        }
+    }
+    y
 }
 
 fn infer_softmax(s: &Softmax, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
@@ -424,5 +558,64 @@ mod tests {
             .unwrap()
             .to_f64_vec();
         assert_eq!(y, vec![0.5, 0.5, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn cumsum_forward_reverse_exclusive_flattened() {
+        let x = Tensor::from_f32s(&[2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+        let c = |axis, flatten, exclusive, reverse| {
+            let op = Cumsum {
+                axis,
+                flatten,
+                exclusive,
+                reverse,
+            };
+            op.eval(&[&x]).unwrap().remove(0)
+        };
+        assert_eq!(
+            c(1, false, false, false).to_f64_vec(),
+            vec![1., 3., 6., 4., 9., 15.]
+        );
+        assert_eq!(
+            c(0, false, false, false).to_f64_vec(),
+            vec![1., 2., 3., 5., 7., 9.]
+        );
+        assert_eq!(
+            c(-1, false, true, false).to_f64_vec(),
+            vec![0., 1., 3., 0., 4., 9.]
+        );
+        assert_eq!(
+            c(-1, false, false, true).to_f64_vec(),
+            vec![6., 5., 3., 15., 11., 6.]
+        );
+        assert_eq!(
+            c(-1, false, true, true).to_f64_vec(),
+            vec![5., 3., 0., 11., 6., 0.]
+        );
+        let f = c(0, true, false, false);
+        assert_eq!(f.shape(), &[6]);
+        assert_eq!(f.to_f64_vec(), vec![1., 3., 6., 10., 15., 21.]);
+        // Position ids as ERNIE 3.0 makes them: cumsum of ones, minus one.
+        let ones = Tensor::from_i64s(&[1, 1, 1, 1]).reshape(&[1, 4]).unwrap();
+        let ids = Cumsum {
+            axis: -1,
+            flatten: false,
+            exclusive: false,
+            reverse: false,
+        }
+        .eval(&[&ones])
+        .unwrap();
+        assert_eq!(ids[0].to_i64_vec(), vec![1, 2, 3, 4]);
+        let bad = Cumsum {
+            axis: 2,
+            flatten: false,
+            exclusive: false,
+            reverse: false,
+        };
+        assert!(bad.eval(&[&x]).is_err(), "axis out of range");
+        assert!(
+            bad.eval(&[&Tensor::zeros(DType::Bool, &[2])]).is_err(),
+            "bool input"
+        );
     }
 }

@@ -176,6 +176,7 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("reduce_min", |c| reduce(c, ReduceKind::Min));
     r.insert("reduce_prod", |c| reduce(c, ReduceKind::Prod));
     r.insert("arg_max", arg_max);
+    r.insert("cumsum", cumsum);
     r.insert("reshape2", reshape);
     r.insert("reshape", reshape);
     r.insert("transpose2", transpose);
@@ -787,4 +788,15 @@ fn fill_constant(c: &OpCtx<'_>) -> Result<Converted> {
     let mut ins = extra;
     ins.extend(value_t);
     done(Op::FillConstant(f), ins, c.output("Out")?)
+}
+
+fn cumsum(c: &OpCtx<'_>) -> Result<Converted> {
+    c.reject_inputs(&["AxisTensor"])?;
+    let op = Cumsum {
+        axis: c.i64_or("axis", -1)?,
+        flatten: c.bool_or("flatten", false)?,
+        exclusive: c.bool_or("exclusive", false)?,
+        reverse: c.bool_or("reverse", false)?,
+    };
+    x(c, Op::Cumsum(op))
 }
