@@ -353,6 +353,22 @@ def _():
     return [x], [a], [r, un("reduce_sum", r, dim=[1], keep_dim=False, reduce_all=False)]
 
 
+@case("cumsum_variants")
+def _():
+    x, a = data("x", [2, 3, 4])
+    ids, b = data("ids", [2, 5], dtype="int64", lo=0, hi=9)
+
+    def c(v, dtype="float32", **attrs):
+        return raw_op("cumsum", {"X": [v]}, attrs, out_dtype=dtype)
+    # ERNIE 3.0's position ids: the running count of ones, minus one.
+    pos = paddle.cumsum(paddle.ones_like(ids), axis=-1) - 1
+    return [x, ids], [a, b], [
+        c(x, axis=-1), c(x, axis=0, exclusive=True), c(x, axis=1, reverse=True),
+        c(x, axis=-2, exclusive=True, reverse=True), c(x, axis=-1, flatten=True),
+        pos, c(ids, "int64", axis=1, reverse=True),
+    ]
+
+
 def main():
     only = set(sys.argv[1:])
     os.makedirs(OUT, exist_ok=True)
@@ -378,9 +394,13 @@ def main():
             np.save(os.path.join(d, f"output_{i}.npy"), np.asarray(o))
         index.append({"name": name, "inputs": feed_names, "outputs": len(outs)})
         print(f"{name}: {len(outs)} outputs")
-    if not only:
-        with open(os.path.join(OUT, "cases.json"), "w") as f:
-            json.dump({"generated_by": "scripts/gen_op_cases.py with paddlepaddle " + paddle.__version__, "cases": index}, f, indent=1)
+    if only:
+        # Regenerated cases replace their entries; the others stay as they are.
+        with open(os.path.join(OUT, "cases.json")) as f:
+            old = json.load(f)["cases"]
+        index = [c for c in old if c["name"] not in only] + index
+    with open(os.path.join(OUT, "cases.json"), "w") as f:
+        json.dump({"generated_by": "scripts/gen_op_cases.py with paddlepaddle " + paddle.__version__, "cases": index}, f, indent=1)
 
 
 if __name__ == "__main__":
