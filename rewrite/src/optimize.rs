@@ -57,17 +57,13 @@ impl RuleSet {
     /// Registers a condition written in Rust for rule texts added after this call (it reads
     /// at least `arity` arguments). Replaces a built-in of the same name.
     pub fn register_condition(&mut self, name: &'static str, arity: usize, f: crate::Condition) {
-        let reg = Arc::make_mut(&mut self.reg);
-        reg.conditions.insert(name, f);
-        reg.cond_arity.insert(name, arity);
+        Arc::make_mut(&mut self.reg).condition(name, arity, f);
     }
 
     /// Registers an applier written in Rust for rule texts added after this call (it reads
     /// at least `arity` arguments). Replaces a built-in of the same name.
     pub fn register_applier(&mut self, name: &'static str, arity: usize, f: crate::ApplierFn) {
-        let reg = Arc::make_mut(&mut self.reg);
-        reg.appliers.insert(name, f);
-        reg.applier_arity.insert(name, arity);
+        Arc::make_mut(&mut self.reg).applier(name, arity, f);
     }
 
     /// Adds the rules of a text (named `file` in messages).

@@ -288,10 +288,9 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
             if let Some(c) = l.strip_prefix("if ") {
                 for part in split_calls(c) {
                     let call = parse_call(part, file, ln)?;
-                    if !reg.conditions.contains_key(call.name.as_str()) {
+                    let Some((need, _)) = reg.get_condition(&call.name) else {
                         return Err(err(file, ln, format!("unknown condition `{}`", call.name)));
-                    }
-                    let need = reg.cond_arity.get(call.name.as_str()).copied().unwrap_or(0);
+                    };
                     if call.args.len() < need {
                         return Err(err(
                             file,
@@ -314,14 +313,9 @@ pub fn parse_rules(text: &str, file: &str, reg: &Registry) -> Result<Vec<RuleDef
                     .parse()
                     .map_err(|_| err(file, ln, format!("`{}` is not a ?variable", v.trim())))?;
                 let call = parse_call(call, file, ln)?;
-                if !reg.appliers.contains_key(call.name.as_str()) {
+                let Some((need, _)) = reg.get_applier(&call.name) else {
                     return Err(err(file, ln, format!("unknown applier `{}`", call.name)));
-                }
-                let need = reg
-                    .applier_arity
-                    .get(call.name.as_str())
-                    .copied()
-                    .unwrap_or(0);
+                };
                 if call.args.len() < need {
                     return Err(err(
                         file,
@@ -434,7 +428,11 @@ pub fn check_conditions(
     subst: &Subst,
 ) -> Result<(), Declined> {
     for c in conds {
-        if !(reg.conditions[c.name.as_str()])(egraph, &call_ids(&c.args, subst)) {
+        let f = reg
+            .get_condition(&c.name)
+            .map(|(_, f)| f)
+            .ok_or_else(|| Declined::Condition(c.name.clone()))?;
+        if !f(egraph, &call_ids(&c.args, subst)) {
             return Err(Declined::Condition(c.name.clone()));
         }
     }
@@ -454,7 +452,10 @@ pub fn fire_calls(
     check_conditions(conds, reg, egraph, subst)?;
     let mut s = subst.clone();
     for (v, c) in lets {
-        let f = reg.appliers[c.name.as_str()];
+        let f = reg
+            .get_applier(&c.name)
+            .map(|(_, f)| f)
+            .ok_or_else(|| Declined::Applier(c.name.clone()))?;
         let args: Vec<Id> = call_ids(&c.args, &s)
             .into_iter()
             .map(|a| egraph.find(a))
