@@ -125,6 +125,21 @@ fn skip_ln() -> Graph {
     b.out(&[l])
 }
 
+/// `conv(x) * sigmoid(conv(x))` (SiLU written out, `sigmoid` on either side).
+fn conv_silu(sigmoid_first: bool) -> Graph {
+    let mut b = B::new();
+    let x = b.input(&[1, 3, 6, 6]);
+    let w = b.w(rand(&[4, 3, 3, 3], 11));
+    let c = b.op(conv(1), &[x, w]);
+    let s = b.op(un(UnaryOp::Sigmoid), &[c]);
+    let y = if sigmoid_first {
+        b.op(mul(-1), &[s, c])
+    } else {
+        b.op(mul(-1), &[c, s])
+    };
+    b.out(&[y])
+}
+
 fn hard_swish_pattern() -> Graph {
     let mut b = B::new();
     let x = b.input(&[2, 7]);
@@ -184,6 +199,8 @@ fusion_test!(conv_bn_hard_sigmoid_fuses, conv_bn_act(Some(UnaryOp::HardSigmoid {
 fusion_test!(conv_bn_swish_fuses, conv_bn_act(Some(UnaryOp::Swish { beta: 1.0 })) => ["fused_conv"]);
 fusion_test!(conv_bn_sigmoid_fuses, conv_bn_act(Some(UnaryOp::Sigmoid)) => ["fused_conv"]);
 fusion_test!(conv_bn_gelu_fuses, conv_bn_act(Some(UnaryOp::Gelu { approximate: true })) => ["fused_conv"]);
+fusion_test!(conv_silu_is_one_op, conv_silu(false) => ["fused_conv"]);
+fusion_test!(conv_silu_sigmoid_first_is_one_op, conv_silu(true) => ["fused_conv"]);
 fusion_test!(lcnet_block_is_one_op, conv_bias_affine_hswish_affine() => ["fused_conv"]);
 fusion_test!(conv_residual_relu_fuses, residual_relu() => ["fused_conv"]);
 fusion_test!(se_block_is_one_op, se_block() => ["se_block"]);

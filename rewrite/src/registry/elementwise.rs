@@ -93,6 +93,9 @@ pub(super) fn register(r: &mut Registry) {
             }),
         ))
     });
+    r.applier("swish_one", 0, |eg, _| {
+        Some(attr_leaf(eg, Op::Unary(UnaryOp::Swish { beta: 1.0 })))
+    });
     r.applier("gelu_erf", 0, |eg, _| {
         Some(attr_leaf(
             eg,
