@@ -443,8 +443,7 @@ impl Predictor {
     }
 
     /// The plan of the last successful run as the backend's own plan type (a
-    /// [`crate::exec::Plan`] on the CPU, a `kayak_exec_gpu::GpuPlan` on a GPU), if it is
-    /// one.
+    /// [`crate::exec::Plan`] for the built-in CPU backend), if it is one.
     pub fn last_plan_as<T: Executable>(&self) -> Option<&T> {
         self.last
             .as_deref()
