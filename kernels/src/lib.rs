@@ -6,23 +6,32 @@
 //!   inline mode that runs a dispatch's tasks on the caller, cut the same way;
 //!   `claim_lines` for output lines another core last held).
 //! - [`gemm`]: f32 matrix products with fused epilogues, AVX-512 / AVX2+FMA (micro-kernels
-//!   written with intrinsics, in `gemm_avx512` and `gemm_avx2`) or generic; B packed once
-//!   into strips for constant weights (`pack_b`, `sgemm_packed`); both operands packed
-//!   BLIS-style when B's rows alias in the cache.
+//!   written with intrinsics, in `x86_64::avx512::gemm` and `x86_64::avx2::gemm`) or
+//!   generic; B packed once into strips for constant weights (`pack_b`, `sgemm_packed`);
+//!   both operands packed BLIS-style when B's rows alias in the cache.
 //! - [`conv`]: 2-D convolution (implicit im2col into a caller-given panel, 1×1 as a plain
-//!   product, depthwise direct — with AVX2, `conv_avx2` accumulates every tap in
-//!   registers; `conv_avx512` does it 16 lanes wide; `dw_blocked` runs blocks of 16
-//!   channels, one pixel per vector, on AVX-512, and can sum each channel of its output
-//!   for an SE block (`depthwise_means`) or take its input already blocked —, 3×3
-//!   stride 1 by [`winograd`]) with the same epilogues; a pointwise conv and the
-//!   depthwise conv reading its output in one dispatch (`expand_depthwise_blocked`, its
-//!   product written in the blocked layout; `expand_depthwise_chunked`, a chunk of
-//!   channels per thread). The AVX-512 GEMM tiles apply piecewise-linear epilogues in
-//!   registers.
-//! - [`act`]: activations (transcendentals vectorized; on AVX2 `act_avx2`'s FMA forms).
+//!   product, depthwise direct — with AVX2, `x86_64::avx2::depthwise` accumulates every
+//!   tap in registers; `x86_64::avx512::depthwise` does it 16 lanes wide;
+//!   `x86_64::avx512::blocked` runs blocks of 16 channels, one pixel per vector, on
+//!   AVX-512, and can sum each channel of its output for an SE block (`depthwise_means`)
+//!   or take its input already blocked —, 3×3 stride 1 by [`winograd`]) with the same
+//!   epilogues; a pointwise conv and the depthwise conv reading its output in one
+//!   dispatch (`expand_depthwise_blocked`, its product written in the blocked layout;
+//!   `expand_depthwise_chunked`, a chunk of channels per thread). The AVX-512 GEMM tiles
+//!   apply piecewise-linear epilogues in registers.
+//! - [`act`]: activations (transcendentals vectorized; on AVX2 the FMA forms of
+//!   `x86_64::avx2::act`).
 //! - [`ops`]: pooling, normalization, softmax, attention, SE blocks, elementwise with
 //!   broadcasting, layout moves. Reductions run in 16 lanes (a plain `sum` is one chain
 //!   of dependent adds).
+//!
+//! Layout: the public modules above hold the API and the portable code. The instruction
+//! set is detected once (`isa`), and its dispatch table (`isa::Table`) holds the best
+//! implementation of every routine written with intrinsics (`x86_64::{avx2, avx512}`) and
+//! the tuning that depends on the instruction set; `simd!` compiles portable loops for
+//! each instruction set. Dependencies run one way: the types and geometry the kernels
+//! share (`gemm::types`, `conv::geom`, `act::portable`, `consts`, [`pool`]) ← the ISA
+//! modules ← the table ← the public API.
 //!
 //! Every kernel is tested against a naive loop here and against `kayak-ir`'s reference ops
 //! through the executor's tests.
@@ -40,8 +49,8 @@ macro_rules! simd {
     };
     ($body:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {{
         #[cfg(target_arch = "x86_64")]
-        match crate::gemm::isa() {
-            crate::gemm::Isa::Avx512 => {
+        match crate::isa::isa() {
+            crate::isa::Isa::Avx512 => {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 fn go($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
@@ -52,7 +61,7 @@ macro_rules! simd {
                     go($($arg),*)
                 }
             }
-            crate::gemm::Isa::Avx2 => {
+            crate::isa::Isa::Avx2 => {
                 #[target_feature(enable = "avx2,fma")]
                 fn go($($arg: $ty),*) -> $ret {
                     $body($($arg),*)
@@ -63,7 +72,7 @@ macro_rules! simd {
                     go($($arg),*)
                 }
             }
-            crate::gemm::Isa::Generic => $body($($arg),*),
+            crate::isa::Isa::Generic => $body($($arg),*),
         }
         #[cfg(not(target_arch = "x86_64"))]
         $body($($arg),*)
@@ -72,23 +81,21 @@ macro_rules! simd {
 pub(crate) use simd;
 
 pub mod act;
-#[cfg(target_arch = "x86_64")]
-mod act_avx2;
+mod consts;
 pub mod conv;
-#[cfg(target_arch = "x86_64")]
-mod conv_avx2;
-#[cfg(target_arch = "x86_64")]
-mod conv_avx512;
-#[cfg(target_arch = "x86_64")]
-mod dw_blocked;
 pub mod gemm;
-#[cfg(target_arch = "x86_64")]
-mod gemm_avx2;
-#[cfg(target_arch = "x86_64")]
-mod gemm_avx512;
+mod isa;
 pub mod ops;
 pub mod pool;
-pub mod winograd;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+/// Winograd F(2×2, 3×3) convolution for 3×3, stride-1, undilated, ungrouped convs (NCHW):
+/// 16 products of `[oc × ic]` by `[ic × tiles]` per chunk of 2×2 output tiles, 2.25×
+/// fewer multiplies than the direct conv (its code is in `conv::winograd`).
+pub mod winograd {
+    pub use crate::conv::winograd::{applies, conv3x3, scratch_len, CHUNK};
+}
 
 pub use act::Act;
 

@@ -12,10 +12,12 @@
 
 use std::arch::x86_64::*;
 
-use crate::gemm::{Block, Epilogue, KC};
+use crate::gemm::types::{Block, Epilogue, RowPass, KC, PACK_COLS};
 
 /// Rows per full tile.
-const MR: usize = 6;
+pub(crate) const MR: usize = 6;
+/// Rows and columns of a full tile (6 × 2 vectors), the unit the GEMM cuts its tasks in.
+pub(crate) const TILE: (usize, usize) = (MR, 16);
 
 /// Lanes `< n` set (n in 1..=8).
 #[inline]
@@ -134,13 +136,13 @@ fn max_vectors(r: usize) -> usize {
 }
 
 /// Rows `i0..i1`, columns `j0..j1` of `C = A·B` with B's rows contiguous (`b.cs == 1`),
-/// the epilogue applied per finished row tile.
+/// the epilogue applied per finished row tile (`row_pass`).
 ///
 /// # Safety
 /// As `gemm::block`: `c` valid for writes over the rectangle with no other alias; `a` and
 /// `b` cover the shape; AVX2 and FMA present.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
+pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>, row_pass: RowPass) {
     let Block {
         k,
         a,
@@ -197,7 +199,7 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
             if fuse && p0 + kc == k {
                 // The row tile just finished: its epilogue while it is still in L1.
                 // SAFETY: rows i..i+mr, columns j0..j1 of the caller's rectangle.
-                unsafe { ep.apply_rows(c, ldc, i..i + mr, j0, j1) };
+                unsafe { row_pass(ep, c, ldc, i..i + mr, j0, j1) };
             }
             i += mr;
         }
@@ -206,9 +208,9 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
 }
 
 /// Columns of a packed strip of B.
-const NP: usize = 16;
+const NP: usize = PACK_COLS;
 
-/// One packed block of `C = A·B` ([`crate::gemm::panel_block`]): `rows` rows of A in
+/// One packed block of `C = A·B` (`gemm::packed::panel_block`): `rows` rows of A in
 /// 6-row panels (`ap`, by `pack_a::<6>`) against `cols` columns of B in 16-column strips
 /// (`bp`, by `pack_b_panel`), both over `kc` steps of K; C at `c`. Each strip runs
 /// against every row panel of the block.

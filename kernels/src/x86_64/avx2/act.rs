@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::act::Act;
+use crate::act::portable::Act;
 
 /// Two vectors, processed step by step.
 type V2 = [__m256; 2];

@@ -9,40 +9,28 @@
 //! B is addressed as vectors: row `p` of vector `s` at `b + s·sd + p·ldb`, which covers
 //! B read in place (`sd = 16`, `ldb` its row stride), a packed weight's strips
 //! ([`crate::gemm::pack_b`]: `sd = 16k`, `ldb = 16`) and the strips of
-//! `gemm::pack_b_panel`.
+//! `gemm::generic::pack_b_panel`.
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use crate::act::Act;
-use crate::gemm::{Block, Epilogue, Mat, KC, PACK_COLS};
+use crate::act::portable::Act;
+use crate::consts::LANES;
+use crate::gemm::types::{in_registers, Block, Epilogue, Mat, NnKernel, RowPass, KC, PACK_COLS};
 
 /// Rows per full tile.
-const MR: usize = 12;
+pub(crate) const MR: usize = 12;
 /// Columns per vector.
-const L: usize = 16;
+const L: usize = LANES;
+/// Rows and columns of a full tile (12 × 2 vectors), the unit the GEMM cuts its tasks in.
+pub(crate) const TILE: (usize, usize) = (MR, 2 * L);
 
 /// The epilogue a tile applies in registers before its store, and the tile's place in C:
 /// `(epilogue, row, column)`, the row and column counted from C's origin (where the
 /// epilogue's row bias, column bias and residual start). Only for epilogues that
 /// [`in_registers`] accepts.
 pub(crate) type Fin<'a> = Option<(&'a Epilogue<'a>, usize, usize)>;
-
-/// Whether a tile can apply `ep` in registers: any alpha, biases, residual and post
-/// affine, with a piecewise-linear activation (the others need the vectorized
-/// transcendental passes of [`crate::act`]).
-pub(crate) fn in_registers(ep: &Epilogue<'_>) -> bool {
-    matches!(
-        ep.act,
-        Act::Identity
-            | Act::Relu
-            | Act::Relu6(_)
-            | Act::LeakyRelu(_)
-            | Act::HardSwish { .. }
-            | Act::HardSigmoid { .. }
-    )
-}
 
 /// `acc = epilogue(acc)` for a finished `R × 16·S` tile at row `i0`, column `j0` of C:
 /// the same operations, in the same order, as `Epilogue::apply_row` (alpha, row bias,
@@ -262,13 +250,15 @@ unsafe fn any_tile(
 }
 
 /// Rows `i0..i1`, columns `j0..j1` of `C = A·B` with B's rows contiguous (`b.cs == 1`),
-/// the epilogue applied per finished row tile (as `gemm_avx2::nn`).
+/// the epilogue applied per finished row tile (`row_pass`, or in registers). `narrow`
+/// computes up to 8 tail columns past the last whole vector (the dispatch table hands in
+/// the 8-lane AVX2 kernel).
 ///
 /// # Safety
 /// As `gemm::block`: `c` valid for writes over the rectangle with no other alias; `a` and
-/// `b` cover the shape; AVX-512F present.
+/// `b` cover the shape; AVX-512F present, and `narrow`'s instruction set.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
+pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>, row_pass: RowPass, narrow: NnKernel) {
     let Block {
         k,
         a,
@@ -283,7 +273,8 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
     // Columns past the last whole vector are done first (the row tiles' epilogues below
     // then see them done), not by a 16-lane tile that would mostly compute dropped lanes
     // (a 7×7 plane's 49 columns are 3 vectors and 1 column): up to 4 as dot products of
-    // A's rows with the gathered columns ([`tail_dots`]), up to 8 by the AVX2 tile.
+    // A's rows with the gathered columns ([`tail_dots`]), up to 8 by `narrow` (the AVX2
+    // tile).
     let tail = (j1 - j0) % L;
     let j1 = if tail <= DOT_COLS && tail > 0 && a.cs == 1 && (DOT_MIN_K..=DOT_MAX_K).contains(&k) {
         // SAFETY: the caller's contract for a part of its rectangle.
@@ -294,9 +285,9 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
             j0: j1 - tail,
             ..blk
         };
-        // SAFETY: the caller's contract for a part of its rectangle; AVX-512F implies
-        // AVX2 and FMA.
-        unsafe { crate::gemm_avx2::nn(rest, &Epilogue::default()) };
+        // SAFETY: the caller's contract for a part of its rectangle, with `narrow`'s
+        // features present (the caller's contract).
+        unsafe { narrow(rest, &Epilogue::default(), row_pass) };
         j1 - tail
     } else {
         j1
@@ -338,7 +329,7 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
                 // SAFETY: rows i..i+r, columns j0..blk.j1 of the caller's rectangle.
                 unsafe {
                     if !regs {
-                        ep.apply_rows(c, ldc, i..i + r, j0, blk.j1);
+                        row_pass(ep, c, ldc, i..i + r, j0, blk.j1);
                     } else if j1 < blk.j1 {
                         ep.apply_points(c, ldc, i..i + r, j1, blk.j1);
                     }
@@ -350,7 +341,7 @@ pub(crate) unsafe fn nn(blk: Block<'_>, ep: &Epilogue<'_>) {
     }
 }
 
-/// One packed block of `C = A·B` ([`crate::gemm::panel_block`]): `rows` rows of A in
+/// One packed block of `C = A·B` (`gemm::packed::panel_block`): `rows` rows of A in
 /// 12-row panels (`ap`, by `pack_a::<12>`) against `cols` columns of B in 16-column
 /// strips (`bp`, by `pack_b_panel`), both over `kc` steps of K; C at `c`. Each pair of
 /// strips runs against every row panel of the block.

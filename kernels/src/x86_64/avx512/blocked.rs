@@ -1,4 +1,5 @@
-//! Depthwise convolution on AVX-512 in blocks of 16 channels, the layout ONNX Runtime
+//! The kernel of the blocked depthwise convolution (`conv::blocked`) on AVX-512: blocks of
+//! 16 channels, the layout ONNX Runtime
 //! keeps whole networks in (NCHW16c), made here inside the op: a block's input rows are
 //! transposed into zero-padded `[width][16]` rows (a ring of the rows one output row
 //! reads), each output pixel of the block is then one 16-lane accumulator (a tap is one
@@ -8,277 +9,21 @@
 //!
 //! A task is one (image, channel block, row chunk) item, handed to threads as they come
 //! free; a task keeps the input rows one output row reads in a ring (at most
-//! [`BLOCK_MAX`] floats), and rows are cut into chunks when the blocks alone would leave
+//! `conv::geom`'s `BLOCK_MAX` floats), and rows are cut into chunks when the blocks alone would leave
 //! a thread idle (MobileNet's first depthwise conv has 16 channels: one block).
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use crate::act::act_post;
-use crate::conv::{Conv2d, ConvEpilogue};
-use crate::pool::{SharedMut, ThreadPool};
+use crate::consts::{LANES, MAX_TAPS};
+use crate::conv::geom::{ActPost, Conv2d, ConvEpilogue, Tiling};
+use crate::pool::SharedMut;
 
 /// Lanes per vector: channels per block.
-const L: usize = 16;
+const L: usize = LANES;
 /// Output pixels accumulating together.
 const NB: usize = 8;
-/// Most floats of a task's ring of transposed input rows (64 KiB).
-const BLOCK_MAX: usize = 16 * 1024;
-/// Most taps (a kernel's rows' pointers live on the stack).
-pub(crate) const MAX_TAPS: usize = 64;
-
-/// How a blocked run is cut: output rows per chunk, chunks per plane, the padded width and
-/// the input rows one output row reads (the ring of transposed rows a task keeps).
-#[derive(Debug, Clone, Copy)]
-struct Tiling {
-    rows: usize,
-    chunks: usize,
-    wp: usize,
-    ring: usize,
-    /// Whether an item first claims its output's cache lines for writing
-    /// ([`crate::pool::claim_lines`]): at 2 threads and more, where the other cores last
-    /// held them.
-    claim: bool,
-}
-
-impl Tiling {
-    fn new(p: &Conv2d, threads: usize) -> Option<Tiling> {
-        let sw = p.stride[1];
-        let [dh, dw] = p.dilation;
-        let wp = ((p.ow - 1) * sw + (p.kw - 1) * dw + 1).max(p.pad[1] + p.w);
-        // Rows a window of the kernel spans, or all the input's if fewer.
-        let ring = ((p.kh - 1) * dh + 1).min(p.h);
-        if ring * wp * L > BLOCK_MAX || p.stride[0] > ring {
-            return None;
-        }
-        // Two items per thread at least, if the rows allow (each chunk transposes its
-        // `ring − 1` rows above again).
-        let blocks = p.n * p.oc.div_ceil(L);
-        let mut chunks = 1;
-        while chunks < p.oh && blocks * chunks < 2 * threads {
-            chunks += 1;
-        }
-        let rows = p.oh.div_ceil(chunks);
-        Some(Tiling {
-            rows,
-            chunks: p.oh.div_ceil(rows),
-            wp,
-            ring,
-            claim: threads > 1,
-        })
-    }
-
-    /// Scratch floats per thread: the ring of transposed input rows, 16 output pixels and
-    /// the block's transposed weights.
-    fn per_thread(&self, p: &Conv2d) -> usize {
-        self.ring * self.wp * L + L * L + p.kh * p.kw * L
-    }
-
-    /// A thread's [`Tiling::per_thread`] floats as the ring, the pixel buffer and the
-    /// weights (tap-major) that [`run_item`] takes.
-    fn split_slot<'a>(
-        &self,
-        mine: &'a mut [f32],
-    ) -> (&'a mut [f32], &'a mut [f32], &'a mut [[f32; L]]) {
-        let (block, rest) = mine.split_at_mut(self.ring * self.wp * L);
-        let (row, wt) = rest.split_at_mut(L * L);
-        (block, row, wt.as_chunks_mut::<L>().0)
-    }
-}
-
-/// Whether the blocked kernel can run `p` (a depthwise conv): on AVX-512, strides of 1
-/// or 2, at most [`MAX_TAPS`] taps, a ring of rows within [`BLOCK_MAX`], and planes at
-/// least as tall as the kernel (on thinner ones — PP-OCR cls's 2 and 3 rows under 5×5
-/// kernels — most taps fall in the padding, and the ring's scratch took cls's arena past
-/// 1.05× its lower bound at 2 threads). `conv` decides where it runs.
-pub(crate) fn applies(p: &Conv2d) -> bool {
-    crate::gemm::isa() == crate::gemm::Isa::Avx512
-        && p.stride[0] <= 2
-        && p.stride[1] <= 2
-        && p.h >= p.kh
-        && p.kh * p.kw <= MAX_TAPS
-        && p.oh > 0
-        && p.ow > 0
-        && Tiling::new(p, 1).is_some()
-}
-
-/// Scratch floats for [`depthwise`] at `threads` threads.
-pub(crate) fn scratch_len(p: &Conv2d, threads: usize) -> usize {
-    Tiling::new(p, threads).map_or(0, |t| threads.max(1) * t.per_thread(p))
-}
-
-/// `out = epilogue(depthwise conv(x, w))`, as [`crate::conv::conv2d`] (whose checks on
-/// the slices' lengths have run).
-///
-/// # Panics
-/// If `p` does not [`applies`] or `scratch` is shorter than [`scratch_len`].
-pub(crate) fn depthwise(
-    pool: &ThreadPool,
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    ep: &ConvEpilogue<'_>,
-    out: &mut [f32],
-    scratch: &mut [f32],
-) {
-    depthwise_sums(pool, p, x, w, ep, out, scratch, None);
-}
-
-/// Items of a blocked run at `threads` threads (the length, in blocks of 16 floats, of
-/// [`depthwise_sums`]'s `sums`).
-pub(crate) fn items(p: &Conv2d, threads: usize) -> usize {
-    Tiling::new(p, threads).map_or(0, |t| p.n * p.oc.div_ceil(L) * t.chunks)
-}
-
-/// The mean of each output channel (`means`, `[n, oc]`) from the per-item sums
-/// [`depthwise_sums`] wrote at `threads` threads: a block's row chunks are consecutive
-/// items, summed in order.
-pub(crate) fn channel_means(p: &Conv2d, threads: usize, sums: &[f32], means: &mut [f32]) {
-    let chunks = Tiling::new(p, threads).map_or(1, |t| t.chunks);
-    let blocks = p.oc.div_ceil(L);
-    let inv = 1.0 / (p.oh * p.ow) as f32;
-    for img in 0..p.n {
-        for b in 0..blocks {
-            let first = (img * blocks + b) * chunks;
-            for j in 0..L.min(p.oc - L * b) {
-                let s: f32 = (0..chunks).map(|c| sums[(first + c) * L + j]).sum();
-                means[img * p.oc + L * b + j] = s * inv;
-            }
-        }
-    }
-}
-
-/// [`depthwise`], and with `sums` (16 floats per item, [`items`]) each item's sum of its
-/// output per channel (lane j: channel 16·block + j of its image, over its rows; lanes
-/// past the channels hold anything) — an SE block's means without another pass over the
-/// output. Sums need an epilogue without a residual.
-///
-/// # Panics
-/// As [`depthwise`]; if `sums` is given with a residual or is too short.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise_sums(
-    pool: &ThreadPool,
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    ep: &ConvEpilogue<'_>,
-    out: &mut [f32],
-    scratch: &mut [f32],
-    sums: Option<&mut [f32]>,
-) {
-    assert!(
-        applies(p),
-        "the blocked depthwise kernel does not take {p:?}"
-    );
-    let threads = pool.threads();
-    let t = Tiling::new(p, threads).expect("applies");
-    let per = t.per_thread(p);
-    let items = p.n * p.oc.div_ceil(L) * t.chunks;
-    // Any thread may run an item (one slot each), unless there is one item.
-    let slots = if items > 1 { threads } else { 1 };
-    assert!(scratch.len() >= slots * per, "depthwise scratch too short");
-    assert!(
-        x.len() >= p.n * p.ic * p.h * p.w
-            && w.len() >= p.oc * p.kh * p.kw
-            && out.len() >= p.n * p.oc * p.oh * p.ow,
-        "depthwise operand too short"
-    );
-    if let Some(s) = &sums {
-        assert!(
-            ep.residual.is_none() && s.len() >= items * L,
-            "depthwise channel sums: a residual, or too short"
-        );
-    }
-    let (op, sp) = (SharedMut::new(out), SharedMut::new(scratch));
-    let sums = sums.map(SharedMut::new);
-    // Items are handed out as threads come free (a static split left a thread waiting
-    // whenever the other was slow or descheduled); each uses its thread's scratch slot.
-    let task = |item: usize, thread: usize| {
-        // SAFETY: a thread runs one item at a time, so slot `thread` (below `slots`,
-        // asserted to fit) is this item's.
-        let mine = unsafe { sp.slice(thread * per, per) };
-        let (block, row, wt) = t.split_slot(mine);
-        // SAFETY: item `item`'s 16 sums (asserted to fit), written by this item only.
-        let sum = sums.map(|s| unsafe { s.slice(item * L, L) });
-        // SAFETY: items write disjoint (image, channel block, output rows) parts of `out`;
-        // the lengths were asserted above; the ISA was detected (`applies`).
-        unsafe { run_item(p, &t, item, (x, w, false), ep, op, block, row, wt, sum) };
-    };
-    pool.run_indexed(items, &task);
-}
-
-/// Scratch floats [`depthwise_block_input`] needs for `p`.
-pub(crate) fn block_input_scratch(p: &Conv2d) -> usize {
-    Tiling::new(p, 1).map_or(0, |t| t.per_thread(p) + L * t.chunks)
-}
-
-/// [`depthwise_sums`] of one block of at most 16 channels of one image whose input is
-/// already in the block's layout (`x`: `h·w` pixels of 16 floats, lane j channel j;
-/// lanes past the channels finite), on the calling thread: [`crate::conv::expand_depthwise_blocked`]'s
-/// product writes it so, and no input row is transposed. With `means`, each channel's
-/// mean over the output.
-///
-/// # Panics
-/// If `p` is not one image of at most 16 channels that [`applies`], a slice is too short,
-/// or `means` comes with a residual.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn depthwise_block_input(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    ep: &ConvEpilogue<'_>,
-    out: &mut [f32],
-    scratch: &mut [f32],
-    means: Option<&mut [f32]>,
-) {
-    assert!(
-        applies(p) && p.n == 1 && p.oc <= L,
-        "the blocked-input depthwise kernel does not take {p:?}"
-    );
-    let t = Tiling::new(p, 1).expect("applies");
-    let per = t.per_thread(p);
-    assert!(
-        scratch.len() >= per + L * t.chunks,
-        "depthwise scratch too short"
-    );
-    assert!(
-        x.len() >= p.h * p.w * L
-            && w.len() >= p.oc * p.kh * p.kw
-            && out.len() >= p.oc * p.oh * p.ow,
-        "depthwise operand too short"
-    );
-    assert!(
-        means.as_ref().is_none_or(|m| m.len() >= p.oc)
-            && (means.is_none() || ep.residual.is_none()),
-        "depthwise means: too short, or a residual"
-    );
-    let (mine, sums) = scratch.split_at_mut(per);
-    let sums = &mut sums[..L * t.chunks];
-    let (block, row, wt) = t.split_slot(mine);
-    let op = SharedMut::new(out);
-    for (item, sum) in sums.chunks_exact_mut(L).enumerate() {
-        // SAFETY: the items run one after the other, each on its own rows of `out`; the
-        // lengths were asserted above; the ISA was detected (`applies`).
-        unsafe {
-            run_item(
-                p,
-                &t,
-                item,
-                (x, w, true),
-                ep,
-                op,
-                &mut *block,
-                &mut *row,
-                &mut *wt,
-                means.is_some().then_some(sum),
-            )
-        };
-    }
-    if let Some(m) = means {
-        channel_means(p, 1, sums, m);
-    }
-}
 
 /// One (image, channel block, row chunk) item.
 ///
@@ -287,10 +32,11 @@ pub(crate) fn depthwise_block_input(
 /// block's layout, `h·w·16` floats, with `blocked`: one image, one block); no other task
 /// writes this item's part of `out`; `block` holds `ring·wp·16` floats, `row` `16·16`,
 /// `wt` `kh·kw` taps; `sum`, if given, gets the item's per-channel sums of its output
-/// (no residual).
+/// (no residual). `act_post` applies the activation and post affine (the dispatcher hands in
+/// `crate::act::act_post`).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn run_item(
+pub(crate) unsafe fn run_item(
     p: &Conv2d,
     t: &Tiling,
     item: usize,
@@ -301,6 +47,7 @@ unsafe fn run_item(
     row: &mut [f32],
     wt: &mut [[f32; L]],
     sum: Option<&mut [f32]>,
+    act_post: ActPost,
 ) {
     let mut total = _mm512_setzero_ps();
     let cblocks = p.oc.div_ceil(L);
@@ -669,7 +416,7 @@ mod tests {
 
     #[test]
     fn transpose_swaps_rows_and_columns() {
-        if crate::gemm::isa() != crate::gemm::Isa::Avx512 {
+        if crate::isa::isa() != crate::isa::Isa::Avx512 {
             return;
         }
         let m: Vec<f32> = (0..256).map(|i| i as f32).collect();

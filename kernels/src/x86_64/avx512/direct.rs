@@ -1,151 +1,16 @@
-//! The AVX-512 depthwise plane: [`crate::conv_avx2::Depthwise`]'s stride phases and tap
-//! offsets, with output vectors 16 lanes wide (half the loads and FMAs of the AVX2
-//! plane on rows of 14 and more) and up to 8 of them accumulating together. The last
-//! vector of the plane is stored with a lane mask; a row's last vector otherwise spills
-//! into the next row's start, which a later vector (in this order) writes again.
+//! The AVX-512 direct kernel for convolutions with few taps (a network's first, 3 channels
+//! × 3×3): output rows computed from their input rows split into stride phases, no im2col
+//! panel (`conv::general` drives it, `conv::geom` has its geometry).
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use crate::conv_avx2::Depthwise;
+use crate::consts::LANES;
+use crate::conv::geom::{direct_scratch, direct_width, Conv2d, SplitRows, DIRECT_MAX_TAPS};
 
 /// Lanes per vector.
-const L: usize = 16;
-
-impl Depthwise {
-    /// As [`Depthwise::plane`], 16 lanes wide.
-    ///
-    /// # Safety
-    /// AVX-512F present; the slices as long as [`Depthwise::plane`] says.
-    #[target_feature(enable = "avx512f,avx2")]
-    #[allow(clippy::int_plus_one)] // `t + $u <= total` reads the same for every group size
-    pub(crate) unsafe fn plane512(
-        &self,
-        x: &[f32],
-        w: &[f32],
-        bias: f32,
-        o: &mut [f32],
-        phases: &mut [f32],
-        fresh: bool,
-    ) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { self.scatter(x, phases, fresh) };
-        let p = &self.p;
-        let wq = self.wq;
-        let taps = p.kh * p.kw;
-        let (off, wv) = (&self.off[..taps], &w[..taps]);
-        let mut walk = crate::conv_avx2::Walk::new(p, wq, L);
-        let total = walk.total();
-        let mut next = || walk.advance();
-        let olen = o.len();
-        let pp = phases.as_ptr();
-        let op = o.as_mut_ptr();
-        let store = |at: usize, v: __m512| {
-            // SAFETY: a whole vector when it fits in `o`; else only the lanes inside it.
-            unsafe {
-                if at + L <= olen {
-                    _mm512_storeu_ps(op.add(at), v);
-                } else {
-                    let mask: __mmask16 = (1u16 << (olen - at)) - 1;
-                    _mm512_mask_storeu_ps(op.add(at), mask, v);
-                }
-            }
-        };
-        let b0 = _mm512_set1_ps(bias);
-        let mut t = 0;
-        macro_rules! group {
-            ($u:literal) => {
-                while t + $u <= total {
-                    let mut j = [(0usize, 0usize); $u];
-                    j.iter_mut().for_each(|j| *j = next());
-                    let mut acc = [b0; $u];
-                    // SAFETY: reads are at phase rows oy + ⌊ky·dh/s⌋ < hq of one phase,
-                    // columns from 16c + ⌊kx·dw/s⌋ on, 16 floats: inside the
-                    // `s²·hq·wq + 16` floats of `phases`.
-                    unsafe {
-                        let mut base = [pp; $u];
-                        for u in 0..$u {
-                            base[u] = pp.add(j[u].1);
-                        }
-                        for (&q, &wq) in off.iter().zip(wv) {
-                            let w = _mm512_set1_ps(wq);
-                            for u in 0..$u {
-                                acc[u] =
-                                    _mm512_fmadd_ps(w, _mm512_loadu_ps(base[u].add(q)), acc[u]);
-                            }
-                        }
-                    }
-                    for u in 0..$u {
-                        store(j[u].0, acc[u]);
-                    }
-                    t += $u;
-                }
-            };
-        }
-        group!(8);
-        match total - t {
-            7 => group!(7),
-            6 => group!(6),
-            5 => group!(5),
-            4 => group!(4),
-            3 => group!(3),
-            2 => group!(2),
-            1 => group!(1),
-            _ => {}
-        }
-    }
-}
-
-/// Most taps (`ic·kh·kw`) the direct kernel takes: a network's first convolution (3
-/// channels, 3×3: 27) and the like.
-pub(crate) const DIRECT_MAX_TAPS: usize = 64;
-
-/// Most output channels the direct kernel takes (its transposed weights live on the
-/// stack: 16 KiB at most).
-pub(crate) const DIRECT_MAX_OC: usize = 64;
-
-/// Whether [`direct_row`] covers `p`: ungrouped, few taps and output channels, unit
-/// dilation, column stride 1 or 2, rows at least a vector wide.
-pub(crate) fn direct_applies(p: &crate::conv::Conv2d) -> bool {
-    p.groups == 1
-        && p.ic * p.kh * p.kw <= DIRECT_MAX_TAPS
-        && p.oc <= DIRECT_MAX_OC
-        && p.dilation == [1, 1]
-        && (p.stride[1] == 1 || p.stride[1] == 2)
-        && p.ow >= L
-}
-
-/// Floats of scratch [`direct_row`] needs: each of the `ic·kh` input rows it reads, split
-/// into its column-stride phases, zero-padded, with a vector of slack.
-pub(crate) fn direct_scratch(p: &crate::conv::Conv2d) -> usize {
-    p.ic * p.kh * p.stride[1] * direct_width(p)
-}
-
-fn direct_width(p: &crate::conv::Conv2d) -> usize {
-    (p.w + 2 * p.pad[1])
-        .div_ceil(p.stride[1])
-        .max(p.ow + (p.kw - 1) / p.stride[1])
-        + L
-}
-
-/// Which input row each of [`direct_row`]'s split rows holds, so that a task's next
-/// output row splits only the input rows it does not share with the last one (a stride-2
-/// 3×3 conv shares one of its three, a stride-1 one two).
-#[derive(Debug, Clone)]
-pub(crate) struct SplitRows {
-    /// Per split row (`c·kh + slot`): the (image, input row) it holds, if any.
-    held: [Option<(usize, isize)>; DIRECT_MAX_TAPS],
-}
-
-impl SplitRows {
-    /// None held yet (a task's first row).
-    pub(crate) fn new() -> SplitRows {
-        SplitRows {
-            held: [None; DIRECT_MAX_TAPS],
-        }
-    }
-}
+const L: usize = LANES;
 
 /// Output row `oy` of image `n` of a convolution with few taps, computed directly: the
 /// `ic·kh` input rows it reads are split into their column-stride phases (zero padded),
@@ -166,7 +31,7 @@ impl SplitRows {
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn direct_row(
-    p: &crate::conv::Conv2d,
+    p: &Conv2d,
     x: &[f32],
     wt: &[f32],
     out: *mut f32,
@@ -216,7 +81,10 @@ pub(crate) unsafe fn direct_row(
                 if s == 1 {
                     dst.copy_from_slice(&src[ix0..ix0 + count]);
                 } else {
-                    crate::conv::evens(&src[ix0..], dst);
+                    let src = &src[ix0..];
+                    assert!(src.len() + 1 >= 2 * dst.len(), "evens: source too short");
+                    // SAFETY: the source's length asserted; AVX-512F (this function's).
+                    unsafe { super::im2col::evens(src, dst) };
                 }
             }
         }
@@ -249,7 +117,7 @@ pub(crate) unsafe fn direct_row(
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn direct_block<const NB: usize>(
-    p: &crate::conv::Conv2d,
+    p: &Conv2d,
     rows: *const f32,
     at: &[usize],
     wt: &[f32],

@@ -9,7 +9,8 @@
 //! vectorizes. Errors stay at the level of a direct f32 conv (the transforms only add and
 //! halve).
 
-use crate::conv::{Conv2d, ConvEpilogue};
+use super::finish_plane;
+use super::geom::{Conv2d, ConvEpilogue};
 use crate::gemm::{self, Epilogue, Gemm, Mat};
 use crate::pool::{chunk_range, SharedMut, ThreadPool};
 
@@ -145,7 +146,7 @@ pub fn conv3x3(
             // SAFETY: disjoint planes.
             #[allow(unsafe_code)]
             let o = unsafe { op.slice(plane * ohw, ohw) };
-            crate::conv::finish_plane(p, ep, plane, o);
+            finish_plane(p, ep, plane, o);
         }
     });
 }
