@@ -46,6 +46,31 @@ pub enum Error {
         /// What was looked for.
         reason: String,
     },
+    /// The model file is none of the formats Kayak reads (decided by content).
+    #[error(
+        "{file} is not a model file Kayak knows: it looks like {looks_like} ({detail}); \
+             the formats are {}",
+        crate::format::KNOWN
+    )]
+    UnknownFormat {
+        /// Model file.
+        file: String,
+        /// What the content looks like.
+        looks_like: String,
+        /// What is wrong, and where.
+        detail: String,
+    },
+    /// The model file is a known format that this build has no importer for.
+    #[error(
+        "{file} is {format}, which Kayak cannot import yet (it reads a Paddle program, \
+             .pdmodel + .pdiparams)"
+    )]
+    FormatNotSupported {
+        /// Model file.
+        file: String,
+        /// The format found.
+        format: crate::Format,
+    },
     /// The program file is not a valid ProgramDesc.
     #[error("{file} is not a valid Paddle program (truncated or corrupt): {source}")]
     Decode {

@@ -2,6 +2,7 @@
 //!
 //! - [`framework`]: prost types for Paddle's `framework.proto` (checked in under
 //!   `src/generated/`; `proto/codegen/regen.sh` regenerates them with no system `protoc`).
+//! - [`format`]: which format a model file holds, decided by its content.
 //! - [`params`]: the `.pdiparams` reader.
 //! - [`ModelSource`]: a model given as a directory, a `.pdmodel` path, two paths or two
 //!   buffers.
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod format;
 pub mod paddle;
 pub mod params;
 mod source;
@@ -23,6 +25,7 @@ pub mod framework {
 }
 
 pub use error::{Error, OpLoc, Result};
+pub use format::{sniff, Format};
 pub use paddle::{import, Model};
 pub use source::{ModelBytes, ModelSource};
 

@@ -78,36 +78,45 @@ impl ModelSource {
                     .iter()
                     .map(|n| d.join(n))
                     .find(|p| p.is_file());
-                let model =
-                    match named {
-                        Some(m) => m,
-                        None => {
-                            let mut found: Vec<PathBuf> = std::fs::read_dir(d)
-                                .map_err(|source| Error::Io {
-                                    path: d.display().to_string(),
-                                    source,
-                                })?
-                                .filter_map(|e| e.ok().map(|e| e.path()))
-                                .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
-                                .collect();
-                            found.sort();
-                            match found.len() {
-                                1 => found.remove(0),
-                                0 => return Err(Error::ModelNotFound {
+                let model = match named {
+                    Some(m) => m,
+                    None => {
+                        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
+                            .map_err(|source| Error::Io {
+                                path: d.display().to_string(),
+                                source,
+                            })?
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
+                            .collect();
+                        found.sort();
+                        // A directory of another format's model: resolved to its file,
+                        // so the importer names the format it found (by content).
+                        let other = ["inference.json", "model.json", "model.onnx"]
+                            .iter()
+                            .map(|n| d.join(n))
+                            .find(|p| p.is_file());
+                        match (found.len(), other) {
+                            (1, _) => found.remove(0),
+                            (0, Some(other)) => other,
+                            (0, None) => {
+                                return Err(Error::ModelNotFound {
                                     path: d.display().to_string(),
                                     reason:
-                                        "no inference.pdmodel, model.pdmodel or other .pdmodel file"
+                                        "no inference.pdmodel, model.pdmodel or other .pdmodel \
+                                         file (nor inference.json, model.json, model.onnx)"
                                             .into(),
-                                }),
-                                n => {
-                                    return Err(Error::ModelNotFound {
-                                        path: d.display().to_string(),
-                                        reason: format!("{n} .pdmodel files; name one"),
-                                    })
-                                }
+                                })
+                            }
+                            (n, _) => {
+                                return Err(Error::ModelNotFound {
+                                    path: d.display().to_string(),
+                                    reason: format!("{n} .pdmodel files; name one"),
+                                })
                             }
                         }
-                    };
+                    }
+                };
                 ModelSource::ModelFile(model).paths()
             }
             ModelSource::ModelFile(m) => {

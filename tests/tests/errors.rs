@@ -33,11 +33,54 @@ fn truncated_or_corrupt_program() {
         matches!(err, Error::Load(LoadError::Decode { .. })),
         "{err}"
     );
+    // Not a protobuf message at all (a varint that never ends): not "corrupt", unknown.
     let err = load(vec![0xff; 64], p).unwrap_err();
     assert!(
-        matches!(err, Error::Load(LoadError::Decode { .. })),
+        matches!(err, Error::Load(LoadError::UnknownFormat { .. })),
         "{err}"
     );
+}
+
+#[test]
+fn other_formats_are_named_by_their_content_not_called_corrupt() {
+    use kayak_proto::Format;
+    let pir = br#"{"base_code":{"magic":"pir","trainable":true,"version":4},"program":{}}"#;
+    let onnx = [0x08, 0x08, 0x12, 0x04, b't', b'e', b's', b't', 0x3a, 0x00];
+    for (bytes, want) in [(&pir[..], Format::PaddlePir), (&onnx[..], Format::Onnx)] {
+        let err = load(bytes.to_vec(), vec![]).unwrap_err();
+        match &err {
+            Error::Load(LoadError::FormatNotSupported { format, .. }) => {
+                assert_eq!(*format, want, "{err}")
+            }
+            _ => panic!("{want:?}: {err}"),
+        }
+        assert!(!err.to_string().contains("corrupt"), "{err}");
+    }
+    // A directory holding only another format's file: it is found, and named.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.onnx"), onnx).unwrap();
+    let err = Predictor::new(Config::new().model_dir(dir.path())).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("model.onnx") && msg.contains("an ONNX model"),
+        "{msg}"
+    );
+    // Files handed over by mistake say what they are and list the formats.
+    let npy = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'}".to_vec();
+    let err = load(npy, vec![]).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::Load(LoadError::UnknownFormat { .. }))
+            && msg.contains("NumPy")
+            && msg.contains(".pdmodel")
+            && msg.contains(".onnx"),
+        "{msg}"
+    );
+    let err = load(br#"{"hello": "world"}"#.to_vec(), vec![]).unwrap_err();
+    assert!(err.to_string().contains("JSON"), "{err}");
+    let params = std::fs::read(repo_root().join("assets/ppocr_cls/inference.pdiparams")).unwrap();
+    let err = load(params, vec![]).unwrap_err();
+    assert!(err.to_string().contains(".pdiparams"), "{err}");
 }
 
 #[test]

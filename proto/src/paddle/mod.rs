@@ -61,6 +61,17 @@ fn tensor_desc(v: &VarDesc) -> Option<(&crate::framework::var_type::TensorDesc, 
 /// Reads a legacy Paddle program and its params into a [`Model`].
 pub fn import(bytes: &ModelBytes) -> Result<Model> {
     let file = bytes.model_name.clone();
+    match crate::format::sniff(&bytes.model) {
+        Ok(crate::Format::PaddleProgram) => {}
+        Ok(format) => return Err(Error::FormatNotSupported { file, format }),
+        Err(u) => {
+            return Err(Error::UnknownFormat {
+                file,
+                looks_like: u.looks_like,
+                detail: u.detail,
+            })
+        }
+    }
     let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
         file: file.clone(),
         source,
