@@ -15,30 +15,13 @@ Needs the peers' environment (../shared/tools/setup-peers.sh). Build the current
 first (`cargo build --release --bin kayak`).
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = os.environ.get("KAYAK_MODELS", os.path.join(ROOT, "..", "shared", "models"))
-PEERS = os.path.join(ROOT, "..", "shared", "tools", "peers.py")
-PY = os.environ.get("KAYAK_PEERS_PYTHON", os.path.expanduser("~/.cache/kayak-peers/bin/python"))
-INPUTS = {
-    "ppocr_det": ["x"],
-    "ppocr_rec": ["x"],
-    "ppocr_cls": ["x"],
-    "mobilenet_v3_small": ["x"],
-    "ernie_mini": ["input_ids", "token_type_ids"],
-}
-
-
-def last_json(out):
-    for line in reversed(out.strip().splitlines()):
-        if line.strip().startswith("{"):
-            return json.loads(line)
-    raise RuntimeError("no JSON line in:\n" + out)
+# The models, their inputs, the peers' tool and the JSON reader are compare.py's.
+from compare import INPUTS, MODELS, PEERS, PY, ROOT, last_json
 
 
 def kayak(binary, model, ins, threads, iters):
