@@ -101,9 +101,6 @@ pub struct LogicalNot;
 
 impl OpDef for LogicalNot {
     const KINDS: &'static [&'static str] = &["logical_not"];
-    fn kind(&self) -> &'static str {
-        "logical_not"
-    }
     fn param_free(kind: &str) -> Option<LogicalNot> {
         (kind == "logical_not").then_some(LogicalNot)
     }
@@ -127,9 +124,6 @@ pub struct Where;
 
 impl OpDef for Where {
     const KINDS: &'static [&'static str] = &["where"];
-    fn kind(&self) -> &'static str {
-        "where"
-    }
     fn param_free(kind: &str) -> Option<Where> {
         (kind == "where").then_some(Where)
     }

@@ -444,9 +444,6 @@ fn eval_conv_transpose(c: &ConvTranspose, inputs: &[&Tensor]) -> Result<Tensor> 
 
 impl OpDef for Conv {
     const KINDS: &'static [&'static str] = &["conv2d"];
-    fn kind(&self) -> &'static str {
-        "conv2d"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_conv(self, inputs)
     }
@@ -463,9 +460,6 @@ impl OpDef for Conv {
 
 impl OpDef for ConvTranspose {
     const KINDS: &'static [&'static str] = &["conv2d_transpose"];
-    fn kind(&self) -> &'static str {
-        "conv2d_transpose"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_conv_transpose(self, inputs)
     }

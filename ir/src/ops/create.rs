@@ -38,9 +38,6 @@ pub struct FillAnyLike {
 
 impl OpDef for ShapeOf {
     const KINDS: &'static [&'static str] = &["shape"];
-    fn kind(&self) -> &'static str {
-        "shape"
-    }
     fn param_free(kind: &str) -> Option<ShapeOf> {
         (kind == "shape").then_some(ShapeOf)
     }
@@ -56,9 +53,6 @@ impl OpDef for ShapeOf {
 
 impl OpDef for FillConstant {
     const KINDS: &'static [&'static str] = &["fill_constant"];
-    fn kind(&self) -> &'static str {
-        "fill_constant"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_fill_constant(self, inputs)
     }
@@ -69,9 +63,6 @@ impl OpDef for FillConstant {
 
 impl OpDef for FillAnyLike {
     const KINDS: &'static [&'static str] = &["fill_any_like"];
-    fn kind(&self) -> &'static str {
-        "fill_any_like"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         arity("fill_any_like", inputs, 1)?;
         Ok(vec![TypeInfo {
@@ -88,9 +79,6 @@ impl OpDef for FillAnyLike {
 
 impl OpDef for Range {
     const KINDS: &'static [&'static str] = &["range"];
-    fn kind(&self) -> &'static str {
-        "range"
-    }
     fn param_free(kind: &str) -> Option<Range> {
         (kind == "range").then_some(Range {})
     }

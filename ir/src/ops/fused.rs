@@ -133,9 +133,6 @@ fn conv_inputs<'a>(
 
 impl OpDef for FusedConv {
     const KINDS: &'static [&'static str] = &["fused_conv"];
-    fn kind(&self) -> &'static str {
-        "fused_conv"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_fused_conv(self, inputs)
     }
@@ -209,9 +206,6 @@ fn epilogue(y: &mut ArrayD<f32>, act: Option<UnaryOp>, post: Option<(f32, f32)>)
 
 impl OpDef for FusedMatMul {
     const KINDS: &'static [&'static str] = &["fused_matmul"];
-    fn kind(&self) -> &'static str {
-        "fused_matmul"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_fused_matmul(self, inputs)
     }
@@ -297,9 +291,6 @@ fn eval_fused_matmul(f: &FusedMatMul, inputs: &[&Tensor]) -> Result<Tensor> {
 
 impl OpDef for SeBlock {
     const KINDS: &'static [&'static str] = &["se_block"];
-    fn kind(&self) -> &'static str {
-        "se_block"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_se_block(self, inputs)
     }
@@ -383,9 +374,6 @@ fn eval_se_block(s: &SeBlock, inputs: &[&Tensor]) -> Result<Tensor> {
 
 impl OpDef for SkipLayerNorm {
     const KINDS: &'static [&'static str] = &["skip_layer_norm"];
-    fn kind(&self) -> &'static str {
-        "skip_layer_norm"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_skip_layer_norm(self, inputs)
     }
@@ -483,9 +471,6 @@ fn unpack(t: &Tensor, hd: usize) -> Result<[Tensor; 3]> {
 
 impl OpDef for Attention {
     const KINDS: &'static [&'static str] = &["attention"];
-    fn kind(&self) -> &'static str {
-        "attention"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_attention(self, inputs)
     }
@@ -669,9 +654,6 @@ pub struct FusedBinary {
 
 impl OpDef for FusedBinary {
     const KINDS: &'static [&'static str] = &["fused_binary"];
-    fn kind(&self) -> &'static str {
-        "fused_binary"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_fused_binary(self, inputs)
     }
@@ -724,9 +706,6 @@ fn emb_split<'a, T>(
 
 impl OpDef for EmbeddingLayerNorm {
     const KINDS: &'static [&'static str] = &["embedding_layer_norm"];
-    fn kind(&self) -> &'static str {
-        "embedding_layer_norm"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_embedding_layer_norm(self, inputs)
     }

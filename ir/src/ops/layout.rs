@@ -125,9 +125,6 @@ pub fn reshape_dims(input: &Shape, target: &[i64]) -> Result<Shape> {
 
 impl OpDef for Reshape {
     const KINDS: &'static [&'static str] = &["reshape"];
-    fn kind(&self) -> &'static str {
-        "reshape"
-    }
     fn is_view(&self) -> bool {
         true
     }
@@ -145,9 +142,6 @@ impl OpDef for Reshape {
 
 impl OpDef for Transpose {
     const KINDS: &'static [&'static str] = &["transpose"];
-    fn kind(&self) -> &'static str {
-        "transpose"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_transpose(self, inputs)
     }
@@ -178,9 +172,6 @@ impl OpDef for Transpose {
 
 impl OpDef for Squeeze {
     const KINDS: &'static [&'static str] = &["squeeze"];
-    fn kind(&self) -> &'static str {
-        "squeeze"
-    }
     fn is_view(&self) -> bool {
         true
     }
@@ -221,9 +212,6 @@ impl OpDef for Squeeze {
 
 impl OpDef for Unsqueeze {
     const KINDS: &'static [&'static str] = &["unsqueeze"];
-    fn kind(&self) -> &'static str {
-        "unsqueeze"
-    }
     fn is_view(&self) -> bool {
         true
     }
@@ -245,9 +233,6 @@ impl OpDef for Unsqueeze {
 
 impl OpDef for Flatten {
     const KINDS: &'static [&'static str] = &["flatten"];
-    fn kind(&self) -> &'static str {
-        "flatten"
-    }
     fn is_view(&self) -> bool {
         true
     }
@@ -283,9 +268,6 @@ pub struct Identity;
 
 impl OpDef for Identity {
     const KINDS: &'static [&'static str] = &["identity"];
-    fn kind(&self) -> &'static str {
-        "identity"
-    }
     fn param_free(kind: &str) -> Option<Identity> {
         (kind == "identity").then_some(Identity)
     }

@@ -323,9 +323,6 @@ fn eval_fc(f: &Fc, inputs: &[&Tensor]) -> Result<Tensor> {
 
 impl OpDef for MatMul {
     const KINDS: &'static [&'static str] = &["matmul"];
-    fn kind(&self) -> &'static str {
-        "matmul"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_matmul(self, inputs)
     }
@@ -342,9 +339,6 @@ impl OpDef for MatMul {
 
 impl OpDef for Mul {
     const KINDS: &'static [&'static str] = &["mul"];
-    fn kind(&self) -> &'static str {
-        "mul"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_mul(self, inputs)
     }
@@ -370,9 +364,6 @@ impl OpDef for Mul {
 
 impl OpDef for Fc {
     const KINDS: &'static [&'static str] = &["fc"];
-    fn kind(&self) -> &'static str {
-        "fc"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_fc(self, inputs)
     }

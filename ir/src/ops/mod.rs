@@ -92,8 +92,12 @@ pub trait OpDef: Clone + std::fmt::Debug + PartialEq + Into<Op> + Member {
     /// spell (unique across the op set).
     const KINDS: &'static [&'static str];
 
-    /// This op's kind (one of [`OpDef::KINDS`]).
-    fn kind(&self) -> &'static str;
+    /// This op's kind (one of [`OpDef::KINDS`]): the only one, for a family of one kind;
+    /// a family of several kinds overrides it (`ir/tests/op_table.rs` checks the kind of
+    /// every op it draws from a sampler or builds attribute-free).
+    fn kind(&self) -> &'static str {
+        Self::KINDS[0]
+    }
 
     /// The op of `kind` when that kind has no attributes (its e-graph nodes carry no
     /// attribute leaf: `relu`, `shape`, ...); `None` for kinds with attributes.

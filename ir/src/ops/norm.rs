@@ -37,9 +37,6 @@ fn channel_axis(layout: Layout, rank: usize) -> usize {
 
 impl OpDef for BatchNorm {
     const KINDS: &'static [&'static str] = &["batch_norm"];
-    fn kind(&self) -> &'static str {
-        "batch_norm"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_batch_norm(self, inputs)
     }
@@ -83,9 +80,6 @@ impl OpDef for BatchNorm {
 
 impl OpDef for LayerNorm {
     const KINDS: &'static [&'static str] = &["layer_norm"];
-    fn kind(&self) -> &'static str {
-        "layer_norm"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_layer_norm(self, inputs)
     }

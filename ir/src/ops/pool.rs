@@ -102,9 +102,6 @@ impl Pool {
 
 impl OpDef for Pool {
     const KINDS: &'static [&'static str] = &["pool2d"];
-    fn kind(&self) -> &'static str {
-        "pool2d"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer(self, inputs)
     }

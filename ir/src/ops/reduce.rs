@@ -71,9 +71,6 @@ pub struct ArgMax {
 
 impl OpDef for Softmax {
     const KINDS: &'static [&'static str] = &["softmax"];
-    fn kind(&self) -> &'static str {
-        "softmax"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_softmax(self, inputs)
     }
@@ -143,9 +140,6 @@ impl OpDef for Reduce {
 
 impl OpDef for ArgMax {
     const KINDS: &'static [&'static str] = &["arg_max"];
-    fn kind(&self) -> &'static str {
-        "arg_max"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_arg_max(self, inputs)
     }
@@ -173,9 +167,6 @@ pub struct Cumsum {
 
 impl OpDef for Cumsum {
     const KINDS: &'static [&'static str] = &["cumsum"];
-    fn kind(&self) -> &'static str {
-        "cumsum"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         arity("cumsum", inputs, 1)?;
         let t = inputs[0].ty;

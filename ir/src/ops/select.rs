@@ -116,9 +116,6 @@ pub struct Pad {
 
 impl OpDef for Concat {
     const KINDS: &'static [&'static str] = &["concat"];
-    fn kind(&self) -> &'static str {
-        "concat"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_concat(self, inputs)
     }
@@ -129,9 +126,6 @@ impl OpDef for Concat {
 
 impl OpDef for Split {
     const KINDS: &'static [&'static str] = &["split"];
-    fn kind(&self) -> &'static str {
-        "split"
-    }
     fn num_outputs(&self) -> usize {
         Split::num_outputs(self)
     }
@@ -168,9 +162,6 @@ impl OpDef for Split {
 
 impl OpDef for Stack {
     const KINDS: &'static [&'static str] = &["stack"];
-    fn kind(&self) -> &'static str {
-        "stack"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_stack(self, inputs)
     }
@@ -181,9 +172,6 @@ impl OpDef for Stack {
 
 impl OpDef for Slice {
     const KINDS: &'static [&'static str] = &["slice"];
-    fn kind(&self) -> &'static str {
-        "slice"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_slice(self, inputs)
     }
@@ -194,9 +182,6 @@ impl OpDef for Slice {
 
 impl OpDef for StridedSlice {
     const KINDS: &'static [&'static str] = &["strided_slice"];
-    fn kind(&self) -> &'static str {
-        "strided_slice"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_strided_slice(self, inputs)
     }
@@ -207,9 +192,6 @@ impl OpDef for StridedSlice {
 
 impl OpDef for Gather {
     const KINDS: &'static [&'static str] = &["gather"];
-    fn kind(&self) -> &'static str {
-        "gather"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_gather(self, inputs)
     }
@@ -220,9 +202,6 @@ impl OpDef for Gather {
 
 impl OpDef for Embedding {
     const KINDS: &'static [&'static str] = &["embedding"];
-    fn kind(&self) -> &'static str {
-        "embedding"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_embedding(inputs)
     }
@@ -265,9 +244,6 @@ impl OpDef for Embedding {
 
 impl OpDef for Pad {
     const KINDS: &'static [&'static str] = &["pad"];
-    fn kind(&self) -> &'static str {
-        "pad"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_pad(self, inputs)
     }

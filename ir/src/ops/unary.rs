@@ -410,9 +410,6 @@ pub struct Prelu {
 
 impl OpDef for Prelu {
     const KINDS: &'static [&'static str] = &["prelu"];
-    fn kind(&self) -> &'static str {
-        "prelu"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         arity("prelu", inputs, 2)?;
         Ok(vec![inputs[0].ty.clone()])
@@ -431,9 +428,6 @@ pub struct Cast {
 
 impl OpDef for Cast {
     const KINDS: &'static [&'static str] = &["cast"];
-    fn kind(&self) -> &'static str {
-        "cast"
-    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         arity("cast", inputs, 1)?;
         Ok(vec![TypeInfo {
