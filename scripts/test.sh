@@ -9,6 +9,11 @@ if [ -z "${KAYAK_MODELS:-}" ] && [ ! -d ../shared/models ]; then
   scripts/fetch-models.sh
   export KAYAK_SKIP_MISSING=1
 fi
+# With ../shared (the peers' tools) beside the repo: the extra PIR/ONNX test models
+# (tests/tests/formats.rs), generated once into the model cache.
+if [ -z "${KAYAK_SKIP_MISSING:-}" ] && [ -f ../shared/tools/setup-peers.sh ]; then
+  scripts/make-extra-models.sh
+fi
 mkdir -p target
 log=target/test-output.log
 : > "$log"

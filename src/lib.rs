@@ -37,7 +37,7 @@ pub use config::{Config, GpuPlacement};
 pub use error::{Error, Result};
 pub use kayak_gpu::GpuError;
 pub use kayak_ir::{DType, Dim, Shape, Tensor};
-pub use kayak_proto::Model;
+pub use kayak_proto::{Model, ModelSource, DIR_CANDIDATES};
 pub use kayak_rewrite::CostModel;
 pub use predictor::{InputHandle, OutputHandle, Predictor};
 

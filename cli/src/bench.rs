@@ -151,7 +151,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub fn bench(args: BenchArgs) -> Result<()> {
     let t_load = Instant::now();
     let mut cfg = Config::new()
-        .model_path(&args.model)
+        .model_path(crate::model_file(&args.model)?)
         .threads(args.threads)
         .ir_optim(!args.no_optimize)
         .adaptive_threads(!args.no_adapt);

@@ -285,9 +285,31 @@ fn real_main() -> Result<()> {
     }
 }
 
+/// The model file a path names: a file as given; for a directory, the first of
+/// `kayak::DIR_CANDIDATES` it holds, said on stderr when it holds several.
+pub(crate) fn model_file(path: &std::path::Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let (file, others) = kayak::ModelSource::model_in_dir(path)?;
+    if !others.is_empty() {
+        let names: Vec<String> = others
+            .iter()
+            .filter_map(|o| o.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        eprintln!(
+            "kayak: {}: took {} (also there: {})",
+            path.display(),
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            names.join(", ")
+        );
+    }
+    Ok(file)
+}
+
 fn inspect(path: PathBuf) -> Result<()> {
     // The imported program as declared (symbolic shapes), not optimized: nothing to run.
-    let p = Predictor::new(Config::new().model_path(&path).ir_optim(false))?;
+    let p = Predictor::new(Config::new().model_path(model_file(&path)?).ir_optim(false))?;
     let m = p.model();
     let g = &m.graph;
     out!("model:   {}", m.model_name);
@@ -452,7 +474,7 @@ fn run(args: RunArgs) -> Result<()> {
         device,
     } = args;
     let mut cfg = Config::new()
-        .model_path(&path)
+        .model_path(model_file(&path)?)
         .threads(threads)
         .ir_optim(!no_optimize);
     cfg = device.apply(cfg);
@@ -531,9 +553,13 @@ fn stats(t: &Tensor) -> String {
 }
 
 fn optimize(args: OptimizeArgs) -> Result<()> {
-    let mut model = kayak::Predictor::new(Config::new().model_path(&args.model).ir_optim(false))?
-        .model()
-        .clone();
+    let mut model = kayak::Predictor::new(
+        Config::new()
+            .model_path(model_file(&args.model)?)
+            .ir_optim(false),
+    )?
+    .model()
+    .clone();
     // Fix the shape signature: given shapes (or those of given inputs) become the inputs' types.
     let mut fixed: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
     for s in &args.inputs {

@@ -349,7 +349,7 @@ mod tests {
             )
             .unwrap();
         let s = g
-            .add_node(Op::Shape(ShapeOf), vec![x], &["s"], "shape")
+            .add_node(Op::Shape(ShapeOf { i64: false }), vec![x], &["s"], "shape")
             .unwrap()[0];
         let r = g
             .add_node(

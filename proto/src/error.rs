@@ -80,6 +80,16 @@ pub enum Error {
         #[source]
         source: prost::DecodeError,
     },
+    /// A PIR (JSON) program that is not well formed: what is wrong and where.
+    #[error("{file} is not a valid PIR program: at {path}: {reason}")]
+    Json {
+        /// Model file.
+        file: String,
+        /// JSON path (`$.program.regions[0].blocks[0].ops[12].A[3]`) or line and column.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The params file ended inside a record.
     #[error("{file} is truncated: it ends at byte {offset} inside the record of `{var}`")]
     ParamsTruncated {

@@ -3,11 +3,22 @@
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// The model files a directory is searched for, in this order (the format of the one
+/// taken is then decided by its content).
+pub const DIR_CANDIDATES: &[&str] = &[
+    "inference.pdmodel",
+    "model.pdmodel",
+    "inference.json",
+    "model.json",
+    "inference.onnx",
+    "model.onnx",
+];
+
 /// A model's location.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
-    /// A directory holding `inference.pdmodel` or `model.pdmodel` (or exactly one
-    /// `.pdmodel`) and its `.pdiparams`.
+    /// A directory holding one of [`DIR_CANDIDATES`] (or exactly one `.pdmodel`) and, for a
+    /// Paddle program, its `.pdiparams`.
     Dir(PathBuf),
     /// A `.pdmodel` file; the params are the `.pdiparams` with the same stem.
     ModelFile(PathBuf),
@@ -64,59 +75,51 @@ impl ModelSource {
         }
     }
 
+    /// The model file a directory holds: the first of [`DIR_CANDIDATES`] present, else the
+    /// only `.pdmodel`; with the other candidates present (the CLI names what it took).
+    pub fn model_in_dir(d: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
+        if !d.is_dir() {
+            return Err(Error::ModelNotFound {
+                path: d.display().to_string(),
+                reason: "not a directory".into(),
+            });
+        }
+        let mut present: Vec<PathBuf> = DIR_CANDIDATES
+            .iter()
+            .map(|n| d.join(n))
+            .filter(|p| p.is_file())
+            .collect();
+        if !present.is_empty() {
+            let first = present.remove(0);
+            return Ok((first, present));
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|source| Error::Io {
+                path: d.display().to_string(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
+            .collect();
+        found.sort();
+        match found.len() {
+            1 => Ok((found.remove(0), vec![])),
+            0 => Err(Error::ModelNotFound {
+                path: d.display().to_string(),
+                reason: format!("none of {} nor another .pdmodel", DIR_CANDIDATES.join(", ")),
+            }),
+            n => Err(Error::ModelNotFound {
+                path: d.display().to_string(),
+                reason: format!("{n} .pdmodel files; name one"),
+            }),
+        }
+    }
+
     /// Resolves to the program and params paths (buffers: `None`).
     pub fn paths(&self) -> Result<Option<(PathBuf, PathBuf)>> {
         match self {
             ModelSource::Dir(d) => {
-                if !d.is_dir() {
-                    return Err(Error::ModelNotFound {
-                        path: d.display().to_string(),
-                        reason: "not a directory".into(),
-                    });
-                }
-                let named = ["inference.pdmodel", "model.pdmodel"]
-                    .iter()
-                    .map(|n| d.join(n))
-                    .find(|p| p.is_file());
-                let model = match named {
-                    Some(m) => m,
-                    None => {
-                        let mut found: Vec<PathBuf> = std::fs::read_dir(d)
-                            .map_err(|source| Error::Io {
-                                path: d.display().to_string(),
-                                source,
-                            })?
-                            .filter_map(|e| e.ok().map(|e| e.path()))
-                            .filter(|p| p.extension().is_some_and(|e| e == "pdmodel"))
-                            .collect();
-                        found.sort();
-                        // A directory of another format's model: resolved to its file,
-                        // so the importer names the format it found (by content).
-                        let other = ["inference.json", "model.json", "model.onnx"]
-                            .iter()
-                            .map(|n| d.join(n))
-                            .find(|p| p.is_file());
-                        match (found.len(), other) {
-                            (1, _) => found.remove(0),
-                            (0, Some(other)) => other,
-                            (0, None) => {
-                                return Err(Error::ModelNotFound {
-                                    path: d.display().to_string(),
-                                    reason:
-                                        "no inference.pdmodel, model.pdmodel or other .pdmodel \
-                                         file (nor inference.json, model.json, model.onnx)"
-                                            .into(),
-                                })
-                            }
-                            (n, _) => {
-                                return Err(Error::ModelNotFound {
-                                    path: d.display().to_string(),
-                                    reason: format!("{n} .pdmodel files; name one"),
-                                })
-                            }
-                        }
-                    }
-                };
+                let model = ModelSource::model_in_dir(d)?.0;
                 ModelSource::ModelFile(model).paths()
             }
             ModelSource::ModelFile(m) => {

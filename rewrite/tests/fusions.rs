@@ -167,7 +167,7 @@ fn weights_only_subgraph() -> Graph {
         &[bias],
     );
     let y = b.op(add(-1), &[x, r]);
-    let s = b.op(Op::Shape(ShapeOf), &[y]);
+    let s = b.op(Op::Shape(ShapeOf { i64: false }), &[y]);
     let r2 = b.op(
         Op::Reshape(Reshape {
             shape: vec![],

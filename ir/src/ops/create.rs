@@ -2,6 +2,7 @@
 
 use super::{arity, arity_t, list_from_inputs, one, InferInput, ListInput, ListVal, OpDef};
 use crate::error::{attr_err, shape_err};
+use crate::sample::Sampler;
 use crate::{DType, Dim, Error, Result, Shape, Tensor, TypeInfo};
 
 /// A tensor of one value.
@@ -23,9 +24,24 @@ pub struct FillConstant {
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Range {}
 
-/// The shape of the input, as a 1-D i32 tensor.
+/// The shape of the input, as a 1-D integer tensor: i32 (`shape`, Paddle's legacy op) or
+/// i64 (`shape64`: PIR's `shape64` and ONNX's `Shape`).
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ShapeOf;
+pub struct ShapeOf {
+    /// The output is i64 (else i32).
+    pub i64: bool,
+}
+
+impl ShapeOf {
+    /// The shape of `dims` as this op's output tensor.
+    pub fn tensor(&self, dims: &[usize]) -> Tensor {
+        if self.i64 {
+            Tensor::from_i64s(&dims.iter().map(|&d| d as i64).collect::<Vec<_>>())
+        } else {
+            Tensor::from_i32s(&dims.iter().map(|&d| d as i32).collect::<Vec<_>>())
+        }
+    }
+}
 
 /// A tensor of the input's shape filled with one value.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
@@ -37,17 +53,29 @@ pub struct FillAnyLike {
 }
 
 impl OpDef for ShapeOf {
-    const KINDS: &'static [&'static str] = &["shape"];
+    const KINDS: &'static [&'static str] = &["shape", "shape64"];
+    fn kind(&self) -> &'static str {
+        Self::KINDS[self.i64 as usize]
+    }
     fn param_free(kind: &str) -> Option<ShapeOf> {
-        (kind == "shape").then_some(ShapeOf)
+        match kind {
+            "shape" => Some(ShapeOf { i64: false }),
+            "shape64" => Some(ShapeOf { i64: true }),
+            _ => None,
+        }
+    }
+    fn sample(kind: &str, s: &mut Sampler<'_>) -> Option<ShapeOf> {
+        s.first_input(|r| 1 + r.below(4));
+        Self::param_free(kind)
     }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
-        infer_shape(inputs)
+        arity(self.kind(), inputs, 1)?;
+        let dtype = if self.i64 { DType::I64 } else { DType::I32 };
+        Ok(vec![TypeInfo::known(dtype, &[inputs[0].ty.shape.rank()])])
     }
     fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        arity_t("shape", inputs, 1)?;
-        let s: Vec<i32> = inputs[0].shape().iter().map(|&d| d as i32).collect();
-        one(Tensor::from_i32s(&s))
+        arity_t(self.kind(), inputs, 1)?;
+        one(self.tensor(inputs[0].shape()))
     }
 }
 
@@ -88,14 +116,6 @@ impl OpDef for Range {
     fn eval(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
         one(eval_range(self, inputs)?)
     }
-}
-
-fn infer_shape(inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
-    arity("shape", inputs, 1)?;
-    Ok(vec![TypeInfo::known(
-        DType::I32,
-        &[inputs[0].ty.shape.rank()],
-    )])
 }
 
 fn dims_of(shape: &[i64]) -> Result<Vec<usize>> {

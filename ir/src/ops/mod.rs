@@ -337,11 +337,9 @@ impl Op {
     /// op must run at run time. The one folding rule shared by plan-time specialization and
     /// the optimizer's analysis (each applies its own size limit).
     pub fn fold(&self, inputs: &[InferInput<'_>]) -> Option<Result<Vec<Tensor>>> {
-        if let Op::Shape(_) = self {
+        if let Op::Shape(s) = self {
             let dims = inputs.first()?.ty.shape.to_known()?;
-            return Some(Ok(vec![Tensor::from_i32s(
-                &dims.iter().map(|&d| d as i32).collect::<Vec<_>>(),
-            )]));
+            return Some(Ok(vec![s.tensor(&dims)]));
         }
         if inputs.is_empty() && !matches!(self, Op::FillConstant(_)) {
             return None;

@@ -172,6 +172,25 @@ impl OpDef for Stack {
 
 impl OpDef for Slice {
     const KINDS: &'static [&'static str] = &["slice"];
+    fn sample(_: &str, s: &mut Sampler<'_>) -> Option<Slice> {
+        let x = s.first_input(|r| 1 + r.below(4));
+        s.attrs("slice", |r| {
+            // One axis, a non-empty range in it; a length-1 range is sometimes dropped.
+            let axis = r.below(x.len());
+            let d = x[axis] as i64;
+            let start = r.below(d as usize) as i64;
+            let end = start + 1 + r.below((d - start) as usize) as i64;
+            let decrease = end - start == 1 && x.len() > 1 && r.coin();
+            Some(Slice {
+                axes: vec![axis as i64],
+                starts: vec![start],
+                ends: vec![end],
+                decrease_axis: if decrease { vec![axis as i64] } else { vec![] },
+                starts_input: ListInput::Attr,
+                ends_input: ListInput::Attr,
+            })
+        })
+    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         infer_slice(self, inputs)
     }

@@ -428,6 +428,14 @@ pub struct Cast {
 
 impl OpDef for Cast {
     const KINDS: &'static [&'static str] = &["cast"];
+    fn sample(_: &str, s: &mut Sampler<'_>) -> Option<Cast> {
+        s.same_shape(ValKind::Normal);
+        s.attrs("cast", |r| {
+            Some(Cast {
+                to: r.pick(&[DType::F32, DType::I64, DType::I32]),
+            })
+        })
+    }
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TypeInfo>> {
         arity("cast", inputs, 1)?;
         Ok(vec![TypeInfo {

@@ -261,11 +261,14 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("bilinear_interp_v2", |c| interp(c, InterpMode::Bilinear));
     r.insert("shape", |c| {
         done(
-            Op::Shape(ShapeOf),
+            Op::Shape(ShapeOf {
+                i64: c.op_type() == "shape64",
+            }),
             vec![c.input("Input")?],
             c.output("Out")?,
         )
     });
+    r.insert("shape64", r["shape"]);
     r.insert("fill_constant", fill_constant);
     r.insert("fill_any_like", |c| {
         let value = c.f64("value")?.unwrap_or(0.0);

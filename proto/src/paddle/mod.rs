@@ -58,38 +58,72 @@ fn tensor_desc(v: &VarDesc) -> Option<(&crate::framework::var_type::TensorDesc, 
         .map(|d| (&d.tensor, d.lod_level.unwrap_or(0)))
 }
 
-/// Reads a legacy Paddle program and its params into a [`Model`].
+/// Reads a legacy Paddle program and its params into a [`Model`]; any other format is
+/// handed to its importer ([`crate::import_any`] is the same function).
 pub fn import(bytes: &ModelBytes) -> Result<Model> {
+    crate::import_any(bytes)
+}
+
+/// Reads the bytes of a legacy Paddle program (content already sniffed) and its params.
+pub(crate) fn import_legacy(bytes: &ModelBytes) -> Result<Model> {
     let file = bytes.model_name.clone();
-    match crate::format::sniff(&bytes.model) {
-        Ok(crate::Format::PaddleProgram) => {}
-        Ok(format) => return Err(Error::FormatNotSupported { file, format }),
-        Err(u) => {
-            return Err(Error::UnknownFormat {
-                file,
-                looks_like: u.looks_like,
-                detail: u.detail,
-            })
-        }
-    }
     let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
         file: file.clone(),
         source,
     })?;
+    let format = format!(
+        "Paddle ProgramDesc (legacy .pdmodel, version {})",
+        prog.version.and_then(|v| v.version).unwrap_or(0)
+    );
+    let origin = Origin {
+        format,
+        locs: None,
+        consts: vec![],
+    };
+    import_program(&prog, bytes, &origin)
+}
+
+/// Where a program came from: the format's name and, for a program translated from
+/// another format, each op's own index and type there (for errors).
+pub(crate) struct Origin {
+    /// Format description for [`Model::format`].
+    pub format: String,
+    /// Per op of block 0: (index, op type) in the source file.
+    pub locs: Option<Vec<(usize, String)>>,
+    /// Constant tensors the translation made (not in the params file), by variable name.
+    pub consts: Vec<(String, kayak_ir::Tensor)>,
+}
+
+/// Imports a decoded program: the legacy importer and the PIR importer (which translates
+/// its ops into this form) share it, so both go through one registry.
+pub(crate) fn import_program(
+    prog: &ProgramDesc,
+    bytes: &ModelBytes,
+    origin: &Origin,
+) -> Result<Model> {
+    let file = bytes.model_name.clone();
     let block = prog.blocks.first().ok_or_else(|| Error::Program {
         file: file.clone(),
         reason: "the program has no blocks".into(),
     })?;
-    let loc = |index: usize, op_type: &str| OpLoc {
-        file: file.clone(),
-        block: 0,
-        index,
-        op_type: op_type.to_string(),
+    let loc = |index: usize, op_type: &str| match origin.locs.as_ref().and_then(|l| l.get(index)) {
+        Some((i, t)) => OpLoc {
+            file: file.clone(),
+            block: 0,
+            index: *i,
+            op_type: t.clone(),
+        },
+        None => OpLoc {
+            file: file.clone(),
+            block: 0,
+            index,
+            op_type: op_type.to_string(),
+        },
     };
 
     let mut op_histogram = BTreeMap::new();
     for (i, op) in block.ops.iter().enumerate() {
-        *op_histogram.entry(op.r#type.clone()).or_insert(0) += 1;
+        *op_histogram.entry(loc(i, &op.r#type).op_type).or_insert(0) += 1;
         let ctx = OpCtx {
             desc: op,
             loc: loc(i, &op.r#type),
@@ -170,6 +204,9 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         .map(|s| s.name.clone())
         .zip(tensors.into_iter().map(Arc::new))
         .collect();
+    for (name, t) in &origin.consts {
+        params.insert(name.clone(), Arc::new(t.clone()));
+    }
 
     let mut g = Graph::new();
     let mut defs: HashMap<String, ValueId> = HashMap::new();
@@ -330,10 +367,7 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         param_elements,
         param_bytes,
         model_name: file,
-        format: format!(
-            "Paddle ProgramDesc (legacy .pdmodel, version {})",
-            prog.version.and_then(|v| v.version).unwrap_or(0)
-        ),
+        format: origin.format.clone(),
     })
 }
 

@@ -4,6 +4,11 @@ use super::*;
 
 /// Registers this family's conditions and appliers.
 pub(super) fn register(r: &mut Registry) {
+    r.condition(
+        "cast_to_i64",
+        1,
+        |eg, a| matches!(op(eg, a[0]), Some(Op::Cast(c)) if c.to == kayak_ir::DType::I64),
+    );
     r.condition("identity_perm", 1, |eg, a| {
         perm_of(eg, a[0]).is_some_and(|p| p.iter().enumerate().all(|(i, &x)| i == x))
     });

@@ -1,0 +1,182 @@
+//! One model in several formats: the Paddle 3 PIR (`model.json`) and ONNX (`model.onnx`)
+//! imports of a model give the graph its legacy (`.pdmodel`) import gives, and the same
+//! outputs as Paddle Inference's references. Models: the shared ones that ship more than one
+//! format, and the extra ones `scripts/make-extra-models.sh` exports (under the model
+//! cache's `extra/`).
+
+use kayak::{Config, Predictor, Tensor};
+use kayak_tests::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The manifest's cases of a model directory: inputs and Paddle Inference's outputs, the
+/// main one and the `extra_references` (a text-like image for the detector, whose output
+/// on noise is ~0 everywhere).
+fn cases(dir: &Path) -> Vec<(Vec<Tensor>, Vec<Tensor>)> {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let load = |f: &serde_json::Value| npy(&dir.join(f.as_str().unwrap())).unwrap();
+    let files = |k: &str| -> Vec<Tensor> {
+        m[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|i| load(&i["file"]))
+            .collect()
+    };
+    let mut v = vec![(files("inputs"), files("outputs"))];
+    for e in m["extra_references"].as_array().into_iter().flatten() {
+        let inputs = m["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| load(&e["inputs"][i["name"].as_str().unwrap()]))
+            .collect();
+        let outputs = e["outputs"].as_array().unwrap().iter().map(load).collect();
+        v.push((inputs, outputs));
+    }
+    v
+}
+
+/// Runs `file` of `dir` against the references; returns the optimized graph's op kinds.
+fn check_file(dir: &Path, file: &str, want_format: &str) -> BTreeMap<String, usize> {
+    let path = dir.join(file);
+    let mut p = Predictor::new(Config::new().model_file(&path)).unwrap();
+    let format = p.model().format.clone();
+    assert!(
+        format.contains(want_format),
+        "{}: imported as `{format}`, expected {want_format}",
+        path.display()
+    );
+    for (c, (inputs, refs)) in cases(dir).iter().enumerate() {
+        let outs = p.run_with(inputs).unwrap();
+        assert_eq!(outs.len(), refs.len(), "{}: output count", path.display());
+        for (k, (got, want)) in outs.iter().zip(refs).enumerate() {
+            let (r, at) = worst_ratio(got, want, ATOL, RTOL).unwrap();
+            println!(
+                "{} case {c} output {k}: worst |err|/tol = {r:.4} at {at}",
+                path.display()
+            );
+            assert!(
+                r <= 1.0,
+                "{} case {c} output {k}: error {r:.3}x the tolerance at element {at}",
+                path.display()
+            );
+        }
+    }
+    let n = p.graph().nodes.len();
+    let r = p.optimization_report().unwrap();
+    println!("{}: {} -> {n} ops ({format})", path.display(), r.ops_before);
+    let mut kinds = BTreeMap::new();
+    for node in &p.graph().nodes {
+        *kinds.entry(node.op.name().to_string()).or_insert(0) += 1;
+    }
+    kinds
+}
+
+/// The PIR and legacy forms of one model: both match the references, with the same
+/// optimized op count.
+fn pir_parity(test: &str, name: &str, legacy: &str) {
+    let Some(m) = require(test, &format!("{name}/manifest.json")) else {
+        return;
+    };
+    let dir = m.parent().unwrap();
+    let pir = check_file(dir, "model.json", "PIR");
+    let old = check_file(dir, legacy, "legacy");
+    let count = |k: &BTreeMap<String, usize>| k.values().sum::<usize>();
+    assert_eq!(
+        pir,
+        old,
+        "{name}: the PIR import optimizes to {} ops, the legacy one to {}",
+        count(&pir),
+        count(&old)
+    );
+}
+
+#[test]
+fn mobilenet_v3_small_pir_matches_legacy_and_reference() {
+    pir_parity(
+        "mobilenet_v3_small_pir_matches_legacy_and_reference",
+        "mobilenet_v3_small",
+        "model.pdmodel",
+    );
+}
+
+#[test]
+fn ernie_mini_pir_matches_legacy_and_reference() {
+    pir_parity(
+        "ernie_mini_pir_matches_legacy_and_reference",
+        "ernie_mini",
+        "model.pdmodel",
+    );
+}
+
+/// The optimized op kinds of a model file (loaded, not run).
+fn op_kinds(path: &Path) -> BTreeMap<String, usize> {
+    let p = Predictor::new(Config::new().model_file(path)).unwrap();
+    let mut kinds = BTreeMap::new();
+    for node in &p.graph().nodes {
+        *kinds.entry(node.op.name().to_string()).or_insert(0) += 1;
+    }
+    kinds
+}
+
+/// An exported model of `scripts/make-extra-models.sh` in PIR (and legacy, when it has one
+/// beside it; else the shared legacy model `legacy`).
+fn extra_pir(test: &str, name: &str, legacy: Option<&str>) {
+    let Some(m) = require(test, &format!("extra/{name}/manifest.json")) else {
+        return;
+    };
+    let dir = m.parent().unwrap();
+    let pir = check_file(dir, "model.json", "PIR");
+    let old = match legacy {
+        None => check_file(dir, "model.pdmodel", "legacy"),
+        Some(rel) => {
+            let Some(p) = require(test, rel) else {
+                return;
+            };
+            op_kinds(&p)
+        }
+    };
+    assert_eq!(
+        pir, old,
+        "{name}: PIR and legacy imports optimize differently"
+    );
+}
+
+#[test]
+fn resnet50_pir_matches_legacy_and_reference() {
+    extra_pir(
+        "resnet50_pir_matches_legacy_and_reference",
+        "resnet50",
+        None,
+    );
+}
+
+#[test]
+fn mobilenet_v2_pir_matches_legacy_and_reference() {
+    extra_pir(
+        "mobilenet_v2_pir_matches_legacy_and_reference",
+        "mobilenet_v2",
+        None,
+    );
+}
+
+#[test]
+fn ernie_tiny_pir_matches_legacy_and_reference() {
+    extra_pir(
+        "ernie_tiny_pir_matches_legacy_and_reference",
+        "ernie_tiny_pir",
+        None,
+    );
+}
+
+#[test]
+fn ppocr_pir_conversions_match_legacy_and_reference() {
+    for m in ["det", "rec", "cls"] {
+        extra_pir(
+            "ppocr_pir_conversions_match_legacy_and_reference",
+            &format!("ppocr_{m}_pir"),
+            Some(&format!("ppocr_{m}/inference.pdmodel")),
+        );
+    }
+}
