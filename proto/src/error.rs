@@ -61,21 +61,20 @@ pub enum Error {
         detail: String,
     },
     /// The model file is a known format that this build has no importer for.
-    #[error(
-        "{file} is {format}, which Kayak cannot import yet (it reads a Paddle program, \
-             .pdmodel + .pdiparams)"
-    )]
+    #[error("{file} is {format}, which Kayak cannot import")]
     FormatNotSupported {
         /// Model file.
         file: String,
         /// The format found.
         format: crate::Format,
     },
-    /// The program file is not a valid ProgramDesc.
-    #[error("{file} is not a valid Paddle program (truncated or corrupt): {source}")]
+    /// The model file does not decode as the format its first bytes announce.
+    #[error("{file} is not a valid {format} (truncated or corrupt): {source}")]
     Decode {
         /// Model file.
         file: String,
+        /// The format it was read as.
+        format: &'static str,
         /// Protobuf error.
         #[source]
         source: prost::DecodeError,

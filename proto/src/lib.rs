@@ -10,13 +10,17 @@
 //!   the format exist only in its registry.
 //! - [`pir`]: the Paddle 3 PIR (JSON) importer: it translates each PIR op into its legacy
 //!   counterpart, so both formats share the legacy registry.
+//! - [`onnx`]: the ONNX importer (`ai.onnx` opsets 7–22), its own registry onto the same
+//!   IR ops.
 //! - [`import_any`]: decides the format by content and calls its importer.
 //!
 //! Architecture invariant: format knowledge stops here; everything after works on `kayak-ir`.
 #![warn(missing_docs)]
 
+mod build;
 mod error;
 pub mod format;
+pub mod onnx;
 pub mod paddle;
 pub mod params;
 pub mod pir;
@@ -28,6 +32,7 @@ pub mod framework {
     include!("generated/paddle.framework.proto.rs");
 }
 
+pub use build::Converted;
 pub use error::{Error, OpLoc, Result};
 pub use format::{sniff, Format};
 pub use paddle::{import, Model};
@@ -39,7 +44,7 @@ pub fn import_any(bytes: &ModelBytes) -> Result<Model> {
     match format::sniff(&bytes.model) {
         Ok(Format::PaddleProgram) => paddle::import_legacy(bytes),
         Ok(Format::PaddlePir) => pir::import(bytes),
-        Ok(format) => Err(Error::FormatNotSupported { file, format }),
+        Ok(Format::Onnx) => onnx::import(bytes),
         Err(u) => Err(Error::UnknownFormat {
             file,
             looks_like: u.looks_like,

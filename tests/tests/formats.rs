@@ -12,7 +12,10 @@ use std::path::Path;
 /// The manifest's cases of a model directory: inputs and Paddle Inference's outputs, the
 /// main one and the `extra_references` (a text-like image for the detector, whose output
 /// on noise is ~0 everywhere).
-fn cases(dir: &Path) -> Vec<(Vec<Tensor>, Vec<Tensor>)> {
+/// Named inputs and the reference outputs of one case.
+type Case = (Vec<(String, Tensor)>, Vec<Tensor>);
+
+fn cases(dir: &Path) -> Vec<Case> {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let load = |f: &serde_json::Value| npy(&dir.join(f.as_str().unwrap())).unwrap();
@@ -23,16 +26,28 @@ fn cases(dir: &Path) -> Vec<(Vec<Tensor>, Vec<Tensor>)> {
             .map(|i| load(&i["file"]))
             .collect()
     };
-    let mut v = vec![(files("inputs"), files("outputs"))];
+    let names: Vec<String> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    let named = |ts: Vec<Tensor>| names.iter().cloned().zip(ts).collect::<Vec<_>>();
+    let mut v = vec![(named(files("inputs")), files("outputs"))];
+    // Two manifest dialects: inputs by name or in order, outputs as files or objects.
+    let file = |f: &serde_json::Value| load(if f.is_string() { f } else { &f["file"] });
     for e in m["extra_references"].as_array().into_iter().flatten() {
-        let inputs = m["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| load(&e["inputs"][i["name"].as_str().unwrap()]))
-            .collect();
-        let outputs = e["outputs"].as_array().unwrap().iter().map(load).collect();
-        v.push((inputs, outputs));
+        let inputs = match e["inputs"].as_array() {
+            Some(list) => list.iter().map(file).collect(),
+            None => m["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| load(&e["inputs"][i["name"].as_str().unwrap()]))
+                .collect(),
+        };
+        let outputs = e["outputs"].as_array().unwrap().iter().map(file).collect();
+        v.push((named(inputs), outputs));
     }
     v
 }
@@ -47,8 +62,14 @@ fn check_file(dir: &Path, file: &str, want_format: &str) -> BTreeMap<String, usi
         "{}: imported as `{format}`, expected {want_format}",
         path.display()
     );
-    for (c, (inputs, refs)) in cases(dir).iter().enumerate() {
-        let outs = p.run_with(inputs).unwrap();
+    for (c, (named, refs)) in cases(dir).iter().enumerate() {
+        // In the model's input order (an ONNX export may list them in another).
+        let inputs: Vec<Tensor> = p
+            .input_names()
+            .iter()
+            .map(|n| named.iter().find(|(m, _)| m == n).unwrap().1.clone())
+            .collect();
+        let outs = p.run_with(&inputs).unwrap();
         assert_eq!(outs.len(), refs.len(), "{}: output count", path.display());
         for (k, (got, want)) in outs.iter().zip(refs).enumerate() {
             let (r, at) = worst_ratio(got, want, ATOL, RTOL).unwrap();
@@ -177,6 +198,66 @@ fn ppocr_pir_conversions_match_legacy_and_reference() {
             "ppocr_pir_conversions_match_legacy_and_reference",
             &format!("ppocr_{m}_pir"),
             Some(&format!("ppocr_{m}/inference.pdmodel")),
+        );
+    }
+}
+
+/// The ONNX form of a model matches the references, and optimizes to no more ops than its
+/// legacy import and ONNX Runtime's EXTENDED-optimized graph (`ort_optimized_nodes`).
+fn onnx_check(test: &str, dir_rel: &str, legacy: &str, ort_key: &[&str]) {
+    let Some(m) = require(test, &format!("{dir_rel}/manifest.json")) else {
+        return;
+    };
+    let dir = m.parent().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let onnx = check_file(dir, "model.onnx", "ONNX");
+    let n = onnx.values().sum::<usize>();
+    let Some(legacy_path) = require(test, legacy) else {
+        return;
+    };
+    let old_kinds = op_kinds(&legacy_path);
+    let old: usize = old_kinds.values().sum();
+    let mut ort = &manifest;
+    for k in ort_key {
+        ort = &ort[k];
+    }
+    let ort = ort.as_u64().expect("ort_optimized_nodes in the manifest") as usize;
+    println!(
+        "{dir_rel}: ONNX {n} ops, legacy {old}, ORT EXTENDED {ort}: {onnx:?}; legacy {old_kinds:?}"
+    );
+    assert!(
+        n <= old,
+        "{dir_rel}: ONNX import optimizes to {n} ops, legacy to {old}"
+    );
+    assert!(
+        n <= ort,
+        "{dir_rel}: {n} ops, ONNX Runtime EXTENDED has {ort}"
+    );
+}
+
+#[test]
+fn shared_onnx_models_match_reference_with_no_more_ops_than_legacy_or_ort() {
+    let t = "shared_onnx_models_match_reference_with_no_more_ops_than_legacy_or_ort";
+    for (m, legacy) in [
+        ("mobilenet_v3_small", "mobilenet_v3_small/model.pdmodel"),
+        ("ppocr_det", "ppocr_det/inference.pdmodel"),
+        ("ppocr_rec", "ppocr_rec/inference.pdmodel"),
+        ("ppocr_cls", "ppocr_cls/inference.pdmodel"),
+    ] {
+        onnx_check(t, m, legacy, &["ort_optimized_nodes"]);
+    }
+}
+
+#[test]
+fn exported_onnx_models_match_reference_with_no_more_ops_than_legacy_or_ort() {
+    let t = "exported_onnx_models_match_reference_with_no_more_ops_than_legacy_or_ort";
+    for m in ["resnet50", "mobilenet_v2", "ernie_tiny_pir"] {
+        onnx_check(
+            t,
+            &format!("extra/{m}"),
+            &format!("extra/{m}/model.pdmodel"),
+            &["ort_optimized_nodes"],
         );
     }
 }

@@ -9,15 +9,7 @@ use kayak_ir::ops::*;
 use kayak_ir::{DType, Op};
 use std::collections::HashMap;
 
-/// One converted op.
-pub struct Converted {
-    /// The IR op.
-    pub op: Op,
-    /// Input variable names, positional as the op expects.
-    pub inputs: Vec<String>,
-    /// Output variable names.
-    pub outputs: Vec<String>,
-}
+pub use crate::build::Converted;
 
 /// Reads one op.
 pub type Converter = fn(&OpCtx<'_>) -> Result<Converted>;

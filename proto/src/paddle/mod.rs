@@ -6,6 +6,7 @@ mod ctx;
 pub use convert::{registry, Converted, Converter};
 pub use ctx::OpCtx;
 
+use crate::build::Builder;
 use crate::framework::{ProgramDesc, VarDesc};
 use crate::params::{dtype_from_paddle, read_params, read_params_from, ParamSpec};
 use crate::{Error, ModelBytes, OpLoc, Result};
@@ -69,6 +70,7 @@ pub(crate) fn import_legacy(bytes: &ModelBytes) -> Result<Model> {
     let file = bytes.model_name.clone();
     let prog = ProgramDesc::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
         file: file.clone(),
+        format: "Paddle program",
         source,
     })?;
     let format = format!(
@@ -208,8 +210,7 @@ pub(crate) fn import_program(
         params.insert(name.clone(), Arc::new(t.clone()));
     }
 
-    let mut g = Graph::new();
-    let mut defs: HashMap<String, ValueId> = HashMap::new();
+    let mut b = Builder::new(params, false);
 
     // Feeds, in column order.
     let mut feeds: Vec<(i64, usize, String)> = Vec::new();
@@ -270,23 +271,14 @@ pub(crate) fn import_program(
                 }
             })
             .collect();
-        let id = g
-            .add_input(
-                name,
-                TypeInfo {
-                    dtype,
-                    shape: Shape(dims),
-                },
-            )
-            .map_err(|source| Error::Ir {
-                at: loc(*i, "feed"),
-                source,
-            })?;
-        defs.insert(name.clone(), id);
+        let ty = TypeInfo {
+            dtype,
+            shape: Shape(dims),
+        };
+        b.input(name, ty, &loc(*i, "feed"))?;
     }
 
     let reg = registry();
-    let mut versions: HashMap<String, usize> = HashMap::new();
     for (i, op) in block.ops.iter().enumerate() {
         let t = op.r#type.as_str();
         if t == "feed" || t == "fetch" {
@@ -299,62 +291,12 @@ pub(crate) fn import_program(
         let conv = reg
             .get(t)
             .ok_or_else(|| Error::UnknownOp(ctx.loc.clone()))?;
-        let c = conv(&ctx)?;
-        let mut ins = Vec::with_capacity(c.inputs.len());
-        for name in &c.inputs {
-            let id = match defs.get(name) {
-                Some(&id) => id,
-                None => match params.remove(name) {
-                    Some(t) => {
-                        let id = g.add_const(name, t).map_err(|source| Error::Ir {
-                            at: ctx.loc.clone(),
-                            source,
-                        })?;
-                        defs.insert(name.clone(), id);
-                        id
-                    }
-                    None => {
-                        return Err(Error::UndefinedVar {
-                            var: name.clone(),
-                            at: ctx.loc.clone(),
-                        })
-                    }
-                },
-            };
-            ins.push(id);
-        }
-        // A variable written again (in-place ops) gets a fresh value; its name stays the latest.
-        let out_names: Vec<String> = c
-            .outputs
-            .iter()
-            .map(|n| {
-                if defs.contains_key(n) || params.contains_key(n) {
-                    let k = versions.entry(n.clone()).or_insert(0);
-                    *k += 1;
-                    format!("{n}@{k}")
-                } else {
-                    n.clone()
-                }
-            })
-            .collect();
-        let refs: Vec<&str> = out_names.iter().map(String::as_str).collect();
-        let outs = g
-            .add_node(c.op, ins, &refs, &ctx.loc.to_string())
-            .map_err(|e| Error::Ir {
-                at: ctx.loc.clone(),
-                source: e.root_owned(),
-            })?;
-        for (name, id) in c.outputs.iter().zip(outs) {
-            defs.insert(name.clone(), id);
-        }
+        b.add(conv(&ctx)?, &ctx.loc)?;
     }
     for (_, i, name) in &fetches {
-        let id = *defs.get(name).ok_or_else(|| Error::UndefinedVar {
-            var: name.clone(),
-            at: loc(*i, "fetch"),
-        })?;
-        g.add_output(id);
+        b.output(name, &loc(*i, "fetch"))?;
     }
+    let Builder { g, defs, .. } = b;
     g.validate().map_err(|source| Error::Program {
         file: file.clone(),
         reason: source.to_string(),
@@ -369,18 +311,4 @@ pub(crate) fn import_program(
         model_name: file,
         format: origin.format.clone(),
     })
-}
-
-trait RootOwned {
-    fn root_owned(self) -> kayak_ir::Error;
-}
-
-impl RootOwned for kayak_ir::Error {
-    /// Drops the node wrapper: the importer names the op itself.
-    fn root_owned(self) -> kayak_ir::Error {
-        match self {
-            kayak_ir::Error::AtNode { source, .. } => source.root_owned(),
-            e => e,
-        }
-    }
 }

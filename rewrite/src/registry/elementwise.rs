@@ -33,6 +33,39 @@ pub(super) fn register(r: &mut Registry) {
     r.condition("is_activation", 1, |eg, a| act_of(eg, a[0]).is_some());
     r.condition("act_kind", 1, |eg, a| act_of(eg, a[0]).is_some());
     r.condition("hard_sigmoid_positive", 1, |eg, a| matches!(op(eg, a[0]), Some(Op::Unary(UnaryOp::HardSigmoid { slope, .. })) if *slope > 0.0));
+    r.condition("unit_scale", 1, |eg, a| {
+        scale_of(eg, a[0]).is_some_and(|(s, _)| s == 1.0)
+    });
+    r.applier("scale_of_div", 1, |eg, a| {
+        let s = scalar(eg, a[0])?;
+        let inv = 1.0 / s;
+        inv.is_finite().then_some(())?;
+        Some(attr_leaf(
+            eg,
+            Op::Unary(UnaryOp::Scale {
+                scale: inv,
+                bias: 0.0,
+                bias_after_scale: true,
+            }),
+        ))
+    });
+    r.applier("hard_swish_of_parts", 3, |eg, a| {
+        let (k, _) = scale_of(eg, a[0])?;
+        let Some(Op::Unary(UnaryOp::Relu6 { threshold })) = op(eg, a[1]) else {
+            return None;
+        };
+        let threshold = *threshold;
+        let (_, offset) = scale_of(eg, a[2])?;
+        (k > 0.0).then_some(())?;
+        Some(attr_leaf(
+            eg,
+            Op::Unary(UnaryOp::HardSwish {
+                threshold,
+                scale: (1.0f64 / k as f64) as f32,
+                offset,
+            }),
+        ))
+    });
     r.applier("scale_of_mul", 1, |eg, a| {
         let s = scalar(eg, a[0])?;
         Some(attr_leaf(

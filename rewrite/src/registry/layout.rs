@@ -5,6 +5,49 @@ use super::*;
 /// Registers this family's conditions and appliers.
 pub(super) fn register(r: &mut Registry) {
     r.condition(
+        "cast_to_i32",
+        1,
+        |eg, a| matches!(op(eg, a[0]), Some(Op::Cast(c)) if c.to == kayak_ir::DType::I32),
+    );
+    r.condition("squeeze_drops_slice", 3, |eg, a| {
+        // a = [squeeze attrs, slice attrs, the sliced tensor]
+        let (Some(Op::Squeeze(q)), Some(Op::Slice(s)), Some(x)) =
+            (op(eg, a[0]), op(eg, a[1]), shape(eg, a[2]))
+        else {
+            return false;
+        };
+        let rank = x.rank() as i64;
+        let norm = |v: &[i64]| -> Vec<i64> {
+            let mut v: Vec<i64> = v
+                .iter()
+                .map(|&a| if a < 0 { a + rank } else { a })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let unit = s
+            .starts
+            .iter()
+            .zip(&s.ends)
+            .all(|(&b, &e)| e == b + 1 && (b >= 0 || e < 0));
+        s.starts_input == kayak_ir::ops::ListInput::Attr
+            && s.ends_input == kayak_ir::ops::ListInput::Attr
+            && s.decrease_axis.is_empty()
+            && unit
+            && !q.axes.is_empty()
+            && norm(&q.axes) == norm(&s.axes)
+    });
+    r.applier("slice_decreased", 1, |eg, a| {
+        let Some(Op::Slice(s)) = op(eg, a[0]) else {
+            return None;
+        };
+        let t = kayak_ir::ops::Slice {
+            decrease_axis: s.axes.clone(),
+            ..s.clone()
+        };
+        Some(attr_leaf(eg, Op::Slice(t)))
+    });
+    r.condition(
         "cast_to_i64",
         1,
         |eg, a| matches!(op(eg, a[0]), Some(Op::Cast(c)) if c.to == kayak_ir::DType::I64),

@@ -4,6 +4,30 @@ use super::*;
 
 /// Registers this family's conditions and appliers.
 pub(super) fn register(r: &mut Registry) {
+    r.condition("swaps_last_two", 1, |eg, a| {
+        perm_of(eg, a[0]).is_some_and(|p| {
+            let n = p.len();
+            n >= 2
+                && p[n - 1] == n - 2
+                && p[n - 2] == n - 1
+                && p[..n - 2].iter().enumerate().all(|(i, &x)| i == x)
+        })
+    });
+    r.condition(
+        "not_trans_y",
+        1,
+        |eg, a| matches!(op(eg, a[0]), Some(Op::MatMul(m)) if !m.trans_y),
+    );
+    r.applier("with_trans_y", 1, |eg, a| {
+        let Some(Op::MatMul(m)) = op(eg, a[0]) else {
+            return None;
+        };
+        let m = kayak_ir::ops::MatMul {
+            trans_y: true,
+            ..m.clone()
+        };
+        Some(attr_leaf(eg, Op::MatMul(m)))
+    });
     r.condition("matmul_bias_ok", 5, |eg, a| {
         // a = [matmul attrs, add attrs, matmul input x, weight, bias]
         let (

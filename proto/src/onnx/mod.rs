@@ -1,0 +1,256 @@
+//! Importer for ONNX models (`ModelProto`, `ai.onnx` opsets 7–22): initializers (with
+//! external data files beside the model), `dim_param` dynamic dims, Constant nodes, and
+//! import-time folding of everything computable from constants and static shapes (the
+//! shape subgraphs exporters write), so attribute inputs become attributes. Every node maps
+//! through one registry ([`convert::registry`]) onto the ops all formats share.
+
+mod convert;
+mod ctx;
+pub mod pb;
+mod shape;
+mod tensor;
+
+use convert::registry;
+
+/// The ONNX op types Kayak reads (besides `Constant`), sorted.
+pub fn supported_ops() -> Vec<&'static str> {
+    let mut v: Vec<&str> = registry().into_keys().collect();
+    v.push("Constant");
+    v.sort_unstable();
+    v
+}
+
+use crate::build::Builder;
+use crate::paddle::Model;
+use crate::{Error, ModelBytes, OpLoc, Result};
+use ctx::{NodeCtx, Scope};
+use kayak_ir::{Dim, Shape, Tensor, TypeInfo};
+use pb::{attr_type, ModelProto, NodeProto, ValueInfoProto};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The `ai.onnx` opsets Kayak reads.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=22;
+
+impl Scope for Builder {
+    fn known(&self, name: &str) -> Option<Arc<Tensor>> {
+        Builder::known(self, name)
+    }
+    fn type_of(&self, name: &str) -> Option<TypeInfo> {
+        match self.defs.get(name) {
+            Some(&id) => Some(self.g.values[id].ty.clone()),
+            None => Builder::known(self, name).map(|t| t.type_info()),
+        }
+    }
+    fn reshape_target(&self, shape_name: &str, x: &str) -> Option<Vec<i64>> {
+        let parts = shape::parts(self, *self.defs.get(shape_name)?)?;
+        let dims = self.type_of(x)?.shape.0;
+        shape::reshape_target(&parts, &dims)
+    }
+}
+
+/// Reads an ONNX model into a [`Model`].
+pub fn import(bytes: &ModelBytes) -> Result<Model> {
+    let file = bytes.model_name.clone();
+    let m = ModelProto::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
+        file: file.clone(),
+        format: "ONNX model",
+        source,
+    })?;
+    let prog = |reason: String| Error::Program {
+        file: file.clone(),
+        reason,
+    };
+    let opset = m
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .ok_or_else(|| prog("the model imports no ai.onnx opset".into()))?;
+    if !OPSETS.contains(&opset) {
+        return Err(prog(format!(
+            "ai.onnx opset {opset}; Kayak reads opsets {}–{}",
+            OPSETS.start(),
+            OPSETS.end()
+        )));
+    }
+    let graph = m
+        .graph
+        .as_ref()
+        .ok_or_else(|| prog("the model has no graph".into()))?;
+    let dir = Path::new(&file)
+        .is_file()
+        .then(|| Path::new(&file).parent().map(Path::to_path_buf))
+        .flatten();
+    let loc = |index: usize, op_type: &str| OpLoc {
+        file: file.clone(),
+        block: 0,
+        index,
+        op_type: op_type.to_string(),
+    };
+
+    let mut weights = HashMap::new();
+    let (mut param_elements, mut param_bytes) = (0, 0);
+    for (k, t) in graph.initializer.iter().enumerate() {
+        let v = tensor::read(t, dir.as_deref()).map_err(|reason| Error::ParamsMismatch {
+            file: file.clone(),
+            var: if t.name.is_empty() {
+                format!("initializer #{k}")
+            } else {
+                t.name.clone()
+            },
+            reason,
+        })?;
+        param_elements += v.len();
+        param_bytes += v.byte_len();
+        weights.insert(t.name.clone(), Arc::new(v));
+    }
+    if let Some(s) = graph.sparse_initializer.first() {
+        let name = s.values.as_ref().map_or("", |v| v.name.as_str());
+        return Err(prog(format!(
+            "sparse initializer `{name}`: sparse tensors are not supported"
+        )));
+    }
+    let param_count = weights.len();
+    let mut b = Builder::new(weights, true);
+    for (k, vi) in graph.input.iter().enumerate() {
+        if b.known(&vi.name).is_some() {
+            continue; // an initializer listed as an input (IR version < 4): a weight
+        }
+        let ty = value_type(vi)
+            .map_err(|reason| prog(format!("graph input #{k} `{}`: {reason}", vi.name)))?;
+        b.input(&vi.name, ty, &loc(k, "graph input"))?;
+    }
+
+    let mut used: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    for n in &graph.node {
+        used.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());
+    }
+    let reg = registry();
+    let mut op_histogram = BTreeMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        let domain = node.domain.as_str();
+        let op_type = if domain.is_empty() || domain == "ai.onnx" {
+            node.op_type.clone()
+        } else {
+            format!("{domain}.{}", node.op_type)
+        };
+        *op_histogram.entry(op_type.clone()).or_insert(0) += 1;
+        let at = loc(i, &op_type);
+        if !(domain.is_empty() || domain == "ai.onnx") {
+            return Err(Error::Unsupported {
+                what: format!("op domain `{domain}` (Kayak reads the ai.onnx domain)"),
+                at,
+            });
+        }
+        if let Some(a) = node
+            .attribute
+            .iter()
+            .find(|a| a.r#type == attr_type::GRAPH || a.r#type == attr_type::GRAPHS)
+        {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "control flow (`{}` with subgraph `{}`)",
+                    node.op_type, a.name
+                ),
+                at,
+            });
+        }
+        if node.op_type == "Constant" {
+            let t = constant(node, dir.as_deref()).map_err(|reason| Error::BadAttribute {
+                attr: "value".into(),
+                reason,
+                at: at.clone(),
+            })?;
+            let out = node.output.first().ok_or_else(|| Error::BadAttribute {
+                attr: "output".into(),
+                reason: "a Constant without an output".into(),
+                at: at.clone(),
+            })?;
+            b.set_known(out, Arc::new(t));
+            continue;
+        }
+        let conv = reg
+            .get(node.op_type.as_str())
+            .ok_or_else(|| Error::UnknownOp(at.clone()))?;
+        let converted = {
+            let ctx = NodeCtx::new(node, at.clone(), opset, &b, &used);
+            conv(&ctx)?
+        };
+        for c in converted {
+            b.add(c, &at)?;
+        }
+    }
+    for (k, o) in graph.output.iter().enumerate() {
+        b.output(&o.name, &loc(k, "graph output"))?;
+    }
+    let Builder { g, defs, .. } = b;
+    g.validate().map_err(|source| prog(source.to_string()))?;
+    let producer = if m.producer_name.is_empty() {
+        String::new()
+    } else {
+        format!(", from {} {}", m.producer_name, m.producer_version)
+    };
+    Ok(Model {
+        graph: Arc::new(g),
+        vars: defs,
+        op_histogram,
+        param_count,
+        param_elements,
+        param_bytes,
+        model_name: file.clone(),
+        format: format!(
+            "ONNX model (opset {opset}, IR version {}{producer})",
+            m.ir_version
+        ),
+    })
+}
+
+/// A graph input's declared type: element type and dims (`dim_param` symbols are shared
+/// by name; a dim with neither value nor name gets a symbol of its own).
+fn value_type(vi: &ValueInfoProto) -> std::result::Result<TypeInfo, String> {
+    let t = vi.r#type.as_ref().ok_or("no type")?;
+    if t.sequence_type.is_some() || t.map_type.is_some() || t.optional_type.is_some() {
+        return Err("a sequence, map or optional value (Kayak reads tensors)".into());
+    }
+    let tt = t.tensor_type.as_ref().ok_or("not a tensor")?;
+    let dtype = tensor::dtype(tt.elem_type)?;
+    let dims = match &tt.shape {
+        None => return Err("no shape (the rank must be known)".into()),
+        Some(s) => s
+            .dim
+            .iter()
+            .enumerate()
+            .map(|(k, d)| match (d.dim_value, &d.dim_param) {
+                (_, Some(p)) if !p.is_empty() => Dim::Sym(p.as_str().into()),
+                (Some(v), _) if v >= 0 => Dim::Known(v as usize),
+                _ => Dim::Sym(format!("{}.{k}", vi.name).into()),
+            })
+            .collect(),
+    };
+    Ok(TypeInfo {
+        dtype,
+        shape: Shape(dims),
+    })
+}
+
+/// A Constant node's value.
+fn constant(node: &NodeProto, dir: Option<&Path>) -> std::result::Result<Tensor, String> {
+    let a = node.attribute.first().ok_or("a Constant without a value")?;
+    match a.name.as_str() {
+        "value" => tensor::read(a.t.as_ref().ok_or("`value` holds no tensor")?, dir),
+        "value_float" => Ok(Tensor::from_f32s(&[], vec![a.f]).map_err(|e| e.to_string())?),
+        "value_floats" => {
+            Tensor::from_f32s(&[a.floats.len()], a.floats.clone()).map_err(|e| e.to_string())
+        }
+        "value_int" => Ok(Tensor::from_i64s(&[a.i])
+            .reshape(&[])
+            .map_err(|e| e.to_string())?),
+        "value_ints" => Ok(Tensor::from_i64s(&a.ints)),
+        other => Err(format!(
+            "a Constant with `{other}` (Kayak reads numeric tensors)"
+        )),
+    }
+}
