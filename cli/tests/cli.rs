@@ -523,3 +523,66 @@ fn run_and_bench_on_the_gpu_emulator() {
     assert!(j["device_nodes"].as_u64().unwrap() > 40, "{b}");
     assert_eq!(j["uploads"], 1, "{b}");
 }
+
+#[test]
+fn onnx_models_run_through_the_whole_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.onnx");
+    std::fs::write(&model, kayak_tests::program::tiny_onnx_classifier()).unwrap();
+    let m = model.to_str().unwrap();
+    // inspect (by directory: the ONNX file is found there), with the format and symbols.
+    let out = ok(&kayak(&["inspect", dir.path().to_str().unwrap()]));
+    assert!(out.contains("format:  ONNX model (opset 13"), "{out}");
+    assert!(out.contains("x") && out.contains("[N, 3, 8, 8]"), "{out}");
+    // run: the probabilities of each row sum to one.
+    let outdir = dir.path().join("out");
+    ok(&kayak(&[
+        "run",
+        m,
+        "--shape",
+        "x=2,3,8,8",
+        "--output-dir",
+        outdir.to_str().unwrap(),
+    ]));
+    let p = npy(&outdir.join("output_0.npy")).unwrap();
+    assert_eq!(p.shape(), [2, 2]);
+    let v: Vec<f32> = p.as_f32().unwrap().iter().copied().collect();
+    for row in v.chunks(2) {
+        assert!(
+            (row[0] + row[1] - 1.0).abs() < 1e-5 && row[0] > 0.0,
+            "{v:?}"
+        );
+    }
+    // optimize --explain: the conv, bias and relu become one fused conv.
+    let out = ok(&kayak(&[
+        "optimize",
+        m,
+        "--shape",
+        "x=1,3,8,8",
+        "--explain",
+        "--json",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(
+        j["ops_after"].as_u64().unwrap() < j["ops_before"].as_u64().unwrap(),
+        "{out}"
+    );
+    assert!(out.contains("fused_conv"), "{out}");
+    // bench.
+    let out = ok(&kayak(&[
+        "bench",
+        m,
+        "--shape",
+        "x=1,3,8,8",
+        "--iters",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(
+        j["model"].as_str().unwrap().ends_with("model.onnx"),
+        "{out}"
+    );
+}

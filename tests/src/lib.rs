@@ -58,7 +58,14 @@ pub fn require(test: &str, rel: &str) -> Option<PathBuf> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let why = format!("{test}: needs {rel}, not found under {roots:?}");
+    record_skip(test, &format!("{rel}, not found under {roots:?}"));
+    None
+}
+
+/// A test that cannot run for want of `needs`: panics, or (with `KAYAK_SKIP_MISSING=1`)
+/// records the test as not run (never as passed).
+pub fn record_skip(test: &str, needs: &str) {
+    let why = format!("{test}: needs {needs}");
     if std::env::var("KAYAK_SKIP_MISSING").is_ok_and(|v| v == "1") {
         let log = repo_root().join("target/kayak-skipped.txt");
         let _ = std::fs::create_dir_all(log.parent().expect("target/"));
@@ -72,7 +79,6 @@ pub fn require(test: &str, rel: &str) -> Option<PathBuf> {
             let _ = f.write_all(format!("{why}\n").as_bytes());
         }
         eprintln!("DID NOT RUN: {why}");
-        None
     } else {
         panic!("{why} (set KAYAK_MODELS, or KAYAK_SKIP_MISSING=1 to record it as not run)");
     }

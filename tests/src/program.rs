@@ -176,3 +176,87 @@ pub fn add_relu() -> (ProgramDesc, Tensor) {
     let b = Tensor::from_f32s(&[4], vec![1.0, -2.0, 0.5, 0.0]).expect("4 values");
     (program(vars, body, &["x"], &["y"]), b)
 }
+
+/// A tiny ONNX image classifier (opset 13; weights from a fixed formula):
+/// `x [N, 3, 8, 8]` → Conv 3×3 (4 channels, pad 1, bias) → Relu → GlobalAveragePool →
+/// Flatten → Gemm (4 → 2) → Softmax → `prob [N, 2]`.
+pub fn tiny_onnx_classifier() -> Vec<u8> {
+    use kayak_proto::onnx::pb::*;
+    let f32_init = |name: &str, dims: &[i64]| {
+        let n: i64 = dims.iter().product();
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: data_type::FLOAT,
+            float_data: (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0).collect(),
+            ..Default::default()
+        }
+    };
+    let ints = |name: &str, v: &[i64]| AttributeProto {
+        name: name.into(),
+        r#type: attr_type::INTS,
+        ints: v.to_vec(),
+        ..Default::default()
+    };
+    let node = |op: &str, ins: &[&str], out: &str, attribute: Vec<AttributeProto>| NodeProto {
+        input: ins.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        op_type: op.into(),
+        attribute,
+        ..Default::default()
+    };
+    let vi = |name: &str, dims: Vec<Dimension>| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim: dims }),
+            }),
+            ..Default::default()
+        }),
+    };
+    let dv = |v: i64| Dimension {
+        dim_value: Some(v),
+        dim_param: None,
+    };
+    let n = Dimension {
+        dim_value: None,
+        dim_param: Some("N".into()),
+    };
+    let graph = GraphProto {
+        name: "tiny".into(),
+        node: vec![
+            node(
+                "Conv",
+                &["x", "w", "b"],
+                "c",
+                vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
+            ),
+            node("Relu", &["c"], "r", vec![]),
+            node("GlobalAveragePool", &["r"], "p", vec![]),
+            node("Flatten", &["p"], "f", vec![]),
+            node("Gemm", &["f", "w2", "b2"], "g", vec![]),
+            node("Softmax", &["g"], "prob", vec![]),
+        ],
+        initializer: vec![
+            f32_init("w", &[4, 3, 3, 3]),
+            f32_init("b", &[4]),
+            f32_init("w2", &[4, 2]),
+            f32_init("b2", &[2]),
+        ],
+        input: vec![vi("x", vec![n.clone(), dv(3), dv(8), dv(8)])],
+        output: vec![vi("prob", vec![n, dv(2)])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "kayak-tests".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -145,6 +145,28 @@ fn every_activation_on_the_device() {
             UnaryOp::Floor,
             UnaryOp::Ceil,
             UnaryOp::Erf,
+            UnaryOp::Sin,
+            UnaryOp::Cos,
+            UnaryOp::Tan,
+            UnaryOp::Asin,
+            UnaryOp::Acos,
+            UnaryOp::Atan,
+            UnaryOp::Sinh,
+            UnaryOp::Cosh,
+            UnaryOp::Asinh,
+            UnaryOp::Atanh,
+            UnaryOp::Sign,
+            UnaryOp::Round,
+            UnaryOp::Softplus,
+            UnaryOp::Softsign,
+            UnaryOp::Mish,
+            UnaryOp::Elu { alpha: 0.7 },
+            UnaryOp::Selu {
+                alpha: 1.673_263_2,
+                gamma: 1.050_701,
+            },
+            UnaryOp::Celu { alpha: 1.5 },
+            UnaryOp::ThresholdedRelu { alpha: 0.25 },
             UnaryOp::Clip {
                 min: -0.25,
                 max: 0.5,
@@ -167,6 +189,7 @@ fn every_activation_on_the_device() {
                 UnaryOp::Rsqrt,
                 UnaryOp::Reciprocal,
                 UnaryOp::PowScalar { factor: 1.5 },
+                UnaryOp::Acosh,
             ];
         }
         for a in acts {

@@ -355,8 +355,15 @@ impl Plan {
                         ));
                     }
                 }
-                Storage::Input(k) if self.input_shapes.get(*k) != Some(&l.shape) => {
-                    return Err(format!("value {v}: not input {k}'s shape"));
+                // Input k itself, or a view of it (its elements under another shape).
+                Storage::Input(k)
+                    if self
+                        .input_shapes
+                        .get(*k)
+                        .map(|s| s.iter().product::<usize>())
+                        != Some(l.len) =>
+                {
+                    return Err(format!("value {v}: not input {k}'s size"));
                 }
                 Storage::Output(j) if self.keep.get(*j).is_none() => {
                     return Err(format!("value {v}: no output {j}"));

@@ -84,6 +84,60 @@ pub enum UnaryOp {
         /// Upper bound.
         max: f32,
     },
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// tangent
+    Tan,
+    /// arcsine
+    Asin,
+    /// arccosine
+    Acos,
+    /// arctangent
+    Atan,
+    /// hyperbolic sine
+    Sinh,
+    /// hyperbolic cosine
+    Cosh,
+    /// inverse hyperbolic sine
+    Asinh,
+    /// inverse hyperbolic cosine
+    Acosh,
+    /// inverse hyperbolic tangent
+    Atanh,
+    /// -1, 0 or 1 by the sign of x
+    Sign,
+    /// nearest integer, ties to even
+    Round,
+    /// `ln(1 + exp(x))`
+    Softplus,
+    /// `x / (1 + |x|)`
+    Softsign,
+    /// `x * tanh(softplus(x))`
+    Mish,
+    /// `x if x > 0 else alpha * (exp(x) - 1)`
+    Elu {
+        /// Scale of the negative part.
+        alpha: f32,
+    },
+    /// `gamma * (x if x > 0 else alpha * (exp(x) - 1))`
+    Selu {
+        /// Scale of the negative part.
+        alpha: f32,
+        /// Overall scale.
+        gamma: f32,
+    },
+    /// `max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`
+    Celu {
+        /// Scale (nonzero).
+        alpha: f32,
+    },
+    /// `x if x > alpha else 0`
+    ThresholdedRelu {
+        /// Threshold.
+        alpha: f32,
+    },
     /// `scale * x + bias` (bias after scale) or `scale * (x + bias)`.
     Scale {
         /// Multiplier.
@@ -120,6 +174,26 @@ impl UnaryOp {
             UnaryOp::Erf => "erf",
             UnaryOp::PowScalar { .. } => "pow_scalar",
             UnaryOp::Clip { .. } => "clip",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tan => "tan",
+            UnaryOp::Asin => "asin",
+            UnaryOp::Acos => "acos",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Cosh => "cosh",
+            UnaryOp::Asinh => "asinh",
+            UnaryOp::Acosh => "acosh",
+            UnaryOp::Atanh => "atanh",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Round => "round",
+            UnaryOp::Softplus => "softplus",
+            UnaryOp::Softsign => "softsign",
+            UnaryOp::Mish => "mish",
+            UnaryOp::Elu { .. } => "elu",
+            UnaryOp::Selu { .. } => "selu",
+            UnaryOp::Celu { .. } => "celu",
+            UnaryOp::ThresholdedRelu { .. } => "thresholded_relu",
             UnaryOp::Scale { .. } => "scale",
         }
     }
@@ -167,6 +241,56 @@ impl UnaryOp {
             UnaryOp::Erf => libm::erf(x),
             UnaryOp::PowScalar { factor } => x.powf(factor as f64),
             UnaryOp::Clip { min, max } => x.max(min as f64).min(max as f64),
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Cos => x.cos(),
+            UnaryOp::Tan => x.tan(),
+            UnaryOp::Asin => x.asin(),
+            UnaryOp::Acos => x.acos(),
+            UnaryOp::Atan => x.atan(),
+            UnaryOp::Sinh => x.sinh(),
+            UnaryOp::Cosh => x.cosh(),
+            UnaryOp::Asinh => x.asinh(),
+            UnaryOp::Acosh => x.acosh(),
+            UnaryOp::Atanh => x.atanh(),
+            UnaryOp::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+            UnaryOp::Round => x.round_ties_even(),
+            UnaryOp::Softplus => softplus(x),
+            UnaryOp::Softsign => x / (1.0 + x.abs()),
+            UnaryOp::Mish => x * softplus(x).tanh(),
+            UnaryOp::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha as f64 * x.exp_m1()
+                }
+            }
+            UnaryOp::Selu { alpha, gamma } => {
+                gamma as f64
+                    * if x > 0.0 {
+                        x
+                    } else {
+                        alpha as f64 * x.exp_m1()
+                    }
+            }
+            UnaryOp::Celu { alpha } => {
+                let a = alpha as f64;
+                x.max(0.0) + (a * (x / a).exp_m1()).min(0.0)
+            }
+            UnaryOp::ThresholdedRelu { alpha } => {
+                if x > alpha as f64 {
+                    x
+                } else {
+                    0.0
+                }
+            }
             UnaryOp::Scale {
                 scale,
                 bias,
@@ -192,12 +316,23 @@ impl UnaryOp {
                 | UnaryOp::Scale { .. }
                 | UnaryOp::Floor
                 | UnaryOp::Ceil
+                | UnaryOp::Sign
+                | UnaryOp::Round
         )
     }
 }
 
+/// `ln(1 + exp(x))`, without overflow for large x.
+fn softplus(x: f64) -> f64 {
+    if x > 30.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// The unary ops without parameters, by kind.
-const PARAM_FREE: [UnaryOp; 13] = [
+const PARAM_FREE: [UnaryOp; 29] = [
     UnaryOp::Relu,
     UnaryOp::Sigmoid,
     UnaryOp::Tanh,
@@ -211,6 +346,22 @@ const PARAM_FREE: [UnaryOp; 13] = [
     UnaryOp::Floor,
     UnaryOp::Ceil,
     UnaryOp::Erf,
+    UnaryOp::Sin,
+    UnaryOp::Cos,
+    UnaryOp::Tan,
+    UnaryOp::Asin,
+    UnaryOp::Acos,
+    UnaryOp::Atan,
+    UnaryOp::Sinh,
+    UnaryOp::Cosh,
+    UnaryOp::Asinh,
+    UnaryOp::Acosh,
+    UnaryOp::Atanh,
+    UnaryOp::Sign,
+    UnaryOp::Round,
+    UnaryOp::Softplus,
+    UnaryOp::Softsign,
+    UnaryOp::Mish,
 ];
 
 impl OpDef for UnaryOp {
@@ -237,6 +388,26 @@ impl OpDef for UnaryOp {
         "pow_scalar",
         "clip",
         "scale",
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "sinh",
+        "cosh",
+        "asinh",
+        "acosh",
+        "atanh",
+        "sign",
+        "round",
+        "softplus",
+        "softsign",
+        "mish",
+        "elu",
+        "selu",
+        "celu",
+        "thresholded_relu",
     ];
     fn kind(&self) -> &'static str {
         self.name()
@@ -264,6 +435,8 @@ impl OpDef for UnaryOp {
                 ValKind::Positive
             }
             UnaryOp::PowScalar { factor } if factor.fract() != 0.0 => ValKind::Positive,
+            // acosh is defined from 1 on (NaN below): positive draws keep half defined.
+            UnaryOp::Acosh => ValKind::Positive,
             _ => ValKind::Normal,
         };
         s.same_shape(values);
@@ -318,6 +491,19 @@ fn unary_attrs(kind: &str, r: &mut Rng) -> Option<UnaryOp> {
             let (min, max) = r.pick(&[(0.0, 6.0), (-0.5, 0.5), (0.0, 1.0)]);
             UnaryOp::Clip { min, max }
         }
+        "elu" => UnaryOp::Elu {
+            alpha: r.pick(&[1.0, 0.5, 2.0]),
+        },
+        "selu" => UnaryOp::Selu {
+            alpha: r.pick(&[1.673_263_2, 2.0]),
+            gamma: r.pick(&[1.050_701, 3.0]),
+        },
+        "celu" => UnaryOp::Celu {
+            alpha: r.pick(&[1.0, 2.0, 0.5]),
+        },
+        "thresholded_relu" => UnaryOp::ThresholdedRelu {
+            alpha: r.pick(&[1.0, 0.5, 0.0]),
+        },
         "scale" => UnaryOp::Scale {
             scale: {
                 let any = r.f32() * 4.0 - 2.0;

@@ -66,6 +66,46 @@ pub enum Act {
     Pow(f32),
     /// `min(max(x, lo), hi)`.
     Clip(f32, f32),
+    /// `sin(x)`.
+    Sin,
+    /// `cos(x)`.
+    Cos,
+    /// `tan(x)`.
+    Tan,
+    /// `asin(x)`.
+    Asin,
+    /// `acos(x)`.
+    Acos,
+    /// `atan(x)`.
+    Atan,
+    /// `sinh(x)`.
+    Sinh,
+    /// `cosh(x)`.
+    Cosh,
+    /// `asinh(x)`.
+    Asinh,
+    /// `acosh(x)`.
+    Acosh,
+    /// `atanh(x)`.
+    Atanh,
+    /// `sign(x)`.
+    Sign,
+    /// `round(x)`.
+    Round,
+    /// `softplus(x)`.
+    Softplus,
+    /// `softsign(x)`.
+    Softsign,
+    /// `mish(x)`.
+    Mish,
+    /// `x` if positive, else `α·(eˣ − 1)`.
+    Elu(f32),
+    /// `γ·elu_α(x)`.
+    Selu(f32, f32),
+    /// `max(0, x) + min(0, α·(e^(x/α) − 1))`.
+    Celu(f32),
+    /// `x` if `x > α`, else 0.
+    ThresholdedRelu(f32),
     /// `s·x + b` (or `s·(x + b)` when not `after`).
     Scale {
         /// Multiplier.
@@ -120,6 +160,46 @@ impl Act {
             Act::Erf => libm::erff(x),
             Act::Pow(p) => x.powf(p),
             Act::Clip(lo, hi) => x.max(lo).min(hi),
+            Act::Sin => x.sin(),
+            Act::Cos => x.cos(),
+            Act::Tan => x.tan(),
+            Act::Asin => x.asin(),
+            Act::Acos => x.acos(),
+            Act::Atan => x.atan(),
+            Act::Sinh => x.sinh(),
+            Act::Cosh => x.cosh(),
+            Act::Asinh => x.asinh(),
+            Act::Acosh => x.acosh(),
+            Act::Atanh => x.atanh(),
+            Act::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+            Act::Round => x.round_ties_even(),
+            Act::Softplus => softplus(x),
+            Act::Softsign => x / (1.0 + x.abs()),
+            Act::Mish => x * softplus(x).tanh(),
+            Act::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            Act::Selu(a, g) => g * if x > 0.0 { x } else { a * x.exp_m1() },
+            Act::Celu(a) => x.max(0.0) + (a * (x / a).exp_m1()).min(0.0),
+            Act::ThresholdedRelu(a) => {
+                if x > a {
+                    x
+                } else {
+                    0.0
+                }
+            }
             Act::Scale { scale, bias, after } => {
                 if after {
                     scale * x + bias
@@ -147,6 +227,15 @@ pub(crate) fn apply_slice_body(act: Act, xs: &mut [f32]) {
         Act::Exp => xs.iter_mut().for_each(|v| *v = exp(*v)),
         Act::Tanh => xs.iter_mut().for_each(|v| *v = tanh(*v)),
         a => xs.iter_mut().for_each(|v| *v = a.apply(*v)),
+    }
+}
+
+/// `ln(1 + eˣ)` without overflow for large x.
+fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
     }
 }
 

@@ -150,6 +150,45 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     r.insert("Ceil", |c| unary(c, UnaryOp::Ceil));
     r.insert("Erf", |c| unary(c, UnaryOp::Erf));
     r.insert("Reciprocal", |c| unary(c, UnaryOp::Reciprocal));
+    r.insert("Sin", |c| unary(c, UnaryOp::Sin));
+    r.insert("Cos", |c| unary(c, UnaryOp::Cos));
+    r.insert("Tan", |c| unary(c, UnaryOp::Tan));
+    r.insert("Asin", |c| unary(c, UnaryOp::Asin));
+    r.insert("Acos", |c| unary(c, UnaryOp::Acos));
+    r.insert("Atan", |c| unary(c, UnaryOp::Atan));
+    r.insert("Sinh", |c| unary(c, UnaryOp::Sinh));
+    r.insert("Cosh", |c| unary(c, UnaryOp::Cosh));
+    r.insert("Asinh", |c| unary(c, UnaryOp::Asinh));
+    r.insert("Acosh", |c| unary(c, UnaryOp::Acosh));
+    r.insert("Atanh", |c| unary(c, UnaryOp::Atanh));
+    r.insert("Sign", |c| unary(c, UnaryOp::Sign));
+    r.insert("Round", |c| unary(c, UnaryOp::Round));
+    r.insert("Softplus", |c| unary(c, UnaryOp::Softplus));
+    r.insert("Softsign", |c| unary(c, UnaryOp::Softsign));
+    r.insert("Mish", |c| unary(c, UnaryOp::Mish));
+    r.insert("Elu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        unary(c, UnaryOp::Elu { alpha })
+    });
+    r.insert("Selu", |c| {
+        let u = UnaryOp::Selu {
+            alpha: c.float_or("alpha", 1.673_263_2)?,
+            gamma: c.float_or("gamma", 1.050_701)?,
+        };
+        unary(c, u)
+    });
+    r.insert("Celu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        if alpha == 0.0 {
+            return Err(c.bad("alpha", "must not be 0"));
+        }
+        unary(c, UnaryOp::Celu { alpha })
+    });
+    r.insert("ThresholdedRelu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        unary(c, UnaryOp::ThresholdedRelu { alpha })
+    });
+
     r.insert("Neg", |c| {
         unary(
             c,
@@ -196,6 +235,13 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("Dropout", |c| {
         c.only_outputs(1)?;
+        // Opset 12 on: input 2 is training_mode (absent or false: inference, the identity).
+        if c.opset >= 12 && c.input(2).is_some() {
+            match c.known(2) {
+                Some(t) if t.to_f64_vec().iter().all(|&v| v == 0.0) => {}
+                _ => return Err(c.unsupported("`Dropout` in training mode")),
+            }
+        }
         one(Op::Identity(Identity), vec![c.req(0)?], c.output(0))
     });
     r.insert("Cast", |c| {
@@ -203,6 +249,53 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
             .map_err(|t| c.unsupported(format!("`Cast` to {t}")))?;
         one(Op::Cast(Cast { to }), vec![c.req(0)?], c.output(0))
     });
+    r.insert("CastLike", |c| {
+        let to = c
+            .scope
+            .type_of(&c.req(1)?)
+            .map(|t| t.dtype)
+            .ok_or_else(|| c.unsupported("`CastLike` to a value of unknown type"))?;
+        one(Op::Cast(Cast { to }), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Size", |c| {
+        let s = c.tmp();
+        let r = Reduce {
+            kind: ReduceKind::Prod,
+            axes: vec![],
+            keep_dim: false,
+            reduce_all: true,
+        };
+        Ok(vec![
+            conv_op(Op::Shape(ShapeOf { i64: true }), vec![c.req(0)?], s.clone()),
+            conv_op(Op::Reduce(r), vec![s], c.output(0)),
+        ])
+    });
+    r.insert("ArgMin", |c| {
+        // argmin x = argmax -x (the first of equal minima, as ONNX wants).
+        if c.int_or("select_last_index", 0)? != 0 {
+            return Err(c.unsupported("`ArgMin` with select_last_index=1"));
+        }
+        let neg = c.tmp();
+        let a = ArgMax {
+            axis: c.int_or("axis", 0)?,
+            keepdims: c.int_or("keepdims", 1)? != 0,
+            flatten: false,
+            dtype: DType::I64,
+        };
+        Ok(vec![
+            conv_op(
+                Op::Unary(UnaryOp::Scale {
+                    scale: -1.0,
+                    bias: 0.0,
+                    bias_after_scale: true,
+                }),
+                vec![c.req(0)?],
+                neg.clone(),
+            ),
+            conv_op(Op::ArgMax(a), vec![neg], c.output(0)),
+        ])
+    });
+    r.insert("LogSoftmax", log_softmax);
     r.insert("Softmax", softmax);
     r.insert("MatMul", |c| {
         let m = MatMul {
@@ -360,6 +453,26 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     ] {
         r.insert(name, reduce_fn(kind));
     }
+    r.insert("ReduceL1", |c| {
+        reduce_of(c, Some(UnaryOp::Abs), ReduceKind::Sum, None)
+    });
+    r.insert("ReduceL2", |c| {
+        reduce_of(
+            c,
+            Some(UnaryOp::Square),
+            ReduceKind::Sum,
+            Some(UnaryOp::Sqrt),
+        )
+    });
+    r.insert("ReduceSumSquare", |c| {
+        reduce_of(c, Some(UnaryOp::Square), ReduceKind::Sum, None)
+    });
+    r.insert("ReduceLogSum", |c| {
+        reduce_of(c, None, ReduceKind::Sum, Some(UnaryOp::Log))
+    });
+    r.insert("ReduceLogSumExp", |c| {
+        reduce_of(c, Some(UnaryOp::Exp), ReduceKind::Sum, Some(UnaryOp::Log))
+    });
     r.insert("ArgMax", |c| {
         if c.int_or("select_last_index", 0)? != 0 {
             return Err(c.unsupported("`ArgMax` with select_last_index=1"));
@@ -464,6 +577,34 @@ fn reduce(c: &NodeCtx<'_>, kind: ReduceKind, input_since: i64) -> Result<Vec<Con
     one(Op::Reduce(r), vec![c.req(0)?], c.output(0))
 }
 
+/// `post(reduce(pre(x)))` for the composite reductions (L1, L2, log-sum-exp, ...), their
+/// axes as ReduceSum's (an input from opset 18).
+fn reduce_of(
+    c: &NodeCtx<'_>,
+    pre: Option<UnaryOp>,
+    kind: ReduceKind,
+    post: Option<UnaryOp>,
+) -> Result<Vec<Converted>> {
+    let mut v = reduce(c, kind, 18)?;
+    let mut x = c.req(0)?;
+    let mut out = Vec::new();
+    if let Some(u) = pre {
+        let t = c.tmp();
+        out.push(conv_op(Op::Unary(u), vec![x], t.clone()));
+        x = t;
+    }
+    v[0].inputs[0] = x;
+    if let Some(u) = post {
+        let t = c.tmp();
+        v[0].outputs = vec![t.clone()];
+        out.append(&mut v);
+        out.push(conv_op(Op::Unary(u), vec![t], c.output(0)));
+    } else {
+        out.append(&mut v);
+    }
+    Ok(out)
+}
+
 fn clip(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     let (min, max) = if c.opset < 11 {
         (c.float_or("min", f32::MIN)?, c.float_or("max", f32::MAX)?)
@@ -498,18 +639,42 @@ fn prelu(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         .to_known()
         .ok_or_else(|| c.unsupported("`PRelu` with a dynamic slope shape"))?;
     let n: usize = dims.iter().product();
-    let xt = c.scope.type_of(&c.req(0)?);
-    let x_dims = xt.and_then(|t| t.shape.to_known());
     let mode = if n == 1 {
         PreluMode::All
     } else if x_rank >= 2 && dims.len() + 1 == x_rank && dims.iter().skip(1).all(|&d| d == 1) {
         PreluMode::Channel
-    } else if x_dims.as_deref() == Some(&dims[..]) {
-        PreluMode::Element
     } else {
-        return Err(c.unsupported(format!(
-            "`PRelu` slope of shape {dims:?} (one value, one per channel, or one per element)"
-        )));
+        // Any other broadcast: where(x < 0, x · slope, x).
+        let x = c.req(0)?;
+        let dtype = st.dtype;
+        let (zero, neg, prod) = (c.tmp(), c.tmp(), c.tmp());
+        let f = FillConstant {
+            shape: vec![],
+            value: 0.0,
+            dtype,
+            shape_input: ListInput::Attr,
+            value_input: false,
+        };
+        return Ok(vec![
+            conv_op(Op::FillConstant(f), vec![], zero.clone()),
+            conv_op(
+                Op::Compare(Compare {
+                    op: CmpOp::Lt,
+                    axis: -1,
+                }),
+                vec![x.clone(), zero],
+                neg.clone(),
+            ),
+            conv_op(
+                Op::Binary(Binary {
+                    op: BinaryOp::Mul,
+                    axis: -1,
+                }),
+                vec![x.clone(), slope],
+                prod.clone(),
+            ),
+            conv_op(Op::Where(Where), vec![neg, prod, x], c.output(0)),
+        ]);
     };
     let p = Prelu {
         mode,
@@ -547,6 +712,47 @@ fn softmax(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
             vec![sm, shape],
             c.output(0),
         ),
+    ])
+}
+
+/// `x − max − log Σ exp(x − max)` over one axis (before opset 13: over the dims from `axis`
+/// on, the input coerced to 2-D).
+fn log_softmax(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    let rank = c.need_rank(0)?;
+    let default = if c.opset >= 13 { -1 } else { 1 };
+    let axis = c.axis("axis", c.int_or("axis", default)?, rank)?;
+    let axes: Vec<i64> = if c.opset >= 13 {
+        vec![axis as i64]
+    } else {
+        (axis as i64..rank as i64).collect()
+    };
+    let red = |kind| {
+        Op::Reduce(Reduce {
+            kind,
+            axes: axes.clone(),
+            keep_dim: true,
+            reduce_all: false,
+        })
+    };
+    let sub = |a: String, b: String, out: String| {
+        conv_op(
+            Op::Binary(Binary {
+                op: BinaryOp::Sub,
+                axis: -1,
+            }),
+            vec![a, b],
+            out,
+        )
+    };
+    let (m, d, e, s, l) = (c.tmp(), c.tmp(), c.tmp(), c.tmp(), c.tmp());
+    Ok(vec![
+        conv_op(red(ReduceKind::Max), vec![x.clone()], m.clone()),
+        sub(x, m, d.clone()),
+        conv_op(Op::Unary(UnaryOp::Exp), vec![d.clone()], e.clone()),
+        conv_op(red(ReduceKind::Sum), vec![e], s.clone()),
+        conv_op(Op::Unary(UnaryOp::Log), vec![s], l.clone()),
+        sub(d, l, c.output(0)),
     ])
 }
 
@@ -675,6 +881,10 @@ fn conv(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
 
 fn conv_transpose(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     spatial_2d(c)?;
+    let auto_pad = c.str_or("auto_pad", "NOTSET")?;
+    if !matches!(auto_pad.as_str(), "NOTSET" | "" | "VALID") {
+        return Err(c.unsupported(format!("`ConvTranspose` with auto_pad {auto_pad}")));
+    }
     let output_size = match c.ints("output_shape")? {
         None => None,
         Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Some([v[0] as usize, v[1] as usize]),
@@ -708,10 +918,56 @@ fn batch_norm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
 }
 
 fn layer_norm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
-    c.only_outputs(1)?;
+    c.only_outputs(3)?;
     let rank = c.need_rank(0)?;
     let axis = c.axis("axis", c.int_or("axis", -1)?, rank)?;
+    let epsilon = c.float_or("epsilon", 1e-5)?;
     let mut v = Vec::new();
+    // Mean and InvStdDev, when the graph reads them: over the normalized axes, kept.
+    let (mean, inv) = (c.output(1), c.output(2));
+    if [&mean, &inv]
+        .iter()
+        .any(|o| !o.is_empty() && c.used.contains(*o))
+    {
+        let x = c.req(0)?;
+        let axes: Vec<i64> = (axis as i64..rank as i64).collect();
+        let red = |x: String, out: String| {
+            conv_op(
+                Op::Reduce(Reduce {
+                    kind: ReduceKind::Mean,
+                    axes: axes.clone(),
+                    keep_dim: true,
+                    reduce_all: false,
+                }),
+                vec![x],
+                out,
+            )
+        };
+        let m = if mean.is_empty() { c.tmp() } else { mean };
+        let (d, sq, var, ve) = (c.tmp(), c.tmp(), c.tmp(), c.tmp());
+        let inv = if inv.is_empty() { c.tmp() } else { inv };
+        v.push(red(x.clone(), m.clone()));
+        v.push(conv_op(
+            Op::Binary(Binary {
+                op: BinaryOp::Sub,
+                axis: -1,
+            }),
+            vec![x, m],
+            d.clone(),
+        ));
+        v.push(conv_op(Op::Unary(UnaryOp::Square), vec![d], sq.clone()));
+        v.push(red(sq, var.clone()));
+        v.push(conv_op(
+            Op::Unary(UnaryOp::Scale {
+                scale: 1.0,
+                bias: epsilon,
+                bias_after_scale: true,
+            }),
+            vec![var],
+            ve.clone(),
+        ));
+        v.push(conv_op(Op::Unary(UnaryOp::Rsqrt), vec![ve], inv));
+    }
     let mut ins = vec![c.req(0)?];
     // The IR's scale and bias are 1-D over the normalized elements.
     let mut flat = |name: String| {
@@ -733,7 +989,7 @@ fn layer_norm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     let bias = c.input(2).map(&mut flat);
     let l = LayerNorm {
         begin_norm_axis: axis,
-        epsilon: c.float_or("epsilon", 1e-5)?,
+        epsilon,
         has_scale: scale.is_some(),
         has_bias: bias.is_some(),
     };
@@ -757,18 +1013,58 @@ fn pool(c: &NodeCtx<'_>, kind: PoolKind) -> Result<Vec<Converted>> {
         Some(k) => return Err(c.unsupported(format!("pooling with kernel_shape {k:?}"))),
         None => return Err(c.bad("kernel_shape", "missing")),
     };
+    let strides = pair(c, "strides", 1)?;
+    let padding = padding(c)?;
+    let ceil_mode = c.int_or("ceil_mode", 0)? != 0;
+    if ceil_mode {
+        ceil_guard(c, ksize, strides, &padding)?;
+    }
     let p = Pool {
         kind,
         ksize,
-        strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
+        strides,
+        padding,
         global: false,
         adaptive: false,
-        ceil_mode: c.int_or("ceil_mode", 0)? != 0,
+        ceil_mode,
         exclusive: c.int_or("count_include_pad", 0)? == 0,
         layout: Layout::Nchw,
     };
     one(Op::Pool2d(p), vec![c.req(0)?], c.output(0))
+}
+
+/// ONNX drops a ceil-mode window that would start inside the end padding; Kayak's pooling
+/// (Paddle's) keeps it. That can only happen when the end pad is at least `k − s + 1`;
+/// then the input size decides, and an unknown size is refused rather than risked.
+fn ceil_guard(c: &NodeCtx<'_>, k: [usize; 2], s: [usize; 2], padding: &Padding) -> Result<()> {
+    let Padding::Explicit([pt, pb, pl, pr]) = *padding else {
+        return Ok(());
+    };
+    let dims = c
+        .input(0)
+        .and_then(|x| c.scope.type_of(&x))
+        .and_then(|t| t.shape.to_known());
+    for (i, (begin, end)) in [(pt, pb), (pl, pr)].into_iter().enumerate() {
+        if end + s[i] < k[i] + 1 {
+            continue;
+        }
+        let Some(d) = dims.as_ref().map(|d| d[2 + i]) else {
+            return Err(c.unsupported(
+                "ceil-mode pooling whose last window may start in the padding, on a dynamic size",
+            ));
+        };
+        let span = d + begin + end;
+        if span < k[i] {
+            continue;
+        }
+        let out = (span - k[i]).div_ceil(s[i]) + 1;
+        if (out - 1) * s[i] >= d + begin {
+            return Err(c.unsupported(
+                "ceil-mode pooling whose last window starts in the padding (ONNX drops it)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn global_pool(c: &NodeCtx<'_>, kind: PoolKind) -> Result<Vec<Converted>> {
@@ -799,6 +1095,11 @@ fn reshape(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         }
         _ => {
             let shape = c.req(1)?;
+            if allowzero {
+                return Err(
+                    c.unsupported("`Reshape` with allowzero=1 and a shape computed at run time")
+                );
+            }
             // A target computed from shapes and constants: static, with copied dims as 0.
             if let Some(target) = c.scope.reshape_target(&shape, &x).filter(|_| !allowzero) {
                 let r = Reshape {

@@ -208,6 +208,14 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
     })
 }
 
+/// Reads a serialized `TensorProto` (the form of the ONNX test data sets' `input_0.pb`):
+/// its name and value.
+pub fn read_tensor_proto(bytes: &[u8]) -> std::result::Result<(String, Tensor), String> {
+    let t = pb::TensorProto::decode(bytes).map_err(|e| e.to_string())?;
+    let v = tensor::read(&t, None)?;
+    Ok((t.name, v))
+}
+
 /// A graph input's declared type: element type and dims (`dim_param` symbols are shared
 /// by name; a dim with neither value nor name gets a symbol of its own).
 fn value_type(vi: &ValueInfoProto) -> std::result::Result<TypeInfo, String> {

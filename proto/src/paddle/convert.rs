@@ -109,6 +109,42 @@ pub fn registry() -> HashMap<&'static str, Converter> {
     r.insert("floor", |c| unary(c, UnaryOp::Floor));
     r.insert("ceil", |c| unary(c, UnaryOp::Ceil));
     r.insert("erf", |c| unary(c, UnaryOp::Erf));
+    r.insert("sin", |c| unary(c, UnaryOp::Sin));
+    r.insert("cos", |c| unary(c, UnaryOp::Cos));
+    r.insert("tan", |c| unary(c, UnaryOp::Tan));
+    r.insert("asin", |c| unary(c, UnaryOp::Asin));
+    r.insert("acos", |c| unary(c, UnaryOp::Acos));
+    r.insert("atan", |c| unary(c, UnaryOp::Atan));
+    r.insert("sinh", |c| unary(c, UnaryOp::Sinh));
+    r.insert("cosh", |c| unary(c, UnaryOp::Cosh));
+    r.insert("asinh", |c| unary(c, UnaryOp::Asinh));
+    r.insert("acosh", |c| unary(c, UnaryOp::Acosh));
+    r.insert("atanh", |c| unary(c, UnaryOp::Atanh));
+    r.insert("sign", |c| unary(c, UnaryOp::Sign));
+    r.insert("softsign", |c| unary(c, UnaryOp::Softsign));
+    r.insert("elu", |c| {
+        let alpha = c.f32_or("alpha", 1.0)?;
+        unary(c, UnaryOp::Elu { alpha })
+    });
+    r.insert("selu", |c| {
+        let u = UnaryOp::Selu {
+            alpha: c.f32_or("alpha", 1.673_263_2)?,
+            gamma: c.f32_or("scale", 1.050_701)?,
+        };
+        unary(c, u)
+    });
+    r.insert("celu", |c| {
+        let alpha = c.f32_or("alpha", 1.0)?;
+        if alpha == 0.0 {
+            return Err(c.bad("alpha", "must not be 0"));
+        }
+        unary(c, UnaryOp::Celu { alpha })
+    });
+    r.insert("thresholded_relu", |c| {
+        let alpha = c.f32_or("threshold", 1.0)?;
+        unary(c, UnaryOp::ThresholdedRelu { alpha })
+    });
+
     r.insert("pow", |c| {
         c.reject_inputs(&["FactorTensor"])?;
         let factor = c.f32_or("factor", 1.0)?;

@@ -53,6 +53,35 @@ pub fn act_expr(u: &UnaryOp, v: &str) -> Option<String> {
         UnaryOp::Floor => format!("floorf({v})"),
         UnaryOp::Ceil => format!("ceilf({v})"),
         UnaryOp::Erf => format!("erff({v})"),
+        UnaryOp::Sin => format!("sinf({v})"),
+        UnaryOp::Cos => format!("cosf({v})"),
+        UnaryOp::Tan => format!("tanf({v})"),
+        UnaryOp::Asin => format!("asinf({v})"),
+        UnaryOp::Acos => format!("acosf({v})"),
+        UnaryOp::Atan => format!("atanf({v})"),
+        UnaryOp::Sinh => format!("sinhf({v})"),
+        UnaryOp::Cosh => format!("coshf({v})"),
+        UnaryOp::Asinh => format!("asinhf({v})"),
+        UnaryOp::Acosh => format!("acoshf({v})"),
+        UnaryOp::Atanh => format!("atanhf({v})"),
+        UnaryOp::Sign => format!("(({v} > 0.0f) ? 1.0f : (({v} < 0.0f) ? -1.0f : {v}))"),
+        UnaryOp::Round => format!("rintf({v})"),
+        UnaryOp::Softplus => format!("(({v} > 20.0f) ? {v} : log1pf(expf({v})))"),
+        UnaryOp::Softsign => format!("({v} / (1.0f + fabsf({v})))"),
+        UnaryOp::Mish => format!("({v} * tanhf(({v} > 20.0f) ? {v} : log1pf(expf({v}))))"),
+        UnaryOp::Elu { alpha } => format!("({v} > 0.0f ? {v} : {} * expm1f({v}))", lit(alpha)),
+        UnaryOp::Selu { alpha, gamma } => format!(
+            "({} * ({v} > 0.0f ? {v} : {} * expm1f({v})))",
+            lit(gamma),
+            lit(alpha)
+        ),
+        UnaryOp::Celu { alpha } => format!(
+            "(fmaxf({v}, 0.0f) + fminf(0.0f, {} * expm1f({v} / {})))",
+            lit(alpha),
+            lit(alpha)
+        ),
+        UnaryOp::ThresholdedRelu { alpha } => format!("({v} > {} ? {v} : 0.0f)", lit(alpha)),
+
         UnaryOp::PowScalar { factor } => format!("powf({v}, {})", lit(factor)),
         UnaryOp::Clip { min, max } => format!("fminf(fmaxf({v}, {}), {})", lit(min), lit(max)),
         UnaryOp::Scale {
