@@ -271,3 +271,23 @@ fn hostile_onnx_files_get_typed_errors() {
     let msg = load(model(g, 13)).unwrap_err().to_string();
     assert!(msg.contains("STRING") && msg.contains("`x`"), "{msg}");
 }
+
+#[test]
+fn the_supported_op_list_is_the_registry() {
+    let ops = kayak_proto::onnx::supported_ops();
+    assert_eq!(
+        ops.len(),
+        104,
+        "README's formats table gives the count: {ops:?}"
+    );
+    for op in [
+        "Conv",
+        "Constant",
+        "Resize",
+        "LayerNormalization",
+        "ReduceMean",
+        "Gelu",
+    ] {
+        assert!(ops.contains(&op), "{op}");
+    }
+}

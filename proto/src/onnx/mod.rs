@@ -54,7 +54,7 @@ impl Scope for Builder {
 /// Reads an ONNX model into a [`Model`].
 pub fn import(bytes: &ModelBytes) -> Result<Model> {
     let file = bytes.model_name.clone();
-    let m = ModelProto::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
+    let mut m = ModelProto::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
         file: file.clone(),
         format: "ONNX model",
         source,
@@ -76,9 +76,9 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
             OPSETS.end()
         )));
     }
-    let graph = m
+    let mut graph = m
         .graph
-        .as_ref()
+        .take()
         .ok_or_else(|| prog("the model has no graph".into()))?;
     let dir = Path::new(&file)
         .is_file()
@@ -93,8 +93,8 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
 
     let mut weights = HashMap::new();
     let (mut param_elements, mut param_bytes) = (0, 0);
-    for (k, t) in graph.initializer.iter().enumerate() {
-        let v = tensor::read(t, dir.as_deref()).map_err(|reason| Error::ParamsMismatch {
+    for (k, t) in graph.initializer.iter_mut().enumerate() {
+        let v = tensor::read_owned(t, dir.as_deref()).map_err(|reason| Error::ParamsMismatch {
             file: file.clone(),
             var: if t.name.is_empty() {
                 format!("initializer #{k}")

@@ -44,6 +44,17 @@ pub(crate) fn elem_name(t: i32) -> String {
 /// Reads a tensor. `dir`: the model's directory, for external data (`None`: a model given
 /// as a buffer, which cannot have any).
 pub(crate) fn read(t: &TensorProto, dir: Option<&Path>) -> Result<Tensor, String> {
+    read_with(t, dir, None)
+}
+
+/// [`read`], taking the raw data out of `t` (an initializer read once: no copy of it).
+pub(crate) fn read_owned(t: &mut TensorProto, dir: Option<&Path>) -> Result<Tensor, String> {
+    let raw = std::mem::take(&mut t.raw_data);
+    read_with(t, dir, Some(raw))
+}
+
+fn read_with(t: &TensorProto, dir: Option<&Path>, raw: Option<Vec<u8>>) -> Result<Tensor, String> {
+    let raw = raw.unwrap_or_else(|| t.raw_data.clone());
     let dtype = dtype(t.data_type)?;
     let shape: Vec<usize> = t
         .dims
@@ -56,8 +67,8 @@ pub(crate) fn read(t: &TensorProto, dir: Option<&Path>) -> Result<Tensor, String
         .ok_or_else(|| format!("dims {:?} overflow", t.dims))?;
     let bytes = if t.data_location == 1 {
         external(t, dir, n * dtype.size_of())?
-    } else if !t.raw_data.is_empty() || n == 0 {
-        t.raw_data.clone()
+    } else if !raw.is_empty() || n == 0 {
+        raw
     } else {
         typed_bytes(t, dtype, n)?
     };

@@ -1,0 +1,192 @@
+//! Layout and indexing converters: gather, reshape (static targets from shape tensors), split, slice.
+
+use super::*;
+
+pub(super) fn gather(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let (x, idx) = (c.req(0)?, c.req(1)?);
+    let rank = c.need_rank(0)?;
+    let axis = c.axis("axis", c.int_or("axis", 0)?, rank)?;
+    let idx_rank = c.need_rank(1)?;
+    if idx_rank <= 1 {
+        let g = Gather { axis: axis as i64 };
+        return one(Op::Gather(g), vec![x, idx], c.output(0));
+    }
+    if rank == 2 && axis == 0 {
+        // Rows of a table by an index tensor of any rank: an embedding lookup.
+        let e = Embedding { padding_idx: None };
+        return one(Op::Embedding(e), vec![idx, x], c.output(0));
+    }
+    // Otherwise through a 1-D index, when the shapes are static.
+    let known = |n: &str| c.scope.type_of(n).and_then(|t| t.shape.to_known());
+    let (Some(xd), Some(id)) = (known(&x), known(&idx)) else {
+        return Err(c.unsupported(format!(
+            "`Gather` of a rank-{rank} input on axis {axis} by a rank-{idx_rank} index of dynamic shape"
+        )));
+    };
+    let mut shape: Vec<i64> = xd[..axis].iter().map(|&d| d as i64).collect();
+    shape.extend(id.iter().map(|&d| d as i64));
+    shape.extend(xd[axis + 1..].iter().map(|&d| d as i64));
+    let (flat, g) = (c.tmp(), c.tmp());
+    let reshape = |shape: Vec<i64>| {
+        Op::Reshape(Reshape {
+            shape,
+            shape_input: ListInput::Attr,
+        })
+    };
+    Ok(vec![
+        conv_op(reshape(vec![-1]), vec![idx], flat.clone()),
+        conv_op(
+            Op::Gather(Gather { axis: axis as i64 }),
+            vec![x, flat],
+            g.clone(),
+        ),
+        conv_op(reshape(shape), vec![g], c.output(0)),
+    ])
+}
+
+pub(super) fn reshape(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    if c.opset < 5 {
+        return Err(c.unsupported("`Reshape` before opset 5"));
+    }
+    let allowzero = c.int_or("allowzero", 0)? != 0;
+    match c.const_ints(1, "shape") {
+        Ok(Some(shape)) => {
+            if allowzero && shape.contains(&0) {
+                return Err(c.unsupported("`Reshape` with allowzero=1 and a 0 in the shape"));
+            }
+            let r = Reshape {
+                shape,
+                shape_input: ListInput::Attr,
+            };
+            one(Op::Reshape(r), vec![x], c.output(0))
+        }
+        _ => {
+            let shape = c.req(1)?;
+            if allowzero {
+                return Err(
+                    c.unsupported("`Reshape` with allowzero=1 and a shape computed at run time")
+                );
+            }
+            // A target computed from shapes and constants: static, with copied dims as 0.
+            if let Some(target) = c.scope.reshape_target(&shape, &x).filter(|_| !allowzero) {
+                let r = Reshape {
+                    shape: target,
+                    shape_input: ListInput::Attr,
+                };
+                return one(Op::Reshape(r), vec![x], c.output(0));
+            }
+            let r = Reshape {
+                shape: vec![],
+                shape_input: ListInput::Tensor,
+            };
+            one(Op::Reshape(r), vec![x, shape], c.output(0))
+        }
+    }
+}
+
+pub(super) fn split(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let axis = c.int_or("axis", 0)?;
+    let outs: Vec<String> = c.node.output.clone();
+    if outs.iter().any(String::is_empty) {
+        return Err(c.unsupported("`Split` with an unnamed output"));
+    }
+    let sections = if c.opset >= 13 {
+        c.const_ints(1, "split")?
+    } else {
+        c.ints("split")?
+    };
+    let s = match sections {
+        Some(sec) => Split {
+            axis,
+            sections: sec,
+            num: 0,
+        },
+        None => Split {
+            axis,
+            sections: vec![],
+            num: outs.len(),
+        },
+    };
+    if s.num_outputs() != outs.len() {
+        return Err(c.bad(
+            "split",
+            format!("{} parts for {} outputs", s.num_outputs(), outs.len()),
+        ));
+    }
+    Ok(vec![Converted {
+        op: Op::Split(s),
+        inputs: vec![c.req(0)?],
+        outputs: outs,
+    }])
+}
+
+pub(super) fn slice(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    let (starts, ends, axes, steps) = if c.opset < 10 {
+        (c.ints("starts")?, c.ints("ends")?, c.ints("axes")?, None)
+    } else {
+        (
+            c.const_ints(1, "starts").ok().flatten(),
+            c.const_ints(2, "ends").ok().flatten(),
+            c.const_ints(3, "axes")?,
+            c.const_ints(4, "steps")?,
+        )
+    };
+    let n = match (&starts, &ends) {
+        (Some(s), _) => s.len(),
+        (_, Some(e)) => e.len(),
+        _ => {
+            let rank = c.rank(1).filter(|&r| r == 1);
+            let t = rank.and_then(|_| c.scope.type_of(&c.input(1)?)?.shape.to_known());
+            t.map(|d| d[0]).ok_or_else(|| {
+                c.unsupported("`Slice` with run-time starts and ends of unknown length")
+            })?
+        }
+    };
+    let axes = axes.unwrap_or_else(|| (0..n as i64).collect());
+    if axes.len() != n {
+        return Err(c.bad("axes", format!("{} axes for {n} starts", axes.len())));
+    }
+    let steps = steps.unwrap_or_else(|| vec![1; n]);
+    if steps.len() != n || steps.contains(&0) {
+        return Err(c.bad("steps", format!("{steps:?}")));
+    }
+    if steps.iter().any(|&s| s != 1) {
+        let (Some(starts), Some(ends)) = (starts, ends) else {
+            return Err(c.unsupported("`Slice` with steps and run-time starts or ends"));
+        };
+        let s = StridedSlice {
+            axes,
+            starts,
+            ends,
+            strides: steps,
+            decrease_axis: vec![],
+        };
+        return one(Op::StridedSlice(s), vec![x], c.output(0));
+    }
+    let mut ins = vec![x];
+    let (starts, starts_input) = match starts {
+        Some(s) => (s, ListInput::Attr),
+        None => {
+            ins.push(c.req(1)?);
+            (vec![], ListInput::Tensor)
+        }
+    };
+    let (ends, ends_input) = match ends {
+        Some(e) => (e, ListInput::Attr),
+        None => {
+            ins.push(c.req(2)?);
+            (vec![], ListInput::Tensor)
+        }
+    };
+    let s = Slice {
+        axes,
+        starts,
+        ends,
+        decrease_axis: vec![],
+        starts_input,
+        ends_input,
+    };
+    one(Op::Slice(s), ins, c.output(0))
+}

@@ -1,0 +1,502 @@
+//! The registry of ONNX op types (`ai.onnx`, opsets 7–22): each converter reads one node
+//! into IR ops, by name. ONNX op-type strings live here and nowhere else. Semantics that
+//! changed between opsets (attributes that became inputs: Clip, Pad, Slice, Split, Squeeze,
+//! Unsqueeze, Reduce*, Resize; Softmax's axis) follow `ctx.opset`.
+
+mod layout;
+mod math;
+mod nn;
+
+use super::ctx::NodeCtx;
+use crate::build::Converted;
+use crate::Result;
+use kayak_ir::ops::*;
+use kayak_ir::{DType, Op};
+use layout::*;
+use math::*;
+use nn::*;
+use std::collections::HashMap;
+
+/// Reads one node into IR ops (in order; intermediate names from [`NodeCtx::tmp`]).
+pub(crate) type Converter = fn(&NodeCtx<'_>) -> Result<Vec<Converted>>;
+
+pub(super) fn one(op: Op, inputs: Vec<String>, out: String) -> Result<Vec<Converted>> {
+    Ok(vec![Converted {
+        op,
+        inputs,
+        outputs: vec![out],
+    }])
+}
+
+pub(super) fn conv_op(op: Op, inputs: Vec<String>, out: String) -> Converted {
+    Converted {
+        op,
+        inputs,
+        outputs: vec![out],
+    }
+}
+
+pub(super) fn unary(c: &NodeCtx<'_>, u: UnaryOp) -> Result<Vec<Converted>> {
+    one(Op::Unary(u), vec![c.req(0)?], c.output(0))
+}
+
+pub(super) fn binary(c: &NodeCtx<'_>, op: BinaryOp) -> Result<Vec<Converted>> {
+    one(
+        Op::Binary(Binary { op, axis: -1 }),
+        vec![c.req(0)?, c.req(1)?],
+        c.output(0),
+    )
+}
+
+pub(super) fn compare(c: &NodeCtx<'_>, op: CmpOp) -> Result<Vec<Converted>> {
+    one(
+        Op::Compare(Compare { op, axis: -1 }),
+        vec![c.req(0)?, c.req(1)?],
+        c.output(0),
+    )
+}
+
+pub(super) fn logical(c: &NodeCtx<'_>, op: LogicalOp) -> Result<Vec<Converted>> {
+    one(Op::Logical(op), vec![c.req(0)?, c.req(1)?], c.output(0))
+}
+
+/// The converters by op type.
+pub(crate) fn registry() -> HashMap<&'static str, Converter> {
+    let mut r: HashMap<&'static str, Converter> = HashMap::new();
+    r.insert("Add", |c| binary(c, BinaryOp::Add));
+    r.insert("Sub", |c| binary(c, BinaryOp::Sub));
+    r.insert("Mul", |c| binary(c, BinaryOp::Mul));
+    r.insert("Div", |c| binary(c, BinaryOp::Div));
+    r.insert("Pow", |c| {
+        // x ** 2 (exporters' variance in layer norms) is a square.
+        if c.known(1)
+            .is_some_and(|t| t.len() == 1 && t.to_f64_vec()[0] == 2.0)
+        {
+            return unary(c, UnaryOp::Square);
+        }
+        binary(c, BinaryOp::Pow)
+    });
+    r.insert("Mod", |c| {
+        if c.int_or("fmod", 0)? != 0 {
+            return Err(c.unsupported("`Mod` with fmod=1 (C remainder)"));
+        }
+        binary(c, BinaryOp::Mod)
+    });
+    r.insert("Max", |c| variadic(c, BinaryOp::Max));
+    r.insert("Min", |c| variadic(c, BinaryOp::Min));
+    r.insert("Sum", |c| variadic(c, BinaryOp::Add));
+    r.insert("Mean", |c| {
+        let n = c.node.input.iter().filter(|i| !i.is_empty()).count();
+        let mut v = variadic(c, BinaryOp::Add)?;
+        let sum = c.tmp();
+        v.last_mut().unwrap().outputs = vec![sum.clone()];
+        v.push(conv_op(
+            Op::Unary(UnaryOp::Scale {
+                scale: 1.0 / n as f32,
+                bias: 0.0,
+                bias_after_scale: true,
+            }),
+            vec![sum],
+            c.output(0),
+        ));
+        Ok(v)
+    });
+    r.insert("Equal", |c| compare(c, CmpOp::Eq));
+    r.insert("Less", |c| compare(c, CmpOp::Lt));
+    r.insert("LessOrEqual", |c| compare(c, CmpOp::Le));
+    r.insert("Greater", |c| compare(c, CmpOp::Gt));
+    r.insert("GreaterOrEqual", |c| compare(c, CmpOp::Ge));
+    r.insert("And", |c| logical(c, LogicalOp::And));
+    r.insert("Or", |c| logical(c, LogicalOp::Or));
+    r.insert("Xor", |c| logical(c, LogicalOp::Xor));
+    r.insert("Not", |c| {
+        one(Op::LogicalNot(LogicalNot), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Where", |c| {
+        one(
+            Op::Where(Where),
+            vec![c.req(0)?, c.req(1)?, c.req(2)?],
+            c.output(0),
+        )
+    });
+    r.insert("Relu", |c| unary(c, UnaryOp::Relu));
+    r.insert("Sigmoid", |c| unary(c, UnaryOp::Sigmoid));
+    r.insert("Tanh", |c| unary(c, UnaryOp::Tanh));
+    r.insert("Exp", |c| unary(c, UnaryOp::Exp));
+    r.insert("Log", |c| unary(c, UnaryOp::Log));
+    r.insert("Sqrt", |c| unary(c, UnaryOp::Sqrt));
+    r.insert("Abs", |c| unary(c, UnaryOp::Abs));
+    r.insert("Floor", |c| unary(c, UnaryOp::Floor));
+    r.insert("Ceil", |c| unary(c, UnaryOp::Ceil));
+    r.insert("Erf", |c| unary(c, UnaryOp::Erf));
+    r.insert("Reciprocal", |c| unary(c, UnaryOp::Reciprocal));
+    r.insert("Sin", |c| unary(c, UnaryOp::Sin));
+    r.insert("Cos", |c| unary(c, UnaryOp::Cos));
+    r.insert("Tan", |c| unary(c, UnaryOp::Tan));
+    r.insert("Asin", |c| unary(c, UnaryOp::Asin));
+    r.insert("Acos", |c| unary(c, UnaryOp::Acos));
+    r.insert("Atan", |c| unary(c, UnaryOp::Atan));
+    r.insert("Sinh", |c| unary(c, UnaryOp::Sinh));
+    r.insert("Cosh", |c| unary(c, UnaryOp::Cosh));
+    r.insert("Asinh", |c| unary(c, UnaryOp::Asinh));
+    r.insert("Acosh", |c| unary(c, UnaryOp::Acosh));
+    r.insert("Atanh", |c| unary(c, UnaryOp::Atanh));
+    r.insert("Sign", |c| unary(c, UnaryOp::Sign));
+    r.insert("Round", |c| unary(c, UnaryOp::Round));
+    r.insert("Softplus", |c| unary(c, UnaryOp::Softplus));
+    r.insert("Softsign", |c| unary(c, UnaryOp::Softsign));
+    r.insert("Mish", |c| unary(c, UnaryOp::Mish));
+    r.insert("Elu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        unary(c, UnaryOp::Elu { alpha })
+    });
+    r.insert("Selu", |c| {
+        let u = UnaryOp::Selu {
+            alpha: c.float_or("alpha", 1.673_263_2)?,
+            gamma: c.float_or("gamma", 1.050_701)?,
+        };
+        unary(c, u)
+    });
+    r.insert("Celu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        if alpha == 0.0 {
+            return Err(c.bad("alpha", "must not be 0"));
+        }
+        unary(c, UnaryOp::Celu { alpha })
+    });
+    r.insert("ThresholdedRelu", |c| {
+        let alpha = c.float_or("alpha", 1.0)?;
+        unary(c, UnaryOp::ThresholdedRelu { alpha })
+    });
+
+    r.insert("Neg", |c| {
+        unary(
+            c,
+            UnaryOp::Scale {
+                scale: -1.0,
+                bias: 0.0,
+                bias_after_scale: true,
+            },
+        )
+    });
+    r.insert("LeakyRelu", |c| {
+        let alpha = c.float_or("alpha", 0.01)?;
+        unary(c, UnaryOp::LeakyRelu { alpha })
+    });
+    r.insert("HardSigmoid", |c| {
+        let u = UnaryOp::HardSigmoid {
+            slope: c.float_or("alpha", 0.2)?,
+            offset: c.float_or("beta", 0.5)?,
+        };
+        unary(c, u)
+    });
+    r.insert("HardSwish", |c| {
+        unary(
+            c,
+            UnaryOp::HardSwish {
+                threshold: 6.0,
+                scale: 6.0,
+                offset: 3.0,
+            },
+        )
+    });
+    r.insert("Gelu", |c| {
+        let approximate = match c.str_or("approximate", "none")?.as_str() {
+            "none" => false,
+            "tanh" => true,
+            other => return Err(c.bad("approximate", format!("unknown `{other}`"))),
+        };
+        unary(c, UnaryOp::Gelu { approximate })
+    });
+    r.insert("Clip", clip);
+    r.insert("PRelu", prelu);
+    r.insert("Identity", |c| {
+        one(Op::Identity(Identity), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Dropout", |c| {
+        c.only_outputs(1)?;
+        // Opset 12 on: input 2 is training_mode (absent or false: inference, the identity).
+        if c.opset >= 12 && c.input(2).is_some() {
+            match c.known(2) {
+                Some(t) if t.to_f64_vec().iter().all(|&v| v == 0.0) => {}
+                _ => return Err(c.unsupported("`Dropout` in training mode")),
+            }
+        }
+        one(Op::Identity(Identity), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Cast", |c| {
+        let to = super::tensor::dtype(c.int_or("to", 1)? as i32)
+            .map_err(|t| c.unsupported(format!("`Cast` to {t}")))?;
+        one(Op::Cast(Cast { to }), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("CastLike", |c| {
+        let to = c
+            .scope
+            .type_of(&c.req(1)?)
+            .map(|t| t.dtype)
+            .ok_or_else(|| c.unsupported("`CastLike` to a value of unknown type"))?;
+        one(Op::Cast(Cast { to }), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Size", |c| {
+        let s = c.tmp();
+        let r = Reduce {
+            kind: ReduceKind::Prod,
+            axes: vec![],
+            keep_dim: false,
+            reduce_all: true,
+        };
+        Ok(vec![
+            conv_op(Op::Shape(ShapeOf { i64: true }), vec![c.req(0)?], s.clone()),
+            conv_op(Op::Reduce(r), vec![s], c.output(0)),
+        ])
+    });
+    r.insert("ArgMin", |c| {
+        // argmin x = argmax -x (the first of equal minima, as ONNX wants).
+        if c.int_or("select_last_index", 0)? != 0 {
+            return Err(c.unsupported("`ArgMin` with select_last_index=1"));
+        }
+        let neg = c.tmp();
+        let a = ArgMax {
+            axis: c.int_or("axis", 0)?,
+            keepdims: c.int_or("keepdims", 1)? != 0,
+            flatten: false,
+            dtype: DType::I64,
+        };
+        Ok(vec![
+            conv_op(
+                Op::Unary(UnaryOp::Scale {
+                    scale: -1.0,
+                    bias: 0.0,
+                    bias_after_scale: true,
+                }),
+                vec![c.req(0)?],
+                neg.clone(),
+            ),
+            conv_op(Op::ArgMax(a), vec![neg], c.output(0)),
+        ])
+    });
+    r.insert("LogSoftmax", log_softmax);
+    r.insert("Softmax", softmax);
+    r.insert("MatMul", |c| {
+        let m = MatMul {
+            trans_x: false,
+            trans_y: false,
+            alpha: 1.0,
+        };
+        one(Op::MatMul(m), vec![c.req(0)?, c.req(1)?], c.output(0))
+    });
+    r.insert("Gemm", gemm);
+    r.insert("Conv", conv);
+    r.insert("ConvTranspose", conv_transpose);
+    r.insert("BatchNormalization", batch_norm);
+    r.insert("LayerNormalization", layer_norm);
+    r.insert("MaxPool", |c| pool(c, PoolKind::Max));
+    r.insert("AveragePool", |c| pool(c, PoolKind::Avg));
+    r.insert("GlobalAveragePool", |c| global_pool(c, PoolKind::Avg));
+    r.insert("GlobalMaxPool", |c| global_pool(c, PoolKind::Max));
+    r.insert("Flatten", |c| {
+        let a = c.int_or("axis", 1)?;
+        let axis = if a < 0 {
+            c.axis("axis", a, c.need_rank(0)?)?
+        } else {
+            a as usize
+        };
+        one(
+            Op::Flatten(Flatten::To2d { axis }),
+            vec![c.req(0)?],
+            c.output(0),
+        )
+    });
+    r.insert("Reshape", reshape);
+    r.insert("Transpose", |c| {
+        let perm = match c.ints("perm")? {
+            Some(p) => p
+                .iter()
+                .map(|&a| usize::try_from(a).map_err(|_| c.bad("perm", format!("{p:?}"))))
+                .collect::<Result<Vec<_>>>()?,
+            None => (0..c.need_rank(0)?).rev().collect(),
+        };
+        one(
+            Op::Transpose(Transpose { perm }),
+            vec![c.req(0)?],
+            c.output(0),
+        )
+    });
+    r.insert("Squeeze", |c| {
+        let axes = axes_of(c, "axes", 13)?.unwrap_or_default();
+        one(Op::Squeeze(Squeeze { axes }), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Unsqueeze", |c| {
+        let axes = axes_of(c, "axes", 13)?.ok_or_else(|| c.bad("axes", "missing"))?;
+        one(
+            Op::Unsqueeze(Unsqueeze { axes }),
+            vec![c.req(0)?],
+            c.output(0),
+        )
+    });
+    r.insert("Concat", |c| {
+        let axis = c.int("axis")?.ok_or_else(|| c.bad("axis", "missing"))?;
+        let ins = (0..c.node.input.len()).filter_map(|k| c.input(k)).collect();
+        one(Op::Concat(Concat { axis }), ins, c.output(0))
+    });
+    r.insert("Split", split);
+    r.insert("Slice", slice);
+    r.insert("Gather", gather);
+    r.insert("Shape", |c| {
+        let start = c.int_or("start", 0)?;
+        let end = c.int("end")?;
+        let shape = Op::Shape(ShapeOf { i64: true });
+        if start == 0 && end.is_none() {
+            return one(shape, vec![c.req(0)?], c.output(0));
+        }
+        let t = c.tmp();
+        let s = Slice {
+            axes: vec![0],
+            starts: vec![start],
+            ends: vec![end.unwrap_or(i64::MAX)],
+            decrease_axis: vec![],
+            starts_input: ListInput::Attr,
+            ends_input: ListInput::Attr,
+        };
+        Ok(vec![
+            conv_op(shape, vec![c.req(0)?], t.clone()),
+            conv_op(Op::Slice(s), vec![t], c.output(0)),
+        ])
+    });
+    r.insert("ConstantOfShape", |c| {
+        let (value, dtype) = match c.raw("value").and_then(|a| a.t.as_ref()) {
+            Some(t) => {
+                let v = super::tensor::read(t, None).map_err(|e| c.bad("value", e))?;
+                let x = v.to_f64_vec().first().copied().unwrap_or(0.0);
+                (x, v.dtype())
+            }
+            None => (0.0, DType::F32),
+        };
+        let (shape, shape_input, ins) = match c.const_ints(0, "shape") {
+            Ok(Some(s)) => (s, ListInput::Attr, vec![]),
+            _ => (vec![], ListInput::Tensor, vec![c.req(0)?]),
+        };
+        let f = FillConstant {
+            shape,
+            value,
+            dtype,
+            shape_input,
+            value_input: false,
+        };
+        one(Op::FillConstant(f), ins, c.output(0))
+    });
+    r.insert("Range", |c| {
+        one(
+            Op::Range(Range {}),
+            vec![c.req(0)?, c.req(1)?, c.req(2)?],
+            c.output(0),
+        )
+    });
+    r.insert("Expand", |c| {
+        // x + zeros(shape): the broadcast of x to the shape.
+        let x = c.req(0)?;
+        let dtype = c
+            .scope
+            .type_of(&x)
+            .map(|t| t.dtype)
+            .ok_or_else(|| c.unsupported("`Expand` of an input of unknown type"))?;
+        let (shape, shape_input, ins) = match c.const_ints(1, "shape") {
+            Ok(Some(s)) => (s, ListInput::Attr, vec![]),
+            _ => (vec![], ListInput::Tensor, vec![c.req(1)?]),
+        };
+        let z = c.tmp();
+        let f = FillConstant {
+            shape,
+            value: 0.0,
+            dtype,
+            shape_input,
+            value_input: false,
+        };
+        Ok(vec![
+            conv_op(Op::FillConstant(f), ins, z.clone()),
+            conv_op(
+                Op::Binary(Binary {
+                    op: BinaryOp::Add,
+                    axis: -1,
+                }),
+                vec![x, z],
+                c.output(0),
+            ),
+        ])
+    });
+    for (name, kind) in [
+        ("ReduceSum", ReduceKind::Sum),
+        ("ReduceMean", ReduceKind::Mean),
+        ("ReduceMax", ReduceKind::Max),
+        ("ReduceMin", ReduceKind::Min),
+        ("ReduceProd", ReduceKind::Prod),
+    ] {
+        r.insert(name, reduce_fn(kind));
+    }
+    r.insert("ReduceL1", |c| {
+        reduce_of(c, Some(UnaryOp::Abs), ReduceKind::Sum, None)
+    });
+    r.insert("ReduceL2", |c| {
+        reduce_of(
+            c,
+            Some(UnaryOp::Square),
+            ReduceKind::Sum,
+            Some(UnaryOp::Sqrt),
+        )
+    });
+    r.insert("ReduceSumSquare", |c| {
+        reduce_of(c, Some(UnaryOp::Square), ReduceKind::Sum, None)
+    });
+    r.insert("ReduceLogSum", |c| {
+        reduce_of(c, None, ReduceKind::Sum, Some(UnaryOp::Log))
+    });
+    r.insert("ReduceLogSumExp", |c| {
+        reduce_of(c, Some(UnaryOp::Exp), ReduceKind::Sum, Some(UnaryOp::Log))
+    });
+    r.insert("ArgMax", |c| {
+        if c.int_or("select_last_index", 0)? != 0 {
+            return Err(c.unsupported("`ArgMax` with select_last_index=1"));
+        }
+        let a = ArgMax {
+            axis: c.int_or("axis", 0)?,
+            keepdims: c.int_or("keepdims", 1)? != 0,
+            flatten: false,
+            dtype: DType::I64,
+        };
+        one(Op::ArgMax(a), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("CumSum", |c| {
+        let axis = c
+            .const_scalar(1, "axis")?
+            .ok_or_else(|| c.bad("axis", "missing"))?;
+        let op = Cumsum {
+            axis: axis as i64,
+            flatten: false,
+            exclusive: c.int_or("exclusive", 0)? != 0,
+            reverse: c.int_or("reverse", 0)? != 0,
+        };
+        one(Op::Cumsum(op), vec![c.req(0)?], c.output(0))
+    });
+    r.insert("Pad", pad);
+    r.insert("Resize", resize);
+    r
+}
+
+impl NodeCtx<'_> {
+    /// Input `k` as constant floats, `None` when absent or empty.
+    fn const_ints_f(&self, k: usize) -> Result<Option<Vec<f32>>> {
+        let Some(name) = self.input(k) else {
+            return Ok(None);
+        };
+        let t = self.scope.known(&name).ok_or_else(|| {
+            self.unsupported(format!(
+                "`{}` whose input {k} is computed at run time",
+                self.node.op_type
+            ))
+        })?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(t.to_f64_vec().iter().map(|&v| v as f32).collect()))
+    }
+}
