@@ -4,7 +4,7 @@
 # need reference files found only in ../shared/models are reported as NOT RUN (never passed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f target/kayak-skipped.txt
+rm -f target/kayak-skipped.txt target/onnx-node-report.txt
 if [ -z "${KAYAK_MODELS:-}" ] && [ ! -d ../shared/models ]; then
   scripts/fetch-models.sh
   export KAYAK_SKIP_MISSING=1
@@ -43,6 +43,10 @@ if [ "$ignored" -gt 0 ]; then
   echo
   echo "Ignored (not run, not counted as passed):"
   grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^/  - /' | sort -u
+fi
+if [ -f target/onnx-node-report.txt ]; then
+  echo
+  head -1 target/onnx-node-report.txt
 fi
 echo
 skipped=$((skipped + ignored))

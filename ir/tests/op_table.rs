@@ -30,6 +30,7 @@ const UNSAMPLED: &[&str] = &[
     "stack",
     "strided_slice",
     "gather",
+    "gather_elements",
     "pad",
     "nearest_interp",
     "bilinear_interp",

@@ -18,6 +18,7 @@ mod binary;
 mod conv;
 mod create;
 mod fused;
+mod index;
 mod interp;
 mod layout;
 mod matmul;
@@ -36,6 +37,7 @@ pub use fused::{
     pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, Packed,
     SeBlock, SkipLayerNorm,
 };
+pub use index::GatherElements;
 pub use interp::{BilinearTap, Interp, InterpMode};
 pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
@@ -290,6 +292,8 @@ define_ops! {
     Gather(Gather),
     /// Embedding lookup (lookup_table_v2): `ids`, `table`.
     Embedding(Embedding),
+    /// Per-element gather along an axis (take_along_axis): `x`, `index`.
+    GatherElements(GatherElements),
     /// Constant padding / reflect / replicate / circular padding (pad3d): `x`.
     Pad(Pad),
     /// Nearest / bilinear resize: `x[, size inputs]`.

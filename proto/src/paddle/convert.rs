@@ -275,6 +275,16 @@ pub fn registry() -> HashMap<&'static str, Converter> {
             c.output("Out")?,
         )
     });
+    r.insert("take_along_axis", |c| {
+        let g = GatherElements {
+            axis: c.i64_or("Axis", 0)?,
+        };
+        done(
+            Op::GatherElements(g),
+            vec![c.input("Input")?, c.input("Index")?],
+            c.output("Result")?,
+        )
+    });
     r.insert("lookup_table_v2", |c| {
         let p = c.i64_or("padding_idx", -1)?;
         let padding_idx = if p == -1 { None } else { Some(p) };

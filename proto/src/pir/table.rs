@@ -320,6 +320,15 @@ pub(crate) const TABLE: &[Entry] = &[
     ),
     e("embedding", "lookup_table_v2", &[In("Ids"), In("W")]),
     Entry {
+        outs: &["Result"],
+        rename: &[("axis", "Axis")],
+        ..e(
+            "take_along_axis",
+            "take_along_axis",
+            &[In("Input"), In("Index")],
+        )
+    },
+    Entry {
         rename: &[("pad_value", "value")],
         ..e("pad3d", "pad3d", &[In("X"), Ints("paddings", None)])
     },

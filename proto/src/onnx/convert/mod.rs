@@ -342,6 +342,16 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     r.insert("Split", split);
     r.insert("Slice", slice);
     r.insert("Gather", gather);
+    r.insert("GatherElements", |c| {
+        let g = GatherElements {
+            axis: c.int_or("axis", 0)?,
+        };
+        one(
+            Op::GatherElements(g),
+            vec![c.req(0)?, c.req(1)?],
+            c.output(0),
+        )
+    });
     r.insert("Shape", |c| {
         let start = c.int_or("start", 0)?;
         let end = c.int("end")?;
