@@ -192,6 +192,8 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         String::new()
     } else {
         format!(", from {} {}", m.producer_name, m.producer_version)
+            .trim_end()
+            .to_string()
     };
     Ok(Model {
         graph: Arc::new(g),
