@@ -32,6 +32,7 @@ mod error;
 pub mod npy;
 mod optim_cache;
 mod predictor;
+mod specialize;
 
 pub use config::{Config, GpuPlacement};
 pub use error::{Error, Result};

@@ -26,6 +26,9 @@ struct Shared {
     /// Held while a plan is made (never while one runs), so clones asking for the same
     /// new shapes at once make it once.
     planning: Mutex<()>,
+    /// For a model whose ops take attributes from input values: its plans, by input
+    /// shapes and those values (then `model.graph` holds only the declared inputs).
+    spec: Option<crate::specialize::Specializer>,
     config: Config,
 }
 
@@ -96,8 +99,57 @@ impl Predictor {
             )
         })?;
         let bytes = src.load()?;
-        let model = kayak_proto::import(&bytes)?;
-        Predictor::build(model, config, Some(&bytes), backend)
+        match kayak_proto::import(&bytes) {
+            Ok(model) => Predictor::build(model, config, Some(&bytes), backend),
+            Err(kayak_proto::Error::NeedsInputValues { inputs, .. }) => {
+                Predictor::specializing(bytes, &inputs, config, backend)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A predictor for a model that imports only with some inputs' values known
+    /// (`value_inputs`): its graph holds the declared inputs and nothing else; each run's
+    /// shapes and values pick a specialized plan ([`crate::specialize`]).
+    fn specializing(
+        bytes: kayak_proto::ModelBytes,
+        value_inputs: &[String],
+        config: Config,
+        (backend, cost): (Arc<dyn Backend>, kayak_rewrite::CostModel),
+    ) -> Result<Predictor> {
+        let (model, output_names) = kayak_proto::onnx::interface(&bytes)?;
+        let graph = &model.graph;
+        let input_names: Vec<String> = graph.inputs.iter().map(|&v| var_name(graph, v)).collect();
+        let n_in = input_names.len();
+        let spec = crate::specialize::Specializer::new(
+            bytes,
+            &input_names,
+            value_inputs,
+            cost,
+            config.plan_cache,
+        )?;
+        let shared = Shared {
+            model,
+            report: None,
+            keep: Vec::new(),
+            output_names,
+            fetch_names: config.fetch.clone(),
+            input_names,
+            plans: Mutex::new(PlanCache {
+                cap: config.plan_cache,
+                entries: VecDeque::new(),
+            }),
+            planning: Mutex::new(()),
+            backend,
+            spec: Some(spec),
+            config,
+        };
+        Ok(Predictor {
+            shared: Arc::new(shared),
+            inputs: vec![None; n_in],
+            last: None,
+            state: None,
+        })
     }
 
     /// Builds a predictor for an already imported model.
@@ -114,108 +166,12 @@ impl Predictor {
         (backend, cost): (Arc<dyn Backend>, kayak_rewrite::CostModel),
     ) -> Result<Predictor> {
         let graph = &model.graph;
-        let mut keep = graph.outputs.clone();
-        let name = |v: ValueId| -> String {
-            // The model's own variable name (in-place rewrites carry an `@k` suffix).
-            let n = &graph.values[v].name;
-            n.split('@').next().unwrap_or(n).to_string()
-        };
-        let output_names: Vec<String> = graph.outputs.iter().map(|&v| name(v)).collect();
-        let input_names: Vec<String> = graph.inputs.iter().map(|&v| name(v)).collect();
-        let mut fetch_names = Vec::new();
-        for f in &config.fetch {
-            let v = *model
-                .vars
-                .get(f)
-                .ok_or_else(|| Error::UnknownVariable { name: f.clone() })?;
-            keep.push(v);
-            fetch_names.push(f.clone());
-        }
+        let output_names = output_names(graph);
+        let input_names: Vec<String> = graph.inputs.iter().map(|&v| var_name(graph, v)).collect();
+        let keep = kept(&model, &config)?;
+        let fetch_names = config.fetch.clone();
         let n_in = graph.inputs.len();
-        let (graph, keep, report) = if config.ir_optim {
-            let mut rules = kayak_rewrite::RuleSet::builtin();
-            for f in &config.rules_files {
-                rules.add_file(f)?;
-            }
-            for r in &config.disabled_rules {
-                rules.disable(r)?;
-            }
-            let cache = match (&config.optim_cache_dir, bytes) {
-                (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
-                    Ok(digest) => {
-                        let kept: Vec<String> =
-                            output_names.iter().chain(&fetch_names).cloned().collect();
-                        let key = crate::optim_cache::key(
-                            &b.model,
-                            digest,
-                            &format!("{}\u{1}{cost:?}", rules.fingerprint()),
-                            &kept,
-                        );
-                        Some((crate::optim_cache::path(dir, key), key))
-                    }
-                    Err(e) => {
-                        log::warn!("optimized-graph cache off: cannot read the params: {e}");
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let t0 = std::time::Instant::now();
-            let hit =
-                cache
-                    .as_ref()
-                    .and_then(|(path, key)| match crate::optim_cache::load(path, *key) {
-                        Ok(e) => Some(e),
-                        Err(crate::optim_cache::Miss::Absent) => None,
-                        Err(crate::optim_cache::Miss::Invalid(why)) => {
-                            log::warn!("optimized-graph cache entry rebuilt: {why}");
-                            None
-                        }
-                    });
-            match hit {
-                Some(mut e) => {
-                    e.report.from_cache = true;
-                    e.report.optimize_ms = t0.elapsed().as_secs_f64() * 1e3;
-                    e.graph
-                        .validate()
-                        .map_err(|err| Error::Config(format!("cached graph invalid: {err}")))?;
-                    (e.graph, e.keep, Some(e.report))
-                }
-                None => {
-                    let o = kayak_rewrite::optimize(
-                        graph,
-                        &keep,
-                        &rules,
-                        &kayak_rewrite::Limits::default(),
-                        &cost,
-                    )?;
-                    log::info!(
-                        "optimized {}: {} ops -> {} in {:.1} ms ({})",
-                        model.model_name,
-                        o.report.ops_before,
-                        o.report.ops_after,
-                        o.report.optimize_ms,
-                        o.report.stop_reason
-                    );
-                    if let Some((path, key)) = &cache {
-                        let e = crate::optim_cache::Entry {
-                            graph: o.graph.clone(),
-                            keep: o.keep.clone(),
-                            report: o.report.clone(),
-                        };
-                        if let Err(err) = crate::optim_cache::store(path, *key, &e) {
-                            log::warn!(
-                                "cannot write the optimized-graph cache {}: {err}",
-                                path.display()
-                            );
-                        }
-                    }
-                    (o.graph, o.keep, Some(o.report))
-                }
-            }
-        } else {
-            ((**graph).clone(), keep, None)
-        };
+        let (graph, keep, report) = optimized(&model, keep, &config, bytes, &cost)?;
         let mut model = model;
         // The imported graph goes: weights that folding replaced are freed, the rest are
         // shared (`Arc`) with the graph that runs. The backend's own lowering (the CPU
@@ -238,6 +194,7 @@ impl Predictor {
             }),
             planning: Mutex::new(()),
             backend,
+            spec: None,
             config,
         };
         Ok(Predictor {
@@ -260,7 +217,10 @@ impl Predictor {
         self.shared.report.as_ref()
     }
 
-    /// The graph that runs (optimized unless switched off).
+    /// The graph that runs (optimized unless switched off). For a model whose ops take
+    /// attributes from input values (an ONNX graph that feeds `axes` or a shape as an
+    /// input) it holds only the declared inputs: each run's plan is made from an import
+    /// specialized on those values.
     pub fn graph(&self) -> &Arc<Graph> {
         &self.shared.model.graph
     }
@@ -362,7 +322,14 @@ impl Predictor {
             }
         }
         self.last = None;
-        let plan = match self.cached_plan() {
+        let spec = self.shared.spec.as_ref();
+        let plan = match spec.map_or_else(
+            || Ok(self.cached_plan()),
+            |s| {
+                s.plan(&self.inputs, &self.shared.backend, &self.shared.config)
+                    .map(Some)
+            },
+        )? {
             Some(p) => p,
             None => {
                 let shapes: Vec<Vec<usize>> = self
@@ -463,6 +430,17 @@ impl Predictor {
         if let Some(p) = cached(&self.shared) {
             return Ok(p);
         }
+        if self.shared.spec.is_some() {
+            return Err(Error::Config(format!(
+                "{}: its plans depend on the values of the inputs {:?}, not only on shapes: run it",
+                self.shared.model.model_name,
+                self.shared
+                    .spec
+                    .as_ref()
+                    .map(|s| s.value_inputs())
+                    .unwrap_or_default()
+            )));
+        }
         let _planning = self
             .shared
             .planning
@@ -523,6 +501,129 @@ impl Predictor {
             .as_ref()
             .map_or_else(Vec::new, |s| s.outputs().to_vec()))
     }
+}
+
+/// The values a run of `model` returns: its outputs, then the configured fetch variables.
+pub(crate) fn kept(model: &Model, config: &Config) -> Result<Vec<ValueId>> {
+    let mut keep = model.graph.outputs.clone();
+    for f in &config.fetch {
+        let v = *model
+            .vars
+            .get(f)
+            .ok_or_else(|| Error::UnknownVariable { name: f.clone() })?;
+        keep.push(v);
+    }
+    Ok(keep)
+}
+
+/// The graph that runs for `model` and the values a run returns: optimized with the
+/// configured rules under `cost` (through the on-disk cache when `bytes` key it), or the
+/// imported graph as it is with optimization off.
+pub(crate) fn optimized(
+    model: &Model,
+    keep: Vec<ValueId>,
+    config: &Config,
+    bytes: Option<&kayak_proto::ModelBytes>,
+    cost: &kayak_rewrite::CostModel,
+) -> Result<(Graph, Vec<ValueId>, Option<kayak_rewrite::Report>)> {
+    let graph = &model.graph;
+    let output_names: Vec<String> = output_names(graph);
+    let fetch_names = &config.fetch;
+    Ok(if config.ir_optim {
+        let mut rules = kayak_rewrite::RuleSet::builtin();
+        for f in &config.rules_files {
+            rules.add_file(f)?;
+        }
+        for r in &config.disabled_rules {
+            rules.disable(r)?;
+        }
+        let cache = match (&config.optim_cache_dir, bytes) {
+            (Some(dir), Some(b)) => match crate::optim_cache::params_digest(b) {
+                Ok(digest) => {
+                    let kept: Vec<String> =
+                        output_names.iter().chain(fetch_names).cloned().collect();
+                    let key = crate::optim_cache::key(
+                        &b.model,
+                        digest,
+                        &format!("{}\u{1}{cost:?}", rules.fingerprint()),
+                        &kept,
+                    );
+                    Some((crate::optim_cache::path(dir, key), key))
+                }
+                Err(e) => {
+                    log::warn!("optimized-graph cache off: cannot read the params: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let t0 = std::time::Instant::now();
+        let hit =
+            cache
+                .as_ref()
+                .and_then(|(path, key)| match crate::optim_cache::load(path, *key) {
+                    Ok(e) => Some(e),
+                    Err(crate::optim_cache::Miss::Absent) => None,
+                    Err(crate::optim_cache::Miss::Invalid(why)) => {
+                        log::warn!("optimized-graph cache entry rebuilt: {why}");
+                        None
+                    }
+                });
+        match hit {
+            Some(mut e) => {
+                e.report.from_cache = true;
+                e.report.optimize_ms = t0.elapsed().as_secs_f64() * 1e3;
+                e.graph
+                    .validate()
+                    .map_err(|err| Error::Config(format!("cached graph invalid: {err}")))?;
+                (e.graph, e.keep, Some(e.report))
+            }
+            None => {
+                let o = kayak_rewrite::optimize(
+                    graph,
+                    &keep,
+                    &rules,
+                    &kayak_rewrite::Limits::default(),
+                    cost,
+                )?;
+                log::info!(
+                    "optimized {}: {} ops -> {} in {:.1} ms ({})",
+                    model.model_name,
+                    o.report.ops_before,
+                    o.report.ops_after,
+                    o.report.optimize_ms,
+                    o.report.stop_reason
+                );
+                if let Some((path, key)) = &cache {
+                    let e = crate::optim_cache::Entry {
+                        graph: o.graph.clone(),
+                        keep: o.keep.clone(),
+                        report: o.report.clone(),
+                    };
+                    if let Err(err) = crate::optim_cache::store(path, *key, &e) {
+                        log::warn!(
+                            "cannot write the optimized-graph cache {}: {err}",
+                            path.display()
+                        );
+                    }
+                }
+                (o.graph, o.keep, Some(o.report))
+            }
+        }
+    } else {
+        ((**graph).clone(), keep, None)
+    })
+}
+
+/// A graph's output names: the model's own variable names (in-place rewrites carry an
+/// `@k` suffix in the graph).
+fn output_names(graph: &Graph) -> Vec<String> {
+    graph.outputs.iter().map(|&v| var_name(graph, v)).collect()
+}
+
+fn var_name(graph: &Graph, v: ValueId) -> String {
+    let n = &graph.values[v].name;
+    n.split('@').next().unwrap_or(n).to_string()
 }
 
 fn check_shape(name: &str, decl: &Shape, got: &[usize]) -> Result<()> {

@@ -119,6 +119,21 @@ pub enum Error {
         /// What disagrees.
         reason: String,
     },
+    /// An attribute-like operand (a shape, axes, pads, a bound) that is computed at run
+    /// time from graph inputs: the model runs specialized on those inputs' values
+    /// ([`crate::import_specialized`]); the predictor does that by itself.
+    #[error(
+        "{what}, at {at}, is computed at run time from the input(s) {inputs:?}: \
+             import it specialized on their values"
+    )]
+    NeedsInputValues {
+        /// The graph inputs the operand depends on (directly, or through ops).
+        inputs: Vec<String>,
+        /// Which operand of which op.
+        what: String,
+        /// Where.
+        at: OpLoc,
+    },
     /// An op type no importer knows.
     #[error("unknown op type: {0}")]
     UnknownOp(OpLoc),

@@ -53,6 +53,16 @@ pub fn import_any(bytes: &ModelBytes) -> Result<Model> {
     }
 }
 
+/// Imports a model specialized on some inputs' shapes and values
+/// ([`onnx::Binding`]): what a model that gets [`Error::NeedsInputValues`] needs. Only ONNX
+/// graphs feed attributes from inputs; other formats import as [`import_any`] does.
+pub fn import_specialized(bytes: &ModelBytes, binding: &onnx::Binding) -> Result<Model> {
+    match format::sniff(&bytes.model) {
+        Ok(Format::Onnx) => onnx::import_with(bytes, binding),
+        _ => import_any(bytes),
+    }
+}
+
 /// Loads a model from a source.
 pub fn load(src: &ModelSource) -> Result<Model> {
     import(&src.load()?)

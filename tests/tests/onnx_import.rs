@@ -277,7 +277,7 @@ fn the_supported_op_list_is_the_registry() {
     let ops = kayak_proto::onnx::supported_ops();
     assert_eq!(
         ops.len(),
-        105,
+        107,
         "README's formats table gives the count: {ops:?}"
     );
     for op in [
@@ -290,4 +290,92 @@ fn the_supported_op_list_is_the_registry() {
     ] {
         assert!(ops.contains(&op), "{op}");
     }
+}
+
+/// `ReduceSum(x, axes)` then `Add(·, Unsqueeze(k, axes2))` with `axes` and `axes2` graph
+/// inputs: attributes from run-time values, which the predictor specializes on.
+fn axes_from_inputs() -> GraphProto {
+    let mut sum = node("ReduceSum", &["x", "axes"], &["s"]);
+    sum.attribute.push(AttributeProto {
+        name: "keepdims".into(),
+        r#type: attr_type::INT,
+        i: 0,
+        ..Default::default()
+    });
+    GraphProto {
+        node: vec![sum],
+        input: vec![
+            vi("x", data_type::FLOAT, &[sym("n"), d(3)]),
+            vi("axes", data_type::INT64, &[d(1)]),
+        ],
+        output: vec![vi("s", data_type::FLOAT, &[sym("m")])],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn attributes_fed_from_graph_inputs_specialize_on_their_values() {
+    let mut p = load(model(axes_from_inputs(), 18)).unwrap();
+    assert_eq!(p.input_names(), ["x", "axes"]);
+    assert_eq!(p.output_names(), ["s"]);
+    let x = Tensor::from_f32s(&[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let axes = |a: i64| Tensor::from_i64s(&[a]);
+    // Rows summed, then columns, then rows again (the first plan, from the cache).
+    let y = p.run_with(&[x.clone(), axes(1)]).unwrap();
+    assert_eq!((y[0].shape(), f32s(&y[0])), (&[2][..], vec![6.0, 15.0]));
+    let y = p.run_with(&[x.clone(), axes(0)]).unwrap();
+    assert_eq!((y[0].shape(), f32s(&y[0])), (&[3][..], vec![5.0, 7.0, 9.0]));
+    let y = p.run_with(&[x.clone(), axes(-1)]).unwrap();
+    assert_eq!(f32s(&y[0]), [6.0, 15.0]);
+    // Another shape of x; and a clone shares the plans, runs on its own state.
+    let x3 = Tensor::from_f32s(&[3, 3], (1..=9).map(|v| v as f32).collect()).unwrap();
+    let mut q = p.clone();
+    let y = q.run_with(&[x3, axes(1)]).unwrap();
+    assert_eq!(f32s(&y[0]), [6.0, 15.0, 24.0]);
+    // The handles API: outputs read after run.
+    p.input("x").unwrap().set(x.clone()).unwrap();
+    p.input("axes").unwrap().set(axes(0)).unwrap();
+    p.run().unwrap();
+    let mut out = [0f32; 3];
+    p.output("s").unwrap().copy_to_cpu(&mut out).unwrap();
+    assert_eq!(out, [5.0, 7.0, 9.0]);
+    // A bad value is the op's typed error, naming the op; a plan by shapes alone is refused.
+    let msg = p.run_with(&[x.clone(), axes(2)]).unwrap_err().to_string();
+    assert!(msg.contains("ReduceSum") && msg.contains('2'), "{msg}");
+    let msg = p.plan_for(&[vec![2, 3], vec![1]]).unwrap_err().to_string();
+    assert!(msg.contains("values") && msg.contains("axes"), "{msg}");
+}
+
+#[test]
+fn a_value_input_too_large_to_specialize_on_is_refused_by_name() {
+    // Reshape(x, shape) with allowzero=1 and `shape` an input of declared length n.
+    let mut r = node("Reshape", &["x", "shape"], &["y"]);
+    r.attribute.push(AttributeProto {
+        name: "allowzero".into(),
+        r#type: attr_type::INT,
+        i: 1,
+        ..Default::default()
+    });
+    let g = GraphProto {
+        node: vec![r],
+        input: vec![
+            vi("x", data_type::FLOAT, &[sym("a")]),
+            vi("shape", data_type::INT64, &[sym("n")]),
+        ],
+        output: vec![vi("y", data_type::FLOAT, &[])],
+        ..Default::default()
+    };
+    let mut p = load(model(g, 14)).unwrap();
+    let x = Tensor::from_f32s(&[6], vec![0.0; 6]).unwrap();
+    let y = p
+        .run_with(&[x.clone(), Tensor::from_i64s(&[2, 3])])
+        .unwrap();
+    assert_eq!(y[0].shape(), [2, 3]);
+    let mut big = vec![1i64; 5000];
+    big[0] = 6;
+    let msg = p
+        .run_with(&[x, Tensor::from_i64s(&big)])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`shape`") && msg.contains("5000"), "{msg}");
 }

@@ -184,13 +184,22 @@ impl<'a> NodeCtx<'a> {
         let Some(name) = self.input(k) else {
             return Ok(None);
         };
-        let t = self.scope.known(&name).ok_or_else(|| {
-            self.unsupported(format!(
-                "`{}` whose {what} (input {k}, `{name}`) is computed at run time",
-                self.node.op_type
-            ))
-        })?;
+        let t = self
+            .scope
+            .known(&name)
+            .ok_or_else(|| self.needs_value(k, what))?;
         Ok(Some(t.to_i64_vec()))
+    }
+
+    /// The error for input `k` (`what`: the operand it gives) being computed at run time:
+    /// the importer traces it to the graph inputs it comes from, and the model is then
+    /// imported specialized on their values.
+    pub fn needs_value(&self, k: usize, what: &str) -> Error {
+        Error::NeedsInputValues {
+            inputs: self.input(k).into_iter().collect(),
+            what: format!("the {what} of `{}` (input {k})", self.node.op_type),
+            at: self.loc.clone(),
+        }
     }
 
     /// Input `k` as one constant float (`Ok(None)`: absent).
@@ -198,12 +207,10 @@ impl<'a> NodeCtx<'a> {
         let Some(name) = self.input(k) else {
             return Ok(None);
         };
-        let t = self.scope.known(&name).ok_or_else(|| {
-            self.unsupported(format!(
-                "`{}` whose {what} (input {k}) is computed at run time",
-                self.node.op_type
-            ))
-        })?;
+        let t = self
+            .scope
+            .known(&name)
+            .ok_or_else(|| self.needs_value(k, what))?;
         if t.len() != 1 {
             return Err(self.bad(what, format!("{} values, expected one", t.len())));
         }

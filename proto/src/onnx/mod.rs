@@ -53,6 +53,32 @@ impl Scope for Builder {
 
 /// Reads an ONNX model into a [`Model`].
 pub fn import(bytes: &ModelBytes) -> Result<Model> {
+    import_with(bytes, &Binding::default())
+}
+
+/// The declared interface of an ONNX model that needs input values to import
+/// ([`Error::NeedsInputValues`]): a [`Model`] whose graph holds only the declared inputs
+/// (no nodes, no outputs; the op histogram and sizes are the file's), and the names of the
+/// graph outputs in order.
+pub fn interface(bytes: &ModelBytes) -> Result<(Model, Vec<String>)> {
+    let mut outputs = Vec::new();
+    let m = read(bytes, &Binding::default(), Some(&mut outputs))?;
+    Ok((m, outputs))
+}
+
+/// Reads an ONNX model specialized on `binding`: the inputs it gives shapes for are
+/// declared with those shapes, and those it gives values for are constants to every op
+/// that reads them (they stay declared inputs, so the input list is the file's).
+pub fn import_with(bytes: &ModelBytes, binding: &Binding) -> Result<Model> {
+    read(bytes, binding, None)
+}
+
+/// `interface`: stop after the inputs, recording the output names there.
+fn read(
+    bytes: &ModelBytes,
+    binding: &Binding,
+    interface: Option<&mut Vec<String>>,
+) -> Result<Model> {
     let file = bytes.model_name.clone();
     let mut m = ModelProto::decode(bytes.model.as_slice()).map_err(|source| Error::Decode {
         file: file.clone(),
@@ -115,29 +141,59 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
     }
     let param_count = weights.len();
     let mut b = Builder::new(weights, true);
+    let mut inputs = HashSet::new();
     for (k, vi) in graph.input.iter().enumerate() {
         if b.known(&vi.name).is_some() {
             continue; // an initializer listed as an input (IR version < 4): a weight
         }
-        let ty = value_type(vi)
+        let mut ty = value_type(vi)
             .map_err(|reason| prog(format!("graph input #{k} `{}`: {reason}", vi.name)))?;
+        if let Some(dims) = binding.shapes.get(&vi.name) {
+            if dims.len() != ty.shape.rank() {
+                return Err(prog(format!(
+                    "graph input #{k} `{}`: bound to shape {dims:?}, declared {}",
+                    vi.name, ty.shape
+                )));
+            }
+            ty.shape = Shape(dims.iter().map(|&d| Dim::Known(d)).collect());
+        }
         b.input(&vi.name, ty, &loc(k, "graph input"))?;
+        if let Some(v) = binding.values.get(&vi.name) {
+            b.set_known(&vi.name, v.clone());
+        }
+        inputs.insert(vi.name.clone());
     }
+    let mut op_histogram = BTreeMap::new();
+    for n in &graph.node {
+        *op_histogram.entry(node_type(n)).or_insert(0) += 1;
+    }
+    if let Some(outs) = interface {
+        outs.extend(graph.output.iter().map(|o| o.name.clone()));
+        return Ok(Model {
+            graph: Arc::new(b.g),
+            vars: HashMap::new(),
+            op_histogram,
+            param_count,
+            param_elements,
+            param_bytes,
+            model_name: file.clone(),
+            format: format_name(&m, opset),
+        });
+    }
+    let producers: HashMap<&str, &NodeProto> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
+        .collect();
 
     let mut used: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     for n in &graph.node {
         used.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());
     }
     let reg = registry();
-    let mut op_histogram = BTreeMap::new();
     for (i, node) in graph.node.iter().enumerate() {
         let domain = node.domain.as_str();
-        let op_type = if domain.is_empty() || domain == "ai.onnx" {
-            node.op_type.clone()
-        } else {
-            format!("{domain}.{}", node.op_type)
-        };
-        *op_histogram.entry(op_type.clone()).or_insert(0) += 1;
+        let op_type = node_type(node);
         let at = loc(i, &op_type);
         if !(domain.is_empty() || domain == "ai.onnx") {
             return Err(Error::Unsupported {
@@ -177,7 +233,7 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
             .ok_or_else(|| Error::UnknownOp(at.clone()))?;
         let converted = {
             let ctx = NodeCtx::new(node, at.clone(), opset, &b, &used);
-            conv(&ctx)?
+            conv(&ctx).map_err(|e| traced(e, &producers, &inputs))?
         };
         for c in converted {
             b.add(c, &at)?;
@@ -188,13 +244,6 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
     }
     let Builder { g, defs, .. } = b;
     g.validate().map_err(|source| prog(source.to_string()))?;
-    let producer = if m.producer_name.is_empty() {
-        String::new()
-    } else {
-        format!(", from {} {}", m.producer_name, m.producer_version)
-            .trim_end()
-            .to_string()
-    };
     Ok(Model {
         graph: Arc::new(g),
         vars: defs,
@@ -203,11 +252,90 @@ pub fn import(bytes: &ModelBytes) -> Result<Model> {
         param_elements,
         param_bytes,
         model_name: file.clone(),
-        format: format!(
-            "ONNX model (opset {opset}, IR version {}{producer})",
-            m.ir_version
-        ),
+        format: format_name(&m, opset),
     })
+}
+
+/// The values and shapes an import is specialized on (by graph input name).
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    /// Concrete shapes for graph inputs.
+    pub shapes: HashMap<String, Vec<usize>>,
+    /// Values of graph inputs, constants to the ops that read them.
+    pub values: HashMap<String, Arc<Tensor>>,
+}
+
+/// A node's op type, with its domain when not `ai.onnx`.
+fn node_type(node: &NodeProto) -> String {
+    let domain = node.domain.as_str();
+    if domain.is_empty() || domain == "ai.onnx" {
+        node.op_type.clone()
+    } else {
+        format!("{domain}.{}", node.op_type)
+    }
+}
+
+fn format_name(m: &ModelProto, opset: i64) -> String {
+    let producer = if m.producer_name.is_empty() {
+        String::new()
+    } else {
+        format!(", from {} {}", m.producer_name, m.producer_version)
+            .trim_end()
+            .to_string()
+    };
+    format!(
+        "ONNX model (opset {opset}, IR version {}{producer})",
+        m.ir_version
+    )
+}
+
+/// A converter's [`Error::NeedsInputValues`] names the value it needed; this traces that
+/// value back through the nodes that compute it to the graph inputs it comes from. A
+/// `Shape` or `Size` node ends a path (it needs only its input's shape, which a
+/// specialized import binds): such a path adds no input, but still makes specializing
+/// worth it. A value computed from constants alone that the import could not fold is
+/// not something specializing helps: an `Unsupported` error.
+fn traced(e: Error, producers: &HashMap<&str, &NodeProto>, inputs: &HashSet<String>) -> Error {
+    let Error::NeedsInputValues {
+        inputs: names,
+        what,
+        at,
+    } = e
+    else {
+        return e;
+    };
+    let mut found: Vec<String> = Vec::new();
+    let mut via_shape = false;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<&str> = names.iter().map(String::as_str).collect();
+    while let Some(n) = stack.pop() {
+        if n.is_empty() || !seen.insert(n) {
+            continue;
+        }
+        if inputs.contains(n) {
+            found.push(n.to_string());
+            continue;
+        }
+        if let Some(node) = producers.get(n) {
+            if matches!(node.op_type.as_str(), "Shape" | "Size") {
+                via_shape = true;
+                continue;
+            }
+            stack.extend(node.input.iter().map(String::as_str));
+        }
+    }
+    if found.is_empty() && !via_shape {
+        return Error::Unsupported {
+            what: format!("{what}, computed from constants at run time (not folded at import)"),
+            at,
+        };
+    }
+    found.sort();
+    Error::NeedsInputValues {
+        inputs: found,
+        what,
+        at,
+    }
 }
 
 /// Reads a serialized `TensorProto` (the form of the ONNX test data sets' `input_0.pb`):

@@ -64,9 +64,7 @@ pub(super) fn reshape(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         _ => {
             let shape = c.req(1)?;
             if allowzero {
-                return Err(
-                    c.unsupported("`Reshape` with allowzero=1 and a shape computed at run time")
-                );
+                return Err(c.needs_value(1, "shape (with allowzero=1)"));
             }
             // A target computed from shapes and constants: static, with copied dims as 0.
             if let Some(target) = c.scope.reshape_target(&shape, &x).filter(|_| !allowzero) {
@@ -139,9 +137,8 @@ pub(super) fn slice(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         _ => {
             let rank = c.rank(1).filter(|&r| r == 1);
             let t = rank.and_then(|_| c.scope.type_of(&c.input(1)?)?.shape.to_known());
-            t.map(|d| d[0]).ok_or_else(|| {
-                c.unsupported("`Slice` with run-time starts and ends of unknown length")
-            })?
+            t.map(|d| d[0])
+                .ok_or_else(|| c.needs_value(1, "starts (of unknown length)"))?
         }
     };
     let axes = axes.unwrap_or_else(|| (0..n as i64).collect());
@@ -153,8 +150,9 @@ pub(super) fn slice(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         return Err(c.bad("steps", format!("{steps:?}")));
     }
     if steps.iter().any(|&s| s != 1) {
+        let k = if starts.is_none() { 1 } else { 2 };
         let (Some(starts), Some(ends)) = (starts, ends) else {
-            return Err(c.unsupported("`Slice` with steps and run-time starts or ends"));
+            return Err(c.needs_value(k, "starts and ends (with steps)"));
         };
         let s = StridedSlice {
             axes,

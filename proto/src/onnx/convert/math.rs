@@ -19,11 +19,7 @@ pub(super) fn variadic(c: &NodeCtx<'_>, op: BinaryOp) -> Result<Vec<Converted>> 
         } else {
             c.tmp()
         };
-        v.push(conv_op(
-            Op::Binary(Binary { op, axis: -1 }),
-            vec![acc, x.clone()],
-            out.clone(),
-        ));
+        v.push(conv_op(bin(op), vec![acc, x.clone()], out.clone()));
         acc = out;
     }
     Ok(v)
@@ -216,33 +212,26 @@ pub(super) fn log_softmax(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     } else {
         (axis as i64..rank as i64).collect()
     };
-    let red = |kind| {
-        Op::Reduce(Reduce {
-            kind,
-            axes: axes.clone(),
-            keep_dim: true,
-            reduce_all: false,
-        })
-    };
-    let sub = |a: String, b: String, out: String| {
-        conv_op(
-            Op::Binary(Binary {
-                op: BinaryOp::Sub,
-                axis: -1,
-            }),
-            vec![a, b],
-            out,
-        )
-    };
+    Ok(log_softmax_over(c, x, &axes, c.output(0)))
+}
+
+/// `out = log_softmax(x)` over `axes`, as max, subtract, exp, sum, log, subtract.
+pub(super) fn log_softmax_over(
+    c: &NodeCtx<'_>,
+    x: String,
+    axes: &[i64],
+    out: String,
+) -> Vec<Converted> {
+    let red = |kind| reduce_over(kind, axes.to_vec(), true);
     let (m, d, e, s, l) = (c.tmp(), c.tmp(), c.tmp(), c.tmp(), c.tmp());
-    Ok(vec![
+    vec![
         conv_op(red(ReduceKind::Max), vec![x.clone()], m.clone()),
-        sub(x, m, d.clone()),
+        conv_op(bin(BinaryOp::Sub), vec![x, m], d.clone()),
         conv_op(Op::Unary(UnaryOp::Exp), vec![d.clone()], e.clone()),
         conv_op(red(ReduceKind::Sum), vec![e], s.clone()),
         conv_op(Op::Unary(UnaryOp::Log), vec![s], l.clone()),
-        sub(d, l, c.output(0)),
-    ])
+        conv_op(bin(BinaryOp::Sub), vec![d, l], out),
+    ]
 }
 
 pub(super) fn gemm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
@@ -267,24 +256,9 @@ pub(super) fn gemm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         bias
     } else {
         let b = c.tmp();
-        v.push(conv_op(
-            Op::Unary(UnaryOp::Scale {
-                scale: beta,
-                bias: 0.0,
-                bias_after_scale: true,
-            }),
-            vec![bias],
-            b.clone(),
-        ));
+        v.push(conv_op(scale(beta, 0.0), vec![bias], b.clone()));
         b
     };
-    v.push(conv_op(
-        Op::Binary(Binary {
-            op: BinaryOp::Add,
-            axis: -1,
-        }),
-        vec![prod, bias],
-        c.output(0),
-    ));
+    v.push(conv_op(bin(BinaryOp::Add), vec![prod, bias], c.output(0)));
     Ok(v)
 }

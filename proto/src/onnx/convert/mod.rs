@@ -4,6 +4,7 @@
 //! Unsqueeze, Reduce*, Resize; Softmax's axis) follow `ctx.opset`.
 
 mod layout;
+mod loss;
 mod math;
 mod nn;
 
@@ -36,6 +37,41 @@ pub(super) fn conv_op(op: Op, inputs: Vec<String>, out: String) -> Converted {
     }
 }
 
+/// A broadcasting binary op (ONNX's numpy-style broadcast).
+pub(super) fn bin(op: BinaryOp) -> Op {
+    Op::Binary(Binary { op, axis: -1 })
+}
+
+/// `scale · x + bias`.
+pub(super) fn scale(scale: f32, bias: f32) -> Op {
+    Op::Unary(UnaryOp::Scale {
+        scale,
+        bias,
+        bias_after_scale: true,
+    })
+}
+
+/// A reduction over `axes` (empty: every axis).
+pub(super) fn reduce_over(kind: ReduceKind, axes: Vec<i64>, keep_dim: bool) -> Op {
+    Op::Reduce(Reduce {
+        kind,
+        reduce_all: axes.is_empty(),
+        axes,
+        keep_dim,
+    })
+}
+
+/// A scalar constant.
+pub(super) fn scalar(value: f64, dtype: DType) -> Op {
+    Op::FillConstant(FillConstant {
+        shape: vec![],
+        value,
+        dtype,
+        shape_input: ListInput::Attr,
+        value_input: false,
+    })
+}
+
 pub(super) fn unary(c: &NodeCtx<'_>, u: UnaryOp) -> Result<Vec<Converted>> {
     one(Op::Unary(u), vec![c.req(0)?], c.output(0))
 }
@@ -46,6 +82,40 @@ pub(super) fn binary(c: &NodeCtx<'_>, op: BinaryOp) -> Result<Vec<Converted>> {
         vec![c.req(0)?, c.req(1)?],
         c.output(0),
     )
+}
+
+/// `Pow`: the base and exponent may have different types (the result has the base's):
+/// a float base takes the exponent cast to its type; an integer base is raised in the
+/// exponent's float type and cast back (ONNX's `pow(x, y).astype(x.dtype)`).
+fn pow(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let (x, y) = (c.req(0)?, c.req(1)?);
+    let ty = |n: &str| c.scope.type_of(n).map(|t| t.dtype);
+    let (Some(tx), Some(ty)) = (ty(&x), ty(&y)) else {
+        return binary(c, BinaryOp::Pow);
+    };
+    if tx == ty {
+        return binary(c, BinaryOp::Pow);
+    }
+    let pow = |a: String, b: String, out: String| {
+        conv_op(
+            Op::Binary(Binary {
+                op: BinaryOp::Pow,
+                axis: -1,
+            }),
+            vec![a, b],
+            out,
+        )
+    };
+    let cast = |to, a: String, out: String| conv_op(Op::Cast(Cast { to }), vec![a], out);
+    let (ca, cb) = (c.tmp(), c.tmp());
+    if tx.is_float() || !ty.is_float() {
+        return Ok(vec![cast(tx, y, cb.clone()), pow(x, cb, c.output(0))]);
+    }
+    Ok(vec![
+        cast(ty, x, ca.clone()),
+        pow(ca, y, cb.clone()),
+        cast(tx, cb, c.output(0)),
+    ])
 }
 
 pub(super) fn compare(c: &NodeCtx<'_>, op: CmpOp) -> Result<Vec<Converted>> {
@@ -74,7 +144,7 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
         {
             return unary(c, UnaryOp::Square);
         }
-        binary(c, BinaryOp::Pow)
+        pow(c)
     });
     r.insert("Mod", |c| {
         if c.int_or("fmod", 0)? != 0 {
@@ -276,6 +346,8 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
         ])
     });
     r.insert("LogSoftmax", log_softmax);
+    r.insert("NegativeLogLikelihoodLoss", loss::nll_loss);
+    r.insert("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy);
     r.insert("Softmax", softmax);
     r.insert("MatMul", |c| {
         let m = MatMul {
@@ -327,7 +399,16 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
         one(Op::Squeeze(Squeeze { axes }), vec![c.req(0)?], c.output(0))
     });
     r.insert("Unsqueeze", |c| {
-        let axes = axes_of(c, "axes", 13)?.ok_or_else(|| c.bad("axes", "missing"))?;
+        let mut axes = axes_of(c, "axes", 13)?.ok_or_else(|| c.bad("axes", "missing"))?;
+        // ONNX's axes are positions in the output, in any order; the IR inserts one
+        // after another: made non-negative against the output rank, in ascending order.
+        if axes.iter().any(|&a| a < 0) || !axes.is_sorted() {
+            let out_rank = c.need_rank(0)? + axes.len();
+            for a in &mut axes {
+                *a = c.axis("axes", *a, out_rank)? as i64;
+            }
+            axes.sort_unstable();
+        }
         one(
             Op::Unsqueeze(Unsqueeze { axes }),
             vec![c.req(0)?],
@@ -498,12 +579,10 @@ impl NodeCtx<'_> {
         let Some(name) = self.input(k) else {
             return Ok(None);
         };
-        let t = self.scope.known(&name).ok_or_else(|| {
-            self.unsupported(format!(
-                "`{}` whose input {k} is computed at run time",
-                self.node.op_type
-            ))
-        })?;
+        let t = self
+            .scope
+            .known(&name)
+            .ok_or_else(|| self.needs_value(k, &format!("input {k}")))?;
         if t.is_empty() {
             return Ok(None);
         }
