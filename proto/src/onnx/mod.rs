@@ -304,6 +304,14 @@ fn traced(e: Error, producers: &HashMap<&str, &NodeProto>, inputs: &HashSet<Stri
     else {
         return e;
     };
+    if names.is_empty() {
+        // Static shapes are what it needs: a specialized import binds them.
+        return Error::NeedsInputValues {
+            inputs: names,
+            what,
+            at,
+        };
+    }
     let mut found: Vec<String> = Vec::new();
     let mut via_shape = false;
     let mut seen: HashSet<&str> = HashSet::new();

@@ -100,11 +100,30 @@ pub(super) fn split(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
             sections: sec,
             num: 0,
         },
-        None => Split {
-            axis,
-            sections: vec![],
-            num: outs.len(),
-        },
+        None => {
+            // Opset 18 on: parts of ceil(d / n), the last one smaller when d does not divide.
+            let n = outs.len();
+            let d = match c.rank(0) {
+                Some(r) => c.dims(0)?[c.axis("axis", axis, r)?],
+                None => 0,
+            };
+            if n > 0 && d % n != 0 {
+                let part = d.div_ceil(n);
+                let mut sec = vec![part as i64; n - 1];
+                sec.push(d as i64 - (part * (n - 1)) as i64);
+                Split {
+                    axis,
+                    sections: sec,
+                    num: 0,
+                }
+            } else {
+                Split {
+                    axis,
+                    sections: vec![],
+                    num: n,
+                }
+            }
+        }
     };
     if s.num_outputs() != outs.len() {
         return Err(c.bad(
@@ -187,4 +206,55 @@ pub(super) fn slice(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         ends_input,
     };
     one(Op::Slice(s), ins, c.output(0))
+}
+
+/// `DepthToSpace` (modes DCR and CRD) and `SpaceToDepth` on `[N, C, H, W]`: a reshape to
+/// six axes, a transpose, a reshape back.
+pub(super) fn depth_space(c: &NodeCtx<'_>, to_space: bool) -> Result<Vec<Converted>> {
+    let d = c.dims(0)?;
+    let b = c.int_or("blocksize", 0)?;
+    if d.len() != 4 || b < 1 {
+        return Err(c.bad(
+            "blocksize",
+            format!("{b} on shape {d:?} (rank 4, blocksize ≥ 1)"),
+        ));
+    }
+    let b = b as usize;
+    let (n, ch, h, w) = (d[0], d[1], d[2], d[3]);
+    let (six, perm, out): (Vec<usize>, Vec<usize>, Vec<usize>) = if to_space {
+        if ch % (b * b) != 0 {
+            return Err(c.bad(
+                "blocksize",
+                format!("{ch} channels are not a multiple of {b}²"),
+            ));
+        }
+        let cc = ch / (b * b);
+        let out = vec![n, cc, h * b, w * b];
+        match c.str_or("mode", "DCR")?.as_str() {
+            "DCR" => (vec![n, b, b, cc, h, w], vec![0, 3, 4, 1, 5, 2], out),
+            "CRD" => (vec![n, cc, b, b, h, w], vec![0, 1, 4, 2, 5, 3], out),
+            m => return Err(c.bad("mode", format!("`{m}` (DCR or CRD)"))),
+        }
+    } else {
+        if h % b != 0 || w % b != 0 {
+            return Err(c.bad("blocksize", format!("{h}×{w} is not a multiple of {b}")));
+        }
+        (
+            vec![n, ch, h / b, b, w / b, b],
+            vec![0, 3, 5, 1, 2, 4],
+            vec![n, ch * b * b, h / b, w / b],
+        )
+    };
+    let reshape = |dims: Vec<usize>| {
+        Op::Reshape(Reshape {
+            shape: dims.iter().map(|&x| x as i64).collect(),
+            shape_input: ListInput::Attr,
+        })
+    };
+    let (a, t) = (c.tmp(), c.tmp());
+    Ok(vec![
+        conv_op(reshape(six), vec![c.req(0)?], a.clone()),
+        conv_op(Op::Transpose(Transpose { perm }), vec![a], t.clone()),
+        conv_op(reshape(out), vec![t], c.output(0)),
+    ])
 }

@@ -262,3 +262,55 @@ pub(super) fn gemm(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     v.push(conv_op(bin(BinaryOp::Add), vec![prod, bias], c.output(0)));
     Ok(v)
 }
+
+/// `IsNaN`: `x ≠ x`.
+pub(super) fn is_nan(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    one(index::cmp(CmpOp::Ne), vec![x.clone(), x], c.output(0))
+}
+
+/// `IsInf`: `x = +∞` and/or `x = −∞` (`detect_positive`, `detect_negative`).
+pub(super) fn is_inf(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    let dt = c.dtype(0)?;
+    let mut e = index::Emit::new(c);
+    let mut hits = Vec::new();
+    for (attr, v) in [
+        ("detect_positive", f64::INFINITY),
+        ("detect_negative", f64::NEG_INFINITY),
+    ] {
+        if c.int_or(attr, 1)? != 0 {
+            let inf = e.scalar(v, dt);
+            hits.push(e.op(index::cmp(CmpOp::Eq), vec![x.clone(), inf]));
+        }
+    }
+    Ok(match hits.len() {
+        0 => e.last(
+            Op::FillAnyLike(FillAnyLike {
+                value: 0.0,
+                dtype: Some(DType::Bool),
+            }),
+            vec![x],
+            c.output(0),
+        ),
+        1 => e.last(Op::Identity(Identity), hits, c.output(0)),
+        _ => e.last(Op::Logical(LogicalOp::Or), hits, c.output(0)),
+    })
+}
+
+/// `Shrink`: `x + bias` below `−lambd`, `x − bias` above `lambd`, 0 between.
+pub(super) fn shrink(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.req(0)?;
+    let dt = c.dtype(0)?;
+    let lambd = c.float_or("lambd", 0.5)? as f64;
+    let bias = c.float_or("bias", 0.0)? as f64;
+    let mut e = index::Emit::new(c);
+    let (lo, hi) = (e.scalar(-lambd, dt), e.scalar(lambd, dt));
+    let (bc, zero) = (e.scalar(bias, dt), e.scalar(0.0, dt));
+    let below = e.op(index::cmp(CmpOp::Lt), vec![x.clone(), lo]);
+    let above = e.op(index::cmp(CmpOp::Gt), vec![x.clone(), hi]);
+    let up = e.op(bin(BinaryOp::Add), vec![x.clone(), bc.clone()]);
+    let down = e.op(bin(BinaryOp::Sub), vec![x, bc]);
+    let mid = e.op(Op::Where(Where), vec![above, down, zero]);
+    Ok(e.last(Op::Where(Where), vec![below, up, mid], c.output(0)))
+}

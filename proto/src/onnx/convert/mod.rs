@@ -3,10 +3,12 @@
 //! changed between opsets (attributes that became inputs: Clip, Pad, Slice, Split, Squeeze,
 //! Unsqueeze, Reduce*, Resize; Softmax's axis) follow `ctx.opset`.
 
+mod index;
 mod layout;
 mod loss;
 mod math;
 mod nn;
+mod norm;
 
 use super::ctx::NodeCtx;
 use crate::build::Converted;
@@ -284,15 +286,32 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
         one(Op::Identity(Identity), vec![c.req(0)?], c.output(0))
     });
     r.insert("Dropout", |c| {
-        c.only_outputs(1)?;
+        c.only_outputs(2)?;
         // Opset 12 on: input 2 is training_mode (absent or false: inference, the identity).
-        if c.opset >= 12 && c.input(2).is_some() {
-            match c.known(2) {
-                Some(t) if t.to_f64_vec().iter().all(|&v| v == 0.0) => {}
-                _ => return Err(c.unsupported("`Dropout` in training mode")),
+        if c.opset >= 12 {
+            if let Some(t) = c.const_ints(2, "training_mode")? {
+                // Training with ratio 0 drops nothing: the identity still.
+                let ratio = c.const_scalar(1, "ratio")?.unwrap_or(0.5);
+                if t.iter().any(|&v| v != 0) && ratio != 0.0 {
+                    return Err(c.unsupported("`Dropout` in training mode"));
+                }
             }
         }
-        one(Op::Identity(Identity), vec![c.req(0)?], c.output(0))
+        let x = c.req(0)?;
+        let mut v = vec![conv_op(
+            Op::Identity(Identity),
+            vec![x.clone()],
+            c.output(0),
+        )];
+        // The mask, when read: every element kept.
+        if !c.output(1).is_empty() && c.used.contains(&c.output(1)) {
+            let keep = FillAnyLike {
+                value: 1.0,
+                dtype: Some(DType::Bool),
+            };
+            v.push(conv_op(Op::FillAnyLike(keep), vec![x], c.output(1)));
+        }
+        Ok(v)
     });
     r.insert("Cast", |c| {
         let to = super::tensor::dtype(c.int_or("to", 1)? as i32)
@@ -320,31 +339,7 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
             conv_op(Op::Reduce(r), vec![s], c.output(0)),
         ])
     });
-    r.insert("ArgMin", |c| {
-        // argmin x = argmax -x (the first of equal minima, as ONNX wants).
-        if c.int_or("select_last_index", 0)? != 0 {
-            return Err(c.unsupported("`ArgMin` with select_last_index=1"));
-        }
-        let neg = c.tmp();
-        let a = ArgMax {
-            axis: c.int_or("axis", 0)?,
-            keepdims: c.int_or("keepdims", 1)? != 0,
-            flatten: false,
-            dtype: DType::I64,
-        };
-        Ok(vec![
-            conv_op(
-                Op::Unary(UnaryOp::Scale {
-                    scale: -1.0,
-                    bias: 0.0,
-                    bias_after_scale: true,
-                }),
-                vec![c.req(0)?],
-                neg.clone(),
-            ),
-            conv_op(Op::ArgMax(a), vec![neg], c.output(0)),
-        ])
-    });
+    r.insert("ArgMin", |c| index::arg_reduce(c, true));
     r.insert("LogSoftmax", log_softmax);
     r.insert("NegativeLogLikelihoodLoss", loss::nll_loss);
     r.insert("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy);
@@ -544,18 +539,21 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     r.insert("ReduceLogSumExp", |c| {
         reduce_of(c, Some(UnaryOp::Exp), ReduceKind::Sum, Some(UnaryOp::Log))
     });
-    r.insert("ArgMax", |c| {
-        if c.int_or("select_last_index", 0)? != 0 {
-            return Err(c.unsupported("`ArgMax` with select_last_index=1"));
-        }
-        let a = ArgMax {
-            axis: c.int_or("axis", 0)?,
-            keepdims: c.int_or("keepdims", 1)? != 0,
-            flatten: false,
-            dtype: DType::I64,
-        };
-        one(Op::ArgMax(a), vec![c.req(0)?], c.output(0))
-    });
+    r.insert("ArgMax", |c| index::arg_reduce(c, false));
+    r.insert("Hardmax", index::hardmax);
+    r.insert("InstanceNormalization", norm::instance_norm);
+    r.insert("GroupNormalization", norm::group_norm);
+    r.insert("MeanVarianceNormalization", norm::mvn);
+    r.insert("LRN", norm::lrn);
+    r.insert("LpPool", norm::lp_pool);
+    r.insert("IsNaN", is_nan);
+    r.insert("IsInf", is_inf);
+    r.insert("Shrink", shrink);
+    r.insert("DepthToSpace", |c| depth_space(c, true));
+    r.insert("SpaceToDepth", |c| depth_space(c, false));
+    r.insert("OneHot", index::one_hot);
+    r.insert("Trilu", index::trilu);
+    r.insert("EyeLike", index::eye_like);
     r.insert("CumSum", |c| {
         let axis = c
             .const_scalar(1, "axis")?
