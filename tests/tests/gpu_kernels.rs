@@ -486,6 +486,7 @@ fn data_movement_as_gathers() {
             layout: Layout::Nchw,
             out_size_input: ListInput::Attr,
             scale_input: false,
+            onnx: None,
         }),
         &[x],
     );

@@ -364,6 +364,7 @@ fn extra_cases(seed: u64) -> Vec<(Op, Vec<Tensor>, bool)> {
             layout: Layout::Nchw,
             out_size_input: ListInput::Attr,
             scale_input: false,
+            onnx: None,
         }),
         vec![rand_t(&[n, c, h, w], seed)],
         false,

@@ -1,5 +1,6 @@
-//! Nearest and bilinear resize (nearest_interp_v2, bilinear_interp_v2), with Paddle's
-//! `align_corners` / `align_mode` index arithmetic.
+//! Nearest, bilinear and bicubic resize: Paddle's `nearest_interp_v2`/`bilinear_interp_v2`
+//! with its `align_corners` / `align_mode` index arithmetic, and ONNX's `Resize` with its
+//! coordinate transformations and rounding rules ([`OnnxCoords`]).
 
 use super::{
     check_float, float_in, float_out, list_from_inputs, one, InferInput, Layout, ListInput,
@@ -16,6 +17,145 @@ pub enum InterpMode {
     Nearest,
     /// Bilinear.
     Bilinear,
+    /// Bicubic (ONNX's cubic convolution, coefficient `cubic_a`).
+    Bicubic,
+}
+
+/// How an output coordinate maps to an input one (ONNX's
+/// `coordinate_transformation_mode`; `s` is the scale, output over input).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoordTransform {
+    /// `(x + 0.5) / s − 0.5`.
+    HalfPixel,
+    /// Half-pixel about the centre of the input, for scales that do not tile it.
+    HalfPixelSymmetric,
+    /// Half-pixel, but 0 for an output of length 1.
+    PytorchHalfPixel,
+    /// `x · (in − 1) / (out − 1)` (0 for an output of length 1).
+    AlignCorners,
+    /// `x / s`.
+    Asymmetric,
+}
+
+/// How a nearest resize rounds the source coordinate.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NearestRound {
+    /// Round, halves down.
+    RoundPreferFloor,
+    /// Round, halves up.
+    RoundPreferCeil,
+    /// Down.
+    Floor,
+    /// Up.
+    Ceil,
+}
+
+/// ONNX's resize rules: the coordinate transformation, the nearest rounding, the cubic
+/// coefficient and whether taps outside the input are dropped (and the rest renormalized).
+/// With these, an explicit output size wins over the scale, and the scale given (not the
+/// size ratio) maps coordinates.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct OnnxCoords {
+    /// Coordinate transformation.
+    pub transform: CoordTransform,
+    /// Nearest rounding.
+    pub nearest: NearestRound,
+    /// Cubic coefficient `A` (−0.75 by default).
+    pub cubic_a: f32,
+    /// Drop taps outside the input (cubic).
+    pub exclude_outside: bool,
+}
+
+impl Default for OnnxCoords {
+    fn default() -> Self {
+        OnnxCoords {
+            transform: CoordTransform::HalfPixel,
+            nearest: NearestRound::RoundPreferFloor,
+            cubic_a: -0.75,
+            exclude_outside: false,
+        }
+    }
+}
+
+/// Source taps of one output position along an axis: (input index, weight).
+type Taps = Vec<(usize, f32)>;
+
+impl OnnxCoords {
+    /// The taps of each of `out` output positions along an axis of `len` inputs at scale
+    /// `s` (output over input).
+    fn taps(&self, mode: InterpMode, len: usize, out: usize, s: f64) -> Vec<Taps> {
+        let last = len as i64 - 1;
+        let clamp = |i: i64| i.clamp(0, last) as usize;
+        // The resized length as ONNX's rules use it: `len · s`, not rounded (the output
+        // size when the size was given).
+        let resized = len as f64 * s;
+        (0..out)
+            .map(|k| {
+                let k = k as f64;
+                let x = match self.transform {
+                    CoordTransform::HalfPixel => (k + 0.5) / s - 0.5,
+                    CoordTransform::HalfPixelSymmetric => {
+                        let adj = out as f64 / resized;
+                        let offset = len as f64 / 2.0 * (1.0 - adj);
+                        offset + (k + 0.5) / s - 0.5
+                    }
+                    CoordTransform::PytorchHalfPixel if resized > 1.0 => (k + 0.5) / s - 0.5,
+                    CoordTransform::PytorchHalfPixel => 0.0,
+                    CoordTransform::AlignCorners if resized != 1.0 => {
+                        k * (len as f64 - 1.0) / (resized - 1.0)
+                    }
+                    CoordTransform::AlignCorners => 0.0,
+                    CoordTransform::Asymmetric => k / s,
+                };
+                match mode {
+                    InterpMode::Nearest => {
+                        let r = match self.nearest {
+                            NearestRound::Floor => x.floor(),
+                            NearestRound::Ceil => x.ceil(),
+                            NearestRound::RoundPreferFloor if x.fract().abs() == 0.5 => x.floor(),
+                            NearestRound::RoundPreferCeil if x.fract().abs() == 0.5 => x.ceil(),
+                            _ => x.round(),
+                        };
+                        vec![(clamp(r as i64), 1.0)]
+                    }
+                    InterpMode::Bilinear => {
+                        let lo = x.floor();
+                        let t = (x - lo) as f32;
+                        let lo = lo as i64;
+                        vec![(clamp(lo), 1.0 - t), (clamp(lo + 1), t)]
+                    }
+                    InterpMode::Bicubic => {
+                        let lo = x.floor();
+                        let t = x - lo;
+                        let a = self.cubic_a as f64;
+                        let c = [
+                            ((a * (t + 1.0) - 5.0 * a) * (t + 1.0) + 8.0 * a) * (t + 1.0) - 4.0 * a,
+                            ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0,
+                            ((a + 2.0) * (1.0 - t) - (a + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0,
+                            ((a * (2.0 - t) - 5.0 * a) * (2.0 - t) + 8.0 * a) * (2.0 - t) - 4.0 * a,
+                        ];
+                        let lo = lo as i64;
+                        let mut taps: Vec<(i64, f64)> =
+                            (0..4).map(|j| (lo - 1 + j as i64, c[j])).collect();
+                        if self.exclude_outside {
+                            for t in &mut taps {
+                                if t.0 < 0 || t.0 > last {
+                                    t.1 = 0.0;
+                                }
+                            }
+                            let sum: f64 = taps.iter().map(|t| t.1).sum();
+                            if sum != 0.0 {
+                                taps.iter_mut().for_each(|t| t.1 /= sum);
+                            }
+                        }
+                        taps.into_iter()
+                            .map(|(i, w)| (clamp(i), w as f32))
+                            .collect()
+                    }
+                }
+            })
+            .collect()
+    }
 }
 
 impl InterpMode {
@@ -24,6 +164,7 @@ impl InterpMode {
         match self {
             InterpMode::Nearest => "nearest_interp",
             InterpMode::Bilinear => "bilinear_interp",
+            InterpMode::Bicubic => "bicubic_interp",
         }
     }
 }
@@ -51,6 +192,10 @@ pub struct Interp {
     pub out_size_input: ListInput,
     /// A scale tensor input follows the size inputs.
     pub scale_input: bool,
+    /// ONNX's rules (`None`: Paddle's, by `align_corners` and `align_mode`; a bicubic
+    /// resize always takes ONNX's, by default half-pixel).
+    #[serde(default)]
+    pub onnx: Option<OnnxCoords>,
 }
 
 impl Interp {
@@ -102,7 +247,9 @@ impl Interp {
         } else {
             None
         };
-        if scale[0] > 0.0 && scale[1] > 0.0 {
+        if self.coords().is_some() && out.is_some() {
+            // ONNX: the size given wins; the scale (if any) still maps coordinates.
+        } else if scale[0] > 0.0 && scale[1] > 0.0 {
             out = hw.map(|[h, w]| {
                 [
                     (h as f32 * scale[0]) as usize,
@@ -120,6 +267,39 @@ impl Interp {
     }
 }
 
+impl Interp {
+    /// The ONNX rules in force, if any.
+    pub fn coords(&self) -> Option<OnnxCoords> {
+        match (self.onnx, self.mode) {
+            (Some(c), _) => Some(c),
+            (None, InterpMode::Bicubic) => Some(OnnxCoords::default()),
+            (None, _) => None,
+        }
+    }
+
+    /// Under ONNX rules: the taps of every output row and column for an `ih × iw` input
+    /// resized to `oh × ow` with the scales in effect (`≤ 0`: the size ratio).
+    fn onnx_taps(
+        &self,
+        c: &OnnxCoords,
+        [ih, iw]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        scale: [f32; 2],
+    ) -> (Vec<Taps>, Vec<Taps>) {
+        let s = |given: f32, o: usize, i: usize| {
+            if given > 0.0 {
+                given as f64
+            } else {
+                o as f64 / i as f64
+            }
+        };
+        (
+            c.taps(self.mode, ih, oh, s(scale[0], oh, ih)),
+            c.taps(self.mode, iw, ow, s(scale[1], ow, iw)),
+        )
+    }
+}
+
 fn hw_axes(layout: Layout) -> (usize, usize, usize) {
     match layout {
         Layout::Nchw => (1, 2, 3),
@@ -128,7 +308,7 @@ fn hw_axes(layout: Layout) -> (usize, usize, usize) {
 }
 
 impl OpDef for Interp {
-    const KINDS: &'static [&'static str] = &["nearest_interp", "bilinear_interp"];
+    const KINDS: &'static [&'static str] = &["nearest_interp", "bilinear_interp", "bicubic_interp"];
     fn kind(&self) -> &'static str {
         self.mode.name()
     }
@@ -241,6 +421,21 @@ impl Interp {
                 "the output size is not known before the run",
             )
         })?;
+        if let Some(c) = self.coords() {
+            let (ty, tx) = self.onnx_taps(&c, [ih, iw], [oh, ow], scale);
+            let two = |t: Vec<Taps>| -> Result<Vec<BilinearTap>> {
+                t.into_iter()
+                    .map(|t| match t[..] {
+                        [(a, wa), (b, wb)] => Ok((a, b, wa, wb)),
+                        _ => Err(shape_err(
+                            self.mode.name(),
+                            "not a two-tap (bilinear) resize",
+                        )),
+                    })
+                    .collect()
+            };
+            return Ok(([oh, ow], two(ty)?, two(tx)?));
+        }
         let rh = ratio(ih, oh, scale[0], self.align_corners);
         let rw = ratio(iw, ow, scale[1], self.align_corners);
         Ok((
@@ -268,9 +463,28 @@ fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
     let (n, c, ih, iw) = x4.dim();
     let (out, scale) = i.resolve(&ins, Some([ih, iw]))?;
     let [oh, ow] = out.expect("concrete inputs give a size");
+    let mut y = Array4::<f32>::zeros((n, c, oh, ow));
+    if let Some(co) = i.coords() {
+        let (ty, tx) = i.onnx_taps(&co, [ih, iw], [oh, ow], scale);
+        for (oy, ry) in ty.iter().enumerate() {
+            for (ox, rx) in tx.iter().enumerate() {
+                for b in 0..n {
+                    for ch in 0..c {
+                        let mut v = 0f32;
+                        for &(sy, wy) in ry {
+                            for &(sx, wx) in rx {
+                                v += wy * wx * x4[[b, ch, sy, sx]];
+                            }
+                        }
+                        y[[b, ch, oy, ox]] = v;
+                    }
+                }
+            }
+        }
+        return Ok(finish(i, y, inputs[0]));
+    }
     let rh = ratio(ih, oh, scale[0], i.align_corners);
     let rw = ratio(iw, ow, scale[1], i.align_corners);
-    let mut y = Array4::<f32>::zeros((n, c, oh, ow));
     match i.mode {
         InterpMode::Nearest => {
             let src = |k: usize, r: f32, len: usize| -> usize {
@@ -293,6 +507,7 @@ fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
                 }
             }
         }
+        InterpMode::Bicubic => unreachable!("a bicubic resize takes ONNX's rules (coords)"),
         InterpMode::Bilinear => {
             let (ty, tx) = (bilinear_taps(i, rh, oh, ih), bilinear_taps(i, rw, ow, iw));
             for (oy, &(y0, y1, wy0, wy1)) in ty.iter().enumerate() {
@@ -308,6 +523,11 @@ fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
             }
         }
     }
+    Ok(finish(i, y, inputs[0]))
+}
+
+/// The NCHW result in the op's layout and the input's float type.
+fn finish(i: &Interp, y: Array4<f32>, x: &Tensor) -> Tensor {
     let y = match i.layout {
         Layout::Nchw => y.into_dyn(),
         Layout::Nhwc => y
@@ -316,7 +536,7 @@ fn eval(i: &Interp, inputs: &[&Tensor]) -> Result<Tensor> {
             .to_owned()
             .into_dyn(),
     };
-    Ok(float_out(y, inputs[0].dtype()))
+    float_out(y, x.dtype())
 }
 
 #[cfg(test)]
@@ -334,7 +554,83 @@ mod tests {
             layout: Layout::Nchw,
             out_size_input: ListInput::Attr,
             scale_input: false,
+            onnx: None,
         }
+    }
+
+    fn onnx(mode: InterpMode, transform: CoordTransform, nearest: NearestRound) -> Interp {
+        Interp {
+            onnx: Some(OnnxCoords {
+                transform,
+                nearest,
+                ..OnnxCoords::default()
+            }),
+            ..interp(mode, false, 0)
+        }
+    }
+
+    #[test]
+    fn onnx_nearest_rounds_half_pixel_coordinates() {
+        // Sources of outputs 0..3 at scale 2: −0.25, 0.25, 0.75, 1.25.
+        let x = Tensor::from_f32s(&[1, 1, 1, 2], vec![1., 2.]).unwrap();
+        let i = onnx(
+            InterpMode::Nearest,
+            CoordTransform::HalfPixel,
+            NearestRound::RoundPreferFloor,
+        );
+        let y = eval(&i, &[&x]).unwrap().to_f64_vec();
+        assert_eq!(&y[..4], &[1., 1., 2., 2.]);
+        // Asymmetric (k / 2: 0, 0.5, 1, 1.5): a half rounds down, or up with ceil rounding.
+        let i = onnx(
+            InterpMode::Nearest,
+            CoordTransform::Asymmetric,
+            NearestRound::RoundPreferFloor,
+        );
+        assert_eq!(
+            &eval(&i, &[&x]).unwrap().to_f64_vec()[..4],
+            &[1., 1., 2., 2.]
+        );
+        let i = onnx(
+            InterpMode::Nearest,
+            CoordTransform::Asymmetric,
+            NearestRound::RoundPreferCeil,
+        );
+        assert_eq!(
+            &eval(&i, &[&x]).unwrap().to_f64_vec()[..4],
+            &[1., 2., 2., 2.]
+        );
+    }
+
+    #[test]
+    fn onnx_cubic_reproduces_a_ramp_inside_and_the_scale_given_maps_coordinates() {
+        // Cubic convolution is exact on a linear ramp away from the edges.
+        let x = Tensor::from_f32s(&[1, 1, 1, 4], vec![0., 1., 2., 3.]).unwrap();
+        let i = onnx(
+            InterpMode::Bicubic,
+            CoordTransform::Asymmetric,
+            NearestRound::Floor,
+        );
+        let y = eval(&i, &[&x]).unwrap().to_f64_vec();
+        assert_eq!(y.len(), 2 * 8);
+        for (k, want) in [(2, 1.0), (3, 1.5), (4, 2.0)] {
+            assert!((y[k] - want).abs() < 1e-6, "{k}: {y:?}");
+        }
+        // Downscale by 0.6 (2×4 → 1×2), half-pixel: sources (k + 0.5) / 0.6 − 0.5, so
+        // row 1/3 and columns 1/3 and 2: ONNX's 2.6666 and 4.3333, not the size ratio's.
+        let x = Tensor::from_f32s(&[1, 1, 2, 4], (1..=8).map(|v| v as f32).collect()).unwrap();
+        let i = Interp {
+            scale: vec![0.6, 0.6],
+            ..onnx(
+                InterpMode::Bilinear,
+                CoordTransform::HalfPixel,
+                NearestRound::Floor,
+            )
+        };
+        let y = eval(&i, &[&x]).unwrap().to_f64_vec();
+        assert!(
+            (y[0] - 8.0 / 3.0).abs() < 1e-5 && (y[1] - 13.0 / 3.0).abs() < 1e-5,
+            "{y:?}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use fused::{
     SeBlock, SkipLayerNorm,
 };
 pub use index::GatherElements;
-pub use interp::{BilinearTap, Interp, InterpMode};
+pub use interp::{BilinearTap, CoordTransform, Interp, InterpMode, NearestRound, OnnxCoords};
 pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};
 pub use matmul::{Fc, MatMul, Mul};
 pub use norm::{BatchNorm, LayerNorm};

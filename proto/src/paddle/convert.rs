@@ -787,11 +787,13 @@ fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
         layout: layout(c, "data_layout")?,
         out_size_input,
         scale_input: scale_t.is_some(),
+        onnx: None,
     };
     let method = c.str_or("interp_method", "")?;
     let want = match mode {
         InterpMode::Nearest => "nearest",
         InterpMode::Bilinear => "bilinear",
+        InterpMode::Bicubic => "bicubic",
     };
     if !method.is_empty() && method != want {
         return Err(c.bad("interp_method", format!("`{method}` in a {want} op")));

@@ -200,7 +200,7 @@ pub fn lower(g: &Graph, k: usize) -> Option<Vec<DevOp>> {
         | Op::Concat(_)
         | Op::Stack(_) => data::gather(g, k),
         Op::Interp(i) if i.mode == InterpMode::Nearest => data::gather(g, k),
-        Op::Interp(i) => data::bilinear(g, k, i),
+        Op::Interp(i) if i.mode == InterpMode::Bilinear => data::bilinear(g, k, i),
         _ => None,
     }
 }

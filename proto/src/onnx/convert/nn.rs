@@ -288,33 +288,56 @@ pub(super) fn resize(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     let mode = match c.str_or("mode", "nearest")?.as_str() {
         "nearest" => InterpMode::Nearest,
         "linear" => InterpMode::Bilinear,
+        "cubic" => InterpMode::Bicubic,
         other => return Err(c.unsupported(format!("`Resize` mode `{other}`"))),
     };
-    let ctm = c.str_or("coordinate_transformation_mode", "half_pixel")?;
-    let (align_corners, align_mode) = match (mode, ctm.as_str()) {
-        (InterpMode::Nearest, "asymmetric") => {
-            let nm = c.str_or("nearest_mode", "round_prefer_floor")?;
-            if nm != "floor" {
-                return Err(c.unsupported(format!(
-                    "`Resize` nearest with nearest_mode `{nm}` (Kayak's nearest is asymmetric + floor)"
-                )));
-            }
-            (false, 1)
-        }
-        (InterpMode::Bilinear, "half_pixel") => (false, 0),
-        (InterpMode::Bilinear, "asymmetric") => (false, 1),
-        (InterpMode::Bilinear, "align_corners") => (true, 1),
-        (_, other) => {
+    let ctm = c.str_or(
+        "coordinate_transformation_mode",
+        if c.opset < 11 {
+            "asymmetric"
+        } else {
+            "half_pixel"
+        },
+    )?;
+    let transform = match ctm.as_str() {
+        "half_pixel" => CoordTransform::HalfPixel,
+        "half_pixel_symmetric" => CoordTransform::HalfPixelSymmetric,
+        "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
+        "align_corners" => CoordTransform::AlignCorners,
+        "asymmetric" => CoordTransform::Asymmetric,
+        other => {
             return Err(c.unsupported(format!(
-                "`Resize` {} with coordinate_transformation_mode `{other}`",
-                c.str_or("mode", "nearest")?
+                "`Resize` with coordinate_transformation_mode `{other}`"
             )))
         }
+    };
+    let nearest = match c
+        .str_or(
+            "nearest_mode",
+            if c.opset < 11 {
+                "floor"
+            } else {
+                "round_prefer_floor"
+            },
+        )?
+        .as_str()
+    {
+        "round_prefer_floor" => NearestRound::RoundPreferFloor,
+        "round_prefer_ceil" => NearestRound::RoundPreferCeil,
+        "floor" => NearestRound::Floor,
+        "ceil" => NearestRound::Ceil,
+        other => return Err(c.bad("nearest_mode", format!("unknown `{other}`"))),
     };
     if c.int_or("antialias", 0)? != 0 {
         return Err(c.unsupported("`Resize` with antialias"));
     }
-    // Opset 10: X, scales. From 11: X, roi, scales, sizes.
+    let coords = OnnxCoords {
+        transform,
+        nearest,
+        cubic_a: c.float_or("cubic_coeff_a", -0.75)?,
+        exclude_outside: c.int_or("exclude_outside", 0)? != 0,
+    };
+    // Opset 10: X, scales. From 11: X, roi, scales, sizes. From 18 they may cover `axes` only.
     let (scales_k, sizes_k) = if c.opset < 11 {
         (1, None)
     } else {
@@ -322,32 +345,89 @@ pub(super) fn resize(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     };
     let scales = c.const_ints_f(scales_k)?;
     let sizes = match sizes_k {
-        Some(k) => c.const_ints(k, "sizes")?,
+        Some(k) => c.const_ints(k, "sizes")?.filter(|s| !s.is_empty()),
         None => None,
     };
-    let (mut out_h, mut out_w, mut scale) = (-1, -1, vec![]);
-    match (sizes, scales) {
-        (Some(s), _) if s.len() == 4 => {
-            out_h = s[2];
-            out_w = s[3];
+    let axes: Vec<usize> = match c.ints("axes")? {
+        Some(a) => a
+            .iter()
+            .map(|&x| c.axis("axes", x, 4))
+            .collect::<Result<_>>()?,
+        None => (0..4).collect(),
+    };
+    // Per axis of the 4-D input: the scale (≤ 0: none) and the size (< 0: none).
+    let mut sc = [1f32; 4];
+    let mut sz = [-1i64; 4];
+    match (&sizes, &scales) {
+        (Some(s), _) if s.len() == axes.len() => {
+            for (&a, &v) in axes.iter().zip(s) {
+                sz[a] = v;
+            }
         }
-        (_, Some(s)) if s.len() == 4 && s[0] == 1.0 && s[1] == 1.0 => scale = vec![s[2], s[3]],
+        (None, Some(s)) if s.len() == axes.len() => {
+            for (&a, &v) in axes.iter().zip(s) {
+                sc[a] = v;
+            }
+        }
         (sz, sc) => {
-            return Err(c.unsupported(format!(
-                "`Resize` with sizes {sz:?} / scales {sc:?} (constant, 4-D, N and C unscaled)"
-            )))
+            return Err(c.bad(
+                "scales",
+                format!("sizes {sz:?} / scales {sc:?} for axes {axes:?}"),
+            ))
         }
+    }
+    let policy = c.str_or("keep_aspect_ratio_policy", "stretch")?;
+    let (mut out_h, mut out_w, mut scale) = (-1, -1, vec![]);
+    if sizes.is_some() {
+        let d = c.dims(0);
+        if policy != "stretch" {
+            // One scale for the resized axes: the smallest (not_larger) or largest
+            // (not_smaller) of size / input; sizes round(input · scale).
+            let d = d?;
+            let r = axes.iter().map(|&a| sz[a] as f64 / d[a] as f64);
+            let s = match policy.as_str() {
+                "not_larger" => r.fold(f64::INFINITY, f64::min),
+                "not_smaller" => r.fold(0.0, f64::max),
+                other => return Err(c.bad("keep_aspect_ratio_policy", format!("`{other}`"))),
+            };
+            for &a in &axes {
+                sz[a] = (d[a] as f64 * s).round() as i64;
+                sc[a] = s as f32;
+            }
+            scale = vec![sc[2], sc[3]];
+        }
+        if let Ok(d) = c.dims(0) {
+            for a in 0..2 {
+                if sz[a] >= 0 && sz[a] as usize != d[a] {
+                    return Err(c.unsupported("`Resize` of the batch or channel axis"));
+                }
+            }
+        }
+        out_h = sz[2];
+        out_w = sz[3];
+        if out_h < 0 || out_w < 0 {
+            // Height or width not resized: its size stays.
+            let d = c.dims(0)?;
+            out_h = if out_h < 0 { d[2] as i64 } else { out_h };
+            out_w = if out_w < 0 { d[3] as i64 } else { out_w };
+        }
+    } else {
+        if sc[0] != 1.0 || sc[1] != 1.0 {
+            return Err(c.unsupported("`Resize` of the batch or channel axis"));
+        }
+        scale = vec![sc[2], sc[3]];
     }
     let i = Interp {
         mode,
         out_h,
         out_w,
         scale,
-        align_corners,
-        align_mode,
+        align_corners: false,
+        align_mode: 0,
         layout: Layout::Nchw,
         out_size_input: ListInput::Attr,
         scale_input: false,
+        onnx: Some(coords),
     };
     one(Op::Interp(i), vec![c.req(0)?], c.output(0))
 }
