@@ -25,7 +25,9 @@ mod matmul;
 mod norm;
 mod pool;
 mod reduce;
+mod scatter;
 mod select;
+mod topk;
 mod unary;
 
 pub use binary::{
@@ -44,7 +46,9 @@ pub use matmul::{Fc, MatMul, Mul};
 pub use norm::{BatchNorm, LayerNorm};
 pub use pool::{Pool, PoolKind};
 pub use reduce::{ArgMax, Cumsum, Reduce, ReduceKind, Softmax};
+pub use scatter::{GatherNd, ScatterElements, ScatterNd, ScatterReduce};
 pub use select::{Concat, Embedding, Gather, Pad, PadMode, Slice, Split, Stack, StridedSlice};
+pub use topk::TopK;
 pub use unary::{sample_activation, Cast, Prelu, PreluMode, UnaryOp};
 
 use crate::sample::Sampler;
@@ -294,6 +298,14 @@ define_ops! {
     Embedding(Embedding),
     /// Per-element gather along an axis (take_along_axis): `x`, `index`.
     GatherElements(GatherElements),
+    /// Per-element scatter along an axis (put_along_axis): `data`, `indices`, `updates`.
+    ScatterElements(ScatterElements),
+    /// Slice scatter: `data`, `indices [.., m]`, `updates`.
+    ScatterNd(ScatterNd),
+    /// Slice gather: `data`, `indices [.., m]`.
+    GatherNd(GatherNd),
+    /// The `k` largest or smallest along an axis: `x` → values, indices.
+    TopK(TopK),
     /// Constant padding / reflect / replicate / circular padding (pad3d): `x`.
     Pad(Pad),
     /// Nearest / bilinear resize: `x[, size inputs]`.

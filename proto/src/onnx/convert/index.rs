@@ -1,7 +1,7 @@
-//! Converters built on index grids: the arg-reductions (`select_last_index` by reversing
-//! the axis), `Hardmax`, `OneHot`, `Trilu`, `EyeLike`. The grids (`Range` of constants
-//! shaped along an axis) fold to constants at import, so each op runs as a compare and a
-//! select.
+//! Indexing converters: gathers, scatters and `TopK` onto their IR ops; and ops built on
+//! index grids: the arg-reductions (`select_last_index` by reversing the axis), `Hardmax`,
+//! `OneHot`, `Trilu`, `EyeLike`. The grids (`Range` of constants shaped along an axis)
+//! fold to constants at import, so each op runs as a compare and a select.
 
 use super::*;
 
@@ -254,4 +254,78 @@ pub(super) fn eye_like(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
 /// A broadcasting comparison.
 pub(super) fn cmp(op: CmpOp) -> Op {
     Op::Compare(Compare { op, axis: -1 })
+}
+
+/// A scatter's `reduction` attribute.
+fn reduction(c: &NodeCtx<'_>) -> Result<ScatterReduce> {
+    Ok(match c.str_or("reduction", "none")?.as_str() {
+        "none" => ScatterReduce::None,
+        "add" => ScatterReduce::Add,
+        "mul" => ScatterReduce::Mul,
+        "max" => ScatterReduce::Max,
+        "min" => ScatterReduce::Min,
+        other => return Err(c.bad("reduction", format!("unknown `{other}`"))),
+    })
+}
+
+/// `ScatterElements` (and the older `Scatter`): data, indices, updates.
+pub(super) fn scatter_elements(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let s = ScatterElements {
+        axis: c.int_or("axis", 0)?,
+        reduction: reduction(c)?,
+    };
+    one(
+        Op::ScatterElements(s),
+        vec![c.req(0)?, c.req(1)?, c.req(2)?],
+        c.output(0),
+    )
+}
+
+/// `ScatterND`: data, indices, updates.
+pub(super) fn scatter_nd(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let s = ScatterNd {
+        reduction: reduction(c)?,
+    };
+    one(
+        Op::ScatterNd(s),
+        vec![c.req(0)?, c.req(1)?, c.req(2)?],
+        c.output(0),
+    )
+}
+
+/// `GatherND`: data, indices.
+pub(super) fn gather_nd(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let b = c.int_or("batch_dims", 0)?;
+    let g = GatherNd {
+        batch_dims: usize::try_from(b).map_err(|_| c.bad("batch_dims", format!("{b}")))?,
+    };
+    one(Op::GatherNd(g), vec![c.req(0)?, c.req(1)?], c.output(0))
+}
+
+/// `TopK(x, k)` (before opset 10, `k` an attribute): values and indices.
+pub(super) fn top_k(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let k = if c.opset < 10 {
+        c.int("k")?.ok_or_else(|| c.bad("k", "missing"))?
+    } else {
+        let k = c.const_ints(1, "k")?.ok_or_else(|| c.bad("k", "missing"))?;
+        match k[..] {
+            [k] => k,
+            _ => return Err(c.bad("k", format!("{k:?}: one value"))),
+        }
+    };
+    let t = TopK {
+        k: usize::try_from(k).map_err(|_| c.bad("k", format!("{k}")))?,
+        axis: c.int_or("axis", -1)?,
+        largest: c.int_or("largest", 1)? != 0,
+    };
+    Ok(vec![Converted {
+        op: Op::TopK(t),
+        inputs: vec![c.req(0)?],
+        outputs: (0..2)
+            .map(|k| match c.output(k) {
+                o if o.is_empty() => c.tmp(),
+                o => o,
+            })
+            .collect(),
+    }])
 }

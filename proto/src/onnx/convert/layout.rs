@@ -258,3 +258,43 @@ pub(super) fn depth_space(c: &NodeCtx<'_>, to_space: bool) -> Result<Vec<Convert
         conv_op(reshape(out), vec![t], c.output(0)),
     ])
 }
+
+/// `Tile(x, repeats)`: each axis `d` of size `n` becomes `r·n` by a broadcast of `x`
+/// shaped `[1, n₀, 1, n₁, …]` to `[r₀, n₀, r₁, n₁, …]` and a reshape.
+pub(super) fn tile(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let d = c.dims(0)?;
+    let r = c
+        .const_ints(1, "repeats")?
+        .ok_or_else(|| c.bad("repeats", "missing"))?;
+    if r.len() != d.len() || r.iter().any(|&v| v < 0) {
+        return Err(c.bad("repeats", format!("{r:?} for shape {d:?}")));
+    }
+    let dt = c.dtype(0)?;
+    let reshape = |shape: Vec<i64>| {
+        Op::Reshape(Reshape {
+            shape,
+            shape_input: ListInput::Attr,
+        })
+    };
+    let split: Vec<i64> = d.iter().flat_map(|&n| [1, n as i64]).collect();
+    let big: Vec<i64> = d
+        .iter()
+        .zip(&r)
+        .flat_map(|(&n, &k)| [k, n as i64])
+        .collect();
+    let out: Vec<i64> = d.iter().zip(&r).map(|(&n, &k)| k * n as i64).collect();
+    let zeros = FillConstant {
+        shape: big,
+        value: 0.0,
+        dtype: dt,
+        shape_input: ListInput::Attr,
+        value_input: false,
+    };
+    let (a, z, b) = (c.tmp(), c.tmp(), c.tmp());
+    Ok(vec![
+        conv_op(reshape(split), vec![c.req(0)?], a.clone()),
+        conv_op(Op::FillConstant(zeros), vec![], z.clone()),
+        conv_op(bin(BinaryOp::Add), vec![a, z], b.clone()),
+        conv_op(reshape(out), vec![b], c.output(0)),
+    ])
+}

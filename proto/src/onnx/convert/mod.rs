@@ -9,6 +9,7 @@ mod loss;
 mod math;
 mod nn;
 mod norm;
+mod quant;
 
 use super::ctx::NodeCtx;
 use crate::build::Converted;
@@ -541,6 +542,19 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("ArgMax", |c| index::arg_reduce(c, false));
     r.insert("Hardmax", index::hardmax);
+    r.insert("DequantizeLinear", quant::dequantize_linear);
+    r.insert("QuantizeLinear", quant::quantize_linear);
+    r.insert("DynamicQuantizeLinear", quant::dynamic_quantize_linear);
+    r.insert("QLinearMatMul", quant::qlinear_matmul);
+    r.insert("QLinearConv", quant::qlinear_conv);
+    r.insert("MatMulInteger", quant::matmul_integer);
+    r.insert("ConvInteger", quant::conv_integer);
+    r.insert("ScatterElements", index::scatter_elements);
+    r.insert("Scatter", index::scatter_elements);
+    r.insert("ScatterND", index::scatter_nd);
+    r.insert("GatherND", index::gather_nd);
+    r.insert("TopK", index::top_k);
+    r.insert("Tile", tile);
     r.insert("InstanceNormalization", norm::instance_norm);
     r.insert("GroupNormalization", norm::group_norm);
     r.insert("MeanVarianceNormalization", norm::mvn);

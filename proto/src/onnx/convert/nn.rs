@@ -69,16 +69,20 @@ pub(super) fn with_bias(c: &NodeCtx<'_>, op: Op) -> Result<Vec<Converted>> {
 }
 
 pub(super) fn conv(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    with_bias(c, Op::Conv2d(conv_attrs(c)?))
+}
+
+/// A `Conv`-like node's attributes (also `ConvInteger`'s and `QLinearConv`'s).
+pub(super) fn conv_attrs(c: &NodeCtx<'_>) -> Result<Conv> {
     spatial_2d(c)?;
-    let cv = Conv {
+    Ok(Conv {
         strides: pair(c, "strides", 1)?,
         padding: padding(c)?,
         dilations: pair(c, "dilations", 1)?,
         groups: c.int_or("group", 1)?.max(1) as usize,
         layout: Layout::Nchw,
         has_bias: false,
-    };
-    with_bias(c, Op::Conv2d(cv))
+    })
 }
 
 pub(super) fn conv_transpose(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
