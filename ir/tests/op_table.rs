@@ -35,6 +35,7 @@ const UNSAMPLED: &[&str] = &[
     "scatter_nd",
     "gather_nd",
     "top_k",
+    "grid_sample",
     "pad",
     "nearest_interp",
     "bilinear_interp",

@@ -18,6 +18,7 @@ mod binary;
 mod conv;
 mod create;
 mod fused;
+mod grid;
 mod index;
 mod interp;
 mod layout;
@@ -39,6 +40,7 @@ pub use fused::{
     pack_weight, Attention, EmbeddingLayerNorm, FusedBinary, FusedConv, FusedMatMul, Packed,
     SeBlock, SkipLayerNorm,
 };
+pub use grid::{GridMode, GridPadding, GridSample};
 pub use index::GatherElements;
 pub use interp::{BilinearTap, CoordTransform, Interp, InterpMode, NearestRound, OnnxCoords};
 pub use layout::{Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze};
@@ -306,6 +308,8 @@ define_ops! {
     GatherNd(GatherNd),
     /// The `k` largest or smallest along an axis: `x` → values, indices.
     TopK(TopK),
+    /// Sampling at grid coordinates: `x`, `grid`.
+    GridSample(GridSample),
     /// Constant padding / reflect / replicate / circular padding (pad3d): `x`.
     Pad(Pad),
     /// Nearest / bilinear resize: `x[, size inputs]`.

@@ -53,13 +53,15 @@ pub(super) fn reduce(
     if axes.is_empty() && c.int_or("noop_with_empty_axes", 0)? != 0 {
         return one(Op::Identity(Identity), vec![c.req(0)?], c.output(0));
     }
-    let r = Reduce {
-        kind,
-        reduce_all: axes.is_empty(),
-        axes,
-        keep_dim: c.int_or("keepdims", 1)? != 0,
-    };
-    one(Op::Reduce(r), vec![c.req(0)?], c.output(0))
+    let r = reduce_over(kind, axes, c.int_or("keepdims", 1)? != 0);
+    // A max or min of booleans: an any or all, through integers.
+    if matches!(kind, ReduceKind::Max | ReduceKind::Min) && c.dtype(0)? == DType::Bool {
+        let mut e = index::Emit::new(c);
+        let i = e.op(Op::Cast(Cast { to: DType::I32 }), vec![c.req(0)?]);
+        let m = e.op(r, vec![i]);
+        return Ok(e.last(Op::Cast(Cast { to: DType::Bool }), vec![m], c.output(0)));
+    }
+    one(r, vec![c.req(0)?], c.output(0))
 }
 
 /// `post(reduce(pre(x)))` for the composite reductions (L1, L2, log-sum-exp, ...), their

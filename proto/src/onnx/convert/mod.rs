@@ -150,10 +150,23 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
         pow(c)
     });
     r.insert("Mod", |c| {
-        if c.int_or("fmod", 0)? != 0 {
-            return Err(c.unsupported("`Mod` with fmod=1 (C remainder)"));
+        if c.int_or("fmod", 0)? == 0 {
+            return binary(c, BinaryOp::Mod);
         }
-        binary(c, BinaryOp::Mod)
+        // C's remainder takes the sign of x; the IR's (Python's) the sign of y: where they
+        // differ and the remainder is not 0, subtract y.
+        let (x, y) = (c.req(0)?, c.req(1)?);
+        let dt = c.dtype(0)?;
+        let mut e = index::Emit::new(c);
+        let m = e.op(bin(BinaryOp::Mod), vec![x.clone(), y.clone()]);
+        let zero = e.scalar(0.0, dt);
+        let xneg = e.op(index::cmp(CmpOp::Lt), vec![x, zero.clone()]);
+        let mneg = e.op(index::cmp(CmpOp::Lt), vec![m.clone(), zero.clone()]);
+        let differ = e.op(Op::Logical(LogicalOp::Xor), vec![xneg, mneg]);
+        let nonzero = e.op(index::cmp(CmpOp::Ne), vec![m.clone(), zero]);
+        let fix = e.op(Op::Logical(LogicalOp::And), vec![differ, nonzero]);
+        let adj = e.op(bin(BinaryOp::Sub), vec![m.clone(), y]);
+        Ok(e.last(Op::Where(Where), vec![fix, adj, m], c.output(0)))
     });
     r.insert("Max", |c| variadic(c, BinaryOp::Max));
     r.insert("Min", |c| variadic(c, BinaryOp::Min));
@@ -542,6 +555,7 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("ArgMax", |c| index::arg_reduce(c, false));
     r.insert("Hardmax", index::hardmax);
+    r.insert("GridSample", grid_sample);
     r.insert("DequantizeLinear", quant::dequantize_linear);
     r.insert("QuantizeLinear", quant::quantize_linear);
     r.insert("DynamicQuantizeLinear", quant::dynamic_quantize_linear);

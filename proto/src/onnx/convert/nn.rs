@@ -14,12 +14,42 @@ pub(super) fn pair(c: &NodeCtx<'_>, name: &str, d: usize) -> Result<[usize; 2]> 
     }
 }
 
-/// `auto_pad` and `pads` ([top, left, bottom, right] in ONNX) as the IR's padding.
-pub(super) fn padding(c: &NodeCtx<'_>) -> Result<Padding> {
+/// `auto_pad` and `pads` ([top, left, bottom, right] in ONNX) as the IR's padding, for a
+/// window of `kernel` taps moved by `strides` with `dilations`. `SAME_UPPER` and
+/// `SAME_LOWER` pad to `ceil(in / stride)` outputs, the odd pad at the end or the start,
+/// the dilated window counted; computed from the input's size (known, or specialized on).
+pub(super) fn padding(
+    c: &NodeCtx<'_>,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+) -> Result<Padding> {
     match c.str_or("auto_pad", "NOTSET")?.as_str() {
         "NOTSET" | "" => {}
-        "SAME_UPPER" => return Ok(Padding::Same),
         "VALID" => return Ok(Padding::Valid),
+        mode @ ("SAME_UPPER" | "SAME_LOWER") => {
+            let known = c.rank(0).and_then(|_| c.dims(0).ok());
+            let Some(d) = known else {
+                if mode == "SAME_UPPER" && dilations == [1, 1] {
+                    return Ok(Padding::Same);
+                }
+                return c.dims(0).map(|_| Padding::Same);
+            };
+            let mut p = [0; 4];
+            for i in 0..2 {
+                let (n, s) = (d[2 + i], strides[i].max(1));
+                let span = (kernel[i].max(1) - 1) * dilations[i] + 1;
+                let need = ((n.div_ceil(s)).saturating_sub(1) * s + span).saturating_sub(n);
+                let (lo, hi) = if mode == "SAME_UPPER" {
+                    (need / 2, need - need / 2)
+                } else {
+                    (need - need / 2, need / 2)
+                };
+                p[2 * i] = lo;
+                p[2 * i + 1] = hi;
+            }
+            return Ok(Padding::Explicit(p));
+        }
         other => return Err(c.unsupported(format!("auto_pad {other}"))),
     }
     match c.ints("pads")? {
@@ -75,10 +105,25 @@ pub(super) fn conv(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
 /// A `Conv`-like node's attributes (also `ConvInteger`'s and `QLinearConv`'s).
 pub(super) fn conv_attrs(c: &NodeCtx<'_>) -> Result<Conv> {
     spatial_2d(c)?;
+    let (strides, dilations) = (pair(c, "strides", 1)?, pair(c, "dilations", 1)?);
+    let kernel = match c.ints("kernel_shape")? {
+        Some(k) if k.len() == 2 && k.iter().all(|&x| x > 0) => [k[0] as usize, k[1] as usize],
+        _ => {
+            let w = c.dims(if c.node.op_type == "QLinearConv" {
+                3
+            } else {
+                1
+            })?;
+            if w.len() != 4 {
+                return Err(c.bad("weight", format!("shape {w:?}: [O, I, kh, kw]")));
+            }
+            [w[2], w[3]]
+        }
+    };
     Ok(Conv {
-        strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
-        dilations: pair(c, "dilations", 1)?,
+        strides,
+        padding: padding(c, kernel, strides, dilations)?,
+        dilations,
         groups: c.int_or("group", 1)?.max(1) as usize,
         layout: Layout::Nchw,
         has_bias: false,
@@ -98,7 +143,7 @@ pub(super) fn conv_transpose(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
     };
     let ct = ConvTranspose {
         strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
+        padding: padding(c, [1, 1], [1, 1], [1, 1])?,
         dilations: pair(c, "dilations", 1)?,
         groups: c.int_or("group", 1)?.max(1) as usize,
         output_padding: pair(c, "output_padding", 0)?,
@@ -220,7 +265,7 @@ pub(super) fn pool(c: &NodeCtx<'_>, kind: PoolKind) -> Result<Vec<Converted>> {
         None => return Err(c.bad("kernel_shape", "missing")),
     };
     let strides = pair(c, "strides", 1)?;
-    let padding = padding(c)?;
+    let padding = padding(c, ksize, strides, [1, 1])?;
     let ceil_mode = c.int_or("ceil_mode", 0)? != 0;
     if ceil_mode {
         ceil_guard(c, ksize, strides, &padding)?;
@@ -483,4 +528,29 @@ pub(super) fn pad(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         vec![c.req(0)?],
         c.output(0),
     )
+}
+
+/// `GridSample(X, grid)` (opset 16's bilinear/bicubic, 20's linear/cubic).
+pub(super) fn grid_sample(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let mode = match c
+        .str_or("mode", if c.opset < 20 { "bilinear" } else { "linear" })?
+        .as_str()
+    {
+        "nearest" => GridMode::Nearest,
+        "bilinear" | "linear" => GridMode::Linear,
+        "bicubic" | "cubic" => GridMode::Cubic,
+        other => return Err(c.bad("mode", format!("unknown `{other}`"))),
+    };
+    let padding = match c.str_or("padding_mode", "zeros")?.as_str() {
+        "zeros" => GridPadding::Zeros,
+        "border" => GridPadding::Border,
+        "reflection" => GridPadding::Reflection,
+        other => return Err(c.bad("padding_mode", format!("unknown `{other}`"))),
+    };
+    let g = GridSample {
+        mode,
+        padding,
+        align_corners: c.int_or("align_corners", 0)? != 0,
+    };
+    one(Op::GridSample(g), vec![c.req(0)?, c.req(1)?], c.output(0))
 }

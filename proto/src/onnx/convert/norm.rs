@@ -161,11 +161,12 @@ pub(super) fn lp_pool(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         return Err(c.bad("p", format!("{p}")));
     }
     let dt = c.dtype(0)?;
+    let strides = pair(c, "strides", 1)?;
     let pool = Pool {
         kind: PoolKind::Avg,
         ksize,
-        strides: pair(c, "strides", 1)?,
-        padding: padding(c)?,
+        strides,
+        padding: padding(c, ksize, strides, [1, 1])?,
         global: false,
         adaptive: false,
         ceil_mode: c.int_or("ceil_mode", 0)? != 0,
