@@ -277,7 +277,7 @@ fn the_supported_op_list_is_the_registry() {
     let ops = kayak_proto::onnx::supported_ops();
     assert_eq!(
         ops.len(),
-        135,
+        139,
         "README's formats table gives the count: {ops:?}"
     );
     for op in [

@@ -298,3 +298,62 @@ pub(super) fn tile(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
         conv_op(reshape(out), vec![b], c.output(0)),
     ])
 }
+
+/// `CenterCropPad(x, shape)`: each axis of `axes` (default all) cropped or zero-padded to
+/// its target size about the centre (the odd element at the end: crops start at
+/// `(d − t) / 2`, pads put `(t − d) / 2` first).
+pub(super) fn center_crop_pad(c: &NodeCtx<'_>) -> Result<Vec<Converted>> {
+    let d = c.dims(0)?;
+    let target = c
+        .const_ints(1, "shape")?
+        .ok_or_else(|| c.bad("shape", "missing"))?;
+    let axes: Vec<usize> = match c.ints("axes")? {
+        Some(a) => a
+            .iter()
+            .map(|&x| c.axis("axes", x, d.len()))
+            .collect::<Result<_>>()?,
+        None => (0..d.len()).collect(),
+    };
+    if axes.len() != target.len() || target.iter().any(|&t| t < 0) {
+        return Err(c.bad("shape", format!("{target:?} for axes {axes:?}")));
+    }
+    let (mut sl_axes, mut starts, mut ends) = (vec![], vec![], vec![]);
+    let mut pads = vec![(0usize, 0usize); d.len()];
+    for (&a, &t) in axes.iter().zip(&target) {
+        let t = t as usize;
+        if t < d[a] {
+            let s = (d[a] - t) / 2;
+            sl_axes.push(a as i64);
+            starts.push(s as i64);
+            ends.push((s + t) as i64);
+        } else if t > d[a] {
+            let p = (t - d[a]) / 2;
+            pads[a] = (p, t - d[a] - p);
+        }
+    }
+    let mut x = c.req(0)?;
+    let mut v = Vec::new();
+    let padded = pads.iter().any(|&p| p != (0, 0));
+    if !sl_axes.is_empty() {
+        let out = if padded { c.tmp() } else { c.output(0) };
+        let s = Slice {
+            axes: sl_axes,
+            starts,
+            ends,
+            decrease_axis: vec![],
+            starts_input: ListInput::Attr,
+            ends_input: ListInput::Attr,
+        };
+        v.push(conv_op(Op::Slice(s), vec![x], out.clone()));
+        x = out;
+    }
+    if padded || v.is_empty() {
+        let p = Pad {
+            pads,
+            mode: PadMode::Constant,
+            value: 0.0,
+        };
+        v.push(conv_op(Op::Pad(p), vec![x], c.output(0)));
+    }
+    Ok(v)
+}

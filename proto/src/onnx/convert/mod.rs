@@ -10,6 +10,7 @@ mod math;
 mod nn;
 mod norm;
 mod quant;
+mod signal;
 
 use super::ctx::NodeCtx;
 use crate::build::Converted;
@@ -555,6 +556,12 @@ pub(crate) fn registry() -> HashMap<&'static str, Converter> {
     });
     r.insert("ArgMax", |c| index::arg_reduce(c, false));
     r.insert("Hardmax", index::hardmax);
+    r.insert("HannWindow", |c| signal::window(c, [0.5, 0.5, 0.0]));
+    r.insert("HammingWindow", |c| {
+        signal::window(c, [25.0 / 46.0, 21.0 / 46.0, 0.0])
+    });
+    r.insert("BlackmanWindow", |c| signal::window(c, [0.42, 0.5, 0.08]));
+    r.insert("CenterCropPad", center_crop_pad);
     r.insert("GridSample", grid_sample);
     r.insert("DequantizeLinear", quant::dequantize_linear);
     r.insert("QuantizeLinear", quant::quantize_linear);
