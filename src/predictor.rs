@@ -42,6 +42,13 @@ struct PlanCache {
 }
 
 impl PlanCache {
+    fn new(cap: usize) -> Mutex<PlanCache> {
+        Mutex::new(PlanCache {
+            cap,
+            entries: VecDeque::new(),
+        })
+    }
+
     /// The plan whose key matches `same(key)`, moved to the front. Allocates nothing.
     fn get(&mut self, same: impl Fn(&[Vec<usize>]) -> bool) -> Option<Arc<dyn Executable>> {
         let i = self.entries.iter().position(|(k, _)| same(k))?;
@@ -120,7 +127,6 @@ impl Predictor {
         let (model, output_names) = kayak_proto::onnx::interface(&bytes)?;
         let graph = &model.graph;
         let input_names: Vec<String> = graph.inputs.iter().map(|&v| var_name(graph, v)).collect();
-        let n_in = input_names.len();
         let spec = crate::specialize::Specializer::new(
             bytes,
             &input_names,
@@ -128,28 +134,30 @@ impl Predictor {
             cost,
             config.plan_cache,
         )?;
-        let shared = Shared {
+        Ok(Predictor::over(Shared {
             model,
             report: None,
             keep: Vec::new(),
             output_names,
             fetch_names: config.fetch.clone(),
             input_names,
-            plans: Mutex::new(PlanCache {
-                cap: config.plan_cache,
-                entries: VecDeque::new(),
-            }),
+            plans: PlanCache::new(config.plan_cache),
             planning: Mutex::new(()),
             backend,
             spec: Some(spec),
             config,
-        };
-        Ok(Predictor {
+        }))
+    }
+
+    /// A fresh predictor (no inputs set, no state yet) over `shared`.
+    fn over(shared: Shared) -> Predictor {
+        let n_in = shared.input_names.len();
+        Predictor {
             shared: Arc::new(shared),
             inputs: vec![None; n_in],
             last: None,
             state: None,
-        })
+        }
     }
 
     /// Builds a predictor for an already imported model.
@@ -170,7 +178,6 @@ impl Predictor {
         let input_names: Vec<String> = graph.inputs.iter().map(|&v| var_name(graph, v)).collect();
         let keep = kept(&model, &config)?;
         let fetch_names = config.fetch.clone();
-        let n_in = graph.inputs.len();
         let (graph, keep, report) = optimized(&model, keep, &config, bytes, &cost)?;
         let mut model = model;
         // The imported graph goes: weights that folding replaced are freed, the rest are
@@ -181,28 +188,19 @@ impl Predictor {
         let lowered = backend.prepare(&mut graph, &keep);
         log::debug!("{lowered} nodes lowered for {}", backend.name());
         model.graph = Arc::new(graph);
-        let shared = Shared {
+        Ok(Predictor::over(Shared {
             model,
             report,
             keep,
             output_names,
             fetch_names,
             input_names,
-            plans: Mutex::new(PlanCache {
-                cap: config.plan_cache,
-                entries: VecDeque::new(),
-            }),
+            plans: PlanCache::new(config.plan_cache),
             planning: Mutex::new(()),
             backend,
             spec: None,
             config,
-        };
-        Ok(Predictor {
-            shared: Arc::new(shared),
-            inputs: vec![None; n_in],
-            last: None,
-            state: None,
-        })
+        }))
     }
 
     /// The model: its op histogram and parameter sizes describe the imported program; its

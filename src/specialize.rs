@@ -101,13 +101,12 @@ impl Specializer {
                     .ok_or_else(|| Error::MissingInput { name: n.clone() })
             })
             .collect::<Result<_>>()?;
-        let vi = self
-            .value_inputs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(p) = self.lookup(&inputs, &vi) {
-            return Ok(p);
+        {
+            // The cached path: no copy of the key set.
+            let vi = self.value_inputs.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = self.lookup(&inputs, &vi) {
+                return Ok(p);
+            }
         }
         let _making = self.making.lock().unwrap_or_else(|e| e.into_inner());
         let mut vi = self
