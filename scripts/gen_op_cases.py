@@ -294,6 +294,20 @@ def _():
     ]
 
 
+@case("index_select")
+def _():
+    x, a = data("x", [3, 5, 4])
+    idx = paddle.static.data("idx", [4], "int64")
+    i = np.array([2, 0, 4, 2], dtype="int64")
+    idx32 = paddle.static.data("idx32", [2], "int32")
+    j = np.array([1, 2], dtype="int32")
+    return [x, idx, idx32], [a, i, j], [
+        raw_op("index_select", {"X": [x], "Index": [idx]}, {"dim": 1}),
+        raw_op("index_select", {"X": [x], "Index": [idx32]}, {"dim": -1}),
+        raw_op("index_select", {"X": [x], "Index": [idx32]}, {"dim": 0}),
+    ]
+
+
 @case("pad3d_modes")
 def _():
     x, a = data("x", [1, 2, 3, 4, 5])

@@ -12,6 +12,10 @@ finished directory) is skipped, so the script is idempotent.
     ppocr_{det,rec,cls}_pir     the legacy PP-OCR models translated to PIR JSON by Paddle
     ernie_tiny_pir              make_encoder.py's encoder, 2 layers, d=128, 2 heads; PIR,
                                 legacy, ONNX
+    pplcnet_x1_0, pphgnetv2_b0, resnet50_vd, ernie3_tokcls, ernie3_uie (and, with --only,
+    deit_tiny, swin_tiny)       toolkit architectures of model_families.py (PaddleClas 2.6.0,
+                                PaddleNLP 2.8.1); PIR, legacy (exported through
+                                legacy_shims.py), ONNX
 
 Each directory: input_<name>.npy (seeded), output_<i>.npy (Paddle Inference on the PIR program:
 CPU, IR optim off, oneDNN off, 1 thread) and manifest.json (inputs, outputs, forms, PIR op
@@ -51,7 +55,12 @@ OCR = {  # name -> (source dir name, input shape)
     "ppocr_rec_pir": ("ppocr_rec", [1, 3, 48, 320]),
     "ppocr_cls_pir": ("ppocr_cls", [1, 3, 48, 192]),
 }
-ALL = ["resnet50", "mobilenet_v2", "ppocr_det_pir", "ppocr_rec_pir", "ppocr_cls_pir", "ernie_tiny_pir"]
+sys.path.insert(0, HERE)
+import model_families  # noqa: E402
+
+ALL = ["resnet50", "mobilenet_v2", "ppocr_det_pir", "ppocr_rec_pir", "ppocr_cls_pir", "ernie_tiny_pir"] \
+    + [n for n in model_families.FAMILIES if n not in model_families.PENDING]
+KNOWN = ALL + model_families.PENDING
 REF_RUN = ("paddle.inference (paddle {v}), PIR model.json, switch_ir_optim(False), "
            "oneDNN disabled, 1 thread, CPU")
 
@@ -462,6 +471,24 @@ def make_ernie(name, tmp, man):
     return feeds, named
 
 
+def make_family(name, tmp, man):
+    """A toolkit architecture of model_families.py: PIR here, legacy in a subprocess."""
+    import paddle
+    family, builder, _, feeds = model_families.FAMILIES[name]
+    with paddle.utils.unique_name.guard():
+        model = builder(SEED)
+        paddle.jit.save(model, os.path.join(tmp, "model"), input_spec=model_families.specs(name))
+    named = {p.name: p.numpy() for p in model.parameters()}
+    named.update({b.name: b.numpy() for b in model.buffers() if "float32" in str(b.dtype)})
+    man["family"] = family
+    man["weights"] = f"{family}: numpy-seeded init (seed {SEED}), random BN statistics, eval mode"
+    man["declared_inputs"] = ", ".join(f"{n} {d} {s}" for n, s, d in model_families.FAMILIES[name][2])
+    leg_dir = os.path.join(tmp, ".legacy_tmp")
+    legacy_subprocess([os.path.abspath(__file__), "--_legacy-export", name, os.path.join(leg_dir, "model")])
+    place_legacy(tmp, leg_dir, man)
+    return feeds(), named
+
+
 def ocr_source(src_name):
     for d in (os.path.join(SHARED, "models", src_name), os.path.join(CACHE, src_name)):
         if os.path.exists(os.path.join(d, "inference.pdmodel")) and os.path.exists(os.path.join(d, "inference.pdiparams")):
@@ -542,6 +569,8 @@ def build(name, force=False):
             feeds, named = make_ocr(name, tmp, man)
         elif name == "ernie_tiny_pir":
             feeds, named = make_ernie(name, tmp, man)
+        elif name in model_families.FAMILIES:
+            feeds, named = make_family(name, tmp, man)
         else:
             raise ValueError(name)
         lap("export_pir_and_legacy")
@@ -646,16 +675,19 @@ def build(name, force=False):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--_legacy-export":
-        legacy_export_main(sys.argv[2], sys.argv[3], SEED)
+        if sys.argv[2] in model_families.FAMILIES:
+            model_families.legacy_export(sys.argv[2], sys.argv[3], SEED)
+        else:
+            legacy_export_main(sys.argv[2], sys.argv[3], SEED)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", help="comma list of " + ",".join(ALL))
+    ap.add_argument("--only", help="comma list of " + ",".join(KNOWN))
     ap.add_argument("--force", action="store_true", help="rebuild complete directories")
     a = ap.parse_args()
     names = a.only.split(",") if a.only else ALL
     for n in names:
-        if n not in ALL:
-            sys.exit(f"unknown model {n}; known: {', '.join(ALL)}")
+        if n not in KNOWN:
+            sys.exit(f"unknown model {n}; known: {', '.join(KNOWN)}")
     os.environ.pop("FLAGS_enable_pir_api", None)
     import paddle
     if not paddle.get_flags("FLAGS_enable_pir_api")["FLAGS_enable_pir_api"]:

@@ -20,4 +20,19 @@ if [ ! -x "$py" ]; then
   echo "extra models: skipped (peers python still missing at $py)"
   exit 0
 fi
+# The toolkits of the family models (model_families.py): PaddleClas and PaddleNLP from the
+# package index, without their dependency trees (which would replace Paddle's numpy); PaddleNLP's
+# import-time dependencies pinned to versions its 2.8.1 release works with.
+if ! "$py" -c "import paddlenlp.transformers.ernie.modeling" >/dev/null 2>&1 \
+   || ! "$py" -c "import importlib.util as u, sys; sys.exit(u.find_spec('paddleclas') is None)" >/dev/null 2>&1; then
+  echo "extra models: installing paddleclas 2.6.0 and paddlenlp 2.8.1"
+  np="$("$py" -c 'import numpy; print(numpy.__version__)')"
+  cons="$(mktemp)"; echo "numpy==$np" > "$cons"
+  "$py" -m pip install -q --no-deps paddleclas==2.6.0 paddlenlp==2.8.1 \
+    && "$py" -m pip install -q -c "$cons" colorlog colorama jieba seqeval dill multiprocess regex rich \
+         safetensors sentencepiece tqdm typer jinja2 fastapi uvicorn Flask-Babel tool-helpers \
+         "huggingface_hub==0.23.4" "datasets==2.20.0" "aistudio-sdk==0.2.6" \
+    || echo "extra models: toolkit install failed; the family models will fail to build"
+  rm -f "$cons"
+fi
 exec "$py" "$here/make-extra-models.py" "$@"

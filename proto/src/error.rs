@@ -25,6 +25,51 @@ impl fmt::Display for OpLoc {
     }
 }
 
+fn unknown_ops(ops: &[OpLoc]) -> String {
+    match ops {
+        [one] => format!("unknown op type: {one}"),
+        _ => {
+            let list: Vec<String> = ops
+                .iter()
+                .map(|l| format!("`{}` (block {}, op #{})", l.op_type, l.block, l.index))
+                .collect();
+            let file = ops.first().map(|l| l.file.as_str()).unwrap_or("");
+            format!(
+                "{} unknown op types in {file}: {}",
+                ops.len(),
+                list.join(", ")
+            )
+        }
+    }
+}
+
+/// Collects the distinct unknown op types of one import, in program order.
+#[derive(Default)]
+pub(crate) struct Unknown(Vec<OpLoc>);
+
+impl Unknown {
+    /// Notes an op whose type the importer does not know.
+    pub fn note(&mut self, at: OpLoc) {
+        if !self.0.iter().any(|l| l.op_type == at.op_type) {
+            self.0.push(at);
+        }
+    }
+
+    /// True once an unknown op was seen (later conversions may lack their inputs).
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The error listing them all, if any.
+    pub fn check(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::UnknownOps(self.0))
+        }
+    }
+}
+
 /// Everything that can go wrong reading a model.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -134,9 +179,10 @@ pub enum Error {
         /// Where.
         at: OpLoc,
     },
-    /// An op type no importer knows.
-    #[error("unknown op type: {0}")]
-    UnknownOp(OpLoc),
+    /// Op types the importer does not know: every distinct one of the program, each at its
+    /// first occurrence, in program order (never empty).
+    #[error("{}", unknown_ops(.0))]
+    UnknownOps(Vec<OpLoc>),
     /// A feature of the format that is not supported yet (control flow, LoD, ...).
     #[error("not supported yet: {what}, at {at}")]
     Unsupported {

@@ -135,7 +135,8 @@ fn pir_programs_import_and_their_errors_name_path_op_and_block() {
     // An op Kayak does not know, by its PIR name.
     let unknown = pir_doc(r##"{"#":"1.frobnicate","A":[],"I":[{"%":2}],"O":[]},"##);
     match load(unknown, vec![]).unwrap_err() {
-        Error::Load(LoadError::UnknownOp(at)) => {
+        Error::Load(LoadError::UnknownOps(all)) if all.len() == 1 => {
+            let at = &all[0];
             assert_eq!((at.op_type.as_str(), at.index), ("pd_op.frobnicate", 2))
         }
         e => panic!("{e}"),
@@ -195,12 +196,40 @@ fn params_count_and_shape_mismatch() {
 }
 
 #[test]
+fn every_unknown_op_type_is_listed_at_once() {
+    // Two unknown types (one twice): both named, each once, at its first op, in order.
+    let (mut prog, b) = add_relu();
+    let relu = prog.blocks[0].ops[2].clone();
+    prog.blocks[0].ops[1].r#type = "mystery_a".into();
+    prog.blocks[0].ops[2].r#type = "mystery_b".into();
+    let mut again = relu;
+    again.r#type = "mystery_a".into();
+    let n = prog.blocks[0].ops.len();
+    prog.blocks[0].ops.insert(n - 1, again);
+    let err = load(encode(&prog), params(&[&b])).unwrap_err();
+    match &err {
+        Error::Load(LoadError::UnknownOps(all)) => {
+            let got: Vec<(&str, usize)> =
+                all.iter().map(|l| (l.op_type.as_str(), l.index)).collect();
+            assert_eq!(got, [("mystery_a", 1), ("mystery_b", 2)]);
+        }
+        e => panic!("unexpected {e}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("2 unknown op types") && msg.contains("`mystery_b` (block 0, op #2)"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn unknown_op_names_type_block_index_and_file() {
     let (mut prog, b) = add_relu();
     prog.blocks[0].ops[2].r#type = "frobnicate".into();
     let err = load(encode(&prog), params(&[&b])).unwrap_err();
     match &err {
-        Error::Load(LoadError::UnknownOp(at)) => {
+        Error::Load(LoadError::UnknownOps(all)) if all.len() == 1 => {
+            let at = &all[0];
             assert_eq!(
                 (at.op_type.as_str(), at.block, at.index),
                 ("frobnicate", 0, 2)

@@ -191,6 +191,7 @@ fn read(
         used.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());
     }
     let reg = registry();
+    let mut unknown = crate::error::Unknown::default();
     for (i, node) in graph.node.iter().enumerate() {
         let domain = node.domain.as_str();
         let op_type = node_type(node);
@@ -228,9 +229,13 @@ fn read(
             b.set_known(out, Arc::new(t));
             continue;
         }
-        let conv = reg
-            .get(node.op_type.as_str())
-            .ok_or_else(|| Error::UnknownOp(at.clone()))?;
+        let Some(conv) = reg.get(node.op_type.as_str()) else {
+            unknown.note(at.clone());
+            continue;
+        };
+        if unknown.any() {
+            continue; // after an unknown op only the types are checked
+        }
         let converted = {
             let ctx = NodeCtx::new(node, at.clone(), opset, &b, &used);
             conv(&ctx).map_err(|e| traced(e, &producers, &inputs))?
@@ -239,6 +244,7 @@ fn read(
             b.add(c, &at)?;
         }
     }
+    unknown.check()?;
     for (k, o) in graph.output.iter().enumerate() {
         b.output(&o.name, &loc(k, "graph output"))?;
     }

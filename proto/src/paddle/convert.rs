@@ -11,15 +11,21 @@ use std::collections::HashMap;
 
 pub use crate::build::Converted;
 
-/// Reads one op.
-pub type Converter = fn(&OpCtx<'_>) -> Result<Converted>;
+/// Reads one op into one or more IR nodes (in order; intermediate names from
+/// [`OpCtx::tmp`]).
+pub type Converter = fn(&OpCtx<'_>) -> Result<Vec<Converted>>;
 
-fn done(op: Op, inputs: Vec<String>, out: String) -> Result<Converted> {
-    Ok(Converted {
+fn done(op: Op, inputs: Vec<String>, out: String) -> Result<Vec<Converted>> {
+    Ok(vec![node(op, inputs, out)])
+}
+
+/// One IR node with one output.
+fn node(op: Op, inputs: Vec<String>, out: String) -> Converted {
+    Converted {
         op,
         inputs,
         outputs: vec![out],
-    })
+    }
 }
 
 /// The converters by Paddle op type.
@@ -275,6 +281,15 @@ pub fn registry() -> HashMap<&'static str, Converter> {
             c.output("Out")?,
         )
     });
+    r.insert("index_select", |c| {
+        // out = x gathered by a 1-D index along `dim`: a gather on that axis.
+        let axis = c.i64_or("dim", 0)?;
+        done(
+            Op::Gather(Gather { axis }),
+            vec![c.input("X")?, c.input("Index")?],
+            c.output("Out")?,
+        )
+    });
     r.insert("take_along_axis", |c| {
         let g = GatherElements {
             axis: c.i64_or("Axis", 0)?,
@@ -389,7 +404,7 @@ fn conv_attrs(c: &OpCtx<'_>) -> Result<ConvAttrs> {
     ))
 }
 
-fn conv2d(c: &OpCtx<'_>) -> Result<Converted> {
+fn conv2d(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&["ResidualData"])?;
     let bias = c.opt_input("Bias")?;
     let (strides, padding, dilations, groups, layout) = conv_attrs(c)?;
@@ -406,7 +421,7 @@ fn conv2d(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::Conv2d(conv), ins, c.output("Output")?)
 }
 
-fn conv2d_transpose(c: &OpCtx<'_>) -> Result<Converted> {
+fn conv2d_transpose(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let bias = c.opt_input("Bias")?;
     let op_pad = c.ints("output_padding")?;
     let output_padding = match op_pad.len() {
@@ -437,7 +452,7 @@ fn conv2d_transpose(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::Conv2dTranspose(ct), ins, c.output("Output")?)
 }
 
-fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
+fn pool2d(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let kind = match c.str_or("pooling_type", "max")?.as_str() {
         "max" => PoolKind::Max,
         "avg" => PoolKind::Avg,
@@ -459,7 +474,7 @@ fn pool2d(c: &OpCtx<'_>) -> Result<Converted> {
 
 /// Max pooling that also returns argmax indices (`Mask`); only `Out` is produced, a reader
 /// of `Mask` gets an undefined-variable error.
-fn max_pool2d_with_index(c: &OpCtx<'_>) -> Result<Converted> {
+fn max_pool2d_with_index(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let p = Pool {
         kind: PoolKind::Max,
         ksize: pair(c, "ksize", 1)?,
@@ -474,7 +489,7 @@ fn max_pool2d_with_index(c: &OpCtx<'_>) -> Result<Converted> {
     x(c, Op::Pool2d(p))
 }
 
-fn batch_norm(c: &OpCtx<'_>) -> Result<Converted> {
+fn batch_norm(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let b = BatchNorm {
         epsilon: c.f32_or("epsilon", 1e-5)?,
         layout: layout(c, "data_layout")?,
@@ -492,7 +507,7 @@ fn batch_norm(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::BatchNorm(b), ins, c.output("Y")?)
 }
 
-fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
+fn layer_norm(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let scale = c.opt_input("Scale")?;
     let bias = c.opt_input("Bias")?;
     let l = LayerNorm {
@@ -511,16 +526,16 @@ fn layer_norm(c: &OpCtx<'_>) -> Result<Converted> {
 }
 
 /// An op on inputs `X`, `Y` with output `Out`.
-fn xy(c: &OpCtx<'_>, op: Op) -> Result<Converted> {
+fn xy(c: &OpCtx<'_>, op: Op) -> Result<Vec<Converted>> {
     done(op, vec![c.input("X")?, c.input("Y")?], c.output("Out")?)
 }
 
 /// An op on input `X` with output `Out`.
-fn x(c: &OpCtx<'_>, op: Op) -> Result<Converted> {
+fn x(c: &OpCtx<'_>, op: Op) -> Result<Vec<Converted>> {
     done(op, vec![c.input("X")?], c.output("Out")?)
 }
 
-fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
+fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Vec<Converted>> {
     xy(
         c,
         Op::Binary(Binary {
@@ -530,7 +545,7 @@ fn binary(c: &OpCtx<'_>, op: BinaryOp) -> Result<Converted> {
     )
 }
 
-fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
+fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Vec<Converted>> {
     xy(
         c,
         Op::Compare(Compare {
@@ -540,15 +555,15 @@ fn compare(c: &OpCtx<'_>, op: CmpOp) -> Result<Converted> {
     )
 }
 
-fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Converted> {
+fn logical(c: &OpCtx<'_>, op: LogicalOp) -> Result<Vec<Converted>> {
     xy(c, Op::Logical(op))
 }
 
-fn unary(c: &OpCtx<'_>, u: UnaryOp) -> Result<Converted> {
+fn unary(c: &OpCtx<'_>, u: UnaryOp) -> Result<Vec<Converted>> {
     x(c, Op::Unary(u))
 }
 
-fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
+fn prelu(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let mode = match c.str_or("mode", "all")?.as_str() {
         "all" => PreluMode::All,
         "channel" => PreluMode::Channel,
@@ -565,7 +580,7 @@ fn prelu(c: &OpCtx<'_>) -> Result<Converted> {
     )
 }
 
-fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
+fn dropout(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let p = c.f32_or("dropout_prob", 0.5)?;
     if !(0.0..=1.0).contains(&p) {
         return Err(c.bad("dropout_prob", format!("{p} is not in [0, 1]")));
@@ -586,7 +601,7 @@ fn dropout(c: &OpCtx<'_>) -> Result<Converted> {
     x(c, op)
 }
 
-fn fc(c: &OpCtx<'_>) -> Result<Converted> {
+fn fc(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let bias = c.opt_input("Bias")?;
     let relu = match c.str_or("activation_type", "")?.as_str() {
         "" => false,
@@ -603,7 +618,7 @@ fn fc(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::Fc(f), ins, c.output("Out")?)
 }
 
-fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Converted> {
+fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Vec<Converted>> {
     let r = Reduce {
         kind,
         axes: c.ints("dim")?,
@@ -613,7 +628,7 @@ fn reduce(c: &OpCtx<'_>, kind: ReduceKind) -> Result<Converted> {
     x(c, Op::Reduce(r))
 }
 
-fn arg_max(c: &OpCtx<'_>) -> Result<Converted> {
+fn arg_max(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let d = c.i64_or("dtype", 3)?;
     let dtype = if d == -1 {
         DType::I64
@@ -646,7 +661,7 @@ fn list_source(
     }
 }
 
-fn reshape(c: &OpCtx<'_>) -> Result<Converted> {
+fn reshape(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let (src, extra) = list_source(c, "ShapeTensor", "Shape")?;
     let r = Reshape {
         shape: c.ints("shape")?,
@@ -657,7 +672,7 @@ fn reshape(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::Reshape(r), ins, c.output("Out")?)
 }
 
-fn transpose(c: &OpCtx<'_>) -> Result<Converted> {
+fn transpose(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let perm = c.ints("axis")?;
     let perm: Vec<usize> = perm
         .iter()
@@ -666,7 +681,7 @@ fn transpose(c: &OpCtx<'_>) -> Result<Converted> {
     x(c, Op::Transpose(Transpose { perm }))
 }
 
-fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
+fn unsqueeze(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&["AxesTensor", "AxesTensorList"])?;
     let u = Unsqueeze {
         axes: c.ints("axes")?,
@@ -674,7 +689,7 @@ fn unsqueeze(c: &OpCtx<'_>) -> Result<Converted> {
     x(c, Op::Unsqueeze(u))
 }
 
-fn split(c: &OpCtx<'_>) -> Result<Converted> {
+fn split(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&["AxisTensor", "SectionsTensorList"])?;
     let s = Split {
         axis: c.i64_or("axis", 0)?,
@@ -688,14 +703,14 @@ fn split(c: &OpCtx<'_>) -> Result<Converted> {
             format!("{} outputs named, {} parts", outs.len(), s.num_outputs()),
         ));
     }
-    Ok(Converted {
+    Ok(vec![Converted {
         op: Op::Split(s),
         inputs: vec![c.input("X")?],
         outputs: outs,
-    })
+    }])
 }
 
-fn slice(c: &OpCtx<'_>) -> Result<Converted> {
+fn slice(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let (starts_input, starts_extra) = list_source(c, "StartsTensorList", "StartsTensor")?;
     let (ends_input, ends_extra) = list_source(c, "EndsTensorList", "EndsTensor")?;
     let s = Slice {
@@ -724,7 +739,7 @@ fn slice(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::Slice(s), ins, c.output("Out")?)
 }
 
-fn strided_slice(c: &OpCtx<'_>) -> Result<Converted> {
+fn strided_slice(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&[
         "StartsTensor",
         "EndsTensor",
@@ -747,7 +762,7 @@ fn strided_slice(c: &OpCtx<'_>) -> Result<Converted> {
     )
 }
 
-fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
+fn pad3d(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&["Paddings"])?;
     let p = c.ints("paddings")?;
     if p.len() != 6 || p.iter().any(|&v| v < 0) {
@@ -774,7 +789,7 @@ fn pad3d(c: &OpCtx<'_>) -> Result<Converted> {
     x(c, Op::Pad(Pad { pads, mode, value }))
 }
 
-fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
+fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Vec<Converted>> {
     let (out_size_input, mut extra) = list_source(c, "SizeTensor", "OutSize")?;
     let scale_t = c.opt_input("Scale")?;
     let i = Interp {
@@ -804,7 +819,7 @@ fn interp(c: &OpCtx<'_>, mode: InterpMode) -> Result<Converted> {
     done(Op::Interp(i), ins, c.output("Out")?)
 }
 
-fn fill_constant(c: &OpCtx<'_>) -> Result<Converted> {
+fn fill_constant(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     let (shape_input, extra) = list_source(c, "ShapeTensorList", "ShapeTensor")?;
     let value_t = c.opt_input("ValueTensor")?;
     let dtype = dtype_attr(c, "dtype", c.i64_or("dtype", 5)?)?;
@@ -833,7 +848,7 @@ fn fill_constant(c: &OpCtx<'_>) -> Result<Converted> {
     done(Op::FillConstant(f), ins, c.output("Out")?)
 }
 
-fn cumsum(c: &OpCtx<'_>) -> Result<Converted> {
+fn cumsum(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
     c.reject_inputs(&["AxisTensor"])?;
     let op = Cumsum {
         axis: c.i64_or("axis", -1)?,

@@ -279,6 +279,7 @@ pub(crate) fn import_program(
     }
 
     let reg = registry();
+    let mut unknown = crate::error::Unknown::default();
     for (i, op) in block.ops.iter().enumerate() {
         let t = op.r#type.as_str();
         if t == "feed" || t == "fetch" {
@@ -288,11 +289,18 @@ pub(crate) fn import_program(
             desc: op,
             loc: loc(i, t),
         };
-        let conv = reg
-            .get(t)
-            .ok_or_else(|| Error::UnknownOp(ctx.loc.clone()))?;
-        b.add(conv(&ctx)?, &ctx.loc)?;
+        match reg.get(t) {
+            None => unknown.note(ctx.loc.clone()),
+            // After an unknown op only the types are checked: its outputs do not exist.
+            Some(_) if unknown.any() => {}
+            Some(conv) => {
+                for c in conv(&ctx)? {
+                    b.add(c, &ctx.loc)?;
+                }
+            }
+        }
     }
+    unknown.check()?;
     for (_, i, name) in &fetches {
         b.output(name, &loc(*i, "fetch"))?;
     }

@@ -378,6 +378,7 @@ impl<'a> Translator<'a> {
         let mut feed_col = 0i64;
         let mut fetch_col = 0i64;
         let ops = &self.prog.ops;
+        let mut unknown = crate::error::Unknown::default();
         for (i, op) in ops.iter().enumerate() {
             *histogram.entry(op.name.clone()).or_insert(0) += 1;
             let loc = at(self.file, i, op);
@@ -454,16 +455,20 @@ impl<'a> Translator<'a> {
                     };
                     consts.push((out0, self.name(out0), t));
                 }
-                _ if op.dialect() == "pd_op" => {
-                    let entry =
-                        table::entry(op.short()).ok_or_else(|| Error::UnknownOp(loc.clone()))?;
-                    let desc = self.translate(op, entry, &loc)?;
-                    let lazy = (op.short() == "full").then_some(out0);
-                    push(desc, lazy);
-                }
-                _ => return Err(Error::UnknownOp(loc)),
+                _ if op.dialect() == "pd_op" => match table::entry(op.short()) {
+                    None => unknown.note(loc),
+                    // After an unknown op only the types are checked.
+                    Some(_) if unknown.any() => {}
+                    Some(entry) => {
+                        let desc = self.translate(op, entry, &loc)?;
+                        let lazy = (op.short() == "full").then_some(out0);
+                        push(desc, lazy);
+                    }
+                },
+                _ => unknown.note(loc),
             }
         }
+        unknown.check()?;
         let mut locs = Vec::new();
         let mut block_ops = Vec::new();
         for p in pending {

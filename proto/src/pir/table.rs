@@ -318,6 +318,10 @@ pub(crate) const TABLE: &[Entry] = &[
         "gather",
         &[In("X"), In("Index"), Int("axis", None)],
     ),
+    Entry {
+        rename: &[("axis", "dim")],
+        ..e("index_select", "index_select", &[In("X"), In("Index")])
+    },
     e("embedding", "lookup_table_v2", &[In("Ids"), In("W")]),
     Entry {
         outs: &["Result"],
@@ -343,6 +347,14 @@ pub(crate) const TABLE: &[Entry] = &[
     e("shape", "shape", &[In("Input")]),
     e("shape64", "shape64", &[In("Input")]),
     e("full", "fill_constant", &[]),
+    e(
+        "full_with_tensor",
+        "fill_constant",
+        &[
+            Float("value", Some("ValueTensor")),
+            Ints("shape", Some("ShapeTensor")),
+        ],
+    ),
     e(
         "full_like",
         "fill_any_like",
