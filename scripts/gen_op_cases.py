@@ -308,6 +308,22 @@ def _():
     ]
 
 
+@case("expand_v2_and_expand_as_v2")
+def _():
+    x, a = data("x", [3, 1, 4])
+    y, b = data("y", [2, 3, 5, 4])
+    i = paddle.static.data("i", [1, 2], "int64")
+    ia = rng.integers(-5, 5, size=(1, 2)).astype("int64")
+    n = paddle.shape(y)[0]  # a tensor-valued dim: expand_shapes_tensor
+    return [x, y, i], [a, b, ia], [
+        raw_op("expand_v2", {"X": [x]}, {"shape": [2, 3, 5, 4]}),
+        raw_op("expand_v2", {"X": [x]}, {"shape": [-1, 6, -1]}),
+        paddle.expand(x, [n, -1, 5, -1]),
+        raw_op("expand_as_v2", {"X": [x], "Y": [y]}, {"target_shape": [2, 3, 5, 4]}),
+        raw_op("expand_v2", {"X": [i]}, {"shape": [3, 2]}, out_dtype="int64"),
+    ]
+
+
 @case("pad3d_modes")
 def _():
     x, a = data("x", [1, 2, 3, 4, 5])

@@ -177,7 +177,11 @@ fn extra_pir(test: &str, name: &str, legacy: Option<&str>) {
 /// `stack(slice(shape64(ids)))` in the PIR program (`pd_op.full_with_tensor`) and as
 /// `slice(shape(ids))` in the legacy one (`fill_constant` with `ShapeTensor`). For given
 /// input shapes both chains fold away at plan time.
-const SHAPE_CHAIN_DIFFERS: &[&str] = &["ernie3_tokcls", "ernie3_uie"];
+/// DeiT's class-token `expand` to the batch takes its shape the same two ways.
+const SHAPE_CHAIN_DIFFERS: &[&str] = &["ernie3_tokcls", "ernie3_uie", "deit_tiny"];
+
+/// Family models paddle2onnx 2.1.0 cannot convert (it crashes with SIGSEGV on DeiT).
+const NO_ONNX: &[&str] = &["deit_tiny"];
 
 #[test]
 fn resnet50_pir_matches_legacy_and_reference() {
@@ -290,10 +294,14 @@ fn toolkit_family_models_match_reference_in_every_format() {
         "pplcnet_x1_0",
         "pphgnetv2_b0",
         "resnet50_vd",
+        "deit_tiny",
         "ernie3_tokcls",
         "ernie3_uie",
     ] {
         extra_pir(t, m, None);
+        if NO_ONNX.contains(&m) {
+            continue;
+        }
         onnx_check(
             t,
             &format!("extra/{m}"),

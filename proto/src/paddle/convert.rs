@@ -281,6 +281,8 @@ pub fn registry() -> HashMap<&'static str, Converter> {
             c.output("Out")?,
         )
     });
+    r.insert("expand_v2", expand);
+    r.insert("expand_as_v2", expand_as);
     r.insert("index_select", |c| {
         // out = x gathered by a 1-D index along `dim`: a gather on that axis.
         let axis = c.i64_or("dim", 0)?;
@@ -857,4 +859,107 @@ fn cumsum(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
         reverse: c.bool_or("reverse", false)?,
     };
     x(c, Op::Cumsum(op))
+}
+
+fn add(a: String, b: String, out: String) -> Converted {
+    let op = Op::Binary(Binary {
+        op: BinaryOp::Add,
+        axis: -1,
+    });
+    node(op, vec![a, b], out)
+}
+
+/// `max(s, 1)` of a shape tensor `s`, into `nodes`: `expand`'s `-1` (keep the dim) as the
+/// 1 that broadcasting keeps.
+fn at_least_one(c: &OpCtx<'_>, s: &str, nodes: &mut Vec<Converted>) -> String {
+    let (one, m) = (c.tmp(), c.tmp());
+    let ones = FillAnyLike {
+        value: 1.0,
+        dtype: None,
+    };
+    nodes.push(node(
+        Op::FillAnyLike(ones),
+        vec![s.to_string()],
+        one.clone(),
+    ));
+    let max = Op::Binary(Binary {
+        op: BinaryOp::Max,
+        axis: -1,
+    });
+    nodes.push(node(max, vec![s.to_string(), one], m.clone()));
+    m
+}
+
+/// `expand_v2`: `x + zeros(shape)`, the broadcast of `x` to `shape`, where a `-1` keeps
+/// `x`'s dim (a zeros dim of 1). The shape comes from the `Shape` tensor, else the
+/// `expand_shapes_tensor` scalars (`ShapeTensor` when translated from PIR), else the attribute.
+fn expand(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.input("X")?;
+    let dtype = c.dtype("X")?;
+    let attr = c.ints("shape")?;
+    let mut nodes = Vec::new();
+    let list = match c.inputs("expand_shapes_tensor") {
+        [] => c.inputs("ShapeTensor"),
+        l => l,
+    };
+    // With shape tensors the attribute holds placeholders (-2 for a tensor-valued dim).
+    let from_tensors = !list.is_empty() || !c.inputs("Shape").is_empty();
+    if let Some(d) = attr.iter().find(|&&d| d < -1 || d == 0) {
+        if !from_tensors {
+            return Err(c.bad("shape", format!("dim {d} in {attr:?}")));
+        }
+    }
+    let (shape_input, ins) = if let Some(t) = c.opt_input("Shape")? {
+        (ListInput::Tensor, vec![at_least_one(c, &t, &mut nodes)])
+    } else if !list.is_empty() {
+        let ins: Vec<String> = list
+            .iter()
+            .map(|s| at_least_one(c, s, &mut nodes))
+            .collect();
+        (ListInput::Scalars(ins.len()), ins)
+    } else {
+        (ListInput::Attr, vec![])
+    };
+    let zeros = FillConstant {
+        shape: attr.iter().map(|&d| d.max(1)).collect(),
+        value: 0.0,
+        dtype,
+        shape_input,
+        value_input: false,
+    };
+    let z = c.tmp();
+    nodes.push(node(Op::FillConstant(zeros), ins, z.clone()));
+    nodes.push(add(x, z, c.output("Out")?));
+    Ok(nodes)
+}
+
+/// `expand_as_v2`: `x + zeros_like(y)` (in `x`'s type), or zeros of `target_shape`.
+fn expand_as(c: &OpCtx<'_>) -> Result<Vec<Converted>> {
+    let x = c.input("X")?;
+    let dtype = c.dtype("X")?;
+    let z = c.tmp();
+    let zeros = match c.opt_input("Y")? {
+        Some(y) => {
+            let f = FillAnyLike {
+                value: 0.0,
+                dtype: Some(dtype),
+            };
+            node(Op::FillAnyLike(f), vec![y], z.clone())
+        }
+        None => {
+            let shape = c.ints("target_shape")?;
+            if shape.is_empty() || shape.iter().any(|&d| d < 1) {
+                return Err(c.bad("target_shape", format!("{shape:?}")));
+            }
+            let f = FillConstant {
+                shape,
+                value: 0.0,
+                dtype,
+                shape_input: ListInput::Attr,
+                value_input: false,
+            };
+            node(Op::FillConstant(f), vec![], z.clone())
+        }
+    };
+    Ok(vec![zeros, add(x, z, c.output("Out")?)])
 }

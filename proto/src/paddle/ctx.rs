@@ -21,15 +21,54 @@ mod ty {
     pub const SCALAR: i32 = 16;
 }
 
+/// The element type of a variable defined so far, where the builder knows it.
+pub type DTypeOf<'a> = &'a dyn Fn(&str) -> Option<kayak_ir::DType>;
+
 /// One op being imported.
 pub struct OpCtx<'a> {
     /// The op.
     pub desc: &'a OpDesc,
     /// Its location, for errors.
     pub loc: OpLoc,
+    /// Types of the variables defined before this op.
+    pub dtype_of: DTypeOf<'a>,
+    /// Fresh intermediate names handed out so far.
+    pub fresh: std::cell::Cell<usize>,
 }
 
 impl<'a> OpCtx<'a> {
+    /// A context without type information (for scans before the graph is built).
+    pub fn untyped(desc: &'a OpDesc, loc: OpLoc) -> OpCtx<'a> {
+        OpCtx {
+            desc,
+            loc,
+            dtype_of: &|_| None,
+            fresh: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The element type of input `param`'s single argument.
+    pub fn dtype(&self, param: &str) -> Result<kayak_ir::DType> {
+        let name = self.input(param)?;
+        (self.dtype_of)(&name)
+            .ok_or_else(|| self.bad(param, format!("the type of `{name}` is not known here")))
+    }
+
+    /// A fresh name for an intermediate value of this op's expansion.
+    pub fn tmp(&self) -> String {
+        let k = self.fresh.get();
+        self.fresh.set(k + 1);
+        let out = self
+            .desc
+            .outputs
+            .iter()
+            .flat_map(|v| v.arguments.first())
+            .next()
+            .map(String::as_str)
+            .unwrap_or("op");
+        format!("{out}#{k}")
+    }
+
     /// The op type.
     pub fn op_type(&self) -> &str {
         &self.desc.r#type

@@ -126,10 +126,7 @@ pub(crate) fn import_program(
     let mut op_histogram = BTreeMap::new();
     for (i, op) in block.ops.iter().enumerate() {
         *op_histogram.entry(loc(i, &op.r#type).op_type).or_insert(0) += 1;
-        let ctx = OpCtx {
-            desc: op,
-            loc: loc(i, &op.r#type),
-        };
+        let ctx = OpCtx::untyped(op, loc(i, &op.r#type));
         if CONTROL_FLOW.contains(&op.r#type.as_str()) || ctx.has_block_attr() {
             return Err(Error::Unsupported {
                 what: format!(
@@ -216,10 +213,7 @@ pub(crate) fn import_program(
     let mut feeds: Vec<(i64, usize, String)> = Vec::new();
     let mut fetches: Vec<(i64, usize, String)> = Vec::new();
     for (i, op) in block.ops.iter().enumerate() {
-        let ctx = OpCtx {
-            desc: op,
-            loc: loc(i, &op.r#type),
-        };
+        let ctx = OpCtx::untyped(op, loc(i, &op.r#type));
         match op.r#type.as_str() {
             "feed" => feeds.push((ctx.i64_or("col", 0)?, i, ctx.output("Out")?)),
             "fetch" => fetches.push((ctx.i64_or("col", 0)?, i, ctx.input("X")?)),
@@ -285,17 +279,27 @@ pub(crate) fn import_program(
         if t == "feed" || t == "fetch" {
             continue;
         }
-        let ctx = OpCtx {
-            desc: op,
-            loc: loc(i, t),
-        };
+        let at = loc(i, t);
         match reg.get(t) {
-            None => unknown.note(ctx.loc.clone()),
+            None => unknown.note(at),
             // After an unknown op only the types are checked: its outputs do not exist.
             Some(_) if unknown.any() => {}
             Some(conv) => {
-                for c in conv(&ctx)? {
-                    b.add(c, &ctx.loc)?;
+                let converted = {
+                    let dtype_of = |n: &str| match b.defs.get(n) {
+                        Some(&id) => Some(b.g.values[id].ty.dtype),
+                        None => b.known(n).map(|t| t.dtype()),
+                    };
+                    let ctx = OpCtx {
+                        desc: op,
+                        loc: at.clone(),
+                        dtype_of: &dtype_of,
+                        fresh: std::cell::Cell::new(0),
+                    };
+                    conv(&ctx)?
+                };
+                for c in converted {
+                    b.add(c, &at)?;
                 }
             }
         }

@@ -348,6 +348,12 @@ pub(crate) const TABLE: &[Entry] = &[
     e("shape64", "shape64", &[In("Input")]),
     e("full", "fill_constant", &[]),
     e(
+        "expand",
+        "expand_v2",
+        &[In("X"), Ints("shape", Some("Shape"))],
+    ),
+    e("expand_as", "expand_as_v2", &[In("X"), Opt("Y")]),
+    e(
         "full_with_tensor",
         "fill_constant",
         &[
