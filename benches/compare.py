@@ -14,6 +14,8 @@ latency table gives the median of each engine's medians and the median of the pe
 ratios: on a shared VM whose speed drifts by 10-20% over minutes, a ratio taken within one
 round is steadier than one taken across them.
 
+Models: the shared ones by name, or `extra/NAME` for those of scripts/make-extra-models.sh.
+
 Usage: benches/compare.py [--threads N] [--iters N] [--rounds R] [--models a,b]
                           [--engines ort,paddle]
 Needs the peers' environment (../shared/tools/setup-peers.sh; default
@@ -28,6 +30,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.environ.get("KAYAK_MODELS", os.path.join(ROOT, "..", "shared", "models"))
+CACHE = os.environ.get("KAYAK_MODEL_CACHE", os.path.expanduser("~/.cache/kayak/models"))
 PEERS = os.path.join(ROOT, "..", "shared", "tools", "peers.py")
 PY = os.environ.get("KAYAK_PEERS_PYTHON", os.path.expanduser("~/.cache/kayak-peers/bin/python"))
 KAYAK = os.path.join(ROOT, "target", "release", "kayak")
@@ -63,7 +66,11 @@ def main():
     rows = []
     for m in a.models.split(","):
         d = os.path.join(MODELS, m)
-        ins = [f"{n}={os.path.join(d, f'input_{n}.npy')}" for n in INPUTS[m]]
+        if m.startswith("extra/"):  # a model of scripts/make-extra-models.sh
+            d = os.path.join(CACHE, m)
+        names = INPUTS.get(m) or [i["name"] for i in
+                                  json.load(open(os.path.join(d, "manifest.json")))["inputs"]]
+        ins = [f"{n}={os.path.join(d, f'input_{n}.npy')}" for n in names]
         k_cmd = [KAYAK, "bench", d, "--threads", str(a.threads), "--iters", str(a.iters),
                  "--warmup", str(a.warmup), "--json"]
         for i in ins:
