@@ -57,6 +57,14 @@ impl Builder {
         }
     }
 
+    /// The type of `name`: its value's, or a known constant's.
+    pub fn type_of(&self, name: &str) -> Option<kayak_ir::TypeInfo> {
+        match self.defs.get(name) {
+            Some(&id) => Some(self.g.values[id].ty.clone()),
+            None => self.known(name).map(|t| t.type_info()),
+        }
+    }
+
     /// True if `name` is defined (a value, or a weight not read yet).
     pub fn defined(&self, name: &str) -> bool {
         self.defs.contains_key(name) || self.pending.contains_key(name)

@@ -39,10 +39,7 @@ impl Scope for Builder {
         Builder::known(self, name)
     }
     fn type_of(&self, name: &str) -> Option<TypeInfo> {
-        match self.defs.get(name) {
-            Some(&id) => Some(self.g.values[id].ty.clone()),
-            None => Builder::known(self, name).map(|t| t.type_info()),
-        }
+        Builder::type_of(self, name)
     }
     fn reshape_target(&self, shape_name: &str, x: &str) -> Option<Vec<i64>> {
         let parts = shape::parts(self, *self.defs.get(shape_name)?)?;

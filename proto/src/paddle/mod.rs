@@ -286,10 +286,7 @@ pub(crate) fn import_program(
             Some(_) if unknown.any() => {}
             Some(conv) => {
                 let converted = {
-                    let dtype_of = |n: &str| match b.defs.get(n) {
-                        Some(&id) => Some(b.g.values[id].ty.dtype),
-                        None => b.known(n).map(|t| t.dtype()),
-                    };
+                    let dtype_of = |n: &str| b.type_of(n).map(|t| t.dtype);
                     let ctx = OpCtx {
                         desc: op,
                         loc: at.clone(),
